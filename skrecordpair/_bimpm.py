@@ -1,0 +1,461 @@
+"""The BiMPM record-pair network, in plain PyTorch.
+
+A record is a sequence of fields and a field a sequence of tokens. Each token is
+embedded (word embedding, character encoder, and optionally flags saying whether
+the token occurs in the other record); a field encoder turns each field into one
+vector; a bidirectional record encoder contextualises the field vectors; two
+bilateral multi-perspective matchers (Wang et al., 2017) compare the two records
+field against field, forwards and backwards; an aggregator pools each record's
+matching vectors, and a feed-forward head turns both into logits. The same
+modules encode both records (siamese weights).
+
+This module imports nothing from pandas or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+_RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
+MATCHING_STRATEGIES = ("full", "maxpool", "attentive", "max_attentive")
+
+
+def masked_max(x, mask, dim, keepdim=False):
+    """Max over `dim` of the entries where `mask` is True (dtype minimum if none)."""
+    return x.masked_fill(~mask, torch.finfo(x.dtype).min).amax(dim=dim, keepdim=keepdim)
+
+
+def masked_mean(x, mask, dim, keepdim=False):
+    """Mean over `dim` of the entries where `mask` is True (0 if none)."""
+    total = (x * mask).sum(dim=dim, keepdim=keepdim)
+    count = mask.sum(dim=dim, keepdim=keepdim).clamp(min=1)
+    return total / count
+
+
+class SequenceEncoder(nn.Module):
+    """Encode padded sequences, to one vector each (seq2vec) or per step (seq2seq).
+
+    Parameters
+    ----------
+    kind : {"gru", "lstm", "cnn"}
+        Recurrent layers, or a 1-d convolution followed by a masked max-pool
+        (``cnn`` is seq2vec only).
+    input_size : int
+    hidden_size : int
+        Hidden units per direction (RNN) or number of filters (CNN).
+    bidirectional : bool
+    kernel_size : int
+        Width of the convolution (``cnn`` only).
+
+    Notes
+    -----
+    Padded steps never influence a result: RNNs run on packed sequences and the
+    CNN's max-pool ignores padded positions. Empty sequences give zero vectors.
+    """
+
+    def __init__(self, kind, input_size, hidden_size, *, bidirectional=False,
+                 kernel_size=3):
+        super().__init__()
+        self.kind = kind
+        if kind == "cnn":
+            # "same" padding: every output position sees only real neighbours or
+            # zeros, exactly as if the batch had no extra padding.
+            self.conv = nn.Conv1d(input_size, hidden_size, kernel_size,
+                                  padding=kernel_size // 2)
+            self.output_size = hidden_size
+        else:
+            self.rnn = _RNNS[kind](input_size, hidden_size, batch_first=True,
+                                   bidirectional=bidirectional)
+            self.output_size = hidden_size * (2 if bidirectional else 1)
+
+    def _pack(self, x, mask):
+        lengths = mask.sum(-1)
+        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        return packed, lengths
+
+    def forward(self, x, mask):
+        """Return (N, output_size): one vector per sequence of ``x`` (N, T, E)."""
+        if self.kind == "cnn":
+            h = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+            h = h[:, : x.shape[1]]
+            out = masked_max(h, mask[..., None], dim=1)
+            return out * mask.any(-1, keepdim=True)
+        packed, lengths = self._pack(x, mask)
+        _, state = self.rnn(packed)
+        if isinstance(state, tuple):  # LSTM: (h, c)
+            state = state[0]
+        if self.rnn.bidirectional:
+            out = torch.cat([state[-2], state[-1]], dim=-1)
+        else:
+            out = state[-1]
+        return out * (lengths > 0)[:, None]
+
+    def sequence(self, x, mask):
+        """Return (N, T, output_size): one vector per step, zero at padded steps."""
+        packed, _ = self._pack(x, mask)
+        out, _ = self.rnn(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return out * mask[..., None]
+
+
+def multi_perspective_cosine(v1, v2, weights):
+    """Plain and weighted cosines of ``v1`` (B, L, d) with ``v2`` (B, L or 1, d).
+
+    Returns the plain cosine (B, L, 1) and one cosine per perspective (B, L, l),
+    perspective k comparing ``weights[k] * v1`` with ``weights[k] * v2``.
+    """
+    single = F.cosine_similarity(v1, v2, dim=-1, eps=1e-8).unsqueeze(-1)
+    multi = F.cosine_similarity(v1.unsqueeze(2) * weights, v2.unsqueeze(2) * weights,
+                                dim=-1, eps=1e-8)
+    return single, multi
+
+
+def pairwise_multi_perspective_cosine(v1, v2, weights):
+    """Weighted cosines of every step of ``v1`` (B, L1, d) with every step of ``v2``.
+
+    Returns (B, L1, L2, l).
+    """
+    a = v1.unsqueeze(1) * weights[None, :, None, :]  # (B, l, L1, d)
+    b = v2.unsqueeze(1) * weights[None, :, None, :]  # (B, l, L2, d)
+    dots = a @ b.transpose(-1, -2)
+    norms = a.norm(dim=-1).unsqueeze(-1) * b.norm(dim=-1).unsqueeze(-2)
+    return (dots / norms.clamp(min=1e-13)).permute(0, 2, 3, 1)
+
+
+def _signed_clamp(x, eps=1e-13):
+    """Push ``x`` away from 0 keeping its sign (0 counts as positive)."""
+    sign = torch.where(x < 0, -1.0, 1.0).to(x.dtype)
+    return sign * x.abs().clamp(min=eps)
+
+
+class BiMpmMatching(nn.Module):
+    """Bilateral multi-perspective matching of two sequences.
+
+    Parameters
+    ----------
+    hidden_dim : int
+        Size of each step's vector.
+    num_perspectives : int
+        Number of perspectives l (rows of each weight matrix).
+    is_forward : bool
+        Full matching compares each step with the other sequence's last valid step
+        (forward) or its first step (backward).
+    strategies : tuple of str
+        Any of ``"full"``, ``"maxpool"``, ``"attentive"``, ``"max_attentive"``.
+    share_weights_between_directions : bool
+        Use the same weights to match record 1 against record 2 and back.
+    variant : {"paper", "allennlp"}
+        ``"paper"``: attentive vectors are the cosine-weighted mean of the other
+        record's steps and max-attentive vectors its most similar step (Wang et
+        al., 2017). ``"allennlp"``: AllenNLP's softmax over the hidden dimension
+        and element-wise max (continuous in the inputs).
+    """
+
+    def __init__(self, hidden_dim, num_perspectives, *, is_forward, strategies,
+                 share_weights_between_directions=True, variant="paper"):
+        super().__init__()
+        self.hidden_dim = hidden_dim
+        self.num_perspectives = num_perspectives
+        self.is_forward = is_forward
+        self.strategies = tuple(strategies)
+        self.variant = variant
+        for strategy in self.strategies:
+            weight = nn.Parameter(torch.empty(num_perspectives, hidden_dim))
+            nn.init.kaiming_normal_(weight)
+            setattr(self, f"{strategy}_match_weights", weight)
+            if strategy == "maxpool":
+                continue
+            if share_weights_between_directions:
+                reversed_weight = weight
+            else:
+                reversed_weight = nn.Parameter(torch.empty(num_perspectives, hidden_dim))
+                nn.init.kaiming_normal_(reversed_weight)
+            setattr(self, f"{strategy}_match_weights_reversed", reversed_weight)
+
+    @property
+    def output_size(self):
+        l = self.num_perspectives
+        sizes = {"full": l + 1, "maxpool": 2 * l, "attentive": l + 1, "max_attentive": l + 1}
+        return 2 + sum(sizes[s] for s in self.strategies)
+
+    def _weights(self, strategy, reverse):
+        return getattr(self, f"{strategy}_match_weights" + ("_reversed" if reverse else ""))
+
+    def forward(self, c1, mask1, c2, mask2):
+        """Match ``c1`` (B, L1, d) and ``c2`` (B, L2, d) under their boolean masks.
+
+        Returns the matching vectors of record 1 (B, L1, D) and record 2 (B, L2, D).
+        Values at padded steps are meaningless; mask them downstream.
+        """
+        c1 = c1 * mask1[..., None]
+        c2 = c2 * mask2[..., None]
+        pair_mask = mask1[:, :, None] & mask2[:, None, :]  # (B, L1, L2)
+        cosine = F.cosine_similarity(c1.unsqueeze(2), c2.unsqueeze(1), dim=-1, eps=1e-8)
+        out1 = [masked_max(cosine, pair_mask, 2, keepdim=True),
+                masked_mean(cosine, pair_mask, 2, keepdim=True)]
+        out2 = [masked_max(cosine, pair_mask, 1).unsqueeze(-1),
+                masked_mean(cosine, pair_mask, 1).unsqueeze(-1)]
+        for strategy in self.strategies:
+            if strategy == "maxpool":
+                m = pairwise_multi_perspective_cosine(c1, c2, self.maxpool_match_weights)
+                m_mask = pair_mask[..., None]
+                out1 += [masked_max(m, m_mask, 2), masked_mean(m, m_mask, 2)]
+                out2 += [masked_max(m, m_mask, 1), masked_mean(m, m_mask, 1)]
+                continue
+            if strategy == "full":
+                target1, target2 = self._last(c2, mask2), self._last(c1, mask1)
+            elif strategy == "attentive":
+                target1, target2 = self._attentive(cosine, pair_mask, c1, c2)
+            else:
+                target1, target2 = self._max_attentive(cosine, pair_mask, c1, c2)
+            out1 += multi_perspective_cosine(c1, target1, self._weights(strategy, False))
+            out2 += multi_perspective_cosine(c2, target2, self._weights(strategy, True))
+        return torch.cat(out1, dim=-1), torch.cat(out2, dim=-1)
+
+    def _last(self, c, mask):
+        if not self.is_forward:
+            return c[:, :1]
+        last = (mask.sum(-1) - 1).clamp(min=0)
+        return c.gather(1, last[:, None, None].expand(-1, 1, c.shape[-1]))
+
+    def _attentive(self, cosine, pair_mask, c1, c2):
+        alpha = cosine * pair_mask
+        sum2 = alpha @ c2  # (B, L1, d): each step of 1 attends over 2
+        sum1 = alpha.transpose(1, 2) @ c1  # (B, L2, d)
+        if self.variant == "allennlp":
+            return (_masked_softmax(sum2, pair_mask.any(2, keepdim=True)),
+                    _masked_softmax(sum1, pair_mask.any(1)[..., None]))
+        # Cosines can be negative: a sign-preserving clamp keeps the mean finite.
+        return (sum2 / _signed_clamp(alpha.sum(2, keepdim=True)),
+                sum1 / _signed_clamp(alpha.sum(1)[..., None]))
+
+    def _max_attentive(self, cosine, pair_mask, c1, c2):
+        if self.variant == "allennlp":
+            weighted2 = cosine[..., None] * c2[:, None]  # (B, L1, L2, d)
+            weighted1 = cosine[..., None] * c1[:, :, None]
+            m = pair_mask[..., None]
+            return masked_max(weighted2, m, 2), masked_max(weighted1, m, 1)
+        scores = cosine.masked_fill(~pair_mask, float("-inf"))
+        best2 = scores.argmax(2)  # (B, L1): for a fully masked row, step 0 (zeros)
+        best1 = scores.argmax(1)  # (B, L2)
+        d = c1.shape[-1]
+        return (c2.gather(1, best2[..., None].expand(-1, -1, d)),
+                c1.gather(1, best1[..., None].expand(-1, -1, d)))
+
+
+def _masked_softmax(x, mask):
+    probs = torch.softmax(x * mask, dim=-1) * mask
+    return probs / (probs.sum(-1, keepdim=True) + 1e-13)
+
+
+class RecordPairNetwork(nn.Module):
+    """The BiMPM record-pair network.
+
+    Parameters
+    ----------
+    n_words : int
+        Size of the word vocabulary (ids 0 and 1 are padding and unknown).
+    n_chars : int
+        Size of the character vocabulary.
+    n_classes : int
+        Number of output logits.
+    word_dim : int, default=64
+        Word embedding size; 0 disables word embeddings.
+    char_dim : int, default=32
+        Character embedding size.
+    char_encoder : {"cnn", "gru", "lstm"} or None, default="cnn"
+        Per-token character encoder; None disables character features. RNNs are
+        bidirectional.
+    char_hidden_size : int, default=64
+        Filters (CNN) or hidden units per direction (RNN) of the char encoder.
+    token_match_features : bool, default=True
+        Append two flags to each token vector: the token occurs anywhere in the
+        other record, and in the other record's field at the same position.
+    field_encoder : {"gru", "lstm", "cnn"}, default="gru"
+        Seq2vec encoder turning a field's tokens into one vector.
+    field_hidden_size : int, default=128
+    field_bidirectional : bool, default=False
+    record_encoder : {"gru", "lstm"}, default="gru"
+        Bidirectional seq2seq encoder over a record's fields.
+    record_hidden_size : int, default=64
+        Hidden units per direction; each matcher sees one direction.
+    num_perspectives : int, default=10
+    forward_matching : tuple of str, default=("maxpool", "attentive", "max_attentive")
+        Strategies of the forward matcher; empty disables it.
+    backward_matching : tuple of str, default=MATCHING_STRATEGIES
+        Strategies of the backward matcher; empty disables it, and the forward
+        matcher then sees the whole record encoding.
+    matching_variant : {"paper", "allennlp"}, default="paper"
+    share_matching_weights : bool, default=True
+    aggregator : {"gru", "lstm", "cnn"}, default="gru"
+        Seq2vec encoder pooling each record's matching vectors.
+    aggregator_hidden_size : int, default=64
+    aggregator_bidirectional : bool, default=True
+    hidden_layer_sizes : tuple of int, default=(32,)
+        Feed-forward layers (ReLU, dropout) before the output layer.
+    dropout : float, default=0.1
+    """
+
+    def __init__(self, n_words, n_chars, n_classes, *, word_dim=64, char_dim=32,
+                 char_encoder="cnn", char_hidden_size=64, token_match_features=True,
+                 field_encoder="gru", field_hidden_size=128, field_bidirectional=False,
+                 record_encoder="gru", record_hidden_size=64, num_perspectives=10,
+                 forward_matching=("maxpool", "attentive", "max_attentive"),
+                 backward_matching=MATCHING_STRATEGIES, matching_variant="paper",
+                 share_matching_weights=True, aggregator="gru",
+                 aggregator_hidden_size=64, aggregator_bidirectional=True,
+                 hidden_layer_sizes=(32,), dropout=0.1):
+        super().__init__()
+        token_size = 0
+        self.word_embedding = None
+        if word_dim:
+            self.word_embedding = nn.Embedding(n_words, word_dim, padding_idx=0)
+            token_size += word_dim
+        self.char_embedding = self.char_encoder = None
+        if char_encoder is not None:
+            self.char_embedding = nn.Embedding(n_chars, char_dim, padding_idx=0)
+            self.char_encoder = SequenceEncoder(char_encoder, char_dim, char_hidden_size,
+                                                bidirectional=True)
+            token_size += self.char_encoder.output_size
+        if token_size == 0:
+            raise ValueError("The network needs word embeddings or a char encoder.")
+        self.token_match_features = token_match_features
+        token_size += 2 if token_match_features else 0
+        self.field_encoder = SequenceEncoder(field_encoder, token_size, field_hidden_size,
+                                             bidirectional=field_bidirectional)
+        self.record_encoder = SequenceEncoder(record_encoder,
+                                              self.field_encoder.output_size,
+                                              record_hidden_size, bidirectional=True)
+        record_size = self.record_encoder.output_size
+        self.split_directions = bool(backward_matching)
+        matcher_dim = record_size // 2 if self.split_directions else record_size
+        matching_size = 0
+        self.matcher_forward = self.matcher_backward = None
+        if forward_matching:
+            self.matcher_forward = BiMpmMatching(
+                matcher_dim, num_perspectives, is_forward=True, strategies=forward_matching,
+                share_weights_between_directions=share_matching_weights,
+                variant=matching_variant)
+            matching_size += self.matcher_forward.output_size
+        if backward_matching:
+            self.matcher_backward = BiMpmMatching(
+                matcher_dim, num_perspectives, is_forward=False,
+                strategies=backward_matching,
+                share_weights_between_directions=share_matching_weights,
+                variant=matching_variant)
+            matching_size += self.matcher_backward.output_size
+        if matching_size == 0:
+            raise ValueError("At least one of forward_matching and backward_matching "
+                             "must list a strategy.")
+        self.aggregator = SequenceEncoder(aggregator, matching_size, aggregator_hidden_size,
+                                          bidirectional=aggregator_bidirectional)
+        layers = []
+        size = 2 * self.aggregator.output_size
+        for hidden in hidden_layer_sizes:
+            layers += [nn.Linear(size, hidden), nn.ReLU(), nn.Dropout(dropout)]
+            size = hidden
+        self.classifier_feedforward = nn.Sequential(*layers)
+        self.output_layer = nn.Linear(size, n_classes)
+        self.dropout = nn.Dropout(dropout)
+        _initialize(self)
+
+    def embed_tokens(self, token_words, token_chars):
+        """Vectors of the batch's distinct tokens: (U, E).
+
+        ``token_words`` (U,) and ``token_chars`` (U, C) may carry extra leading
+        dimensions, which are flattened into U.
+        """
+        token_words = token_words.reshape(-1)
+        token_chars = token_chars.reshape(-1, token_chars.shape[-1])
+        parts = []
+        if self.word_embedding is not None:
+            parts.append(self.word_embedding(token_words))
+        if self.char_encoder is not None:
+            parts.append(self.char_encoder(self.char_embedding(token_chars),
+                                           token_chars != 0))
+        return torch.cat(parts, dim=-1)
+
+    def _match_flags(self, left, right):
+        """Per token: does it occur in the other record / its aligned field?"""
+        (b, f1, t1), (_, f2, t2) = left.shape, right.shape
+        equal = (left.reshape(b, -1, 1) == right.reshape(b, 1, -1))
+        equal &= (left != 0).reshape(b, -1, 1) & (right != 0).reshape(b, 1, -1)
+        any_left = equal.any(2).reshape(b, f1, t1)
+        any_right = equal.any(1).reshape(b, f2, t2)
+        if f1 == f2:
+            aligned = equal.reshape(b, f1, t1, f2, t2).diagonal(dim1=1, dim2=3)
+            same_left = aligned.any(2).permute(0, 2, 1)  # (B, F, T1)
+            same_right = aligned.any(1).permute(0, 2, 1)  # (B, F, T2)
+        else:
+            same_left, same_right = torch.zeros_like(any_left), torch.zeros_like(any_right)
+        return (torch.stack([any_left, same_left], -1),
+                torch.stack([any_right, same_right], -1))
+
+    def encode_fields(self, left, right, token_words, token_chars):
+        """Field encodings and field masks of both records.
+
+        Returns ``(fe1, mask1, fe2, mask2)`` with ``fe`` (B, F, Hf) and ``mask``
+        (B, F) bool. These are the inputs that ``explain`` attributes to.
+        """
+        vectors = self.embed_tokens(token_words, token_chars)
+        flags = self._match_flags(left, right) if self.token_match_features else (None, None)
+        out = []
+        for ids, flag in zip((left, right), flags):
+            embedded = vectors[ids]  # (B, F, T, E)
+            if flag is not None:
+                embedded = torch.cat([embedded, flag.to(embedded.dtype)], dim=-1)
+            embedded = self.dropout(embedded)
+            b, f, t, e = embedded.shape
+            token_mask = ids != 0
+            encoded = self.field_encoder(embedded.reshape(b * f, t, e),
+                                         token_mask.reshape(b * f, t))
+            out += [self.dropout(encoded.reshape(b, f, -1)), token_mask.any(-1)]
+        return tuple(out)
+
+    def match(self, fe1, mask1, fe2, mask2):
+        """Logits from field encodings: record encoder, matching, aggregation, head."""
+        r1 = self.dropout(self.record_encoder.sequence(fe1, mask1))
+        r2 = self.dropout(self.record_encoder.sequence(fe2, mask2))
+        if self.split_directions:
+            half = r1.shape[-1] // 2
+            directions = [(self.matcher_forward, r1[..., :half], r2[..., :half]),
+                          (self.matcher_backward, r1[..., half:], r2[..., half:])]
+        else:
+            directions = [(self.matcher_forward, r1, r2)]
+        m1, m2 = [], []
+        for matcher, a, b in directions:
+            if matcher is not None:
+                x1, x2 = matcher(a, mask1, b, mask2)
+                m1.append(x1)
+                m2.append(x2)
+        agg1 = self.dropout(self.aggregator(self.dropout(torch.cat(m1, -1)), mask1))
+        agg2 = self.dropout(self.aggregator(self.dropout(torch.cat(m2, -1)), mask2))
+        hidden = self.classifier_feedforward(torch.cat([agg1, agg2], dim=-1))
+        return self.output_layer(hidden)
+
+    def forward(self, left, right, token_words, token_chars):
+        """Logits (B, n_classes) of a collated batch (see ``collate_pairs``)."""
+        return self.match(*self.encode_fields(left, right, token_words, token_chars))
+
+
+_INIT_RULES = [
+    (r"(output_layer|classifier_feedforward).*weight", nn.init.xavier_normal_),
+    (r".*weight_ih.*", nn.init.xavier_normal_),
+    (r".*weight_hh.*", nn.init.orthogonal_),
+    (r".*bias.*", nn.init.zeros_),
+]
+
+
+def _initialize(module):
+    """biome.text's initialisation: xavier for input weights, orthogonal recurrences."""
+    for name, param in module.named_parameters():
+        for pattern, init in _INIT_RULES:
+            if re.fullmatch(pattern, name):
+                init(param)
+                break

@@ -1,0 +1,549 @@
+"""``RecordPairClassifier``: scikit-learn glue around the BiMPM network and skorch."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import accuracy_score
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.dataset import ValidSplit
+
+from ._bimpm import MATCHING_STRATEGIES, RecordPairNetwork
+from ._data import PairDataset, collate_pairs
+from ._pairs import resolve_fields, resolve_pair_args
+from ._text import PairEncoder
+
+# Network hyperparameters, forwarded to RecordPairNetwork as module__<name>.
+_NETWORK_PARAMS = (
+    "word_dim", "char_dim", "char_encoder", "char_hidden_size", "token_match_features",
+    "field_encoder", "field_hidden_size", "field_bidirectional", "record_encoder",
+    "record_hidden_size", "num_perspectives", "forward_matching", "backward_matching",
+    "matching_variant", "share_matching_weights", "aggregator", "aggregator_hidden_size",
+    "aggregator_bidirectional", "hidden_layer_sizes", "dropout",
+)
+
+
+class RecordPairClassifier(ClassifierMixin, BaseEstimator):
+    """Classify pairs of records with a BiMPM record-pair network.
+
+    Each record is a sequence of text fields. Every field is tokenised, embedded
+    (word embeddings, a character encoder, and flags saying whether a token also
+    occurs in the other record) and encoded into one vector; a bidirectional
+    encoder runs over each record's fields; bilateral multi-perspective matching
+    (BiMPM, Wang et al. 2017) compares the two records field against field in
+    both directions; the matching vectors are aggregated per record and a
+    feed-forward head predicts the class. Both records share all weights. The
+    network is trained with skorch; the vocabularies are learnt in ``fit`` from
+    the training data only.
+
+    Inputs are *pair frames*: one DataFrame with ``left_<field>`` and
+    ``right_<field>`` columns (see :func:`~skrecordpair.pair_frame`). Every method
+    that takes ``X`` also accepts the two records as two frames:
+    ``fit(X_left, X_right, y)``, ``predict_proba(X_left, X_right)``.
+
+    Parameters
+    ----------
+    fields : None, list of str or list of tuple, default=None
+        Which fields to compare. None uses every field present under both
+        prefixes, in the order of the left columns. A list of names uses
+        ``left_<name>`` and ``right_<name>``. A ``(left_name, right_name)``
+        tuple pairs differently named columns, e.g. ``("title", "name")``; one
+        side may be None for a field present on one side only.
+    left_prefix : str, default="left_"
+        Column prefix of the left record.
+    right_prefix : str, default="right_"
+        Column prefix of the right record.
+    min_frequency : int, default=2
+        Words seen fewer times in the training data get the unknown-word
+        embedding (their characters are still encoded).
+    max_vocabulary : int or None, default=50000
+        Keep at most this many words (the most frequent).
+    max_tokens_per_field : int, default=64
+        Longer field values are truncated to their first tokens.
+    max_chars_per_token : int, default=20
+        The character encoder sees at most this many characters of a token.
+    prepend_field_names : bool, default=False
+        Put the field name's tokens before each value, as biome.text does.
+    word_dim : int, default=64
+        Word embedding size; 0 disables word embeddings.
+    char_dim : int, default=32
+        Character embedding size.
+    char_encoder : {"cnn", "gru", "lstm"} or None, default="cnn"
+        Per-token character encoder; None disables character features.
+    char_hidden_size : int, default=64
+        CNN filters, or hidden units per direction of the bidirectional RNN.
+    token_match_features : bool, default=True
+        Give each token two flags: it occurs anywhere in the other record, and
+        in the other record's field at the same position.
+    field_encoder : {"gru", "lstm", "cnn"}, default="gru"
+        Turns a field's tokens into one vector.
+    field_hidden_size : int, default=128
+        Size of a field vector (per direction when bidirectional).
+    field_bidirectional : bool, default=False
+        Run the field encoder in both directions.
+    record_encoder : {"gru", "lstm"}, default="gru"
+        Bidirectional encoder over a record's field vectors.
+    record_hidden_size : int, default=64
+        Hidden units per direction of the record encoder.
+    num_perspectives : int, default=10
+        Perspectives of the multi-perspective matching.
+    forward_matching : tuple of str, default=("maxpool", "attentive", "max_attentive")
+        Matching strategies on the forward direction; any of ``"full"``,
+        ``"maxpool"``, ``"attentive"``, ``"max_attentive"``.
+    backward_matching : tuple of str, default=("full", "maxpool", "attentive", \
+"max_attentive")
+        Matching strategies on the backward direction; an empty tuple disables
+        the backward matcher.
+    matching_variant : {"paper", "allennlp"}, default="paper"
+        Attentive and max-attentive matching as in the paper (weighted mean and
+        most similar field) or as in AllenNLP (softmax over the hidden
+        dimension and element-wise max).
+    share_matching_weights : bool, default=True
+        The matchers use the same weights for left-to-right and right-to-left.
+    aggregator : {"gru", "lstm", "cnn"}, default="gru"
+        Pools a record's matching vectors into one vector.
+    aggregator_hidden_size : int, default=64
+        Hidden units (per direction) of the aggregator.
+    aggregator_bidirectional : bool, default=True
+        Run the aggregator in both directions.
+    hidden_layer_sizes : tuple of int, default=(32,)
+        Feed-forward layers of the classifier head.
+    dropout : float, default=0.1
+        Dropout probability, applied after each stage.
+    max_epochs : int, default=20
+        Maximum number of passes over the training data.
+    batch_size : int, default=64
+        Pairs per gradient step (and per prediction batch).
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
+        The optimizer.
+    early_stopping : bool, default=True
+        Hold out a stratified ``validation_fraction`` of the training pairs,
+        stop when the validation loss has not improved for
+        ``n_iter_no_change`` epochs, and restore the best epoch's weights.
+    validation_fraction : float, default=0.1
+        Share of the training pairs held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=3
+        Patience of early stopping, in epochs.
+    class_weight : None, "balanced" or dict, default=None
+        Weights of the classes in the loss; ``"balanced"`` weights them
+        inversely to their frequency, a dict maps labels to weights.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, dropout and the validation
+        split. Two fits with the same integer give identical models.
+    device : str or torch.device, default="cpu"
+        Where to train and predict, e.g. ``"cuda"``.
+    verbose : int, default=0
+        0 is silent; 1 or more shows a progress bar and a table of epochs.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted model continues training it (same
+        vocabularies and classes) instead of starting anew.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra skorch callbacks (or ``(name, callback)`` tuples), e.g. a
+        learning-rate schedule.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, sorted.
+    fields_ : list of tuple of (str, str or None, str or None)
+        ``(name, left_column, right_column)`` of each field used.
+    vocabulary_ : Vocabulary
+        Word and character vocabularies learnt from the training pairs.
+    net_ : skorch.NeuralNetClassifier
+        The trained network; ``net_.module_`` is the :class:`torch.nn.Module`
+        and ``net_.history_`` the training history.
+    n_features_in_ : int
+        Number of columns seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the columns seen during ``fit``.
+
+    See Also
+    --------
+    pair_frame : Build a pair frame from a left and a right table.
+    sklearn.model_selection.TunedThresholdClassifierCV : Choose the decision
+        threshold for imbalanced matching.
+
+    Notes
+    -----
+    Missing values (NaN, None, empty or whitespace-only strings) become an
+    explicit missing-value token; numbers and other values are converted to
+    text (integral floats lose their ``.0``). ``score`` is accuracy, as for any
+    scikit-learn classifier; entity matching is usually imbalanced, so prefer
+    ``scoring="f1"`` or ``"average_precision"`` in model selection.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrecordpair import RecordPairClassifier
+    >>> left = pd.DataFrame({"name": ["anna smith", "john doe"] * 10,
+    ...                      "city": ["berlin", "paris"] * 10})
+    >>> right = pd.DataFrame({"name": ["ana smith", "jane roe"] * 10,
+    ...                       "city": ["berlin", "rome"] * 10})
+    >>> y = [1, 0] * 10
+    >>> clf = RecordPairClassifier(max_epochs=5, random_state=0)
+    >>> clf.fit(left, right, y).predict(left[:2], right[:2])
+    array([1, 0])
+    """
+
+    _doc_link_module = "skrecordpair"
+    _doc_link_template = (
+        "https://skrecordpair.readthedocs.io/en/latest/api.html#{estimator_module}.{estimator_name}"
+    )
+
+    def __init__(
+        self,
+        fields=None,
+        *,
+        left_prefix="left_",
+        right_prefix="right_",
+        min_frequency=2,
+        max_vocabulary=50000,
+        max_tokens_per_field=64,
+        max_chars_per_token=20,
+        prepend_field_names=False,
+        word_dim=64,
+        char_dim=32,
+        char_encoder="cnn",
+        char_hidden_size=64,
+        token_match_features=True,
+        field_encoder="gru",
+        field_hidden_size=128,
+        field_bidirectional=False,
+        record_encoder="gru",
+        record_hidden_size=64,
+        num_perspectives=10,
+        forward_matching=("maxpool", "attentive", "max_attentive"),
+        backward_matching=MATCHING_STRATEGIES,
+        matching_variant="paper",
+        share_matching_weights=True,
+        aggregator="gru",
+        aggregator_hidden_size=64,
+        aggregator_bidirectional=True,
+        hidden_layer_sizes=(32,),
+        dropout=0.1,
+        max_epochs=20,
+        batch_size=64,
+        lr=1e-3,
+        optimizer="adam",
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=3,
+        class_weight=None,
+        random_state=None,
+        device="cpu",
+        verbose=0,
+        warm_start=False,
+        callbacks=None,
+    ):
+        self.fields = fields
+        self.left_prefix = left_prefix
+        self.right_prefix = right_prefix
+        self.min_frequency = min_frequency
+        self.max_vocabulary = max_vocabulary
+        self.max_tokens_per_field = max_tokens_per_field
+        self.max_chars_per_token = max_chars_per_token
+        self.prepend_field_names = prepend_field_names
+        self.word_dim = word_dim
+        self.char_dim = char_dim
+        self.char_encoder = char_encoder
+        self.char_hidden_size = char_hidden_size
+        self.token_match_features = token_match_features
+        self.field_encoder = field_encoder
+        self.field_hidden_size = field_hidden_size
+        self.field_bidirectional = field_bidirectional
+        self.record_encoder = record_encoder
+        self.record_hidden_size = record_hidden_size
+        self.num_perspectives = num_perspectives
+        self.forward_matching = forward_matching
+        self.backward_matching = backward_matching
+        self.matching_variant = matching_variant
+        self.share_matching_weights = share_matching_weights
+        self.aggregator = aggregator
+        self.aggregator_hidden_size = aggregator_hidden_size
+        self.aggregator_bidirectional = aggregator_bidirectional
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.dropout = dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.callbacks = callbacks
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        return tags
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y=None, *args, sample_weight=None):
+        """Fit the vocabularies and train the network.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Pair frame of shape (n_pairs, n_columns). Alternatively pass the
+            left and right records as two frames: ``fit(X_left, X_right, y)``
+            (positionally).
+        y : array-like of shape (n_pairs,)
+            Class labels of the pairs (any type; two or more classes).
+        *args
+            ``y`` when the records are passed as two frames.
+        sample_weight : None
+            Not supported; passing weights raises a ``ValueError``. Use
+            ``class_weight`` to reweight classes.
+
+        Returns
+        -------
+        self : RecordPairClassifier
+            The fitted estimator.
+        """
+        X, y = resolve_pair_args("fit", (X, y, *args), self.left_prefix,
+                                 self.right_prefix, with_y=True)
+        if sample_weight is not None:
+            raise ValueError(
+                "RecordPairClassifier does not support sample_weight; use "
+                "class_weight to reweight classes."
+            )
+        self._check_params()
+        continuing = self.warm_start and hasattr(self, "net_")
+        X = self._validate_pairs(X, reset=not continuing)
+        if y is None:
+            raise ValueError("fit() requires y, the labels of the pairs; got y=None.")
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        check_classification_targets(y)
+        if continuing:
+            unseen = np.setdiff1d(y, self.classes_)
+            if unseen.size:
+                raise ValueError(
+                    f"warm_start continues training on the classes {list(self.classes_)}; "
+                    f"y holds new labels {list(unseen)}. Fit a new model instead."
+                )
+            y_encoded = np.searchsorted(self.classes_, y)
+        else:
+            classes, y_encoded = np.unique(y, return_inverse=True)
+            if len(classes) < 2:
+                raise ValueError(
+                    "RecordPairClassifier needs at least two classes in y; got only "
+                    f"{list(classes)}."
+                )
+            self.classes_ = classes
+            self.fields_ = resolve_fields(X.columns, self.fields, self.left_prefix,
+                                          self.right_prefix)
+            self._encoder = PairEncoder(
+                self.fields_, max_tokens_per_field=self.max_tokens_per_field,
+                max_chars_per_token=self.max_chars_per_token,
+                prepend_field_names=self.prepend_field_names,
+            ).fit(X, min_frequency=self.min_frequency,
+                  max_vocabulary=self.max_vocabulary)
+            self.vocabulary_ = self._encoder.vocabulary
+
+        dataset = PairDataset(self._encoder.transform(X), y_encoded)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        # Seed a private RNG stream so that fitting never disturbs the caller's.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            if continuing:
+                self.net_.partial_fit(dataset, y_encoded)
+            else:
+                self.net_ = self._build_net(y_encoded, seed)
+                self.net_.fit(dataset, y_encoded)
+        return self
+
+    def _check_params(self):
+        for name in ("max_epochs", "batch_size", "max_tokens_per_field",
+                     "max_chars_per_token", "num_perspectives", "n_iter_no_change",
+                     "min_frequency"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(
+                "validation_fraction must be between 0 and 1 (exclusive); got "
+                f"{self.validation_fraction!r}."
+            )
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}.")
+        for name in ("forward_matching", "backward_matching"):
+            unknown = set(getattr(self, name)) - set(MATCHING_STRATEGIES)
+            if unknown:
+                raise ValueError(
+                    f"{name} may list {list(MATCHING_STRATEGIES)}; got unknown "
+                    f"strategies {sorted(unknown)}."
+                )
+        for name, allowed in (("char_encoder", ("cnn", "gru", "lstm", None)),
+                              ("field_encoder", ("cnn", "gru", "lstm")),
+                              ("record_encoder", ("gru", "lstm")),
+                              ("aggregator", ("cnn", "gru", "lstm")),
+                              ("matching_variant", ("paper", "allennlp"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{name} must be one of {list(allowed)}; got {getattr(self, name)!r}."
+                )
+
+    def _validate_pairs(self, X, *, reset):
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(
+                "RecordPairClassifier expects a pair frame: a pandas DataFrame with "
+                f"'{self.left_prefix}<field>' and '{self.right_prefix}<field>' columns "
+                "(see skrecordpair.pair_frame), or two DataFrames (X_left, X_right); "
+                f"got {type(X).__name__}."
+            )
+        validate_data(self, X, skip_check_array=True, reset=reset)
+        if not reset:
+            missing = [c for f in self.fields_ for c in f[1:] if c is not None
+                       and c not in X.columns]
+            if missing:
+                raise ValueError(
+                    f"X lacks the columns {missing} of fields the model was fitted on; "
+                    f"it has {list(X.columns)}."
+                )
+        return X
+
+    def _build_net(self, y_encoded, seed):
+        n_classes = len(self.classes_)
+        weight = None
+        if self.class_weight is not None:
+            if isinstance(self.class_weight, dict):
+                unknown = set(self.class_weight) - set(self.classes_.tolist())
+                if unknown:
+                    raise ValueError(
+                        f"class_weight names labels {sorted(unknown, key=str)} that are "
+                        f"not in y; the classes are {list(self.classes_)}."
+                    )
+                class_weight = {i: self.class_weight.get(label, 1.0)
+                                for i, label in enumerate(self.classes_.tolist())}
+            else:
+                class_weight = self.class_weight
+            weight = torch.as_tensor(
+                compute_class_weight(class_weight, classes=np.arange(n_classes),
+                                     y=y_encoded),
+                dtype=torch.float32,
+            )
+        callbacks = list(self.callbacks or [])
+        train_split = False
+        if self.early_stopping:
+            train_split = ValidSplit(self.validation_fraction, stratified=True,
+                                     random_state=seed)
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True)))
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        module_params = {f"module__{name}": getattr(self, name) for name in _NETWORK_PARAMS}
+        return NeuralNetClassifier(
+            RecordPairNetwork,
+            module__n_words=len(self.vocabulary_.words),
+            module__n_chars=len(self.vocabulary_.chars),
+            module__n_classes=n_classes,
+            **module_params,
+            criterion=torch.nn.CrossEntropyLoss,
+            criterion__weight=weight,
+            optimizer=_OPTIMIZERS.get(self.optimizer, self.optimizer),
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=train_split,
+            callbacks=callbacks or None,
+            iterator_train__collate_fn=collate_pairs,
+            iterator_valid__collate_fn=collate_pairs,
+            iterator_train__shuffle=True,
+            iterator_train__generator=torch.Generator().manual_seed(seed),
+            classes=list(range(n_classes)),
+            device=self.device,
+            verbose=int(self.verbose),
+        )
+
+    # -------------------------------------------------------------- predict
+
+    def predict_proba(self, X, X_right=None):
+        """Probability of each class for each pair.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Pair frame, or the left records when `X_right` is given.
+        X_right : pandas.DataFrame, default=None
+            The right records, paired with `X` by position.
+
+        Returns
+        -------
+        ndarray of shape (n_pairs, n_classes)
+            Columns in the order of ``classes_``; each row sums to 1.
+        """
+        check_is_fitted(self)
+        X, _ = resolve_pair_args("predict_proba", (X, X_right), self.left_prefix,
+                                 self.right_prefix, with_y=False)
+        X = self._validate_pairs(X, reset=False)
+        proba = self.net_.predict_proba(PairDataset(self._encoder.transform(X)))
+        return proba.astype(np.float64)
+
+    def predict(self, X, X_right=None):
+        """Predict the class label of each pair.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Pair frame, or the left records when `X_right` is given.
+        X_right : pandas.DataFrame, default=None
+            The right records, paired with `X` by position.
+
+        Returns
+        -------
+        ndarray of shape (n_pairs,)
+            Labels from ``classes_``.
+        """
+        proba = self.predict_proba(X, X_right)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def score(self, X, y=None, *args, sample_weight=None):
+        """Accuracy of the predictions.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Pair frame; or pass ``score(X_left, X_right, y)``.
+        y : array-like of shape (n_pairs,)
+            True labels.
+        *args
+            ``y`` when the records are passed as two frames.
+        sample_weight : array-like of shape (n_pairs,), default=None
+            Weights of the pairs in the accuracy.
+
+        Returns
+        -------
+        float
+            Accuracy, as for any scikit-learn classifier.
+        """
+        X, y = resolve_pair_args("score", (X, y, *args), self.left_prefix,
+                                 self.right_prefix, with_y=True)
+        return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
+
+
+_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}

@@ -1,0 +1,236 @@
+"""Paired inputs: the pair frame, field resolution and call-shape dispatch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["pair_frame"]
+
+
+def pair_frame(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    *,
+    left_prefix: str = "left_",
+    right_prefix: str = "right_",
+) -> pd.DataFrame:
+    """Build a pair frame from a left and a right table, aligned by position.
+
+    Row ``i`` of the result pairs row ``i`` of `left` with row ``i`` of `right`.
+    The indexes of the inputs are ignored (the result has a fresh
+    ``RangeIndex``), and nothing is sorted or dropped.
+
+    Parameters
+    ----------
+    left : pandas.DataFrame
+        The left records, one per row.
+    right : pandas.DataFrame
+        The right records, one per row; must have as many rows as `left`.
+    left_prefix : str, default="left_"
+        Prefix put before every column of `left`.
+    right_prefix : str, default="right_"
+        Prefix put before every column of `right`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pair, with the columns ``<left_prefix><column>`` followed by
+        ``<right_prefix><column>``.
+
+    Raises
+    ------
+    TypeError
+        If `left` or `right` is not a DataFrame.
+    ValueError
+        If the two frames have different numbers of rows, or a prefix is empty
+        or both prefixes are equal.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrecordpair import pair_frame
+    >>> left = pd.DataFrame({"name": ["Hans", "Anna"]})
+    >>> right = pd.DataFrame({"name": ["Hanz", "Ana"]})
+    >>> pair_frame(left, right)
+      left_name right_name
+    0      Hans       Hanz
+    1      Anna        Ana
+    """
+    for name, frame in (("left", left), ("right", right)):
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(
+                f"pair_frame() expects pandas DataFrames; {name} is "
+                f"{type(frame).__name__}."
+            )
+    if len(left) != len(right):
+        raise ValueError(
+            "The left and right frames must have the same number of rows (they are "
+            f"paired by position); got {len(left)} left rows and {len(right)} "
+            "right rows."
+        )
+    _check_prefixes(left_prefix, right_prefix)
+    left = left.reset_index(drop=True).add_prefix(left_prefix)
+    right = right.reset_index(drop=True).add_prefix(right_prefix)
+    return pd.concat([left, right], axis=1)
+
+
+def _check_prefixes(left_prefix, right_prefix):
+    if not isinstance(left_prefix, str) or not isinstance(right_prefix, str):
+        raise TypeError(
+            "left_prefix and right_prefix must be strings; got "
+            f"{left_prefix!r} and {right_prefix!r}."
+        )
+    if not left_prefix or not right_prefix or left_prefix == right_prefix:
+        raise ValueError(
+            "left_prefix and right_prefix must be two different non-empty strings; "
+            f"got {left_prefix!r} and {right_prefix!r}."
+        )
+
+
+def resolve_fields(columns, fields, left_prefix, right_prefix):
+    """Map the `fields` parameter to ``(name, left_column, right_column)`` triples.
+
+    A side's column is ``None`` when the field exists on the other side only.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The columns of the pair frame.
+    fields : None, list of str or list of tuple
+        See :class:`~skrecordpair.RecordPairClassifier`.
+    left_prefix, right_prefix : str
+        The column prefixes.
+
+    Returns
+    -------
+    list of tuple of (str, str or None, str or None)
+    """
+    _check_prefixes(left_prefix, right_prefix)
+    columns = [str(c) for c in columns]
+    present = set(columns)
+    if fields is None:
+        right_names = {
+            c[len(right_prefix):] for c in columns if c.startswith(right_prefix)
+        }
+        resolved = [
+            (c[len(left_prefix):], c, right_prefix + c[len(left_prefix):])
+            for c in columns
+            if c.startswith(left_prefix) and c[len(left_prefix):] in right_names
+        ]
+        if not resolved:
+            raise ValueError(
+                f"No paired columns found: expected columns named "
+                f"'{left_prefix}<field>' and '{right_prefix}<field>'; got columns "
+                f"{columns}. Build the frame with pair_frame(left, right), or pass "
+                "fields explicitly."
+            )
+        return resolved
+
+    if isinstance(fields, (str, bytes)) or not isinstance(fields, Sequence):
+        raise TypeError(
+            "fields must be None, a list of field names or a list of "
+            f"(left_field, right_field) tuples; got {fields!r}."
+        )
+    if len(fields) == 0:
+        raise ValueError("fields must name at least one field; got an empty list.")
+    resolved = []
+    for field in fields:
+        if isinstance(field, str):
+            left_name = right_name = field
+            name = field
+        elif isinstance(field, tuple) and len(field) == 2:
+            left_name, right_name = field
+            if left_name is None and right_name is None:
+                raise ValueError(
+                    "A field pair must name a column on at least one side; got "
+                    "(None, None)."
+                )
+            name = left_name if right_name is None or left_name == right_name else (
+                right_name if left_name is None else f"{left_name}|{right_name}"
+            )
+        else:
+            raise TypeError(
+                "Each entry of fields must be a field name or a (left_field, "
+                f"right_field) tuple; got {field!r}."
+            )
+        left_col = None if left_name is None else left_prefix + str(left_name)
+        right_col = None if right_name is None else right_prefix + str(right_name)
+        missing = [c for c in (left_col, right_col) if c is not None and c not in present]
+        if missing:
+            raise ValueError(
+                f"Field {field!r} needs the column(s) {missing}, which the pair "
+                f"frame does not have; its columns are {columns}."
+            )
+        resolved.append((str(name), left_col, right_col))
+    names = [r[0] for r in resolved]
+    if len(set(names)) != len(names):
+        raise ValueError(f"fields lists a field more than once: {names}.")
+    return resolved
+
+
+def resolve_pair_args(method, args, left_prefix, right_prefix, *, with_y):
+    """Turn the positional arguments of a public method into ``(X, y)``.
+
+    ``(X,)`` / ``(X, y)`` pass through; ``(X_left, X_right)`` /
+    ``(X_left, X_right, y)`` are combined with :func:`pair_frame`.
+    """
+    n = len(args)
+    if with_y:
+        if n == 2:
+            X, y = args
+            if isinstance(y, pd.DataFrame):
+                raise TypeError(
+                    f"{method}() received a DataFrame as y; to pass left and right "
+                    f"records separately call {method}(X_left, X_right, y)."
+                )
+            return X, y
+        if n == 3:
+            left, right, y = args
+            if not isinstance(left, pd.DataFrame) or not isinstance(right, pd.DataFrame):
+                raise TypeError(
+                    f"{method}(X_left, X_right, y) expects two DataFrames before y; "
+                    f"got {type(left).__name__} and {type(right).__name__}."
+                )
+            return pair_frame(left, right, left_prefix=left_prefix,
+                              right_prefix=right_prefix), y
+        raise TypeError(
+            f"{method}() takes (X, y) or (X_left, X_right, y); got {n} positional "
+            "argument(s)."
+        )
+    X, right = args
+    if right is None:
+        return X, None
+    if not isinstance(X, pd.DataFrame) or not isinstance(right, pd.DataFrame):
+        raise TypeError(
+            f"{method}(X_left, X_right) expects two DataFrames; got "
+            f"{type(X).__name__} and {type(right).__name__}."
+        )
+    return pair_frame(X, right, left_prefix=left_prefix, right_prefix=right_prefix), None
+
+
+def as_text(values) -> np.ndarray:
+    """Convert one column of values to an object array of str, ``None`` for missing.
+
+    Numbers and booleans become their ``str``; NaN, None, ``pd.NA``, ``NaT`` and
+    strings that are empty or only whitespace become ``None``.
+    """
+    series = pd.Series(values, copy=False)
+    missing = series.isna().to_numpy()
+    text = series.astype(object).to_numpy(copy=True)
+    out = np.empty(len(text), dtype=object)
+    for i, (value, is_missing) in enumerate(zip(text, missing)):
+        if is_missing:
+            out[i] = None
+            continue
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            # Integer columns with missing values arrive as floats: 1999.0 -> "1999".
+            value = str(int(value))
+        elif not isinstance(value, str):
+            value = str(value)
+        out[i] = value if value.strip() else None
+    return out

@@ -1,0 +1,423 @@
+"""Classic per-field string similarity features for record pairs."""
+
+from __future__ import annotations
+
+import numbers
+import re
+
+import numpy as np
+import pandas as pd
+from joblib import effective_n_jobs
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import JaroWinkler, Levenshtein
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._pairs import as_text, resolve_fields
+
+__all__ = ["SimilarityFeatures"]
+
+# (feature name, rapidfuzz scorer, factor that maps the score to [0, 1]).
+_FUZZY_SCORERS = (
+    ("ratio", fuzz.ratio, 0.01),
+    ("partial_ratio", fuzz.partial_ratio, 0.01),
+    ("token_set_ratio", fuzz.token_set_ratio, 0.01),
+    ("jaro_winkler", JaroWinkler.normalized_similarity, 1.0),
+    ("levenshtein", Levenshtein.normalized_similarity, 1.0),
+)
+_SIMILARITIES = tuple(name for name, _, _ in _FUZZY_SCORERS) + ("jaccard",)
+_FLAGS = ("left_missing", "right_missing")
+# Word tokens for the Jaccard index: runs of letters, digits and underscores.
+_TOKENIZE = re.compile(r"\w+").findall
+
+
+class SimilarityFeatures(TransformerMixin, BaseEstimator):
+    """Per-field string similarity features of record pairs.
+
+    The classic entity-matching feature set: for every field, compare the left
+    and the right value with several string similarity measures, a numeric
+    difference and missing-value flags. Followed by a tree ensemble it is a
+    strong, fast baseline matcher::
+
+        make_pipeline(SimilarityFeatures(), HistGradientBoostingClassifier())
+
+    The input is a pair frame (see :func:`~skrecordpair.pair_frame`): one row
+    per pair, with the columns ``<left_prefix><field>`` and
+    ``<right_prefix><field>``. Values are compared as text: numbers are
+    written as strings (``1999.0`` becomes ``"1999"``), and NaN, None, empty
+    and whitespace-only strings count as missing.
+
+    For every field the output has these columns, in this order:
+
+    - ``<field>__ratio``: :func:`rapidfuzz.fuzz.ratio` / 100, the normalised
+      Indel similarity.
+    - ``<field>__partial_ratio``: :func:`rapidfuzz.fuzz.partial_ratio` / 100,
+      the best ratio of the shorter value against a substring of the longer.
+    - ``<field>__token_set_ratio``: :func:`rapidfuzz.fuzz.token_set_ratio` /
+      100, insensitive to word order and repeated words.
+    - ``<field>__jaro_winkler``: the Jaro-Winkler similarity.
+    - ``<field>__levenshtein``: ``1 - distance / max(len(left), len(right))``
+      with the Levenshtein distance.
+    - ``<field>__jaccard``: Jaccard index of the sets of word tokens (runs of
+      letters, digits and underscores); 1 when neither value has a token.
+    - ``<field>__num_rel_diff``, for numeric fields only (see
+      `numeric_fields`): ``|a - b| / max(|a|, |b|)`` (0 when both are 0)
+      when both values parse as finite numbers, else NaN.
+    - ``<field>__left_missing``, ``<field>__right_missing``: 1.0 when that
+      side's value is missing, else 0.0.
+
+    A field that exists on one side only (see `fields`) gets the two flags
+    only, the flag of the absent side being always 1.
+
+    All similarities lie in [0, 1], 1 meaning equal. When either side is
+    missing, the similarities and the numeric difference are NaN and the
+    flags say which side is missing. Estimators that handle NaN natively,
+    such as :class:`~sklearn.ensemble.HistGradientBoostingClassifier`, use
+    this directly; for others put a
+    :class:`~sklearn.impute.SimpleImputer` after this transformer.
+
+    Parameters
+    ----------
+    fields : None, list of str or list of tuple, default=None
+        The fields to compare. None compares every field present on both
+        sides, in the order of the left columns. A list of names compares
+        ``<left_prefix><name>`` with ``<right_prefix><name>``. A
+        ``(left_field, right_field)`` tuple compares two differently named
+        fields (named ``"<left_field>|<right_field>"`` in the output); one of
+        the two may be None for a field that exists on one side only, which
+        then gets the two missing flags only.
+    left_prefix : str, default="left_"
+        Prefix of the left columns of the pair frame.
+    right_prefix : str, default="right_"
+        Prefix of the right columns of the pair frame.
+    numeric_fields : "auto", None or list of str, default="auto"
+        The fields that get the ``num_rel_diff`` feature. "auto" picks,
+        during :meth:`fit`, the fields present on both sides where at least
+        half of the non-missing values (both sides pooled) parse as finite
+        numbers and at least one pair has two numbers. None gives no field the
+        feature; a list names the fields (as in `fields_`).
+    lowercase : bool, default=True
+        Whether to lowercase the values before the string comparisons.
+    n_jobs : int, default=None
+        Number of threads for the rapidfuzz similarity computations. None
+        means 1 unless in a :obj:`joblib.parallel_backend` context, -1 means
+        all processors.
+
+    Attributes
+    ----------
+    fields_ : list of tuple of (str, str or None, str or None)
+        The compared fields as ``(name, left_column, right_column)``, a
+        column being None for a field absent on that side.
+    numeric_fields_ : list of str
+        The names of the fields that get the ``num_rel_diff`` feature.
+    n_features_in_ : int
+        Number of columns seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of the columns seen during :meth:`fit`.
+
+    See Also
+    --------
+    pair_frame : Build a pair frame from a left and a right table.
+
+    Notes
+    -----
+    The transformation is computed column by column with rapidfuzz's
+    :func:`rapidfuzz.process.cpdist` and sparse token matrices, without a
+    Python loop over pairs. It is stateless apart from the field lists: `fit`
+    only validates the parameters, resolves the fields and picks the numeric
+    ones.
+
+    The numeric difference is not computed for text fields, and one-sided
+    fields get no similarities, because such columns would be entirely NaN,
+    which :class:`~sklearn.ensemble.HistGradientBoostingClassifier` cannot
+    fit on (it raises "window shape cannot be larger than input array
+    shape"). A field missing on one side in every training pair leads to the
+    same error.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrecordpair import pair_frame
+    >>> from skrecordpair._similarity import SimilarityFeatures
+    >>> left = pd.DataFrame({"name": ["Hans Muller", "Anna"], "year": [1999, 2001]})
+    >>> right = pd.DataFrame({"name": ["hans muller", None], "year": [2000, 2001]})
+    >>> X = pair_frame(left, right)
+    >>> features = SimilarityFeatures().fit(X)
+    >>> features.get_feature_names_out()[:3]
+    array(['name__ratio', 'name__partial_ratio', 'name__token_set_ratio'],
+          dtype=object)
+    >>> Xt = features.transform(X)
+    >>> Xt.shape
+    (2, 17)
+    >>> Xt[:, :6]
+    array([[ 1.,  1.,  1.,  1.,  1.,  1.],
+           [nan, nan, nan, nan, nan, nan]])
+    >>> features.numeric_fields_
+    ['year']
+    >>> Xt[:, 14].round(4)  # year__num_rel_diff
+    array([0.0005, 0.    ])
+    """
+
+    def __init__(
+        self,
+        fields=None,
+        *,
+        left_prefix="left_",
+        right_prefix="right_",
+        numeric_fields="auto",
+        lowercase=True,
+        n_jobs=None,
+    ):
+        self.fields = fields
+        self.left_prefix = left_prefix
+        self.right_prefix = right_prefix
+        self.numeric_fields = numeric_fields
+        self.lowercase = lowercase
+        self.n_jobs = n_jobs
+
+    def fit(self, X, y=None):
+        """Validate the parameters and resolve the fields to compare.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame of shape (n_pairs, n_columns)
+            The pair frame.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : SimilarityFeatures
+            The fitted transformer.
+        """
+        _check_pair_frame(X, "fit")
+        if not isinstance(self.lowercase, (bool, np.bool_)):
+            raise TypeError(f"lowercase must be a bool; got {self.lowercase!r}.")
+        if self.n_jobs is not None and (
+            not isinstance(self.n_jobs, numbers.Integral)
+            or isinstance(self.n_jobs, bool)
+            or self.n_jobs == 0
+        ):
+            raise ValueError(
+                f"n_jobs must be None or a non-zero integer; got {self.n_jobs!r}."
+            )
+        validate_data(self, X, skip_check_array=True)
+        self.fields_ = resolve_fields(
+            X.columns, self.fields, self.left_prefix, self.right_prefix
+        )
+        self.numeric_fields_ = self._resolve_numeric_fields(X)
+        return self
+
+    def _resolve_numeric_fields(self, X):
+        two_sided = [f for f in self.fields_ if f[1] is not None and f[2] is not None]
+        if self.numeric_fields is None:
+            return []
+        if isinstance(self.numeric_fields, str) and self.numeric_fields == "auto":
+            numeric = []
+            for name, left_col, right_col in two_sided:
+                present, parsed = [], []
+                for col in (left_col, right_col):
+                    text = as_text(X[col])
+                    present.append(~pd.isna(text))
+                    parsed.append(np.isfinite(_to_number(text)))
+                n_present = present[0].sum() + present[1].sum()
+                n_parsed = parsed[0].sum() + parsed[1].sum()
+                if (parsed[0] & parsed[1]).any() and 2 * n_parsed >= n_present:
+                    numeric.append(name)
+            return numeric
+        if isinstance(self.numeric_fields, (str, bytes)) or not isinstance(
+            self.numeric_fields, (list, tuple, np.ndarray)
+        ):
+            raise TypeError(
+                'numeric_fields must be "auto", None or a list of field names; '
+                f"got {self.numeric_fields!r}."
+            )
+        allowed = [name for name, _, _ in two_sided]
+        unknown = [f for f in self.numeric_fields if f not in allowed]
+        if unknown:
+            raise ValueError(
+                f"numeric_fields names {unknown}, which are not fields present on "
+                f"both sides; those are {allowed}."
+            )
+        return [name for name in allowed if name in set(self.numeric_fields)]
+
+    def _field_plan(self):
+        """``(name, left_col, right_col, feature names)`` for every field."""
+        numeric = set(self.numeric_fields_)
+        plan = []
+        for name, left_col, right_col in self.fields_:
+            if left_col is None or right_col is None:
+                features = _FLAGS
+            elif name in numeric:
+                features = _SIMILARITIES + ("num_rel_diff",) + _FLAGS
+            else:
+                features = _SIMILARITIES + _FLAGS
+            plan.append((name, left_col, right_col, features))
+        return plan
+
+    def transform(self, X):
+        """Compute the similarity features of every pair.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame of shape (n_pairs, n_columns)
+            The pair frame, with the columns seen during :meth:`fit`, in the
+            same order.
+
+        Returns
+        -------
+        ndarray of shape (n_pairs, n_features_out), dtype float64
+            The features, field by field, named by
+            :meth:`get_feature_names_out`: 8 per text field, 9 per numeric
+            field and 2 per one-sided field.
+
+        Raises
+        ------
+        TypeError
+            If `X` is not a DataFrame.
+        ValueError
+            If `X` lacks columns used during fit, or its columns differ from
+            those seen during fit in any other way (extra columns, order).
+        """
+        check_is_fitted(self)
+        _check_pair_frame(X, "transform")
+        needed = [c for _, lc, rc in self.fields_ for c in (lc, rc) if c is not None]
+        present = set(map(str, X.columns))
+        missing = [c for c in needed if c not in present]
+        if missing:
+            raise ValueError(
+                f"The pair frame lacks the column(s) {missing}, which were used "
+                f"during fit; its columns are {list(X.columns)}."
+            )
+        validate_data(self, X, skip_check_array=True, reset=False)
+        workers = effective_n_jobs(self.n_jobs)
+        n = len(X)
+        blocks = []
+        for _, left_col, right_col, features in self._field_plan():
+            left = _column_text(X, left_col, n)
+            right = _column_text(X, right_col, n)
+            blocks.append(self._field_features(left, right, features, workers))
+        return np.hstack(blocks)
+
+    def _field_features(self, left, right, features, workers):
+        n = len(left)
+        out = np.full((n, len(features)), np.nan)
+        left_missing = pd.isna(left)
+        right_missing = pd.isna(right)
+        out[:, -2] = left_missing
+        out[:, -1] = right_missing
+        both = ~left_missing & ~right_missing
+        if len(features) == len(_FLAGS) or not both.any():
+            return out
+        a, b = left[both], right[both]
+        a_text, b_text = (
+            (_lower(a), _lower(b)) if self.lowercase else (list(a), list(b))
+        )
+        for j, (_, scorer, scale) in enumerate(_FUZZY_SCORERS):
+            scores = process.cpdist(
+                a_text, b_text, scorer=scorer, dtype=np.float64, workers=workers
+            )
+            out[both, j] = scores * scale
+        out[both, len(_FUZZY_SCORERS)] = _jaccard(a_text, b_text)
+        if "num_rel_diff" in features:
+            out[both, len(_SIMILARITIES)] = _relative_difference(a, b)
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """Get the output feature names.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored apart from validation: if given, it must equal
+            `feature_names_in_`.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            ``<field>__<feature>`` for every field and its features, in the
+            order of the columns of :meth:`transform`.
+        """
+        check_is_fitted(self)
+        if input_features is not None:
+            input_features = np.asarray(input_features, dtype=object)
+            expected = getattr(self, "feature_names_in_", None)
+            if expected is not None and (
+                len(input_features) != len(expected)
+                or np.any(input_features != expected)
+            ):
+                raise ValueError("input_features is not equal to feature_names_in_.")
+        return np.asarray(
+            [
+                f"{name}__{feature}"
+                for name, _, _, features in self._field_plan()
+                for feature in features
+            ],
+            dtype=object,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.allow_nan = True
+        tags.target_tags.required = False
+        return tags
+
+
+def _check_pair_frame(X, method):
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            f"SimilarityFeatures.{method}() expected a pair frame (a pandas "
+            f"DataFrame with left_<field> and right_<field> columns, see "
+            f"skrecordpair.pair_frame); got {type(X).__name__}."
+        )
+
+
+def _column_text(X, column, n):
+    if column is None:
+        return np.full(n, None, dtype=object)
+    values = X[column]
+    if isinstance(values, pd.DataFrame):
+        raise ValueError(f"The pair frame has more than one column named {column!r}.")
+    return as_text(values)
+
+
+def _lower(values):
+    return pd.Series(values, dtype=object).str.lower().tolist()
+
+
+def _jaccard(a, b):
+    """Jaccard index of the word-token sets of a[i] and b[i], for every i."""
+    n = len(a)
+    vectorizer = CountVectorizer(analyzer=_TOKENIZE, binary=True, dtype=np.float64)
+    try:
+        tokens = vectorizer.fit_transform(list(a) + list(b)).tocsr()
+    except ValueError:  # empty vocabulary: no value has a token
+        return np.ones(n)
+    left, right = tokens[:n], tokens[n:]
+    inter = np.asarray(left.multiply(right).sum(axis=1)).ravel()
+    union = (
+        np.asarray(left.sum(axis=1)).ravel()
+        + np.asarray(right.sum(axis=1)).ravel()
+        - inter
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 1.0)
+
+
+def _to_number(text):
+    """Parse an object array of str/None as floats; NaN where it is no number."""
+    return pd.to_numeric(pd.Series(text, dtype=object), errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
+
+
+def _relative_difference(a, b):
+    """``|a - b| / max(|a|, |b|)`` where both parse as finite numbers, else NaN."""
+    x, y = _to_number(a), _to_number(b)
+    scale = np.maximum(np.abs(x), np.abs(y))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = np.abs(x - y) / scale
+    diff = np.where(scale == 0, 0.0, diff)
+    return np.where(np.isfinite(x) & np.isfinite(y), diff, np.nan)

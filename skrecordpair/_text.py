@@ -1,0 +1,208 @@
+"""Featurisation: tokenizer, vocabularies, and pair frames turned into token ids.
+
+Everything here is fitted on the training fold only (in ``RecordPairClassifier.fit``),
+so a cross-validation never leaks vocabulary from its test folds.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ._pairs import as_text
+
+PAD = "<pad>"
+UNK = "<unk>"
+MISSING = "<missing>"
+# Row 0 of every id table is padding; these reserved tokens can never be produced
+# by the tokenizer, which splits "<" and ">" off as punctuation.
+RESERVED_WORDS = (PAD, UNK, MISSING)
+PAD_ID, UNK_ID, MISSING_ID = 0, 1, 2
+
+# Numbers keep their decimal/thousands separators ("12.99", "1,000"); words are runs
+# of letters and digits ("dsc-w55" -> "dsc", "-", "w55"); any other visible
+# character is a token of its own.
+_TOKEN_RE = re.compile(r"\d+(?:[.,]\d+)*(?![^\W_])|[^\W_]+|[^\w\s]|_")
+
+
+def tokenize(text: str) -> list[str]:
+    """Split a string into lower-cased word, number and punctuation tokens.
+
+    The text is first normalised with Unicode NFKC and case-folded, so that
+    full-width forms, ligatures and case variants map to the same tokens.
+
+    Parameters
+    ----------
+    text : str
+        The text to split.
+
+    Returns
+    -------
+    list of str
+        The tokens, in order.
+
+    Examples
+    --------
+    >>> from skrecordpair._text import tokenize
+    >>> tokenize("Sony DSC-W55, 7.2 MP (silver)")
+    ['sony', 'dsc', '-', 'w55', ',', '7.2', 'mp', '(', 'silver', ')']
+    """
+    return _TOKEN_RE.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+@dataclass
+class Vocabulary:
+    """Word and character vocabularies learnt from training records.
+
+    Attributes
+    ----------
+    words : dict of str to int
+        Word -> id; ids 0, 1 and 2 are padding, unknown and missing value.
+    chars : dict of str to int
+        Character -> id; ids 0 and 1 are padding and unknown.
+    """
+
+    words: dict
+    chars: dict
+
+    @classmethod
+    def build(cls, token_counts: Counter, *, min_frequency: int, max_vocabulary):
+        """Keep the words seen at least `min_frequency` times, most frequent first."""
+        kept = [
+            (w, c) for w, c in token_counts.items()
+            if c >= min_frequency and w not in RESERVED_WORDS
+        ]
+        # Sort by count, then alphabetically, so the vocabulary never depends on the
+        # order of the training rows.
+        kept.sort(key=lambda wc: (-wc[1], wc[0]))
+        if max_vocabulary is not None:
+            kept = kept[: max(0, max_vocabulary - len(RESERVED_WORDS))]
+        words = {w: i for i, w in enumerate(RESERVED_WORDS)}
+        words.update((w, i) for i, (w, _) in enumerate(kept, start=len(words)))
+        charset = sorted({ch for w in token_counts for ch in w})
+        chars = {PAD: 0, UNK: 1}
+        chars.update((ch, i) for i, ch in enumerate(charset, start=2))
+        return cls(words=words, chars=chars)
+
+
+@dataclass
+class EncodedPairs:
+    """Token ids of a batch of record pairs, ready for the network.
+
+    Tokens are stored once per distinct string in a *token table*, so the network
+    encodes the characters of each distinct token once per batch.
+
+    Attributes
+    ----------
+    left, right : ndarray of shape (n_pairs, n_fields, n_tokens), dtype int32
+        Token-table ids per field, 0 for padding. Every field holds at least one
+        token (the missing-value marker when the value is missing).
+    token_words : ndarray of shape (n_table,), dtype int64
+        The word-vocabulary id of each token-table entry.
+    token_chars : ndarray of shape (n_table, max_chars), dtype int64
+        The character ids of each token-table entry, 0-padded.
+    tokens : ndarray of shape (n_table,), dtype object
+        The token strings; entry 0 is padding.
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    token_words: np.ndarray
+    token_chars: np.ndarray
+    tokens: np.ndarray
+
+    def __len__(self):
+        return self.left.shape[0]
+
+
+class PairEncoder:
+    """Turns the fields of a pair frame into :class:`EncodedPairs`.
+
+    Parameters
+    ----------
+    fields : list of tuple of (str, str or None, str or None)
+        ``(name, left_column, right_column)``, from ``resolve_fields``.
+    max_tokens_per_field : int
+        Longer fields are truncated to their first tokens.
+    max_chars_per_token : int
+        Longer tokens keep their first characters for the character encoder.
+    prepend_field_names : bool
+        Put the tokens of the field name before each field's value tokens.
+    """
+
+    def __init__(self, fields, *, max_tokens_per_field, max_chars_per_token,
+                 prepend_field_names):
+        self.fields = fields
+        self.max_tokens_per_field = max_tokens_per_field
+        self.max_chars_per_token = max_chars_per_token
+        self.prepend_field_names = prepend_field_names
+        self.vocabulary = None
+
+    def _side_columns(self, side):
+        index = 1 if side == "left" else 2
+        return [(f[0], f[index]) for f in self.fields if f[index] is not None]
+
+    def _field_tokens(self, name, values):
+        """Tokens of each distinct value of one column, plus the row -> value codes."""
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+        prefix = tokenize(name) if self.prepend_field_names else []
+        budget = max(1, self.max_tokens_per_field - len(prefix))
+        token_lists = [prefix + (tokenize(u)[:budget] or [MISSING]) for u in uniques]
+        # The last entry serves the rows whose value is missing (code -1).
+        token_lists.append(prefix + [MISSING])
+        return codes, token_lists
+
+    def fit(self, X, *, min_frequency, max_vocabulary):
+        """Learn the vocabularies from the training pair frame `X`."""
+        counts = Counter()
+        for side in ("left", "right"):
+            for name, column in self._side_columns(side):
+                codes, token_lists = self._field_tokens(name, as_text(X[column]))
+                # Weight each distinct value by how many rows hold it.
+                frequency = np.bincount(codes[codes >= 0], minlength=len(token_lists))
+                for tokens, n in zip(token_lists, frequency):
+                    if n:
+                        for token in tokens:
+                            counts[token] += int(n)
+        self.vocabulary = Vocabulary.build(
+            counts, min_frequency=min_frequency, max_vocabulary=max_vocabulary
+        )
+        return self
+
+    def transform(self, X) -> EncodedPairs:
+        """Encode a pair frame whose fields were validated by the caller."""
+        table = {PAD: 0}
+        sides = {}
+        for side in ("left", "right"):
+            per_field = []
+            for name, column in self._side_columns(side):
+                codes, token_lists = self._field_tokens(name, as_text(X[column]))
+                width = max(len(t) for t in token_lists)
+                ids = np.zeros((len(token_lists), width), dtype=np.int32)
+                for row, tokens in enumerate(token_lists):
+                    ids[row, : len(tokens)] = [table.setdefault(t, len(table)) for t in tokens]
+                per_field.append(ids[codes])  # code -1 picks the missing row
+            width = max(a.shape[1] for a in per_field)
+            out = np.zeros((len(X), len(per_field), width), dtype=np.int32)
+            for f, ids in enumerate(per_field):
+                out[:, f, : ids.shape[1]] = ids
+            sides[side] = out
+        tokens = np.array(list(table), dtype=object)
+        words = self.vocabulary.words
+        chars = self.vocabulary.chars
+        token_words = np.array([words.get(t, UNK_ID) for t in tokens], dtype=np.int64)
+        token_words[PAD_ID] = PAD_ID
+        width = max(1, min(self.max_chars_per_token, max(len(t) for t in tokens)))
+        token_chars = np.zeros((len(tokens), width), dtype=np.int64)
+        for i, token in enumerate(tokens[1:], start=1):
+            ids = [chars.get(ch, 1) for ch in token[:width]]
+            token_chars[i, : len(ids)] = ids
+        return EncodedPairs(
+            left=sides["left"], right=sides["right"], token_words=token_words,
+            token_chars=token_chars, tokens=tokens,
+        )

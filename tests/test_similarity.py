@@ -1,0 +1,379 @@
+"""Tests for SimilarityFeatures."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from rapidfuzz import fuzz
+from rapidfuzz.distance import JaroWinkler, Levenshtein
+from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from threadpoolctl import threadpool_limits
+
+from skrecordpair import pair_frame
+from skrecordpair._similarity import SimilarityFeatures
+
+SIMILARITIES = [
+    "ratio",
+    "partial_ratio",
+    "token_set_ratio",
+    "jaro_winkler",
+    "levenshtein",
+    "jaccard",
+]
+FLAGS = ["left_missing", "right_missing"]
+TEXT = SIMILARITIES + FLAGS  # features of a text field
+NUMERIC = SIMILARITIES + ["num_rel_diff"] + FLAGS  # features of a numeric field
+N_SIM = len(SIMILARITIES)  # the string similarities, first in every field block
+K = len(TEXT)
+
+
+def _frame(left, right):
+    return pair_frame(pd.DataFrame(left), pd.DataFrame(right))
+
+
+def _reference(left, right, lowercase=True):
+    """The features of one pair, computed slowly and independently."""
+
+    def missing(v):
+        return v is None or (isinstance(v, float) and np.isnan(v)) or (
+            isinstance(v, str) and not v.strip()
+        )
+
+    def text(v):
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return str(v)
+
+    def number(s):
+        try:
+            x = float(s)
+        except ValueError:
+            return np.nan
+        return x if np.isfinite(x) else np.nan
+
+    lm, rm = missing(left), missing(right)
+    if lm or rm:
+        return [np.nan] * 7 + [float(lm), float(rm)]
+    a, b = text(left), text(right)
+    x, y = number(a), number(b)
+    if np.isnan(x) or np.isnan(y):
+        rel = np.nan
+    else:
+        scale = max(abs(x), abs(y))
+        rel = 0.0 if scale == 0 else abs(x - y) / scale
+    if lowercase:
+        a, b = a.lower(), b.lower()
+    ta, tb = set(re.findall(r"\w+", a)), set(re.findall(r"\w+", b))
+    jaccard = len(ta & tb) / len(ta | tb) if ta | tb else 1.0
+    return [
+        fuzz.ratio(a, b) / 100,
+        fuzz.partial_ratio(a, b) / 100,
+        fuzz.token_set_ratio(a, b) / 100,
+        JaroWinkler.normalized_similarity(a, b),
+        Levenshtein.normalized_similarity(a, b),
+        jaccard,
+        rel,
+        0.0,
+        0.0,
+    ]
+
+
+LEFT = {
+    "title": [
+        "Apple iPhone 12 Pro (128GB)",
+        "Microsoft Office 2007 Basic",
+        "Crème Brûlée Kit",
+        None,
+        "  ",
+        "Adobe Photoshop CS3",
+        "東京 タワー",
+        "Sony WH-1000XM4",
+        "x",
+        "!!!",
+    ],
+    "price": [999.0, 149.99, np.nan, 5.0, 0.0, 649, 12.5, "300", "abc", -2.0],
+    "maker": ["Apple", "microsoft", "Chef's", "acme", "", "adobe", "JP", "sony",
+              "X", "??"],
+}
+RIGHT = {
+    "title": [
+        "apple iphone 12 pro 128 gb",
+        "Office Basic 2007 by Microsoft",
+        "creme brulee kit",
+        "Widget",
+        "Gadget",
+        None,
+        "東京タワー",
+        "sony wh1000xm4 headphones",
+        "y",
+        "???",
+    ],
+    "price": [989.0, 149.99, 10.0, np.nan, 0.0, 700, -12.5, "300.0", "1",
+              "2e0"],
+    "maker": ["APPLE", "Microsoft Corp.", "chefs", None, "x", "Adobe Systems",
+              "jp", "SONY", "x", "!!"],
+}
+
+
+@pytest.fixture
+def X():
+    return _frame(LEFT, RIGHT)
+
+
+@pytest.mark.parametrize("numeric_fields", ["auto", ["title", "price", "maker"]])
+def test_matches_per_pair_reference(X, numeric_fields):
+    est = SimilarityFeatures(numeric_fields=numeric_fields).fit(X)
+    Xt = est.transform(X)
+    fields = ["title", "price", "maker"]
+    numeric = ["price"] if numeric_fields == "auto" else fields
+    assert est.numeric_fields_ == numeric
+    assert Xt.shape == (len(X), 3 * K + len(numeric))
+    assert Xt.dtype == np.float64
+    for i in range(len(X)):
+        expected = []
+        for field in fields:
+            ref = _reference(LEFT[field][i], RIGHT[field][i])
+            expected += ref if field in numeric else ref[:6] + ref[7:]
+        assert_allclose(Xt[i], expected, rtol=1e-12, atol=1e-12, equal_nan=True,
+                        err_msg=f"row {i}")
+
+
+def test_matches_reference_without_lowercase(X):
+    Xt = SimilarityFeatures(fields=["maker"], lowercase=False).fit_transform(X)
+    for i in range(len(X)):
+        ref = _reference(LEFT["maker"][i], RIGHT["maker"][i], lowercase=False)
+        assert_allclose(Xt[i], ref[:6] + ref[7:], rtol=1e-12, atol=1e-12,
+                        equal_nan=True)
+    # "Apple" vs "APPLE": equal only when lowercased.
+    lowered = SimilarityFeatures(fields=["maker"]).fit_transform(X)
+    assert_array_equal(lowered[0, :N_SIM], 1.0)
+    assert (Xt[0, :N_SIM] < 1).all()
+
+
+def test_identical_values_give_ones_and_disjoint_low():
+    X = _frame(
+        {"a": ["john smith", "Zürich 8001", "abc"]},
+        {"a": ["john smith", "Zürich 8001", "xyz"]},
+    )
+    Xt = SimilarityFeatures().fit_transform(X)
+    assert Xt.shape == (3, K)  # a text field: no numeric difference
+    assert_array_equal(Xt[:2, :N_SIM], 1.0)
+    assert_array_equal(Xt[:2, -2:], 0.0)
+    assert_array_equal(Xt[2, :N_SIM], 0.0)
+    assert ((0 <= Xt[:, :N_SIM]) & (Xt[:, :N_SIM] <= 1)).all()
+
+
+def test_missing_values_give_nan_and_flags():
+    X = _frame(
+        {"a": ["x", None, np.nan, "", "  ", "y"]},
+        {"a": [None, "x", np.nan, "z", "q", "y"]},
+    )
+    Xt = SimilarityFeatures().fit_transform(X)
+    assert np.isnan(Xt[:5, :N_SIM]).all()
+    assert_array_equal(Xt[:, 6], [0, 1, 1, 1, 1, 0])  # left_missing
+    assert_array_equal(Xt[:, 7], [1, 0, 1, 0, 0, 0])  # right_missing
+    assert_array_equal(Xt[5, :N_SIM], 1.0)
+
+
+def test_numbers():
+    X = _frame(
+        {"price": [100, 0, 1999.0, -5, 3.5, np.nan], "year": [1999, 2000, 1, 2, 3, 4]},
+        {"price": ["50", "0", 1999, 5, "n/a", 1.0], "year": [2001, 2000, 1, 2, 3, 4]},
+    )
+    est = SimilarityFeatures().fit(X)
+    assert est.numeric_fields_ == ["price", "year"]
+    Xt = est.transform(X)
+    assert list(est.get_feature_names_out()[:9]) == [f"price__{k}" for k in NUMERIC]
+    rel = Xt[:, 6]
+    assert_allclose(rel[:3], [0.5, 0.0, 0.0])
+    assert rel[3] == 2.0  # |-5 - 5| / 5
+    assert np.isnan(rel[4:]).all()
+    # 1999.0 is written as "1999", so it equals the integer 1999 as text too.
+    assert_array_equal(Xt[2, :N_SIM], 1.0)
+
+
+def test_unicode():
+    X = _frame(
+        {"name": ["ÉCOLE Müller", "naïve café", "北京大学", "😀 smile"]},
+        {"name": ["école müller", "naive cafe", "北京大學", "😀 smile"]},
+    )
+    Xt = SimilarityFeatures().fit_transform(X)
+    assert_array_equal(Xt[0, :N_SIM], 1.0)  # case-folded non-ASCII
+    assert_array_equal(Xt[3, :N_SIM], 1.0)
+    assert (Xt[1, :5] < 1).all() and (Xt[1, :5] > 0.5).all()
+    assert Xt[1, 5] == 0.0  # no word token in common
+    assert_allclose(Xt[2, 0], 0.75)  # one of four characters differs
+    assert Xt[2, 5] == 0.0  # one token each, different
+
+
+def test_feature_names_out():
+    X = _frame({"b": ["1"], "a": ["2"], "only_left": ["3"]},
+               {"a": ["2"], "b": ["1"]})
+    est = SimilarityFeatures().fit(X)
+    names = est.get_feature_names_out()
+    assert names.dtype == object
+    assert list(names) == [f"{f}__{k}" for f in ("b", "a") for k in NUMERIC]
+    assert est.transform(X).shape[1] == len(names)
+    assert_array_equal(est.get_feature_names_out(X.columns), names)
+    with pytest.raises(ValueError, match="input_features"):
+        est.get_feature_names_out(["x"])
+    out = est.set_output(transform="pandas").transform(X)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(names)
+
+
+def test_fields_tuples_and_one_sided():
+    X = _frame({"name": ["Ann", "Bob"], "extra": ["e", None]},
+               {"full_name": ["ann", "Rob"]})
+    est = SimilarityFeatures(fields=[("name", "full_name"), ("extra", None)]).fit(X)
+    assert est.fields_ == [("name|full_name", "left_name", "right_full_name"),
+                           ("extra", "left_extra", None)]
+    Xt = est.transform(X)
+    assert list(est.get_feature_names_out()) == (
+        [f"name|full_name__{k}" for k in TEXT] + [f"extra__{k}" for k in FLAGS])
+    assert Xt.shape == (2, K + 2)
+    assert_array_equal(Xt[0, :N_SIM], 1.0)
+    assert_array_equal(Xt[:, -2], [0, 1])  # extra__left_missing
+    assert_array_equal(Xt[:, -1], [1, 1])  # extra__right_missing: absent side
+
+
+def test_row_order_invariance(X):
+    est = SimilarityFeatures().fit(X)
+    perm = np.random.default_rng(0).permutation(len(X))
+    assert_array_equal(est.transform(X.iloc[perm]), est.transform(X)[perm])
+    # The index is irrelevant too.
+    assert_array_equal(est.transform(X.set_axis(perm[::-1])), est.transform(X))
+
+
+def test_n_jobs_gives_same_result(X):
+    assert_array_equal(SimilarityFeatures(n_jobs=-1).fit_transform(X),
+                       SimilarityFeatures().fit_transform(X))
+
+
+def test_clone_and_params():
+    est = SimilarityFeatures(fields=["a"], lowercase=False, n_jobs=2)
+    params = est.get_params()
+    assert params == {"fields": ["a"], "left_prefix": "left_",
+                      "right_prefix": "right_", "numeric_fields": "auto",
+                      "lowercase": False, "n_jobs": 2}
+    cloned = clone(est)
+    assert cloned.get_params() == params
+    assert not hasattr(cloned, "fields_")
+    tags = est.__sklearn_tags__()
+    assert tags.input_tags.string and tags.input_tags.allow_nan
+    assert not tags.target_tags.required
+
+
+def test_custom_prefixes():
+    X = pd.DataFrame({"l.a": ["x"], "r.a": ["x"], "id": [1]})
+    est = SimilarityFeatures(left_prefix="l.", right_prefix="r.").fit(X)
+    assert est.fields_ == [("a", "l.a", "r.a")]
+    assert_array_equal(est.transform(X)[0, :N_SIM], 1.0)
+
+
+def test_errors(X):
+    est = SimilarityFeatures()
+    with pytest.raises(NotFittedError):
+        est.transform(X)
+    with pytest.raises(TypeError, match="expected a pair frame"):
+        est.fit(X.to_numpy())
+    est.fit(X)
+    with pytest.raises(TypeError, match="expected a pair frame"):
+        est.transform(X.to_numpy())
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['right_price'\]"):
+        est.transform(X.drop(columns="right_price"))
+    with pytest.raises(ValueError, match="feature names"):
+        est.transform(X.assign(other=1))
+    with pytest.raises(ValueError, match="No paired columns"):
+        SimilarityFeatures().fit(pd.DataFrame({"a": [1]}))
+    with pytest.raises(ValueError, match="does not have"):
+        SimilarityFeatures(fields=["nope"]).fit(X)
+    with pytest.raises(TypeError, match="lowercase"):
+        SimilarityFeatures(lowercase="yes").fit(X)
+    with pytest.raises(ValueError, match="n_jobs"):
+        SimilarityFeatures(n_jobs=0).fit(X)
+    with pytest.raises(ValueError, match=r"numeric_fields names \['nope'\]"):
+        SimilarityFeatures(numeric_fields=["nope"]).fit(X)
+    with pytest.raises(TypeError, match="numeric_fields"):
+        SimilarityFeatures(numeric_fields="price").fit(X)
+
+
+def test_empty_frame(X):
+    est = SimilarityFeatures().fit(X)
+    assert est.transform(X.iloc[:0]).shape == (0, 3 * K + 1)
+
+
+def test_numeric_fields_none_and_auto_rules():
+    X = _frame(
+        {"title": ["2007", "office", "word", "excel"], "n": ["1", "2", None, "x"],
+         "half": ["1", None, None, None]},
+        {"title": ["2008", "office 2007", "word", "access"], "n": ["1", "3", "4", "5"],
+         "half": [None, "2", None, None]},
+    )
+    # title: 2 of 8 values are numbers; n: 6 of 7; half: numbers but never in
+    # the same pair (the feature would be all NaN).
+    assert SimilarityFeatures().fit(X).numeric_fields_ == ["n"]
+    est = SimilarityFeatures(numeric_fields=None).fit(X)
+    assert est.numeric_fields_ == []
+    assert est.transform(X).shape == (4, 3 * K)
+    assert SimilarityFeatures(numeric_fields=["half", "title"]).fit(
+        X).numeric_fields_ == ["title", "half"]
+
+
+def _synthetic_pairs(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    first = ["anna", "bernd", "clara", "dieter", "eva", "felix", "greta", "hans",
+             "ida", "jonas", "karla", "lukas"]
+    last = ["meier", "schmidt", "huber", "wagner", "becker", "hoffmann", "koch",
+            "richter", "klein", "wolf"]
+    cities = ["berlin", "hamburg", "munich", "cologne", "bremen", "dresden"]
+
+    def record():
+        return {"name": f"{rng.choice(first)} {rng.choice(last)}",
+                "city": str(rng.choice(cities)), "year": int(rng.integers(1940, 2005))}
+
+    def typo(s):
+        i = int(rng.integers(len(s)))
+        return s[:i] + s[i + 1:]
+
+    left, right, y = [], [], []
+    for i in range(n):
+        a = record()
+        if i % 2:
+            b = dict(a, name=typo(a["name"]).upper() if rng.random() < 0.5
+                     else a["name"])
+            if rng.random() < 0.3:
+                b["city"] = None
+        else:
+            b = record()
+        left.append(a)
+        right.append(b)
+        y.append(i % 2)
+    return _frame(left, right), np.array(y)
+
+
+def test_classic_matcher_pipeline():
+    X, y = _synthetic_pairs()
+    pipe = make_pipeline(SimilarityFeatures(),
+                         HistGradientBoostingClassifier(max_iter=50, random_state=0))
+    # One OpenMP thread: on a small, busy machine HGB's threads mostly spin.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        scores = cross_val_score(pipe, X, y, cv=3, scoring="f1")
+    assert scores.mean() > 0.9
+
+
+def test_values_without_tokens_and_pickle():
+    import pickle
+
+    X = _frame({"a": ["!!!", "--", "?"]}, {"a": ["!!!", "++", "x"]})
+    est = SimilarityFeatures().fit(X)
+    Xt = est.transform(X)
+    assert_array_equal(Xt[:, 5], [1.0, 1.0, 0.0])  # jaccard: empty sets are equal
+    assert_array_equal(Xt[:2, 5], SimilarityFeatures().fit_transform(X.iloc[:2])[:, 5])
+    assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X), Xt)
