@@ -104,16 +104,32 @@ class SequenceEncoder(nn.Module):
         return out * mask[..., None]
 
 
+def _cosine(dots, squared_norms1, squared_norms2):
+    """Cosines from dot products and squared norms; 0 where a vector is 0."""
+    return dots * torch.rsqrt((squared_norms1 * squared_norms2).clamp(min=1e-16))
+
+
 def multi_perspective_cosine(v1, v2, weights):
     """Plain and weighted cosines of ``v1`` (B, L, d) with ``v2`` (B, L or 1, d).
 
     Returns the plain cosine (B, L, 1) and one cosine per perspective (B, L, l),
     perspective k comparing ``weights[k] * v1`` with ``weights[k] * v2``.
     """
-    single = F.cosine_similarity(v1, v2, dim=-1, eps=1e-8).unsqueeze(-1)
-    multi = F.cosine_similarity(v1.unsqueeze(2) * weights, v2.unsqueeze(2) * weights,
-                                dim=-1, eps=1e-8)
+    # cos(w*a, w*b) = sum(w^2 a b) / sqrt(sum(w^2 a^2) sum(w^2 b^2)): three small
+    # matrix products instead of materialising (B, L, l, d) tensors.
+    w2 = (weights * weights).t()  # (d, l)
+    v2 = v2.expand_as(v1)
+    single = _cosine((v1 * v2).sum(-1, keepdim=True), (v1 * v1).sum(-1, keepdim=True),
+                     (v2 * v2).sum(-1, keepdim=True))
+    multi = _cosine((v1 * v2) @ w2, (v1 * v1) @ w2, (v2 * v2) @ w2)
     return single, multi
+
+
+def pairwise_cosine(v1, v2):
+    """Cosines of every step of ``v1`` (B, L1, d) with every step of ``v2``: (B, L1, L2)."""
+    n1 = (v1 * v1).sum(-1)
+    n2 = (v2 * v2).sum(-1)
+    return _cosine(v1 @ v2.transpose(1, 2), n1.unsqueeze(2), n2.unsqueeze(1))
 
 
 def pairwise_multi_perspective_cosine(v1, v2, weights):
@@ -121,11 +137,11 @@ def pairwise_multi_perspective_cosine(v1, v2, weights):
 
     Returns (B, L1, L2, l).
     """
-    a = v1.unsqueeze(1) * weights[None, :, None, :]  # (B, l, L1, d)
-    b = v2.unsqueeze(1) * weights[None, :, None, :]  # (B, l, L2, d)
-    dots = a @ b.transpose(-1, -2)
-    norms = a.norm(dim=-1).unsqueeze(-1) * b.norm(dim=-1).unsqueeze(-2)
-    return (dots / norms.clamp(min=1e-13)).permute(0, 2, 3, 1)
+    w2 = weights * weights  # (l, d)
+    dots = (v1.unsqueeze(1) * w2[None, :, None, :]) @ v2.unsqueeze(1).transpose(-1, -2)
+    n1 = ((v1 * v1) @ w2.t()).transpose(1, 2)  # (B, l, L1)
+    n2 = ((v2 * v2) @ w2.t()).transpose(1, 2)  # (B, l, L2)
+    return _cosine(dots, n1.unsqueeze(-1), n2.unsqueeze(-2)).permute(0, 2, 3, 1)
 
 
 def _signed_clamp(x, eps=1e-13):
@@ -196,7 +212,7 @@ class BiMpmMatching(nn.Module):
         c1 = c1 * mask1[..., None]
         c2 = c2 * mask2[..., None]
         pair_mask = mask1[:, :, None] & mask2[:, None, :]  # (B, L1, L2)
-        cosine = F.cosine_similarity(c1.unsqueeze(2), c2.unsqueeze(1), dim=-1, eps=1e-8)
+        cosine = pairwise_cosine(c1, c2)
         out1 = [masked_max(cosine, pair_mask, 2, keepdim=True),
                 masked_mean(cosine, pair_mask, 2, keepdim=True)]
         out2 = [masked_max(cosine, pair_mask, 1).unsqueeze(-1),
@@ -407,7 +423,8 @@ class RecordPairNetwork(nn.Module):
         flags = self._match_flags(left, right) if self.token_match_features else (None, None)
         out = []
         for ids, flag in zip((left, right), flags):
-            embedded = vectors[ids]  # (B, F, T, E)
+            # F.embedding's backward is much faster than indexing's index_put.
+            embedded = F.embedding(ids, vectors)  # (B, F, T, E)
             if flag is not None:
                 embedded = torch.cat([embedded, flag.to(embedded.dtype)], dim=-1)
             embedded = self.dropout(embedded)
