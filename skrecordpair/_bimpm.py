@@ -82,6 +82,7 @@ class SequenceEncoder(nn.Module):
     def forward(self, x, mask):
         """Return (N, output_size): one vector per sequence of ``x`` (N, T, E)."""
         if self.kind == "cnn":
+            x = x * mask[..., None]  # padded steps must look like the conv's zero padding
             h = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
             h = h[:, : x.shape[1]]
             out = masked_max(h, mask[..., None], dim=1)

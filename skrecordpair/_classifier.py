@@ -345,8 +345,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             unseen = np.setdiff1d(y, self.classes_)
             if unseen.size:
                 raise ValueError(
-                    f"warm_start continues training on the classes {list(self.classes_)}; "
-                    f"y holds new labels {list(unseen)}. Fit a new model instead."
+                    f"warm_start continues training on the classes {self.classes_.tolist()}; "
+                    f"y holds new labels {unseen.tolist()}. Fit a new model instead."
                 )
             y_encoded = np.searchsorted(self.classes_, y)
         else:
@@ -354,7 +354,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             if len(classes) < 2:
                 raise ValueError(
                     "RecordPairClassifier needs at least two classes in y; got only "
-                    f"{list(classes)}."
+                    f"{classes.tolist()}."
                 )
             self.classes_ = classes
             self.fields_ = resolve_fields(X.columns, self.fields, self.left_prefix,

@@ -139,7 +139,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
     --------
     >>> import pandas as pd
     >>> from skrecordpair import pair_frame
-    >>> from skrecordpair._similarity import SimilarityFeatures
+    >>> from skrecordpair import SimilarityFeatures
     >>> left = pd.DataFrame({"name": ["Hans Muller", "Anna"], "year": [1999, 2001]})
     >>> right = pd.DataFrame({"name": ["hans muller", None], "year": [2000, 2001]})
     >>> X = pair_frame(left, right)

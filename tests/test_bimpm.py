@@ -1,0 +1,145 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from skrecordpair._bimpm import (
+    MATCHING_STRATEGIES,
+    BiMpmMatching,
+    RecordPairNetwork,
+    SequenceEncoder,
+    multi_perspective_cosine,
+    pairwise_multi_perspective_cosine,
+)
+
+
+def test_matcher_output_sizes_follow_biome_configuration():
+    forward = BiMpmMatching(64, 10, is_forward=True,
+                            strategies=("maxpool", "attentive", "max_attentive"))
+    backward = BiMpmMatching(64, 10, is_forward=False, strategies=MATCHING_STRATEGIES)
+    assert forward.output_size == 44 and backward.output_size == 55
+    c1, c2 = torch.randn(3, 4, 64), torch.randn(3, 6, 64)
+    m1, m2 = torch.ones(3, 4, dtype=torch.bool), torch.ones(3, 6, dtype=torch.bool)
+    out1, out2 = backward(c1, m1, c2, m2)
+    assert out1.shape == (3, 4, 55) and out2.shape == (3, 6, 55)
+
+
+def test_weights_shared_between_directions_unless_asked():
+    shared = BiMpmMatching(8, 3, is_forward=True, strategies=MATCHING_STRATEGIES)
+    assert shared.attentive_match_weights is shared.attentive_match_weights_reversed
+    assert not hasattr(shared, "maxpool_match_weights_reversed")
+    own = BiMpmMatching(8, 3, is_forward=True, strategies=MATCHING_STRATEGIES,
+                        share_weights_between_directions=False)
+    assert own.full_match_weights is not own.full_match_weights_reversed
+    assert len(list(own.parameters())) == 7 and len(list(shared.parameters())) == 4
+
+
+def test_cosine_primitives_match_the_definition():
+    v1, v2, w = torch.randn(2, 5, 6), torch.randn(2, 5, 6), torch.randn(3, 6)
+    single, multi = multi_perspective_cosine(v1, v2, w)
+    assert torch.allclose(single[..., 0], F.cosine_similarity(v1, v2, dim=-1), atol=1e-6)
+    expected = torch.stack([F.cosine_similarity(v1 * w[k], v2 * w[k], dim=-1)
+                            for k in range(3)], dim=-1)
+    assert torch.allclose(multi, expected, atol=1e-6)
+    v3 = torch.randn(2, 4, 6)
+    pairwise = pairwise_multi_perspective_cosine(v1, v3, w)
+    expected = F.cosine_similarity((v1[:, :, None, None] * w), (v3[:, None, :, None] * w),
+                                   dim=-1)
+    assert pairwise.shape == (2, 5, 4, 3)
+    assert torch.allclose(pairwise, expected, atol=1e-6)
+
+
+def test_zero_vectors_give_zero_cosines_and_finite_gradients():
+    v1 = torch.zeros(1, 2, 4, requires_grad=True)
+    v2 = torch.randn(1, 2, 4)
+    single, multi = multi_perspective_cosine(v1, v2, torch.randn(3, 4))
+    assert single.abs().sum() == 0 and multi.abs().sum() == 0
+    (single.sum() + multi.sum()).backward()
+    assert torch.isfinite(v1.grad).all()
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm", "cnn"])
+def test_sequence_encoder_ignores_padding_and_zeroes_empty_rows(kind):
+    torch.manual_seed(0)
+    enc = SequenceEncoder(kind, 5, 7, bidirectional=kind != "cnn").eval()
+    x = torch.randn(1, 3, 5)
+    padded = torch.cat([x, torch.randn(1, 4, 5)], dim=1)
+    mask = torch.tensor([[True] * 3 + [False] * 4])
+    alone = enc(x, torch.ones(1, 3, dtype=torch.bool))
+    assert torch.allclose(alone, enc(padded, mask), atol=1e-6)
+    empty = enc(torch.randn(1, 4, 5), torch.zeros(1, 4, dtype=torch.bool))
+    assert empty.abs().sum() == 0
+    if kind != "cnn":
+        steps = enc.sequence(padded, mask)
+        assert steps[0, 3:].abs().sum() == 0
+
+
+def _network(**kwargs):
+    params = dict(word_dim=6, char_dim=4, char_hidden_size=5, field_hidden_size=6,
+                  record_hidden_size=4, num_perspectives=3, aggregator_hidden_size=4,
+                  hidden_layer_sizes=(5,))
+    params.update(kwargs)
+    torch.manual_seed(0)
+    return RecordPairNetwork(30, 12, 2, **params).eval()
+
+
+def _batch():
+    left = torch.tensor([[[1, 2, 0], [3, 0, 0]]])
+    right = torch.tensor([[[1, 4, 5], [6, 0, 0]]])
+    words = torch.tensor([[0, 3, 4, 5, 6, 7, 8]])
+    chars = torch.tensor([[[0, 0], [1, 2], [3, 0], [4, 5], [6, 0], [7, 8], [9, 1]]])
+    return dict(left=left, right=right, token_words=words, token_chars=chars)
+
+
+def _pad(batch):
+    """The same pair with extra padding tokens and an extra, empty field."""
+    padded = dict(batch)
+    for side in ("left", "right"):
+        ids = batch[side]
+        padded[side] = F.pad(ids, (0, 3, 0, 1))
+    return padded
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"matching_variant": "allennlp"}, {"field_encoder": "cnn", "char_encoder": "gru"},
+    {"record_encoder": "lstm", "aggregator": "lstm", "field_encoder": "lstm"},
+    {"backward_matching": (), "forward_matching": MATCHING_STRATEGIES},
+    {"token_match_features": False, "char_encoder": None},
+], ids=["default", "allennlp", "cnn-field", "lstm", "forward-only", "words-only"])
+def test_padding_never_changes_the_logits(params):
+    net = _network(**params)
+    batch = _batch()
+    with torch.no_grad():
+        alone = net(**batch)
+        padded = net(**_pad(batch))
+    assert torch.allclose(alone, padded, atol=1e-5)
+
+
+def test_network_is_siamese_and_gradients_are_finite():
+    net = _network().train()
+    batch = _pad(_batch())
+    logits = net(**batch)
+    logits.sum().backward()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    # One field encoder, record encoder and aggregator serve both records.
+    names = {n.split(".")[0] for n, _ in net.named_parameters()}
+    assert {"field_encoder", "record_encoder", "aggregator"} <= names
+    assert not any("left" in n or "right" in n for n in names)
+
+
+def test_token_match_flags():
+    net = _network()
+    left = torch.tensor([[[1, 2], [3, 0]]])
+    right = torch.tensor([[[2, 0], [3, 1]]])
+    flags_left, flags_right = net._match_flags(left, right)
+    # any-field flag, same-field flag
+    assert flags_left[0, :, :, 0].tolist() == [[True, True], [True, False]]
+    assert flags_left[0, :, :, 1].tolist() == [[False, True], [True, False]]
+    assert flags_right[0, :, :, 1].tolist() == [[True, False], [True, False]]
+
+
+def test_network_needs_some_token_features():
+    with pytest.raises(ValueError, match="word embeddings or a char encoder"):
+        RecordPairNetwork(10, 10, 2, word_dim=0, char_encoder=None)
+    with pytest.raises(ValueError, match="At least one of forward_matching"):
+        RecordPairNetwork(10, 10, 2, forward_matching=(), backward_matching=())

@@ -1,0 +1,342 @@
+import pickle
+from io import StringIO
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import f1_score
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from skorch.callbacks import Callback
+
+from skrecordpair import RecordPairClassifier, pair_frame
+
+from .conftest import TINY, make_people_pairs
+
+
+def tiny(**kwargs):
+    params = dict(TINY, max_epochs=2, random_state=0)
+    params.update(kwargs)
+    return RecordPairClassifier(**params)
+
+
+# ------------------------------------------------------------- call shapes
+
+
+def test_two_frames_and_pair_frame_give_identical_models(people):
+    left, right, y = people
+    a = tiny().fit(left, right, y)
+    b = tiny().fit(pair_frame(left, right), y)
+    X = pair_frame(left, right)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    np.testing.assert_array_equal(a.predict_proba(left, right), a.predict_proba(X))
+    np.testing.assert_array_equal(a.predict(left, right), a.predict(X))
+    assert a.score(left, right, y) == a.score(X, y)
+    assert list(a.feature_names_in_) == list(X.columns) and a.n_features_in_ == 6
+
+
+def test_predict_returns_labels_of_any_kind(people):
+    left, right, y = people
+    labels = np.where(y == 1, "match", "distinct")
+    clf = tiny().fit(left, right, labels)
+    assert list(clf.classes_) == ["distinct", "match"]
+    assert set(clf.predict(left, right)) <= {"distinct", "match"}
+
+
+def test_multiclass(people):
+    left, right, y = people
+    y3 = y + (np.arange(len(y)) % 3 == 0)  # labels 0, 1, 2
+    clf = tiny().fit(left, right, y3)
+    proba = clf.predict_proba(left, right)
+    assert proba.shape == (len(y), 3)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
+    assert set(clf.predict(left, right)) <= {0, 1, 2}
+
+
+def test_fitted_model_attributes(fitted):
+    assert [f[0] for f in fitted.fields_] == ["name", "city", "year"]
+    assert fitted.vocabulary_.words["<pad>"] == 0
+    assert fitted.net_.module_.__class__.__name__ == "RecordPairNetwork"
+    assert len(fitted.net_.history_) >= 1
+
+
+def test_fields_select_and_rename(people):
+    left, right, y = people
+    right = right.rename(columns={"name": "full_name"})
+    X = pair_frame(left, right)
+    clf = tiny(fields=[("name", "full_name"), "city"]).fit(X, y)
+    assert clf.fields_ == [("name|full_name", "left_name", "right_full_name"),
+                           ("city", "left_city", "right_city")]
+    assert clf.predict_proba(X).shape == (len(y), 2)
+
+
+def test_records_with_different_field_counts(people):
+    left, right, y = people
+    clf = tiny(fields=["name", "city", ("year", None)]).fit(left, right, y)
+    assert clf.net_.module_ is not None
+    assert clf.predict_proba(left, right).shape == (len(y), 2)
+    with pytest.raises(ValueError, match="same fields in the same order on both sides"):
+        clf.explain(left[:2], right[:2])
+
+
+# ------------------------------------------------------ behaviour users need
+
+
+def test_row_alone_or_in_a_batch_gets_the_same_probability(fitted, people):
+    left, right, _ = people
+    # Make the batch's other rows much longer than the row scored alone.
+    long_left = left.copy()
+    long_left.loc[1:, "name"] = "a very long name with many many tokens " * 3
+    batch = fitted.predict_proba(long_left, right)
+    for i in (0,):
+        alone = fitted.predict_proba(long_left.iloc[[i]], right.iloc[[i]])
+        np.testing.assert_allclose(alone[0], batch[i], atol=1e-5)
+    subset = fitted.predict_proba(left.iloc[:7], right.iloc[:7])
+    np.testing.assert_allclose(subset, fitted.predict_proba(left, right)[:7], atol=1e-5)
+
+
+def test_row_order_does_not_matter(fitted, people):
+    left, right, _ = people
+    order = np.random.default_rng(1).permutation(len(left))
+    shuffled = fitted.predict_proba(left.iloc[order], right.iloc[order])
+    np.testing.assert_allclose(shuffled, fitted.predict_proba(left, right)[order],
+                               atol=1e-5)
+
+
+def test_same_seed_same_model_different_seed_different_model(people):
+    left, right, y = people
+    p0 = tiny(random_state=3).fit(left, right, y).predict_proba(left, right)
+    p1 = tiny(random_state=3).fit(left, right, y).predict_proba(left, right)
+    p2 = tiny(random_state=4).fit(left, right, y).predict_proba(left, right)
+    np.testing.assert_array_equal(p0, p1)
+    assert not np.allclose(p0, p2)
+
+
+def test_fit_leaves_global_torch_rng_alone(people):
+    import torch
+
+    left, right, y = people
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    tiny().fit(left, right, y)
+    assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_pickle_round_trip_gives_identical_predictions(fitted, people, dump, tmp_path):
+    left, right, _ = people
+    if dump == "pickle":
+        restored = pickle.loads(pickle.dumps(fitted))
+    else:
+        joblib.dump(fitted, tmp_path / "model.joblib")
+        restored = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(restored.predict_proba(left, right),
+                                  fitted.predict_proba(left, right))
+
+
+def test_unseen_words_unicode_numbers_and_missing_values_at_predict(fitted):
+    left = pd.DataFrame({"name": ["Ωmega 🚀 ｆｕｌｌ", "", None, "x" * 10_000],
+                         "city": [np.nan, "   ", "東京", "zürich"],
+                         "year": [1999.0, np.nan, 3, True]})
+    right = pd.DataFrame({"name": ["omega", "a\u200bb", "\x00ctrl", "y"],
+                          "city": ["paris", None, "東京", "zurich"],
+                          "year": ["1999", 2000, None, 0]})
+    proba = fitted.predict_proba(left, right)
+    assert proba.shape == (4, 2) and np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
+
+
+def test_categorical_and_nullable_columns(fitted, people):
+    left, right, _ = people
+    left = left.astype({"city": "category", "year": "Int64"})
+    right = right.astype({"name": "string"})
+    proba = fitted.predict_proba(left, right)
+    np.testing.assert_allclose(proba, fitted.predict_proba(*people[:2]), atol=1e-6)
+
+
+def test_empty_input_predicts_nothing(fitted, people):
+    left, right, _ = people
+    assert fitted.predict_proba(left.iloc[:0], right.iloc[:0]).shape == (0, 2)
+
+
+# ------------------------------------------------------------- bad inputs
+
+
+def test_errors_say_what_was_expected_and_received(fitted, people):
+    left, right, y = people
+    X = pair_frame(left, right)
+    with pytest.raises(ValueError, match="No paired columns found"):
+        tiny().fit(pd.DataFrame({"a": ["x", "y"], "b": ["x", "y"]}), [0, 1])
+    with pytest.raises(ValueError, match="120 left rows and 119 right rows"):
+        tiny().fit(left, right.iloc[:-1], y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples: \\[120, 119\\]"):
+        tiny().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="at least two classes in y; got only \\[1\\]"):
+        tiny().fit(X, np.ones(len(y), dtype=int))
+    with pytest.raises(TypeError, match="received a DataFrame as y"):
+        tiny().fit(left, right)
+    with pytest.raises(TypeError, match="got 4 positional"):
+        tiny().fit(left, right, y, y)
+    with pytest.raises(TypeError, match="expects a pair frame.*got ndarray"):
+        tiny().fit(np.zeros((4, 2)), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="does not support sample_weight"):
+        tiny().fit(X, y, sample_weight=np.ones(len(y)))
+    with pytest.raises(ValueError, match="requires y"):
+        tiny().fit(X)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        tiny().fit(X, np.linspace(0, 1, len(y)))
+    with pytest.raises(ValueError, match="feature names should match"):
+        fitted.predict(X.drop(columns="left_city"))
+    with pytest.raises(ValueError, match="forward_matching may list"):
+        tiny(forward_matching=("exact",)).fit(X, y)
+    with pytest.raises(ValueError, match="char_encoder must be one of"):
+        tiny(char_encoder="transformer").fit(X, y)
+    with pytest.raises(ValueError, match="max_epochs must be a positive integer; got 0"):
+        tiny(max_epochs=0).fit(X, y)
+    with pytest.raises(ValueError, match="class_weight names labels \\[7\\]"):
+        tiny(class_weight={7: 2.0}).fit(X, y)
+
+
+def test_not_fitted_error(people):
+    left, right, _ = people
+    for method in ("predict", "predict_proba", "explain"):
+        with pytest.raises(NotFittedError):
+            getattr(tiny(), method)(left, right)
+
+
+# --------------------------------------------------------- training options
+
+
+def test_class_weight_reaches_the_loss(people):
+    left, right, y = people
+    clf = tiny(class_weight="balanced").fit(left, right, y)
+    assert clf.net_.criterion_.weight is not None
+    clf = tiny(class_weight={1: 5.0}).fit(left, right, y)
+    np.testing.assert_allclose(clf.net_.criterion_.weight.numpy(), [1.0, 5.0])
+
+
+def test_early_stopping_restores_the_best_epoch(people):
+    left, right, y = people
+    clf = tiny(max_epochs=6, n_iter_no_change=1, early_stopping=True).fit(left, right, y)
+    history = clf.net_.history_
+    assert "valid_loss" in history[-1]
+    # The validation split is 10 % of the pairs and stratified.
+    assert abs(history[-1, "batches", -1, "valid_batch_size"] - 12) <= 12
+    no_split = tiny(early_stopping=False).fit(left, right, y)
+    assert "valid_loss" not in no_split.net_.history_[-1]
+
+
+def test_verbose_shows_epochs_and_quiet_by_default(people, capsys):
+    left, right, y = people
+    tiny().fit(left, right, y)
+    assert capsys.readouterr().out == ""
+    tiny(verbose=1).fit(left, right, y)
+    out = capsys.readouterr()
+    assert "train_loss" in out.out and "valid_loss" in out.out
+
+
+def test_warm_start_continues_training(people):
+    left, right, y = people
+    clf = tiny(warm_start=True, early_stopping=False, max_epochs=2).fit(left, right, y)
+    vocabulary = clf.vocabulary_
+    clf.fit(left, right, y)
+    assert len(clf.net_.history_) == 4 and clf.vocabulary_ is vocabulary
+    with pytest.raises(ValueError, match="holds new labels \\[2\\]"):
+        clf.fit(left, right, np.where(y == 1, 2, 0))
+
+
+def test_callbacks_pass_through(people):
+    left, right, y = people
+
+    class CountEpochs(Callback):
+        def initialize(self):
+            self.epochs = 0
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.epochs += 1
+
+    counter = CountEpochs()
+    clf = tiny(callbacks=[("count", counter)], max_epochs=3, early_stopping=False)
+    clf.fit(left, right, y)
+    assert dict(clf.net_.callbacks_)["count"].epochs == 3
+
+
+def test_keyboard_interrupt_leaves_a_usable_model(people):
+    left, right, y = people
+
+    class Interrupt(Callback):
+        def on_batch_end(self, net, **kwargs):
+            raise KeyboardInterrupt
+
+    clf = tiny(callbacks=[Interrupt()], early_stopping=False).fit(left, right, y)
+    assert np.isfinite(clf.predict_proba(left, right)).all()
+
+
+# ---------------------------------------------------- scikit-learn citizenship
+
+
+def test_clone_and_params():
+    clf = tiny(field_hidden_size=5)
+    twin = clone(clf)
+    assert twin.get_params() == clf.get_params() and twin is not clf
+    twin.set_params(lr=0.5, hidden_layer_sizes=(4, 4))
+    assert twin.lr == 0.5 and clf.lr == 1e-3
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_grid_search(people, n_jobs):
+    left, right, y = people
+    X = pair_frame(left, right)
+    search = GridSearchCV(tiny(), {"field_hidden_size": [4, 8], "lr": [1e-2]}, cv=2,
+                          scoring="f1", error_score="raise", n_jobs=n_jobs)
+    search.fit(X, y)
+    assert len(search.cv_results_["params"]) == 2
+    assert search.best_estimator_.predict(X).shape == (len(y),)
+
+
+def test_cross_val_score(people):
+    left, right, y = people
+    scores = cross_val_score(tiny(), pair_frame(left, right), y, cv=2,
+                             error_score="raise")
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+
+
+def _lowercase(X):
+    return X.apply(lambda col: col.str.lower() if col.dtype == object else col)
+
+
+def test_pipeline_with_a_preprocessing_step(people):
+    left, right, y = people
+    X = pair_frame(left, right)
+    X_upper = X.apply(lambda col: col.str.upper() if col.dtype == object else col)
+    pipe = make_pipeline(FunctionTransformer(_lowercase), tiny()).fit(X_upper, y)
+    assert pipe.predict(X_upper).shape == (len(y),)
+
+
+def test_tuned_threshold(people):
+    from sklearn.model_selection import TunedThresholdClassifierCV
+
+    left, right, y = people
+    tuned = TunedThresholdClassifierCV(tiny(), scoring="f1", cv=2).fit(
+        pair_frame(left, right), y)
+    assert 0 <= tuned.best_threshold_ <= 1
+
+
+def test_learns_febrl_person_records():
+    """The default estimator separates FEBRL4 true links from near misses."""
+    from skrecordpair.datasets import load_febrl
+
+    left, right, y = load_febrl("train")
+    test_left, test_right, test_y = load_febrl("test")
+    rng = np.random.default_rng(0)
+    rows = rng.choice(len(y), 1500, replace=False)
+    clf = RecordPairClassifier(max_epochs=3, random_state=0)
+    clf.fit(left.iloc[rows], right.iloc[rows], y[rows])
+    f1 = f1_score(test_y, clf.predict(test_left, test_right))
+    assert f1 >= 0.95, f1
