@@ -636,21 +636,20 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     def _target_indices(self, target, n_pairs):
         if target is None:
             return None
-        labels = np.asarray(target, dtype=object if not np.isscalar(target) else None)
-        labels = np.full(n_pairs, target, dtype=self.classes_.dtype) if labels.ndim == 0 \
-            else column_or_1d(target)
+        labels = (np.full(n_pairs, target, dtype=object) if np.ndim(target) == 0
+                  else column_or_1d(np.asarray(target, dtype=object)))
         if len(labels) != n_pairs:
             raise ValueError(
                 f"target must be one label or one label per pair; got {len(labels)} "
                 f"labels for {n_pairs} pairs."
             )
-        index = np.searchsorted(self.classes_, labels)
-        index = np.clip(index, 0, len(self.classes_) - 1)
-        unknown = labels[self.classes_[index] != labels]
-        if unknown.size:
+        lookup = {label: i for i, label in enumerate(self.classes_.tolist())}
+        index = np.array([lookup.get(label, -1) for label in labels])
+        if (index < 0).any():
+            unknown = pd.unique(labels[index < 0])[:5]
             raise ValueError(
-                f"target holds labels {list(np.unique(unknown))[:5]} that are not "
-                f"among the classes {list(self.classes_)}."
+                f"target holds labels {list(unknown)} that are not among the classes "
+                f"{self.classes_.tolist()}."
             )
         return index
 

@@ -1,0 +1,128 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from skrecordpair import RecordPairClassifier, pair_frame
+from skrecordpair._data import PairDataset, collate_pairs
+
+from .conftest import TINY
+
+COLUMNS = ["pair", "side", "field", "text", "attribution", "raw_attribution", "target",
+           "prediction", "probability", "convergence_delta"]
+
+
+def test_output_schema_and_order(fitted, people):
+    left, right, _ = people
+    X = pair_frame(left.iloc[:3], right.iloc[:3]).set_axis(["a", "b", "c"])
+    out = fitted.explain(X)
+    assert list(out.columns) == COLUMNS
+    assert len(out) == 3 * 2 * 3
+    assert list(out["pair"][:6]) == ["a"] * 6
+    assert list(out["side"][:6]) == ["left"] * 3 + ["right"] * 3
+    assert list(out["field"][:6]) == ["name", "city", "year"] * 2
+    assert out["text"][0] == left["name"][0] and out["text"][3] == right["name"][0]
+    assert out["text"][2] == str(left["year"][0])
+    proba = fitted.predict_proba(X)
+    np.testing.assert_allclose(out["probability"][::6], proba.max(1), atol=1e-5)
+    assert list(out["prediction"][::6]) == list(fitted.predict(X))
+    assert (out["target"] == out["prediction"]).all()
+    for dtype_col in ("attribution", "raw_attribution", "probability", "convergence_delta"):
+        assert out[dtype_col].dtype == np.float64
+
+
+def test_normalisation_is_per_side_l2(fitted, people):
+    left, right, _ = people
+    out = fitted.explain(left.iloc[:4], right.iloc[:4])
+    norms = out.groupby(["pair", "side"])["attribution"].apply(lambda a: np.sum(a**2))
+    np.testing.assert_allclose(norms[norms > 0], 1, rtol=1e-6)
+    raw = fitted.explain(left.iloc[:4], right.iloc[:4], normalize=False)
+    np.testing.assert_array_equal(raw["attribution"], raw["raw_attribution"])
+    np.testing.assert_allclose(raw["raw_attribution"], out["raw_attribution"])
+
+
+def test_identical_records_give_zero_attributions(fitted, people):
+    left = people[0].iloc[:3]
+    out = fitted.explain(left, left)
+    assert not out["attribution"].isna().any()
+    assert (out["attribution"] == 0).all() and (out["raw_attribution"] == 0).all()
+
+
+def test_batch_and_alone_agree(fitted, people):
+    left, right, _ = people
+    together = fitted.explain(left.iloc[:6], right.iloc[:6])
+    alone = fitted.explain(left.iloc[[4]], right.iloc[[4]])
+    np.testing.assert_allclose(alone["raw_attribution"],
+                               together["raw_attribution"][24:30], atol=1e-5)
+
+
+def test_explicit_targets(fitted, people):
+    left, right, _ = people
+    out = fitted.explain(left.iloc[:2], right.iloc[:2], target=0)
+    assert (out["target"] == 0).all()
+    per_pair = fitted.explain(left.iloc[:2], right.iloc[:2], target=[0, 1])
+    assert list(per_pair["target"][::6]) == [0, 1]
+    with pytest.raises(ValueError, match="not among the classes \\[0, 1\\]"):
+        fitted.explain(left.iloc[:2], right.iloc[:2], target=5)
+    with pytest.raises(ValueError, match="got 3 labels for 2 pairs"):
+        fitted.explain(left.iloc[:2], right.iloc[:2], target=[0, 1, 1])
+    with pytest.raises(ValueError, match="n_steps must be a positive integer"):
+        fitted.explain(left.iloc[:2], right.iloc[:2], n_steps=0)
+
+
+@pytest.mark.parametrize("variant", ["allennlp", "paper"])
+def test_completeness(people, variant):
+    """Raw attributions sum to logit(record, other) - logit(other, other)."""
+    left, right, y = people
+    clf = RecordPairClassifier(**TINY, max_epochs=3, random_state=0,
+                               matching_variant=variant).fit(left, right, y)
+    out = clf.explain(left.iloc[:8], right.iloc[:8], n_steps=50)
+    module = clf.net_.module_.eval()
+    dataset = PairDataset(clf._encoder.transform(pair_frame(left.iloc[:8], right.iloc[:8])))
+    batch, _ = collate_pairs([dataset[i] for i in range(8)])
+    with torch.no_grad():
+        fe1, m1, fe2, m2 = module.encode_fields(**batch)
+        logits = module.match(fe1, m1, fe2, m2)
+        both_right = module.match(fe2, m2, fe2, m2)
+        both_left = module.match(fe1, m1, fe1, m1)
+    target = logits.argmax(1)
+    pick = lambda z: z.gather(1, target[:, None])[:, 0].double().numpy()  # noqa: E731
+    sums = out.groupby(["pair", "side"], sort=False)["raw_attribution"].sum()
+    left_sum, right_sum = sums.xs("left", level=1), sums.xs("right", level=1)
+    deltas = out.groupby(["pair", "side"], sort=False)["convergence_delta"].first()
+    expected_left = pick(logits) - pick(both_right)
+    expected_right = pick(logits) - pick(both_left)
+    # By definition of the delta, and independently computed logits:
+    np.testing.assert_allclose(left_sum - expected_left, deltas.xs("left", level=1),
+                               atol=1e-4)
+    np.testing.assert_allclose(right_sum - expected_right, deltas.xs("right", level=1),
+                               atol=1e-4)
+    if variant == "allennlp":
+        # A continuous network: the delta vanishes as the integration gets finer.
+        # (The paper variant jumps where an argmax switches; its delta need not.)
+        fine = clf.explain(left.iloc[:8], right.iloc[:8], n_steps=500)
+        scale = np.abs(expected_left).max() + np.abs(expected_right).max()
+        fine_delta = fine["convergence_delta"].abs().max()
+        assert fine_delta <= 0.01 * scale
+        assert fine_delta < np.abs(deltas).max()
+
+
+def test_the_deciding_field_gets_the_most_attribution():
+    """Only `key` decides the label; `noise` is equal or different at random."""
+    rng = np.random.default_rng(0)
+    n = 300
+    words = [f"w{i}" for i in range(40)]
+    key = rng.choice(words, n)
+    y = rng.integers(0, 2, n)
+    other_key = np.where(y == 1, key, [w + "x" for w in rng.choice(words, n)])
+    noise = rng.choice(words, n)
+    other_noise = np.where(rng.random(n) < 0.5, noise, rng.choice(words, n))
+    left = pd.DataFrame({"noise": noise, "key": key})
+    right = pd.DataFrame({"noise": other_noise, "key": other_key})
+    clf = RecordPairClassifier(**TINY, max_epochs=10, lr=1e-2, early_stopping=False,
+                               random_state=0).fit(left, right, y)
+    assert clf.score(left, right, y) > 0.9
+    out = clf.explain(left.iloc[:60], right.iloc[:60])
+    mean_abs = out.groupby(["side", "field"])["attribution"].apply(lambda a: a.abs().mean())
+    for side in ("left", "right"):
+        assert mean_abs[side, "key"] > mean_abs[side, "noise"], mean_abs
