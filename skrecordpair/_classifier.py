@@ -304,7 +304,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X, y=None, *args, sample_weight=None):
+    def fit(self, X, y=None, *args):
         """Fit the vocabularies and train the network.
 
         Parameters
@@ -317,9 +317,6 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             Class labels of the pairs (any type; two or more classes).
         *args
             ``y`` when the records are passed as two frames.
-        sample_weight : None
-            Not supported; passing weights raises a ``ValueError``. Use
-            ``class_weight`` to reweight classes.
 
         Returns
         -------
@@ -328,16 +325,14 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         """
         X, y = resolve_pair_args("fit", (X, y, *args), self.left_prefix,
                                  self.right_prefix, with_y=True)
-        if sample_weight is not None:
-            raise ValueError(
-                "RecordPairClassifier does not support sample_weight; use "
-                "class_weight to reweight classes."
-            )
         self._check_params()
         continuing = self.warm_start and hasattr(self, "net_")
         X = self._validate_pairs(X, reset=not continuing)
         if y is None:
-            raise ValueError("fit() requires y, the labels of the pairs; got y=None.")
+            raise ValueError(
+                "RecordPairClassifier requires y to be passed, but the target y is "
+                "None; pass the labels of the pairs."
+            )
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         check_classification_targets(y)
@@ -354,7 +349,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             if len(classes) < 2:
                 raise ValueError(
                     "RecordPairClassifier needs at least two classes in y; got only "
-                    f"{classes.tolist()}."
+                    f"1 class: {classes.tolist()}."
                 )
             self.classes_ = classes
             self.fields_ = resolve_fields(X.columns, self.fields, self.left_prefix,

@@ -1,0 +1,660 @@
+"""Candidate generation (blocking): nearest neighbours by TF-IDF similarity."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.utils.validation import check_is_fitted
+
+from ._pairs import as_text
+
+__all__ = ["NearestNeighborBlocker"]
+
+CANDIDATE_COLUMNS = ["left_id", "right_id", "similarity"]
+
+# Entries of one block of the similarity matrix (query rows x fitted rows) that
+# chunk_size=None allows: 2**24 float32 similarities are 64 MiB dense; with the
+# sparse product and the top-k selection the peak is about 5 times that.
+_CHUNK_ENTRIES = 2**24
+# A block of similarities denser than this is searched as a dense array.
+_DENSE_FRACTION = 0.05
+_ANALYZERS = ("char", "char_wb", "word")
+# Words for analyzer="word": runs of letters and digits, single characters
+# included (sizes, versions and initials matter for matching).
+_WORD_PATTERN = r"(?u)\b\w+\b"
+
+
+class NearestNeighborBlocker(BaseEstimator):
+    """Propose candidate pairs: the `k` most similar records by TF-IDF cosine.
+
+    Scoring every pair of two tables is quadratic; blocking keeps, for each
+    record of the left table, only the `k` records of the right table whose
+    text is most similar, so that a classifier scores ``k * n_left`` pairs
+    instead of ``n_left * n_right``. The similarity is learning-free: the
+    cosine between TF-IDF vectors of character n-grams (or words) of the
+    chosen fields.
+
+    Use it like a scikit-learn nearest-neighbours estimator: :meth:`fit` on
+    the table to search (the *right* table), then :meth:`candidates` for the
+    records to look up (the *left* table). ``candidates()`` without a table
+    deduplicates the fitted table. The result is a frame of
+    ``left_id, right_id, similarity`` rows, the ids being the tables' index
+    labels, so that ``pair_frame(left.loc[c.left_id], right.loc[c.right_id])``
+    builds the pairs to classify (:func:`~skrecordpair.link` and
+    :func:`~skrecordpair.deduplicate` do this for you).
+
+    Parameters
+    ----------
+    fields : None or list, default=None
+        The text to compare. None uses all the columns of the fitted table,
+        joined by spaces into one text per record. A list names *views*: an
+        entry that is a column name is one view, an entry that is a list of
+        column names joins those columns into one view. Each view gets its
+        own TF-IDF vocabulary and weights, see `weights`. For example
+        ``fields=[["title", "brand", "price"], "title"]`` compares whole
+        records and, once more, titles alone, which doubles the weight of the
+        title.
+    weights : None or list of float, default=None
+        Weight of each view of `fields` (non-negative, not all zero). None
+        gives every view the same weight. The record vector is the
+        concatenation of the views' unit-length TF-IDF vectors, each scaled by
+        the square root of its weight, normalised to unit length; the
+        similarity is the cosine of two record vectors, between 0 and 1.
+    k : int, default=10
+        Number of neighbours per query record. Fitted records with identical
+        vectors count as one neighbour and are returned together (a tie cannot
+        be broken fairly), so a query can get more than `k` candidates when
+        the fitted table holds exact duplicates.
+    analyzer : {"char", "char_wb", "word"}, default="char"
+        The TF-IDF features, as in
+        :class:`~sklearn.feature_extraction.text.TfidfVectorizer`: character
+        n-grams across word boundaries ("char"), character n-grams inside
+        words padded with spaces ("char_wb"), or word n-grams, words being runs
+        of letters and digits.
+    ngram_range : tuple of (int, int), default=(2, 5)
+        The smallest and largest n-gram length.
+    sublinear_tf : bool, default=True
+        Whether to use ``1 + log(tf)`` instead of the raw term frequency.
+    max_df : float or int, default=1.0
+        Ignore n-grams found in more than this share (float) or number (int)
+        of the fitted records. An absolute cap such as ``max_df=200`` keeps
+        the search fast on large tables, where frequent n-grams make the
+        similarity matrix dense; see the Notes.
+    blocking_keys : None, str or list of str, default=None
+        Columns on which candidates must agree exactly (after conversion to
+        text): neighbours are searched only among fitted records with the
+        same values. Records with a missing key value get no candidates.
+    chunk_size : int or None, default=None
+        Number of query records whose similarities are computed at once,
+        which bounds memory. None picks ``2**24 // n_fitted`` (at least 1),
+        which keeps a block of similarities around 64 MiB.
+
+    Attributes
+    ----------
+    views_ : list of list
+        The columns of each view.
+    weights_ : ndarray of shape (n_views,)
+        The view weights, summing to 1.
+    vectorizers_ : list of TfidfVectorizer
+        The fitted vectorizer of each view.
+    index_ : pandas.Index
+        The ids (index labels) of the fitted table.
+    n_unique_ : int
+        Number of distinct record vectors (and blocking keys) in the fitted
+        table.
+
+    See Also
+    --------
+    pair_completeness : Share of the true matches among the candidates.
+    reduction_ratio : Share of all pairs that the candidates rule out.
+    link : Match two tables end to end.
+    deduplicate : Cluster the records of one table end to end.
+
+    Notes
+    -----
+    The search is exact: each block of query records is multiplied with the
+    sparse fitted matrix, and the `k` largest similarities of each row are
+    kept with :func:`numpy.argpartition`. Memory stays bounded by
+    `chunk_size` plus the output. Time grows with the number of (query,
+    fitted) record pairs that share an n-gram; on large tables most records
+    share common n-grams, so limit those with an absolute `max_df`: with
+    ``max_df=200`` every n-gram links a query to at most 200 records, the
+    time grows linearly with the table sizes, and records still share their
+    rare n-grams (ids, dates, rare names).
+
+    Pairs with similarity 0 (no common n-gram) are never returned, so a
+    query can get fewer than `k` candidates.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrecordpair import NearestNeighborBlocker
+    >>> right = pd.DataFrame(
+    ...     {"name": ["anna smith", "john doe", "jane roe"],
+    ...      "city": ["berlin", "paris", "rome"]},
+    ...     index=["r1", "r2", "r3"])
+    >>> left = pd.DataFrame({"name": ["ana smith", "jon doe"],
+    ...                      "city": ["berlin", "paris"]}, index=["l1", "l2"])
+    >>> blocker = NearestNeighborBlocker(k=1).fit(right)
+    >>> blocker.candidates(left)
+      left_id right_id  similarity
+    0      l1       r1    0.786...
+    1      l2       r2    0.799...
+
+    Without a table, ``candidates()`` deduplicates the fitted table: no
+    record is paired with itself and every pair comes once.
+
+    >>> people = pd.DataFrame({"name": ["anna smith", "ana smith", "john doe"]})
+    >>> NearestNeighborBlocker(k=1).fit(people).candidates()
+       left_id  right_id  similarity
+    0        0         1    0.777...
+    """
+
+    def __init__(
+        self,
+        fields=None,
+        *,
+        weights=None,
+        k=10,
+        analyzer="char",
+        ngram_range=(2, 5),
+        sublinear_tf=True,
+        max_df=1.0,
+        blocking_keys=None,
+        chunk_size=None,
+    ):
+        self.fields = fields
+        self.weights = weights
+        self.k = k
+        self.analyzer = analyzer
+        self.ngram_range = ngram_range
+        self.sublinear_tf = sublinear_tf
+        self.max_df = max_df
+        self.blocking_keys = blocking_keys
+        self.chunk_size = chunk_size
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None):
+        """Learn the TF-IDF vocabularies of `X` and index its records.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The table to search (the right table), one record per row; the
+            index labels are the record ids and must be unique.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : NearestNeighborBlocker
+            The fitted blocker.
+
+        Raises
+        ------
+        TypeError
+            If `X` is not a DataFrame or a parameter has the wrong type.
+        ValueError
+            If a parameter is invalid, `X` lacks a named column, its index
+            has duplicates, or no view of `X` has any text.
+        """
+        self._check_params()
+        _check_table(X, "fit")
+        views = self._resolve_views(X.columns)
+        weights = self._resolve_weights(len(views))
+        self._keys = _key_columns(self.blocking_keys)
+        _check_columns(X, [c for view in views for c in view] + self._keys, "fit")
+
+        vectorizers, blocks = [], []
+        for view in views:
+            vectorizer = TfidfVectorizer(
+                analyzer=self.analyzer,
+                ngram_range=tuple(self.ngram_range),
+                sublinear_tf=self.sublinear_tf,
+                max_df=self.max_df,
+                dtype=np.float32,
+            )
+            if self.analyzer == "word":
+                vectorizer.set_params(token_pattern=_WORD_PATTERN)
+            try:
+                blocks.append(vectorizer.fit_transform(_view_text(X, view)))
+            except ValueError as error:
+                raise ValueError(
+                    f"The view {view} of the fitted table has no n-gram to index "
+                    f"(all values missing, or all n-grams removed by "
+                    f"max_df={self.max_df!r}): {error}"
+                ) from error
+            # Only kept for introspection by scikit-learn; can be large.
+            vectorizer.stop_words_ = None
+            vectorizers.append(vectorizer)
+
+        self.views_ = views
+        self.weights_ = weights
+        self.vectorizers_ = vectorizers
+        self.index_ = X.index.copy()
+        matrix = _combine(blocks, weights)
+
+        if self._keys:
+            key_text = _key_text(X, self._keys)
+            codes, uniques = pd.factorize(key_text, use_na_sentinel=True)
+            self._key_uniques = pd.Index(uniques)
+        else:
+            codes = np.zeros(len(X), dtype=np.int64)
+            self._key_uniques = None
+        group, first = _group_identical(matrix, codes)
+        self._matrix = matrix[first]
+        self._block = codes[first]
+        self._record_group = group
+        self._group_ptr, self._group_members = _members(group, len(first))
+        self.n_unique_ = len(first)
+        return self
+
+    # ----------------------------------------------------------- candidates
+    def candidates(self, X=None):
+        """Candidate pairs for the records of `X`, or within the fitted table.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or None, default=None
+            The records to look up (the left table), with the columns of the
+            views and blocking keys; the index labels are the record ids and
+            must be unique. None deduplicates the fitted table: each record's
+            `k` nearest *other* records, every unordered pair once, with
+            the record that comes first in the fitted table on the left.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per candidate pair with the columns ``left_id`` (index
+            label in `X`, or in the fitted table when deduplicating),
+            ``right_id`` (index label in the fitted table) and
+            ``similarity`` (float, in (0, 1]). Rows are sorted by the position
+            of the left record, then by decreasing similarity.
+
+        Raises
+        ------
+        TypeError
+            If `X` is neither None nor a DataFrame.
+        ValueError
+            If `X` lacks a column used during fit or its index has
+            duplicates.
+        """
+        check_is_fitted(self, "vectorizers_")
+        if X is None:
+            return self._duplicates()
+        _check_table(X, "candidates")
+        _check_columns(X, [c for view in self.views_ for c in view] + self._keys,
+                       "candidates")
+        query = self.transform(X)
+        if self._keys:
+            codes = self._key_uniques.get_indexer(_key_text(X, self._keys))
+        else:
+            codes = np.zeros(len(X), dtype=np.int64)
+        q, u, sim = self._search(query, codes, self.k, exclude_self=False)
+        left, right, sim = _expand(q, u, sim, self._group_ptr, self._group_members)
+        return _frame(X.index, left, self.index_, right, sim)
+
+    def transform(self, X):
+        """Return the unit-length TF-IDF record vectors of `X`.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Records with the columns of the views.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix of shape (n_records, n_features), float32
+            One row per record; the dot product of two rows is their
+            similarity. All-zero for a record with no known n-gram.
+        """
+        check_is_fitted(self, "vectorizers_")
+        _check_table(X, "transform")
+        _check_columns(X, [c for view in self.views_ for c in view], "transform")
+        blocks = [v.transform(_view_text(X, view))
+                  for v, view in zip(self.vectorizers_, self.views_)]
+        return _combine(blocks, self.weights_)
+
+    def _duplicates(self):
+        q, u, sim = self._search(self._matrix, self._block, self.k, exclude_self=True)
+        ptr, members = self._group_ptr, self._group_members
+        a, b, s = _expand(q, u, sim, ptr, members, left_members=True)
+        # Records with identical vectors (and keys) pair with each other too.
+        sizes = np.diff(ptr)
+        norms = np.asarray(self._matrix.multiply(self._matrix).sum(axis=1)).ravel()
+        tied = np.flatnonzero((sizes > 1) & (norms > 0) & (self._block >= 0))
+        extra_a, extra_b, extra_s = [a], [b], [s]
+        for g in tied:
+            rec = members[ptr[g]:ptr[g + 1]]
+            i, j = np.triu_indices(len(rec), 1)
+            extra_a.append(rec[i])
+            extra_b.append(rec[j])
+            extra_s.append(np.full(len(i), norms[g], dtype=np.float32))
+        a, b, s = (np.concatenate(extra_a), np.concatenate(extra_b),
+                   np.concatenate(extra_s))
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        # Each unordered pair once, with its largest similarity (the two
+        # directions can differ in the last bits).
+        order = np.lexsort((-s, hi, lo))
+        lo, hi, s = lo[order], hi[order], s[order]
+        first = np.ones(len(lo), dtype=bool)
+        first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+        return _frame(self.index_, lo[first], self.index_, hi[first], s[first])
+
+    def _search(self, query, query_block, k, *, exclude_self):
+        """Top-k fitted unique rows per query row, within equal blocks."""
+        fitted, fitted_block = self._matrix, self._block
+        out_q, out_u, out_s = [], [], []
+        if self._keys:
+            q_order = np.argsort(query_block, kind="stable")
+            u_order = np.argsort(fitted_block, kind="stable")
+            q_sorted, u_sorted = query_block[q_order], fitted_block[u_order]
+            blocks = np.intersect1d(q_sorted[q_sorted >= 0], u_sorted[u_sorted >= 0])
+            q_lo = np.searchsorted(q_sorted, blocks, "left")
+            q_hi = np.searchsorted(q_sorted, blocks, "right")
+            u_lo = np.searchsorted(u_sorted, blocks, "left")
+            u_hi = np.searchsorted(u_sorted, blocks, "right")
+            parts = [(q_order[a:b], u_order[c:d])
+                     for a, b, c, d in zip(q_lo, q_hi, u_lo, u_hi)]
+        else:
+            parts = [(None, None)]
+        for q_rows, u_rows in parts:
+            sub_query = query if q_rows is None else query[q_rows]
+            sub_fitted = fitted if u_rows is None else fitted[u_rows]
+            q, u, s = _top_k(sub_query, sub_fitted, k, self._chunk_rows(
+                sub_fitted.shape[0]), exclude_self=exclude_self)
+            if q_rows is not None:
+                q, u = q_rows[q], u_rows[u]
+            out_q.append(q)
+            out_u.append(u)
+            out_s.append(s)
+        return np.concatenate(out_q), np.concatenate(out_u), np.concatenate(out_s)
+
+    def _chunk_rows(self, n_fitted):
+        if self.chunk_size is not None:
+            return int(self.chunk_size)
+        return max(1, _CHUNK_ENTRIES // max(n_fitted, 1))
+
+    # ----------------------------------------------------------- validation
+    def _check_params(self):
+        if (not isinstance(self.k, numbers.Integral) or isinstance(self.k, bool)
+                or self.k < 1):
+            raise ValueError(f"k must be a positive integer; got {self.k!r}.")
+        if self.analyzer not in _ANALYZERS:
+            raise ValueError(
+                f"analyzer must be one of {_ANALYZERS}; got {self.analyzer!r}."
+            )
+        ngram = self.ngram_range
+        if (not isinstance(ngram, (tuple, list)) or len(ngram) != 2
+                or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool)
+                           for n in ngram)
+                or not 1 <= ngram[0] <= ngram[1]):
+            raise ValueError(
+                "ngram_range must be a pair (min_n, max_n) of integers with "
+                f"1 <= min_n <= max_n; got {ngram!r}."
+            )
+        if not isinstance(self.sublinear_tf, (bool, np.bool_)):
+            raise TypeError(f"sublinear_tf must be a bool; got {self.sublinear_tf!r}.")
+        max_df = self.max_df
+        if isinstance(max_df, bool) or not (
+            (isinstance(max_df, numbers.Integral) and max_df >= 1)
+            or (isinstance(max_df, numbers.Real) and 0 < max_df <= 1)
+        ):
+            raise ValueError(
+                "max_df must be a float in (0, 1] (a share of the fitted records) "
+                f"or an integer >= 1 (a number of records); got {max_df!r}."
+            )
+        if self.chunk_size is not None and (
+            not isinstance(self.chunk_size, numbers.Integral)
+            or isinstance(self.chunk_size, bool) or self.chunk_size < 1
+        ):
+            raise ValueError(
+                f"chunk_size must be None or a positive integer; got "
+                f"{self.chunk_size!r}."
+            )
+
+    def _resolve_views(self, columns):
+        if self.fields is None:
+            return [list(columns)]
+        if isinstance(self.fields, (str, bytes)) or not isinstance(
+            self.fields, (list, tuple)
+        ):
+            raise TypeError(
+                "fields must be None or a list whose entries are column names or "
+                f"lists of column names; got {self.fields!r}."
+            )
+        if len(self.fields) == 0:
+            raise ValueError("fields must name at least one view; got an empty list.")
+        views = []
+        for entry in self.fields:
+            view = list(entry) if isinstance(entry, (list, tuple)) else [entry]
+            if not view:
+                raise ValueError(f"A view of fields is an empty list: {self.fields!r}.")
+            views.append(view)
+        return views
+
+    def _resolve_weights(self, n_views):
+        if self.weights is None:
+            return np.full(n_views, 1.0 / n_views)
+        weights = np.asarray(self.weights, dtype=float)
+        if weights.shape != (n_views,):
+            raise ValueError(
+                f"weights must have one entry per view of fields ({n_views}); got "
+                f"{self.weights!r}."
+            )
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+            raise ValueError(
+                "weights must be finite, non-negative and not all zero; got "
+                f"{self.weights!r}."
+            )
+        return weights / weights.sum()
+
+
+# ---------------------------------------------------------------- helpers
+def _check_table(X, method):
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            f"NearestNeighborBlocker.{method}() expects a pandas DataFrame of "
+            f"records; got {type(X).__name__}."
+        )
+    if not X.index.is_unique:
+        dup = X.index[X.index.duplicated()].unique()[:5].tolist()
+        raise ValueError(
+            "The index labels are the record ids and must be unique; the table "
+            f"passed to {method}() repeats {dup}."
+        )
+
+
+def _check_columns(X, needed, method):
+    present = set(X.columns)
+    missing = [c for c in dict.fromkeys(needed) if c not in present]
+    if missing:
+        raise ValueError(
+            f"The table passed to {method}() lacks the column(s) {missing}; its "
+            f"columns are {list(X.columns)}."
+        )
+
+
+def _key_columns(blocking_keys):
+    if blocking_keys is None:
+        return []
+    if isinstance(blocking_keys, str):
+        return [blocking_keys]
+    if not isinstance(blocking_keys, (list, tuple)) or not blocking_keys:
+        raise TypeError(
+            "blocking_keys must be None, a column name or a non-empty list of "
+            f"column names; got {blocking_keys!r}."
+        )
+    return list(blocking_keys)
+
+
+def _view_text(X, columns):
+    """One string per record: the non-missing values of `columns`, space-joined."""
+    parts = [as_text(X[c]) for c in columns]
+    if len(parts) == 1:
+        return ["" if v is None else v for v in parts[0]]
+    return [" ".join(v for v in row if v is not None) for row in zip(*parts)]
+
+
+def _key_text(X, columns):
+    """One key string per record, None when a key value is missing."""
+    parts = [as_text(X[c]) for c in columns]
+    return np.array(
+        [None if any(v is None for v in row) else "\x1f".join(row)
+         for row in zip(*parts)],
+        dtype=object,
+    )
+
+
+def _combine(blocks, weights):
+    """Concatenate the views' unit vectors scaled by sqrt(weight), re-normalised."""
+    if len(blocks) == 1:
+        matrix = blocks[0].tocsr()
+    else:
+        matrix = sp.hstack(
+            [b * np.float32(np.sqrt(w)) for b, w in zip(blocks, weights)],
+            format="csr",
+        )
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+        scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        matrix = sp.diags(scale.astype(np.float32)) @ matrix
+    matrix = sp.csr_matrix(matrix, dtype=np.float32)
+    matrix.sort_indices()
+    return matrix
+
+
+def _group_identical(matrix, codes):
+    """Group rows with identical vectors and block codes.
+
+    Returns the group of every row and the first row of every group.
+    """
+    indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
+    keys = [
+        indices[a:b].tobytes() + data[a:b].tobytes() + int(c).to_bytes(8, "little",
+                                                                     signed=True)
+        for a, b, c in zip(indptr[:-1], indptr[1:], codes)
+    ]
+    group, _ = pd.factorize(pd.Series(keys, dtype=object))
+    first = np.full(group.max() + 1 if len(group) else 0, -1, dtype=np.int64)
+    # The first row of each group: reversed assignment keeps the smallest row.
+    rows = np.arange(len(group))
+    first[group[::-1]] = rows[::-1]
+    return group.astype(np.int64), first
+
+
+def _members(group, n_groups):
+    """CSR-like layout of the rows of every group: ``(ptr, members)``."""
+    members = np.argsort(group, kind="stable")
+    ptr = np.zeros(n_groups + 1, dtype=np.int64)
+    np.cumsum(np.bincount(group, minlength=n_groups), out=ptr[1:])
+    return ptr, members
+
+
+def _top_k(query, fitted, k, chunk_rows, *, exclude_self):
+    """The `k` largest non-zero similarities of each query row.
+
+    Returns ``(query_rows, fitted_rows, similarities)``. With `exclude_self`,
+    `query` is `fitted` and row ``i`` is not its own neighbour.
+    """
+    n_query, n_fitted = query.shape[0], fitted.shape[0]
+    want = k + 1 if exclude_self else k
+    fitted_t = fitted.T.tocsr()
+    out_q, out_u, out_s = [], [], []
+    for start in range(0, n_query, chunk_rows):
+        sims = (query[start:start + chunk_rows] @ fitted_t).tocsr()
+        q, u, s = _top_k_block(sims, want, n_fitted)
+        q += start
+        if exclude_self:
+            keep = q != u
+            q, u, s = q[keep], u[keep], s[keep]
+        out_q.append(q)
+        out_u.append(u)
+        out_s.append(s)
+    if not out_q:
+        return (np.empty(0, np.int64), np.empty(0, np.int64),
+                np.empty(0, np.float32))
+    q, u, s = np.concatenate(out_q), np.concatenate(out_u), np.concatenate(out_s)
+    if exclude_self:
+        # A row absent from its own top k+1 (ties at similarity 1) kept k+1.
+        order = np.lexsort((u, -s, q))
+        q, u, s = q[order], u[order], s[order]
+        rank = np.arange(len(q)) - np.searchsorted(q, q, "left")
+        keep = rank < k
+        q, u, s = q[keep], u[keep], s[keep]
+    return q, u, s
+
+
+def _top_k_block(sims, k, n_fitted):
+    """Row-wise top-k of a CSR block of similarities, zeros dropped."""
+    n_rows = sims.shape[0]
+    sims.eliminate_zeros()
+    counts = np.diff(sims.indptr)
+    if sims.nnz == 0:
+        return (np.empty(0, np.int64), np.empty(0, np.int64),
+                np.empty(0, np.float32))
+    if k >= n_fitted or counts.max() <= k:
+        rows = np.repeat(np.arange(n_rows, dtype=np.int64), counts)
+        return rows, sims.indices.astype(np.int64), sims.data.copy()
+    if sims.nnz > _DENSE_FRACTION * n_rows * n_fitted:
+        dense = sims.toarray()
+        cols = np.argpartition(dense, n_fitted - k, axis=1)[:, n_fitted - k:]
+        vals = np.take_along_axis(dense, cols, axis=1).ravel()
+        rows = np.repeat(np.arange(n_rows, dtype=np.int64), k)
+        keep = vals > 0
+        return rows[keep], cols.ravel()[keep].astype(np.int64), vals[keep]
+    # Sparse block: rows with at most k entries keep them all, the others are
+    # partitioned one by one.
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), counts)
+    keep = np.repeat(counts <= k, counts)
+    out_r = [rows[keep]]
+    out_c = [sims.indices[keep].astype(np.int64)]
+    out_v = [sims.data[keep]]
+    indptr, indices, data = sims.indptr, sims.indices, sims.data
+    for i in np.flatnonzero(counts > k):
+        a, b = indptr[i], indptr[i + 1]
+        top = np.argpartition(data[a:b], b - a - k)[b - a - k:]
+        out_r.append(np.full(k, i, dtype=np.int64))
+        out_c.append(indices[a:b][top].astype(np.int64))
+        out_v.append(data[a:b][top])
+    return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_v)
+
+
+def _expand(q, u, sim, ptr, members, *, left_members=False):
+    """Replace fitted group ``u`` by its member records (and ``q`` likewise).
+
+    With `left_members`, the query rows are groups too (deduplication).
+    """
+    counts = ptr[u + 1] - ptr[u]
+    pos = _ranges(ptr[u], counts)
+    right = members[pos]
+    q, sim = np.repeat(q, counts), np.repeat(sim, counts)
+    if left_members:
+        counts = ptr[q + 1] - ptr[q]
+        pos = _ranges(ptr[q], counts)
+        right, sim = np.repeat(right, counts), np.repeat(sim, counts)
+        q = members[pos]
+    return q, right, sim
+
+
+def _ranges(starts, counts):
+    """Concatenation of ``arange(start, start + count)`` for every pair."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    offsets = np.repeat(np.cumsum(counts) - counts, counts)
+    return np.arange(total, dtype=np.int64) - offsets + np.repeat(starts, counts)
+
+
+def _frame(left_index, left, right_index, right, sim):
+    order = np.lexsort((right, -sim, left))
+    left, right, sim = left[order], right[order], sim[order]
+    return pd.DataFrame({
+        "left_id": left_index[left],
+        "right_id": right_index[right],
+        "similarity": sim.astype(np.float64),
+    })
