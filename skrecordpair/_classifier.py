@@ -21,6 +21,7 @@ from sklearn.utils.validation import (
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
+from skorch.helper import predefined_split
 from skorch.utils import to_tensor
 
 from ._bimpm import MATCHING_STRATEGIES, RecordPairNetwork
@@ -142,6 +143,13 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         Share of the training pairs held out when ``early_stopping=True``.
     n_iter_no_change : int, default=3
         Patience of early stopping, in epochs.
+    decision_threshold : float or "auto", default=0.5
+        Binary tasks only: ``predict`` returns ``classes_[1]`` when its
+        probability exceeds this threshold. ``"auto"`` chooses the threshold
+        that maximises F1 of ``classes_[1]`` on the validation pairs (the
+        internal split, or ``validation_data``), as Ditto does. For
+        cross-validated tuning see
+        :class:`~sklearn.model_selection.TunedThresholdClassifierCV`.
     class_weight : None, "balanced" or dict, default=None
         Weights of the classes in the loss; ``"balanced"`` weights them
         inversely to their frequency, a dict maps labels to weights.
@@ -170,6 +178,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     net_ : skorch.NeuralNetClassifier
         The trained network; ``net_.module_`` is the :class:`torch.nn.Module`
         and ``net_.history_`` the training history.
+    threshold_ : float
+        The decision threshold on the probability of ``classes_[1]`` (binary
+        tasks only).
     n_features_in_ : int
         Number of columns seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -246,6 +257,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change=3,
+        decision_threshold=0.5,
         class_weight=None,
         random_state=None,
         device="cpu",
@@ -288,6 +300,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.decision_threshold = decision_threshold
         self.class_weight = class_weight
         self.random_state = random_state
         self.device = device
@@ -304,7 +317,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X, y=None, *args):
+    def fit(self, X, y=None, *args, validation_data=None):
         """Fit the vocabularies and train the network.
 
         Parameters
@@ -317,6 +330,12 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             Class labels of the pairs (any type; two or more classes).
         *args
             ``y`` when the records are passed as two frames.
+        validation_data : tuple, default=None
+            ``(X_valid, y_valid)`` or ``(X_valid_left, X_valid_right, y_valid)``:
+            pairs to monitor for early stopping and to choose
+            ``decision_threshold="auto"`` on, instead of holding out
+            ``validation_fraction`` of the training pairs. Only used for
+            monitoring, never for training or for the vocabularies.
 
         Returns
         -------
@@ -363,6 +382,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             self.vocabulary_ = self._encoder.vocabulary
 
         dataset = PairDataset(self._encoder.transform(X), y_encoded)
+        valid = None if validation_data is None else self._validation_dataset(
+            validation_data)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         # Seed a private RNG stream so that fitting never disturbs the caller's.
         with torch.random.fork_rng(devices=[]):
@@ -370,9 +391,40 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             if continuing:
                 self.net_.partial_fit(dataset, y_encoded)
             else:
-                self.net_ = self._build_net(y_encoded, seed)
+                self.net_ = self._build_net(y_encoded, seed, valid)
                 self.net_.fit(dataset, y_encoded)
+        if len(self.classes_) == 2:
+            self.threshold_ = self._choose_threshold(dataset, y_encoded)
         return self
+
+    def _validation_dataset(self, validation_data):
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise TypeError(
+                "validation_data must be a tuple (X_valid, y_valid) or (X_valid_left, "
+                f"X_valid_right, y_valid); got {type(validation_data).__name__}."
+            )
+        X, y = resolve_pair_args("fit", tuple(validation_data), self.left_prefix,
+                                 self.right_prefix, with_y=True)
+        X = self._validate_pairs(X, reset=False)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X, y)
+        index = np.clip(np.searchsorted(self.classes_, y), 0, len(self.classes_) - 1)
+        unknown = self.classes_[index] != y
+        if unknown.any():
+            raise ValueError(
+                f"validation_data holds labels {np.unique(y[unknown]).tolist()[:5]} that "
+                f"are not in y; the classes are {self.classes_.tolist()}."
+            )
+        return PairDataset(self._encoder.transform(X), index)
+
+    def _choose_threshold(self, dataset, y_encoded):
+        if self.decision_threshold != "auto":
+            return float(self.decision_threshold)
+        train_split = self.net_.train_split
+        _, valid = train_split(dataset, y_encoded)
+        y_valid = valid.dataset.y[valid.indices] if hasattr(valid, "indices") else valid.y
+        scores = self.net_.predict_proba(valid)[:, 1]
+        return best_f1_threshold(y_valid, scores)
 
     def _check_params(self):
         for name in ("max_epochs", "batch_size", "max_tokens_per_field",
@@ -385,6 +437,18 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 "validation_fraction must be between 0 and 1 (exclusive); got "
                 f"{self.validation_fraction!r}."
+            )
+        threshold = self.decision_threshold
+        if threshold == "auto":
+            if not self.early_stopping:
+                raise ValueError(
+                    'decision_threshold="auto" chooses the threshold on the validation '
+                    "pairs, which need early_stopping=True."
+                )
+        elif not (isinstance(threshold, numbers.Real) and 0 < threshold < 1):
+            raise ValueError(
+                'decision_threshold must be a number in (0, 1) or "auto"; got '
+                f"{threshold!r}."
             )
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}.")
@@ -424,7 +488,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
                 )
         return X
 
-    def _build_net(self, y_encoded, seed):
+    def _build_net(self, y_encoded, seed, valid=None):
         n_classes = len(self.classes_)
         weight = None
         if self.class_weight is not None:
@@ -447,8 +511,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         callbacks = list(self.callbacks or [])
         train_split = False
         if self.early_stopping:
-            train_split = ValidSplit(self.validation_fraction, stratified=True,
-                                     random_state=seed)
+            train_split = (ValidSplit(self.validation_fraction, stratified=True,
+                                      random_state=seed)
+                           if valid is None else predefined_split(valid))
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.n_iter_no_change, load_best=True)))
         if self.verbose:
@@ -503,9 +568,16 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_pairs(X, reset=False)
         if len(X) == 0:
             return np.empty((0, len(self.classes_)))
-        proba = [self.net_.predict_proba(PairDataset(self._encoder.transform(chunk)))
-                 for chunk in self._chunks(X)]
-        return np.concatenate(proba).astype(np.float64)
+        return np.concatenate([self._predict_chunk(c) for c in self._chunks(X)])
+
+    def _predict_chunk(self, X):
+        encoded = self._encoder.transform(X)
+        # Pairs of similar length share batches (less padding); masking makes each
+        # probability independent of its batch, so the order can be restored.
+        order = encoded.by_length()
+        proba = np.empty((len(X), len(self.classes_)))
+        proba[order] = self.net_.predict_proba(PairDataset(encoded.take(order)))
+        return proba
 
     def _chunks(self, X):
         """Consecutive row blocks of X, so that memory stays flat on large inputs."""
@@ -528,6 +600,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             Labels from ``classes_``.
         """
         proba = self.predict_proba(X, X_right)
+        if len(self.classes_) == 2:
+            return self.classes_[(proba[:, 1] > self.threshold_).astype(int)]
         return self.classes_[proba.argmax(axis=1)]
 
     def explain(self, X, X_right=None, *, target=None, n_steps=50, normalize=True):
@@ -676,6 +750,46 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             "convergence_delta": np.repeat(delta.numpy(), n_fields, axis=1).reshape(-1),
         })
 
+    def save(self, path):
+        """Write the fitted model to a directory of plain data (no pickle).
+
+        The directory holds the network weights as safetensors and JSON files for
+        the hyperparameters, fields, vocabularies, classes and package version.
+        :meth:`load` reads it back without executing anything from the files.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The directory to write; created if needed.
+
+        Returns
+        -------
+        self : RecordPairClassifier
+        """
+        from ._persistence import save_model
+
+        check_is_fitted(self)
+        save_model(self, path)
+        return self
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The directory written by :meth:`save`.
+
+        Returns
+        -------
+        RecordPairClassifier
+            The fitted model, predicting exactly as the saved one did.
+        """
+        from ._persistence import load_model
+
+        return load_model(path, cls=cls)
+
     def score(self, X, y=None, *args, sample_weight=None):
         """Accuracy of the predictions.
 
@@ -698,6 +812,25 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         X, y = resolve_pair_args("score", (X, y, *args), self.left_prefix,
                                  self.right_prefix, with_y=True)
         return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
+
+
+def best_f1_threshold(y_true, scores):
+    """The threshold on `scores` that maximises F1 of the positive class (1).
+
+    Pairs scoring strictly above the returned threshold are positive; it lies
+    halfway between the last included and the first excluded score.
+    """
+    order = np.argsort(-scores, kind="stable")
+    scores, y_true = scores[order], np.asarray(y_true)[order]
+    if y_true.sum() == 0:
+        return 0.5
+    true_positives = np.cumsum(y_true)
+    f1 = 2 * true_positives / (np.arange(1, len(scores) + 1) + y_true.sum())
+    # Only cut between different scores: equal scores get the same prediction.
+    f1[:-1][scores[:-1] == scores[1:]] = -1
+    k = int(np.argmax(f1))
+    below = scores[k + 1] if k + 1 < len(scores) else 0.0
+    return float((scores[k] + below) / 2)
 
 
 # Pairs featurised at a time by predict_proba and explain.

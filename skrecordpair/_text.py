@@ -119,6 +119,21 @@ class EncodedPairs:
     def __len__(self):
         return self.left.shape[0]
 
+    def by_length(self):
+        """Indices that sort the pairs by their longest field (either side).
+
+        Batching pairs of similar length keeps padding, and so wasted work, low.
+        """
+        longest = np.maximum((self.left != 0).sum(-1).max(-1),
+                             (self.right != 0).sum(-1).max(-1))
+        return np.argsort(longest, kind="stable")
+
+    def take(self, index):
+        """The pairs at `index`, sharing this batch's token table."""
+        return EncodedPairs(left=self.left[index], right=self.right[index],
+                            token_words=self.token_words,
+                            token_chars=self.token_chars, tokens=self.tokens)
+
 
 class PairEncoder:
     """Turns the fields of a pair frame into :class:`EncodedPairs`.

@@ -225,8 +225,9 @@ def test_early_stopping_restores_the_best_epoch(people):
     clf = tiny(max_epochs=6, n_iter_no_change=1, early_stopping=True).fit(left, right, y)
     history = clf.net_.history_
     assert "valid_loss" in history[-1]
-    # The validation split is 10 % of the pairs and stratified.
-    assert abs(history[-1, "batches", -1, "valid_batch_size"] - 12) <= 12
+    # The validation split is 10 % of the pairs.
+    assert sum(history[-1, "batches", :, "valid_batch_size"]) == 12
+    assert sum(history[-1, "batches", :, "train_batch_size"]) == 108
     no_split = tiny(early_stopping=False).fit(left, right, y)
     assert "valid_loss" not in no_split.net_.history_[-1]
 
@@ -340,3 +341,47 @@ def test_learns_febrl_person_records():
     clf.fit(left.iloc[rows], right.iloc[rows], y[rows])
     f1 = f1_score(test_y, clf.predict(test_left, test_right))
     assert f1 >= 0.95, f1
+
+
+# ------------------------------------------------------- decision threshold
+
+
+def test_best_f1_threshold():
+    from skrecordpair._classifier import best_f1_threshold
+
+    scores = np.array([0.9, 0.8, 0.8, 0.3, 0.2, 0.1])
+    y = np.array([1, 1, 0, 1, 0, 0])
+    threshold = best_f1_threshold(y, scores)
+    # Cutting below 0.3 catches all three positives with one false positive (F1 6/7),
+    # better than below 0.9 (F1 2/4) or below 0.8 (F1 4/6).
+    assert threshold == pytest.approx(0.25)
+    assert best_f1_threshold(np.zeros(3, int), np.array([0.1, 0.2, 0.3])) == 0.5
+
+
+def test_auto_threshold_is_chosen_on_validation_data_and_used_by_predict(people):
+    left, right, y = people
+    X = pair_frame(left, right)
+    valid = (X.iloc[:40], y[:40])
+    clf = tiny(decision_threshold="auto").fit(X.iloc[40:], y[40:], validation_data=valid)
+    from skrecordpair._classifier import best_f1_threshold
+
+    scores = clf.predict_proba(valid[0])[:, 1]
+    assert clf.threshold_ == pytest.approx(best_f1_threshold(valid[1], scores))
+    expected = (clf.predict_proba(X)[:, 1] > clf.threshold_).astype(int)
+    np.testing.assert_array_equal(clf.predict(X), expected)
+    assert tiny().fit(X, y).threshold_ == 0.5
+
+
+def test_validation_data_replaces_the_internal_split(people):
+    left, right, y = people
+    clf = tiny(max_epochs=1).fit(left.iloc[40:], right.iloc[40:], y[40:],
+                                 validation_data=(left.iloc[:40], right.iloc[:40], y[:40]))
+    assert sum(clf.net_.history_[-1, "batches", :, "valid_batch_size"]) == 40
+    with pytest.raises(ValueError, match="validation_data holds labels \\[7\\]"):
+        tiny().fit(left, right, y, validation_data=(left, right, np.full(len(y), 7)))
+    with pytest.raises(TypeError, match="validation_data must be a tuple"):
+        tiny().fit(left, right, y, validation_data=pair_frame(left, right))
+    with pytest.raises(ValueError, match="need early_stopping=True"):
+        tiny(decision_threshold="auto", early_stopping=False).fit(left, right, y)
+    with pytest.raises(ValueError, match="decision_threshold must be a number"):
+        tiny(decision_threshold=1.5).fit(left, right, y)
