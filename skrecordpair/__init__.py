@@ -1,7 +1,10 @@
 """skrecordpair: entity matching with a BiMPM record-pair network, the scikit-learn way."""
 
 from . import datasets
+from ._blocking import NearestNeighborBlocker
+from ._blocking_metrics import pair_completeness, reduction_ratio
 from ._classifier import RecordPairClassifier
+from ._linking import deduplicate, link
 from ._pairs import pair_frame
 from ._similarity import SimilarityFeatures
 from .plotting import ExplanationView, explanation_html, plot_explanation
@@ -10,11 +13,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ExplanationView",
+    "NearestNeighborBlocker",
     "RecordPairClassifier",
     "SimilarityFeatures",
     "datasets",
+    "deduplicate",
     "explanation_html",
+    "link",
+    "pair_completeness",
     "pair_frame",
     "plot_explanation",
+    "reduction_ratio",
     "__version__",
 ]

@@ -143,8 +143,8 @@ class NearestNeighborBlocker(BaseEstimator):
     >>> blocker = NearestNeighborBlocker(k=1).fit(right)
     >>> blocker.candidates(left)
       left_id right_id  similarity
-    0      l1       r1    0.786...
-    1      l2       r2    0.799...
+    0      l1       r1    0.937...
+    1      l2       r2    0.868...
 
     Without a table, ``candidates()`` deduplicates the fitted table: no
     record is paired with itself and every pair comes once.
@@ -152,7 +152,7 @@ class NearestNeighborBlocker(BaseEstimator):
     >>> people = pd.DataFrame({"name": ["anna smith", "ana smith", "john doe"]})
     >>> NearestNeighborBlocker(k=1).fit(people).candidates()
        left_id  right_id  similarity
-    0        0         1    0.777...
+    0        0         1    0.731...
     """
 
     def __init__(
@@ -447,7 +447,8 @@ class NearestNeighborBlocker(BaseEstimator):
                 f"weights must have one entry per view of fields ({n_views}); got "
                 f"{self.weights!r}."
             )
-        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+        if (not np.all(np.isfinite(weights)) or np.any(weights < 0)
+                or weights.sum() <= 0):
             raise ValueError(
                 "weights must be finite, non-negative and not all zero; got "
                 f"{self.weights!r}."

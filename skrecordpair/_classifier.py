@@ -693,10 +693,12 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         for chunk in self._chunks(X):
             dataset = PairDataset(self._encoder.transform(chunk))
             for batch, _ in self.net_.get_iterator(dataset, training=False):
-                batch = to_tensor(batch, self.device)
+                # net_.device, not self.device: skorch moves a CUDA model that is
+                # unpickled without a GPU to the CPU and records it there.
+                batch = to_tensor(batch, self.net_.device)
                 stop = start + len(batch["left"])
                 batch_target = (None if targets is None else
-                                torch.as_tensor(targets[start:stop], device=self.device))
+                                torch.as_tensor(targets[start:stop], device=self.net_.device))
                 results.append({k: v.cpu() for k, v in integrated_gradients(
                     module, batch, batch_target, n_steps=n_steps).items()})
                 start = stop

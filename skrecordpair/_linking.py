@@ -1,0 +1,317 @@
+"""End-to-end workflows: link two tables, deduplicate one table."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from sklearn.base import clone
+from sklearn.utils.validation import check_is_fitted
+
+from ._pairs import pair_frame
+
+__all__ = ["link", "deduplicate"]
+
+MATCH_COLUMNS = ["left_id", "right_id", "similarity", "probability"]
+
+
+def link(left, right, blocker, classifier, threshold=0.5, *, one_to_one=False,
+         batch_size=20_000):
+    """Match the records of two tables: blocking, then pair classification.
+
+    1. A clone of `blocker` is fitted on `right` and proposes candidate pairs
+       for the records of `left` (see
+       :meth:`NearestNeighborBlocker.candidates`);
+    2. each candidate is turned into a pair-frame row,
+       ``pair_frame(left.loc[left_id], right.loc[right_id])``, and scored with
+       ``classifier.predict_proba``, `batch_size` pairs at a time;
+    3. the pairs whose match probability is at least `threshold` are kept,
+       and with `one_to_one` reduced to a one-to-one matching.
+
+    Parameters
+    ----------
+    left, right : pandas.DataFrame
+        The two tables, one record per row, with unique index labels (the
+        record ids). The classifier sees their columns as ``left_<column>``
+        and ``right_<column>``.
+    blocker : estimator
+        The candidate generator, such as
+        :class:`~skrecordpair.NearestNeighborBlocker`: an object with
+        ``fit(right)`` and ``candidates(left)`` returning ``left_id``,
+        ``right_id`` and ``similarity`` columns. It is cloned, so a fitted
+        blocker is left untouched (and refitted on `right`).
+    classifier : fitted classifier
+        A binary classifier of pair frames with ``predict_proba`` and
+        ``classes_``, fitted on pairs built the same way, e.g.
+        ``make_pipeline(SimilarityFeatures(), HistGradientBoostingClassifier())``
+        or a :class:`~skrecordpair.RecordPairClassifier`. The match
+        probability is the column of ``classes_[1]``, the greater label (1
+        for 0/1 labels, True for booleans).
+    threshold : float, default=0.5
+        Smallest match probability of a returned pair, in [0, 1]; 0 returns
+        every scored candidate.
+    one_to_one : bool, default=False
+        Whether each record may appear in at most one returned pair. The
+        matching is greedy: pairs are taken by decreasing probability (ties
+        by decreasing similarity) and a pair is dropped when either record is
+        already matched. Greedy matching costs ``O(n log n)`` and keeps every
+        pair that is the best for both of its records; it does not maximise
+        the total probability the way an assignment solver would, which
+        rarely matters with confident classifiers and scales to any number of
+        pairs.
+    batch_size : int, default=20_000
+        Number of candidate pairs scored per ``predict_proba`` call, which
+        bounds the memory of the pair frames.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The matched pairs, columns ``left_id``, ``right_id``, ``similarity``
+        (the blocker's) and ``probability`` (the classifier's), sorted by the
+        position of the left record and decreasing probability.
+
+    Raises
+    ------
+    TypeError
+        If a table is not a DataFrame, or the classifier has no
+        ``predict_proba``.
+    ValueError
+        If `threshold` or `batch_size` is invalid, or the classifier is not
+        binary.
+    sklearn.exceptions.NotFittedError
+        If the classifier is not fitted.
+
+    See Also
+    --------
+    deduplicate : Cluster the records of one table.
+    NearestNeighborBlocker : The candidate generator.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from skrecordpair import NearestNeighborBlocker, link, pair_frame
+    >>> left = pd.DataFrame({"name": ["anna smith", "john doe"]}, index=["l1", "l2"])
+    >>> right = pd.DataFrame({"name": ["ana smith", "jon doe", "jane roe"]},
+    ...                      index=["r1", "r2", "r3"])
+    >>> # A stand-in classifier that calls every pair a match with probability 0.75:
+    >>> clf = DummyClassifier(strategy="prior").fit(
+    ...     pair_frame(left.iloc[[0, 0, 0, 1]], right.iloc[[0, 1, 2, 1]]), [1, 1, 1, 0])
+    >>> link(left, right, NearestNeighborBlocker(k=2), clf, one_to_one=True)
+      left_id right_id  similarity  probability
+    0      l1       r1    0.939...         0.75
+    1      l2       r2    0.775...         0.75
+    """
+    for name, table in (("left", left), ("right", right)):
+        _check_table(table, name, "link")
+    threshold = _check_threshold(threshold)
+    _check_batch_size(batch_size)
+    positive = _positive_column(classifier)
+    if not isinstance(one_to_one, (bool, np.bool_)):
+        raise TypeError(f"one_to_one must be a bool; got {one_to_one!r}.")
+    candidates = clone(blocker).fit(right).candidates(left)
+    left_pos = _positions(left, candidates["left_id"], "left")
+    right_pos = _positions(right, candidates["right_id"], "right")
+    proba = _score(left, left_pos, right, right_pos, classifier, positive, batch_size)
+    matches = candidates.assign(probability=proba)
+    keep = proba >= threshold
+    matches, left_pos = matches[keep], left_pos[keep]
+    if one_to_one:
+        chosen = _greedy_one_to_one(
+            left_pos, right_pos[keep], matches["probability"].to_numpy(),
+            matches["similarity"].to_numpy())
+        matches, left_pos = matches.iloc[chosen], left_pos[chosen]
+    order = np.lexsort((-matches["probability"].to_numpy(), left_pos))
+    return matches.iloc[order].reset_index(drop=True)
+
+
+def deduplicate(table, blocker, classifier, threshold=0.5, *, batch_size=20_000,
+                return_pairs=False):
+    """Cluster the records of one table into entities.
+
+    1. A clone of `blocker` is fitted on `table` and proposes candidate pairs
+       within it (``candidates()`` without a table: no self-pairs, each
+       unordered pair once, the earlier record on the left);
+    2. each pair is scored with ``classifier.predict_proba`` on
+       ``pair_frame(table.loc[left_id], table.loc[right_id])``;
+    3. the records are the nodes of a graph whose edges are the pairs with
+       match probability at least `threshold`, and each connected component
+       is one entity.
+
+    Connected components are the transitive closure of the matches: if a
+    matches b and b matches c, all three are one entity even when a and c
+    were never compared or were scored as a non-match. This finds every
+    record of an entity whose duplicates are only matched in a chain, but a
+    single false match merges two entities; raise `threshold` when clusters
+    come out too large.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The records, one per row, with unique index labels (the record ids).
+    blocker : estimator
+        The candidate generator, such as
+        :class:`~skrecordpair.NearestNeighborBlocker`: an object with
+        ``fit(table)`` and ``candidates()`` (deduplication mode). It is
+        cloned.
+    classifier : fitted classifier
+        A binary classifier of pair frames, see :func:`link`; the match
+        probability is the column of ``classes_[1]``.
+    threshold : float, default=0.5
+        Smallest match probability of an edge, in [0, 1].
+    batch_size : int, default=20_000
+        Number of candidate pairs scored per ``predict_proba`` call.
+    return_pairs : bool, default=False
+        Whether to also return the matched pairs (the edges).
+
+    Returns
+    -------
+    clusters : pandas.Series of int
+        The entity id of every record, indexed like `table` and named
+        ``"cluster"``; ids run from 0 in the order of first appearance, and a
+        record without a match is an entity of its own.
+    pairs : pandas.DataFrame
+        Only with `return_pairs`: the matched pairs, columns ``left_id``,
+        ``right_id``, ``similarity`` and ``probability``.
+
+    Raises
+    ------
+    TypeError
+        If `table` is not a DataFrame or the classifier has no
+        ``predict_proba``.
+    ValueError
+        If `threshold` or `batch_size` is invalid, or the classifier is not
+        binary.
+    sklearn.exceptions.NotFittedError
+        If the classifier is not fitted.
+
+    See Also
+    --------
+    link : Match the records of two tables.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from skrecordpair import NearestNeighborBlocker, deduplicate, pair_frame
+    >>> table = pd.DataFrame({"name": ["anna smith", "john doe", "ana smith"]})
+    >>> # A stand-in classifier that calls every pair a match with probability 0.75:
+    >>> clf = DummyClassifier(strategy="prior").fit(
+    ...     pair_frame(table.iloc[[0, 0, 0, 1]], table.iloc[[1, 2, 1, 2]]),
+    ...     [1, 1, 1, 0])
+    >>> # With k=1, "anna smith" and "ana smith" are each other's only candidate.
+    >>> deduplicate(table, NearestNeighborBlocker(k=1), clf)
+    0    0
+    1    1
+    2    0
+    Name: cluster, dtype: int64
+    """
+    _check_table(table, "table", "deduplicate")
+    threshold = _check_threshold(threshold)
+    _check_batch_size(batch_size)
+    positive = _positive_column(classifier)
+    candidates = clone(blocker).fit(table).candidates()
+    a = _positions(table, candidates["left_id"], "table")
+    b = _positions(table, candidates["right_id"], "table")
+    proba = _score(table, a, table, b, classifier, positive, batch_size)
+    keep = proba >= threshold
+    n = len(table)
+    graph = sp.coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])),
+                          shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    clusters = pd.Series(_first_appearance(labels), index=table.index, name="cluster")
+    if return_pairs:
+        pairs = candidates.assign(probability=proba)[keep].reset_index(drop=True)
+        return clusters, pairs
+    return clusters
+
+
+# ---------------------------------------------------------------- helpers
+def _check_table(table, name, function):
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(
+            f"{function}() expects {name} to be a pandas DataFrame of records; got "
+            f"{type(table).__name__}."
+        )
+    if not table.index.is_unique:
+        dup = table.index[table.index.duplicated()].unique()[:5].tolist()
+        raise ValueError(
+            f"The index labels of {name} are the record ids and must be unique; "
+            f"{dup} repeat."
+        )
+
+
+def _positions(table, ids, name):
+    positions = table.index.get_indexer(ids)
+    if (positions < 0).any():
+        unknown = pd.unique(np.asarray(ids, dtype=object)[positions < 0])[:5].tolist()
+        raise ValueError(
+            f"The blocker returned ids that are not index labels of {name}: "
+            f"{unknown}."
+        )
+    return positions
+
+
+def _check_threshold(threshold):
+    if (not isinstance(threshold, numbers.Real) or isinstance(threshold, bool)
+            or not 0 <= threshold <= 1):
+        raise ValueError(f"threshold must be a number in [0, 1]; got {threshold!r}.")
+    return float(threshold)
+
+
+def _check_batch_size(batch_size):
+    if (not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool)
+            or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+
+
+def _positive_column(classifier):
+    """Column of ``predict_proba`` that holds the match probability."""
+    if not hasattr(classifier, "predict_proba"):
+        raise TypeError(
+            "The classifier must have a predict_proba method (a probabilistic "
+            f"scikit-learn classifier); got {type(classifier).__name__}."
+        )
+    check_is_fitted(classifier)
+    classes = getattr(classifier, "classes_", None)
+    if classes is None or len(classes) != 2:
+        raise ValueError(
+            "The classifier must be binary (match / non-match) with two classes_, "
+            f"the second being the match; got classes_={classes!r}."
+        )
+    return 1
+
+
+def _score(left, left_pos, right, right_pos, classifier, column, batch_size):
+    proba = np.empty(len(left_pos), dtype=np.float64)
+    for start in range(0, len(left_pos), batch_size):
+        stop = start + batch_size
+        X = pair_frame(left.iloc[left_pos[start:stop]],
+                       right.iloc[right_pos[start:stop]])
+        proba[start:stop] = np.asarray(classifier.predict_proba(X))[:, column]
+    return proba
+
+
+def _greedy_one_to_one(left_pos, right_pos, probability, similarity):
+    """Positions of the pairs kept by greedy max-probability matching."""
+    order = np.lexsort((-similarity, -probability))
+    used_left, used_right, chosen = set(), set(), []
+    for i in order:
+        a, b = left_pos[i], right_pos[i]
+        if a in used_left or b in used_right:
+            continue
+        used_left.add(a)
+        used_right.add(b)
+        chosen.append(i)
+    return np.sort(np.asarray(chosen, dtype=np.int64))
+
+
+def _first_appearance(labels):
+    """Renumber labels 0, 1, ... in the order in which they first appear."""
+    _, first = np.unique(labels, return_index=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first)] = np.arange(len(first))
+    return rank[labels]

@@ -1,0 +1,399 @@
+"""Tests for the nearest-neighbour blocker and the candidate-set metrics."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from skrecordpair import _blocking
+from skrecordpair._blocking import NearestNeighborBlocker
+from skrecordpair._blocking_metrics import pair_completeness, reduction_ratio
+
+FIRST = ["anna", "bernd", "chloe", "david", "emma", "felix", "greta", "hans",
+         "ida", "jonas", "karla", "lukas", "mia", "noah", "olga", "paul"]
+LAST = ["schmidt", "mueller", "nguyen", "garcia", "kowalski", "tanaka", "rossi",
+        "dubois", "larsen", "novak", "okafor", "weber"]
+CITY = ["berlin", "paris", "lisbon", "zurich", "krakow", "oslo", "vienna"]
+
+
+def _typo(word, rng):
+    i = int(rng.integers(1, len(word) - 1))
+    return word[:i] + word[i + 1:]
+
+
+def make_tables(n=60, n_extra=20, seed=0):
+    """Left people and right corrupted copies of them (shuffled) plus strangers.
+
+    Returns ``left, right, true_pairs`` with string ids.
+    """
+    rng = np.random.default_rng(seed)
+
+    def people(m):
+        return pd.DataFrame({
+            "first": rng.choice(FIRST, m), "last": rng.choice(LAST, m),
+            "city": rng.choice(CITY, m),
+            "born": rng.integers(1940, 2005, m).astype(str),
+        })
+
+    left = people(n)
+    left.index = [f"l{i}" for i in range(n)]
+    copies = left.copy()
+    copies["last"] = [_typo(v, rng) if rng.random() < 0.5 else v
+                      for v in copies["last"]]
+    copies.loc[rng.random(n) < 0.2, "city"] = None
+    right = pd.concat([copies, people(n_extra)], ignore_index=True)
+    order = rng.permutation(len(right))
+    right = right.iloc[order].reset_index(drop=True)
+    right.index = [f"r{i}" for i in range(len(right))]
+    position = np.empty(len(order), dtype=int)
+    position[order] = np.arange(len(order))
+    true = [(f"l{i}", f"r{position[i]}") for i in range(n)]
+    return left, right, true
+
+
+def brute_force(left, right, blocker, k):
+    """Top-k right records per left record from the dense similarity matrix."""
+    sims = (blocker.transform(left) @ blocker.transform(right).T).toarray()
+    out = set()
+    for i in range(len(left)):
+        top = np.argsort(-sims[i], kind="stable")[:k]
+        out |= {(left.index[i], right.index[j]) for j in top if sims[i, j] > 0}
+    return out, sims
+
+
+# ----------------------------------------------------------------- blocker
+def test_candidates_frame_and_recall():
+    left, right, true = make_tables()
+    cands = NearestNeighborBlocker(k=3).fit(right).candidates(left)
+    assert list(cands.columns) == ["left_id", "right_id", "similarity"]
+    assert isinstance(cands.index, pd.RangeIndex)
+    assert cands["similarity"].dtype == np.float64
+    assert cands["similarity"].between(0, 1 + 1e-6).all()
+    assert (cands["similarity"] > 0).all()
+    assert set(cands["left_id"]) <= set(left.index)
+    assert set(cands["right_id"]) <= set(right.index)
+    assert cands.groupby("left_id").size().max() == 3
+    assert pair_completeness(cands, true) == 1.0
+    # Sorted by left position, then decreasing similarity.
+    pos = left.index.get_indexer(cands["left_id"])
+    assert np.all(np.diff(pos) >= 0)
+    for _, group in cands.groupby("left_id"):
+        assert group["similarity"].is_monotonic_decreasing
+
+
+def test_candidates_are_exact_top_k():
+    left, right, _ = make_tables(seed=1)
+    blocker = NearestNeighborBlocker(k=4, ngram_range=(2, 3)).fit(right)
+    cands = blocker.candidates(left)
+    expected, sims = brute_force(left, right, blocker, 4)
+    got = set(zip(cands["left_id"], cands["right_id"]))
+    # Ties at the k-th similarity may be broken either way: compare similarity
+    # profiles, and the pairs strictly above each row's k-th similarity.
+    for i, lid in enumerate(left.index):
+        row = np.sort(sims[i])[::-1]
+        got_row = np.sort(cands.loc[cands["left_id"] == lid, "similarity"])[::-1]
+        np.testing.assert_allclose(got_row, row[:len(got_row)], rtol=1e-5)
+        above = np.flatnonzero(sims[i] > row[3] + 1e-6)
+        strictly = {(lid, right.index[j]) for j in above}
+        assert strictly <= got
+    assert len(got) == len(expected)
+    # The similarity is the dot product of the unit-length record vectors.
+    li = left.index.get_indexer(cands["left_id"])
+    ri = right.index.get_indexer(cands["right_id"])
+    np.testing.assert_allclose(cands["similarity"], sims[li, ri], rtol=1e-5)
+
+
+@pytest.mark.parametrize("dense_fraction", [0.0, 2.0])
+@pytest.mark.parametrize("chunk_size", [1, 7, None])
+def test_chunking_and_search_paths_agree(monkeypatch, dense_fraction, chunk_size):
+    left, right, _ = make_tables(seed=2)
+    reference = NearestNeighborBlocker(k=5).fit(right).candidates(left)
+    monkeypatch.setattr(_blocking, "_DENSE_FRACTION", dense_fraction)
+    blocker = NearestNeighborBlocker(k=5, chunk_size=chunk_size)
+    cands = blocker.fit(right).candidates(left)
+    pd.testing.assert_frame_equal(cands[["left_id", "similarity"]],
+                                  reference[["left_id", "similarity"]], rtol=1e-6)
+    assert set(zip(cands.left_id, cands.right_id)) == set(
+        zip(reference.left_id, reference.right_id))
+
+
+def test_identical_right_records_count_as_one_neighbour():
+    right = pd.DataFrame({"name": ["anna smith", "anna smith", "john doe"]},
+                         index=["a", "b", "c"])
+    left = pd.DataFrame({"name": ["ana smith"]}, index=["x"])
+    cands = NearestNeighborBlocker(k=1).fit(right).candidates(left)
+    assert list(cands["right_id"]) == ["a", "b"]
+    assert cands["similarity"].iloc[0] == cands["similarity"].iloc[1]
+    assert NearestNeighborBlocker().fit(right).n_unique_ == 2
+
+
+def test_no_shared_ngram_no_candidate():
+    right = pd.DataFrame({"name": ["aaaa", "bbbb"]})
+    left = pd.DataFrame({"name": ["zzzz", "aaaa", None]}, index=[10, 11, 12])
+    cands = NearestNeighborBlocker(k=5).fit(right).candidates(left)
+    assert list(cands["left_id"]) == [11]
+    assert list(cands["right_id"]) == [0]
+    assert cands["similarity"].iloc[0] == pytest.approx(1.0)
+
+
+def test_empty_result_has_the_columns():
+    right = pd.DataFrame({"name": ["aaaa"]})
+    cands = NearestNeighborBlocker().fit(right).candidates(
+        pd.DataFrame({"name": ["zzzz"]}))
+    assert list(cands.columns) == ["left_id", "right_id", "similarity"]
+    assert len(cands) == 0
+
+
+def test_k_larger_than_table_returns_every_similar_record():
+    left, right, _ = make_tables(n=10, n_extra=0)
+    cands = NearestNeighborBlocker(k=100).fit(right).candidates(left)
+    sims = NearestNeighborBlocker().fit(right)
+    assert len(cands) == int(((sims.transform(left) @ sims.transform(right).T)
+                              .toarray() > 0).sum())
+
+
+def test_fields_views_and_weights():
+    left, right, _ = make_tables(seed=3)
+    whole = NearestNeighborBlocker(fields=[["first", "last", "city", "born"]], k=3)
+    default = NearestNeighborBlocker(k=3)
+    pd.testing.assert_frame_equal(whole.fit(right).candidates(left),
+                                  default.fit(right).candidates(left))
+    # A zero weight removes a view.
+    zero = NearestNeighborBlocker(fields=[["first", "last"], "city"], weights=[1, 0],
+                                  k=3)
+    names = NearestNeighborBlocker(fields=[["first", "last"]], k=3)
+    pd.testing.assert_frame_equal(zero.fit(right).candidates(left),
+                                  names.fit(right).candidates(left))
+    # Equal weights: the similarity is the mean of the views' cosines when no
+    # view is empty.
+    two = NearestNeighborBlocker(fields=["first", "last"], k=3).fit(right)
+    first = NearestNeighborBlocker(fields=["first"]).fit(right)
+    last = NearestNeighborBlocker(fields=["last"]).fit(right)
+    expected = 0.5 * ((first.transform(left) @ first.transform(right).T).toarray()
+                      + (last.transform(left) @ last.transform(right).T).toarray())
+    got = (two.transform(left) @ two.transform(right).T).toarray()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert two.views_ == [["first"], ["last"]]
+    np.testing.assert_allclose(two.weights_, [0.5, 0.5])
+    assert len(two.vectorizers_) == 2
+
+
+@pytest.mark.parametrize("analyzer", ["char", "char_wb", "word"])
+def test_analyzers(analyzer):
+    left, right, true = make_tables(seed=4)
+    blocker = NearestNeighborBlocker(k=5, analyzer=analyzer, ngram_range=(
+        (1, 1) if analyzer == "word" else (2, 4)))
+    cands = blocker.fit(right).candidates(left)
+    assert pair_completeness(cands, true) >= 0.9
+    if analyzer == "word":
+        # Single-character tokens are kept.
+        vocab = blocker.vectorizers_[0].vocabulary_
+        assert "x" in NearestNeighborBlocker(analyzer="word", ngram_range=(1, 1)).fit(
+            pd.DataFrame({"a": ["x y", "z"]})).vectorizers_[0].vocabulary_
+        assert "anna" in vocab or "berlin" in vocab
+
+
+def test_max_df_absolute_cap_drops_common_ngrams():
+    right = pd.DataFrame({"name": ["smith anna", "smith bob", "smith carl", "zoe"]})
+    blocker = NearestNeighborBlocker(analyzer="word", ngram_range=(1, 1),
+                                     max_df=2).fit(right)
+    assert "smith" not in blocker.vectorizers_[0].vocabulary_
+    cands = blocker.candidates(pd.DataFrame({"name": ["smith dora"]}))
+    assert len(cands) == 0
+
+
+def test_blocking_keys():
+    left, right, true = make_tables(seed=5)
+    blocker = NearestNeighborBlocker(k=3, blocking_keys="city").fit(right)
+    cands = blocker.candidates(left)
+    l_city = left.loc[cands["left_id"], "city"].to_numpy()
+    r_city = right.loc[cands["right_id"], "city"].to_numpy()
+    assert (l_city == r_city).all()
+    assert right.loc[cands["right_id"], "city"].notna().all()
+    # Within each block, the result is the exact top 3 of that block.
+    for city in ["berlin", "oslo"]:
+        lb, rb = left[left.city == city], right[right.city == city]
+        sims = (blocker.transform(lb) @ blocker.transform(rb).T).toarray()
+        expected = np.sort(np.concatenate([np.sort(row)[::-1][:3] for row in sims]))
+        got = cands[cands["left_id"].isin(lb.index)]
+        np.testing.assert_allclose(np.sort(got["similarity"]), expected, rtol=1e-5)
+    # A true pair whose city went missing on the right cannot be found.
+    lost = [(a, b) for a, b in true if pd.isna(right.loc[b, "city"])]
+    assert lost
+    assert pair_completeness(cands, true) <= 1 - len(lost) / len(true) + 1e-12
+    # Several keys: candidates agree on all.
+    two = NearestNeighborBlocker(k=3, blocking_keys=["city", "born"]).fit(right)
+    c2 = two.candidates(left)
+    assert (left.loc[c2.left_id, "born"].to_numpy()
+            == right.loc[c2.right_id, "born"].to_numpy()).all()
+    assert len(c2) < len(cands)
+
+
+def test_unknown_key_value_gets_no_candidate():
+    right = pd.DataFrame({"name": ["anna", "anna"], "k": ["a", "b"]})
+    left = pd.DataFrame({"name": ["anna", "anna"], "k": ["c", "b"]})
+    cands = NearestNeighborBlocker(blocking_keys="k").fit(right).candidates(left)
+    assert list(zip(cands.left_id, cands.right_id)) == [(1, 1)]
+
+
+# ------------------------------------------------------------ deduplication
+def test_deduplicate_mode():
+    left, right, _ = make_tables(seed=6)
+    table = pd.concat([left, right])
+    blocker = NearestNeighborBlocker(k=3).fit(table)
+    cands = blocker.candidates()
+    pos_l = table.index.get_indexer(cands["left_id"])
+    pos_r = table.index.get_indexer(cands["right_id"])
+    assert (pos_l < pos_r).all()  # no self-pair, earlier record on the left
+    pairs = set(zip(pos_l, pos_r))
+    assert len(pairs) == len(cands)  # every unordered pair once
+    # Every record's exact 3 nearest other records are there (no ties here).
+    sims = (blocker.transform(table) @ blocker.transform(table).T).toarray()
+    np.fill_diagonal(sims, -1)
+    for i in range(len(table)):
+        top = np.argsort(-sims[i])[:3]
+        for j in top:
+            if sims[i, j] > np.sort(sims[i])[-4] + 1e-6:
+                assert (min(i, j), max(i, j)) in pairs
+    # Each record appears with at least k partners (its own k nearest).
+    degree = np.bincount(np.concatenate([pos_l, pos_r]), minlength=len(table))
+    assert degree.min() >= 3
+
+
+def test_deduplicate_pairs_exact_duplicates():
+    table = pd.DataFrame({"name": ["anna smith", "john doe", "anna smith",
+                                   "anna smith", "jon doe", None, None]},
+                         index=list("abcdefg"))
+    cands = NearestNeighborBlocker(k=1).fit(table).candidates()
+    pairs = set(zip(cands.left_id, cands.right_id))
+    assert {("a", "c"), ("a", "d"), ("c", "d"), ("b", "e")} == pairs
+    dup = cands[cands.left_id.isin(["a", "c"]) & cands.right_id.isin(["c", "d"])]
+    np.testing.assert_allclose(dup["similarity"], 1.0, rtol=1e-6)
+
+
+def test_deduplicate_with_blocking_keys():
+    table = pd.DataFrame({"name": ["anna smith", "ana smith", "anna smith"],
+                          "city": ["rome", "oslo", "rome"]})
+    cands = NearestNeighborBlocker(fields=["name"], blocking_keys="city").fit(
+        table).candidates()
+    assert list(zip(cands.left_id, cands.right_id)) == [(0, 2)]
+
+
+# ------------------------------------------------------------------ errors
+def test_clone_and_params():
+    blocker = NearestNeighborBlocker(k=7, fields=["a"], max_df=100)
+    cloned = clone(blocker)
+    assert cloned.get_params() == blocker.get_params()
+    assert not hasattr(cloned, "vectorizers_")
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(k=0), "k must be a positive integer; got 0"),
+    (dict(k=2.5), "k must be a positive integer"),
+    (dict(analyzer="chars"), "analyzer must be one of"),
+    (dict(ngram_range=(3, 2)), "ngram_range must be a pair"),
+    (dict(ngram_range=3), "ngram_range must be a pair"),
+    (dict(max_df=0), "max_df must be a float in"),
+    (dict(max_df=1.5), "max_df must be a float in"),
+    (dict(chunk_size=0), "chunk_size must be None or a positive integer"),
+    (dict(fields=[]), "fields must name at least one view"),
+    (dict(fields=[[]]), "A view of fields is an empty list"),
+    (dict(fields=["name"], weights=[1, 1]), "one entry per view"),
+    (dict(fields=["name"], weights=[0]), "not all zero"),
+    (dict(fields=["nom"]), r"lacks the column\(s\) \['nom'\]"),
+    (dict(blocking_keys=["town"]), r"lacks the column\(s\) \['town'\]"),
+])
+def test_invalid_params(params, match):
+    table = pd.DataFrame({"name": ["anna", "bob"]})
+    with pytest.raises(ValueError, match=match):
+        NearestNeighborBlocker(**params).fit(table)
+
+
+def test_invalid_inputs():
+    table = pd.DataFrame({"name": ["anna", "bob"]})
+    with pytest.raises(TypeError,
+                       match="expects a pandas DataFrame of records; got list"):
+        NearestNeighborBlocker().fit([["anna"]])
+    with pytest.raises(TypeError, match="fields must be None or a list"):
+        NearestNeighborBlocker(fields="name").fit(table)
+    with pytest.raises(ValueError, match=r"must be unique.*repeats \[0\]"):
+        NearestNeighborBlocker().fit(table.set_axis([0, 0]))
+    with pytest.raises(ValueError, match="has no n-gram to index"):
+        NearestNeighborBlocker().fit(pd.DataFrame({"name": [None, None]}))
+    fitted = NearestNeighborBlocker().fit(table)
+    with pytest.raises(ValueError,
+                       match=r"candidates\(\) lacks the column\(s\) \['name'\]"):
+        fitted.candidates(pd.DataFrame({"nom": ["anna"]}))
+    with pytest.raises(TypeError, match="got ndarray"):
+        fitted.candidates(np.array([["anna"]]))
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        NearestNeighborBlocker().candidates(table)
+
+
+# ------------------------------------------------------------------ metrics
+def test_pair_completeness_inputs():
+    cands = pd.DataFrame({"left_id": [1, 1, 2, 3], "right_id": ["a", "b", "c", "a"],
+                          "similarity": [0.9, 0.5, 0.7, 0.1]})
+    true = [(1, "a"), (2, "b"), (3, "a"), (3, "a")]  # repeated pair counts once
+    assert pair_completeness(cands, true) == pytest.approx(2 / 3)
+    as_index = pd.MultiIndex.from_tuples([(1, "a"), (2, "b"), (3, "a")])
+    assert pair_completeness(cands, as_index) == pytest.approx(2 / 3)
+    as_frame = pd.DataFrame({"left_id": [1, 2, 3], "right_id": ["a", "b", "a"]})
+    assert pair_completeness(cands, as_frame) == pytest.approx(2 / 3)
+    cand_index = pd.MultiIndex.from_frame(cands[["left_id", "right_id"]])
+    assert pair_completeness(cand_index, true) == pytest.approx(2 / 3)
+    assert pair_completeness(list(zip(cands.left_id, cands.right_id)),
+                             true) == pytest.approx(2 / 3)
+    # Ordered pairs: the reverse does not count.
+    assert pair_completeness([("a", 1)], [(1, "a")]) == 0.0
+
+
+def test_pair_completeness_unordered():
+    cands = [(1, 2), (3, 2), (4, 4)]
+    assert pair_completeness(cands, [(2, 1), (2, 3)], deduplicate=True) == 1.0
+    assert pair_completeness(cands, [(2, 1), (2, 3)]) == 0.0
+    assert pair_completeness(cands, [(2, 1), (4, 5), (5, 5)],
+                             deduplicate=True) == 0.5
+
+
+def test_pair_completeness_errors():
+    with pytest.raises(ValueError, match="needs at least one true pair"):
+        pair_completeness([(1, 2)], [])
+    with pytest.raises(ValueError, match="needs at least one true pair"):
+        pair_completeness([(1, 2)], [(3, 3)], deduplicate=True)
+    with pytest.raises(ValueError, match=r"lacks \['right_id'\]"):
+        pair_completeness(pd.DataFrame({"left_id": [1]}), [(1, 2)])
+    with pytest.raises(ValueError, match="must hold .left_id, right_id. pairs; got the "
+                                         "entry 5"):
+        pair_completeness([5], [(1, 2)])
+    with pytest.raises(ValueError, match="must have two levels"):
+        pair_completeness(pd.MultiIndex.from_tuples([(1, 2, 3)]), [(1, 2)])
+    with pytest.raises(TypeError, match="got int"):
+        pair_completeness(3, [(1, 2)])
+
+
+def test_reduction_ratio():
+    cands = [(1, "a"), (2, "b"), (2, "b")]
+    assert reduction_ratio(cands, 2, 10) == pytest.approx(1 - 2 / 20)
+    # Deduplication: unordered pairs, self-pairs ignored, n(n-1)/2 in all.
+    assert reduction_ratio([(1, 2), (2, 1), (3, 3)], 5) == pytest.approx(0.9)
+    assert reduction_ratio([], 3, 3) == 1.0
+    frame = pd.DataFrame({"left_id": [0, 1], "right_id": [1, 0]})
+    assert reduction_ratio(frame, 2, 2) == 0.5
+    with pytest.raises(ValueError, match="n_left must be an integer >= 2; got 1"):
+        reduction_ratio([], 1)
+    with pytest.raises(ValueError, match="n_right must be an integer >= 1; got 0"):
+        reduction_ratio([], 3, 0)
+    with pytest.raises(ValueError, match="3 distinct candidate pairs but only 2"):
+        reduction_ratio([(1, 1), (1, 2), (1, 3)], 1, 2)
+
+
+def test_metrics_on_blocker_output():
+    left, right, true = make_tables(seed=7)
+    cands = NearestNeighborBlocker(k=2).fit(right).candidates(left)
+    assert reduction_ratio(cands, len(left), len(right)) == pytest.approx(
+        1 - len(cands) / (len(left) * len(right)))
+    pc = pair_completeness(cands, true)
+    hits = sum(p in set(zip(cands.left_id, cands.right_id)) for p in true)
+    assert pc == hits / len(true)

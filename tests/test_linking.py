@@ -1,0 +1,283 @@
+"""Tests for the end-to-end link and deduplicate workflows."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from rapidfuzz import fuzz, process
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.dummy import DummyClassifier
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from skrecordpair._blocking import NearestNeighborBlocker
+from skrecordpair._blocking_metrics import pair_completeness
+from skrecordpair._linking import _greedy_one_to_one, deduplicate, link
+from skrecordpair._pairs import pair_frame
+
+# The same generator as in test_blocking.py (test modules cannot import each other
+# with --import-mode=importlib).
+FIRST = ["anna", "bernd", "chloe", "david", "emma", "felix", "greta", "hans",
+         "ida", "jonas", "karla", "lukas", "mia", "noah", "olga", "paul"]
+LAST = ["schmidt", "mueller", "nguyen", "garcia", "kowalski", "tanaka", "rossi",
+        "dubois", "larsen", "novak", "okafor", "weber"]
+CITY = ["berlin", "paris", "lisbon", "zurich", "krakow", "oslo", "vienna"]
+
+
+def _typo(word, rng):
+    i = int(rng.integers(1, len(word) - 1))
+    return word[:i] + word[i + 1:]
+
+
+def make_tables(n=60, n_extra=20, seed=0):
+    """Left people and right corrupted copies of them (shuffled) plus strangers.
+
+    Returns ``left, right, true_pairs`` with string ids.
+    """
+    rng = np.random.default_rng(seed)
+
+    def people(m):
+        return pd.DataFrame({
+            "first": rng.choice(FIRST, m), "last": rng.choice(LAST, m),
+            "city": rng.choice(CITY, m),
+            "born": rng.integers(1940, 2005, m).astype(str),
+        })
+
+    left = people(n)
+    left.index = [f"l{i}" for i in range(n)]
+    copies = left.copy()
+    copies["last"] = [_typo(v, rng) if rng.random() < 0.5 else v
+                      for v in copies["last"]]
+    copies.loc[rng.random(n) < 0.2, "city"] = None
+    right = pd.concat([copies, people(n_extra)], ignore_index=True)
+    order = rng.permutation(len(right))
+    right = right.iloc[order].reset_index(drop=True)
+    right.index = [f"r{i}" for i in range(len(right))]
+    position = np.empty(len(order), dtype=int)
+    position[order] = np.arange(len(order))
+    true = [(f"l{i}", f"r{position[i]}") for i in range(n)]
+    return left, right, true
+
+
+FIELDS = ["first", "last", "city", "born"]
+
+
+def _features(X):
+    """Per-field normalised Indel similarity of a pair frame; 0 when missing."""
+    columns = []
+    for field in FIELDS:
+        a = X[f"left_{field}"].fillna("").astype(str).tolist()
+        b = X[f"right_{field}"].fillna("").astype(str).tolist()
+        columns.append(process.cpdist(a, b, scorer=fuzz.ratio) / 100)
+    return np.column_stack(columns)
+
+
+def train_classifier(seed=10):
+    """A small matcher trained on candidate pairs of *other* tables."""
+    left, right, true = make_tables(n=80, n_extra=20, seed=seed)
+    cands = NearestNeighborBlocker(k=5).fit(right).candidates(left)
+    y = np.array([p in set(true) for p in zip(cands.left_id, cands.right_id)], int)
+    X = pair_frame(left.loc[cands.left_id], right.loc[cands.right_id])
+    clf = make_pipeline(FunctionTransformer(_features), LogisticRegression(C=10))
+    return clf.fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return train_classifier()
+
+
+class LastNameClassifier(ClassifierMixin, BaseEstimator):
+    """Match probability = similarity of the last names (no training)."""
+
+    def fit(self, X, y=None):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        p = process.cpdist(X["left_last"].fillna("").tolist(),
+                           X["right_last"].fillna("").tolist(),
+                           scorer=fuzz.ratio) / 100
+        return np.column_stack([1 - p, p])
+
+
+def f1(found, true):
+    found, true = set(found), set(true)
+    tp = len(found & true)
+    return 2 * tp / (len(found) + len(true))
+
+
+# --------------------------------------------------------------------- link
+def test_link_recovers_true_matches(classifier):
+    left, right, true = make_tables(seed=11)
+    matches = link(left, right, NearestNeighborBlocker(k=5), classifier)
+    assert list(matches.columns) == ["left_id", "right_id", "similarity",
+                                     "probability"]
+    assert (matches["probability"] >= 0.5).all()
+    assert f1(zip(matches.left_id, matches.right_id), true) >= 0.95
+    # Sorted by left position, then decreasing probability.
+    pos = left.index.get_indexer(matches["left_id"])
+    assert np.all(np.diff(pos) >= 0)
+
+
+def test_link_threshold_and_scores(classifier):
+    left, right, _ = make_tables(seed=12)
+    blocker = NearestNeighborBlocker(k=4)
+    everything = link(left, right, blocker, classifier, threshold=0)
+    cands = NearestNeighborBlocker(k=4).fit(right).candidates(left)
+    assert len(everything) == len(cands)
+    # The probabilities are the classifier's, column classes_[1].
+    X = pair_frame(left.loc[everything.left_id], right.loc[everything.right_id])
+    np.testing.assert_allclose(everything["probability"],
+                               classifier.predict_proba(X)[:, 1])
+    strict = link(left, right, blocker, classifier, threshold=0.9)
+    assert 0 < len(strict) < len(everything)
+    assert (strict["probability"] >= 0.9).all()
+    merged = strict.merge(everything, on=["left_id", "right_id"])
+    assert len(merged) == len(strict)
+
+
+def test_link_batch_size_does_not_change_the_result(classifier):
+    left, right, _ = make_tables(seed=13)
+    blocker = NearestNeighborBlocker(k=3)
+    a = link(left, right, blocker, classifier, threshold=0.2)
+    b = link(left, right, blocker, classifier, threshold=0.2, batch_size=7)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_link_one_to_one(classifier):
+    left, right, true = make_tables(seed=14)
+    many = link(left, right, NearestNeighborBlocker(k=5), classifier, threshold=0.05)
+    assert many["left_id"].duplicated().any()  # the test is not vacuous
+    one = link(left, right, NearestNeighborBlocker(k=5), classifier, threshold=0.05,
+               one_to_one=True)
+    assert not one["left_id"].duplicated().any()
+    assert not one["right_id"].duplicated().any()
+    assert set(zip(one.left_id, one.right_id)) <= set(zip(many.left_id, many.right_id))
+    assert f1(zip(one.left_id, one.right_id), true) >= f1(
+        zip(many.left_id, many.right_id), true)
+
+
+def test_greedy_one_to_one_takes_best_pairs_first():
+    # left 0 - right 0 (0.9) is taken; left 1 then gets right 1, not right 0.
+    left = np.array([0, 1, 1, 2])
+    right = np.array([0, 0, 1, 1])
+    proba = np.array([0.9, 0.95, 0.6, 0.7])
+    sim = np.zeros(4)
+    assert list(_greedy_one_to_one(left, right, proba, sim)) == [1, 3]
+    # Equal probabilities: the more similar pair wins.
+    assert list(_greedy_one_to_one(np.array([0, 0]), np.array([0, 1]),
+                                   np.array([0.5, 0.5]),
+                                   np.array([0.1, 0.2]))) == [1]
+
+
+def test_link_leaves_the_blocker_untouched(classifier):
+    left, right, _ = make_tables(seed=15)
+    blocker = NearestNeighborBlocker(k=2)
+    link(left, right, blocker, classifier)
+    assert not hasattr(blocker, "vectorizers_")
+
+
+def test_link_errors(classifier):
+    left, right, _ = make_tables(n=10, n_extra=0)
+    blocker = NearestNeighborBlocker(k=2)
+    with pytest.raises(TypeError, match="expects left to be a pandas DataFrame"):
+        link(left.to_numpy(), right, blocker, classifier)
+    with pytest.raises(ValueError, match="index labels of right .* must be unique"):
+        link(left, right.set_axis([0] * len(right)), blocker, classifier)
+    with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\]"):
+        link(left, right, blocker, classifier, threshold=1.5)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        link(left, right, blocker, classifier, batch_size=0)
+    with pytest.raises(TypeError, match="one_to_one must be a bool"):
+        link(left, right, blocker, classifier, one_to_one="yes")
+    with pytest.raises(NotFittedError):
+        link(left, right, blocker, LogisticRegression())
+    with pytest.raises(TypeError, match="must have a predict_proba method"):
+        link(left, right, blocker, object())
+    X = pair_frame(left.iloc[:3], right.iloc[:3])
+    three = DummyClassifier().fit(X, [0, 1, 2])
+    with pytest.raises(ValueError,
+                       match=r"must be binary .* got classes_=array\(\[0, 1, 2\]\)"):
+        link(left, right, blocker, three)
+
+
+# -------------------------------------------------------------- deduplicate
+def test_deduplicate_clusters(classifier):
+    left, right, true = make_tables(seed=16)
+    table = pd.concat([left, right])
+    clusters, pairs = deduplicate(table, NearestNeighborBlocker(k=5), classifier,
+                                  return_pairs=True)
+    assert isinstance(clusters, pd.Series)
+    assert clusters.name == "cluster"
+    assert clusters.index.equals(table.index)
+    # Ids from 0 in order of first appearance.
+    first = clusters.drop_duplicates().to_numpy()
+    np.testing.assert_array_equal(first, np.arange(len(first)))
+    # The true duplicates end up together, strangers apart.
+    together = [clusters[a] == clusters[b] for a, b in true]
+    assert np.mean(together) >= 0.95
+    sizes = clusters.value_counts()
+    assert sizes.max() <= 3
+    assert (sizes == 1).sum() >= 15  # the 20 strangers, mostly alone
+    # The pairs are the graph's edges: each joins two records of one cluster.
+    assert (pairs["probability"] >= 0.5).all()
+    assert (clusters[pairs.left_id].to_numpy()
+            == clusters[pairs.right_id].to_numpy()).all()
+    assert pair_completeness(pairs, true, deduplicate=True) >= 0.95
+
+
+def test_deduplicate_is_transitive():
+    # a~b and b~c are matches, a and c are no candidates (k=1): one cluster.
+    table = pd.DataFrame({"last": ["smithsonian", "smithsonia", "smithsoni",
+                                   "zzyzx"],
+                          "first": ["a", "b", "c", "d"]}, index=list("abcd"))
+    clf = LastNameClassifier().fit(None)
+    blocker = NearestNeighborBlocker(fields=["last"], k=1, ngram_range=(2, 2))
+    clusters = deduplicate(table, blocker, clf, threshold=0.9)
+    assert list(clusters) == [0, 0, 0, 1]
+    # A stricter threshold cuts the chain.
+    strict = deduplicate(table, blocker, clf, threshold=0.97)
+    assert strict["a"] != strict["c"]
+
+
+def test_deduplicate_without_matches_gives_singletons():
+    table = pd.DataFrame({"last": ["smith", "smyth", "jones"], "first": list("abc")})
+    clusters = deduplicate(table, NearestNeighborBlocker(k=2),
+                           LastNameClassifier().fit(None), threshold=1.0)
+    assert list(clusters) == [0, 1, 2]
+
+
+def test_deduplicate_errors(classifier):
+    table = pd.DataFrame({"first": ["a", "b"], "last": ["x", "y"]})
+    with pytest.raises(TypeError, match="expects table to be a pandas DataFrame"):
+        deduplicate([1, 2], NearestNeighborBlocker(), classifier)
+    with pytest.raises(ValueError, match="threshold must be a number"):
+        deduplicate(table, NearestNeighborBlocker(), classifier, threshold=-0.1)
+    with pytest.raises(NotFittedError):
+        deduplicate(table, NearestNeighborBlocker(), LastNameClassifier())
+
+
+class ForeignIdBlocker:
+    """A blocker that proposes an id the left table does not have."""
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **params):
+        return self
+
+    def fit(self, right):
+        self.right_ = right
+        return self
+
+    def candidates(self, left=None):
+        return pd.DataFrame({"left_id": ["nobody"], "right_id": [self.right_.index[0]],
+                             "similarity": [1.0]})
+
+
+def test_link_rejects_unknown_ids(classifier):
+    left, right, _ = make_tables(n=5, n_extra=0)
+    with pytest.raises(ValueError, match=r"not index labels of left: \['nobody'\]"):
+        link(left, right, ForeignIdBlocker(), classifier)
