@@ -87,18 +87,26 @@ class SequenceEncoder(nn.Module):
             h = h[:, : x.shape[1]]
             out = masked_max(h, mask[..., None], dim=1)
             return out * mask.any(-1, keepdim=True)
-        packed, lengths = self._pack(x, mask)
-        _, state = self.rnn(packed)
+        if bool(mask.all()):
+            # No padding (always so over the fields of a record): the unpacked RNN
+            # gives the same result, much faster, forwards and backwards.
+            _, state = self.rnn(x)
+            lengths = None
+        else:
+            packed, lengths = self._pack(x, mask)
+            _, state = self.rnn(packed)
         if isinstance(state, tuple):  # LSTM: (h, c)
             state = state[0]
         if self.rnn.bidirectional:
             out = torch.cat([state[-2], state[-1]], dim=-1)
         else:
             out = state[-1]
-        return out * (lengths > 0)[:, None]
+        return out if lengths is None else out * (lengths > 0)[:, None]
 
     def sequence(self, x, mask):
         """Return (N, T, output_size): one vector per step, zero at padded steps."""
+        if bool(mask.all()):
+            return self.rnn(x)[0]
         packed, _ = self._pack(x, mask)
         out, _ = self.rnn(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
@@ -438,8 +446,15 @@ class RecordPairNetwork(nn.Module):
 
     def match(self, fe1, mask1, fe2, mask2):
         """Logits from field encodings: record encoder, matching, aggregation, head."""
-        r1 = self.dropout(self.record_encoder.sequence(fe1, mask1))
-        r2 = self.dropout(self.record_encoder.sequence(fe2, mask2))
+        return self.match_records(self.encode_record(fe1, mask1), mask1,
+                                  self.encode_record(fe2, mask2), mask2)
+
+    def encode_record(self, fe, mask):
+        """Contextualise a record's field encodings (B, F, Hf) -> (B, F, Hr)."""
+        return self.dropout(self.record_encoder.sequence(fe, mask))
+
+    def match_records(self, r1, mask1, r2, mask2):
+        """Logits from record encodings: matching, aggregation, head."""
         if self.split_directions:
             half = r1.shape[-1] // 2
             directions = [(self.matcher_forward, r1[..., :half], r2[..., :half]),

@@ -16,10 +16,23 @@ import torch
 from captum.attr import IntegratedGradients
 
 
-def _forward(module):
-    def forward(fe1, fe2, mask1, mask2):
-        return module.match(fe1, mask1, fe2, mask2)
+# Integrated gradients move one record at a time; the other one is constant along
+# the path, so its record encoding is computed once and passed in (captum repeats
+# it per step without gradients), instead of being re-encoded at every step.
+def _forward_left(module):
+    def forward(fe1, r2, mask1, mask2):
+        return module.match_records(module.encode_record(fe1, mask1), mask1, r2, mask2)
     return forward
+
+
+def _forward_right(module):
+    def forward(fe2, r1, mask1, mask2):
+        return module.match_records(r1, mask1, module.encode_record(fe2, mask2), mask2)
+    return forward
+
+# Rows (pairs x steps) per forward pass: large enough for efficient matrix
+# products, small enough for the activations to stay in cache.
+INTERNAL_BATCH_SIZE = 1600
 
 
 def integrated_gradients(module, batch, target, *, n_steps):
@@ -51,21 +64,20 @@ def integrated_gradients(module, batch, target, *, n_steps):
     with cudnn_off:
         with torch.no_grad():
             fe1, mask1, fe2, mask2 = module.encode_fields(**batch)
-            logits = module.match(fe1, mask1, fe2, mask2)
+            r1, r2 = module.encode_record(fe1, mask1), module.encode_record(fe2, mask2)
+            logits = module.match_records(r1, mask1, r2, mask2)
         if target is None:
             target = logits.argmax(-1)
-        ig = IntegratedGradients(_forward(module))
-        left, left_delta = ig.attribute(
-            (fe1, fe2), baselines=(fe2, fe2), target=target,
-            additional_forward_args=(mask1, mask2), n_steps=n_steps,
-            return_convergence_delta=True)
-        right, right_delta = ig.attribute(
-            (fe1, fe2), baselines=(fe1, fe1), target=target,
-            additional_forward_args=(mask1, mask2), n_steps=n_steps,
-            return_convergence_delta=True)
+        options = dict(target=target, n_steps=n_steps, return_convergence_delta=True,
+                       internal_batch_size=INTERNAL_BATCH_SIZE)
+        # Left: record 1 moves from record 2's encodings to its own, record 2 stays.
+        left, left_delta = IntegratedGradients(_forward_left(module)).attribute(
+            fe1, baselines=fe2, additional_forward_args=(r2, mask1, mask2), **options)
+        right, right_delta = IntegratedGradients(_forward_right(module)).attribute(
+            fe2, baselines=fe1, additional_forward_args=(r1, mask1, mask2), **options)
     return {
-        "left": left[0].sum(-1).detach(),
-        "right": right[1].sum(-1).detach(),
+        "left": left.sum(-1).detach(),
+        "right": right.sum(-1).detach(),
         "left_delta": left_delta.detach(),
         "right_delta": right_delta.detach(),
         "logits": logits,
