@@ -33,6 +33,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--figure", type=Path, default=None,
+                        help="save plot_explanation of a non-matching test pair here")
     args = parser.parse_args(argv)
 
     data = load_magellan(args.data, as_frame=True)
@@ -60,6 +62,16 @@ def main(argv=None):
         print(f"predicted {label}: 'class' is the top field in "
               f"{np.mean(group['field'] == 'class'):.0%} of {len(group)} "
               "(pair, side) explanations")
+
+    if args.figure is not None:
+        from skrecordpair import plot_explanation
+
+        # A hard case: the non-match the model found most match-like.
+        proba = clf.predict_proba(X_test)[:, 1]
+        hardest = X_test.index[np.argmax(np.where(y_test == 0, proba, -1))]
+        ax = plot_explanation(explanation, pair=hardest, max_chars=32)
+        ax.figure.savefig(args.figure, dpi=100, bbox_inches="tight")
+        print(f"figure of pair {hardest} written to {args.figure}")
 
     sample = pd.concat([X_test] * (args.pairs // len(X_test) + 1)).iloc[: args.pairs]
     times = []

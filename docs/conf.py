@@ -63,7 +63,7 @@ intersphinx_mapping = {}
 # -- HTML --------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"skrecordpair {release}"
-html_static_path = []
+html_static_path = ["_static"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,

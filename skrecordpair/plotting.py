@@ -111,11 +111,13 @@ def plot_explanation(explanation, pair=None, *, ax=None, max_chars=40, cmap="RdB
             value = record["attribution"]
             ax.add_patch(plt.Rectangle((column * 1.05, y), 1.0, 0.9,
                                        color=colormap(norm(value))))
+            # Dark cells (strong attributions) need light text to stay readable.
+            ink = "white" if abs(value) > 0.6 * limit else "black"
             ax.text(column * 1.05 + 0.02, y + 0.45,
                     f"{record['field']}: {short(record['text'])}", va="center",
-                    ha="left", fontsize=9)
+                    ha="left", fontsize=9, color=ink)
             ax.text(column * 1.05 + 0.98, y + 0.45, f"{value:+.2f}", va="center",
-                    ha="right", fontsize=8)
+                    ha="right", fontsize=8, color=ink)
     ax.set_xlim(0, 2.05)
     ax.set_ylim(0, n_rows)
     ax.set_xticks([0.5, 1.55], ["left record", "right record"])
