@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import ast
 import platform
 import time
 from pathlib import Path
@@ -101,8 +102,11 @@ def main(argv=None):
                         default=Path(__file__).with_name("RESULTS.md"))
     parser.add_argument("--preset", choices=["default", "biome"], default="default",
                         help="'biome' is the faithful biome.text configuration")
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="override hyperparameters (Python literals), to compare")
     args = parser.parse_args(argv)
-    params = {} if args.preset == "default" else BIOME_TEXT
+    params = {} if args.preset == "default" else dict(BIOME_TEXT)
+    params.update((k, ast.literal_eval(v)) for k, v in (kv.split("=", 1) for kv in args.set))
     rows = []
     for name in args.datasets:
         data = load_magellan(args.data / name, as_frame=True)
@@ -139,7 +143,9 @@ def write_results(args, rows):
         "# ER-Magellan benchmark results",
         "",
         f"`python benchmarks/magellan.py --preset {args.preset} --seeds "
-        f"{' '.join(map(str, args.seeds))}` — test split, F1 in %, mean ± sd over "
+        f"{' '.join(map(str, args.seeds))}"
+        + (f" --set {' '.join(args.set)}" if args.set else "")
+        + "` — test split, F1 in %, mean ± sd over "
         f"{len(args.seeds)} seed(s). The network's threshold and early stopping use "
         "the `valid` split; so does the classic matcher's threshold.",
         "",

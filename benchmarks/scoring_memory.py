@@ -126,7 +126,7 @@ def _synthetic_products(n, seed=0):
     y = (rng.random(n) < 0.2).astype(int)
     other = rng.permutation(n)
     right = items.iloc[np.where(y == 1, np.arange(n), other)].reset_index(drop=True)
-    right["title"] = [t.replace(" ", "  ", 1)[::1] if rng.random() < 0.5 else t.upper()
+    right["title"] = [t.replace(" ", "  ", 1) if rng.random() < 0.5 else t.upper()
                       for t in right["title"]]
     return items, right, y
 
@@ -232,7 +232,10 @@ def main(argv=None):
         for n in args.sizes:
             cmd = [sys.executable, __file__, "--data", args.data, "--threads",
                    str(args.threads), "_score", "--model", str(model_dir), "--n", str(n)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode:
+                sys.stderr.write(out.stderr)
+                raise SystemExit(f"scoring {n:,} pairs failed (exit {out.returncode})")
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
             print(f"# {json.dumps(row)}", flush=True)

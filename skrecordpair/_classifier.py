@@ -384,11 +384,21 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         dataset = PairDataset(self._encoder.transform(X), y_encoded)
         valid = None if validation_data is None else self._validation_dataset(
             validation_data)
+        if self.early_stopping and valid is None:
+            self._check_validation_split(len(y_encoded))
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         # Seed a private RNG stream so that fitting never disturbs the caller's.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if continuing:
+                # Training settings changed with set_params since the last fit
+                # apply to the continued training; the optimizer keeps its state.
+                # (Attributes, not set_params, which would re-initialise the net.)
+                self.net_.max_epochs = self.max_epochs
+                self.net_.batch_size = self.batch_size
+                self.net_.iterator_valid__batch_size = max(self.batch_size, 256)
+                for group in self.net_.optimizer_.param_groups:
+                    group["lr"] = self.lr
                 self.net_.partial_fit(dataset, y_encoded)
             else:
                 self.net_ = self._build_net(y_encoded, seed, valid)
@@ -396,6 +406,17 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) == 2:
             self.threshold_ = self._choose_threshold(dataset, y_encoded)
         return self
+
+    def _check_validation_split(self, n_pairs):
+        n_classes = len(self.classes_)
+        n_valid = int(np.ceil(self.validation_fraction * n_pairs))
+        if n_valid < n_classes or n_pairs - n_valid < n_classes:
+            raise ValueError(
+                f"early_stopping holds out validation_fraction={self.validation_fraction} "
+                f"of the {n_pairs} training pairs ({n_valid} pairs), fewer than one per "
+                f"class ({n_classes} classes). Pass more pairs, a larger "
+                "validation_fraction, validation_data, or early_stopping=False."
+            )
 
     def _validation_dataset(self, validation_data):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
@@ -762,7 +783,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         path : str or path-like
-            The directory to write; created if needed.
+            The directory to write (created if needed), or a file name ending
+            in ``.zip`` for a single archive of the same files.
 
         Returns
         -------
@@ -775,13 +797,16 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, *, device=None):
         """Read a model written by :meth:`save`.
 
         Parameters
         ----------
         path : str or path-like
-            The directory written by :meth:`save`.
+            The directory or ``.zip`` archive written by :meth:`save`.
+        device : str or torch.device, default=None
+            Where to put the network; None uses the saved ``device`` (the CPU,
+            with a warning, if that was CUDA and none is available).
 
         Returns
         -------
@@ -790,7 +815,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         """
         from ._persistence import load_model
 
-        return load_model(path, cls=cls)
+        return load_model(path, cls=cls, device=device)
 
     def score(self, X, y=None, *args, sample_weight=None):
         """Accuracy of the predictions.

@@ -192,7 +192,7 @@ def save_model(clf, path):
         CONFIG: _dump_json(config),
         MODEL: _dump_json(model),
         WEIGHTS: safetensors.torch.save(tensors, metadata={"format": "pt"}),
-        HISTORY: _dump_json(history),
+        HISTORY: _dump_json(history, indent=None),
     }
     manifest = {
         "format": FORMAT,
@@ -228,9 +228,9 @@ def save_model(clf, path):
         os.replace(tmp, path / name)
 
 
-def _dump_json(data):
+def _dump_json(data, indent=1):
     # ensure_ascii keeps any string (lone surrogates included) representable.
-    return json.dumps(data, ensure_ascii=True, indent=1).encode("ascii")
+    return json.dumps(data, ensure_ascii=True, indent=indent).encode("ascii")
 
 
 def _encode_params(clf):
@@ -371,7 +371,7 @@ def _optimizer_state(net, tensors):
         warnings.warn(
             f"The optimizer state is not saved ({exc}); training with warm_start "
             "after loading restarts the optimizer's running averages.",
-            UserWarning, stacklevel=4)
+            UserWarning, stacklevel=5)
         for key in [k for k in tensors if k.startswith("optimizer.")]:
             del tensors[key]
         return None
@@ -380,14 +380,20 @@ def _optimizer_state(net, tensors):
 
 def _history(clf):
     history = list(getattr(clf.net_, "history_", None) or [])
+
+    def scalar(value):
+        if isinstance(value, np.generic) or (isinstance(value, torch.Tensor)
+                                             and value.numel() == 1):
+            return value.item()
+        raise TypeError(type(value).__name__)
+
     try:
-        json.dumps(history)
+        return json.loads(json.dumps(history, default=scalar))
     except (TypeError, ValueError):
         warnings.warn("The training history holds values that are not plain data "
                       "(written by a callback?); it is not saved.", UserWarning,
                       stacklevel=4)
         return []
-    return history
 
 
 # ------------------------------------------------------------------------ load
@@ -443,6 +449,8 @@ def load_model(path, *, cls=None, device=None):
         history = _parse_json(files[HISTORY], HISTORY)
         tensors = _parse_weights(files[WEIGHTS])
         return _rebuild(cls, config, model, history, tensors, device)
+    except RecursionError:
+        raise ValueError(f"Invalid saved model: values nested too deeply {where}.") from None
     except ValueError as exc:
         raise ValueError(f"{exc} {where}") from None
 
@@ -566,8 +574,8 @@ def _parse_weights(data):
 
 
 def _rebuild(cls, config, model, history, tensors, device):
-    from ._classifier import RecordPairClassifier
     from ._bimpm import RecordPairNetwork
+    from ._classifier import RecordPairClassifier
     from ._text import PAD, RESERVED_WORDS, UNK, PairEncoder, Vocabulary
 
     if not (isinstance(cls, type) and issubclass(cls, RecordPairClassifier)):
@@ -668,15 +676,13 @@ def _rebuild(cls, config, model, history, tensors, device):
             raise _invalid(f"the network's {key}={_short(network.get(key))} does not match "
                            f"the saved vocabularies and classes ({size})")
     n_classes = len(clf.classes_)
-    with warnings.catch_warnings():
-        # Training-only settings (class weights) are recomputed below from the file.
-        warnings.simplefilter("ignore")
-        net = clf._build_net(np.arange(n_classes), seed=_seed(clf))
+    # Dummy labels: the class weights of the loss are restored from the file below.
+    net = clf._build_net(np.arange(n_classes), seed=_seed(clf))
     net.set_params(**{f"module__{k}": v for k, v in network.items()},
                    criterion__weight=tensors.pop("criterion.weight", None))
     try:
         net.initialize()
-    except (TypeError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # whatever the constructor raises on bad arguments
         raise _invalid(f"cannot build the network from the saved arguments: {exc}") from None
     _load_module(net.module_, tensors, model["shared_weights"])
     generator_state = tensors.pop("generator.state", None)

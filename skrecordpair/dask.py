@@ -57,6 +57,28 @@ def scatter_model(clf, client=None):
     -------
     distributed.Future
         The model, held by every worker.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> import pandas as pd
+    >>> import skrecordpair.dask
+    >>> from skrecordpair import RecordPairClassifier, pair_frame
+    >>> left = pd.DataFrame({"name": ["anna smith", "john doe"] * 10,
+    ...                      "city": ["berlin", "paris"] * 10})
+    >>> right = pd.DataFrame({"name": ["ana smith", "jane roe"] * 10,
+    ...                       "city": ["berlin", "rome"] * 10})
+    >>> clf = RecordPairClassifier(max_epochs=5, random_state=0)
+    >>> clf = clf.fit(left, right, [1, 0] * 10)
+    >>> pairs = dd.from_pandas(pair_frame(left, right), npartitions=2)
+    >>> from distributed import Client
+    >>> client = Client(processes=False, n_workers=2, dashboard_address=None)
+    >>> model = skrecordpair.dask.scatter_model(clf, client)
+    >>> len(client.who_has([model])[model.key])  # one copy on each worker
+    2
+    >>> skrecordpair.dask.predict(clf, pairs, model=model).compute().head(3).tolist()
+    [1, 0, 1]
+    >>> client.close()
     """
     check_is_fitted(clf)
     if client is None:
@@ -133,11 +155,30 @@ def predict_proba(clf, X, *, client=None, model=None):
 
     Examples
     --------
-    >>> import dask.dataframe as dd  # doctest: +SKIP
-    >>> import skrecordpair.dask  # doctest: +SKIP
-    >>> pairs = dd.read_parquet("candidate_pairs/")  # doctest: +SKIP
-    >>> proba = skrecordpair.dask.predict_proba(clf, pairs)  # doctest: +SKIP
-    >>> proba[1].to_frame("match").to_parquet("scores/")  # doctest: +SKIP
+    >>> import dask.dataframe as dd
+    >>> import pandas as pd
+    >>> import skrecordpair.dask
+    >>> from skrecordpair import RecordPairClassifier, pair_frame
+    >>> left = pd.DataFrame({"name": ["anna smith", "john doe"] * 10,
+    ...                      "city": ["berlin", "paris"] * 10})
+    >>> right = pd.DataFrame({"name": ["ana smith", "jane roe"] * 10,
+    ...                       "city": ["berlin", "rome"] * 10})
+    >>> clf = RecordPairClassifier(max_epochs=5, random_state=0)
+    >>> clf = clf.fit(left, right, [1, 0] * 10)
+    >>> pairs = dd.from_pandas(pair_frame(left, right), npartitions=2)
+    >>> proba = skrecordpair.dask.predict_proba(clf, pairs)
+    >>> list(proba.columns)  # the classes
+    [0, 1]
+    >>> result = proba.compute()  # a pandas DataFrame
+    >>> result.shape
+    (20, 2)
+    >>> (result[1] > 0.5).head(3).tolist()
+    [True, False, True]
+
+    On real data, read the pairs from storage and write the scores back::
+
+        pairs = dd.read_parquet("candidate_pairs/")
+        skrecordpair.dask.predict_proba(clf, pairs).to_parquet("scores/")
     """
     _check_input(clf, X)
     columns = pd.Index(clf.classes_, tupleize_cols=False)
@@ -169,6 +210,22 @@ def predict(clf, X, *, client=None, model=None, name="prediction"):
     -------
     dask.dataframe.Series
         The label of each pair (from ``clf.classes_``), with the index of `X`.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> import pandas as pd
+    >>> import skrecordpair.dask
+    >>> from skrecordpair import RecordPairClassifier, pair_frame
+    >>> left = pd.DataFrame({"name": ["anna smith", "john doe"] * 10,
+    ...                      "city": ["berlin", "paris"] * 10})
+    >>> right = pd.DataFrame({"name": ["ana smith", "jane roe"] * 10,
+    ...                       "city": ["berlin", "rome"] * 10})
+    >>> clf = RecordPairClassifier(max_epochs=5, random_state=0)
+    >>> clf = clf.fit(left, right, [1, 0] * 10)
+    >>> pairs = dd.from_pandas(pair_frame(left, right), npartitions=2)
+    >>> skrecordpair.dask.predict(clf, pairs).compute().head(3).tolist()
+    [1, 0, 1]
     """
     _check_input(clf, X)
     classes = np.asarray(clf.classes_)

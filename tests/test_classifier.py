@@ -196,6 +196,8 @@ def test_errors_say_what_was_expected_and_received(fitted, people):
         tiny(forward_matching=("exact",)).fit(X, y)
     with pytest.raises(ValueError, match="char_encoder must be one of"):
         tiny(char_encoder="transformer").fit(X, y)
+    with pytest.raises(ValueError, match="fewer than one per class"):
+        tiny().fit(X.iloc[:6], y[:6])
     with pytest.raises(ValueError, match="max_epochs must be a positive integer; got 0"):
         tiny(max_epochs=0).fit(X, y)
     with pytest.raises(ValueError, match="class_weight names labels \\[7\\]"):
@@ -249,6 +251,10 @@ def test_warm_start_continues_training(people):
     assert len(clf.net_.history_) == 4 and clf.vocabulary_ is vocabulary
     with pytest.raises(ValueError, match="holds new labels \\[2\\]"):
         clf.fit(left, right, np.where(y == 1, 2, 0))
+    # Training settings changed in between apply to the continued training.
+    clf.set_params(max_epochs=1, lr=0.5).fit(left, right, y)
+    assert len(clf.net_.history_) == 5
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == 0.5
 
 
 def test_callbacks_pass_through(people):

@@ -1,0 +1,110 @@
+"""Scoring dask DataFrames of pairs (``skrecordpair.dask``), on a real LocalCluster."""
+
+import numpy as np
+import pytest
+
+from skrecordpair import RecordPairClassifier, pair_frame
+from skrecordpair._classifier import CHUNK_SIZE
+
+from .conftest import TINY, make_people_pairs
+
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+import skrecordpair.dask as skd  # noqa: E402  (after the importorskip)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes, one thread each; closed at the end of the module."""
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                       processes=True, dashboard_address=None,
+                                       worker_dashboard_address=None)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    left, right, _ = make_people_pairs(600, seed=3)
+    X = pair_frame(left, right)
+    X.index = [f"pair-{i}" for i in range(len(X))]  # the index must be kept
+    return X
+
+
+def _model_nodes(collection, clf):
+    """Graph nodes holding `clf` itself."""
+    graph = dict(collection.__dask_graph__())
+    return [k for k, v in graph.items() if getattr(v, "value", None) is clf]
+
+
+def test_predict_proba_on_a_local_cluster_equals_in_memory(fitted, pairs, client):
+    # Partitions aligned with predict_proba's chunks (CHUNK_SIZE pairs) hold the
+    # same prediction batches as in memory: the results are identical, bit for bit.
+    X = pairs.iloc[np.arange(2 * CHUNK_SIZE + 100) % len(pairs)]
+    ddf = dd.from_pandas(X, chunksize=CHUNK_SIZE, sort=False)
+    assert ddf.npartitions == 3
+    result = skd.predict_proba(fitted, ddf)
+    assert len(_model_nodes(result, fitted)) == 1  # the model is in the graph once
+    assert list(result.columns) == fitted.classes_.tolist()
+    proba = result.compute()
+    assert list(proba.index) == list(X.index)
+    np.testing.assert_array_equal(proba.to_numpy(), fitted.predict_proba(X))
+
+
+def test_any_partitioning_equals_partition_wise_in_memory(fitted, pairs, client):
+    ddf = dd.from_pandas(pairs, npartitions=7, sort=False)
+    proba = skd.predict_proba(fitted, ddf).compute().to_numpy()
+    per_partition = np.concatenate([fitted.predict_proba(p.compute())
+                                    for p in ddf.partitions])
+    np.testing.assert_array_equal(proba, per_partition)
+    np.testing.assert_allclose(proba, fitted.predict_proba(pairs), rtol=0, atol=1e-6)
+    labels = skd.predict(fitted, ddf).compute()
+    assert labels.name == "prediction" and list(labels.index) == list(pairs.index)
+    np.testing.assert_array_equal(labels.to_numpy(), fitted.predict(pairs))
+
+
+def test_model_scattered_once_to_all_workers(fitted, pairs, client):
+    future = skd.scatter_model(fitted, client)
+    assert len(client.who_has([future])[future.key]) == 2  # on both workers
+    ddf = dd.from_pandas(pairs, npartitions=3, sort=False)
+    expected = np.concatenate([fitted.predict_proba(p.compute()) for p in ddf.partitions])
+    for kwargs in ({"model": future}, {"client": client}):
+        result = skd.predict_proba(fitted, ddf, **kwargs)
+        assert not _model_nodes(result, fitted)  # the graph refers to the future
+        np.testing.assert_array_equal(result.compute().to_numpy(), expected)
+
+
+def test_string_labels_and_local_scheduler(pairs):
+    left, right, y = make_people_pairs(80, seed=4)
+    labels = np.where(y == 1, "match", "distinct")
+    clf = RecordPairClassifier(**TINY, max_epochs=1, early_stopping=False,
+                               random_state=0).fit(left, right, labels)
+    ddf = dd.from_pandas(pairs.iloc[:300], npartitions=2, sort=False)
+    proba = skd.predict_proba(clf, ddf).compute(scheduler="sync")
+    assert list(proba.columns) == ["distinct", "match"]
+    np.testing.assert_array_equal(proba.to_numpy(), np.concatenate(
+        [clf.predict_proba(p.compute()) for p in ddf.partitions]))
+    predicted = skd.predict(clf, ddf).compute(scheduler="threads")
+    np.testing.assert_array_equal(predicted.to_numpy(), clf.predict(pairs.iloc[:300]))
+
+
+def test_empty_partitions(fitted, pairs):
+    ddf = dd.from_pandas(pairs.iloc[:10], npartitions=2, sort=False)
+    empty = ddf[ddf["left_year"] < 0]  # every partition is empty
+    out = skd.predict_proba(fitted, empty).compute(scheduler="sync")
+    assert out.shape == (0, 2)
+
+
+def test_refuses_pandas_and_missing_columns(fitted, pairs):
+    with pytest.raises(TypeError, match="dask.dataframe.DataFrame"):
+        skd.predict_proba(fitted, pairs)
+    ddf = dd.from_pandas(pairs.drop(columns="right_city"), npartitions=2)
+    with pytest.raises(ValueError, match="lacks the columns \\['right_city'\\]"):
+        skd.predict(fitted, ddf)
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        skd.predict_proba(RecordPairClassifier(), dd.from_pandas(pairs, npartitions=1))
