@@ -308,7 +308,7 @@ class RecordPairNetwork(nn.Module):
     field_bidirectional : bool, default=False
     record_encoder : {"gru", "lstm"}, default="gru"
         Bidirectional seq2seq encoder over a record's fields.
-    record_hidden_size : int, default=64
+    record_hidden_size : int, default=32
         Hidden units per direction; each matcher sees one direction.
     num_perspectives : int, default=10
     forward_matching : tuple of str, default=("maxpool", "attentive", "max_attentive")
@@ -320,7 +320,7 @@ class RecordPairNetwork(nn.Module):
     share_matching_weights : bool, default=True
     aggregator : {"gru", "lstm", "cnn"}, default="gru"
         Seq2vec encoder pooling each record's matching vectors.
-    aggregator_hidden_size : int, default=64
+    aggregator_hidden_size : int, default=32
     aggregator_bidirectional : bool, default=True
     hidden_layer_sizes : tuple of int, default=(32,)
         Feed-forward layers (ReLU, dropout) before the output layer.
@@ -330,11 +330,11 @@ class RecordPairNetwork(nn.Module):
     def __init__(self, n_words, n_chars, n_classes, *, word_dim=64, char_dim=32,
                  char_encoder="cnn", char_hidden_size=64, token_match_features=True,
                  field_encoder="gru", field_hidden_size=128, field_bidirectional=False,
-                 record_encoder="gru", record_hidden_size=64, num_perspectives=10,
+                 record_encoder="gru", record_hidden_size=32, num_perspectives=10,
                  forward_matching=("maxpool", "attentive", "max_attentive"),
                  backward_matching=MATCHING_STRATEGIES, matching_variant="paper",
                  share_matching_weights=True, aggregator="gru",
-                 aggregator_hidden_size=64, aggregator_bidirectional=True,
+                 aggregator_hidden_size=32, aggregator_bidirectional=True,
                  hidden_layer_sizes=(32,), dropout=0.1):
         super().__init__()
         token_size = 0

@@ -100,7 +100,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         Run the field encoder in both directions.
     record_encoder : {"gru", "lstm"}, default="gru"
         Bidirectional encoder over a record's field vectors.
-    record_hidden_size : int, default=64
+    record_hidden_size : int, default=32
         Hidden units per direction of the record encoder.
     num_perspectives : int, default=10
         Perspectives of the multi-perspective matching.
@@ -119,7 +119,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         The matchers use the same weights for left-to-right and right-to-left.
     aggregator : {"gru", "lstm", "cnn"}, default="gru"
         Pools a record's matching vectors into one vector.
-    aggregator_hidden_size : int, default=64
+    aggregator_hidden_size : int, default=32
         Hidden units (per direction) of the aggregator.
     aggregator_bidirectional : bool, default=True
         Run the aggregator in both directions.
@@ -239,14 +239,14 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         field_hidden_size=128,
         field_bidirectional=False,
         record_encoder="gru",
-        record_hidden_size=64,
+        record_hidden_size=32,
         num_perspectives=10,
         forward_matching=("maxpool", "attentive", "max_attentive"),
         backward_matching=MATCHING_STRATEGIES,
         matching_variant="paper",
         share_matching_weights=True,
         aggregator="gru",
-        aggregator_hidden_size=64,
+        aggregator_hidden_size=32,
         aggregator_bidirectional=True,
         hidden_layer_sizes=(32,),
         dropout=0.1,
@@ -399,6 +399,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
                 self.net_.iterator_valid__batch_size = max(self.batch_size, 256)
                 for group in self.net_.optimizer_.param_groups:
                     group["lr"] = self.lr
+                if valid is not None:
+                    self.net_.train_split = predefined_split(valid)
                 self.net_.partial_fit(dataset, y_encoded)
             else:
                 self.net_ = self._build_net(y_encoded, seed, valid)
