@@ -72,3 +72,46 @@ def fitted(people):
     left, right, y = people
     clf = RecordPairClassifier(**TINY, max_epochs=4, random_state=0)
     return clf.fit(left, right, y)
+
+
+# Tables for blocking and linking: left people, right corrupted copies plus strangers.
+_ASCII_FIRST = ["anna", "bernd", "chloe", "david", "emma", "felix", "greta", "hans",
+                "ida", "jonas", "karla", "lukas", "mia", "noah", "olga", "paul"]
+_ASCII_LAST = ["schmidt", "mueller", "nguyen", "garcia", "kowalski", "tanaka",
+               "rossi", "dubois", "larsen", "novak", "okafor", "weber"]
+_ASCII_CITY = ["berlin", "paris", "lisbon", "zurich", "krakow", "oslo", "vienna"]
+
+
+def _drop_letter(word, rng):
+    i = int(rng.integers(1, len(word) - 1))
+    return word[:i] + word[i + 1:]
+
+
+def make_tables(n=60, n_extra=20, seed=0):
+    """Left people and right corrupted copies of them (shuffled) plus strangers.
+
+    Returns ``left, right, true_pairs`` with string ids.
+    """
+    rng = np.random.default_rng(seed)
+
+    def people(m):
+        return pd.DataFrame({
+            "first": rng.choice(_ASCII_FIRST, m), "last": rng.choice(_ASCII_LAST, m),
+            "city": rng.choice(_ASCII_CITY, m),
+            "born": rng.integers(1940, 2005, m).astype(str),
+        })
+
+    left = people(n)
+    left.index = [f"l{i}" for i in range(n)]
+    copies = left.copy()
+    copies["last"] = [_drop_letter(v, rng) if rng.random() < 0.5 else v
+                      for v in copies["last"]]
+    copies.loc[rng.random(n) < 0.2, "city"] = None
+    right = pd.concat([copies, people(n_extra)], ignore_index=True)
+    order = rng.permutation(len(right))
+    right = right.iloc[order].reset_index(drop=True)
+    right.index = [f"r{i}" for i in range(len(right))]
+    position = np.empty(len(order), dtype=int)
+    position[order] = np.arange(len(order))
+    true = [(f"l{i}", f"r{position[i]}") for i in range(n)]
+    return left, right, true

@@ -9,46 +9,7 @@ from skrecordpair import _blocking
 from skrecordpair._blocking import NearestNeighborBlocker
 from skrecordpair._blocking_metrics import pair_completeness, reduction_ratio
 
-FIRST = ["anna", "bernd", "chloe", "david", "emma", "felix", "greta", "hans",
-         "ida", "jonas", "karla", "lukas", "mia", "noah", "olga", "paul"]
-LAST = ["schmidt", "mueller", "nguyen", "garcia", "kowalski", "tanaka", "rossi",
-        "dubois", "larsen", "novak", "okafor", "weber"]
-CITY = ["berlin", "paris", "lisbon", "zurich", "krakow", "oslo", "vienna"]
-
-
-def _typo(word, rng):
-    i = int(rng.integers(1, len(word) - 1))
-    return word[:i] + word[i + 1:]
-
-
-def make_tables(n=60, n_extra=20, seed=0):
-    """Left people and right corrupted copies of them (shuffled) plus strangers.
-
-    Returns ``left, right, true_pairs`` with string ids.
-    """
-    rng = np.random.default_rng(seed)
-
-    def people(m):
-        return pd.DataFrame({
-            "first": rng.choice(FIRST, m), "last": rng.choice(LAST, m),
-            "city": rng.choice(CITY, m),
-            "born": rng.integers(1940, 2005, m).astype(str),
-        })
-
-    left = people(n)
-    left.index = [f"l{i}" for i in range(n)]
-    copies = left.copy()
-    copies["last"] = [_typo(v, rng) if rng.random() < 0.5 else v
-                      for v in copies["last"]]
-    copies.loc[rng.random(n) < 0.2, "city"] = None
-    right = pd.concat([copies, people(n_extra)], ignore_index=True)
-    order = rng.permutation(len(right))
-    right = right.iloc[order].reset_index(drop=True)
-    right.index = [f"r{i}" for i in range(len(right))]
-    position = np.empty(len(order), dtype=int)
-    position[order] = np.arange(len(order))
-    true = [(f"l{i}", f"r{position[i]}") for i in range(n)]
-    return left, right, true
+from .conftest import make_tables
 
 
 def brute_force(left, right, blocker, k):
