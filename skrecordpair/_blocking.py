@@ -204,7 +204,7 @@ class NearestNeighborBlocker(BaseEstimator):
             has duplicates, or no view of `X` has any text.
         """
         self._check_params()
-        _check_table(X, "fit")
+        check_record_table(X, "NearestNeighborBlocker.fit()")
         views = self._resolve_views(X.columns)
         weights = self._resolve_weights(len(views))
         self._keys = _key_columns(self.blocking_keys)
@@ -287,7 +287,7 @@ class NearestNeighborBlocker(BaseEstimator):
         check_is_fitted(self, "vectorizers_")
         if X is None:
             return self._duplicates()
-        _check_table(X, "candidates")
+        check_record_table(X, "NearestNeighborBlocker.candidates()")
         _check_columns(X, [c for view in self.views_ for c in view] + self._keys,
                        "candidates")
         query = self.transform(X)
@@ -314,7 +314,7 @@ class NearestNeighborBlocker(BaseEstimator):
             similarity. All-zero for a record with no known n-gram.
         """
         check_is_fitted(self, "vectorizers_")
-        _check_table(X, "transform")
+        check_record_table(X, "NearestNeighborBlocker.transform()")
         _check_columns(X, [c for view in self.views_ for c in view], "transform")
         blocks = [v.transform(_view_text(X, view))
                   for v, view in zip(self.vectorizers_, self.views_)]
@@ -457,17 +457,22 @@ class NearestNeighborBlocker(BaseEstimator):
 
 
 # ---------------------------------------------------------------- helpers
-def _check_table(X, method):
-    if not isinstance(X, pd.DataFrame):
+def check_record_table(table, caller, name=None):
+    """Require a DataFrame whose index labels (the record ids) are unique.
+
+    `name` is the argument's name in the error messages, when `caller` takes
+    several tables.
+    """
+    what = "a pandas DataFrame" if name is None else f"{name} to be a pandas DataFrame"
+    if not isinstance(table, pd.DataFrame):
         raise TypeError(
-            f"NearestNeighborBlocker.{method}() expects a pandas DataFrame of "
-            f"records; got {type(X).__name__}."
+            f"{caller} expects {what} of records; got {type(table).__name__}."
         )
-    if not X.index.is_unique:
-        dup = X.index[X.index.duplicated()].unique()[:5].tolist()
+    if not table.index.is_unique:
+        dup = table.index[table.index.duplicated()].unique()[:5].tolist()
         raise ValueError(
-            "The index labels are the record ids and must be unique; the table "
-            f"passed to {method}() repeats {dup}."
+            f"The index labels of {name or 'the table'} passed to {caller} are the "
+            f"record ids and must be unique; it repeats {dup}."
         )
 
 

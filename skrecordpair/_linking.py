@@ -11,6 +11,7 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
+from ._blocking import check_record_table
 from ._pairs import pair_frame
 
 __all__ = ["link", "deduplicate"]
@@ -106,7 +107,7 @@ def link(left, right, blocker, classifier, threshold=0.5, *, one_to_one=False,
     1      l2       r2    0.775...         0.75
     """
     for name, table in (("left", left), ("right", right)):
-        _check_table(table, name, "link")
+        check_record_table(table, "link()", name)
     threshold = _check_threshold(threshold)
     _check_batch_size(batch_size)
     positive = _positive_column(classifier)
@@ -209,7 +210,7 @@ def deduplicate(table, blocker, classifier, threshold=0.5, *, batch_size=20_000,
     2    0
     Name: cluster, dtype: int64
     """
-    _check_table(table, "table", "deduplicate")
+    check_record_table(table, "deduplicate()", "table")
     threshold = _check_threshold(threshold)
     _check_batch_size(batch_size)
     positive = _positive_column(classifier)
@@ -230,20 +231,6 @@ def deduplicate(table, blocker, classifier, threshold=0.5, *, batch_size=20_000,
 
 
 # ---------------------------------------------------------------- helpers
-def _check_table(table, name, function):
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(
-            f"{function}() expects {name} to be a pandas DataFrame of records; got "
-            f"{type(table).__name__}."
-        )
-    if not table.index.is_unique:
-        dup = table.index[table.index.duplicated()].unique()[:5].tolist()
-        raise ValueError(
-            f"The index labels of {name} are the record ids and must be unique; "
-            f"{dup} repeat."
-        )
-
-
 def _positions(table, ids, name):
     positions = table.index.get_indexer(ids)
     if (positions < 0).any():
