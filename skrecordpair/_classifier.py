@@ -502,14 +502,17 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             )
         validate_data(self, X, skip_check_array=True, reset=reset)
         if not reset:
-            missing = [c for f in self.fields_ for c in f[1:] if c is not None
-                       and c not in X.columns]
-            if missing:
-                raise ValueError(
-                    f"X lacks the columns {missing} of fields the model was fitted on; "
-                    f"it has {list(X.columns)}."
-                )
+            self._check_fitted_columns(X.columns)
         return X
+
+    def _check_fitted_columns(self, columns):
+        missing = [c for f in self.fields_ for c in f[1:] if c is not None
+                   and c not in columns]
+        if missing:
+            raise ValueError(
+                f"X lacks the columns {missing} of fields the model was fitted on; "
+                f"it has {list(columns)}."
+            )
 
     def _build_net(self, y_encoded, seed, valid=None):
         n_classes = len(self.classes_)

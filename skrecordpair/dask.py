@@ -107,13 +107,7 @@ def _check_input(clf, X):
             f"(a pair frame split into partitions); got {type(X).__name__}. Score a "
             "pandas DataFrame with clf.predict_proba(X)."
         )
-    missing = [c for f in clf.fields_ for c in f[1:] if c is not None
-               and c not in X.columns]
-    if missing:
-        raise ValueError(
-            f"X lacks the columns {missing} of fields the model was fitted on; it has "
-            f"{list(X.columns)}."
-        )
+    clf._check_fitted_columns(X.columns)
 
 
 def _proba_partition(part, model, columns):
