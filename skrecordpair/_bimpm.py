@@ -325,6 +325,10 @@ class RecordPairNetwork(nn.Module):
     hidden_layer_sizes : tuple of int, default=(32,)
         Feed-forward layers (ReLU, dropout) before the output layer.
     dropout : float, default=0.1
+    n_similarity_features : int, default=0
+        Length of the per-pair similarity vector that ``forward`` receives as
+        ``similarity`` and that the classifier head reads beside the two
+        aggregated records; 0 for none.
     """
 
     def __init__(self, n_words, n_chars, n_classes, *, word_dim=64, char_dim=32,
@@ -335,7 +339,7 @@ class RecordPairNetwork(nn.Module):
                  backward_matching=MATCHING_STRATEGIES, matching_variant="paper",
                  share_matching_weights=True, aggregator="gru",
                  aggregator_hidden_size=32, aggregator_bidirectional=True,
-                 hidden_layer_sizes=(32,), dropout=0.1):
+                 hidden_layer_sizes=(32,), dropout=0.1, n_similarity_features=0):
         super().__init__()
         token_size = 0
         self.word_embedding = None
@@ -380,8 +384,9 @@ class RecordPairNetwork(nn.Module):
                              "must list a strategy.")
         self.aggregator = SequenceEncoder(aggregator, matching_size, aggregator_hidden_size,
                                           bidirectional=aggregator_bidirectional)
+        self.n_similarity_features = n_similarity_features
         layers = []
-        size = 2 * self.aggregator.output_size
+        size = 2 * self.aggregator.output_size + n_similarity_features
         for hidden in hidden_layer_sizes:
             layers += [nn.Linear(size, hidden), nn.ReLU(), nn.Dropout(dropout)]
             size = hidden
@@ -444,17 +449,22 @@ class RecordPairNetwork(nn.Module):
             out += [self.dropout(encoded.reshape(b, f, -1)), token_mask.any(-1)]
         return tuple(out)
 
-    def match(self, fe1, mask1, fe2, mask2):
+    def match(self, fe1, mask1, fe2, mask2, similarity=None, prior=None):
         """Logits from field encodings: record encoder, matching, aggregation, head."""
         return self.match_records(self.encode_record(fe1, mask1), mask1,
-                                  self.encode_record(fe2, mask2), mask2)
+                                  self.encode_record(fe2, mask2), mask2, similarity, prior)
 
     def encode_record(self, fe, mask):
         """Contextualise a record's field encodings (B, F, Hf) -> (B, F, Hr)."""
         return self.dropout(self.record_encoder.sequence(fe, mask))
 
-    def match_records(self, r1, mask1, r2, mask2):
-        """Logits from record encodings: matching, aggregation, head."""
+    def match_records(self, r1, mask1, r2, mask2, similarity=None, prior=None):
+        """Logits from record encodings: matching, aggregation, head.
+
+        ``similarity`` (B, S) joins the head's input; ``prior`` (B, n_classes),
+        log-probabilities of another model, is added to the logits, so that the
+        network learns a correction to that model.
+        """
         if self.split_directions:
             half = r1.shape[-1] // 2
             directions = [(self.matcher_forward, r1[..., :half], r2[..., :half]),
@@ -469,12 +479,21 @@ class RecordPairNetwork(nn.Module):
                 m2.append(x2)
         agg1 = self.dropout(self.aggregator(self.dropout(torch.cat(m1, -1)), mask1))
         agg2 = self.dropout(self.aggregator(self.dropout(torch.cat(m2, -1)), mask2))
-        hidden = self.classifier_feedforward(torch.cat([agg1, agg2], dim=-1))
-        return self.output_layer(hidden)
+        features = [agg1, agg2]
+        if self.n_similarity_features:
+            if similarity is None or similarity.shape[-1] != self.n_similarity_features:
+                got = None if similarity is None else tuple(similarity.shape)
+                raise ValueError(f"The network expects {self.n_similarity_features} "
+                                 f"similarity features per pair; got {got}.")
+            features.append(similarity)
+        hidden = self.classifier_feedforward(torch.cat(features, dim=-1))
+        logits = self.output_layer(hidden)
+        return logits if prior is None else logits + prior
 
-    def forward(self, left, right, token_words, token_chars):
+    def forward(self, left, right, token_words, token_chars, similarity=None, prior=None):
         """Logits (B, n_classes) of a collated batch (see ``collate_pairs``)."""
-        return self.match(*self.encode_fields(left, right, token_words, token_chars))
+        return self.match(*self.encode_fields(left, right, token_words, token_chars),
+                          similarity, prior)
 
 
 _INIT_RULES = [

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numbers
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import accuracy_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -26,8 +29,9 @@ from skorch.utils import to_tensor
 
 from ._bimpm import MATCHING_STRATEGIES, RecordPairNetwork
 from ._data import PairDataset, collate_pairs
-from ._explain import integrated_gradients, l2_normalize
+from ._explain import integrated_gradients, l2_normalize, prior_shapley
 from ._pairs import as_text, resolve_fields, resolve_pair_args
+from ._similarity import SimilarityFeatures, field_plan, pair_similarities
 from ._text import PairEncoder
 
 # Network hyperparameters, forwarded to RecordPairNetwork as module__<name>.
@@ -125,6 +129,20 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         Run the aggregator in both directions.
     hidden_layer_sizes : tuple of int, default=(32,)
         Feed-forward layers of the classifier head.
+    similarity_features : bool, default=True
+        Also give the classifier head the classic per-field string
+        similarities of each pair (the features of
+        :class:`~skrecordpair.SimilarityFeatures`, missing values as 0 beside
+        the missing flags). ``explain`` attributes them to their field.
+    similarity_prior : bool, default=True
+        Start the network from a gradient-boosted classifier on the similarity
+        features (:class:`~sklearn.ensemble.HistGradientBoostingClassifier`,
+        the classic matcher): its log-probabilities are added to the network's
+        logits, so the network learns what the similarities miss. During
+        ``fit`` the training pairs get out-of-fold (5-fold) predictions, so
+        the network never sees the prior's training error as signal.
+        ``explain`` attributes the prior's share to the fields by exact
+        Shapley values over the fields.
     dropout : float, default=0.1
         Dropout probability, applied after each stage.
     max_epochs : int, default=20
@@ -175,6 +193,13 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         ``(name, left_column, right_column)`` of each field used.
     vocabulary_ : Vocabulary
         Word and character vocabularies learnt from the training pairs.
+    numeric_fields_ : list of str
+        The fields whose similarity features include the relative numeric
+        difference (chosen as by ``SimilarityFeatures(numeric_fields="auto")``);
+        empty when neither `similarity_features` nor `similarity_prior` is set.
+    prior_ : HistGradientBoostingClassifier or None
+        The similarity model fitted on all training pairs (None when
+        ``similarity_prior=False``).
     net_ : skorch.NeuralNetClassifier
         The trained network; ``net_.module_`` is the :class:`torch.nn.Module`
         and ``net_.history_`` the training history.
@@ -249,6 +274,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         aggregator_hidden_size=32,
         aggregator_bidirectional=True,
         hidden_layer_sizes=(32,),
+        similarity_features=True,
+        similarity_prior=True,
         dropout=0.1,
         max_epochs=20,
         batch_size=64,
@@ -292,6 +319,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         self.aggregator_hidden_size = aggregator_hidden_size
         self.aggregator_bidirectional = aggregator_bidirectional
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.similarity_features = similarity_features
+        self.similarity_prior = similarity_prior
         self.dropout = dropout
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -380,13 +409,28 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             ).fit(X, min_frequency=self.min_frequency,
                   max_vocabulary=self.max_vocabulary)
             self.vocabulary_ = self._encoder.vocabulary
+            use_similarity = self.similarity_features or self.similarity_prior
+            self.numeric_fields_ = (
+                SimilarityFeatures(self.fields, left_prefix=self.left_prefix,
+                                   right_prefix=self.right_prefix).fit(X).numeric_fields_
+                if use_similarity else [])
+            self._similarity_plan = (field_plan(self.fields_, self.numeric_fields_)
+                                     if use_similarity else None)
+            self._similarity_in_head = bool(self.similarity_features)
 
-        dataset = PairDataset(self._encoder.transform(X), y_encoded)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        similarity = prior = None
+        if self._similarity_plan is not None:
+            similarity = pair_similarities(X, self._similarity_plan)
+        if not continuing:
+            self.prior_ = None
+            if self.similarity_prior:
+                self.prior_, prior = _fit_prior(similarity, y_encoded, seed)
+        dataset = PairDataset(self._encode(X, similarity, prior), y_encoded)
         valid = None if validation_data is None else self._validation_dataset(
             validation_data)
         if self.early_stopping and valid is None:
             self._check_validation_split(len(y_encoded))
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         # Seed a private RNG stream so that fitting never disturbs the caller's.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -438,7 +482,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
                 f"validation_data holds labels {np.unique(y[unknown]).tolist()[:5]} that "
                 f"are not in y; the classes are {self.classes_.tolist()}."
             )
-        return PairDataset(self._encoder.transform(X), index)
+        return PairDataset(self._encode(X), index)
 
     def _choose_threshold(self, dataset, y_encoded):
         if self.decision_threshold != "auto":
@@ -514,6 +558,24 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
                 f"it has {list(columns)}."
             )
 
+    def _encode(self, X, similarity=None, prior=None):
+        """The network's inputs for the pairs `X`.
+
+        Token ids; and, as the network reads them, the similarity features and
+        the prior's log-probabilities (computed unless given).
+        """
+        encoded = self._encoder.transform(X)
+        if self._similarity_plan is None:
+            return encoded
+        if similarity is None:
+            similarity = pair_similarities(X, self._similarity_plan)
+        if self._similarity_in_head:
+            encoded.similarity = _as_network_input(similarity)
+        if self.prior_ is not None:
+            encoded.prior = (_log_proba(self.prior_, similarity) if prior is None
+                             else prior)
+        return encoded
+
     def _build_net(self, y_encoded, seed, valid=None):
         n_classes = len(self.classes_)
         weight = None
@@ -550,6 +612,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             module__n_words=len(self.vocabulary_.words),
             module__n_chars=len(self.vocabulary_.chars),
             module__n_classes=n_classes,
+            module__n_similarity_features=(
+                sum(len(f[-1]) for f in self._similarity_plan)
+                if self._similarity_in_head else 0),
             **module_params,
             criterion=torch.nn.CrossEntropyLoss,
             criterion__weight=weight,
@@ -597,7 +662,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         return np.concatenate([self._predict_chunk(c) for c in self._chunks(X)])
 
     def _predict_chunk(self, X):
-        encoded = self._encoder.transform(X)
+        encoded = self._encode(X)
         # Pairs of similar length share batches (less padding); masking makes each
         # probability independent of its batch, so the order can be restored.
         order = encoded.by_length()
@@ -714,21 +779,65 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         targets = self._target_indices(target, len(X))
         module = self.net_.module_
         module.eval()
+        # net_.device, not self.device: skorch moves a CUDA model that is
+        # unpickled without a GPU to the CPU and records it there.
+        device = self.net_.device
+        plan = self._similarity_plan
+        feature_fields = (None if plan is None else
+                          np.repeat(np.arange(len(plan)), [len(f[-1]) for f in plan]))
         results = []
         start = 0
         for chunk in self._chunks(X):
-            dataset = PairDataset(self._encoder.transform(chunk))
+            similarity = baselines = None
+            if plan is not None:
+                similarity = pair_similarities(chunk, plan)
+                baselines = self._self_similarities(chunk)
+            dataset = PairDataset(self._encode(chunk, similarity))
+            chunk_results = []
+            offset = start
             for batch, _ in self.net_.get_iterator(dataset, training=False):
-                # net_.device, not self.device: skorch moves a CUDA model that is
-                # unpickled without a GPU to the CPU and records it there.
-                batch = to_tensor(batch, self.net_.device)
+                batch = to_tensor(batch, device)
                 stop = start + len(batch["left"])
                 batch_target = (None if targets is None else
-                                torch.as_tensor(targets[start:stop], device=self.net_.device))
-                results.append({k: v.cpu() for k, v in integrated_gradients(
-                    module, batch, batch_target, n_steps=n_steps).items()})
+                                torch.as_tensor(targets[start:stop], device=device))
+                options = {}
+                if self._similarity_in_head:
+                    options = dict(
+                        similarity_baselines=tuple(
+                            to_tensor(_as_network_input(b[start - offset:stop - offset]),
+                                      device) for b in baselines),
+                        similarity_fields=torch.as_tensor(feature_fields, device=device))
+                chunk_results.append({k: v.cpu() for k, v in integrated_gradients(
+                    module, batch, batch_target, n_steps=n_steps, **options).items()})
                 start = stop
+            if self.prior_ is not None:
+                self._add_prior_attributions(chunk_results, similarity, baselines,
+                                             feature_fields)
+            results += chunk_results
         return self._explanation_frame(X, results, normalize)
+
+    def _add_prior_attributions(self, results, similarity, baselines, feature_fields):
+        """Add the prior's Shapley values over the fields to each side's attributions."""
+        target = torch.cat([r["target"] for r in results])
+        sides = [prior_shapley(partial(_log_proba, self.prior_), similarity, baseline,
+                               feature_fields, target)
+                 for baseline in baselines]
+        start = 0
+        for r in results:
+            stop = start + len(r["target"])
+            for side, values in zip(("left", "right"), sides):
+                r[side] = r[side] + values[start:stop].to(r[side].dtype)
+            start = stop
+
+    def _self_similarities(self, X):
+        """The similarity features of each right record, then each left record,
+        compared with itself: the explanation baselines of the left and the
+        right side."""
+        return tuple(
+            pair_similarities(pd.DataFrame(
+                {column: X[f[side]].to_numpy() for f in self.fields_ for column in f[1:]},
+                index=X.index), self._similarity_plan)
+            for side in (2, 1))
 
     def _target_indices(self, target, n_pairs):
         if target is None:
@@ -863,6 +972,53 @@ def best_f1_threshold(y_true, scores):
     k = int(np.argmax(f1))
     below = scores[k + 1] if k + 1 < len(scores) else 0.0
     return float((scores[k] + below) / 2)
+
+
+def _as_network_input(similarity):
+    """Similarity features as network input: float32, NaN as 0.
+
+    The missing flags among the features tell the network when a 0 stands for
+    a missing value.
+    """
+    return np.nan_to_num(similarity, nan=0.0).astype(np.float32)
+
+
+def _prior_input(similarity):
+    """Similarity features for the prior, missing (NaN) as -1.
+
+    Similarities lie in [0, 1], so trees separate -1 as they would NaN; but a
+    column that is NaN in every training pair (a field always missing on one
+    side, possibly only within a cross-validation fold) would make
+    HistGradientBoostingClassifier fail.
+    """
+    return np.nan_to_num(similarity, nan=-1.0)
+
+
+def _log_proba(model, similarity):
+    # Clipped so that a prior that is certain cannot make a logit infinite.
+    proba = model.predict_proba(_prior_input(similarity))
+    return np.log(np.clip(proba, 1e-6, None)).astype(np.float32)
+
+
+def _fit_prior(similarity, y, seed, n_splits=5):
+    """The similarity model, and its out-of-fold log-probabilities on `y`'s pairs.
+
+    Out-of-fold predictions are as good on the training pairs as the model is
+    on new pairs; in-sample ones would be overconfident, leaving the network
+    nothing to learn from. With fewer than two pairs in some class there are
+    no folds, and the in-sample predictions are used.
+    """
+    model = HistGradientBoostingClassifier(random_state=seed)
+    features = _prior_input(similarity)
+    n_splits = min(n_splits, int(np.bincount(y).min()))
+    if n_splits >= 2:
+        folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
+        proba = cross_val_predict(model, features, y, cv=folds, method="predict_proba")
+        prior = np.log(np.clip(proba, 1e-6, None)).astype(np.float32)
+    model.fit(features, y)
+    if n_splits < 2:
+        prior = _log_proba(model, similarity)
+    return model, prior
 
 
 # Pairs featurised at a time by predict_proba and explain.

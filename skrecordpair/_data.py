@@ -54,7 +54,8 @@ def collate_pairs(batch):
         padding), ``token_words`` (B, K) word ids and ``token_chars`` (B, K, C)
         char ids of the local token table, whose ``B * K`` rows are folded into
         a leading batch dimension (skorch requires every input to have one);
-        the network flattens them back.
+        the network flattens them back; and ``similarity`` (B, S) and
+        ``prior`` (B, n_classes) when the pairs carry them.
     y : torch.Tensor of shape (B,)
     """
     dataset = batch[0][0]
@@ -78,4 +79,8 @@ def collate_pairs(batch):
         "token_chars": torch.from_numpy(
             np.ascontiguousarray(chars).reshape(n_rows, -1, chars.shape[1])),
     }
+    for name in ("similarity", "prior"):
+        values = getattr(enc, name)
+        if values is not None:
+            X[name] = torch.from_numpy(values[index])
     return X, torch.from_numpy(dataset.y[index])

@@ -6,28 +6,41 @@ field encodings, from the *other* record's encodings to its own: the baseline is
 encoding dimension, this gives one attribution per field. The embeddings and the
 field encoder are not on the path: the encodings are computed first, without
 gradients, in eval mode.
+
+When the network also reads per-field similarity features, they move along the
+same path, from the similarities of the perfect duplicate (the other record
+compared with itself) to those of the pair, and each feature's attribution is
+added to its field's.
 """
 
 from __future__ import annotations
 
 import contextlib
 
+import numpy as np
 import torch
-from captum.attr import IntegratedGradients
+from captum.attr import IntegratedGradients, ShapleyValues, ShapleyValueSampling
 
 
 # Integrated gradients move one record at a time; the other one is constant along
 # the path, so its record encoding is computed once and passed in (captum repeats
 # it per step without gradients), instead of being re-encoded at every step.
-def _forward_left(module):
-    def forward(fe1, r2, mask1, mask2):
-        return module.match_records(module.encode_record(fe1, mask1), mask1, r2, mask2)
+# The similarity features are a second input when the head reads them.
+def _forward_left(module, with_similarity):
+    def forward(fe1, *args):
+        similarity, (r2, mask1, mask2, prior) = (
+            (args[0], args[1:]) if with_similarity else (None, args))
+        return module.match_records(module.encode_record(fe1, mask1), mask1, r2, mask2,
+                                    similarity, prior)
     return forward
 
 
-def _forward_right(module):
-    def forward(fe2, r1, mask1, mask2):
-        return module.match_records(r1, mask1, module.encode_record(fe2, mask2), mask2)
+def _forward_right(module, with_similarity):
+    def forward(fe2, *args):
+        similarity, (r1, mask1, mask2, prior) = (
+            (args[0], args[1:]) if with_similarity else (None, args))
+        return module.match_records(r1, mask1, module.encode_record(fe2, mask2), mask2,
+                                    similarity, prior)
     return forward
 
 # Rows (pairs x steps) per forward pass: large enough for efficient matrix
@@ -35,7 +48,8 @@ def _forward_right(module):
 INTERNAL_BATCH_SIZE = 1600
 
 
-def integrated_gradients(module, batch, target, *, n_steps):
+def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines=None,
+                         similarity_fields=None):
     """Field attributions of one collated batch, for both sides.
 
     Parameters
@@ -49,6 +63,12 @@ def integrated_gradients(module, batch, target, *, n_steps):
         class.
     n_steps : int
         Integration steps (Gauss-Legendre, captum's default).
+    similarity_baselines : tuple of two torch.Tensor of shape (B, S), default=None
+        When the batch has ``similarity``: the similarities of the right record
+        with itself (the baseline of the left side) and of the left record with
+        itself (the baseline of the right side).
+    similarity_fields : torch.Tensor of shape (S,), default=None
+        The field index of each similarity feature.
 
     Returns
     -------
@@ -63,21 +83,39 @@ def integrated_gradients(module, batch, target, *, n_steps):
                  if batch["left"].is_cuda else contextlib.nullcontext())
     with cudnn_off:
         with torch.no_grad():
-            fe1, mask1, fe2, mask2 = module.encode_fields(**batch)
+            fe1, mask1, fe2, mask2 = module.encode_fields(
+                batch["left"], batch["right"], batch["token_words"], batch["token_chars"])
             r1, r2 = module.encode_record(fe1, mask1), module.encode_record(fe2, mask2)
-            logits = module.match_records(r1, mask1, r2, mask2)
+            prior = batch.get("prior")
+            logits = module.match_records(r1, mask1, r2, mask2, batch.get("similarity"),
+                                          prior)
         if target is None:
             target = logits.argmax(-1)
         options = dict(target=target, n_steps=n_steps, return_convergence_delta=True,
                        internal_batch_size=INTERNAL_BATCH_SIZE)
+        similarity = batch.get("similarity")
+        with_similarity = similarity is not None
+        extra = left_base = right_base = ()
+        if with_similarity:
+            extra = (similarity,)
+            left_base, right_base = (similarity_baselines[0],), (similarity_baselines[1],)
         # Left: record 1 moves from record 2's encodings to its own, record 2 stays.
-        left, left_delta = IntegratedGradients(_forward_left(module)).attribute(
-            fe1, baselines=fe2, additional_forward_args=(r2, mask1, mask2), **options)
-        right, right_delta = IntegratedGradients(_forward_right(module)).attribute(
-            fe2, baselines=fe1, additional_forward_args=(r1, mask1, mask2), **options)
+        left, left_delta = IntegratedGradients(
+            _forward_left(module, with_similarity)).attribute(
+            (fe1, *extra), baselines=(fe2, *left_base),
+            additional_forward_args=(r2, mask1, mask2, prior), **options)
+        right, right_delta = IntegratedGradients(
+            _forward_right(module, with_similarity)).attribute(
+            (fe2, *extra), baselines=(fe1, *right_base),
+            additional_forward_args=(r1, mask1, mask2, prior), **options)
+    (left, *left_sim), (right, *right_sim) = left, right
+    left, right = left.sum(-1), right.sum(-1)
+    if with_similarity:
+        left = left.index_add(1, similarity_fields, left_sim[0])
+        right = right.index_add(1, similarity_fields, right_sim[0])
     return {
-        "left": left.sum(-1).detach(),
-        "right": right.sum(-1).detach(),
+        "left": left.detach(),
+        "right": right.detach(),
         "left_delta": left_delta.detach(),
         "right_delta": right_delta.detach(),
         "logits": logits,
@@ -90,3 +128,57 @@ def l2_normalize(attributions):
     norm = attributions.norm(dim=-1, keepdim=True)
     return torch.where(norm > 0, attributions / norm.clamp(min=1e-30),
                        torch.zeros_like(attributions))
+
+
+# Fields up to which the prior's Shapley values are exact (all orderings of the
+# fields); beyond, they are estimated from PRIOR_SAMPLES random orderings.
+EXACT_SHAPLEY_FIELDS = 5
+PRIOR_SAMPLES = 50
+# Similarities lie in [0, 1]; captum mixes inputs arithmetically, where NaN
+# (a missing value) would spread, so it travels as this sentinel.
+_NAN = -1.0
+
+
+def prior_shapley(log_proba, similarity, baseline, fields, target, *, seed=0):
+    """Field attributions of the prior model's log-probability of `target`.
+
+    Shapley values of the fields (each field's similarity features form one
+    player) between `baseline` and `similarity`. Whether exact or sampled,
+    each pair's values add up exactly to the change of the log-probability.
+
+    Parameters
+    ----------
+    log_proba : callable
+        Maps an ndarray (n, S) of similarity features (NaN where missing) to
+        log-probabilities (n, n_classes).
+    similarity, baseline : ndarray of shape (B, S)
+    fields : ndarray of shape (S,)
+        The field index of each feature.
+    target : torch.Tensor of shape (B,)
+
+    Returns
+    -------
+    torch.Tensor of shape (B, n_fields)
+    """
+    def forward(x):
+        x = x.detach().cpu().numpy().copy()
+        x[x == _NAN] = np.nan
+        return torch.from_numpy(log_proba(x)).double()
+
+    def as_input(x):
+        return torch.from_numpy(np.where(np.isnan(x), _NAN, x))
+
+    n_fields = int(fields.max()) + 1
+    mask = torch.as_tensor(fields).reshape(1, -1)
+    options = dict(baselines=as_input(baseline), target=target.cpu(), feature_mask=mask,
+                   perturbations_per_eval=n_fields)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if n_fields <= EXACT_SHAPLEY_FIELDS:
+            values = ShapleyValues(forward).attribute(as_input(similarity), **options)
+        else:
+            values = ShapleyValueSampling(forward).attribute(
+                as_input(similarity), n_samples=PRIOR_SAMPLES, **options)
+    # Every feature of a field carries the field's whole value.
+    first = np.unique(fields, return_index=True)[1]
+    return values[:, first]

@@ -55,6 +55,11 @@ MODEL = "model.json"
 WEIGHTS = "weights.safetensors"
 HISTORY = "history.json"
 DATA_FILES = (CONFIG, MODEL, WEIGHTS, HISTORY)
+# The similarity prior (a HistGradientBoostingClassifier), in skops' format,
+# present only when the model has one.
+PRIOR = "prior.skops"
+# The only type in a prior file beyond those skops trusts by default.
+_PRIOR_TYPES = frozenset({"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"})
 
 # Upper bounds on what load_model reads, so that a crafted manifest cannot make
 # it allocate without limit (a model's JSON is at most a few tens of MB: the
@@ -194,6 +199,10 @@ def save_model(clf, path):
         WEIGHTS: safetensors.torch.save(tensors, metadata={"format": "pt"}),
         HISTORY: _dump_json(history, indent=None),
     }
+    if clf.prior_ is not None:
+        import skops.io
+
+        files[PRIOR] = skops.io.dumps(clf.prior_)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -202,7 +211,7 @@ def save_model(clf, path):
         "files": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                   for name, data in files.items()},
     }
-    files[MANIFEST] = _dump_json(manifest)
+    files[MANIFEST] = _dump_json(manifest)  # last in the dict, so written last
 
     if path.suffix.lower() == ".zip":
         if path.is_dir():
@@ -222,7 +231,9 @@ def save_model(clf, path):
         )
     path.mkdir(parents=True, exist_ok=True)
     # The manifest goes last: an interrupted save leaves files that do not match it.
-    for name in (*DATA_FILES, MANIFEST):
+    if PRIOR not in files:
+        (path / PRIOR).unlink(missing_ok=True)  # left by an earlier save
+    for name in files:  # the manifest last
         tmp = path / (name + ".tmp")
         tmp.write_bytes(files[name])
         os.replace(tmp, path / name)
@@ -305,7 +316,8 @@ def _fitted_state(clf):
 
 # Fitted attributes rebuilt from their own entries; any other public fitted
 # attribute (e.g. ``threshold_``) is saved generically if it is plain data.
-_REBUILT = frozenset({"classes_", "fields_", "vocabulary_", "net_", "n_features_in_",
+_REBUILT = frozenset({"classes_", "fields_", "vocabulary_", "net_", "prior_",
+                      "n_features_in_",
                       "feature_names_in_"})
 _ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*_")
 
@@ -438,7 +450,7 @@ def load_model(path, *, cls=None, device=None):
         _check_manifest(manifest, __version__)
         saved_version = manifest["skrecordpair_version"]
         files = {name: reader.read_verified(name, manifest["files"][name])
-                 for name in DATA_FILES}
+                 for name in (*DATA_FILES, PRIOR) if name in manifest["files"]}
     finally:
         reader.close()
     where = (f"(saved by skrecordpair {saved_version}, loaded by skrecordpair "
@@ -448,7 +460,7 @@ def load_model(path, *, cls=None, device=None):
         model = _parse_json(files[MODEL], MODEL)
         history = _parse_json(files[HISTORY], HISTORY)
         tensors = _parse_weights(files[WEIGHTS])
-        return _rebuild(cls, config, model, history, tensors, device)
+        return _rebuild(cls, config, model, history, tensors, device, files.get(PRIOR))
     except RecursionError:
         raise ValueError(f"Invalid saved model: values nested too deeply {where}.") from None
     except ValueError as exc:
@@ -551,7 +563,7 @@ def _check_manifest(manifest, version):
     _expect_keys(manifest, ("format", "format_version", "skrecordpair_version",
                             "files"), MANIFEST, optional=("torch_version",))
     files = manifest["files"]
-    _expect_keys(files, DATA_FILES, f"{MANIFEST} 'files'")
+    _expect_keys(files, DATA_FILES, f"{MANIFEST} 'files'", optional=(PRIOR,))
     for name, entry in files.items():
         _expect_keys(entry, ("bytes", "sha256"), f"{MANIFEST} entry {name!r}")
         size, digest = entry["bytes"], entry["sha256"]
@@ -573,9 +585,10 @@ def _parse_weights(data):
         ) from None
 
 
-def _rebuild(cls, config, model, history, tensors, device):
+def _rebuild(cls, config, model, history, tensors, device, prior):
     from ._bimpm import RecordPairNetwork
     from ._classifier import RecordPairClassifier
+    from ._similarity import field_plan
     from ._text import PAD, RESERVED_WORDS, UNK, PairEncoder, Vocabulary
 
     if not (isinstance(cls, type) and issubclass(cls, RecordPairClassifier)):
@@ -675,6 +688,22 @@ def _rebuild(cls, config, model, history, tensors, device):
         if network.get(key) != size:
             raise _invalid(f"the network's {key}={_short(network.get(key))} does not match "
                            f"the saved vocabularies and classes ({size})")
+    numeric = getattr(clf, "numeric_fields_", None)
+    if not (isinstance(numeric, list) and all(isinstance(n, str) for n in numeric)):
+        raise _invalid("the attribute numeric_fields_ must be a list of field names")
+    clf._similarity_plan = None
+    if network.get("n_similarity_features") or prior is not None:
+        clf._similarity_plan = field_plan(clf.fields_, numeric)
+    n_similarity = (0 if clf._similarity_plan is None
+                    else sum(len(f[-1]) for f in clf._similarity_plan))
+    if network.get("n_similarity_features"):
+        if network["n_similarity_features"] != n_similarity:
+            raise _invalid(
+                f"the network's n_similarity_features="
+                f"{_short(network['n_similarity_features'])} does not match the "
+                f"{n_similarity} similarity features of the saved fields")
+    clf._similarity_in_head = bool(network.get("n_similarity_features"))
+    clf.prior_ = None if prior is None else _load_prior(prior, clf)
     n_classes = len(clf.classes_)
     # Dummy labels: the class weights of the loss are restored from the file below.
     net = clf._build_net(np.arange(n_classes), seed=_seed(clf))
@@ -702,6 +731,31 @@ def _rebuild(cls, config, model, history, tensors, device):
     net.history_ = History(history)
     clf.net_ = net
     return clf
+
+
+def _load_prior(data, clf):
+    """The similarity prior from skops bytes, trusting nothing beyond its trees."""
+    import skops.io
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    try:
+        untrusted = set(skops.io.get_untrusted_types(data=data))
+        if untrusted - _PRIOR_TYPES:
+            raise _invalid(f"{PRIOR} holds types that a similarity prior does not "
+                           f"use: {sorted(untrusted - _PRIOR_TYPES)[:5]}")
+        prior = skops.io.loads(data, trusted=sorted(untrusted))
+    except ValueError:
+        raise
+    except Exception as exc:  # whatever skops raises on a malformed file
+        raise _invalid(f"{PRIOR} cannot be read: {exc}") from None
+    n_features = sum(len(f[-1]) for f in clf._similarity_plan)
+    if not (isinstance(prior, HistGradientBoostingClassifier)
+            and getattr(prior, "n_features_in_", None) == n_features
+            and np.array_equal(getattr(prior, "classes_", None),
+                               np.arange(len(clf.classes_)))):
+        raise _invalid(f"{PRIOR} is not a similarity prior for {n_features} features "
+                       f"and {len(clf.classes_)} classes")
+    return prior
 
 
 def _seed(clf):

@@ -99,6 +99,11 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         feature; a list names the fields (as in `fields_`).
     lowercase : bool, default=True
         Whether to lowercase the values before the string comparisons.
+    max_length : int, default=1000
+        Compare the first `max_length` characters of each value. Some
+        measures take time quadratic in the length (``partial_ratio`` of two
+        equal 100,000-character values runs for minutes); the cut bounds the
+        cost of a pair to milliseconds.
     n_jobs : int, default=None
         Number of threads for the rapidfuzz similarity computations. None
         means 1 unless in a :obj:`joblib.parallel_backend` context, -1 means
@@ -167,6 +172,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         right_prefix="right_",
         numeric_fields="auto",
         lowercase=True,
+        max_length=1000,
         n_jobs=None,
     ):
         self.fields = fields
@@ -174,6 +180,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         self.right_prefix = right_prefix
         self.numeric_fields = numeric_fields
         self.lowercase = lowercase
+        self.max_length = max_length
         self.n_jobs = n_jobs
 
     def fit(self, X, y=None):
@@ -194,6 +201,11 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         _check_pair_frame(X, "fit")
         if not isinstance(self.lowercase, (bool, np.bool_)):
             raise TypeError(f"lowercase must be a bool; got {self.lowercase!r}.")
+        if (not isinstance(self.max_length, numbers.Integral)
+                or isinstance(self.max_length, bool) or self.max_length < 1):
+            raise ValueError(
+                f"max_length must be a positive integer; got {self.max_length!r}."
+            )
         if self.n_jobs is not None and (
             not isinstance(self.n_jobs, numbers.Integral)
             or isinstance(self.n_jobs, bool)
@@ -244,17 +256,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
 
     def _field_plan(self):
         """``(name, left_col, right_col, feature names)`` for every field."""
-        numeric = set(self.numeric_fields_)
-        plan = []
-        for name, left_col, right_col in self.fields_:
-            if left_col is None or right_col is None:
-                features = _FLAGS
-            elif name in numeric:
-                features = _SIMILARITIES + ("num_rel_diff",) + _FLAGS
-            else:
-                features = _SIMILARITIES + _FLAGS
-            plan.append((name, left_col, right_col, features))
-        return plan
+        return field_plan(self.fields_, self.numeric_fields_)
 
     def transform(self, X):
         """Compute the similarity features of every pair.
@@ -291,38 +293,9 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
                 f"during fit; its columns are {list(X.columns)}."
             )
         validate_data(self, X, skip_check_array=True, reset=False)
-        workers = effective_n_jobs(self.n_jobs)
-        n = len(X)
-        blocks = []
-        for _, left_col, right_col, features in self._field_plan():
-            left = _column_text(X, left_col, n)
-            right = _column_text(X, right_col, n)
-            blocks.append(self._field_features(left, right, features, workers))
-        return np.hstack(blocks)
-
-    def _field_features(self, left, right, features, workers):
-        n = len(left)
-        out = np.full((n, len(features)), np.nan)
-        left_missing = pd.isna(left)
-        right_missing = pd.isna(right)
-        out[:, -2] = left_missing
-        out[:, -1] = right_missing
-        both = ~left_missing & ~right_missing
-        if len(features) == len(_FLAGS) or not both.any():
-            return out
-        a, b = left[both], right[both]
-        a_text, b_text = (
-            (_lower(a), _lower(b)) if self.lowercase else (list(a), list(b))
-        )
-        for j, (_, scorer, scale) in enumerate(_FUZZY_SCORERS):
-            scores = process.cpdist(
-                a_text, b_text, scorer=scorer, dtype=np.float64, workers=workers
-            )
-            out[both, j] = scores * scale
-        out[both, len(_FUZZY_SCORERS)] = _jaccard(a_text, b_text)
-        if "num_rel_diff" in features:
-            out[both, len(_SIMILARITIES)] = _relative_difference(a, b)
-        return out
+        return pair_similarities(X, self._field_plan(), lowercase=self.lowercase,
+                                 max_length=self.max_length,
+                                 workers=effective_n_jobs(self.n_jobs))
 
     def get_feature_names_out(self, input_features=None):
         """Get the output feature names.
@@ -365,6 +338,59 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         return tags
 
 
+def field_plan(fields, numeric_fields):
+    """``(name, left_col, right_col, feature names)`` for every field.
+
+    `fields` are ``(name, left_column, right_column)`` triples (see
+    ``resolve_fields``); `numeric_fields` names those that get ``num_rel_diff``.
+    """
+    numeric = set(numeric_fields)
+    plan = []
+    for name, left_col, right_col in fields:
+        if left_col is None or right_col is None:
+            features = _FLAGS
+        elif name in numeric:
+            features = _SIMILARITIES + ("num_rel_diff",) + _FLAGS
+        else:
+            features = _SIMILARITIES + _FLAGS
+        plan.append((name, left_col, right_col, features))
+    return plan
+
+
+def pair_similarities(X, plan, *, lowercase=True, max_length=1000, workers=1):
+    """The similarity features of the pair frame `X`, field by field (see `field_plan`)."""
+    n = len(X)
+    blocks = []
+    for _, left_col, right_col, features in plan:
+        left = _column_text(X, left_col, n, max_length)
+        right = _column_text(X, right_col, n, max_length)
+        blocks.append(_field_features(left, right, features, lowercase, workers))
+    return np.hstack(blocks) if blocks else np.empty((n, 0))
+
+
+def _field_features(left, right, features, lowercase, workers):
+    n = len(left)
+    out = np.full((n, len(features)), np.nan)
+    left_missing = pd.isna(left)
+    right_missing = pd.isna(right)
+    out[:, -2] = left_missing
+    out[:, -1] = right_missing
+    both = ~left_missing & ~right_missing
+    if len(features) == len(_FLAGS) or not both.any():
+        return out
+    a, b = left[both], right[both]
+    a_text, b_text = (_lower(a), _lower(b)) if lowercase else (list(a), list(b))
+    for j, (_, scorer, scale) in enumerate(_FUZZY_SCORERS):
+        scores = process.cpdist(
+            a_text, b_text, scorer=scorer, dtype=np.float64, workers=workers
+        )
+        out[both, j] = scores * scale
+    out[both, len(_FUZZY_SCORERS)] = _jaccard(a_text, b_text)
+    if "num_rel_diff" in features:
+        out[both, len(_SIMILARITIES)] = _relative_difference(a, b)
+    return out
+
+
 def _check_pair_frame(X, method):
     if not isinstance(X, pd.DataFrame):
         raise TypeError(
@@ -374,13 +400,18 @@ def _check_pair_frame(X, method):
         )
 
 
-def _column_text(X, column, n):
+def _column_text(X, column, n, max_length):
     if column is None:
         return np.full(n, None, dtype=object)
     values = X[column]
     if isinstance(values, pd.DataFrame):
         raise ValueError(f"The pair frame has more than one column named {column!r}.")
-    return as_text(values)
+    text = as_text(values)
+    long = np.fromiter((t is not None and len(t) > max_length for t in text), bool, len(text))
+    if long.any():
+        text = text.copy()
+        text[long] = [t[:max_length] for t in text[long]]
+    return text
 
 
 def _lower(values):

@@ -108,6 +108,11 @@ class EncodedPairs:
         The character ids of each token-table entry, 0-padded.
     tokens : ndarray of shape (n_table,), dtype object
         The token strings; entry 0 is padding.
+    similarity : ndarray of shape (n_pairs, n_similarity_features), dtype float32, \
+            or None
+        Per-field string similarities of each pair, for the classifier head.
+    prior : ndarray of shape (n_pairs, n_classes), dtype float32, or None
+        Log-probabilities of the similarity model, added to the network's logits.
     """
 
     left: np.ndarray
@@ -115,6 +120,8 @@ class EncodedPairs:
     token_words: np.ndarray
     token_chars: np.ndarray
     tokens: np.ndarray
+    similarity: np.ndarray | None = None
+    prior: np.ndarray | None = None
 
     def __len__(self):
         return self.left.shape[0]
@@ -132,7 +139,10 @@ class EncodedPairs:
         """The pairs at `index`, sharing this batch's token table."""
         return EncodedPairs(left=self.left[index], right=self.right[index],
                             token_words=self.token_words,
-                            token_chars=self.token_chars, tokens=self.tokens)
+                            token_chars=self.token_chars, tokens=self.tokens,
+                            similarity=None if self.similarity is None
+                            else self.similarity[index],
+                            prior=None if self.prior is None else self.prior[index])
 
 
 class PairEncoder:

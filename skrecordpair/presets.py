@@ -17,7 +17,8 @@ __all__ = ["BIOME_TEXT"]
 #: GRU record encoder (64); a forward matcher without full matching and a backward
 #: matcher with all four strategies (10 perspectives, paper-faithful variants);
 #: a bidirectional GRU aggregator (64); one feed-forward layer of 32; dropout 0.1;
-#: Adam with learning rate 1e-3 and batches of 16. No token-match flags.
+#: Adam with learning rate 1e-3 and batches of 16. No token-match flags, no
+#: similarity features or prior.
 BIOME_TEXT = dict(
     word_dim=0,
     char_dim=64,
@@ -37,6 +38,8 @@ BIOME_TEXT = dict(
     aggregator_hidden_size=64,
     aggregator_bidirectional=True,
     hidden_layer_sizes=(32,),
+    similarity_features=False,
+    similarity_prior=False,
     dropout=0.1,
     lr=1e-3,
     batch_size=16,

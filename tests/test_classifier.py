@@ -5,7 +5,9 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import f1_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -14,6 +16,7 @@ from sklearn.preprocessing import FunctionTransformer
 from skorch.callbacks import Callback
 
 from skrecordpair import RecordPairClassifier, pair_frame
+from skrecordpair._data import PairDataset, collate_pairs
 
 from .conftest import TINY, make_people_pairs
 
@@ -391,3 +394,62 @@ def test_validation_data_replaces_the_internal_split(people):
         tiny(decision_threshold="auto", early_stopping=False).fit(left, right, y)
     with pytest.raises(ValueError, match="decision_threshold must be a number"):
         tiny(decision_threshold=1.5).fit(left, right, y)
+
+
+# ------------------------------------------------------- similarity prior
+
+
+def test_prior_is_added_to_the_network_logits(fitted, people):
+    """predict_proba = softmax(network logits + log prior_.predict_proba)."""
+    from skrecordpair._classifier import _as_network_input
+    from skrecordpair._similarity import pair_similarities
+
+    left, right, _ = people
+    X = pair_frame(left, right)
+    assert isinstance(fitted.prior_, HistGradientBoostingClassifier)
+    similarity = pair_similarities(X, fitted._similarity_plan)
+    prior = fitted.prior_.predict_proba(np.nan_to_num(similarity, nan=-1.0))
+    dataset = PairDataset(fitted._encoder.transform(X))
+    batch, _ = collate_pairs([dataset[i] for i in range(len(X))])
+    module = fitted.net_.module_.eval()
+    with torch.no_grad():
+        logits = module(**batch, similarity=torch.from_numpy(_as_network_input(similarity)))
+    expected = torch.softmax(logits.double() + torch.log(torch.from_numpy(prior)), -1)
+    np.testing.assert_allclose(fitted.predict_proba(X), expected.numpy(), atol=1e-5)
+
+
+def test_prior_is_trained_on_out_of_fold_predictions():
+    """On labels that the features cannot predict, the in-sample prior would be
+    confident; the out-of-fold prior the network trains on stays uninformative."""
+    from skrecordpair._classifier import _fit_prior
+
+    rng = np.random.default_rng(0)
+    similarity = rng.random((400, 6))
+    y = rng.integers(0, 2, 400)
+    model, prior = _fit_prior(similarity, y, seed=0)
+    in_sample = model.predict_proba(similarity)[np.arange(400), y]
+    out_of_fold = np.exp(prior)[np.arange(400), y]
+    assert in_sample.mean() > 0.75
+    assert out_of_fold.mean() < 0.55
+
+
+@pytest.mark.parametrize("features, prior", [(True, False), (False, True), (False, False)])
+def test_similarity_switches(people, features, prior):
+    left, right, y = people
+    clf = RecordPairClassifier(**TINY, max_epochs=1, random_state=0,
+                               similarity_features=features,
+                               similarity_prior=prior).fit(left, right, y)
+    assert (clf.prior_ is not None) == prior
+    assert (clf.net_.module_.n_similarity_features > 0) == features
+    assert clf.numeric_fields_ == (["year"] if features or prior else [])
+    proba = clf.predict_proba(left, right)
+    assert proba.shape == (len(left), 2) and np.isfinite(proba).all()
+    assert np.isfinite(clf.explain(left[:3], right[:3])["raw_attribution"]).all()
+
+
+def test_a_field_always_missing_on_one_side_still_fits(people):
+    """Its similarity columns are NaN in every training pair; the prior copes."""
+    left, right, y = people
+    right = right.assign(city=None)
+    clf = RecordPairClassifier(**TINY, max_epochs=1, random_state=0).fit(left, right, y)
+    assert np.isfinite(clf.predict_proba(left, right)).all()

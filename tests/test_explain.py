@@ -5,6 +5,7 @@ import torch
 
 from skrecordpair import RecordPairClassifier, pair_frame
 from skrecordpair._data import PairDataset, collate_pairs
+from skrecordpair._explain import EXACT_SHAPLEY_FIELDS
 
 from .conftest import TINY
 
@@ -70,41 +71,85 @@ def test_explicit_targets(fitted, people):
         fitted.explain(left.iloc[:2], right.iloc[:2], n_steps=0)
 
 
-@pytest.mark.parametrize("variant", ["allennlp", "paper"])
-def test_completeness(people, variant):
-    """Raw attributions sum to logit(record, other) - logit(other, other)."""
-    left, right, y = people
-    clf = RecordPairClassifier(**TINY, max_epochs=3, random_state=0,
-                               matching_variant=variant).fit(left, right, y)
-    out = clf.explain(left.iloc[:8], right.iloc[:8], n_steps=50)
+def _completeness_gaps(clf, left, right, n_steps=50):
+    """Per side: raw attribution sum minus the logit change it should explain,
+    and the convergence delta explain reports (the two must agree)."""
+    n = len(left)
+    out = clf.explain(left, right, n_steps=n_steps)
     module = clf.net_.module_.eval()
-    dataset = PairDataset(clf._encoder.transform(pair_frame(left.iloc[:8], right.iloc[:8])))
-    batch, _ = collate_pairs([dataset[i] for i in range(8)])
+
+    def inputs(left_records, right_records):
+        dataset = PairDataset(clf._encode(pair_frame(left_records, right_records)))
+        return collate_pairs([dataset[i] for i in range(n)])[0]
+
+    batch = inputs(left, right)
+    # The similarity features and prior of the perfect duplicates (a record
+    # compared with itself), computed independently of explain().
+    same_right = inputs(right, right)
+    same_left = inputs(left, left)
+    assert ("similarity" in batch) == clf.similarity_features
+    assert ("prior" in batch) == clf.similarity_prior
     with torch.no_grad():
-        fe1, m1, fe2, m2 = module.encode_fields(**batch)
-        logits = module.match(fe1, m1, fe2, m2)
-        both_right = module.match(fe2, m2, fe2, m2)
-        both_left = module.match(fe1, m1, fe1, m1)
+        fe1, m1, fe2, m2 = module.encode_fields(
+            batch["left"], batch["right"], batch["token_words"], batch["token_chars"])
+        logits = module.match(fe1, m1, fe2, m2, batch.get("similarity"), batch.get("prior"))
+        both_right = module.match(fe2, m2, fe2, m2, same_right.get("similarity"),
+                                  same_right.get("prior"))
+        both_left = module.match(fe1, m1, fe1, m1, same_left.get("similarity"),
+                                 same_left.get("prior"))
     target = logits.argmax(1)
     pick = lambda z: z.gather(1, target[:, None])[:, 0].double().numpy()  # noqa: E731
     sums = out.groupby(["pair", "side"], sort=False)["raw_attribution"].sum()
-    left_sum, right_sum = sums.xs("left", level=1), sums.xs("right", level=1)
     deltas = out.groupby(["pair", "side"], sort=False)["convergence_delta"].first()
-    expected_left = pick(logits) - pick(both_right)
-    expected_right = pick(logits) - pick(both_left)
+    gaps = {"left": sums.xs("left", level=1) - (pick(logits) - pick(both_right)),
+            "right": sums.xs("right", level=1) - (pick(logits) - pick(both_left))}
+    scale = np.abs(pick(logits) - pick(both_right)).max()
+    return gaps, {side: deltas.xs(side, level=1) for side in gaps}, scale
+
+
+@pytest.mark.parametrize("variant, similarity", [
+    ("allennlp", dict()),
+    ("paper", dict()),
+    ("paper", dict(similarity_features=False, similarity_prior=False)),
+    ("paper", dict(similarity_features=False)),  # the prior only
+    ("paper", dict(similarity_prior=False)),  # the head's features only
+])
+def test_completeness(people, variant, similarity):
+    """Raw attributions sum to logit(record, other) - logit(other, other)."""
+    left, right, y = people
+    clf = RecordPairClassifier(**TINY, max_epochs=3, random_state=0,
+                               matching_variant=variant, **similarity).fit(left, right, y)
+    gaps, deltas, scale = _completeness_gaps(clf, left.iloc[:8], right.iloc[:8])
     # By definition of the delta, and independently computed logits:
-    np.testing.assert_allclose(left_sum - expected_left, deltas.xs("left", level=1),
-                               atol=1e-4)
-    np.testing.assert_allclose(right_sum - expected_right, deltas.xs("right", level=1),
-                               atol=1e-4)
+    for side in gaps:
+        np.testing.assert_allclose(gaps[side], deltas[side], atol=1e-4)
     if variant == "allennlp":
         # A continuous network: the delta vanishes as the integration gets finer.
         # (The paper variant jumps where an argmax switches; its delta need not.)
-        fine = clf.explain(left.iloc[:8], right.iloc[:8], n_steps=500)
-        scale = np.abs(expected_left).max() + np.abs(expected_right).max()
-        fine_delta = fine["convergence_delta"].abs().max()
-        assert fine_delta <= 0.01 * scale
-        assert fine_delta < np.abs(deltas).max()
+        fine, _, _ = _completeness_gaps(clf, left.iloc[:8], right.iloc[:8], n_steps=500)
+        fine_delta = max(np.abs(fine[side]).max() for side in fine)
+        assert fine_delta <= 0.02 * scale
+        assert fine_delta < max(np.abs(deltas[side]).max() for side in deltas)
+
+
+def test_completeness_with_sampled_prior_shapley_values(people):
+    """Beyond EXACT_SHAPLEY_FIELDS fields the prior's Shapley values are sampled;
+    they still add up exactly to the prior's share of the logit change."""
+    left, right, y = people
+    wide_left = left.join(left[["name", "city", "year"]].iloc[::-1].reset_index(drop=True),
+                          rsuffix="_2")
+    wide_right = right.join(right[["name", "city", "year"]].iloc[::-1]
+                            .reset_index(drop=True), rsuffix="_2")
+    assert wide_left.shape[1] > EXACT_SHAPLEY_FIELDS
+    clf = RecordPairClassifier(**TINY, max_epochs=2, random_state=0,
+                               matching_variant="allennlp").fit(wide_left, wide_right, y)
+    gaps, deltas, _ = _completeness_gaps(clf, wide_left.iloc[:8], wide_right.iloc[:8])
+    for side in gaps:
+        np.testing.assert_allclose(gaps[side], deltas[side], atol=1e-4)
+    # Sampling is seeded: the same call gives the same attributions.
+    first = clf.explain(wide_left.iloc[:4], wide_right.iloc[:4])
+    again = clf.explain(wide_left.iloc[:4], wide_right.iloc[:4])
+    np.testing.assert_array_equal(first["raw_attribution"], again["raw_attribution"])
 
 
 def test_the_deciding_field_gets_the_most_attribution():

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.base import clone
 from skorch.callbacks import Callback
 
 from skrecordpair import RecordPairClassifier, __version__, pair_frame
@@ -78,12 +79,46 @@ def test_round_trip_gives_identical_predictions(fitted, people, tmp_path, archiv
     np.testing.assert_array_equal(loaded.feature_names_in_, fitted.feature_names_in_)
     assert loaded.classes_.dtype == fitted.classes_.dtype
     assert len(loaded.net_.history_) == len(fitted.net_.history_)
+    assert loaded.numeric_fields_ == fitted.numeric_fields_
+    assert type(loaded.prior_) is type(fitted.prior_)
+
+
+def test_without_prior_no_prior_file_and_stale_one_removed(people, tmp_path):
+    left, right, y = people
+    clf = RecordPairClassifier(**TINY, max_epochs=1, random_state=0)
+    clf.fit(left, right, y).save(tmp_path / "model")
+    assert (tmp_path / "model" / "prior.skops").exists()
+    plain = clone(clf).set_params(similarity_prior=False, similarity_features=False)
+    plain.fit(left, right, y).save(tmp_path / "model")  # over the earlier save
+    assert not (tmp_path / "model" / "prior.skops").exists()
+    loaded = RecordPairClassifier.load(tmp_path / "model")
+    assert loaded.prior_ is None and loaded.net_.module_.n_similarity_features == 0
+    np.testing.assert_array_equal(loaded.predict_proba(left, right),
+                                  plain.predict_proba(left, right))
+
+
+def test_prior_file_with_foreign_types_is_refused(saved, tmp_path):
+    """The prior is read with skops, trusting only the types of its trees."""
+    import skops.io
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    copy = tmp_path / "model"
+    shutil.copytree(saved, copy)
+    data = skops.io.dumps(make_pipeline(FunctionTransformer(np.log1p)))
+    (copy / "prior.skops").write_bytes(data)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["files"]["prior.skops"] = {"bytes": len(data),
+                                        "sha256": hashlib.sha256(data).hexdigest()}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="prior.skops"):
+        RecordPairClassifier.load(copy)
 
 
 def test_directory_holds_plain_data_only(saved):
     names = sorted(p.name for p in saved.iterdir())
     assert names == ["config.json", "history.json", "manifest.json", "model.json",
-                     "weights.safetensors"]
+                     "prior.skops", "weights.safetensors"]
     manifest = json.loads((saved / "manifest.json").read_text())
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["skrecordpair_version"] == __version__

@@ -261,7 +261,7 @@ def test_clone_and_params():
     params = est.get_params()
     assert params == {"fields": ["a"], "left_prefix": "left_",
                       "right_prefix": "right_", "numeric_fields": "auto",
-                      "lowercase": False, "n_jobs": 2}
+                      "lowercase": False, "max_length": 1000, "n_jobs": 2}
     cloned = clone(est)
     assert cloned.get_params() == params
     assert not hasattr(cloned, "fields_")
@@ -377,3 +377,26 @@ def test_values_without_tokens_and_pickle():
     assert_array_equal(Xt[:, 5], [1.0, 1.0, 0.0])  # jaccard: empty sets are equal
     assert_array_equal(Xt[:2, 5], SimilarityFeatures().fit_transform(X.iloc[:2])[:, 5])
     assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X), Xt)
+
+
+def test_long_values_compare_their_first_max_length_characters():
+    """Two equal 100,000-character values: partial_ratio alone would run for
+    minutes; the cut makes them cost what their first characters cost."""
+    huge = "ab c" * 25_000
+    long_a, long_b = "ab c" * 375, "ab c" * 374 + "xyz!"  # 1,500 characters
+    X = pair_frame(pd.DataFrame({"text": [huge, long_a]}),
+                   pd.DataFrame({"text": [huge, long_b]}))
+    features = SimilarityFeatures().fit(X)
+    assert features.max_length == 1000
+    cut = X.apply(lambda column: column.str[:1000])
+    assert_array_equal(features.transform(X), features.transform(cut))
+    # The cut hides the difference at the end of the second pair.
+    assert_array_equal(features.transform(X)[:, :6], np.ones((2, 6)))
+    whole = SimilarityFeatures(max_length=2000).fit(X).transform(X.iloc[1:])
+    assert whole[0, 0] < 1
+
+
+@pytest.mark.parametrize("max_length", [0, -5, 2.5, True])
+def test_max_length_must_be_a_positive_integer(X, max_length):
+    with pytest.raises(ValueError, match="max_length must be a positive integer"):
+        SimilarityFeatures(max_length=max_length).fit(X)

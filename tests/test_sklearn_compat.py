@@ -98,11 +98,19 @@ _TINY = dict(
     hidden_layer_sizes=(8,), max_epochs=3, early_stopping=False,
 )
 
-# Checks expected to fail, each with its reason. None do today: fit takes no
-# sample_weight (so the sample-weight checks do not apply, and passing weights is a
-# TypeError), and the error messages use the phrases the checks look for.
+# Checks expected to fail, each with its reason. fit takes no sample_weight (so the
+# sample-weight checks do not apply, and passing weights is a TypeError), and the
+# error messages use the phrases the checks look for.
 # xfail_strict=True below turns a fixed entry into a failure, so entries get removed.
-EXPECTED_FAILED_CHECKS = {}
+EXPECTED_FAILED_CHECKS = {
+    "check_methods_sample_order_invariance": (
+        "float32 network: when a layer's input size is not a multiple of the CPU's "
+        "vector width (here the head, which reads the similarity features), the "
+        "matrix kernels round a row differently depending on its position in the "
+        "batch, so probabilities move by ~1e-7, at the check's rtol=1e-7. "
+        "test_classifier.py asserts order and batch independence to 1e-5."
+    ),
+}
 
 
 @parametrize_with_checks(
