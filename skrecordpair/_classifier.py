@@ -983,20 +983,29 @@ def _as_network_input(similarity):
     return np.nan_to_num(similarity, nan=0.0).astype(np.float32)
 
 
-def _prior_input(similarity):
-    """Similarity features for the prior, missing (NaN) as -1.
+def _prior_training_input(similarity, min_present=20):
+    """The prior's training features: NaN (missing) stays NaN, except in sparse
+    columns.
 
-    Similarities lie in [0, 1], so trees separate -1 as they would NaN; but a
-    column that is NaN in every training pair (a field always missing on one
-    side, possibly only within a cross-validation fold) would make
-    HistGradientBoostingClassifier fail.
+    A column with no value at all, in the training pairs or in a
+    cross-validation fold of them (a field always missing on one side), makes
+    HistGradientBoostingClassifier fail. Columns with fewer than `min_present`
+    values get -1 for NaN: the trees cannot split on them anyway, as every
+    leaf holds at least 20 pairs (``min_samples_leaf``), so their values do
+    not matter at prediction. Any other column has a value in every fold but
+    with a negligible probability.
     """
-    return np.nan_to_num(similarity, nan=-1.0)
+    sparse = np.count_nonzero(~np.isnan(similarity), axis=0) < min_present
+    if not sparse.any():
+        return similarity
+    out = similarity.copy()
+    out[:, sparse] = np.nan_to_num(out[:, sparse], nan=-1.0)
+    return out
 
 
 def _log_proba(model, similarity):
     # Clipped so that a prior that is certain cannot make a logit infinite.
-    proba = model.predict_proba(_prior_input(similarity))
+    proba = model.predict_proba(similarity)
     return np.log(np.clip(proba, 1e-6, None)).astype(np.float32)
 
 
@@ -1009,7 +1018,7 @@ def _fit_prior(similarity, y, seed, n_splits=5):
     no folds, and the in-sample predictions are used.
     """
     model = HistGradientBoostingClassifier(random_state=seed)
-    features = _prior_input(similarity)
+    features = _prior_training_input(similarity)
     n_splits = min(n_splits, int(np.bincount(y).min()))
     if n_splits >= 2:
         folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
@@ -1017,7 +1026,7 @@ def _fit_prior(similarity, y, seed, n_splits=5):
         prior = np.log(np.clip(proba, 1e-6, None)).astype(np.float32)
     model.fit(features, y)
     if n_splits < 2:
-        prior = _log_proba(model, similarity)
+        prior = _log_proba(model, features)
     return model, prior
 
 
