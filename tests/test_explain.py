@@ -136,10 +136,13 @@ def test_completeness_with_sampled_prior_shapley_values(people):
     """Beyond EXACT_SHAPLEY_FIELDS fields the prior's Shapley values are sampled;
     they still add up exactly to the prior's share of the logit change."""
     left, right, y = people
-    wide_left = left.join(left[["name", "city", "year"]].iloc[::-1].reset_index(drop=True),
-                          rsuffix="_2")
-    wide_right = right.join(right[["name", "city", "year"]].iloc[::-1]
-                            .reset_index(drop=True), rsuffix="_2")
+
+    def widen(records):  # 9 fields: the records, then two shuffled copies
+        copies = [records.sample(frac=1, random_state=k).reset_index(drop=True)
+                  .add_suffix(f"_{k}") for k in (2, 3)]
+        return pd.concat([records, *copies], axis=1)
+
+    wide_left, wide_right = widen(left), widen(right)
     assert wide_left.shape[1] > EXACT_SHAPLEY_FIELDS
     clf = RecordPairClassifier(**TINY, max_epochs=2, random_state=0,
                                matching_variant="allennlp").fit(wide_left, wide_right, y)
@@ -171,3 +174,37 @@ def test_the_deciding_field_gets_the_most_attribution():
     mean_abs = out.groupby(["side", "field"])["attribution"].apply(lambda a: a.abs().mean())
     for side in ("left", "right"):
         assert mean_abs[side, "key"] > mean_abs[side, "noise"], mean_abs
+
+
+def test_exact_prior_shapley_values_equal_captums():
+    """The coalition-based exact Shapley values equal captum's permutation-based
+    ShapleyValues, on a nonlinear function with grouped features and NaN."""
+    from captum.attr import ShapleyValues
+
+    from skrecordpair._explain import prior_shapley
+
+    rng = np.random.default_rng(0)
+    fields = np.array([0, 0, 1, 2, 2, 2, 3])
+    similarity, baseline = rng.random((6, 7)), rng.random((6, 7))
+    similarity[0, 2] = np.nan  # a missing value in the pair
+
+    def log_proba(x):
+        x = np.nan_to_num(x, nan=0.5)
+        score = np.sin(3 * x[:, 0]) * x[:, 3] + x[:, 2] * x[:, 6] - x[:, 4] ** 2
+        return np.stack([score, -score, score * x[:, 1]], axis=1)
+
+    target = torch.tensor([0, 1, 2, 0, 1, 2])
+    ours = prior_shapley(log_proba, similarity, baseline, fields, target).numpy()
+
+    def forward(x):
+        return torch.from_numpy(log_proba(np.where(x.numpy() == -7, np.nan, x.numpy())))
+
+    theirs = ShapleyValues(forward).attribute(
+        torch.from_numpy(np.nan_to_num(similarity, nan=-7)), baselines=torch.from_numpy(
+            baseline), target=target, feature_mask=torch.as_tensor(fields)[None])
+    # (captum accumulates in float32)
+    np.testing.assert_allclose(ours, theirs.numpy()[:, [0, 2, 3, 6]], atol=1e-6)
+    # Efficiency: each pair's values add up to the change of its log-probability.
+    change = (np.take_along_axis(log_proba(similarity), target.numpy()[:, None], 1)
+              - np.take_along_axis(log_proba(baseline), target.numpy()[:, None], 1))
+    np.testing.assert_allclose(ours.sum(1), change[:, 0], atol=1e-10)
