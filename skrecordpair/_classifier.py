@@ -141,8 +141,10 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         logits, so the network learns what the similarities miss. During
         ``fit`` the training pairs get out-of-fold (5-fold) predictions, so
         the network never sees the prior's training error as signal.
-        ``explain`` attributes the prior's share to the fields by exact
-        Shapley values over the fields.
+        ``explain`` attributes the prior's share to the fields by Shapley
+        values over the fields. With `warm_start`, continued training keeps
+        the fitted prior; its predictions on the pairs it was fitted on are
+        then in-sample.
     dropout : float, default=0.1
         Dropout probability, applied after each stage.
     max_epochs : int, default=20
