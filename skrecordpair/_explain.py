@@ -27,21 +27,15 @@ from captum.attr import IntegratedGradients, ShapleyValueSampling
 # the path, so its record encoding is computed once and passed in (captum repeats
 # it per step without gradients), instead of being re-encoded at every step.
 # The similarity features are a second input when the head reads them.
-def _forward_left(module, with_similarity):
-    def forward(fe1, *args):
-        similarity, (r2, mask1, mask2, prior) = (
+def _forward(module, moving, with_similarity):
+    """The logits as a function of the `moving` side's field encodings ("left" or
+    "right"), and of the similarity features when the head reads them."""
+    def forward(fe, *args):
+        similarity, (other, mask1, mask2, prior) = (
             (args[0], args[1:]) if with_similarity else (None, args))
-        return module.match_records(module.encode_record(fe1, mask1), mask1, r2, mask2,
-                                    similarity, prior)
-    return forward
-
-
-def _forward_right(module, with_similarity):
-    def forward(fe2, *args):
-        similarity, (r1, mask1, mask2, prior) = (
-            (args[0], args[1:]) if with_similarity else (None, args))
-        return module.match_records(r1, mask1, module.encode_record(fe2, mask2), mask2,
-                                    similarity, prior)
+        moved = module.encode_record(fe, mask1 if moving == "left" else mask2)
+        r1, r2 = (moved, other) if moving == "left" else (other, moved)
+        return module.match_records(r1, mask1, r2, mask2, similarity, prior)
     return forward
 
 # Rows (pairs x steps) per forward pass: large enough for efficient matrix
@@ -102,11 +96,11 @@ def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines
             left_base, right_base = (similarity_baselines[0],), (similarity_baselines[1],)
         # Left: record 1 moves from record 2's encodings to its own, record 2 stays.
         left, left_delta = IntegratedGradients(
-            _forward_left(module, with_similarity)).attribute(
+            _forward(module, "left", with_similarity)).attribute(
             (fe1, *extra), baselines=(fe2, *left_base),
             additional_forward_args=(r2, mask1, mask2, prior), **options)
         right, right_delta = IntegratedGradients(
-            _forward_right(module, with_similarity)).attribute(
+            _forward(module, "right", with_similarity)).attribute(
             (fe2, *extra), baselines=(fe1, *right_base),
             additional_forward_args=(r1, mask1, mask2, prior), **options)
     (left, *left_sim), (right, *right_sim) = left, right
