@@ -412,18 +412,19 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
                   max_vocabulary=self.max_vocabulary)
             self.vocabulary_ = self._encoder.vocabulary
             use_similarity = self.similarity_features or self.similarity_prior
-            self.numeric_fields_ = (
-                SimilarityFeatures(self.fields, left_prefix=self.left_prefix,
-                                   right_prefix=self.right_prefix).fit(X).numeric_fields_
-                if use_similarity else [])
-            self._similarity_plan = (field_plan(self.fields_, self.numeric_fields_)
-                                     if use_similarity else None)
+            self.numeric_fields_, self._similarity_plan, self._tfidf = [], None, None
+            if use_similarity:
+                features = SimilarityFeatures(self.fields, left_prefix=self.left_prefix,
+                                              right_prefix=self.right_prefix).fit(X)
+                self.numeric_fields_ = features.numeric_fields_
+                self._similarity_plan = field_plan(self.fields_, self.numeric_fields_)
+                self._tfidf = features.tfidf_
             self._similarity_in_head = bool(self.similarity_features)
 
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         similarity = prior = None
         if self._similarity_plan is not None:
-            similarity = pair_similarities(X, self._similarity_plan)
+            similarity = self._similarities(X)
         if not continuing:
             self.prior_ = None
             if self.similarity_prior:
@@ -570,7 +571,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         if self._similarity_plan is None:
             return encoded
         if similarity is None:
-            similarity = pair_similarities(X, self._similarity_plan)
+            similarity = self._similarities(X)
         if self._similarity_in_head:
             encoded.similarity = _as_network_input(similarity)
         if self.prior_ is not None:
@@ -792,7 +793,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         for chunk in self._chunks(X):
             similarity = baselines = None
             if plan is not None:
-                similarity = pair_similarities(chunk, plan)
+                similarity = self._similarities(chunk)
                 baselines = self._self_similarities(chunk)
             dataset = PairDataset(self._encode(chunk, similarity))
             chunk_results = []
@@ -836,10 +837,14 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         compared with itself: the explanation baselines of the left and the
         right side."""
         return tuple(
-            pair_similarities(pd.DataFrame(
+            self._similarities(pd.DataFrame(
                 {column: X[f[side]].to_numpy() for f in self.fields_ for column in f[1:]},
-                index=X.index), self._similarity_plan)
+                index=X.index))
             for side in (2, 1))
+
+    def _similarities(self, X):
+        """The similarity features of the pairs `X` (NaN where missing)."""
+        return pair_similarities(X, self._similarity_plan, self._tfidf)
 
     def _target_indices(self, target, n_pairs):
         if target is None:

@@ -63,10 +63,14 @@ def collate_pairs(batch):
     enc = dataset.encoded
     left = _trim(enc.left[index])
     right = _trim(enc.right[index])
-    # Prepending 0 keeps padding at local id 0 whatever the batch holds.
-    ids = np.concatenate([[0], left.ravel(), right.ravel()])
-    table, local = np.unique(ids, return_inverse=True)
-    local = local[1:].astype(np.int64)
+    ids = np.concatenate([left.ravel(), right.ravel()])
+    # The batch's distinct ids in increasing order, padding (0) first whatever the
+    # batch holds: a mask over the token table is linear time, where np.unique sorts.
+    present = np.zeros(len(enc.token_words), dtype=bool)
+    present[ids] = True
+    present[0] = True
+    table = np.flatnonzero(present)
+    local = (np.cumsum(present) - 1)[ids]
     n_rows = len(index)
     padded = np.zeros(-(-len(table) // n_rows) * n_rows, dtype=table.dtype)
     padded[: len(table)] = table  # extra rows repeat the padding token (id 0)

@@ -275,6 +275,8 @@ def _encode_params(clf):
 
 def _fitted_state(clf):
     """The tensors to write and the JSON description of the fitted state."""
+    from ._similarity import tfidf_state
+
     net = clf.net_
     encoder = clf._encoder
     tensors = {}
@@ -311,6 +313,8 @@ def _fitted_state(clf):
         "optimizer": optimizer,
         "attributes": _extra_attributes(clf),
     }
+    if clf._tfidf is not None:
+        model["tfidf"] = tfidf_state(clf._tfidf)
     return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, model
 
 
@@ -626,7 +630,7 @@ def _rebuild(cls, config, model, history, tensors, device, prior):
     # --- fitted attributes
     _expect_keys(model, ("classes", "fields", "n_features_in", "feature_names_in",
                          "encoder", "vocabulary", "network", "shared_weights",
-                         "optimizer", "attributes"), MODEL)
+                         "optimizer", "attributes"), MODEL, optional=("tfidf",))
     clf.classes_ = _classes(model["classes"])
     clf.fields_ = _fields(model["fields"])
     n_features = model["n_features_in"]
@@ -691,9 +695,10 @@ def _rebuild(cls, config, model, history, tensors, device, prior):
     numeric = getattr(clf, "numeric_fields_", None)
     if not (isinstance(numeric, list) and all(isinstance(n, str) for n in numeric)):
         raise _invalid("the attribute numeric_fields_ must be a list of field names")
-    clf._similarity_plan = None
+    clf._similarity_plan = clf._tfidf = None
     if network.get("n_similarity_features") or prior is not None:
         clf._similarity_plan = field_plan(clf.fields_, numeric)
+        clf._tfidf = _tfidf(model.get("tfidf"), clf._similarity_plan)
     n_similarity = (0 if clf._similarity_plan is None
                     else sum(len(f[-1]) for f in clf._similarity_plan))
     if network.get("n_similarity_features"):
@@ -731,6 +736,21 @@ def _rebuild(cls, config, model, history, tensors, device, prior):
     net.history_ = History(history)
     clf.net_ = net
     return clf
+
+
+def _tfidf(state, plan):
+    """The similarity features' TF-IDF weights, for exactly the two-sided fields."""
+    from ._similarity import tfidf_from_state
+
+    expected = sorted(name for name, left, right, _ in plan
+                      if left is not None and right is not None)
+    if not isinstance(state, dict) or sorted(state) != expected:
+        raise _invalid(f"{MODEL} 'tfidf' must hold the TF-IDF weights of the fields "
+                       f"{expected}")
+    try:
+        return tfidf_from_state(state)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise _invalid(f"{MODEL} 'tfidf' is malformed: {exc}") from None
 
 
 def _load_prior(data, clf):

@@ -11,7 +11,7 @@ from joblib import effective_n_jobs
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._pairs import as_text, resolve_fields
@@ -26,7 +26,8 @@ _FUZZY_SCORERS = (
     ("jaro_winkler", JaroWinkler.normalized_similarity, 1.0),
     ("levenshtein", Levenshtein.normalized_similarity, 1.0),
 )
-_SIMILARITIES = tuple(name for name, _, _ in _FUZZY_SCORERS) + ("jaccard",)
+_SIMILARITIES = tuple(name for name, _, _ in _FUZZY_SCORERS) + (
+    "jaccard", "tfidf_cosine", "char_tfidf_cosine")
 _FLAGS = ("left_missing", "right_missing")
 # Word tokens for the Jaccard index: runs of letters, digits and underscores.
 _TOKENIZE = re.compile(r"\w+").findall
@@ -61,6 +62,14 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
       with the Levenshtein distance.
     - ``<field>__jaccard``: Jaccard index of the sets of word tokens (runs of
       letters, digits and underscores); 1 when neither value has a token.
+    - ``<field>__tfidf_cosine``: cosine similarity of the TF-IDF vectors of
+      the word tokens (sublinear term frequencies), with document
+      frequencies learnt in :meth:`fit` from the field's values on both
+      sides; a shared rare word (a model number) counts more than a shared
+      common one. NaN when either value has no word seen during fit.
+    - ``<field>__char_tfidf_cosine``: the same over character 3-grams within
+      words (``TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3))``),
+      which tolerates spelling variants.
     - ``<field>__num_rel_diff``, for numeric fields only (see
       `numeric_fields`): ``|a - b| / max(|a|, |b|)`` (0 when both are 0)
       when both values parse as finite numbers, else NaN.
@@ -116,6 +125,11 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         column being None for a field absent on that side.
     numeric_fields_ : list of str
         The names of the fields that get the ``num_rel_diff`` feature.
+    tfidf_ : dict of str to dict of str to TfidfVectorizer or None
+        For every field present on both sides, the fitted
+        :class:`~sklearn.feature_extraction.text.TfidfVectorizer` of
+        ``"tfidf_cosine"`` and of ``"char_tfidf_cosine"``; None when the
+        training values hold no token.
     n_features_in_ : int
         Number of columns seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -129,9 +143,9 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
     -----
     The transformation is computed column by column with rapidfuzz's
     :func:`rapidfuzz.process.cpdist` and sparse token matrices, without a
-    Python loop over pairs. It is stateless apart from the field lists: `fit`
-    only validates the parameters, resolves the fields and picks the numeric
-    ones.
+    Python loop over pairs; each distinct value is TF-IDF-vectorised once.
+    `fit` validates the parameters, resolves the fields, picks the numeric
+    ones and learns the TF-IDF weights.
 
     The numeric difference is not computed for text fields, and one-sided
     fields get no similarities, because such columns would be entirely NaN,
@@ -154,13 +168,13 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
           dtype=object)
     >>> Xt = features.transform(X)
     >>> Xt.shape
-    (2, 17)
+    (2, 21)
     >>> Xt[:, :6]
     array([[ 1.,  1.,  1.,  1.,  1.,  1.],
            [nan, nan, nan, nan, nan, nan]])
     >>> features.numeric_fields_
     ['year']
-    >>> Xt[:, 14].round(4)  # year__num_rel_diff
+    >>> Xt[:, 18].round(4)  # year__num_rel_diff
     array([0.0005, 0.    ])
     """
 
@@ -184,7 +198,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     def fit(self, X, y=None):
-        """Validate the parameters and resolve the fields to compare.
+        """Validate the parameters, resolve the fields and learn the TF-IDF weights.
 
         Parameters
         ----------
@@ -219,6 +233,8 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
             X.columns, self.fields, self.left_prefix, self.right_prefix
         )
         self.numeric_fields_ = self._resolve_numeric_fields(X)
+        self.tfidf_ = fit_tfidf(X, self._field_plan(), lowercase=self.lowercase,
+                                max_length=self.max_length)
         return self
 
     def _resolve_numeric_fields(self, X):
@@ -271,7 +287,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_pairs, n_features_out), dtype float64
             The features, field by field, named by
-            :meth:`get_feature_names_out`: 8 per text field, 9 per numeric
+            :meth:`get_feature_names_out`: 10 per text field, 11 per numeric
             field and 2 per one-sided field.
 
         Raises
@@ -293,7 +309,8 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
                 f"during fit; its columns are {list(X.columns)}."
             )
         validate_data(self, X, skip_check_array=True, reset=False)
-        return pair_similarities(X, self._field_plan(), lowercase=self.lowercase,
+        return pair_similarities(X, self._field_plan(), self.tfidf_,
+                                 lowercase=self.lowercase,
                                  max_length=self.max_length,
                                  workers=effective_n_jobs(self.n_jobs))
 
@@ -357,18 +374,97 @@ def field_plan(fields, numeric_fields):
     return plan
 
 
-def pair_similarities(X, plan, *, lowercase=True, max_length=1000, workers=1):
-    """The similarity features of the pair frame `X`, field by field (see `field_plan`)."""
+# The TF-IDF cosines weigh a shared rare word (a model number, a brand) above
+# a shared common one, which the fuzzy scores cannot; word tokens as for the
+# Jaccard index, and character 3-grams within words for spelling variants.
+_TFIDF_SETTINGS = {
+    "tfidf_cosine": dict(token_pattern=r"\w+"),
+    "char_tfidf_cosine": dict(analyzer="char_wb", ngram_range=(3, 3)),
+}
+
+
+def _tfidf_vectorizer(feature, vocabulary=None):
+    return TfidfVectorizer(lowercase=False, sublinear_tf=True, dtype=np.float64,
+                           vocabulary=vocabulary, **_TFIDF_SETTINGS[feature])
+
+
+def fit_tfidf(X, plan, *, lowercase=True, max_length=1000):
+    """Learn the TF-IDF weights of every two-sided field from the pair frame `X`.
+
+    The documents are the field's present values on both sides of every pair.
+
+    Returns
+    -------
+    dict of str to dict of str to TfidfVectorizer or None
+        For each field name, the fitted vectorizer of each TF-IDF feature;
+        None when the values hold no token (the feature is then NaN).
+    """
+    tfidf = {}
+    for name, left_col, right_col, features in plan:
+        if not set(_TFIDF_SETTINGS) <= set(features):
+            continue
+        values = np.concatenate([_column_text(X, column, len(X), max_length)
+                                 for column in (left_col, right_col)])
+        values = values[~pd.isna(values)]
+        values = _lower(values) if lowercase else list(values)
+        tfidf[name] = {}
+        for feature in _TFIDF_SETTINGS:
+            try:
+                tfidf[name][feature] = _tfidf_vectorizer(feature).fit(values)
+            except ValueError:  # no value holds a token
+                tfidf[name][feature] = None
+    return tfidf
+
+
+def tfidf_state(tfidf):
+    """The fitted TF-IDF weights as plain data (JSON): vocabulary and idf."""
+    return {name: {feature: None if v is None else
+                   {"vocabulary": {str(k): int(i) for k, i in v.vocabulary_.items()},
+                    "idf": v.idf_.tolist()}
+                   for feature, v in vectorizers.items()}
+            for name, vectorizers in tfidf.items()}
+
+
+def tfidf_from_state(state):
+    """Rebuild the output of `fit_tfidf` from `tfidf_state`; ValueError if malformed."""
+    tfidf = {}
+    for name, vectorizers in state.items():
+        if set(vectorizers) != set(_TFIDF_SETTINGS):
+            raise ValueError(f"field {name!r} must have the TF-IDF features "
+                             f"{sorted(_TFIDF_SETTINGS)}; got {sorted(vectorizers)}")
+        tfidf[name] = {}
+        for feature, saved in vectorizers.items():
+            if saved is None:
+                tfidf[name][feature] = None
+                continue
+            vocabulary, idf = saved["vocabulary"], np.asarray(saved["idf"], dtype=np.float64)
+            if not (isinstance(vocabulary, dict) and idf.shape == (len(vocabulary),)
+                    and np.isfinite(idf).all()
+                    and sorted(vocabulary.values()) == list(range(len(vocabulary)))):
+                raise ValueError(f"the {feature} weights of field {name!r} need a "
+                                 "vocabulary numbered 0..n-1 and n finite idf values")
+            vectorizer = _tfidf_vectorizer(feature, vocabulary)
+            vectorizer.idf_ = idf
+            tfidf[name][feature] = vectorizer
+    return tfidf
+
+
+def pair_similarities(X, plan, tfidf, *, lowercase=True, max_length=1000, workers=1):
+    """The similarity features of the pair frame `X`, field by field.
+
+    `plan` comes from `field_plan`, `tfidf` from `fit_tfidf`.
+    """
     n = len(X)
     blocks = []
-    for _, left_col, right_col, features in plan:
+    for name, left_col, right_col, features in plan:
         left = _column_text(X, left_col, n, max_length)
         right = _column_text(X, right_col, n, max_length)
-        blocks.append(_field_features(left, right, features, lowercase, workers))
+        blocks.append(_field_features(left, right, features, tfidf.get(name),
+                                      lowercase, workers))
     return np.hstack(blocks) if blocks else np.empty((n, 0))
 
 
-def _field_features(left, right, features, lowercase, workers):
+def _field_features(left, right, features, tfidf, lowercase, workers):
     n = len(left)
     out = np.full((n, len(features)), np.nan)
     left_missing = pd.isna(left)
@@ -386,6 +482,9 @@ def _field_features(left, right, features, lowercase, workers):
         )
         out[both, j] = scores * scale
     out[both, len(_FUZZY_SCORERS)] = _jaccard(a_text, b_text)
+    for j, feature in enumerate(_TFIDF_SETTINGS, start=len(_FUZZY_SCORERS) + 1):
+        if tfidf[feature] is not None:
+            out[both, j] = _tfidf_cosine(tfidf[feature], a_text, b_text)
     if "num_rel_diff" in features:
         out[both, len(_SIMILARITIES)] = _relative_difference(a, b)
     return out
@@ -435,6 +534,19 @@ def _jaccard(a, b):
     )
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 1.0)
+
+
+def _tfidf_cosine(vectorizer, a, b):
+    """Cosine of the TF-IDF vectors of a[i] and b[i]; NaN where one has no known token."""
+    n = len(a)
+    # Records recur across pairs: each distinct value is vectorised once.
+    codes, uniques = pd.factorize(pd.Series(list(a) + list(b), dtype=object))
+    vectors = vectorizer.transform(uniques)  # rows have unit L2 norm
+    left, right = vectors[codes[:n]], vectors[codes[n:]]
+    cosine = np.minimum(np.asarray(left.multiply(right).sum(axis=1)).ravel(), 1.0)
+    cosine[codes[:n] == codes[n:]] = 1.0  # exactly, not up to rounding
+    cosine[(left.getnnz(axis=1) == 0) | (right.getnnz(axis=1) == 0)] = np.nan
+    return cosine
 
 
 def _to_number(text):

@@ -407,7 +407,7 @@ def test_prior_is_added_to_the_network_logits(fitted, people):
     left, right, _ = people
     X = pair_frame(left, right)
     assert isinstance(fitted.prior_, HistGradientBoostingClassifier)
-    similarity = pair_similarities(X, fitted._similarity_plan)
+    similarity = pair_similarities(X, fitted._similarity_plan, fitted._tfidf)
     assert np.isnan(similarity).any()  # missing cities: the prior reads NaN as is
     prior = fitted.prior_.predict_proba(similarity)
     dataset = PairDataset(fitted._encoder.transform(X))

@@ -415,6 +415,9 @@ def test_pickle_file_instead_of_a_model(fitted, tmp_path):
     ("model.json", lambda m: m["shared_weights"].update(a="b"), "shared weight"),
     ("model.json", lambda m: m.update(optimizer=None),
      "optimizer tensors without an optimizer state"),
+    ("model.json", lambda m: m.pop("tfidf"), "'tfidf' must hold the TF-IDF weights"),
+    ("model.json", lambda m: next(iter(m["tfidf"].values()))["tfidf_cosine"]["idf"].pop(),
+     "'tfidf' is malformed"),
     ("history.json", lambda h: None, None),
 ])
 def test_edited_json_with_a_matching_manifest(copy, where, edit, match):

@@ -25,10 +25,13 @@ SIMILARITIES = [
     "jaro_winkler",
     "levenshtein",
     "jaccard",
+    "tfidf_cosine",
+    "char_tfidf_cosine",
 ]
 FLAGS = ["left_missing", "right_missing"]
 TEXT = SIMILARITIES + FLAGS  # features of a text field
 NUMERIC = SIMILARITIES + ["num_rel_diff"] + FLAGS  # features of a numeric field
+REL = len(SIMILARITIES)  # position of num_rel_diff in a numeric field's block
 N_SIM = len(SIMILARITIES)  # the string similarities, first in every field block
 K = len(TEXT)
 
@@ -37,18 +40,71 @@ def _frame(left, right):
     return pair_frame(pd.DataFrame(left), pd.DataFrame(right))
 
 
-def _reference(left, right, lowercase=True):
-    """The features of one pair, computed slowly and independently."""
+def _missing(v):
+    return v is None or (isinstance(v, float) and np.isnan(v)) or (
+        isinstance(v, str) and not v.strip()
+    )
 
-    def missing(v):
-        return v is None or (isinstance(v, float) and np.isnan(v)) or (
-            isinstance(v, str) and not v.strip()
-        )
 
-    def text(v):
-        if isinstance(v, float) and v.is_integer():
-            return str(int(v))
-        return str(v)
+def _text(v):
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _char_wb_3grams(text):
+    """scikit-learn's char_wb analyzer, n=3: 3-grams of each space-padded word."""
+    grams = []
+    for word in text.split():
+        word = f" {word} "
+        grams += [word[i:i + 3] for i in range(max(1, len(word) - 2))]
+    return grams
+
+
+def _tfidf_reference(left, right, lowercase=True):
+    """Word and char TF-IDF cosines of every pair of a field, computed slowly.
+
+    Documents are the present values of both sides; smooth idf
+    ln((1 + n) / (1 + df)) + 1, sublinear tf 1 + ln(count), unit vectors.
+    """
+    def norm(v):
+        t = _text(v)
+        return t.lower() if lowercase else t
+
+    docs = [norm(v) for v in list(left) + list(right) if not _missing(v)]
+    out = []
+    for analyze in (lambda t: re.findall(r"\w+", t), _char_wb_3grams):
+        df = {}
+        for doc in docs:
+            for term in set(analyze(doc)):
+                df[term] = df.get(term, 0) + 1
+
+        def vector(t):
+            counts = {}
+            for term in analyze(t):
+                if term in df:
+                    counts[term] = counts.get(term, 0) + 1
+            v = {term: (1 + np.log(c)) * (np.log((1 + len(docs)) / (1 + df[term])) + 1)
+                 for term, c in counts.items()}
+            length = np.sqrt(sum(x * x for x in v.values()))
+            return {term: x / length for term, x in v.items()}
+
+        cosines = []
+        for a, b in zip(left, right):
+            if _missing(a) or _missing(b):
+                cosines.append(np.nan)
+                continue
+            va, vb = vector(norm(a)), vector(norm(b))
+            cosines.append(sum(x * vb.get(term, 0.0) for term, x in va.items())
+                           if va and vb else np.nan)
+        out.append(cosines)
+    return list(zip(*out))
+
+
+def _reference(left, right, lowercase=True, tfidf=(np.nan, np.nan)):
+    """The features of one pair, computed slowly and independently; `tfidf`
+    gives the pair's two TF-IDF cosines (see `_tfidf_reference`)."""
+    missing, text = _missing, _text
 
     def number(s):
         try:
@@ -59,7 +115,7 @@ def _reference(left, right, lowercase=True):
 
     lm, rm = missing(left), missing(right)
     if lm or rm:
-        return [np.nan] * 7 + [float(lm), float(rm)]
+        return [np.nan] * 9 + [float(lm), float(rm)]
     a, b = text(left), text(right)
     x, y = number(a), number(b)
     if np.isnan(x) or np.isnan(y):
@@ -78,6 +134,7 @@ def _reference(left, right, lowercase=True):
         JaroWinkler.normalized_similarity(a, b),
         Levenshtein.normalized_similarity(a, b),
         jaccard,
+        *tfidf,
         rel,
         0.0,
         0.0,
@@ -135,20 +192,23 @@ def test_matches_per_pair_reference(X, numeric_fields):
     assert est.numeric_fields_ == numeric
     assert Xt.shape == (len(X), 3 * K + len(numeric))
     assert Xt.dtype == np.float64
+    tfidf = {f: _tfidf_reference(LEFT[f], RIGHT[f]) for f in fields}
     for i in range(len(X)):
         expected = []
         for field in fields:
-            ref = _reference(LEFT[field][i], RIGHT[field][i])
-            expected += ref if field in numeric else ref[:6] + ref[7:]
+            ref = _reference(LEFT[field][i], RIGHT[field][i], tfidf=tfidf[field][i])
+            expected += ref if field in numeric else ref[:REL] + ref[REL + 1:]
         assert_allclose(Xt[i], expected, rtol=1e-12, atol=1e-12, equal_nan=True,
                         err_msg=f"row {i}")
 
 
 def test_matches_reference_without_lowercase(X):
     Xt = SimilarityFeatures(fields=["maker"], lowercase=False).fit_transform(X)
+    tfidf = _tfidf_reference(LEFT["maker"], RIGHT["maker"], lowercase=False)
     for i in range(len(X)):
-        ref = _reference(LEFT["maker"][i], RIGHT["maker"][i], lowercase=False)
-        assert_allclose(Xt[i], ref[:6] + ref[7:], rtol=1e-12, atol=1e-12,
+        ref = _reference(LEFT["maker"][i], RIGHT["maker"][i], lowercase=False,
+                         tfidf=tfidf[i])
+        assert_allclose(Xt[i], ref[:REL] + ref[REL + 1:], rtol=1e-12, atol=1e-12,
                         equal_nan=True)
     # "Apple" vs "APPLE": equal only when lowercased.
     lowered = SimilarityFeatures(fields=["maker"]).fit_transform(X)
@@ -176,8 +236,8 @@ def test_missing_values_give_nan_and_flags():
     )
     Xt = SimilarityFeatures().fit_transform(X)
     assert np.isnan(Xt[:5, :N_SIM]).all()
-    assert_array_equal(Xt[:, 6], [0, 1, 1, 1, 1, 0])  # left_missing
-    assert_array_equal(Xt[:, 7], [1, 0, 1, 0, 0, 0])  # right_missing
+    assert_array_equal(Xt[:, -2], [0, 1, 1, 1, 1, 0])  # left_missing
+    assert_array_equal(Xt[:, -1], [1, 0, 1, 0, 0, 0])  # right_missing
     assert_array_equal(Xt[5, :N_SIM], 1.0)
 
 
@@ -189,8 +249,9 @@ def test_numbers():
     est = SimilarityFeatures().fit(X)
     assert est.numeric_fields_ == ["price", "year"]
     Xt = est.transform(X)
-    assert list(est.get_feature_names_out()[:9]) == [f"price__{k}" for k in NUMERIC]
-    rel = Xt[:, 6]
+    assert list(est.get_feature_names_out()[:len(NUMERIC)]) == [
+        f"price__{k}" for k in NUMERIC]
+    rel = Xt[:, REL]
     assert_allclose(rel[:3], [0.5, 0.0, 0.0])
     assert rel[3] == 2.0  # |-5 - 5| / 5
     assert np.isnan(rel[4:]).all()
@@ -400,3 +461,42 @@ def test_long_values_compare_their_first_max_length_characters():
 def test_max_length_must_be_a_positive_integer(X, max_length):
     with pytest.raises(ValueError, match="max_length must be a positive integer"):
         SimilarityFeatures(max_length=max_length).fit(X)
+
+
+def test_tfidf_weighs_rare_shared_words_above_common_ones():
+    # "camera" is in every value, "x100" in two: sharing the rare word counts more.
+    left = ["sony x100 camera", "nikon d50 camera", "canon g7 camera", "leica q2 camera"]
+    right = ["fuji x100 photo", "pentax k1 camera", "olympus e5 camera", "ricoh gr camera"]
+    X = _frame({"title": left}, {"title": right})
+    est = SimilarityFeatures().fit(X)
+    word = list(est.get_feature_names_out()).index("title__tfidf_cosine")
+    Xt = est.transform(X)
+    assert Xt[0, word] > Xt[1, word] > 0
+    # The token Jaccard index cannot tell the two apart.
+    jaccard = list(est.get_feature_names_out()).index("title__jaccard")
+    assert Xt[0, jaccard] == Xt[1, jaccard] == 0.2
+
+
+def test_tfidf_weights_come_from_fit_only():
+    train = _frame({"a": ["red apple", "green pear"]}, {"a": ["red apple", "pear"]})
+    est = SimilarityFeatures().fit(train)
+    assert sorted(est.tfidf_["a"]["tfidf_cosine"].vocabulary_) == ["apple", "green",
+                                                                    "pear", "red"]
+    new = _frame({"a": ["blue plum", "red plum", "red apple"]},
+                 {"a": ["blue plum", "blue plum", "apple red"]})
+    Xt = est.transform(new)
+    word = N_SIM - 2
+    # No word seen during fit: NaN, even for equal values; then as fitted.
+    assert np.isnan(Xt[0, word]) and np.isnan(Xt[1, word])
+    assert Xt[2, word] == pytest.approx(1.0)
+    # The same pair gets the same features whatever else is transformed with it.
+    assert_array_equal(est.transform(new.iloc[2:]), Xt[2:])
+
+
+def test_tfidf_of_a_field_without_any_token():
+    X = _frame({"code": ["--", "!!", None]}, {"code": ["--", "??", "+"]})
+    est = SimilarityFeatures().fit(X)
+    assert est.tfidf_["code"]["tfidf_cosine"] is None  # no word at all
+    Xt = est.transform(X)
+    assert np.isnan(Xt[:, N_SIM - 2]).all()
+    assert Xt[0, N_SIM - 1] == 1.0 and Xt[1, N_SIM - 1] == 0.0  # char 3-grams exist
