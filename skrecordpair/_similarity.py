@@ -521,11 +521,12 @@ def _jaccard(a, b):
     """Jaccard index of the word-token sets of a[i] and b[i], for every i."""
     n = len(a)
     vectorizer = CountVectorizer(analyzer=_TOKENIZE, binary=True, dtype=np.float64)
+    codes, uniques = pd.factorize(pd.Series(list(a) + list(b), dtype=object))
     try:
-        tokens = vectorizer.fit_transform(list(a) + list(b)).tocsr()
+        tokens = vectorizer.fit_transform(uniques).tocsr()
     except ValueError:  # empty vocabulary: no value has a token
         return np.ones(n)
-    left, right = tokens[:n], tokens[n:]
+    left, right = tokens[codes[:n]], tokens[codes[n:]]
     inter = np.asarray(left.multiply(right).sum(axis=1)).ravel()
     union = (
         np.asarray(left.sum(axis=1)).ravel()
