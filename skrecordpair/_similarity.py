@@ -27,7 +27,7 @@ _FUZZY_SCORERS = (
     ("levenshtein", Levenshtein.normalized_similarity, 1.0),
 )
 _SIMILARITIES = tuple(name for name, _, _ in _FUZZY_SCORERS) + (
-    "jaccard", "tfidf_cosine", "char_tfidf_cosine")
+    "jaccard", "code_jaccard", "tfidf_cosine", "char_tfidf_cosine")
 _FLAGS = ("left_missing", "right_missing")
 # Word tokens for the Jaccard index: runs of letters, digits and underscores.
 _TOKENIZE = re.compile(r"\w+").findall
@@ -62,6 +62,9 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
       with the Levenshtein distance.
     - ``<field>__jaccard``: Jaccard index of the sets of word tokens (runs of
       letters, digits and underscores); 1 when neither value has a token.
+    - ``<field>__code_jaccard``: Jaccard index of the sets of word tokens
+      that hold a digit (model numbers, versions, years: "cs3", "2007"); 1
+      when neither value has such a token, NaN when only one has.
     - ``<field>__tfidf_cosine``: cosine similarity of the TF-IDF vectors of
       the word tokens (sublinear term frequencies), with document
       frequencies learnt in :meth:`fit` from the field's values on both
@@ -168,13 +171,13 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
           dtype=object)
     >>> Xt = features.transform(X)
     >>> Xt.shape
-    (2, 21)
+    (2, 23)
     >>> Xt[:, :6]
     array([[ 1.,  1.,  1.,  1.,  1.,  1.],
            [nan, nan, nan, nan, nan, nan]])
     >>> features.numeric_fields_
     ['year']
-    >>> Xt[:, 18].round(4)  # year__num_rel_diff
+    >>> Xt[:, 20].round(4)  # year__num_rel_diff
     array([0.0005, 0.    ])
     """
 
@@ -287,7 +290,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_pairs, n_features_out), dtype float64
             The features, field by field, named by
-            :meth:`get_feature_names_out`: 10 per text field, 11 per numeric
+            :meth:`get_feature_names_out`: 11 per text field, 12 per numeric
             field and 2 per one-sided field.
 
         Raises
@@ -481,8 +484,9 @@ def _field_features(left, right, features, tfidf, lowercase, workers):
             a_text, b_text, scorer=scorer, dtype=np.float64, workers=workers
         )
         out[both, j] = scores * scale
-    out[both, len(_FUZZY_SCORERS)] = _jaccard(a_text, b_text)
-    for j, feature in enumerate(_TFIDF_SETTINGS, start=len(_FUZZY_SCORERS) + 1):
+    j = len(_FUZZY_SCORERS)
+    out[both, j], out[both, j + 1] = _jaccard(a_text, b_text)
+    for j, feature in enumerate(_TFIDF_SETTINGS, start=j + 2):
         if tfidf[feature] is not None:
             out[both, j] = _tfidf_cosine(tfidf[feature], a_text, b_text)
     if "num_rel_diff" in features:
@@ -518,15 +522,32 @@ def _lower(values):
 
 
 def _jaccard(a, b):
-    """Jaccard index of the word-token sets of a[i] and b[i], for every i."""
+    """Jaccard indices of the word-token sets of a[i] and b[i], for every i.
+
+    Returns the index over all tokens and over the tokens holding a digit,
+    codes such as model numbers, versions and years. Both are 1 when neither
+    value has such a token; the code index is NaN when only one value has a
+    code, since "no code given" is not "a different code".
+    """
     n = len(a)
     vectorizer = CountVectorizer(analyzer=_TOKENIZE, binary=True, dtype=np.float64)
     codes, uniques = pd.factorize(pd.Series(list(a) + list(b), dtype=object))
     try:
         tokens = vectorizer.fit_transform(uniques).tocsr()
     except ValueError:  # empty vocabulary: no value has a token
-        return np.ones(n)
+        return np.ones(n), np.ones(n)
     left, right = tokens[codes[:n]], tokens[codes[n:]]
+    has_digit = np.array([any(c.isdigit() for c in token)
+                          for token in vectorizer.get_feature_names_out()])
+    overall = _set_jaccard(left, right, empty=1.0)
+    left, right = left[:, has_digit], right[:, has_digit]
+    code = _set_jaccard(left, right, empty=1.0)
+    code[(left.getnnz(axis=1) == 0) != (right.getnnz(axis=1) == 0)] = np.nan
+    return overall, code
+
+
+def _set_jaccard(left, right, empty):
+    """Row-wise Jaccard index of two binary sparse matrices; `empty` for two empty rows."""
     inter = np.asarray(left.multiply(right).sum(axis=1)).ravel()
     union = (
         np.asarray(left.sum(axis=1)).ravel()
@@ -534,7 +555,7 @@ def _jaccard(a, b):
         - inter
     )
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 1.0)
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), empty)
 
 
 def _tfidf_cosine(vectorizer, a, b):

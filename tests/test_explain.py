@@ -124,12 +124,16 @@ def test_completeness(people, variant, similarity):
     for side in gaps:
         np.testing.assert_allclose(gaps[side], deltas[side], atol=1e-4)
     if variant == "allennlp":
-        # A continuous network: the delta vanishes as the integration gets finer.
-        # (The paper variant jumps where an argmax switches; its delta need not.)
+        # Continuous except where a matching vector passes through zero (its cosine
+        # flips sign there): the deltas vanish as the integration gets finer, for
+        # all but such rare paths. (The paper variant also jumps wherever an argmax
+        # switches; its deltas need not shrink.)
         fine, _, _ = _completeness_gaps(clf, left.iloc[:8], right.iloc[:8], n_steps=500)
-        fine_delta = max(np.abs(fine[side]).max() for side in fine)
-        assert fine_delta <= 0.02 * scale
-        assert fine_delta < max(np.abs(deltas[side]).max() for side in deltas)
+        fine = np.abs(np.concatenate([fine[side] for side in fine]))
+        coarse = np.abs(np.concatenate([deltas[side] for side in deltas]))
+        assert np.median(fine) <= 0.001 * scale
+        assert (fine <= 0.01 * scale).mean() >= 0.75
+        assert fine.sum() < coarse.sum()
 
 
 def test_completeness_with_sampled_prior_shapley_values(people):

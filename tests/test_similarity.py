@@ -25,6 +25,7 @@ SIMILARITIES = [
     "jaro_winkler",
     "levenshtein",
     "jaccard",
+    "code_jaccard",
     "tfidf_cosine",
     "char_tfidf_cosine",
 ]
@@ -33,6 +34,9 @@ TEXT = SIMILARITIES + FLAGS  # features of a text field
 NUMERIC = SIMILARITIES + ["num_rel_diff"] + FLAGS  # features of a numeric field
 REL = len(SIMILARITIES)  # position of num_rel_diff in a numeric field's block
 N_SIM = len(SIMILARITIES)  # the string similarities, first in every field block
+CODE = SIMILARITIES.index("code_jaccard")
+# The similarities defined for any two values (code_jaccard needs digits).
+ALWAYS = [i for i in range(N_SIM) if i != CODE]
 K = len(TEXT)
 
 
@@ -115,7 +119,7 @@ def _reference(left, right, lowercase=True, tfidf=(np.nan, np.nan)):
 
     lm, rm = missing(left), missing(right)
     if lm or rm:
-        return [np.nan] * 9 + [float(lm), float(rm)]
+        return [np.nan] * 10 + [float(lm), float(rm)]
     a, b = text(left), text(right)
     x, y = number(a), number(b)
     if np.isnan(x) or np.isnan(y):
@@ -127,6 +131,10 @@ def _reference(left, right, lowercase=True, tfidf=(np.nan, np.nan)):
         a, b = a.lower(), b.lower()
     ta, tb = set(re.findall(r"\w+", a)), set(re.findall(r"\w+", b))
     jaccard = len(ta & tb) / len(ta | tb) if ta | tb else 1.0
+    ca = {t for t in ta if any(c.isdigit() for c in t)}
+    cb = {t for t in tb if any(c.isdigit() for c in t)}
+    code_jaccard = (len(ca & cb) / len(ca | cb) if ca and cb
+                    else 1.0 if not (ca or cb) else np.nan)
     return [
         fuzz.ratio(a, b) / 100,
         fuzz.partial_ratio(a, b) / 100,
@@ -134,6 +142,7 @@ def _reference(left, right, lowercase=True, tfidf=(np.nan, np.nan)):
         JaroWinkler.normalized_similarity(a, b),
         Levenshtein.normalized_similarity(a, b),
         jaccard,
+        code_jaccard,
         *tfidf,
         rel,
         0.0,
@@ -213,7 +222,8 @@ def test_matches_reference_without_lowercase(X):
     # "Apple" vs "APPLE": equal only when lowercased.
     lowered = SimilarityFeatures(fields=["maker"]).fit_transform(X)
     assert_array_equal(lowered[0, :N_SIM], 1.0)
-    assert (Xt[0, :N_SIM] < 1).all()
+    assert (Xt[0, ALWAYS] < 1).all()
+    assert Xt[0, CODE] == 1.0  # no code on either side
 
 
 def test_identical_values_give_ones_and_disjoint_low():
@@ -225,7 +235,8 @@ def test_identical_values_give_ones_and_disjoint_low():
     assert Xt.shape == (3, K)  # a text field: no numeric difference
     assert_array_equal(Xt[:2, :N_SIM], 1.0)
     assert_array_equal(Xt[:2, -2:], 0.0)
-    assert_array_equal(Xt[2, :N_SIM], 0.0)
+    assert_array_equal(Xt[2, ALWAYS], 0.0)
+    assert Xt[2, CODE] == 1.0  # no code on either side
     assert ((0 <= Xt[:, :N_SIM]) & (Xt[:, :N_SIM] <= 1)).all()
 
 
@@ -500,3 +511,13 @@ def test_tfidf_of_a_field_without_any_token():
     Xt = est.transform(X)
     assert np.isnan(Xt[:, N_SIM - 2]).all()
     assert Xt[0, N_SIM - 1] == 1.0 and Xt[1, N_SIM - 1] == 0.0  # char 3-grams exist
+
+
+def test_code_jaccard_compares_tokens_with_digits():
+    X = _frame({"t": ["photoshop cs3 mac", "office 2007", "word", "x200 b3 kit"]},
+               {"t": ["photoshop cs4 mac", "office 2007 pro", "word 2", "kit x200"]})
+    Xt = SimilarityFeatures().fit_transform(X)
+    # A different version, the same year, a code on one side only, one of two codes.
+    assert_array_equal(Xt[:, CODE], [0.0, 1.0, np.nan, 0.5])
+    # The overall token Jaccard index hardly sees the version change.
+    assert Xt[0, SIMILARITIES.index("jaccard")] == 0.5
