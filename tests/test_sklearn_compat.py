@@ -102,15 +102,12 @@ _TINY = dict(
 # sample-weight checks do not apply, and passing weights is a TypeError), and the
 # error messages use the phrases the checks look for.
 # xfail_strict=True below turns a fixed entry into a failure, so entries get removed.
-EXPECTED_FAILED_CHECKS = {
-    "check_methods_sample_order_invariance": (
-        "float32 network: when a layer's input size is not a multiple of the CPU's "
-        "vector width (here the head, which reads the similarity features), the "
-        "matrix kernels round a row differently depending on its position in the "
-        "batch, so probabilities move by ~1e-7, at the check's rtol=1e-7. "
-        "test_classifier.py asserts order and batch independence to 1e-5."
-    ),
-}
+# None today. check_methods_sample_order_invariance was one while the head's input
+# size (which grows with the similarity features) was not a multiple of the CPU's
+# vector width: float32 kernels then round a row differently by its position in the
+# batch (~1e-7, the check's rtol). Should it return, that is the reason;
+# test_classifier.py asserts order and batch independence to 1e-5.
+EXPECTED_FAILED_CHECKS = {}
 
 
 @parametrize_with_checks(
