@@ -155,7 +155,10 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
     which :class:`~sklearn.ensemble.HistGradientBoostingClassifier` cannot
     fit on (it raises "window shape cannot be larger than input array
     shape"). A field missing on one side in every training pair leads to the
-    same error.
+    same error, and so does ``code_jaccard`` for a field whose values hold
+    digits on one side only in every pair. :class:`RecordPairClassifier`'s
+    similarity prior guards against both; in a pipeline of your own, drop
+    such columns or impute them.
 
     Examples
     --------

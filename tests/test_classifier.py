@@ -457,3 +457,15 @@ def test_a_field_almost_always_missing_on_one_side_still_fits(people, n_present)
     clf = RecordPairClassifier(**TINY, max_epochs=1, random_state=0).fit(left, right, y)
     assert np.isfinite(clf.predict_proba(left, right)).all()
     assert np.isfinite(clf.predict_proba(left, right.assign(city="rome"))).all()
+
+
+def test_a_field_with_digits_on_one_side_only_still_fits(people):
+    """Its code_jaccard column is NaN in every pair (codes on one side only)."""
+    left, right, y = people
+    left = left.assign(tag=[f"a{i}" for i in range(len(left))])
+    right = right.assign(tag="plain")
+    clf = RecordPairClassifier(**TINY, max_epochs=1, random_state=0).fit(left, right, y)
+    names = [f"{p[0]}__{f}" for p in clf._similarity_plan for f in p[-1]]
+    similarity = clf._similarities(pair_frame(left, right))
+    assert np.isnan(similarity[:, names.index("tag__code_jaccard")]).all()
+    assert np.isfinite(clf.predict_proba(left, right)).all()
