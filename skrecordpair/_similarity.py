@@ -482,19 +482,33 @@ def _field_features(left, right, features, tfidf, lowercase, workers):
         return out
     a, b = left[both], right[both]
     a_text, b_text = (_lower(a), _lower(b)) if lowercase else (list(a), list(b))
-    for j, (_, scorer, scale) in enumerate(_FUZZY_SCORERS):
+    column = {feature: j for j, feature in enumerate(features)}
+    for name, scorer, scale in _FUZZY_SCORERS:
         scores = process.cpdist(
             a_text, b_text, scorer=scorer, dtype=np.float64, workers=workers
         )
-        out[both, j] = scores * scale
-    j = len(_FUZZY_SCORERS)
-    out[both, j], out[both, j + 1] = _jaccard(a_text, b_text)
-    for j, feature in enumerate(_TFIDF_SETTINGS, start=j + 2):
-        if tfidf[feature] is not None:
-            out[both, j] = _tfidf_cosine(tfidf[feature], a_text, b_text)
+        out[both, column[name]] = scores * scale
+    values = _DistinctValues(a_text, b_text)
+    out[both, column["jaccard"]], out[both, column["code_jaccard"]] = _jaccard(values)
+    for feature, vectorizer in tfidf.items():
+        if vectorizer is not None:
+            out[both, column[feature]] = _tfidf_cosine(vectorizer, values)
     if "num_rel_diff" in features:
-        out[both, len(_SIMILARITIES)] = _relative_difference(a, b)
+        out[both, column["num_rel_diff"]] = _relative_difference(a, b)
     return out
+
+
+class _DistinctValues:
+    """The distinct values among the left values `a` and the right values `b`.
+
+    Records recur across pairs, so the token-based features process each
+    distinct value once (`uniques`) and index the result back to the pairs
+    (`left`, `right`: positions in `uniques`).
+    """
+
+    def __init__(self, a, b):
+        codes, self.uniques = pd.factorize(pd.Series(list(a) + list(b), dtype=object))
+        self.left, self.right = codes[:len(a)], codes[len(a):]
 
 
 def _check_pair_frame(X, method):
@@ -524,33 +538,32 @@ def _lower(values):
     return pd.Series(values, dtype=object).str.lower().tolist()
 
 
-def _jaccard(a, b):
-    """Jaccard indices of the word-token sets of a[i] and b[i], for every i.
+def _jaccard(values):
+    """Jaccard indices of the word-token sets of each pair of `values`.
 
     Returns the index over all tokens and over the tokens holding a digit,
     codes such as model numbers, versions and years. Both are 1 when neither
     value has such a token; the code index is NaN when only one value has a
     code, since "no code given" is not "a different code".
     """
-    n = len(a)
+    n = len(values.left)
     vectorizer = CountVectorizer(analyzer=_TOKENIZE, binary=True, dtype=np.float64)
-    codes, uniques = pd.factorize(pd.Series(list(a) + list(b), dtype=object))
     try:
-        tokens = vectorizer.fit_transform(uniques).tocsr()
+        tokens = vectorizer.fit_transform(values.uniques).tocsr()
     except ValueError:  # empty vocabulary: no value has a token
         return np.ones(n), np.ones(n)
-    left, right = tokens[codes[:n]], tokens[codes[n:]]
+    left, right = tokens[values.left], tokens[values.right]
     has_digit = np.array([any(c.isdigit() for c in token)
                           for token in vectorizer.get_feature_names_out()])
-    overall = _set_jaccard(left, right, empty=1.0)
+    overall = _set_jaccard(left, right)
     left, right = left[:, has_digit], right[:, has_digit]
-    code = _set_jaccard(left, right, empty=1.0)
+    code = _set_jaccard(left, right)
     code[(left.getnnz(axis=1) == 0) != (right.getnnz(axis=1) == 0)] = np.nan
     return overall, code
 
 
-def _set_jaccard(left, right, empty):
-    """Row-wise Jaccard index of two binary sparse matrices; `empty` for two empty rows."""
+def _set_jaccard(left, right):
+    """Row-wise Jaccard index of two binary sparse matrices; 1 for two empty rows."""
     inter = np.asarray(left.multiply(right).sum(axis=1)).ravel()
     union = (
         np.asarray(left.sum(axis=1)).ravel()
@@ -558,18 +571,16 @@ def _set_jaccard(left, right, empty):
         - inter
     )
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), empty)
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 1.0)
 
 
-def _tfidf_cosine(vectorizer, a, b):
-    """Cosine of the TF-IDF vectors of a[i] and b[i]; NaN where one has no known token."""
-    n = len(a)
-    # Records recur across pairs: each distinct value is vectorised once.
-    codes, uniques = pd.factorize(pd.Series(list(a) + list(b), dtype=object))
-    vectors = vectorizer.transform(uniques)  # rows have unit L2 norm
-    left, right = vectors[codes[:n]], vectors[codes[n:]]
+def _tfidf_cosine(vectorizer, values):
+    """Cosine of the TF-IDF vectors of each pair of `values`; NaN where one has no
+    known token."""
+    vectors = vectorizer.transform(values.uniques)  # rows have unit L2 norm
+    left, right = vectors[values.left], vectors[values.right]
     cosine = np.minimum(np.asarray(left.multiply(right).sum(axis=1)).ravel(), 1.0)
-    cosine[codes[:n] == codes[n:]] = 1.0  # exactly, not up to rounding
+    cosine[values.left == values.right] = 1.0  # exactly, not up to rounding
     cosine[(left.getnnz(axis=1) == 0) | (right.getnnz(axis=1) == 0)] = np.nan
     return cosine
 

@@ -35,6 +35,8 @@ NUMERIC = SIMILARITIES + ["num_rel_diff"] + FLAGS  # features of a numeric field
 REL = len(SIMILARITIES)  # position of num_rel_diff in a numeric field's block
 N_SIM = len(SIMILARITIES)  # the string similarities, first in every field block
 CODE = SIMILARITIES.index("code_jaccard")
+WORD_TFIDF = SIMILARITIES.index("tfidf_cosine")
+CHAR_TFIDF = SIMILARITIES.index("char_tfidf_cosine")
 # The similarities defined for any two values (code_jaccard needs digits).
 ALWAYS = [i for i in range(N_SIM) if i != CODE]
 K = len(TEXT)
@@ -496,7 +498,7 @@ def test_tfidf_weights_come_from_fit_only():
     new = _frame({"a": ["blue plum", "red plum", "red apple"]},
                  {"a": ["blue plum", "blue plum", "apple red"]})
     Xt = est.transform(new)
-    word = N_SIM - 2
+    word = WORD_TFIDF
     # No word seen during fit: NaN, even for equal values; then as fitted.
     assert np.isnan(Xt[0, word]) and np.isnan(Xt[1, word])
     assert Xt[2, word] == pytest.approx(1.0)
@@ -509,8 +511,8 @@ def test_tfidf_of_a_field_without_any_token():
     est = SimilarityFeatures().fit(X)
     assert est.tfidf_["code"]["tfidf_cosine"] is None  # no word at all
     Xt = est.transform(X)
-    assert np.isnan(Xt[:, N_SIM - 2]).all()
-    assert Xt[0, N_SIM - 1] == 1.0 and Xt[1, N_SIM - 1] == 0.0  # char 3-grams exist
+    assert np.isnan(Xt[:, WORD_TFIDF]).all()
+    assert Xt[0, CHAR_TFIDF] == 1.0 and Xt[1, CHAR_TFIDF] == 0.0  # char 3-grams exist
 
 
 def test_code_jaccard_compares_tokens_with_digits():
