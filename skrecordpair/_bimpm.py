@@ -19,7 +19,7 @@ import re
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 _RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
 MATCHING_STRATEGIES = ("full", "maxpool", "attentive", "max_attentive")
@@ -79,8 +79,15 @@ class SequenceEncoder(nn.Module):
                                       enforce_sorted=False)
         return packed, lengths
 
-    def forward(self, x, mask):
-        """Return (N, output_size): one vector per sequence of ``x`` (N, T, E)."""
+    def forward(self, x, mask, embed=None):
+        """Return (N, output_size): one vector per sequence of ``x`` (N, T, E).
+
+        With `embed`, ``x`` holds ids (N, T) and ``embed`` maps a tensor of ids
+        to their vectors (adding a last dimension E). RNNs then embed the
+        packed ids only: padded steps are never embedded, nor copied to pack.
+        """
+        if embed is not None and (self.kind == "cnn" or bool(mask.all())):
+            x, embed = embed(x), None
         if self.kind == "cnn":
             x = x * mask[..., None]  # padded steps must look like the conv's zero padding
             h = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
@@ -94,6 +101,9 @@ class SequenceEncoder(nn.Module):
             lengths = None
         else:
             packed, lengths = self._pack(x, mask)
+            if embed is not None:
+                packed = PackedSequence(embed(packed.data), packed.batch_sizes,
+                                        packed.sorted_indices, packed.unsorted_indices)
             _, state = self.rnn(packed)
         if isinstance(state, tuple):  # LSTM: (h, c)
             state = state[0]
@@ -413,19 +423,23 @@ class RecordPairNetwork(nn.Module):
 
     def _match_flags(self, left, right):
         """Per token: does it occur in the other record / its aligned field?"""
-        (b, f1, t1), (_, f2, t2) = left.shape, right.shape
-        equal = (left.reshape(b, -1, 1) == right.reshape(b, 1, -1))
-        equal &= (left != 0).reshape(b, -1, 1) & (right != 0).reshape(b, 1, -1)
-        any_left = equal.any(2).reshape(b, f1, t1)
-        any_right = equal.any(1).reshape(b, f2, t2)
-        if f1 == f2:
-            aligned = equal.reshape(b, f1, t1, f2, t2).diagonal(dim1=1, dim2=3)
-            same_left = aligned.any(2).permute(0, 2, 1)  # (B, F, T1)
-            same_right = aligned.any(1).permute(0, 2, 1)  # (B, F, T2)
-        else:
-            same_left, same_right = torch.zeros_like(any_left), torch.zeros_like(any_right)
-        return (torch.stack([any_left, same_left], -1),
-                torch.stack([any_right, same_right], -1))
+        b = left.shape[0]
+        n_ids = int(max(left.max(), right.max())) + 1
+        aligned = left.shape[1] == right.shape[1]
+        if aligned:
+            # (B, F, T1, T2); a padding token equals nothing.
+            same = (left[..., :, None] == right[..., None, :]) & (left != 0)[..., None]
+        out = []
+        for ids, other, dim in ((left, right, 3), (right, left, 2)):
+            # Which of the batch's local token ids occur in each other record:
+            # (B, n_ids), where comparing all token pairs would be (B, F1 T1, F2 T2).
+            present = torch.zeros(b, n_ids, dtype=torch.bool, device=ids.device)
+            present.scatter_(1, other.reshape(b, -1), True)
+            present[:, 0] = False
+            anywhere = present.gather(1, ids.reshape(b, -1)).reshape(ids.shape)
+            in_field = same.any(dim) if aligned else torch.zeros_like(anywhere)
+            out.append(torch.stack([anywhere, in_field], -1))
+        return tuple(out)
 
     def encode_fields(self, left, right, token_words, token_chars):
         """Field encodings and field masks of both records.
@@ -434,20 +448,36 @@ class RecordPairNetwork(nn.Module):
         (B, F) bool. These are the inputs that ``explain`` attributes to.
         """
         vectors = self.embed_tokens(token_words, token_chars)
-        flags = self._match_flags(left, right) if self.token_match_features else (None, None)
-        out = []
-        for ids, flag in zip((left, right), flags):
+        (b, f1, t1), (_, f2, t2) = left.shape, right.shape
+        # Each field of both records is one row of token keys: id * 4 + the two
+        # match flags as bits; 0 is padding.
+        keys = [left * 4, right * 4]
+        if self.token_match_features:
+            for key, flag in zip(keys, self._match_flags(left, right)):
+                key += flag[..., 0] * 2 + flag[..., 1]
+        keys = torch.cat([F.pad(key, (0, max(t1, t2) - key.shape[-1])).flatten(0, 1)
+                          for key in keys])
+        inverse = None
+        if not self.training:
+            # A record meets several candidates, and brands or categories recur:
+            # at inference, each distinct field (with its flags) is encoded once.
+            # Training keeps one row per field, so dropout stays independent.
+            keys, inverse = torch.unique(keys, dim=0, return_inverse=True)
+
+        def embed(keys):
             # F.embedding's backward is much faster than indexing's index_put.
-            embedded = F.embedding(ids, vectors)  # (B, F, T, E)
-            if flag is not None:
-                embedded = torch.cat([embedded, flag.to(embedded.dtype)], dim=-1)
-            embedded = self.dropout(embedded)
-            b, f, t, e = embedded.shape
-            token_mask = ids != 0
-            encoded = self.field_encoder(embedded.reshape(b * f, t, e),
-                                         token_mask.reshape(b * f, t))
-            out += [self.dropout(encoded.reshape(b, f, -1)), token_mask.any(-1)]
-        return tuple(out)
+            embedded = F.embedding(keys // 4, vectors)
+            if self.token_match_features:
+                bits = torch.stack([keys // 2 % 2, keys % 2], -1)
+                embedded = torch.cat([embedded, bits.to(embedded.dtype)], dim=-1)
+            return self.dropout(embedded)
+
+        encoded = self.field_encoder(keys, keys != 0, embed)
+        if inverse is not None:
+            encoded = encoded[inverse]
+        encoded = self.dropout(encoded)
+        return (encoded[: b * f1].reshape(b, f1, -1), (left != 0).any(-1),
+                encoded[b * f1:].reshape(b, f2, -1), (right != 0).any(-1))
 
     def match(self, fe1, mask1, fe2, mask2, similarity=None, prior=None):
         """Logits from field encodings: record encoder, matching, aggregation, head."""

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -73,6 +74,19 @@ def test_sequence_encoder_ignores_padding_and_zeroes_empty_rows(kind):
         assert steps[0, 3:].abs().sum() == 0
 
 
+@pytest.mark.parametrize("kind", ["gru", "lstm", "cnn"])
+def test_sequence_encoder_embeds_ids_as_given_vectors(kind):
+    torch.manual_seed(0)
+    enc = SequenceEncoder(kind, 5, 7, bidirectional=kind != "cnn").eval()
+    table = torch.randn(10, 5)
+    ids = torch.tensor([[3, 1, 4, 0], [5, 9, 2, 6], [0, 0, 0, 0], [7, 0, 0, 0]])
+    embed = table.__getitem__
+    for rows in (slice(None), slice(1, 2)):  # with padding, and without (unpacked)
+        mask = ids[rows] != 0
+        assert torch.allclose(enc(ids[rows], mask, embed), enc(table[ids[rows]], mask),
+                              atol=1e-6)
+
+
 def _network(**kwargs):
     params = dict(word_dim=6, char_dim=4, char_hidden_size=5, field_hidden_size=6,
                   record_hidden_size=4, num_perspectives=3, aggregator_hidden_size=4,
@@ -114,6 +128,30 @@ def test_padding_never_changes_the_logits(params):
     assert torch.allclose(alone, padded, atol=1e-5)
 
 
+@pytest.mark.parametrize("token_match_features", [True, False])
+def test_inference_encodes_each_distinct_field_once_with_the_same_result(
+        token_match_features):
+    # Eval mode encodes each distinct (field, match flags) row once; with
+    # dropout off, training mode encodes every row: both must agree.
+    net = _network(dropout=0.0, token_match_features=token_match_features)
+    batch = _batch()
+    # Three pairs: the first twice, the third shares the left record but its
+    # right record holds token 2, which changes the left field's match flags.
+    batch["left"] = batch["left"].repeat(3, 1, 1)
+    batch["right"] = torch.cat([batch["right"], batch["right"],
+                                torch.tensor([[[2, 0, 0], [6, 0, 0]]])])
+    batch["token_words"] = batch["token_words"].repeat(3, 1)[:, :3]
+    batch["token_chars"] = batch["token_chars"].repeat(3, 1, 1)[:, :3]
+    with torch.no_grad():
+        distinct = net.encode_fields(**batch)
+        every = net.train().encode_fields(**batch)
+    for a, b in zip(distinct, every):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6)
+    assert torch.equal(distinct[0][0], distinct[0][1])
+    if token_match_features:
+        assert not torch.allclose(distinct[0][0, 0], distinct[0][2, 0])
+
+
 def test_network_is_siamese_and_gradients_are_finite():
     net = _network().train()
     batch = _pad(_batch())
@@ -136,6 +174,21 @@ def test_token_match_flags():
     assert flags_left[0, :, :, 0].tolist() == [[True, True], [True, False]]
     assert flags_left[0, :, :, 1].tolist() == [[False, True], [True, False]]
     assert flags_right[0, :, :, 1].tolist() == [[True, False], [True, False]]
+
+
+@pytest.mark.parametrize("right_fields", [3, 2])
+def test_token_match_flags_match_a_brute_force_reference(right_fields):
+    gen = torch.Generator().manual_seed(0)
+    left = torch.randint(0, 8, (4, 3, 5), generator=gen)
+    right = torch.randint(0, 8, (4, right_fields, 2), generator=gen)
+    flags_left, flags_right = _network()._match_flags(left, right)
+    for ids, other, flags in ((left, right, flags_left), (right, left, flags_right)):
+        for b, f, t in np.ndindex(*ids.shape):
+            token = int(ids[b, f, t])
+            anywhere = token != 0 and token in other[b].flatten().tolist()
+            in_field = (token != 0 and left.shape[1] == right.shape[1]
+                        and token in other[b, f].tolist())
+            assert flags[b, f, t].tolist() == [anywhere, in_field]
 
 
 def test_network_needs_some_token_features():

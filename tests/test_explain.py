@@ -57,6 +57,19 @@ def test_batch_and_alone_agree(fitted, people):
                                together["raw_attribution"][24:30], atol=1e-5)
 
 
+def test_parameters_stay_trainable(people):
+    # explain switches the parameters' gradients off while it runs, for speed.
+    left, right, y = people
+    clf = RecordPairClassifier(**TINY, max_epochs=1, warm_start=True, random_state=0)
+    clf.fit(left, right, y)
+    clf.explain(left.iloc[:2], right.iloc[:2])
+    params = list(clf.net_.module_.parameters())
+    assert all(p.requires_grad for p in params)
+    before = [p.detach().clone() for p in params]
+    clf.fit(left, right, y)
+    assert any(not torch.equal(a, p) for a, p in zip(before, params))
+
+
 def test_explicit_targets(fitted, people):
     left, right, _ = people
     out = fitted.explain(left.iloc[:2], right.iloc[:2], target=0)
