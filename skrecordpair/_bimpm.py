@@ -314,7 +314,7 @@ class RecordPairNetwork(nn.Module):
         other record, and in the other record's field at the same position.
     field_encoder : {"gru", "lstm", "cnn"}, default="gru"
         Seq2vec encoder turning a field's tokens into one vector.
-    field_hidden_size : int, default=128
+    field_hidden_size : int, default=64
     field_bidirectional : bool, default=False
     record_encoder : {"gru", "lstm"}, default="gru"
         Bidirectional seq2seq encoder over a record's fields.
@@ -343,7 +343,7 @@ class RecordPairNetwork(nn.Module):
 
     def __init__(self, n_words, n_chars, n_classes, *, word_dim=64, char_dim=32,
                  char_encoder="cnn", char_hidden_size=64, token_match_features=True,
-                 field_encoder="gru", field_hidden_size=128, field_bidirectional=False,
+                 field_encoder="gru", field_hidden_size=64, field_bidirectional=False,
                  record_encoder="gru", record_hidden_size=32, num_perspectives=10,
                  forward_matching=("maxpool", "attentive", "max_attentive"),
                  backward_matching=MATCHING_STRATEGIES, matching_variant="paper",

@@ -98,7 +98,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         in the other record's field at the same position.
     field_encoder : {"gru", "lstm", "cnn"}, default="gru"
         Turns a field's tokens into one vector.
-    field_hidden_size : int, default=128
+    field_hidden_size : int, default=64
         Size of a field vector (per direction when bidirectional).
     field_bidirectional : bool, default=False
         Run the field encoder in both directions.
@@ -263,7 +263,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         char_hidden_size=64,
         token_match_features=True,
         field_encoder="gru",
-        field_hidden_size=128,
+        field_hidden_size=64,
         field_bidirectional=False,
         record_encoder="gru",
         record_hidden_size=32,
