@@ -124,7 +124,8 @@ def _frozen(module):
 
     Integrated gradients need the gradients of the inputs only; parameters that
     require gradients make autograd record and run their part of the backward
-    pass too (3-19 % of the time of `explain` on the Magellan data sets).
+    pass too (up to a tenth of the time of `explain` on the Magellan data sets,
+    ``benchmarks/network_speed.py``).
     """
     flags = [(p, p.requires_grad) for p in module.parameters()]
     try:
