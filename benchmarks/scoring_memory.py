@@ -13,9 +13,10 @@ Each subprocess
 
 1. loads the model and records its resident memory (RSS): the *model
    footprint*, which includes the Python interpreter, torch and pandas;
-2. builds the pair frame of ``n`` pairs by resampling the labelled pairs of
-   the benchmark (the frame holds references to the same few thousand Python
-   strings, not ``n`` new ones; it is part of the input and is counted);
+2. builds the pair frame of ``n`` candidate pairs, each a left and a right
+   record of the benchmark drawn independently (the frame holds references to
+   the same few thousand Python strings, not ``n`` new ones; it is part of the
+   input and is counted);
 3. resets the kernel's high-water mark (``/proc/self/clear_refs``) and calls
    ``predict_proba`` once on the whole frame, timing it;
 4. reports the peak RSS of the scoring call (``VmHWM``) and that peak minus
@@ -132,14 +133,20 @@ def _synthetic_products(n, seed=0):
 
 
 def resampled_pair_frame(left, right, n, seed=0):
-    """A pair frame of `n` pairs drawn (with replacement) from the given pairs.
+    """A pair frame of `n` candidate pairs: a left and a right record drawn
+    independently (with replacement) from the given records.
 
-    Object columns are gathered with numpy ``take``: the new frame holds
-    pointers to the existing string objects, so its cost is 8 bytes per cell.
+    Like the candidates of a blocking step, records recur across pairs, but the
+    pairs themselves are almost all distinct (the same labelled pair repeated
+    would let the network's per-batch encoding of distinct fields skip work it
+    cannot skip on real candidates). Object columns are gathered with numpy
+    ``take``: the new frame holds pointers to the existing string objects, so
+    its cost is 8 bytes per cell.
     """
-    index = np.random.default_rng(seed).integers(0, len(left), n)
+    rng = np.random.default_rng(seed)
     columns = {}
     for prefix, frame in (("left_", left), ("right_", right)):
+        index = rng.integers(0, len(frame), n)
         for column in frame.columns:
             columns[prefix + column] = frame[column].to_numpy(dtype=object).take(index)
     return pd.DataFrame(columns, copy=False)
