@@ -307,7 +307,7 @@ class RecordPairNetwork(nn.Module):
     char_encoder : {"cnn", "gru", "lstm"} or None, default="cnn"
         Per-token character encoder; None disables character features. RNNs are
         bidirectional.
-    char_hidden_size : int, default=64
+    char_hidden_size : int, default=32
         Filters (CNN) or hidden units per direction (RNN) of the char encoder.
     token_match_features : bool, default=True
         Append two flags to each token vector: the token occurs anywhere in the
@@ -342,7 +342,7 @@ class RecordPairNetwork(nn.Module):
     """
 
     def __init__(self, n_words, n_chars, n_classes, *, word_dim=64, char_dim=32,
-                 char_encoder="cnn", char_hidden_size=64, token_match_features=True,
+                 char_encoder="cnn", char_hidden_size=32, token_match_features=True,
                  field_encoder="gru", field_hidden_size=64, field_bidirectional=False,
                  record_encoder="gru", record_hidden_size=32, num_perspectives=10,
                  forward_matching=("maxpool", "attentive", "max_attentive"),

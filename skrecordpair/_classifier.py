@@ -91,7 +91,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         Character embedding size.
     char_encoder : {"cnn", "gru", "lstm"} or None, default="cnn"
         Per-token character encoder; None disables character features.
-    char_hidden_size : int, default=64
+    char_hidden_size : int, default=32
         CNN filters, or hidden units per direction of the bidirectional RNN.
     token_match_features : bool, default=True
         Give each token two flags: it occurs anywhere in the other record, and
@@ -260,7 +260,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         word_dim=64,
         char_dim=32,
         char_encoder="cnn",
-        char_hidden_size=64,
+        char_hidden_size=32,
         token_match_features=True,
         field_encoder="gru",
         field_hidden_size=64,
