@@ -54,21 +54,14 @@ def network_module_at(ref):
     return module
 
 
-def timed(func, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def alternate(funcs, repeats):
     """Median seconds of each function, run in turns so that load hits all alike."""
     times = {name: [] for name in funcs}
     for _ in range(repeats):
         for name, func in funcs.items():
-            times[name].append(timed(func, 1))
+            start = time.perf_counter()
+            func()
+            times[name].append(time.perf_counter() - start)
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
