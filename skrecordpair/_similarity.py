@@ -7,11 +7,13 @@ import re
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from joblib import effective_n_jobs
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler, Levenshtein
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._pairs import as_text, resolve_fields
@@ -489,10 +491,17 @@ def _field_features(left, right, features, tfidf, lowercase, workers):
         )
         out[both, column[name]] = scores * scale
     values = _DistinctValues(a_text, b_text)
-    out[both, column["jaccard"]], out[both, column["code_jaccard"]] = _jaccard(values)
+    words, vocabulary = _word_counts(values.uniques)
+    out[both, column["jaccard"]], out[both, column["code_jaccard"]] = _jaccard(
+        values, words, vocabulary)
     for feature, vectorizer in tfidf.items():
-        if vectorizer is not None:
-            out[both, column[feature]] = _tfidf_cosine(vectorizer, values)
+        if vectorizer is None:
+            continue
+        counts = (_char_ngram_counts(values.uniques, vectorizer.vocabulary_)
+                  if feature == "char_tfidf_cosine"
+                  else _in_vocabulary(words, vocabulary, vectorizer.vocabulary_))
+        out[both, column[feature]] = _tfidf_cosine(
+            _tfidf_weights(counts, vectorizer.idf_), values)
     if "num_rel_diff" in features:
         out[both, column["num_rel_diff"]] = _relative_difference(a, b)
     return out
@@ -538,23 +547,31 @@ def _lower(values):
     return pd.Series(values, dtype=object).str.lower().tolist()
 
 
-def _jaccard(values):
+def _word_counts(docs):
+    """Word-token counts of `docs`, (n_docs, n_words) CSR, and the words."""
+    vectorizer = CountVectorizer(analyzer=_TOKENIZE, dtype=np.float64)
+    try:
+        counts = vectorizer.fit_transform(docs).tocsr()
+    except ValueError:  # empty vocabulary: no value has a token
+        return sp.csr_matrix((len(docs), 0)), np.empty(0, dtype=object)
+    return counts, vectorizer.get_feature_names_out()
+
+
+def _jaccard(values, words, vocabulary):
     """Jaccard indices of the word-token sets of each pair of `values`.
 
+    `words` and `vocabulary` are the `_word_counts` of ``values.uniques``.
     Returns the index over all tokens and over the tokens holding a digit,
     codes such as model numbers, versions and years. Both are 1 when neither
     value has such a token; the code index is NaN when only one value has a
     code, since "no code given" is not "a different code".
     """
     n = len(values.left)
-    vectorizer = CountVectorizer(analyzer=_TOKENIZE, binary=True, dtype=np.float64)
-    try:
-        tokens = vectorizer.fit_transform(values.uniques).tocsr()
-    except ValueError:  # empty vocabulary: no value has a token
+    if not len(vocabulary):
         return np.ones(n), np.ones(n)
+    tokens = (words > 0).astype(np.float64)
     left, right = tokens[values.left], tokens[values.right]
-    has_digit = np.array([any(c.isdigit() for c in token)
-                          for token in vectorizer.get_feature_names_out()])
+    has_digit = np.array([any(c.isdigit() for c in token) for token in vocabulary])
     overall = _set_jaccard(left, right)
     left, right = left[:, has_digit], right[:, has_digit]
     code = _set_jaccard(left, right)
@@ -574,10 +591,82 @@ def _set_jaccard(left, right):
         return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 1.0)
 
 
-def _tfidf_cosine(vectorizer, values):
-    """Cosine of the TF-IDF vectors of each pair of `values`; NaN where one has no
-    known token."""
-    vectors = vectorizer.transform(values.uniques)  # rows have unit L2 norm
+def _in_vocabulary(counts, words, vocabulary):
+    """The columns of `counts` (one per word of `words`) renumbered into the
+    fitted `vocabulary`; words outside it are dropped, as a fitted
+    ``TfidfVectorizer`` drops them."""
+    target = np.fromiter((vocabulary.get(w, -1) for w in words), np.int64, len(words))
+    known = target >= 0
+    counts = counts[:, known].tocsr()
+    return sp.csr_matrix((counts.data, target[known][counts.indices], counts.indptr),
+                         shape=(counts.shape[0], len(vocabulary)))
+
+
+def _char_ngram_counts(docs, vocabulary, n=3):
+    """Counts of the character n-grams of `vocabulary` within the words of `docs`.
+
+    The counts of ``TfidfVectorizer(analyzer="char_wb", ngram_range=(n, n))``:
+    each whitespace-separated word, padded with a space on both sides, gives
+    its n-grams. Computed on arrays of code points rather than by slicing
+    strings n-gram by n-gram in Python; tests check the two agree.
+    """
+    words = pd.Series(docs, dtype=object).reset_index(drop=True).str.split().explode()
+    words = words[words.notna()]
+    word_ids, distinct = pd.factorize(words)
+    padded = [" " + w + " " for w in distinct]
+    lengths = np.fromiter(map(len, padded), np.int64, len(padded))
+    word_ngrams = sp.csr_matrix((len(padded), len(vocabulary)))
+    if len(padded) and len(vocabulary):
+        codes = _ngram_codes("".join(padded), n)
+        # The n-gram at flat position p belongs to the word starting at or before
+        # p, and counts if it does not run past that word's end.
+        word = np.repeat(np.arange(len(padded)), lengths)[: len(codes)]
+        offset = np.arange(len(codes)) - (np.cumsum(lengths) - lengths)[word]
+        inside = offset <= lengths[word] - n
+        known_strings = list(vocabulary)
+        columns = np.fromiter(vocabulary.values(), np.int64, len(known_strings))
+        sizes = np.fromiter(map(len, known_strings), np.int64, len(known_strings))
+        if (sizes != n).any():  # a loaded vocabulary may hold other strings
+            known_strings = [g for g, size in zip(known_strings, sizes) if size == n]
+            columns = columns[sizes == n]
+        known = _ngram_codes("".join(known_strings), n)[::n]
+        order = np.argsort(known)
+        known, columns = known[order], columns[order]
+        slot = np.minimum(np.searchsorted(known, codes), max(len(known) - 1, 0))
+        hit = inside & (known[slot] == codes) if len(known) else np.zeros_like(inside)
+        word_ngrams = sp.csr_matrix(
+            (np.ones(hit.sum()), (word[hit], columns[slot[hit]])),
+            shape=(len(padded), len(vocabulary)))
+    doc_words = sp.csr_matrix(
+        (np.ones(len(word_ids)), (words.index.to_numpy(), word_ids)),
+        shape=(len(docs), len(padded)))
+    return (doc_words @ word_ngrams).tocsr()
+
+
+def _ngram_codes(text, n):
+    """One integer per position of `text`: its n code points (21 bits each)."""
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    m = len(points) - n + 1
+    codes = np.zeros(max(m, 0), dtype=np.int64)
+    for k in range(n):
+        codes = (codes << 21) | points[k:k + m]
+    return codes
+
+
+def _tfidf_weights(counts, idf):
+    """Unit-norm TF-IDF vectors from term counts, weighted as the fitted
+    ``TfidfVectorizer`` weighs them: sublinear tf (``1 + log(tf)``) times idf."""
+    counts = counts.tocsr(copy=True)
+    # Rows in column order, so that a value's vector, down to the last bit, does
+    # not depend on the other values transformed with it.
+    counts.sort_indices()
+    counts.data = (1.0 + np.log(counts.data)) * idf[counts.indices]
+    return normalize(counts)
+
+
+def _tfidf_cosine(vectors, values):
+    """Cosine of the unit-norm `vectors` (one row per ``values.uniques``) of each
+    pair of `values`; NaN where one has no known token."""
     left, right = vectors[values.left], vectors[values.right]
     cosine = np.minimum(np.asarray(left.multiply(right).sum(axis=1)).ravel(), 1.0)
     cosine[values.left == values.right] = 1.0  # exactly, not up to rounding

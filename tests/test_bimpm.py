@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from skrecordpair._bimpm import (
     MATCHING_STRATEGIES,
@@ -10,6 +11,7 @@ from skrecordpair._bimpm import (
     SequenceEncoder,
     multi_perspective_cosine,
     pairwise_multi_perspective_cosine,
+    unique_rows,
 )
 
 
@@ -78,13 +80,43 @@ def test_sequence_encoder_ignores_padding_and_zeroes_empty_rows(kind):
 def test_sequence_encoder_embeds_ids_as_given_vectors(kind):
     torch.manual_seed(0)
     enc = SequenceEncoder(kind, 5, 7, bidirectional=kind != "cnn").eval()
-    table = torch.randn(10, 5)
+    embedding = nn.Embedding(10, 5)  # row 0 is not zero: padding must not see it
+    table = embedding.weight.detach()
     ids = torch.tensor([[3, 1, 4, 0], [5, 9, 2, 6], [0, 0, 0, 0], [7, 0, 0, 0]])
-    embed = table.__getitem__
     for rows in (slice(None), slice(1, 2)):  # with padding, and without (unpacked)
         mask = ids[rows] != 0
-        assert torch.allclose(enc(ids[rows], mask, embed), enc(table[ids[rows]], mask),
-                              atol=1e-6)
+        expected = enc(table[ids[rows]], mask)
+        for embed in (table.__getitem__, embedding):
+            assert torch.allclose(enc(ids[rows], mask, embed), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel_size", [1, 2, 3, 4, 5])
+def test_cnn_over_an_embedding_gets_the_gradients_of_embedding_first(kernel_size):
+    torch.manual_seed(0)
+    enc = SequenceEncoder("cnn", 5, 7, kernel_size=kernel_size)
+    embedding = nn.Embedding(10, 5, padding_idx=0)
+    ids = torch.tensor([[3, 1, 4, 0, 0], [5, 9, 2, 6, 8], [0, 0, 0, 0, 0], [7, 0, 0, 0, 0]])
+    mask = ids != 0
+    grads = []
+    for embed in (embedding, None):
+        enc.zero_grad()
+        embedding.zero_grad()
+        out = enc(ids, mask, embed) if embed is not None else enc(embedding(ids), mask)
+        (out * torch.arange(7.0)).sum().backward()
+        grads.append([out.detach(), embedding.weight.grad.clone(),
+                      *(p.grad.clone() for p in enc.parameters())])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_unique_rows_are_torch_unique_rows():
+    torch.manual_seed(0)
+    x = torch.randint(0, 3, (300, 4)) * torch.tensor([1, 1000, 2**40, 1])
+    rows, inverse = unique_rows(x)
+    assert torch.equal(rows[inverse], x)
+    expected = torch.unique(x, dim=0)
+    assert len(rows) == len(expected)
+    assert {tuple(r) for r in rows.tolist()} == {tuple(r) for r in expected.tolist()}
 
 
 def _network(**kwargs):

@@ -506,6 +506,28 @@ def test_tfidf_weights_come_from_fit_only():
     assert_array_equal(est.transform(new.iloc[2:]), Xt[2:])
 
 
+def test_tfidf_cosines_equal_scikit_learn_on_awkward_text():
+    # The TF-IDF vectors are computed without scikit-learn's transform (faster);
+    # they must equal its output on whitespace runs, tabs, non-breaking spaces,
+    # characters beyond the BMP, long words and words unseen during fit.
+    left = ["a  b\tc\nd", "😀x😀 ok 😀", "Über  Straße", "x" * 300 + " y",
+            "  lead trail  ", "\u00a0nbsp\u2003em", "a", "東京 タワー", "ab cd ab",
+            "new words only"]
+    right = ["a b c d", "x😀 ok", "uber strasse", "x" * 299, "lead", "nbsp em",
+             "b", "東京タワー", "cd ab cd", "other unseen"]
+    X = _frame({"t": left}, {"t": right})
+    est = SimilarityFeatures().fit(X.iloc[:-1])
+    Xt = est.transform(X)
+    for feature, column in (("tfidf_cosine", WORD_TFIDF), ("char_tfidf_cosine", CHAR_TFIDF)):
+        vectorizer = est.tfidf_["t"][feature]
+        a = vectorizer.transform([v.lower() for v in left])
+        b = vectorizer.transform([v.lower() for v in right])
+        expected = np.asarray(a.multiply(b).sum(axis=1)).ravel()
+        expected[(a.getnnz(axis=1) == 0) | (b.getnnz(axis=1) == 0)] = np.nan
+        assert_allclose(Xt[:, column], expected, rtol=0, atol=1e-12)
+    assert np.isnan(Xt[-1, WORD_TFIDF])  # no word seen during fit
+
+
 def test_tfidf_of_a_field_without_any_token():
     X = _frame({"code": ["--", "!!", None]}, {"code": ["--", "??", "+"]})
     est = SimilarityFeatures().fit(X)
