@@ -220,6 +220,13 @@ def as_text(values) -> np.ndarray:
     series = pd.Series(values, copy=False)
     missing = series.isna().to_numpy()
     text = series.astype(object).to_numpy(copy=True)
+    if pd.api.types.infer_dtype(text, skipna=True) == "string":
+        # Only strings (the usual case): blank ones are found without a Python loop.
+        present = np.flatnonzero(~missing)
+        blank = pd.Series(text[present], dtype=object).str.strip().to_numpy() == ""
+        text[missing] = None
+        text[present[blank]] = None
+        return text
     out = np.empty(len(text), dtype=object)
     for i, (value, is_missing) in enumerate(zip(text, missing)):
         if is_missing:

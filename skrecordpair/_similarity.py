@@ -571,7 +571,8 @@ def _jaccard(values, words, vocabulary):
         return np.ones(n), np.ones(n)
     tokens = (words > 0).astype(np.float64)
     left, right = tokens[values.left], tokens[values.right]
-    has_digit = np.array([any(c.isdigit() for c in token) for token in vocabulary])
+    has_digit = np.fromiter((any(map(str.isdigit, token)) for token in vocabulary),
+                            bool, len(vocabulary))
     overall = _set_jaccard(left, right)
     left, right = left[:, has_digit], right[:, has_digit]
     code = _set_jaccard(left, right)
