@@ -521,8 +521,12 @@ class RecordPairNetwork(nn.Module):
 
     def match(self, fe1, mask1, fe2, mask2, similarity=None, prior=None):
         """Logits from field encodings: record encoder, matching, aggregation, head."""
-        return self.match_records(self.encode_record(fe1, mask1), mask1,
-                                  self.encode_record(fe2, mask2), mask2, similarity, prior)
+        if fe1.shape[1] == fe2.shape[1]:  # both records in one call
+            r1, r2 = self.encode_record(torch.cat([fe1, fe2]),
+                                        torch.cat([mask1, mask2])).chunk(2)
+        else:
+            r1, r2 = self.encode_record(fe1, mask1), self.encode_record(fe2, mask2)
+        return self.match_records(r1, mask1, r2, mask2, similarity, prior)
 
     def encode_record(self, fe, mask):
         """Contextualise a record's field encodings (B, F, Hf) -> (B, F, Hr)."""
@@ -547,8 +551,7 @@ class RecordPairNetwork(nn.Module):
                 x1, x2 = matcher(a, mask1, b, mask2)
                 m1.append(x1)
                 m2.append(x2)
-        agg1 = self.dropout(self.aggregator(self.dropout(torch.cat(m1, -1)), mask1))
-        agg2 = self.dropout(self.aggregator(self.dropout(torch.cat(m2, -1)), mask2))
+        agg1, agg2 = self._aggregate(torch.cat(m1, -1), mask1, torch.cat(m2, -1), mask2)
         features = [agg1, agg2]
         if self.n_similarity_features:
             if similarity is None or similarity.shape[-1] != self.n_similarity_features:
@@ -559,6 +562,16 @@ class RecordPairNetwork(nn.Module):
         hidden = self.classifier_feedforward(torch.cat(features, dim=-1))
         logits = self.output_layer(hidden)
         return logits if prior is None else logits + prior
+
+    def _aggregate(self, m1, mask1, m2, mask2):
+        """Pool each record's matching vectors, both records in one call when they
+        have as many fields (fewer, larger matrix products)."""
+        if m1.shape[1] == m2.shape[1]:
+            both = self.aggregator(self.dropout(torch.cat([m1, m2])),
+                                   torch.cat([mask1, mask2]))
+            return self.dropout(both).chunk(2)
+        return (self.dropout(self.aggregator(self.dropout(m1), mask1)),
+                self.dropout(self.aggregator(self.dropout(m2), mask2)))
 
     def forward(self, left, right, token_words, token_chars, similarity=None, prior=None):
         """Logits (B, n_classes) of a collated batch (see ``collate_pairs``)."""

@@ -184,6 +184,33 @@ def test_inference_encodes_each_distinct_field_once_with_the_same_result(
         assert not torch.allclose(distinct[0][0, 0], distinct[0][2, 0])
 
 
+@pytest.mark.parametrize("right_fields", [2, 3])
+def test_both_records_in_one_call_equal_one_call_each(right_fields):
+    # With as many fields on both sides, the record encoder and the aggregator
+    # run once over both records; the logits must not change.
+    net = _network(dropout=0.0)
+    gen = torch.Generator().manual_seed(0)
+    fe1, fe2 = torch.randn(4, 2, 6, generator=gen), torch.randn(4, right_fields, 6,
+                                                                 generator=gen)
+    mask1 = torch.ones(4, 2, dtype=torch.bool)
+    mask2 = torch.ones(4, right_fields, dtype=torch.bool)
+    mask2[0, 1:] = False
+    with torch.no_grad():
+        merged = net.match(fe1, mask1, fe2, mask2)
+        r1, r2 = net.encode_record(fe1, mask1), net.encode_record(fe2, mask2)
+        m1, m2 = [], []
+        d = r1.shape[-1] // 2  # forward and backward directions, matched apart
+        for matcher, half in ((net.matcher_forward, slice(None, d)),
+                              (net.matcher_backward, slice(d, None))):
+            x1, x2 = matcher(r1[..., half], mask1, r2[..., half], mask2)
+            m1.append(x1)
+            m2.append(x2)
+        agg1 = net.aggregator(torch.cat(m1, -1), mask1)
+        agg2 = net.aggregator(torch.cat(m2, -1), mask2)
+        separate = net.output_layer(net.classifier_feedforward(torch.cat([agg1, agg2], -1)))
+    assert torch.allclose(merged, separate, atol=1e-6)
+
+
 def test_network_is_siamese_and_gradients_are_finite():
     net = _network().train()
     batch = _pad(_batch())
