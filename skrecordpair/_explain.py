@@ -28,15 +28,35 @@ from captum.attr import IntegratedGradients, ShapleyValueSampling
 # it per step without gradients), instead of being re-encoded at every step.
 # The similarity features are a second input when the head reads them.
 def _forward(module, moving, with_similarity):
-    """The logits as a function of the `moving` side's field encodings ("left" or
-    "right"), and of the similarity features when the head reads them."""
+    """The target logit of each pair as a function of the `moving` side's field
+    encodings ("left" or "right"), and of the similarity features when the head
+    reads them."""
     def forward(fe, *args):
-        similarity, (other, mask1, mask2, prior) = (
+        similarity, (other, mask1, mask2, prior, target) = (
             (args[0], args[1:]) if with_similarity else (None, args))
         moved = module.encode_record(fe, mask1 if moving == "left" else mask2)
         r1, r2 = (moved, other) if moving == "left" else (other, moved)
-        return module.match_records(r1, mask1, r2, mask2, similarity, prior)
+        logits = module.match_records(r1, mask1, r2, mask2, similarity, prior)
+        return logits.gather(1, target[:, None]).squeeze(1)
     return forward
+
+
+def _gradients(forward_fn, inputs, target_ind=None, additional_forward_args=None):
+    """captum's ``gradient_func``: the gradients of the outputs' sum.
+
+    captum differentiates each output on its own (``torch.unbind``), one
+    autograd root per pair and step; each output depends on its own row only,
+    so one root gives the same gradients without that per-row overhead.
+    """
+    with torch.enable_grad():
+        outputs = forward_fn(*inputs, *additional_forward_args)
+        return torch.autograd.grad(outputs.sum(), inputs)
+
+
+def _integrated_gradients(forward):
+    ig = IntegratedGradients(forward)
+    ig.gradient_func = _gradients
+    return ig
 
 # Rows (pairs x steps) per forward pass: large enough for efficient matrix
 # products, small enough for the activations to stay in cache.
@@ -86,7 +106,7 @@ def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines
                                           prior)
         if target is None:
             target = logits.argmax(-1)
-        options = dict(target=target, n_steps=n_steps, return_convergence_delta=True,
+        options = dict(n_steps=n_steps, return_convergence_delta=True,
                        internal_batch_size=INTERNAL_BATCH_SIZE)
         similarity = batch.get("similarity")
         with_similarity = similarity is not None
@@ -95,14 +115,14 @@ def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines
             extra = (similarity,)
             left_base, right_base = (similarity_baselines[0],), (similarity_baselines[1],)
         # Left: record 1 moves from record 2's encodings to its own, record 2 stays.
-        left, left_delta = IntegratedGradients(
+        left, left_delta = _integrated_gradients(
             _forward(module, "left", with_similarity)).attribute(
             (fe1, *extra), baselines=(fe2, *left_base),
-            additional_forward_args=(r2, mask1, mask2, prior), **options)
-        right, right_delta = IntegratedGradients(
+            additional_forward_args=(r2, mask1, mask2, prior, target), **options)
+        right, right_delta = _integrated_gradients(
             _forward(module, "right", with_similarity)).attribute(
             (fe2, *extra), baselines=(fe1, *right_base),
-            additional_forward_args=(r1, mask1, mask2, prior), **options)
+            additional_forward_args=(r1, mask1, mask2, prior, target), **options)
     (left, *left_sim), (right, *right_sim) = left, right
     left, right = left.sum(-1), right.sum(-1)
     if with_similarity:
