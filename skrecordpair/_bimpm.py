@@ -324,6 +324,18 @@ class BiMpmMatching(nn.Module):
                 c1.gather(1, best1[..., None].expand(-1, -1, d)))
 
 
+def _occurs_in(ids, other):
+    """Whether each id of ``ids`` (..., T1) occurs in the same row of ``other``
+    (..., T2); 0 (padding) occurs nowhere.
+
+    A binary search in the sorted rows of ``other``: comparing all pairs of
+    tokens, (..., T1, T2), is several times slower on long fields.
+    """
+    sorted_other = other.sort(-1).values
+    slot = torch.searchsorted(sorted_other, ids).clamp(max=other.shape[-1] - 1)
+    return (sorted_other.gather(-1, slot) == ids) & (ids != 0)
+
+
 def _masked_softmax(x, mask):
     probs = torch.softmax(x * mask, dim=-1) * mask
     return probs / (probs.sum(-1, keepdim=True) + 1e-13)
@@ -466,18 +478,15 @@ class RecordPairNetwork(nn.Module):
         b = left.shape[0]
         n_ids = int(max(left.max(), right.max())) + 1
         aligned = left.shape[1] == right.shape[1]
-        if aligned:
-            # (B, F, T1, T2); a padding token equals nothing.
-            same = (left[..., :, None] == right[..., None, :]) & (left != 0)[..., None]
         out = []
-        for ids, other, dim in ((left, right, 3), (right, left, 2)):
+        for ids, other in ((left, right), (right, left)):
             # Which of the batch's local token ids occur in each other record:
             # (B, n_ids), where comparing all token pairs would be (B, F1 T1, F2 T2).
             present = torch.zeros(b, n_ids, dtype=torch.bool, device=ids.device)
             present.scatter_(1, other.reshape(b, -1), True)
             present[:, 0] = False
             anywhere = present.gather(1, ids.reshape(b, -1)).reshape(ids.shape)
-            in_field = same.any(dim) if aligned else torch.zeros_like(anywhere)
+            in_field = _occurs_in(ids, other) if aligned else torch.zeros_like(anywhere)
             out.append(torch.stack([anywhere, in_field], -1))
         return tuple(out)
 
