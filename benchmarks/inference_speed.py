@@ -7,7 +7,9 @@ briefly on ``train`` (the weights do not change the cost) and save it; then, in
 turns, a fresh process of each checkout (`--ref`, unpacked with ``git archive``,
 and this one) loads that model and times ``predict_proba`` on the ``test`` pairs
 and ``explain`` (``n_steps=50``) on the first `--explain-pairs` of them. The two
-must give the same probabilities and attributions.
+must give the same probabilities (within 1e-4) and attributions (within 1 % of
+the largest: max-pooling and max-attentive matching are not smooth, so a
+rounding difference can move the point where the integrand jumps).
 
 Reports the median over `--rounds` processes of each process's median time,
 pairs/s and the ratio now / ref: below 1 is faster.
@@ -128,8 +130,10 @@ def main(argv=None):
         for task, key, n in (("predict_proba", "predict", n_test),
                              ("explain", "explain", min(n_test, args.explain_pairs))):
             array = "proba" if key == "predict" else "attributions"
-            difference = np.abs(outputs[args.ref][array] - outputs["now"][array]).max()
-            if difference > 1e-4:
+            reference = outputs[args.ref][array]
+            difference = np.abs(reference - outputs["now"][array]).max()
+            tolerance = 1e-4 if key == "predict" else 1e-2 * np.abs(reference).max()
+            if difference > tolerance:
                 raise AssertionError(f"{name} {task}: the outputs differ by "
                                      f"{difference:.2g}")
             old, new = (float(np.median([r[key] for r in reports[label]]))

@@ -99,3 +99,12 @@ def test_as_text_missing_numbers_and_unicode():
 def test_as_text_nullable_and_categorical_dtypes():
     assert list(as_text(pd.array([1, None, 3], dtype="Int64"))) == ["1", None, "3"]
     assert list(as_text(pd.Categorical(["a", None, "b"]))) == ["a", None, "b"]
+
+
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_as_text_of_strings_only_blanks_whitespace_values(dtype):
+    # Columns of strings take a path without a Python loop per value.
+    values = pd.Series(["a", " b ", "", " ", "\t\n", "\u3000", "\xa0", None, "東京"],
+                       dtype=dtype)
+    assert list(as_text(values)) == ["a", " b ", None, None, None, None, None, None,
+                                     "東京"]
