@@ -839,12 +839,12 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         One call over the three frames: on small inputs the cost per call
         dominates, and a row's features do not depend on the other rows.
         """
-        columns = [column for f in self.fields_ for column in f[1:]]
-        selves = [pd.DataFrame({column: X[f[side]].to_numpy()
-                                for f in self.fields_ for column in f[1:]})
-                  for side in (2, 1)]
-        frames = pd.concat([X[columns].reset_index(drop=True), *selves],
-                           ignore_index=True)
+        def values(column):
+            return X[column].to_numpy(dtype=object)
+
+        frames = pd.DataFrame({
+            column: np.concatenate([values(column), values(right), values(left)])
+            for _, left, right in self.fields_ for column in (left, right)})
         return np.split(self._similarities(frames), 3)
 
     def _similarities(self, X):
