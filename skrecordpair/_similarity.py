@@ -491,15 +491,15 @@ def _field_features(left, right, features, tfidf, lowercase, workers):
         )
         out[both, column[name]] = scores * scale
     values = _DistinctValues(a_text, b_text)
-    words, vocabulary = _word_counts(values.uniques)
+    word_counts, words = _word_counts(values.uniques)
     out[both, column["jaccard"]], out[both, column["code_jaccard"]] = _jaccard(
-        values, words, vocabulary)
+        values, word_counts, words)
     for feature, vectorizer in tfidf.items():
         if vectorizer is None:
             continue
         counts = (_char_ngram_counts(values.uniques, vectorizer.vocabulary_)
                   if feature == "char_tfidf_cosine"
-                  else _in_vocabulary(words, vocabulary, vectorizer.vocabulary_))
+                  else _in_vocabulary(word_counts, words, vectorizer.vocabulary_))
         out[both, column[feature]] = _tfidf_cosine(
             _tfidf_weights(counts, vectorizer.idf_), values)
     if "num_rel_diff" in features:
@@ -557,22 +557,22 @@ def _word_counts(docs):
     return counts, vectorizer.get_feature_names_out()
 
 
-def _jaccard(values, words, vocabulary):
+def _jaccard(values, counts, words):
     """Jaccard indices of the word-token sets of each pair of `values`.
 
-    `words` and `vocabulary` are the `_word_counts` of ``values.uniques``.
+    `counts` and `words` are the `_word_counts` of ``values.uniques``.
     Returns the index over all tokens and over the tokens holding a digit,
     codes such as model numbers, versions and years. Both are 1 when neither
     value has such a token; the code index is NaN when only one value has a
     code, since "no code given" is not "a different code".
     """
     n = len(values.left)
-    if not len(vocabulary):
+    if not len(words):
         return np.ones(n), np.ones(n)
-    tokens = (words > 0).astype(np.float64)
+    tokens = (counts > 0).astype(np.float64)
     left, right = tokens[values.left], tokens[values.right]
-    has_digit = np.fromiter((any(map(str.isdigit, token)) for token in vocabulary),
-                            bool, len(vocabulary))
+    has_digit = np.fromiter((any(map(str.isdigit, word)) for word in words),
+                            bool, len(words))
     overall = _set_jaccard(left, right)
     left, right = left[:, has_digit], right[:, has_digit]
     code = _set_jaccard(left, right)
@@ -645,7 +645,8 @@ def _char_ngram_counts(docs, vocabulary, n=3):
 
 
 def _ngram_codes(text, n):
-    """One integer per position of `text`: its n code points (21 bits each)."""
+    """One integer per position of `text`: its n code points, 21 bits each
+    (n <= 3 fits in an int64)."""
     points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
     m = len(points) - n + 1
     codes = np.zeros(max(m, 0), dtype=np.int64)
