@@ -115,12 +115,10 @@ class SequenceEncoder(nn.Module):
                 h = self.conv(x.transpose(1, 2)).transpose(1, 2)[:, : x.shape[1]]
             out = masked_max(torch.relu(h), mask[..., None], dim=1)
             return out * mask.any(-1, keepdim=True)
-        if embed is not None and bool(mask.all()):
-            x, embed = embed(x), None
         if bool(mask.all()):
             # No padding (always so over the fields of a record): the unpacked RNN
             # gives the same result, much faster, forwards and backwards.
-            _, state = self.rnn(x)
+            _, state = self.rnn(x if embed is None else embed(x))
             lengths = None
         else:
             packed, lengths = self._pack(x, mask)
@@ -336,6 +334,14 @@ def _occurs_in(ids, other):
     return (sorted_other.gather(-1, slot) == ids) & (ids != 0)
 
 
+def _each_record(encode, x1, mask1, x2, mask2):
+    """``encode(x, mask)`` of both records; one call over both when they have as
+    many fields (fewer, larger matrix products; each row is encoded alone)."""
+    if x1.shape[1] == x2.shape[1]:
+        return encode(torch.cat([x1, x2]), torch.cat([mask1, mask2])).chunk(2)
+    return encode(x1, mask1), encode(x2, mask2)
+
+
 def _masked_softmax(x, mask):
     probs = torch.softmax(x * mask, dim=-1) * mask
     return probs / (probs.sum(-1, keepdim=True) + 1e-13)
@@ -530,11 +536,7 @@ class RecordPairNetwork(nn.Module):
 
     def match(self, fe1, mask1, fe2, mask2, similarity=None, prior=None):
         """Logits from field encodings: record encoder, matching, aggregation, head."""
-        if fe1.shape[1] == fe2.shape[1]:  # both records in one call
-            r1, r2 = self.encode_record(torch.cat([fe1, fe2]),
-                                        torch.cat([mask1, mask2])).chunk(2)
-        else:
-            r1, r2 = self.encode_record(fe1, mask1), self.encode_record(fe2, mask2)
+        r1, r2 = _each_record(self.encode_record, fe1, mask1, fe2, mask2)
         return self.match_records(r1, mask1, r2, mask2, similarity, prior)
 
     def encode_record(self, fe, mask):
@@ -560,7 +562,8 @@ class RecordPairNetwork(nn.Module):
                 x1, x2 = matcher(a, mask1, b, mask2)
                 m1.append(x1)
                 m2.append(x2)
-        agg1, agg2 = self._aggregate(torch.cat(m1, -1), mask1, torch.cat(m2, -1), mask2)
+        agg1, agg2 = _each_record(self._aggregate, torch.cat(m1, -1), mask1,
+                                  torch.cat(m2, -1), mask2)
         features = [agg1, agg2]
         if self.n_similarity_features:
             if similarity is None or similarity.shape[-1] != self.n_similarity_features:
@@ -572,15 +575,9 @@ class RecordPairNetwork(nn.Module):
         logits = self.output_layer(hidden)
         return logits if prior is None else logits + prior
 
-    def _aggregate(self, m1, mask1, m2, mask2):
-        """Pool each record's matching vectors, both records in one call when they
-        have as many fields (fewer, larger matrix products)."""
-        if m1.shape[1] == m2.shape[1]:
-            both = self.aggregator(self.dropout(torch.cat([m1, m2])),
-                                   torch.cat([mask1, mask2]))
-            return self.dropout(both).chunk(2)
-        return (self.dropout(self.aggregator(self.dropout(m1), mask1)),
-                self.dropout(self.aggregator(self.dropout(m2), mask2)))
+    def _aggregate(self, m, mask):
+        """Pool a record's matching vectors (B, F, D) into one vector per record."""
+        return self.dropout(self.aggregator(self.dropout(m), mask))
 
     def forward(self, left, right, token_words, token_chars, similarity=None, prior=None):
         """Logits (B, n_classes) of a collated batch (see ``collate_pairs``)."""
