@@ -220,24 +220,20 @@ def as_text(values) -> np.ndarray:
     series = pd.Series(values, copy=False)
     missing = series.isna().to_numpy()
     text = series.astype(object).to_numpy(copy=True)
-    if pd.api.types.infer_dtype(text, skipna=True) == "string":
-        # Only strings (the usual case): blank ones are found without a Python loop.
-        present = np.flatnonzero(~missing)
-        blank = pd.Series(text[present], dtype=object).str.strip().to_numpy() == ""
-        text[missing] = None
-        text[present[blank]] = None
-        return text
-    out = np.empty(len(text), dtype=object)
-    for i, (value, is_missing) in enumerate(zip(text, missing)):
-        if is_missing:
-            out[i] = None
-            continue
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", errors="replace")
-        if isinstance(value, (float, np.floating)) and float(value).is_integer():
-            # Integer columns with missing values arrive as floats: 1999.0 -> "1999".
-            value = str(int(value))
-        elif not isinstance(value, str):
-            value = str(value)
-        out[i] = value if value.strip() else None
-    return out
+    text[missing] = None
+    present = np.flatnonzero(~missing)
+    if pd.api.types.infer_dtype(text, skipna=True) != "string":
+        # Columns of strings, the usual case, skip this loop over the values.
+        text[present] = [_value_text(value) for value in text[present]]
+    blank = pd.Series(text[present], dtype=object).str.strip().to_numpy() == ""
+    text[present[blank]] = None
+    return text
+
+
+def _value_text(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        # Integer columns with missing values arrive as floats: 1999.0 -> "1999".
+        return str(int(value))
+    return value if isinstance(value, str) else str(value)
