@@ -11,12 +11,17 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_limits
 
 from skrecordpair import pair_frame
-from skrecordpair._similarity import SimilarityFeatures
+from skrecordpair._similarity import (
+    _MIN_PAIRS_FOR_THREADS,
+    SimilarityFeatures,
+    _word_counts,
+)
 
 SIMILARITIES = [
     "ratio",
@@ -326,8 +331,12 @@ def test_row_order_invariance(X):
 
 
 def test_n_jobs_gives_same_result(X):
-    assert_array_equal(SimilarityFeatures(n_jobs=-1).fit_transform(X),
-                       SimilarityFeatures().fit_transform(X))
+    # Threads start from _MIN_PAIRS_FOR_THREADS pairs (fewer run on one).
+    many = pd.concat([X] * (_MIN_PAIRS_FOR_THREADS // len(X) + 1), ignore_index=True)
+    assert len(many) >= _MIN_PAIRS_FOR_THREADS
+    for pairs in (X, many):
+        assert_array_equal(SimilarityFeatures(n_jobs=-1).fit_transform(pairs),
+                           SimilarityFeatures().fit_transform(pairs))
 
 
 def test_clone_and_params():
@@ -526,6 +535,20 @@ def test_tfidf_cosines_equal_scikit_learn_on_awkward_text():
         expected[(a.getnnz(axis=1) == 0) | (b.getnnz(axis=1) == 0)] = np.nan
         assert_allclose(Xt[:, column], expected, rtol=0, atol=1e-12)
     assert np.isnan(Xt[-1, WORD_TFIDF])  # no word seen during fit
+
+
+def test_word_counts_equal_scikit_learn():
+    # Counted with pandas rather than scikit-learn's tokeniser loop: the same
+    # words and counts, also for values without any token.
+    docs = ["a  b\ta a", "😀x😀 ok_ok 😀", "über straße über", "--", "", "x" * 300,
+            "東京 タワー 東京", "B b", "12-34 12"]
+    counts, words = _word_counts(docs)
+    vectorizer = CountVectorizer(token_pattern=r"\w+", lowercase=False)
+    expected = vectorizer.fit_transform(docs)
+    assert_array_equal(words, vectorizer.get_feature_names_out())
+    assert_array_equal(counts.toarray(), expected.toarray())
+    counts, words = _word_counts(["--", "!"])
+    assert counts.shape == (2, 0) and len(words) == 0
 
 
 def test_tfidf_of_a_field_without_any_token():
