@@ -29,6 +29,9 @@ _FUZZY_SCORERS = (
 )
 _SIMILARITIES = tuple(name for name, _, _ in _FUZZY_SCORERS) + (
     "jaccard", "code_jaccard", "tfidf_cosine", "char_tfidf_cosine")
+# Whether a value's words occur anywhere in the other record: a brand or a
+# model number given in another field there (the title, a description).
+_CONTAINMENTS = ("left_in_right_record", "right_in_left_record")
 _FLAGS = ("left_missing", "right_missing")
 # Starting rapidfuzz's threads costs about 0.1 ms per call: on product titles,
 # two threads were slower than one below 500 pairs and 1.25x faster at 1,000.
@@ -77,6 +80,11 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
     - ``<field>__char_tfidf_cosine``: the same over character 3-grams within
       words (``TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3))``),
       which tolerates spelling variants.
+    - ``<field>__left_in_right_record``: the share of the left value's word
+      tokens that occur in any compared field of the right record (a brand
+      given in the right record's title, say); NaN when the left value has
+      no token. ``<field>__right_in_left_record``: the same from right to
+      left.
     - ``<field>__num_rel_diff``, for numeric fields only (see
       `numeric_fields`): ``|a - b| / max(|a|, |b|)`` (0 when both are 0)
       when both values parse as finite numbers, else NaN.
@@ -178,13 +186,13 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
           dtype=object)
     >>> Xt = features.transform(X)
     >>> Xt.shape
-    (2, 23)
+    (2, 27)
     >>> Xt[:, :6]
     array([[ 1.,  1.,  1.,  1.,  1.,  1.],
            [nan, nan, nan, nan, nan, nan]])
     >>> features.numeric_fields_
     ['year']
-    >>> Xt[:, 20].round(4)  # year__num_rel_diff
+    >>> Xt[:, 24].round(4)  # year__num_rel_diff
     array([0.0005, 0.    ])
     """
 
@@ -297,7 +305,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_pairs, n_features_out), dtype float64
             The features, field by field, named by
-            :meth:`get_feature_names_out`: 11 per text field, 12 per numeric
+            :meth:`get_feature_names_out`: 13 per text field, 14 per numeric
             field and 2 per one-sided field.
 
         Raises
@@ -377,9 +385,9 @@ def field_plan(fields, numeric_fields):
         if left_col is None or right_col is None:
             features = _FLAGS
         elif name in numeric:
-            features = _SIMILARITIES + ("num_rel_diff",) + _FLAGS
+            features = _SIMILARITIES + _CONTAINMENTS + ("num_rel_diff",) + _FLAGS
         else:
-            features = _SIMILARITIES + _FLAGS
+            features = _SIMILARITIES + _CONTAINMENTS + _FLAGS
         plan.append((name, left_col, right_col, features))
     return plan
 
@@ -465,13 +473,51 @@ def pair_similarities(X, plan, tfidf, *, lowercase=True, max_length=1000, worker
     `plan` comes from `field_plan`, `tfidf` from `fit_tfidf`.
     """
     n = len(X)
-    blocks = []
-    for name, left_col, right_col, features in plan:
-        left = _column_text(X, left_col, n, max_length)
-        right = _column_text(X, right_col, n, max_length)
-        blocks.append(_field_features(left, right, features, tfidf.get(name),
-                                      lowercase, workers))
+    texts = [(_column_text(X, left_col, n, max_length),
+              _column_text(X, right_col, n, max_length))
+             for _, left_col, right_col, _ in plan]
+    blocks = [_field_features(left, right, features, tfidf.get(name), lowercase, workers)
+              for (left, right), (name, _, _, features) in zip(texts, plan)]
+    if any(_CONTAINMENTS[0] in features for *_, features in plan):
+        containments = _record_containment(texts, lowercase)
+        for block, (*_, features), (left_in_right, right_in_left) in zip(
+                blocks, plan, containments):
+            if _CONTAINMENTS[0] in features:
+                block[:, features.index(_CONTAINMENTS[0])] = left_in_right
+                block[:, features.index(_CONTAINMENTS[1])] = right_in_left
     return np.hstack(blocks) if blocks else np.empty((n, 0))
+
+
+def _record_containment(texts, lowercase):
+    """For every field, the share of the left value's word tokens that occur in
+    any field of the right record, and the same from right to left.
+
+    `texts` holds the left and the right values of every field (object arrays,
+    None where missing). Returns one ``(left_in_right, right_in_left)`` pair of
+    arrays per field: NaN where that side's value is missing or has no token.
+    """
+    columns = [values for pair in texts for values in pair]
+    n = len(columns[0])
+    if n == 0:
+        return [(np.empty(0), np.empty(0))] * len(texts)
+    codes, uniques = pd.factorize(np.concatenate(columns))  # missing values: -1
+    uniques = _lower(uniques) if lowercase else list(uniques)
+    counts, _ = _word_counts(uniques)
+    # A last, empty row stands for the missing values.
+    tokens = sp.vstack([(counts > 0).astype(np.float64),
+                        sp.csr_matrix((1, counts.shape[1]))]).tocsr()
+    rows = [tokens[c] for c in np.where(codes < 0, len(uniques), codes).reshape(-1, n)]
+    left_record = sum(rows[0::2]) > 0
+    right_record = sum(rows[1::2]) > 0
+
+    def share_found(part, record):
+        size = np.asarray(part.sum(axis=1)).ravel()
+        found = np.asarray(part.multiply(record).sum(axis=1)).ravel()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(size > 0, found / size, np.nan)
+
+    return [(share_found(left, right_record), share_found(right, left_record))
+            for left, right in zip(rows[0::2], rows[1::2])]
 
 
 def _field_features(left, right, features, tfidf, lowercase, workers):

@@ -127,13 +127,23 @@ class EncodedPairs:
         return self.left.shape[0]
 
     def by_length(self):
-        """Indices that sort the pairs by their longest field (either side).
+        """Indices that sort the pairs by their longest field (either side), and
+        pairs of equal length by their token ids.
 
         Batching pairs of similar length keeps padding, and so wasted work, low.
+        Sorting by content too makes the batches, and each pair's place in its
+        batch, the same whatever the order of the pairs: matrix products may
+        round a row differently at another place, so the probabilities would
+        otherwise change in the last bits when the rows are shuffled.
         """
+        n = len(self)
+        rows = np.ascontiguousarray(np.concatenate(
+            [self.left.reshape(n, -1), self.right.reshape(n, -1)], axis=1))
+        content = rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
+        by_content = np.argsort(content, kind="stable")
         longest = np.maximum((self.left != 0).sum(-1).max(-1),
                              (self.right != 0).sum(-1).max(-1))
-        return np.argsort(longest, kind="stable")
+        return by_content[np.argsort(longest[by_content], kind="stable")]
 
     def take(self, index):
         """The pairs at `index`, sharing this batch's token table."""
@@ -217,7 +227,15 @@ class PairEncoder:
             for f, ids in enumerate(per_field):
                 out[:, f, : ids.shape[1]] = ids
             sides[side] = out
+        # Number the tokens in sorted order: the ids, and with them the order in
+        # which the network meets distinct tokens and fields, then depend on
+        # which pairs are encoded, not on their order.
         tokens = np.array(list(table), dtype=object)
+        order = np.argsort(tokens[1:], kind="stable") + 1
+        tokens = np.concatenate([tokens[:1], tokens[order]])
+        renumber = np.zeros(len(tokens), dtype=np.int32)
+        renumber[order] = np.arange(1, len(tokens), dtype=np.int32)
+        sides = {side: renumber[ids] for side, ids in sides.items()}
         words = self.vocabulary.words
         chars = self.vocabulary.chars
         token_words = np.array([words.get(t, UNK_ID) for t in tokens], dtype=np.int64)

@@ -34,10 +34,11 @@ SIMILARITIES = [
     "tfidf_cosine",
     "char_tfidf_cosine",
 ]
+CONTAINMENTS = ["left_in_right_record", "right_in_left_record"]
 FLAGS = ["left_missing", "right_missing"]
-TEXT = SIMILARITIES + FLAGS  # features of a text field
-NUMERIC = SIMILARITIES + ["num_rel_diff"] + FLAGS  # features of a numeric field
-REL = len(SIMILARITIES)  # position of num_rel_diff in a numeric field's block
+TEXT = SIMILARITIES + CONTAINMENTS + FLAGS  # features of a text field
+NUMERIC = SIMILARITIES + CONTAINMENTS + ["num_rel_diff"] + FLAGS  # of a numeric field
+REL = len(SIMILARITIES) + len(CONTAINMENTS)  # num_rel_diff in a numeric field's block
 N_SIM = len(SIMILARITIES)  # the string similarities, first in every field block
 CODE = SIMILARITIES.index("code_jaccard")
 WORD_TFIDF = SIMILARITIES.index("tfidf_cosine")
@@ -112,9 +113,28 @@ def _tfidf_reference(left, right, lowercase=True):
     return list(zip(*out))
 
 
-def _reference(left, right, lowercase=True, tfidf=(np.nan, np.nan)):
+def _containment_reference(left, right, field, lowercase=True):
+    """The share of the left value's words found in the right record, and the
+    reverse, for `field` of one pair; `left` and `right` map fields to values."""
+    def words(v):
+        if _missing(v):
+            return set()
+        t = _text(v)
+        return set(re.findall(r"\w+", t.lower() if lowercase else t))
+
+    def share(value, record):
+        found = set().union(*map(words, record.values()))
+        w = words(value)
+        return len(w & found) / len(w) if w else np.nan
+
+    return share(left[field], right), share(right[field], left)
+
+
+def _reference(left, right, lowercase=True, tfidf=(np.nan, np.nan),
+               containment=(np.nan, np.nan)):
     """The features of one pair, computed slowly and independently; `tfidf`
-    gives the pair's two TF-IDF cosines (see `_tfidf_reference`)."""
+    gives the pair's two TF-IDF cosines (see `_tfidf_reference`), `containment`
+    its two record containments (see `_containment_reference`)."""
     missing, text = _missing, _text
 
     def number(s):
@@ -126,7 +146,7 @@ def _reference(left, right, lowercase=True, tfidf=(np.nan, np.nan)):
 
     lm, rm = missing(left), missing(right)
     if lm or rm:
-        return [np.nan] * 10 + [float(lm), float(rm)]
+        return [np.nan] * 9 + [*containment, np.nan, float(lm), float(rm)]
     a, b = text(left), text(right)
     x, y = number(a), number(b)
     if np.isnan(x) or np.isnan(y):
@@ -151,6 +171,7 @@ def _reference(left, right, lowercase=True, tfidf=(np.nan, np.nan)):
         jaccard,
         code_jaccard,
         *tfidf,
+        *containment,
         rel,
         0.0,
         0.0,
@@ -211,8 +232,11 @@ def test_matches_per_pair_reference(X, numeric_fields):
     tfidf = {f: _tfidf_reference(LEFT[f], RIGHT[f]) for f in fields}
     for i in range(len(X)):
         expected = []
+        left = {f: LEFT[f][i] for f in fields}
+        right = {f: RIGHT[f][i] for f in fields}
         for field in fields:
-            ref = _reference(LEFT[field][i], RIGHT[field][i], tfidf=tfidf[field][i])
+            ref = _reference(left[field], right[field], tfidf=tfidf[field][i],
+                             containment=_containment_reference(left, right, field))
             expected += ref if field in numeric else ref[:REL] + ref[REL + 1:]
         assert_allclose(Xt[i], expected, rtol=1e-12, atol=1e-12, equal_nan=True,
                         err_msg=f"row {i}")
@@ -222,8 +246,10 @@ def test_matches_reference_without_lowercase(X):
     Xt = SimilarityFeatures(fields=["maker"], lowercase=False).fit_transform(X)
     tfidf = _tfidf_reference(LEFT["maker"], RIGHT["maker"], lowercase=False)
     for i in range(len(X)):
-        ref = _reference(LEFT["maker"][i], RIGHT["maker"][i], lowercase=False,
-                         tfidf=tfidf[i])
+        left, right = {"maker": LEFT["maker"][i]}, {"maker": RIGHT["maker"][i]}
+        ref = _reference(left["maker"], right["maker"], lowercase=False, tfidf=tfidf[i],
+                         containment=_containment_reference(left, right, "maker",
+                                                            lowercase=False))
         assert_allclose(Xt[i], ref[:REL] + ref[REL + 1:], rtol=1e-12, atol=1e-12,
                         equal_nan=True)
     # "Apple" vs "APPLE": equal only when lowercased.
@@ -549,6 +575,42 @@ def test_word_counts_equal_scikit_learn():
     assert_array_equal(counts.toarray(), expected.toarray())
     counts, words = _word_counts(["--", "!"])
     assert counts.shape == (2, 0) and len(words) == 0
+
+
+def test_record_containment_finds_words_in_any_compared_field():
+    X = _frame(
+        {"title": ["WH-1000XM4 headphones", "ThinkPad X1", None],
+         "maker": ["Sony", "!!!", "acme"], "note": ["sony", "x", "y"]},
+        {"title": ["sony wh-1000xm4", "lenovo thinkpad", "acme widget"],
+         "maker": [None, "Lenovo", "ACME Corp"], "note": ["z", "z", "z"]},
+    )
+    est = SimilarityFeatures(fields=["title", "maker"]).fit(X)
+    out = est.set_output(transform="pandas").transform(X)
+    # The left brand is in the right title although the right brand is missing.
+    assert out.loc[0, "maker__left_in_right_record"] == 1.0
+    assert np.isnan(out.loc[0, "maker__ratio"])
+    # 2 of the 3 left title words ("wh", "1000xm4"; not "headphones").
+    assert_allclose(out.loc[0, "title__left_in_right_record"], 2 / 3)
+    # Right to left: "sony" is in the left maker; the left note is not compared.
+    assert out.loc[0, "title__right_in_left_record"] == 1.0
+    assert out.loc[1, "maker__right_in_left_record"] == 0.0
+    # NaN where the value is missing or has no word; the flags tell which.
+    assert np.isnan(out.loc[1, "maker__left_in_right_record"])
+    assert np.isnan(out.loc[2, "title__left_in_right_record"])
+    assert out.loc[2, "title__right_in_left_record"] == 0.5  # "acme" in the left maker
+    assert out.loc[2, "maker__right_in_left_record"] == 0.5  # not "corp"
+
+
+def test_record_containment_counts_one_sided_fields():
+    X = _frame({"name": ["anna smith"], "email": ["anna.smith@example.org"]},
+               {"name": ["smith org"]})
+    est = SimilarityFeatures(fields=["name", ("email", None)]).fit(X)
+    out = est.set_output(transform="pandas").transform(X)
+    # "org" is in the left email, a field of the left record only.
+    with_email = out.loc[0, "name__right_in_left_record"]
+    without = SimilarityFeatures(fields=["name"]).fit(X).set_output(
+        transform="pandas").transform(X).loc[0, "name__right_in_left_record"]
+    assert (with_email, without) == (1.0, 0.5)
 
 
 def test_tfidf_of_a_field_without_any_token():
