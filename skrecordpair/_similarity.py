@@ -29,13 +29,9 @@ _FUZZY_SCORERS = (
 )
 _SIMILARITIES = tuple(name for name, _, _ in _FUZZY_SCORERS) + (
     "jaccard", "code_jaccard", "tfidf_cosine", "char_tfidf_cosine")
-# Whether a value's words, and its character 3-grams, occur anywhere in the
-# other record: a brand or a model number given in another field there (the
-# title, a description), maybe written differently ("r39-00292", "r3900292").
-_CONTAINMENTS = ("left_in_right_record", "right_in_left_record",
-                 "left_chars_in_right_record", "right_chars_in_left_record")
-# What the character shares ignore: everything but letters and digits.
-_NON_ALPHANUMERIC = r"[\W_]+"
+# Whether a value's words occur anywhere in the other record: a brand or a
+# model number given in another field there (the title, a description).
+_CONTAINMENTS = ("left_in_right_record", "right_in_left_record")
 _FLAGS = ("left_missing", "right_missing")
 # Starting rapidfuzz's threads costs about 0.1 ms per call: on product titles,
 # two threads were slower than one below 500 pairs and 1.25x faster at 1,000.
@@ -89,11 +85,6 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
       given in the right record's title, say); NaN when the left value has
       no token. ``<field>__right_in_left_record``: the same from right to
       left.
-    - ``<field>__left_chars_in_right_record``,
-      ``<field>__right_chars_in_left_record``: the same shares over the
-      character 3-grams of the values' letters and digits (spaces and
-      punctuation dropped, so "r39-00292" and "R3900292" share all theirs);
-      NaN for a value with fewer than three letters and digits.
     - ``<field>__num_rel_diff``, for numeric fields only (see
       `numeric_fields`): ``|a - b| / max(|a|, |b|)`` (0 when both are 0)
       when both values parse as finite numbers, else NaN.
@@ -195,13 +186,13 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
           dtype=object)
     >>> Xt = features.transform(X)
     >>> Xt.shape
-    (2, 31)
+    (2, 27)
     >>> Xt[:, :6]
     array([[ 1.,  1.,  1.,  1.,  1.,  1.],
            [nan, nan, nan, nan, nan, nan]])
     >>> features.numeric_fields_
     ['year']
-    >>> Xt[:, 28].round(4)  # year__num_rel_diff
+    >>> Xt[:, 24].round(4)  # year__num_rel_diff
     array([0.0005, 0.    ])
     """
 
@@ -314,7 +305,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_pairs, n_features_out), dtype float64
             The features, field by field, named by
-            :meth:`get_feature_names_out`: 15 per text field, 16 per numeric
+            :meth:`get_feature_names_out`: 13 per text field, 14 per numeric
             field and 2 per one-sided field.
 
         Raises
@@ -489,82 +480,44 @@ def pair_similarities(X, plan, tfidf, *, lowercase=True, max_length=1000, worker
               for (left, right), (name, _, _, features) in zip(texts, plan)]
     if any(_CONTAINMENTS[0] in features for *_, features in plan):
         containments = _record_containment(texts, lowercase)
-        for block, (*_, features), shares in zip(blocks, plan, containments):
+        for block, (*_, features), (left_in_right, right_in_left) in zip(
+                blocks, plan, containments):
             if _CONTAINMENTS[0] in features:
-                start = features.index(_CONTAINMENTS[0])
-                block[:, start:start + len(_CONTAINMENTS)] = shares
+                block[:, features.index(_CONTAINMENTS[0])] = left_in_right
+                block[:, features.index(_CONTAINMENTS[1])] = right_in_left
     return np.hstack(blocks) if blocks else np.empty((n, 0))
 
 
 def _record_containment(texts, lowercase):
     """For every field, the share of the left value's word tokens that occur in
-    any field of the right record, the same from right to left, and both again
-    over character 3-grams of the letters and digits.
+    any field of the right record, and the same from right to left.
 
     `texts` holds the left and the right values of every field (object arrays,
-    None where missing). Returns one (n_pairs, 4) array per field, columns in
-    the order of `_CONTAINMENTS`: NaN where that side's value is missing or has
-    no token (no 3-gram).
+    None where missing). Returns one ``(left_in_right, right_in_left)`` pair of
+    arrays per field: NaN where that side's value is missing or has no token.
     """
     columns = [values for pair in texts for values in pair]
     n = len(columns[0])
     if n == 0:
-        return [np.empty((0, len(_CONTAINMENTS)))] * len(texts)
+        return [(np.empty(0), np.empty(0))] * len(texts)
     codes, uniques = pd.factorize(np.concatenate(columns))  # missing values: -1
     uniques = _lower(uniques) if lowercase else list(uniques)
-    codes = np.where(codes < 0, len(uniques), codes).reshape(-1, n)
-    shares = [[] for _ in texts]
-    for held in (_word_counts(uniques)[0], _char_ngram_sets(uniques)):
-        # A last, empty row stands for the missing values.
-        held = sp.vstack([(held > 0).astype(np.float64),
-                          sp.csr_matrix((1, held.shape[1]))]).tocsr()
-        rows = [held[c] for c in codes]
-        left_record = sum(rows[0::2]) > 0
-        right_record = sum(rows[1::2]) > 0
-        for field, (left, right) in enumerate(zip(rows[0::2], rows[1::2])):
-            shares[field] += [_share_found(left, right_record),
-                              _share_found(right, left_record)]
-    return [np.column_stack(field) for field in shares]
+    counts, _ = _word_counts(uniques)
+    # A last, empty row stands for the missing values.
+    tokens = sp.vstack([(counts > 0).astype(np.float64),
+                        sp.csr_matrix((1, counts.shape[1]))]).tocsr()
+    rows = [tokens[c] for c in np.where(codes < 0, len(uniques), codes).reshape(-1, n)]
+    left_record = sum(rows[0::2]) > 0
+    right_record = sum(rows[1::2]) > 0
 
+    def share_found(part, record):
+        size = np.asarray(part.sum(axis=1)).ravel()
+        found = np.asarray(part.multiply(record).sum(axis=1)).ravel()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(size > 0, found / size, np.nan)
 
-def _share_found(part, record):
-    """Row-wise share of the entries of binary `part` also set in `record`."""
-    size = np.asarray(part.sum(axis=1)).ravel()
-    found = np.asarray(part.multiply(record).sum(axis=1)).ravel()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(size > 0, found / size, np.nan)
-
-
-def _char_ngram_sets(docs, n=3):
-    """Which character n-grams each of `docs` holds, (n_docs, n_grams) CSR of
-    ones, over its letters and digits only (spaces and punctuation dropped)."""
-    lengths = np.fromiter(map(len, docs), np.int64, len(docs))
-    points = np.frombuffer("".join(docs).encode("utf-32-le"), dtype=np.uint32)
-    # Letters and digits, decided once per distinct character (a lookup table
-    # indexed by code point, rather than a regex run over every value).
-    present = np.flatnonzero(np.bincount(points)) if len(points) else points
-    table = np.zeros(int(present.max(initial=0)) + 1, dtype=bool)
-    table[present] = np.fromiter((chr(c).isalnum() for c in present.tolist()), bool,
-                                 len(present))
-    alphanumeric = table[points]
-    doc_of_char = np.repeat(np.arange(len(docs)), lengths)[alphanumeric]
-    points = points[alphanumeric].astype(np.int64)
-    lengths = np.bincount(doc_of_char, minlength=len(docs))
-    m = len(points) - n + 1
-    codes = np.zeros(max(m, 0), dtype=np.int64)
-    for k in range(n):
-        codes = (codes << 21) | points[k:k + m]
-    # The n-gram at position p belongs to the doc holding character p and counts
-    # if it does not run past that doc's end.
-    doc = doc_of_char[: len(codes)]
-    offset = np.arange(len(codes)) - (np.cumsum(lengths) - lengths)[doc]
-    inside = offset <= lengths[doc] - n
-    gram_ids, grams = pd.factorize(codes[inside])
-    held = sp.csr_matrix((np.ones(len(gram_ids)), (doc[inside], gram_ids)),
-                         shape=(len(docs), len(grams)))
-    held.sum_duplicates()
-    held.data[:] = 1.0
-    return held
+    return [(share_found(left, right_record), share_found(right, left_record))
+            for left, right in zip(rows[0::2], rows[1::2])]
 
 
 def _field_features(left, right, features, tfidf, lowercase, workers):
