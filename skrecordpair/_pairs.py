@@ -215,7 +215,8 @@ def as_text(values) -> np.ndarray:
     """Convert one column of values to an object array of str, ``None`` for missing.
 
     Numbers and booleans become their ``str``; NaN, None, ``pd.NA``, ``NaT`` and
-    strings that are empty or only whitespace become ``None``.
+    strings that are empty or only whitespace become ``None``. Strings that are
+    not valid Unicode (lone surrogates) raise ValueError.
     """
     series = pd.Series(values, copy=False)
     missing = series.isna().to_numpy()
@@ -225,9 +226,34 @@ def as_text(values) -> np.ndarray:
     if pd.api.types.infer_dtype(text, skipna=True) != "string":
         # Columns of strings, the usual case, skip this loop over the values.
         text[present] = [_value_text(value) for value in text[present]]
+    _check_unicode(text[present], getattr(values, "name", None))
     blank = pd.Series(text[present], dtype=object).str.strip().to_numpy() == ""
     text[present[blank]] = None
     return text
+
+
+def _check_unicode(strings, column):
+    """Reject strings holding lone surrogates (invalid Unicode, as left by
+    ``bytes.decode(errors="surrogateescape")``): pandas' hash tables treat all
+    such strings as equal, which would merge different values."""
+    try:
+        "".join(strings).encode("utf-8")
+    except UnicodeEncodeError:
+        bad = [value for value in strings if not _is_valid_unicode(value)]
+        where = "" if column is None else f"Column {column!r}: "
+        raise ValueError(
+            f"{where}{len(bad)} value(s) are not valid Unicode text (they hold lone "
+            f"surrogates), e.g. {bad[0]!r}. Decode the source bytes with "
+            f"errors='replace' or clean the strings first."
+        ) from None
+
+
+def _is_valid_unicode(value):
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _value_text(value):

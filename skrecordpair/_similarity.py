@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -29,9 +30,11 @@ _FUZZY_SCORERS = (
 )
 _SIMILARITIES = tuple(name for name, _, _ in _FUZZY_SCORERS) + (
     "jaccard", "code_jaccard", "tfidf_cosine", "char_tfidf_cosine")
-# Whether a value's words occur anywhere in the other record: a brand or a
-# model number given in another field there (the title, a description).
-_CONTAINMENTS = ("left_in_right_record", "right_in_left_record")
+# Whether a value's words, and its character 3-grams, occur anywhere in the
+# other record: a brand or a model number given in another field there (the
+# title, a description), maybe written differently ("r39-00292", "r3900292").
+_CONTAINMENTS = ("left_in_right_record", "right_in_left_record",
+                 "left_chars_in_right_record", "right_chars_in_left_record")
 _FLAGS = ("left_missing", "right_missing")
 # Starting rapidfuzz's threads costs about 0.1 ms per call: on product titles,
 # two threads were slower than one below 500 pairs and 1.25x faster at 1,000.
@@ -85,6 +88,11 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
       given in the right record's title, say); NaN when the left value has
       no token. ``<field>__right_in_left_record``: the same from right to
       left.
+    - ``<field>__left_chars_in_right_record``,
+      ``<field>__right_chars_in_left_record``: the same shares over the
+      character 3-grams of the values' letters and digits (spaces and
+      punctuation dropped, so "r39-00292" and "R3900292" share all theirs);
+      NaN for a value with fewer than three letters and digits.
     - ``<field>__num_rel_diff``, for numeric fields only (see
       `numeric_fields`): ``|a - b| / max(|a|, |b|)`` (0 when both are 0)
       when both values parse as finite numbers, else NaN.
@@ -186,13 +194,13 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
           dtype=object)
     >>> Xt = features.transform(X)
     >>> Xt.shape
-    (2, 27)
+    (2, 31)
     >>> Xt[:, :6]
     array([[ 1.,  1.,  1.,  1.,  1.,  1.],
            [nan, nan, nan, nan, nan, nan]])
     >>> features.numeric_fields_
     ['year']
-    >>> Xt[:, 24].round(4)  # year__num_rel_diff
+    >>> Xt[:, 28].round(4)  # year__num_rel_diff
     array([0.0005, 0.    ])
     """
 
@@ -305,7 +313,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_pairs, n_features_out), dtype float64
             The features, field by field, named by
-            :meth:`get_feature_names_out`: 13 per text field, 14 per numeric
+            :meth:`get_feature_names_out`: 15 per text field, 16 per numeric
             field and 2 per one-sided field.
 
         Raises
@@ -473,101 +481,154 @@ def pair_similarities(X, plan, tfidf, *, lowercase=True, max_length=1000, worker
     `plan` comes from `field_plan`, `tfidf` from `fit_tfidf`.
     """
     n = len(X)
-    texts = [(_column_text(X, left_col, n, max_length),
-              _column_text(X, right_col, n, max_length))
-             for _, left_col, right_col, _ in plan]
-    blocks = [_field_features(left, right, features, tfidf.get(name), lowercase, workers)
-              for (left, right), (name, _, _, features) in zip(texts, plan)]
+    values = _PairValues([_column_text(X, column, n, max_length)
+                          for _, left_col, right_col, _ in plan
+                          for column in (left_col, right_col)], lowercase)
+    blocks = [_field_features(values, 2 * i, 2 * i + 1, features, tfidf.get(name), workers)
+              for i, (name, _, _, features) in enumerate(plan)]
     if any(_CONTAINMENTS[0] in features for *_, features in plan):
-        containments = _record_containment(texts, lowercase)
-        for block, (*_, features), (left_in_right, right_in_left) in zip(
-                blocks, plan, containments):
+        for block, (*_, features), shares in zip(blocks, plan, _record_shares(values)):
             if _CONTAINMENTS[0] in features:
-                block[:, features.index(_CONTAINMENTS[0])] = left_in_right
-                block[:, features.index(_CONTAINMENTS[1])] = right_in_left
+                start = features.index(_CONTAINMENTS[0])
+                block[:, start:start + len(_CONTAINMENTS)] = shares
     return np.hstack(blocks) if blocks else np.empty((n, 0))
 
 
-def _record_containment(texts, lowercase):
-    """For every field, the share of the left value's word tokens that occur in
-    any field of the right record, and the same from right to left.
+class _PairValues:
+    """The values of the compared columns of a pair frame, each distinct value
+    processed once.
 
-    `texts` holds the left and the right values of every field (object arrays,
-    None where missing). Returns one ``(left_in_right, right_in_left)`` pair of
-    arrays per field: NaN where that side's value is missing or has no token.
+    Records recur across pairs and a value often recurs across fields (a
+    brand in its own field and in the title), so the features work on the
+    distinct values (`text`, lower-cased when `lowercase`) and index the
+    results back to the pairs through `codes`: one row per column of
+    `columns` (object arrays, None where missing), -1 for a missing value.
     """
-    columns = [values for pair in texts for values in pair]
-    n = len(columns[0])
-    if n == 0:
-        return [(np.empty(0), np.empty(0))] * len(texts)
-    codes, uniques = pd.factorize(np.concatenate(columns))  # missing values: -1
-    uniques = _lower(uniques) if lowercase else list(uniques)
-    counts, _ = _word_counts(uniques)
-    # A last, empty row stands for the missing values.
-    tokens = sp.vstack([(counts > 0).astype(np.float64),
-                        sp.csr_matrix((1, counts.shape[1]))]).tocsr()
-    rows = [tokens[c] for c in np.where(codes < 0, len(uniques), codes).reshape(-1, n)]
-    left_record = sum(rows[0::2]) > 0
-    right_record = sum(rows[1::2]) > 0
 
-    def share_found(part, record):
-        size = np.asarray(part.sum(axis=1)).ravel()
-        found = np.asarray(part.multiply(record).sum(axis=1)).ravel()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(size > 0, found / size, np.nan)
+    def __init__(self, columns, lowercase):
+        self.n_pairs = len(columns[0]) if columns else 0
+        raw_codes, raw = pd.factorize(
+            np.concatenate(columns) if columns else np.empty(0, dtype=object))
+        text = _lower(raw) if lowercase else list(raw)
+        # Values equal once lower-cased are one value: their similarities are
+        # those of equal strings, exactly.
+        text_codes, text = pd.factorize(pd.Series(text, dtype=object))
+        self.text = np.asarray(text, dtype=object)
+        self.codes = np.where(raw_codes < 0, -1, text_codes[raw_codes]).reshape(
+            len(columns), self.n_pairs)
+        self._raw_codes = raw_codes.reshape(len(columns), self.n_pairs)
+        self._raw = raw
 
-    return [(share_found(left, right_record), share_found(right, left_record))
-            for left, right in zip(rows[0::2], rows[1::2])]
+    def numbers(self, column):
+        """The values of `column` parsed as floats; NaN where no number."""
+        codes = self._raw_codes[column]
+        return np.where(codes < 0, np.nan, _to_number(self._raw)[codes])
+
+    @cached_property
+    def word_counts(self):
+        """`_word_counts` of `text`: (n_values, n_words) CSR and the words."""
+        return _word_counts(self.text)
+
+    @cached_property
+    def word_sets(self):
+        """Which words each of `text` holds, binary CSR."""
+        counts, _ = self.word_counts
+        return (counts > 0).astype(np.float64)
+
+    @cached_property
+    def code_words(self):
+        """Which words hold a digit: codes such as model numbers and years."""
+        _, words = self.word_counts
+        return np.fromiter((any(map(str.isdigit, word)) for word in words),
+                           bool, len(words))
+
+    @cached_property
+    def char_sets(self):
+        """Which character 3-grams of its letters and digits each of `text`
+        holds, binary CSR (spaces and punctuation dropped first)."""
+        doc, codes = _char_ngrams(self.text, 3, keep=str.isalnum)
+        gram_ids, grams = pd.factorize(codes)
+        held = sp.csr_matrix((np.ones(len(gram_ids)), (doc, gram_ids)),
+                             shape=(len(self.text), len(grams)))
+        held.sum_duplicates()
+        held.data[:] = 1.0
+        return held
 
 
-def _field_features(left, right, features, tfidf, lowercase, workers):
-    n = len(left)
-    out = np.full((n, len(features)), np.nan)
-    left_missing = pd.isna(left)
-    right_missing = pd.isna(right)
-    out[:, -2] = left_missing
-    out[:, -1] = right_missing
-    both = ~left_missing & ~right_missing
+def _record_shares(values):
+    """For every field, the share of the left value's words that occur in any
+    field of the right record, the same from right to left, and both again
+    over character 3-grams of the letters and digits.
+
+    `values` is the `_PairValues` of the fields' left and right columns, in
+    turn. Returns one (n_pairs, 4) array per field, columns in the order of
+    `_CONTAINMENTS`: NaN where that side's value is missing or has no word
+    (no 3-gram).
+    """
+    n_fields = len(values.codes) // 2
+    shares = [[] for _ in range(n_fields)]
+    if values.n_pairs == 0:
+        return [np.empty((0, len(_CONTAINMENTS)))] * n_fields
+    # Missing values (code -1) pick the last, empty row.
+    codes = np.where(values.codes < 0, len(values.text), values.codes)
+    for held in (values.word_sets, values.char_sets):
+        held = sp.vstack([held, sp.csr_matrix((1, held.shape[1]))]).tocsr()
+        rows = [held[c] for c in codes]
+        left_record = sum(rows[0::2]) > 0
+        right_record = sum(rows[1::2]) > 0
+        for field, (left, right) in enumerate(zip(rows[0::2], rows[1::2])):
+            shares[field] += [_share_found(left, right_record),
+                              _share_found(right, left_record)]
+    return [np.column_stack(field) for field in shares]
+
+
+def _share_found(part, record):
+    """Row-wise share of the entries of binary `part` also set in `record`."""
+    size = np.asarray(part.sum(axis=1)).ravel()
+    found = np.asarray(part.multiply(record).sum(axis=1)).ravel()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(size > 0, found / size, np.nan)
+
+
+def _field_features(values, left_column, right_column, features, tfidf, workers):
+    """The `features` of one field: its values are the columns `left_column`
+    and `right_column` of the `_PairValues` `values`."""
+    left, right = values.codes[left_column], values.codes[right_column]
+    out = np.full((len(left), len(features)), np.nan)
+    out[:, -2] = left < 0
+    out[:, -1] = right < 0
+    both = (left >= 0) & (right >= 0)
     if len(features) == len(_FLAGS) or not both.any():
         return out
-    a, b = left[both], right[both]
-    a_text, b_text = (_lower(a), _lower(b)) if lowercase else (list(a), list(b))
+    left, right = left[both], right[both]
     column = {feature: j for j, feature in enumerate(features)}
-    if len(a) < _MIN_PAIRS_FOR_THREADS:
+    a_text, b_text = values.text[left].tolist(), values.text[right].tolist()
+    if len(a_text) < _MIN_PAIRS_FOR_THREADS:
         workers = 1
     for name, scorer, scale in _FUZZY_SCORERS:
         scores = process.cpdist(
             a_text, b_text, scorer=scorer, dtype=np.float64, workers=workers
         )
         out[both, column[name]] = scores * scale
-    values = _DistinctValues(a_text, b_text)
-    word_counts, words = _word_counts(values.uniques)
     out[both, column["jaccard"]], out[both, column["code_jaccard"]] = _jaccard(
-        values, word_counts, words)
+        values.word_sets[left], values.word_sets[right], values.code_words)
+    # The TF-IDF vectors of this field's distinct values only.
+    distinct, pair_rows = np.unique(np.concatenate([left, right]), return_inverse=True)
+    left_rows, right_rows = pair_rows[:len(left)], pair_rows[len(left):]
     for feature, vectorizer in tfidf.items():
         if vectorizer is None:
             continue
-        counts = (_char_ngram_counts(values.uniques, vectorizer.vocabulary_)
-                  if feature == "char_tfidf_cosine"
-                  else _in_vocabulary(word_counts, words, vectorizer.vocabulary_))
+        if feature == "char_tfidf_cosine":
+            counts = _char_ngram_counts(values.text[distinct], vectorizer.vocabulary_)
+        else:
+            word_counts, words = values.word_counts
+            counts = _in_vocabulary(word_counts[distinct], words, vectorizer.vocabulary_)
         out[both, column[feature]] = _tfidf_cosine(
-            _tfidf_weights(counts, vectorizer.idf_), values)
+            _tfidf_weights(counts, vectorizer.idf_), left_rows, right_rows)
     if "num_rel_diff" in features:
-        out[both, column["num_rel_diff"]] = _relative_difference(a, b)
+        out[:, column["num_rel_diff"]] = _relative_difference(
+            values.numbers(left_column), values.numbers(right_column))
     return out
-
-
-class _DistinctValues:
-    """The distinct values among the left values `a` and the right values `b`.
-
-    Records recur across pairs, so the token-based features process each
-    distinct value once (`uniques`) and index the result back to the pairs
-    (`left`, `right`: positions in `uniques`).
-    """
-
-    def __init__(self, a, b):
-        codes, self.uniques = pd.factorize(pd.Series(list(a) + list(b), dtype=object))
-        self.left, self.right = codes[:len(a)], codes[len(a):]
 
 
 def _check_pair_frame(X, method):
@@ -615,24 +676,18 @@ def _word_counts(docs):
     return counts, np.asarray(words, dtype=object)
 
 
-def _jaccard(values, counts, words):
-    """Jaccard indices of the word-token sets of each pair of `values`.
+def _jaccard(left, right, is_code):
+    """Jaccard indices of the word sets of each pair of values.
 
-    `counts` and `words` are the `_word_counts` of ``values.uniques``.
-    Returns the index over all tokens and over the tokens holding a digit,
-    codes such as model numbers, versions and years. Both are 1 when neither
-    value has such a token; the code index is NaN when only one value has a
-    code, since "no code given" is not "a different code".
+    `left` and `right` are binary (n_pairs, n_words) sparse matrices, the words
+    of each pair's left and right value; `is_code` marks the words holding a
+    digit, codes such as model numbers, versions and years. Returns the index
+    over all words and over the codes. Both are 1 when neither value has such
+    a word; the code index is NaN when only one value has a code, since "no
+    code given" is not "a different code".
     """
-    n = len(values.left)
-    if not len(words):
-        return np.ones(n), np.ones(n)
-    tokens = (counts > 0).astype(np.float64)
-    left, right = tokens[values.left], tokens[values.right]
-    has_digit = np.fromiter((any(map(str.isdigit, word)) for word in words),
-                            bool, len(words))
     overall = _set_jaccard(left, right)
-    left, right = left[:, has_digit], right[:, has_digit]
+    left, right = left[:, is_code], right[:, is_code]
     code = _set_jaccard(left, right)
     code[(left.getnnz(axis=1) == 0) != (right.getnnz(axis=1) == 0)] = np.nan
     return overall, code
@@ -654,10 +709,15 @@ def _in_vocabulary(counts, words, vocabulary):
     """The columns of `counts` (one per word of `words`) renumbered into the
     fitted `vocabulary`; words outside it are dropped, as a fitted
     ``TfidfVectorizer`` drops them."""
-    target = np.fromiter((vocabulary.get(w, -1) for w in words), np.int64, len(words))
-    known = target >= 0
-    counts = counts[:, known].tocsr()
-    return sp.csr_matrix((counts.data, target[known][counts.indices], counts.indptr),
+    counts = counts.tocsr()
+    used = np.unique(counts.indices)  # look up only the words these rows hold
+    target = np.full(len(words), -1, dtype=np.int64)
+    target[used] = np.fromiter((vocabulary.get(w, -1) for w in words[used]), np.int64,
+                               len(used))
+    columns = target[counts.indices]
+    known = columns >= 0
+    rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    return sp.csr_matrix((counts.data[known], (rows[known], columns[known])),
                          shape=(counts.shape[0], len(vocabulary)))
 
 
@@ -672,45 +732,56 @@ def _char_ngram_counts(docs, vocabulary, n=3):
     words = pd.Series(docs, dtype=object).reset_index(drop=True).str.split().explode()
     words = words[words.notna()]
     word_ids, distinct = pd.factorize(words)
-    padded = [" " + w + " " for w in distinct]
-    lengths = np.fromiter(map(len, padded), np.int64, len(padded))
-    word_ngrams = sp.csr_matrix((len(padded), len(vocabulary)))
-    if len(padded) and len(vocabulary):
-        codes = _ngram_codes("".join(padded), n)
-        # The n-gram at flat position p belongs to the word starting at or before
-        # p, and counts if it does not run past that word's end.
-        word = np.repeat(np.arange(len(padded)), lengths)[: len(codes)]
-        offset = np.arange(len(codes)) - (np.cumsum(lengths) - lengths)[word]
-        inside = offset <= lengths[word] - n
-        known_strings = list(vocabulary)
-        columns = np.fromiter(vocabulary.values(), np.int64, len(known_strings))
-        sizes = np.fromiter(map(len, known_strings), np.int64, len(known_strings))
-        if (sizes != n).any():  # a loaded vocabulary may hold other strings
-            known_strings = [g for g, size in zip(known_strings, sizes) if size == n]
-            columns = columns[sizes == n]
-        known = _ngram_codes("".join(known_strings), n)[::n]
-        order = np.argsort(known)
-        known, columns = known[order], columns[order]
-        slot = np.minimum(np.searchsorted(known, codes), max(len(known) - 1, 0))
-        hit = inside & (known[slot] == codes) if len(known) else np.zeros_like(inside)
-        word_ngrams = sp.csr_matrix(
-            (np.ones(hit.sum()), (word[hit], columns[slot[hit]])),
-            shape=(len(padded), len(vocabulary)))
+    word, codes = _char_ngrams([" " + w + " " for w in distinct], n)
+    known_strings = list(vocabulary)
+    columns = np.fromiter(vocabulary.values(), np.int64, len(known_strings))
+    sizes = np.fromiter(map(len, known_strings), np.int64, len(known_strings))
+    if (sizes != n).any():  # a loaded vocabulary may hold other strings
+        known_strings = [g for g, size in zip(known_strings, sizes) if size == n]
+        columns = columns[sizes == n]
+    _, known = _char_ngrams(known_strings, n)
+    order = np.argsort(known)
+    known, columns = known[order], columns[order]
+    slot = np.minimum(np.searchsorted(known, codes), max(len(known) - 1, 0))
+    hit = known[slot] == codes if len(known) else np.zeros(len(codes), dtype=bool)
+    word_ngrams = sp.csr_matrix((np.ones(hit.sum()), (word[hit], columns[slot[hit]])),
+                                shape=(len(distinct), len(vocabulary)))
     doc_words = sp.csr_matrix(
         (np.ones(len(word_ids)), (words.index.to_numpy(), word_ids)),
-        shape=(len(docs), len(padded)))
+        shape=(len(docs), len(distinct)))
     return (doc_words @ word_ngrams).tocsr()
 
 
-def _ngram_codes(text, n):
-    """One integer per position of `text`: its n code points, 21 bits each
-    (n <= 3 fits in an int64)."""
-    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-    m = len(points) - n + 1
-    codes = np.zeros(max(m, 0), dtype=np.int64)
+def _char_ngrams(docs, n, keep=None):
+    """Every character n-gram of every one of `docs`.
+
+    Returns two arrays, one entry per n-gram: the index of its doc and its
+    code, its n code points 21 bits each (n <= 3 fits in an int64). With
+    `keep`, a test of a character such as `str.isalnum`, the other characters
+    are dropped first, so n-grams span them.
+    """
+    lengths = np.fromiter(map(len, docs), np.int64, len(docs))
+    points = np.frombuffer("".join(docs).encode("utf-32-le"), dtype=np.uint32)
+    doc = np.repeat(np.arange(len(docs)), lengths)
+    if keep is not None:
+        # Decided once per distinct character, through a table by code point.
+        present = np.flatnonzero(np.bincount(points)) if len(points) else points
+        table = np.zeros(int(present.max(initial=0)) + 1, dtype=bool)
+        table[present] = [keep(chr(c)) for c in present.tolist()]
+        kept = table[points]
+        points, doc = points[kept], doc[kept]
+        lengths = np.bincount(doc, minlength=len(docs))
+    points = points.astype(np.int64)
+    m = max(len(points) - n + 1, 0)
+    codes = np.zeros(m, dtype=np.int64)
     for k in range(n):
         codes = (codes << 21) | points[k:k + m]
-    return codes
+    # The n-gram at position p belongs to the doc holding character p and
+    # counts if it does not run past that doc's end.
+    doc = doc[:m]
+    offset = np.arange(m) - (np.cumsum(lengths) - lengths)[doc]
+    inside = offset <= lengths[doc] - n
+    return doc[inside], codes[inside]
 
 
 def _tfidf_weights(counts, idf):
@@ -724,13 +795,14 @@ def _tfidf_weights(counts, idf):
     return normalize(counts)
 
 
-def _tfidf_cosine(vectors, values):
-    """Cosine of the unit-norm `vectors` (one row per ``values.uniques``) of each
-    pair of `values`; NaN where one has no known token."""
-    left, right = vectors[values.left], vectors[values.right]
-    cosine = np.minimum(np.asarray(left.multiply(right).sum(axis=1)).ravel(), 1.0)
-    cosine[values.left == values.right] = 1.0  # exactly, not up to rounding
-    cosine[(left.getnnz(axis=1) == 0) | (right.getnnz(axis=1) == 0)] = np.nan
+def _tfidf_cosine(vectors, left, right):
+    """Cosine of the unit-norm `vectors` of each pair: rows `left` and `right`
+    of `vectors`; NaN where one has no known token."""
+    left_vectors, right_vectors = vectors[left], vectors[right]
+    cosine = np.minimum(
+        np.asarray(left_vectors.multiply(right_vectors).sum(axis=1)).ravel(), 1.0)
+    cosine[left == right] = 1.0  # exactly, not up to rounding
+    cosine[(left_vectors.getnnz(axis=1) == 0) | (right_vectors.getnnz(axis=1) == 0)] = np.nan
     return cosine
 
 
@@ -741,9 +813,8 @@ def _to_number(text):
     )
 
 
-def _relative_difference(a, b):
-    """``|a - b| / max(|a|, |b|)`` where both parse as finite numbers, else NaN."""
-    x, y = _to_number(a), _to_number(b)
+def _relative_difference(x, y):
+    """``|x - y| / max(|x|, |y|)`` where both are finite, else NaN."""
     scale = np.maximum(np.abs(x), np.abs(y))
     with np.errstate(invalid="ignore", divide="ignore"):
         diff = np.abs(x - y) / scale

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from itertools import chain
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,41 +212,62 @@ class PairEncoder:
 
     def transform(self, X) -> EncodedPairs:
         """Encode a pair frame whose fields were validated by the caller."""
-        table = {PAD: 0}
-        sides = {}
-        for side in ("left", "right"):
-            per_field = []
-            for name, column in self._side_columns(side):
-                codes, token_lists = self._field_tokens(name, as_text(X[column]))
-                width = max(len(t) for t in token_lists)
-                ids = np.zeros((len(token_lists), width), dtype=np.int32)
-                for row, tokens in enumerate(token_lists):
-                    ids[row, : len(tokens)] = [table.setdefault(t, len(table)) for t in tokens]
-                per_field.append(ids[codes])  # code -1 picks the missing row
+        columns = [(side, *self._field_tokens(name, as_text(X[column])))
+                   for side in ("left", "right")
+                   for name, column in self._side_columns(side)]
+        lists = [token_list for _, _, token_lists in columns for token_list in token_lists]
+        lengths = np.fromiter(map(len, lists), np.int64, len(lists))
+        # Number the tokens in sorted order (0 is padding): the ids, and with them
+        # the order in which the network meets distinct tokens and fields, then
+        # depend on which pairs are encoded, not on their order.
+        ids, tokens = pd.factorize(
+            np.fromiter(chain.from_iterable(lists), dtype=object, count=lengths.sum()),
+            sort=True)
+        tokens = np.concatenate([[PAD], np.asarray(tokens, dtype=object)])
+        ends = np.cumsum(lengths)
+        sides = {"left": [], "right": []}
+        start = 0
+        for side, codes, token_lists in columns:
+            stop = start + len(token_lists)
+            # One row per distinct value (the last for missing values), 0-padded.
+            sizes = lengths[start:stop]
+            table = np.zeros((len(sizes), sizes.max()), dtype=np.int32)
+            rows = np.repeat(np.arange(len(sizes)), sizes)
+            first = ends[start] - sizes[0]
+            flat = slice(first, ends[stop - 1])
+            table[rows, np.arange(len(rows)) - (ends[start:stop] - sizes - first)[rows]] = (
+                ids[flat] + 1)
+            sides[side].append(table[codes])  # code -1 picks the missing row
+            start = stop
+        for side, per_field in sides.items():
             width = max(a.shape[1] for a in per_field)
             out = np.zeros((len(X), len(per_field), width), dtype=np.int32)
-            for f, ids in enumerate(per_field):
-                out[:, f, : ids.shape[1]] = ids
+            for f, field_ids in enumerate(per_field):
+                out[:, f, : field_ids.shape[1]] = field_ids
             sides[side] = out
-        # Number the tokens in sorted order: the ids, and with them the order in
-        # which the network meets distinct tokens and fields, then depend on
-        # which pairs are encoded, not on their order.
-        tokens = np.array(list(table), dtype=object)
-        order = np.argsort(tokens[1:], kind="stable") + 1
-        tokens = np.concatenate([tokens[:1], tokens[order]])
-        renumber = np.zeros(len(tokens), dtype=np.int32)
-        renumber[order] = np.arange(1, len(tokens), dtype=np.int32)
-        sides = {side: renumber[ids] for side, ids in sides.items()}
         words = self.vocabulary.words
-        chars = self.vocabulary.chars
         token_words = np.array([words.get(t, UNK_ID) for t in tokens], dtype=np.int64)
         token_words[PAD_ID] = PAD_ID
         width = max(1, min(self.max_chars_per_token, max(len(t) for t in tokens)))
-        token_chars = np.zeros((len(tokens), width), dtype=np.int64)
-        for i, token in enumerate(tokens[1:], start=1):
-            ids = [chars.get(ch, 1) for ch in token[:width]]
-            token_chars[i, : len(ids)] = ids
+        token_chars = _char_ids(tokens[1:], width, self.vocabulary.chars)
+        token_chars = np.concatenate([np.zeros((1, width), dtype=np.int64), token_chars])
         return EncodedPairs(
             left=sides["left"], right=sides["right"], token_words=token_words,
             token_chars=token_chars, tokens=tokens,
         )
+
+
+def _char_ids(tokens, width, chars):
+    """(n_tokens, width) character ids of `tokens`, cut to `width` characters
+    and 0-padded; characters outside `chars` get 1 (unknown)."""
+    tokens = [t[:width] for t in tokens]
+    lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
+    points = np.frombuffer("".join(tokens).encode("utf-32-le"), dtype=np.uint32)
+    # Looked up once per distinct character, through a table by code point.
+    present, inverse = np.unique(points, return_inverse=True)
+    ids = np.fromiter((chars.get(chr(c), 1) for c in present.tolist()), np.int64,
+                      len(present))[inverse]
+    out = np.zeros((len(tokens), width), dtype=np.int64)
+    rows = np.repeat(np.arange(len(tokens)), lengths)
+    out[rows, np.arange(len(rows)) - (np.cumsum(lengths) - lengths)[rows]] = ids
+    return out

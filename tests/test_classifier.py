@@ -154,6 +154,13 @@ def test_unseen_words_unicode_numbers_and_missing_values_at_predict(fitted):
     np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
 
 
+def test_invalid_unicode_is_refused_at_predict(fitted):
+    left = pd.DataFrame({"name": ["a\ud800"], "city": ["x"], "year": [1]})
+    right = pd.DataFrame({"name": ["b"], "city": ["x"], "year": [1]})
+    with pytest.raises(ValueError, match="'left_name': 1 value.* not valid Unicode"):
+        fitted.predict_proba(left, right)
+
+
 def test_categorical_and_nullable_columns(fitted, people):
     left, right, _ = people
     left = left.astype({"city": "category", "year": "Int64"})

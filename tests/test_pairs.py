@@ -96,6 +96,15 @@ def test_as_text_missing_numbers_and_unicode():
                                      "7", "True", None, "bytes", "東京"]
 
 
+def test_as_text_rejects_lone_surrogates():
+    # pandas hashes all strings holding lone surrogates alike, so "a\ud800" and
+    # "b\udfff" would become one value; they are refused instead.
+    values = pd.Series(["fine", "a\ud800", "b\udfff"], name="left_name")
+    with pytest.raises(ValueError, match=r"Column 'left_name': 2 value\(s\) are not "
+                       r"valid Unicode text .* e\.g\. 'a\\ud800'"):
+        as_text(values)
+
+
 def test_as_text_nullable_and_categorical_dtypes():
     assert list(as_text(pd.array([1, None, 3], dtype="Int64"))) == ["1", None, "3"]
     assert list(as_text(pd.Categorical(["a", None, "b"]))) == ["a", None, "b"]

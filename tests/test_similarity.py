@@ -34,7 +34,8 @@ SIMILARITIES = [
     "tfidf_cosine",
     "char_tfidf_cosine",
 ]
-CONTAINMENTS = ["left_in_right_record", "right_in_left_record"]
+CONTAINMENTS = ["left_in_right_record", "right_in_left_record",
+                "left_chars_in_right_record", "right_chars_in_left_record"]
 FLAGS = ["left_missing", "right_missing"]
 TEXT = SIMILARITIES + CONTAINMENTS + FLAGS  # features of a text field
 NUMERIC = SIMILARITIES + CONTAINMENTS + ["num_rel_diff"] + FLAGS  # of a numeric field
@@ -114,24 +115,33 @@ def _tfidf_reference(left, right, lowercase=True):
 
 
 def _containment_reference(left, right, field, lowercase=True):
-    """The share of the left value's words found in the right record, and the
-    reverse, for `field` of one pair; `left` and `right` map fields to values."""
+    """The shares of the left value's words and character 3-grams found in the
+    right record, and the reverse, for `field` of one pair (in the order of
+    CONTAINMENTS); `left` and `right` map fields to values."""
+    def text(v):
+        t = _text(v)
+        return t.lower() if lowercase else t
+
     def words(v):
+        return set() if _missing(v) else set(re.findall(r"\w+", text(v)))
+
+    def grams(v):
         if _missing(v):
             return set()
-        t = _text(v)
-        return set(re.findall(r"\w+", t.lower() if lowercase else t))
+        letters = "".join(c for c in text(v) if c.isalnum())
+        return {letters[i:i + 3] for i in range(len(letters) - 2)}
 
-    def share(value, record):
-        found = set().union(*map(words, record.values()))
-        w = words(value)
-        return len(w & found) / len(w) if w else np.nan
+    def share(held, value, record):
+        found = set().union(*map(held, record.values()))
+        mine = held(value)
+        return len(mine & found) / len(mine) if mine else np.nan
 
-    return share(left[field], right), share(right[field], left)
+    return (share(words, left[field], right), share(words, right[field], left),
+            share(grams, left[field], right), share(grams, right[field], left))
 
 
 def _reference(left, right, lowercase=True, tfidf=(np.nan, np.nan),
-               containment=(np.nan, np.nan)):
+               containment=(np.nan,) * 4):
     """The features of one pair, computed slowly and independently; `tfidf`
     gives the pair's two TF-IDF cosines (see `_tfidf_reference`), `containment`
     its two record containments (see `_containment_reference`)."""
@@ -599,6 +609,25 @@ def test_record_containment_finds_words_in_any_compared_field():
     assert np.isnan(out.loc[2, "title__left_in_right_record"])
     assert out.loc[2, "title__right_in_left_record"] == 0.5  # "acme" in the left maker
     assert out.loc[2, "maker__right_in_left_record"] == 0.5  # not "corp"
+
+
+def test_character_shares_ignore_spaces_and_punctuation():
+    X = _frame({"title": ["r39-00292 open win", "print shop", "xy"],
+                "code": ["R3900292", None, "zz"]},
+               {"title": ["Microsoft R39-00292", "the printshop", "x y z"],
+                "code": [None, "P-S", "x"]})
+    out = SimilarityFeatures().fit(X).set_output(transform="pandas").transform(X)
+    # Every 3-gram of "r3900292" is in the right title, but not the word.
+    assert out.loc[0, "code__left_chars_in_right_record"] == 1.0
+    assert out.loc[0, "code__left_in_right_record"] == 0.0
+    # "printshop" holds all 3-grams of "printshop" (from "print shop").
+    assert out.loc[1, "title__left_chars_in_right_record"] == 1.0
+    # "r39-00292 open win": 3-grams of "r3900292openwin"; those spanning a word
+    # boundary ("92o", "2op", "enw", "nwi") are not in the right record.
+    assert_allclose(out.loc[0, "title__left_chars_in_right_record"], 6 / 13)
+    # Fewer than three letters and digits: no 3-gram, NaN.
+    assert np.isnan(out.loc[2, "title__left_chars_in_right_record"])
+    assert np.isnan(out.loc[1, "code__right_chars_in_left_record"])  # "ps"
 
 
 def test_record_containment_counts_one_sided_fields():
