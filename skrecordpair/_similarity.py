@@ -522,7 +522,12 @@ class _PairValues:
     def numbers(self, column):
         """The values of `column` parsed as floats; NaN where no number."""
         codes = self._raw_codes[column]
-        return np.where(codes < 0, np.nan, _to_number(self._raw)[codes])
+        return np.where(codes < 0, np.nan, self._raw_numbers[codes])
+
+    @cached_property
+    def _raw_numbers(self):
+        # Parsed from the values as given: lower-casing is for the text features.
+        return _to_number(self._raw)
 
     @cached_property
     def word_counts(self):
