@@ -17,6 +17,7 @@ from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._pairs import as_text, resolve_fields
+from ._text import code_points, map_characters, row_positions
 
 __all__ = ["SimilarityFeatures"]
 
@@ -765,27 +766,21 @@ def _char_ngrams(docs, n, keep=None):
     `keep`, a test of a character such as `str.isalnum`, the other characters
     are dropped first, so n-grams span them.
     """
-    lengths = np.fromiter(map(len, docs), np.int64, len(docs))
-    points = np.frombuffer("".join(docs).encode("utf-32-le"), dtype=np.uint32)
-    doc = np.repeat(np.arange(len(docs)), lengths)
+    points, lengths = code_points(docs)
     if keep is not None:
-        # Decided once per distinct character, through a table by code point.
-        present = np.flatnonzero(np.bincount(points)) if len(points) else points
-        table = np.zeros(int(present.max(initial=0)) + 1, dtype=bool)
-        table[present] = [keep(chr(c)) for c in present.tolist()]
-        kept = table[points]
-        points, doc = points[kept], doc[kept]
-        lengths = np.bincount(doc, minlength=len(docs))
+        kept = map_characters(points, keep, bool)
+        points = points[kept]
+        lengths = np.bincount(np.repeat(np.arange(len(docs)), lengths)[kept],
+                              minlength=len(docs))
     points = points.astype(np.int64)
     m = max(len(points) - n + 1, 0)
     codes = np.zeros(m, dtype=np.int64)
     for k in range(n):
         codes = (codes << 21) | points[k:k + m]
-    # The n-gram at position p belongs to the doc holding character p and
-    # counts if it does not run past that doc's end.
-    doc = doc[:m]
-    offset = np.arange(m) - (np.cumsum(lengths) - lengths)[doc]
-    inside = offset <= lengths[doc] - n
+    # The n-gram starting at a character counts if it ends within that
+    # character's doc.
+    doc, position = (a[:m] for a in row_positions(lengths))
+    inside = position <= lengths[doc] - n
     return doc[inside], codes[inside]
 
 

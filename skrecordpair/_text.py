@@ -224,19 +224,15 @@ class PairEncoder:
             np.fromiter(chain.from_iterable(lists), dtype=object, count=lengths.sum()),
             sort=True)
         tokens = np.concatenate([[PAD], np.asarray(tokens, dtype=object)])
-        ends = np.cumsum(lengths)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
         sides = {"left": [], "right": []}
         start = 0
         for side, codes, token_lists in columns:
             stop = start + len(token_lists)
             # One row per distinct value (the last for missing values), 0-padded.
             sizes = lengths[start:stop]
-            table = np.zeros((len(sizes), sizes.max()), dtype=np.int32)
-            rows = np.repeat(np.arange(len(sizes)), sizes)
-            first = ends[start] - sizes[0]
-            flat = slice(first, ends[stop - 1])
-            table[rows, np.arange(len(rows)) - (ends[start:stop] - sizes - first)[rows]] = (
-                ids[flat] + 1)
+            table = padded((ids[offsets[start]:offsets[stop]] + 1).astype(np.int32),
+                           sizes, sizes.max())
             sides[side].append(table[codes])  # code -1 picks the missing row
             start = stop
         for side, per_field in sides.items():
@@ -249,8 +245,8 @@ class PairEncoder:
         token_words = np.array([words.get(t, UNK_ID) for t in tokens], dtype=np.int64)
         token_words[PAD_ID] = PAD_ID
         width = max(1, min(self.max_chars_per_token, max(len(t) for t in tokens)))
-        token_chars = _char_ids(tokens[1:], width, self.vocabulary.chars)
-        token_chars = np.concatenate([np.zeros((1, width), dtype=np.int64), token_chars])
+        token_chars = _char_ids(tokens, width, self.vocabulary.chars)
+        token_chars[PAD_ID] = PAD_ID
         return EncodedPairs(
             left=sides["left"], right=sides["right"], token_words=token_words,
             token_chars=token_chars, tokens=tokens,
@@ -260,14 +256,37 @@ class PairEncoder:
 def _char_ids(tokens, width, chars):
     """(n_tokens, width) character ids of `tokens`, cut to `width` characters
     and 0-padded; characters outside `chars` get 1 (unknown)."""
-    tokens = [t[:width] for t in tokens]
-    lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
-    points = np.frombuffer("".join(tokens).encode("utf-32-le"), dtype=np.uint32)
-    # Looked up once per distinct character, through a table by code point.
-    present, inverse = np.unique(points, return_inverse=True)
-    ids = np.fromiter((chars.get(chr(c), 1) for c in present.tolist()), np.int64,
-                      len(present))[inverse]
-    out = np.zeros((len(tokens), width), dtype=np.int64)
-    rows = np.repeat(np.arange(len(tokens)), lengths)
-    out[rows, np.arange(len(rows)) - (np.cumsum(lengths) - lengths)[rows]] = ids
+    points, lengths = code_points([t[:width] for t in tokens])
+    ids = map_characters(points, lambda ch: chars.get(ch, 1), np.int64)
+    return padded(ids, lengths, width)
+
+
+def code_points(strings):
+    """The code points of `strings`, one string after the other (uint32), and
+    the length of each string."""
+    lengths = np.fromiter(map(len, strings), np.int64, len(strings))
+    return np.frombuffer("".join(strings).encode("utf-32-le"), dtype=np.uint32), lengths
+
+
+def map_characters(points, func, dtype):
+    """``func(chr(c))`` for each code point of `points`: called once per
+    distinct character, then looked up in a table indexed by code point."""
+    present = np.flatnonzero(np.bincount(points)) if len(points) else points
+    table = np.zeros(int(present.max(initial=0)) + 1, dtype=dtype)
+    table[present] = [func(chr(c)) for c in present.tolist()]
+    return table[points]
+
+
+def row_positions(lengths):
+    """For the items of consecutive rows of `lengths` items: each item's row
+    and its position within the row."""
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    return rows, np.arange(len(rows)) - (np.cumsum(lengths) - lengths)[rows]
+
+
+def padded(values, lengths, width):
+    """A (len(lengths), width) array of `values` (at most `width` per row), the
+    consecutive rows of `lengths` values each, 0-padded."""
+    out = np.zeros((len(lengths), width), dtype=values.dtype)
+    out[row_positions(lengths)] = values
     return out

@@ -144,7 +144,7 @@ def _reference(left, right, lowercase=True, tfidf=(np.nan, np.nan),
                containment=(np.nan,) * 4):
     """The features of one pair, computed slowly and independently; `tfidf`
     gives the pair's two TF-IDF cosines (see `_tfidf_reference`), `containment`
-    its two record containments (see `_containment_reference`)."""
+    its four record shares (see `_containment_reference`)."""
     missing, text = _missing, _text
 
     def number(s):
