@@ -99,15 +99,23 @@ class SequenceEncoder(nn.Module):
     def forward(self, x, mask, embed=None):
         """Return (N, output_size): one vector per sequence of ``x`` (N, T, E).
 
-        With `embed`, ``x`` holds ids (N, T) and ``embed`` maps a tensor of ids
-        to their vectors (adding a last dimension E). RNNs then embed the
-        packed ids only: padded steps are never embedded, nor copied to pack.
-        The CNN, given an ``nn.Embedding``, never builds the embedded tensor
-        (see ``_convolve_embedded``).
+        With `embed`, ``x`` holds ids (N, T) and ``embed`` gives their vectors:
+        a function of a tensor of ids (adding a last dimension E), an
+        ``nn.Embedding``, or a tensor whose row i is the vector of id i. RNNs then
+        embed the packed ids only: padded steps are never embedded, nor copied to
+        pack. Given a table (a tensor or an ``nn.Embedding``), the CNN never builds
+        the embedded tensor (see ``_convolve_embedded``), and a one-layer GRU
+        outside autograd projects the table instead of every step (see
+        ``_gru_over_table``).
         """
+        if isinstance(embed, nn.Embedding):
+            embed = embed.weight
+        table = embed if isinstance(embed, torch.Tensor) else None
+        if table is not None:
+            embed = table.__getitem__
         if self.kind == "cnn":
-            if isinstance(embed, nn.Embedding):
-                h = self._convolve_embedded(x * mask, embed.weight)
+            if table is not None:
+                h = self._convolve_embedded(x * mask, table)
             else:
                 if embed is not None:
                     x = embed(x)
@@ -115,6 +123,9 @@ class SequenceEncoder(nn.Module):
                 h = self.conv(x.transpose(1, 2)).transpose(1, 2)[:, : x.shape[1]]
             out = masked_max(torch.relu(h), mask[..., None], dim=1)
             return out * mask.any(-1, keepdim=True)
+        if (table is not None and self.kind == "gru" and self.rnn.num_layers == 1
+                and not torch.is_grad_enabled()):
+            return self._gru_over_table(x, mask, table)
         if bool(mask.all()):
             # No padding (always so over the fields of a record): the unpacked RNN
             # gives the same result, much faster, forwards and backwards.
@@ -133,6 +144,46 @@ class SequenceEncoder(nn.Module):
         else:
             out = state[-1]
         return out if lengths is None else out * (lengths > 0)[:, None]
+
+    def _gru_over_table(self, ids, mask, table):
+        """The GRU's final states over the vectors ``table[ids]``, without autograd.
+
+        The input projection is linear, so projecting the table's rows (the
+        distinct tokens of a batch) replaces projecting every step of every
+        sequence, which is most of a packed GRU's work on long fields. Sequences
+        run longest first, so those still running at a step are a prefix.
+        """
+        lengths, order = mask.sum(-1).sort(descending=True, stable=True)
+        ids = ids[order].t().contiguous()  # (T, N): each step's ids contiguous
+        running = (lengths[None, :] > torch.arange(ids.shape[0])[:, None]).sum(1).tolist()
+        h_size = self.rnn.hidden_size
+        states = []
+        for suffix in ("", "_reverse")[: 1 + self.rnn.bidirectional]:
+            w_ih, w_hh, b_ih, b_hh = (getattr(self.rnn, f"{name}_l0{suffix}") for name in
+                                      ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            # Both biases add to the reset and update gates; the new gate's hidden
+            # bias sits inside r * (W_hn h + b_hn).
+            inputs = F.linear(table, w_ih, b_ih + F.pad(b_hh[: 2 * h_size], (0, h_size)))
+            w_rz, w_n, b_n = w_hh[: 2 * h_size].t(), w_hh[2 * h_size:].t(), b_hh[2 * h_size:]
+            h = table.new_zeros(ids.shape[1], h_size)
+            steps = range(len(running))
+            # Backwards, a sequence starts at its last step with a zero state, as
+            # it does packed.
+            for t in (reversed(steps) if suffix else steps):
+                n_running = running[t]
+                if n_running == 0:
+                    continue
+                gates = F.embedding(ids[t, :n_running], inputs)
+                h_t = h[:n_running]
+                rz = torch.sigmoid(torch.addmm(gates[:, : 2 * h_size], h_t, w_rz))
+                new = torch.tanh(torch.addcmul(gates[:, 2 * h_size:], rz[:, :h_size],
+                                               torch.addmm(b_n, h_t, w_n)))
+                h[:n_running] = torch.lerp(new, h_t, rz[:, h_size:])
+            states.append(h)
+        h = torch.cat(states, dim=-1)
+        out = torch.empty_like(h)
+        out[order] = h
+        return out
 
     def _convolve_embedded(self, ids, table):
         """The convolution (N, T, hidden_size) of the vectors ``table[ids]``.
@@ -527,6 +578,10 @@ class RecordPairNetwork(nn.Module):
                 embedded = torch.cat([embedded, bits.to(embedded.dtype)], dim=-1)
             return self.dropout(embedded)
 
+        if not self.training:
+            # Every key's vector, as a table: the field encoder can then work on
+            # the batch's distinct tokens rather than on every token.
+            embed = embed(torch.arange(4 * len(vectors), device=keys.device))
         encoded = self.field_encoder(keys, keys != 0, embed)
         if inverse is not None:
             encoded = encoded[inverse]

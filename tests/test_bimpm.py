@@ -86,8 +86,27 @@ def test_sequence_encoder_embeds_ids_as_given_vectors(kind):
     for rows in (slice(None), slice(1, 2)):  # with padding, and without (unpacked)
         mask = ids[rows] != 0
         expected = enc(table[ids[rows]], mask)
-        for embed in (table.__getitem__, embedding):
+        for embed in (table.__getitem__, embedding, table):
             assert torch.allclose(enc(ids[rows], mask, embed), expected, atol=1e-6)
+            with torch.no_grad():  # GRUs take their inference path over a table
+                assert torch.allclose(enc(ids[rows], mask, embed), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_gru_over_a_table_is_the_packed_gru(bidirectional):
+    # Rows of every length from 0 to 9, shuffled, so that sorting them matters.
+    torch.manual_seed(0)
+    enc = SequenceEncoder("gru", 6, 8, bidirectional=bidirectional).eval()
+    table = torch.randn(20, 6)
+    lengths = torch.randperm(10)
+    ids = torch.randint(1, 20, (10, 9)) * (torch.arange(9) < lengths[:, None])
+    mask = ids != 0
+    with torch.no_grad():
+        fast = enc(ids, mask, table)
+        packed = enc(ids, mask, table.__getitem__)
+    assert torch.allclose(fast, packed, atol=1e-6)
+    assert fast[lengths == 0].abs().sum() == 0
+    assert not torch.equal(fast[lengths == 9], fast[lengths == 8])
 
 
 @pytest.mark.parametrize("kernel_size", [1, 2, 3, 4, 5])
