@@ -24,6 +24,8 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 _RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
+# Rows per block of a CNN over a table (see SequenceEncoder._cnn_over_table).
+_CNN_BLOCK_ROWS = 2048
 MATCHING_STRATEGIES = ("full", "maxpool", "attentive", "max_attentive")
 
 
@@ -104,7 +106,7 @@ class SequenceEncoder(nn.Module):
         ``nn.Embedding``, or a tensor whose row i is the vector of id i. RNNs then
         embed the packed ids only: padded steps are never embedded, nor copied to
         pack. Given a table (a tensor or an ``nn.Embedding``), the CNN never builds
-        the embedded tensor (see ``_convolve_embedded``), and a one-layer GRU
+        the embedded tensor (see ``_cnn_over_table``), and a one-layer GRU
         outside autograd projects the table instead of every step (see
         ``_gru_over_table``).
         """
@@ -115,14 +117,12 @@ class SequenceEncoder(nn.Module):
             embed = table.__getitem__
         if self.kind == "cnn":
             if table is not None:
-                h = self._convolve_embedded(x * mask, table)
-            else:
-                if embed is not None:
-                    x = embed(x)
-                x = x * mask[..., None]  # padded steps must look like the conv's zero padding
-                h = self.conv(x.transpose(1, 2)).transpose(1, 2)[:, : x.shape[1]]
-            out = masked_max(torch.relu(h), mask[..., None], dim=1)
-            return out * mask.any(-1, keepdim=True)
+                return self._cnn_over_table(x, mask, table)
+            if embed is not None:
+                x = embed(x)
+            x = x * mask[..., None]  # padded steps must look like the conv's zero padding
+            h = self.conv(x.transpose(1, 2)).transpose(1, 2)[:, : x.shape[1]]
+            return self._pool(h, mask)
         if (table is not None and self.kind == "gru" and self.rnn.num_layers == 1
                 and not torch.is_grad_enabled()):
             return self._gru_over_table(x, mask, table)
@@ -185,22 +185,38 @@ class SequenceEncoder(nn.Module):
         out[order] = h
         return out
 
-    def _convolve_embedded(self, ids, table):
-        """The convolution (N, T, hidden_size) of the vectors ``table[ids]``.
+    @staticmethod
+    def _pool(h, mask):
+        """The CNN's output: max over the valid steps of relu(h); 0 for empty rows."""
+        return masked_max(torch.relu(h), mask[..., None], dim=1) * mask.any(-1, keepdim=True)
+
+    def _cnn_over_table(self, ids, mask, table):
+        """The CNN's vectors of the sequences ``table[ids]``, never embedded.
 
         A convolution of embeddings is a sum of lookups: tap j adds
         ``(table @ W_j.T)[ids[t + j]]``. Projecting the small table once replaces
         the (N T, k E) by (k E, H) product; id 0 is padding and counts as zeros.
+        Rows go in blocks of similar extent, each cut to its longest row: most
+        rows (tokens' characters) are far shorter than the longest of a batch,
+        and small blocks stay in cache.
         """
         k = self.conv.kernel_size[0]
-        table = F.pad(table[1:], (0, 0, 1, 0))
-        taps = torch.einsum("ve,hek->kvh", table, self.conv.weight)
-        n_steps = ids.shape[1]
-        ids = F.pad(ids, (k // 2, k // 2))
-        h = self.conv.bias
-        for j in range(k):
-            h = h + F.embedding(ids[:, j: j + n_steps], taps[j])
-        return h
+        taps = torch.einsum("ve,hek->kvh", F.pad(table[1:], (0, 0, 1, 0)), self.conv.weight)
+        steps = torch.arange(1, mask.shape[1] + 1, device=mask.device)
+        extent, order = (mask * steps).amax(-1).sort()
+        blocks = [table.new_zeros(0, self.output_size)]
+        for start in range(0, len(ids), _CNN_BLOCK_ROWS):
+            rows = order[start: start + _CNN_BLOCK_ROWS]
+            n_steps = max(int(extent[start: start + _CNN_BLOCK_ROWS][-1]), 1)
+            block_mask = mask[rows, :n_steps]
+            padded = F.pad(ids[rows, :n_steps] * block_mask, (k // 2, k // 2))
+            h = self.conv.bias
+            for j in range(k):
+                h = h + F.embedding(padded[:, j: j + n_steps], taps[j])
+            blocks.append(self._pool(h, block_mask))
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(len(order), device=order.device)
+        return torch.cat(blocks)[inverse]
 
     def sequence(self, x, mask):
         """Return (N, T, output_size): one vector per step, zero at padded steps."""

@@ -515,8 +515,9 @@ class _PairValues:
         # those of equal strings, exactly.
         text_codes, text = pd.factorize(pd.Series(text, dtype=object))
         self.text = np.asarray(text, dtype=object)
-        self.codes = np.where(raw_codes < 0, -1, text_codes[raw_codes]).reshape(
-            len(columns), self.n_pairs)
+        # A missing value (-1) picks the appended -1, even when no value is present.
+        self.codes = np.append(text_codes, -1)[raw_codes].reshape(len(columns),
+                                                                  self.n_pairs)
         self._raw_codes = raw_codes.reshape(len(columns), self.n_pairs)
         self._raw = raw
 

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from skrecordpair import _bimpm as bimpm
 from skrecordpair._bimpm import (
     MATCHING_STRATEGIES,
     BiMpmMatching,
@@ -107,6 +108,26 @@ def test_gru_over_a_table_is_the_packed_gru(bidirectional):
     assert torch.allclose(fast, packed, atol=1e-6)
     assert fast[lengths == 0].abs().sum() == 0
     assert not torch.equal(fast[lengths == 9], fast[lengths == 8])
+
+
+def test_cnn_over_a_table_in_blocks_is_the_cnn_of_the_vectors(monkeypatch):
+    # Blocks of 3 rows, each cut to its longest row; rows of all extents, one
+    # with a gap in its mask, and empty ones.
+    monkeypatch.setattr(bimpm, "_CNN_BLOCK_ROWS", 3)
+    torch.manual_seed(0)
+    enc = SequenceEncoder("cnn", 5, 7)
+    table = torch.randn(10, 5, requires_grad=True)
+    lengths = torch.tensor([0, 6, 1, 3, 0, 2, 5, 4, 6, 1])
+    ids = torch.randint(1, 10, (10, 6)) * (torch.arange(6) < lengths[:, None])
+    ids[1, 2] = 0
+    mask = ids != 0
+    blocked = enc(ids, mask, table)
+    whole = enc(F.embedding(ids, F.pad(table[1:], (0, 0, 1, 0))), mask)
+    assert torch.allclose(blocked, whole, atol=1e-6)
+    assert blocked[lengths == 0].abs().sum() == 0
+    grads = [torch.autograd.grad(out.square().sum(), table)[0] for out in (blocked, whole)]
+    assert torch.allclose(*grads, atol=1e-5)
+    assert len(enc(ids[:0], mask[:0], table)) == 0
 
 
 @pytest.mark.parametrize("kernel_size", [1, 2, 3, 4, 5])

@@ -295,6 +295,13 @@ def test_missing_values_give_nan_and_flags():
     assert_array_equal(Xt[5, :N_SIM], 1.0)
 
 
+def test_pairs_without_any_value_give_nan_and_flags():
+    model = SimilarityFeatures().fit(_frame({"a": ["x", "y"]}, {"a": ["x", "z"]}))
+    Xt = model.transform(_frame({"a": [None, "", np.nan]}, {"a": [np.nan, None, " "]}))
+    assert np.isnan(Xt[:, :N_SIM]).all()
+    assert_array_equal(Xt[:, -2:], 1.0)
+
+
 def test_numbers():
     X = _frame(
         {"price": [100, 0, 1999.0, -5, 3.5, np.nan], "year": [1999, 2000, 1, 2, 3, 4]},
