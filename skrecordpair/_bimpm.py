@@ -233,20 +233,26 @@ def _cosine(dots, squared_norms1, squared_norms2):
     return dots * torch.rsqrt((squared_norms1 * squared_norms2).clamp(min=1e-16))
 
 
-def multi_perspective_cosine(v1, v2, weights):
-    """Plain and weighted cosines of ``v1`` (B, L, d) with ``v2`` (B, L or 1, d).
+def multi_perspective_cosine(v1, targets, weights):
+    """Plain and weighted cosines of ``v1`` (B, L, d) with each of ``targets``.
 
-    Returns the plain cosine (B, L, 1) and one cosine per perspective (B, L, l),
-    perspective k comparing ``weights[k] * v1`` with ``weights[k] * v2``.
+    ``targets`` holds S tensors (B, L or 1, d) and ``weights`` S matrices (l, d).
+    Returns (B, L, S, 1 + l): for target s, the plain cosine, then one cosine per
+    perspective k comparing ``weights[s][k] * v1`` with ``weights[s][k] * target``.
     """
-    # cos(w*a, w*b) = sum(w^2 a b) / sqrt(sum(w^2 a^2) sum(w^2 b^2)): three small
-    # matrix products instead of materialising (B, L, l, d) tensors.
-    w2 = (weights * weights).t()  # (d, l)
-    v2 = v2.expand_as(v1)
-    single = _cosine((v1 * v2).sum(-1, keepdim=True), (v1 * v1).sum(-1, keepdim=True),
-                     (v2 * v2).sum(-1, keepdim=True))
-    multi = _cosine((v1 * v2) @ w2, (v1 * v1) @ w2, (v2 * v2) @ w2)
-    return single, multi
+    # cos(w*a, w*b) = sum(w^2 a b) / sqrt(sum(w^2 a^2) sum(w^2 b^2)): the sums of
+    # every perspective, and the plain one (a column of ones), are one product
+    # with the squared weights (S, d, 1 + l) per term, instead of materialising
+    # (B, L, l, d) tensors or making one small product per target and term.
+    w2 = torch.stack([(w * w).t() for w in weights])
+    w2 = torch.cat([torch.ones_like(w2[..., :1]), w2], dim=-1)
+    (b, n, d), s = v1.shape, len(targets)
+    v2 = torch.stack([t.expand_as(v1) for t in targets]).reshape(s, b * n, d)
+    v1 = v1.reshape(1, b * n, d)
+    norms1 = (v1[0] * v1[0]) @ w2.transpose(0, 1).reshape(d, -1)  # (B L, S (1 + l))
+    cosines = _cosine((v1 * v2) @ w2, norms1.reshape(b * n, s, -1).transpose(0, 1),
+                      (v2 * v2) @ w2)
+    return cosines.transpose(0, 1).reshape(b, n, s, -1)
 
 
 def pairwise_cosine(v1, v2):
@@ -341,22 +347,34 @@ class BiMpmMatching(nn.Module):
                 masked_mean(cosine, pair_mask, 2, keepdim=True)]
         out2 = [masked_max(cosine, pair_mask, 1).unsqueeze(-1),
                 masked_mean(cosine, pair_mask, 1).unsqueeze(-1)]
+        # The strategies that compare each step with one vector of the other
+        # record are computed together.
+        vector = [s for s in self.strategies if s != "maxpool"]
+        if vector:
+            targets1, targets2 = zip(*(
+                self._targets(s, cosine, pair_mask, c1, mask1, c2, mask2) for s in vector))
+            cosines1 = multi_perspective_cosine(
+                c1, targets1, [self._weights(s, False) for s in vector])
+            cosines2 = multi_perspective_cosine(
+                c2, targets2, [self._weights(s, True) for s in vector])
         for strategy in self.strategies:
             if strategy == "maxpool":
                 m = pairwise_multi_perspective_cosine(c1, c2, self.maxpool_match_weights)
                 m_mask = pair_mask[..., None]
                 out1 += [masked_max(m, m_mask, 2), masked_mean(m, m_mask, 2)]
                 out2 += [masked_max(m, m_mask, 1), masked_mean(m, m_mask, 1)]
-                continue
-            if strategy == "full":
-                target1, target2 = self._last(c2, mask2), self._last(c1, mask1)
-            elif strategy == "attentive":
-                target1, target2 = self._attentive(cosine, pair_mask, c1, c2)
             else:
-                target1, target2 = self._max_attentive(cosine, pair_mask, c1, c2)
-            out1 += multi_perspective_cosine(c1, target1, self._weights(strategy, False))
-            out2 += multi_perspective_cosine(c2, target2, self._weights(strategy, True))
+                out1.append(cosines1[:, :, vector.index(strategy)])
+                out2.append(cosines2[:, :, vector.index(strategy)])
         return torch.cat(out1, dim=-1), torch.cat(out2, dim=-1)
+
+    def _targets(self, strategy, cosine, pair_mask, c1, mask1, c2, mask2):
+        """What the steps of either record are compared with under `strategy`."""
+        if strategy == "full":
+            return self._last(c2, mask2), self._last(c1, mask1)
+        if strategy == "attentive":
+            return self._attentive(cosine, pair_mask, c1, c2)
+        return self._max_attentive(cosine, pair_mask, c1, c2)
 
     def _last(self, c, mask):
         if not self.is_forward:

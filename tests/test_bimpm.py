@@ -39,11 +39,16 @@ def test_weights_shared_between_directions_unless_asked():
 
 def test_cosine_primitives_match_the_definition():
     v1, v2, w = torch.randn(2, 5, 6), torch.randn(2, 5, 6), torch.randn(3, 6)
-    single, multi = multi_perspective_cosine(v1, v2, w)
-    assert torch.allclose(single[..., 0], F.cosine_similarity(v1, v2, dim=-1), atol=1e-6)
-    expected = torch.stack([F.cosine_similarity(v1 * w[k], v2 * w[k], dim=-1)
-                            for k in range(3)], dim=-1)
-    assert torch.allclose(multi, expected, atol=1e-6)
+    last, w_last = torch.randn(2, 1, 6), torch.randn(3, 6)
+    cosines = multi_perspective_cosine(v1, [v2, last], [w, w_last])
+    assert cosines.shape == (2, 5, 2, 4)
+    for s, (target, weights) in enumerate([(v2, w), (last, w_last)]):
+        target = target.expand_as(v1)
+        assert torch.allclose(cosines[:, :, s, 0], F.cosine_similarity(v1, target, dim=-1),
+                              atol=1e-6)
+        expected = torch.stack([F.cosine_similarity(v1 * weights[k], target * weights[k],
+                                                    dim=-1) for k in range(3)], dim=-1)
+        assert torch.allclose(cosines[:, :, s, 1:], expected, atol=1e-6)
     v3 = torch.randn(2, 4, 6)
     pairwise = pairwise_multi_perspective_cosine(v1, v3, w)
     expected = F.cosine_similarity((v1[:, :, None, None] * w), (v3[:, None, :, None] * w),
@@ -55,9 +60,9 @@ def test_cosine_primitives_match_the_definition():
 def test_zero_vectors_give_zero_cosines_and_finite_gradients():
     v1 = torch.zeros(1, 2, 4, requires_grad=True)
     v2 = torch.randn(1, 2, 4)
-    single, multi = multi_perspective_cosine(v1, v2, torch.randn(3, 4))
-    assert single.abs().sum() == 0 and multi.abs().sum() == 0
-    (single.sum() + multi.sum()).backward()
+    cosines = multi_perspective_cosine(v1, [v2], [torch.randn(3, 4)])
+    assert cosines.abs().sum() == 0
+    cosines.sum().backward()
     assert torch.isfinite(v1.grad).all()
 
 
