@@ -34,11 +34,17 @@ def masked_max(x, mask, dim, keepdim=False):
     return x.masked_fill(~mask, torch.finfo(x.dtype).min).amax(dim=dim, keepdim=keepdim)
 
 
-def masked_mean(x, mask, dim, keepdim=False):
-    """Mean over `dim` of the entries where `mask` is True (0 if none)."""
-    total = (x * mask).sum(dim=dim, keepdim=keepdim)
-    count = mask.sum(dim=dim, keepdim=keepdim).clamp(min=1)
-    return total / count
+def _pooled_both_ways(x, mask):
+    """Masked max and mean of ``x`` (B, L1, L2, D) over L2, then over L1.
+
+    Returns ``[max, mean]`` (B, L1, D) and ``[max, mean]`` (B, L2, D), ``mask``
+    (B, L1, L2, 1) saying which entries count; the masked copies of ``x`` are
+    shared by both directions.
+    """
+    filled = x.masked_fill(~mask, torch.finfo(x.dtype).min)
+    kept = x * mask
+    return ([filled.amax(2), kept.sum(2) / mask.sum(2).clamp(min=1)],
+            [filled.amax(1), kept.sum(1) / mask.sum(1).clamp(min=1)])
 
 
 def unique_rows(x):
@@ -343,10 +349,7 @@ class BiMpmMatching(nn.Module):
         c2 = c2 * mask2[..., None]
         pair_mask = mask1[:, :, None] & mask2[:, None, :]  # (B, L1, L2)
         cosine = pairwise_cosine(c1, c2)
-        out1 = [masked_max(cosine, pair_mask, 2, keepdim=True),
-                masked_mean(cosine, pair_mask, 2, keepdim=True)]
-        out2 = [masked_max(cosine, pair_mask, 1).unsqueeze(-1),
-                masked_mean(cosine, pair_mask, 1).unsqueeze(-1)]
+        out1, out2 = _pooled_both_ways(cosine[..., None], pair_mask[..., None])
         # The strategies that compare each step with one vector of the other
         # record are computed together.
         vector = [s for s in self.strategies if s != "maxpool"]
@@ -359,10 +362,11 @@ class BiMpmMatching(nn.Module):
                 c2, targets2, [self._weights(s, True) for s in vector])
         for strategy in self.strategies:
             if strategy == "maxpool":
-                m = pairwise_multi_perspective_cosine(c1, c2, self.maxpool_match_weights)
-                m_mask = pair_mask[..., None]
-                out1 += [masked_max(m, m_mask, 2), masked_mean(m, m_mask, 2)]
-                out2 += [masked_max(m, m_mask, 1), masked_mean(m, m_mask, 1)]
+                pooled1, pooled2 = _pooled_both_ways(
+                    pairwise_multi_perspective_cosine(c1, c2, self.maxpool_match_weights),
+                    pair_mask[..., None])
+                out1 += pooled1
+                out2 += pooled2
             else:
                 out1.append(cosines1[:, :, vector.index(strategy)])
                 out2.append(cosines2[:, :, vector.index(strategy)])

@@ -227,7 +227,8 @@ def as_text(values) -> np.ndarray:
         # Columns of strings, the usual case, skip this loop over the values.
         text[present] = [_value_text(value) for value in text[present]]
     _check_unicode(text[present], getattr(values, "name", None))
-    blank = pd.Series(text[present], dtype=object).str.strip().to_numpy() == ""
+    blank = np.fromiter((not value or value.isspace() for value in text[present]), bool,
+                        len(present))
     text[present[blank]] = None
     return text
 
