@@ -41,10 +41,13 @@ def _pooled_both_ways(x, mask):
     (B, L1, L2, 1) saying which entries count; the masked copies of ``x`` are
     shared by both directions.
     """
+    # max() rather than amax(): the same values, and a backward pass that
+    # routes each gradient to one entry instead of comparing every entry with
+    # the maximum (integrated gradients run it at every step).
     filled = x.masked_fill(~mask, torch.finfo(x.dtype).min)
     kept = x * mask
-    return ([filled.amax(2), kept.sum(2) / mask.sum(2).clamp(min=1)],
-            [filled.amax(1), kept.sum(1) / mask.sum(1).clamp(min=1)])
+    return ([filled.max(2).values, kept.sum(2) / mask.sum(2).clamp(min=1)],
+            [filled.max(1).values, kept.sum(1) / mask.sum(1).clamp(min=1)])
 
 
 def unique_rows(x):
@@ -236,7 +239,9 @@ class SequenceEncoder(nn.Module):
 
 def _cosine(dots, squared_norms1, squared_norms2):
     """Cosines from dot products and squared norms; 0 where a vector is 0."""
-    return dots * torch.rsqrt((squared_norms1 * squared_norms2).clamp(min=1e-16))
+    # Adding 1e-16 leaves any float32 product above 1e-9 unchanged, and keeps
+    # the gradient finite at 0 with a cheaper backward pass than a clamp.
+    return dots * torch.rsqrt(squared_norms1 * squared_norms2 + 1e-16)
 
 
 def multi_perspective_cosine(v1, targets, weights):
@@ -360,6 +365,9 @@ class BiMpmMatching(nn.Module):
                 c1, targets1, [self._weights(s, False) for s in vector])
             cosines2 = multi_perspective_cosine(
                 c2, targets2, [self._weights(s, True) for s in vector])
+            # unbind's backward stacks the gradients in one operation, where
+            # indexing each strategy would add a zero-padded copy per strategy.
+            per_strategy1, per_strategy2 = cosines1.unbind(2), cosines2.unbind(2)
         for strategy in self.strategies:
             if strategy == "maxpool":
                 pooled1, pooled2 = _pooled_both_ways(
@@ -368,8 +376,8 @@ class BiMpmMatching(nn.Module):
                 out1 += pooled1
                 out2 += pooled2
             else:
-                out1.append(cosines1[:, :, vector.index(strategy)])
-                out2.append(cosines2[:, :, vector.index(strategy)])
+                out1.append(per_strategy1[vector.index(strategy)])
+                out2.append(per_strategy2[vector.index(strategy)])
         return torch.cat(out1, dim=-1), torch.cat(out2, dim=-1)
 
     def _targets(self, strategy, cosine, pair_mask, c1, mask1, c2, mask2):
