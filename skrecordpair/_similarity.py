@@ -753,9 +753,8 @@ def _char_ngram_counts(docs, vocabulary):
     # A hash lookup: a binary search of a million unsorted codes misses the cache.
     slot = pd.Index(known).get_indexer(codes)
     hit = slot >= 0
-    counts = sp.csr_matrix((np.ones(hit.sum()), (doc[hit], columns[slot[hit]])),
-                           shape=(len(docs), len(vocabulary)))
-    return counts
+    return sp.csr_matrix((np.ones(hit.sum()), (doc[hit], columns[slot[hit]])),
+                         shape=(len(docs), len(vocabulary)))
 
 
 def _char_ngrams(docs, n, keep=None, spaces=False):
