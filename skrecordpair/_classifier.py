@@ -1053,7 +1053,7 @@ def _fit_prior(similarity, y, seed, n_splits=5):
 
 
 # Pairs featurised at a time by predict_proba and explain.
-CHUNK_SIZE = 8192
+CHUNK_SIZE = 32768
 
 
 def _prediction_batch_size(batch_size):

@@ -5,7 +5,7 @@ import torch
 
 from skrecordpair import RecordPairClassifier, pair_frame
 from skrecordpair._data import PairDataset, collate_pairs
-from skrecordpair._explain import EXACT_SHAPLEY_FIELDS
+from skrecordpair._explain import EXACT_SHAPLEY_FIELDS, _each_side
 
 from .conftest import TINY
 
@@ -55,6 +55,40 @@ def test_batch_and_alone_agree(fitted, people):
     alone = fitted.explain(left.iloc[[4]], right.iloc[[4]])
     np.testing.assert_allclose(alone["raw_attribution"],
                                together["raw_attribution"][24:30], atol=1e-5)
+
+
+@pytest.fixture
+def torch_threads():
+    """Restore torch's thread count after the test."""
+    n_threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n_threads)
+
+
+def test_sides_run_at_once_with_the_same_result(fitted, people, torch_threads):
+    # With two threads or more the two sides run concurrently, each on its
+    # share of the threads; one thread runs them in turn.
+    left, right, _ = people
+    torch.set_num_threads(1)
+    in_turn = fitted.explain(left.iloc[:6], right.iloc[:6])
+    assert torch.get_num_threads() == 1
+    torch.set_num_threads(3)
+    at_once = fitted.explain(left.iloc[:6], right.iloc[:6])
+    assert torch.get_num_threads() == 3
+    pd.testing.assert_frame_equal(at_once, in_turn, check_exact=False, atol=1e-6)
+
+
+def test_an_error_in_one_side_reaches_the_caller(torch_threads):
+    torch.set_num_threads(2)
+
+    def fails():
+        raise RuntimeError("side failed")
+
+    with pytest.raises(RuntimeError, match="side failed"):
+        _each_side(lambda: 1, fails, torch.device("cpu"))
+    assert torch.get_num_threads() == 2
+    assert _each_side(lambda: "left", lambda: "right", torch.device("cpu")) == (
+        "left", "right")
 
 
 def test_parameters_stay_trainable(people):
