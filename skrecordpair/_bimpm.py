@@ -174,9 +174,16 @@ class SequenceEncoder(nn.Module):
             w_ih, w_hh, b_ih, b_hh = (getattr(self.rnn, f"{name}_l0{suffix}") for name in
                                       ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
             # Both biases add to the reset and update gates; the new gate's hidden
-            # bias sits inside r * (W_hn h + b_hn).
-            inputs = F.linear(table, w_ih, b_ih + F.pad(b_hh[: 2 * h_size], (0, h_size)))
-            w_rz, w_n, b_n = w_hh[: 2 * h_size].t(), w_hh[2 * h_size:].t(), b_hh[2 * h_size:]
+            # bias sits inside r * (W_hn h + b_hn). The new gate's weights are
+            # doubled: tanh(x) = 2 sigmoid(2x) - 1, and torch's sigmoid is several
+            # times faster than its tanh on a CPU.
+            double_new = torch.ones(3 * h_size, 1, dtype=table.dtype, device=table.device)
+            double_new[2 * h_size:] = 2
+            inputs = F.linear(table, w_ih * double_new,
+                              (b_ih + F.pad(b_hh[: 2 * h_size], (0, h_size)))
+                              * double_new[:, 0])
+            w_rz, w_n, b_n = (w_hh[: 2 * h_size].t(), 2 * w_hh[2 * h_size:].t(),
+                              2 * b_hh[2 * h_size:])
             h = table.new_zeros(ids.shape[1], h_size)
             # Backwards, a sequence starts at its last step with a zero state, as
             # it does packed.
@@ -188,8 +195,9 @@ class SequenceEncoder(nn.Module):
                 gates = F.embedding(ids[t, :n_running], inputs)
                 h_t = h[:n_running]
                 rz = torch.sigmoid(torch.addmm(gates[:, : 2 * h_size], h_t, w_rz))
-                new = torch.tanh(torch.addcmul(gates[:, 2 * h_size:], rz[:, :h_size],
-                                               torch.addmm(b_n, h_t, w_n)))
+                new = torch.sigmoid(torch.addcmul(gates[:, 2 * h_size:], rz[:, :h_size],
+                                                  torch.addmm(b_n, h_t, w_n)))
+                new = new.mul_(2).sub_(1)
                 h[:n_running] = torch.lerp(new, h_t, rz[:, h_size:])
             states.append(h)
         h = torch.cat(states, dim=-1)
