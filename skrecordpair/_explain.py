@@ -148,7 +148,7 @@ def _each_side(left, right, device):
     The network's operations are small, so torch's threads spend much of each
     one waiting for each other; two streams of work keep the cores busier
     (``benchmarks/inference_speed.py``). Each stream does the same operations
-    as alone, so the results do not change.
+    as it would alone, on fewer threads.
     """
     n_threads = torch.get_num_threads()
     if device.type != "cpu" or n_threads < 2:
