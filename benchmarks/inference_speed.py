@@ -7,9 +7,10 @@ briefly on ``train`` (the weights do not change the cost) and save it; then, in
 turns, a fresh process of each checkout (`--ref`, unpacked with ``git archive``,
 and this one) loads that model and times ``predict_proba`` on the ``test`` pairs
 and on ``magellan.py``'s 20,000 candidate pairs, and ``explain``
-(``n_steps=50``) on the first `--explain-pairs` test pairs. The two must give the same probabilities (within 1e-4) and attributions (within 1 % of
-the largest: max-pooling and max-attentive matching are not smooth, so a
-rounding difference can move the point where the integrand jumps).
+(``n_steps=50``) on the first `--explain-pairs` test pairs. The two must give
+the same probabilities (within 1e-4) and attributions (within 1 % of the
+largest: max-pooling and max-attentive matching are not smooth, so a rounding
+difference can move the point where the integrand jumps).
 
 Reports the median over `--rounds` processes of each process's median time,
 pairs/s and the ratio now / ref: below 1 is faster.

@@ -174,14 +174,11 @@ class SequenceEncoder(nn.Module):
             w_ih, w_hh, b_ih, b_hh = (getattr(self.rnn, f"{name}_l0{suffix}") for name in
                                       ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
             # Both biases add to the reset and update gates; the new gate's hidden
-            # bias sits inside r * (W_hn h + b_hn). The new gate's weights are
+            # bias sits inside r * (W_hn h + b_hn). The new gate's terms are
             # doubled: tanh(x) = 2 sigmoid(2x) - 1, and torch's sigmoid is several
             # times faster than its tanh on a CPU.
-            double_new = torch.ones(3 * h_size, 1, dtype=table.dtype, device=table.device)
-            double_new[2 * h_size:] = 2
-            inputs = F.linear(table, w_ih * double_new,
-                              (b_ih + F.pad(b_hh[: 2 * h_size], (0, h_size)))
-                              * double_new[:, 0])
+            inputs = F.linear(table, w_ih, b_ih + F.pad(b_hh[: 2 * h_size], (0, h_size)))
+            inputs[:, 2 * h_size:] *= 2
             w_rz, w_n, b_n = (w_hh[: 2 * h_size].t(), 2 * w_hh[2 * h_size:].t(),
                               2 * b_hh[2 * h_size:])
             h = table.new_zeros(ids.shape[1], h_size)
@@ -234,9 +231,10 @@ class SequenceEncoder(nn.Module):
             for j in range(k):
                 h = h + F.embedding(padded[:, j: j + n_steps], taps[j])
             blocks.append(self._pool(h, block_mask))
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(len(order), device=order.device)
-        return torch.cat(blocks)[inverse]
+        blocks = torch.cat(blocks)
+        out = torch.empty_like(blocks)
+        out[order] = blocks
+        return out
 
     def sequence(self, x, mask):
         """Return (N, T, output_size): one vector per step, zero at padded steps."""

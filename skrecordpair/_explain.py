@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from math import factorial
 
 import numpy as np
@@ -102,30 +103,30 @@ def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines
             fe1, mask1, fe2, mask2 = module.encode_fields(
                 batch["left"], batch["right"], batch["token_words"], batch["token_chars"])
             r1, r2 = module.encode_record(fe1, mask1), module.encode_record(fe2, mask2)
-            prior = batch.get("prior")
-            logits = module.match_records(r1, mask1, r2, mask2, batch.get("similarity"),
-                                          prior)
+            prior, similarity = batch.get("prior"), batch.get("similarity")
+            logits = module.match_records(r1, mask1, r2, mask2, similarity, prior)
         if target is None:
             target = logits.argmax(-1)
         options = dict(n_steps=n_steps, return_convergence_delta=True,
                        internal_batch_size=INTERNAL_BATCH_SIZE)
-        similarity = batch.get("similarity")
         with_similarity = similarity is not None
         extra = left_base = right_base = ()
         if with_similarity:
             extra = (similarity,)
             left_base, right_base = (similarity_baselines[0],), (similarity_baselines[1],)
-        # Left: record 1 moves from record 2's encodings to its own, record 2 stays.
+
+        def attribute(moving):
+            # The moving record goes from the other one's encodings to its own;
+            # the other record stays.
+            own, other, other_record, base = ((fe1, fe2, r2, left_base) if moving == "left"
+                                              else (fe2, fe1, r1, right_base))
+            return _integrated_gradients(_forward(module, moving, with_similarity)).attribute(
+                (own, *extra), baselines=(other, *base),
+                additional_forward_args=(other_record, mask1, mask2, prior, target),
+                **options)
+
         (left, left_delta), (right, right_delta) = _each_side(
-            lambda: _integrated_gradients(
-                _forward(module, "left", with_similarity)).attribute(
-                (fe1, *extra), baselines=(fe2, *left_base),
-                additional_forward_args=(r2, mask1, mask2, prior, target), **options),
-            lambda: _integrated_gradients(
-                _forward(module, "right", with_similarity)).attribute(
-                (fe2, *extra), baselines=(fe1, *right_base),
-                additional_forward_args=(r1, mask1, mask2, prior, target), **options),
-            fe1.device)
+            partial(attribute, "left"), partial(attribute, "right"), fe1.device)
     (left, *left_sim), (right, *right_sim) = left, right
     left, right = left.sum(-1), right.sum(-1)
     if with_similarity:

@@ -741,7 +741,7 @@ def _char_ngram_counts(docs, vocabulary):
     that this agrees with scikit-learn.
     """
     doc, codes = _char_ngrams([" " + d + " " for d in docs], 3, spaces=True)
-    within_word = (codes >> 21) & _CODE_POINT_MASK != ord(" ")
+    within_word = ((codes >> 21) & _CODE_POINT_MASK) != ord(" ")
     doc, codes = doc[within_word], codes[within_word]
     known_strings = list(vocabulary)
     columns = np.fromiter(vocabulary.values(), np.int64, len(known_strings))
