@@ -115,3 +115,6 @@ def make_tables(n=60, n_extra=20, seed=0):
     position[order] = np.arange(len(order))
     true = [(f"l{i}", f"r{position[i]}") for i in range(n)]
     return left, right, true
+
+# Data-making scripts beside the reference files are not tests.
+collect_ignore_glob = ["data/*.py"]

@@ -1,0 +1,41 @@
+"""Write the reference model that tests/test_compatibility.py loads.
+
+Run once, with the skrecordpair that defines the format being frozen
+(format version 1, written at commit 2d2baa8)::
+
+    python tests/data/make_reference_model.py
+
+It saves a small fitted model (default options: similarity features and prior)
+as ``reference_model_v1.zip`` and, beside it, the probabilities and the
+attributions that code computed for the pairs it was trained on, so that later
+code can be checked to load the file and give the same numbers.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # conftest's synthetic pairs
+
+from conftest import TINY, make_people_pairs  # noqa: E402
+
+from skrecordpair import RecordPairClassifier  # noqa: E402
+
+
+def main():
+    left, right, y = make_people_pairs(80, seed=3)
+    clf = RecordPairClassifier(max_epochs=4, random_state=0, **TINY).fit(left, right, y)
+    clf.save(HERE / "reference_model_v1.zip")
+    explanation = clf.explain(left[:6], right[:6], n_steps=8)
+    np.savez(
+        HERE / "reference_model_v1_outputs.npz",
+        proba=clf.predict_proba(left, right),
+        raw_attribution=explanation["raw_attribution"].to_numpy(),
+        attribution=explanation["attribution"].to_numpy(),
+    )
+
+
+if __name__ == "__main__":
+    main()
