@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import numbers
-from functools import partial
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import accuracy_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils import check_random_state
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_consistent_length,
@@ -21,27 +17,27 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
-from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping, ProgressBar
-from skorch.dataset import ValidSplit
-from skorch.helper import predefined_split
-from skorch.utils import to_tensor
 
-from ._bimpm import MATCHING_STRATEGIES, RecordPairNetwork
-from ._data import PairDataset, collate_pairs
-from ._explain import integrated_gradients, l2_normalize, prior_shapley
-from ._pairs import as_text, resolve_fields, resolve_pair_args
-from ._similarity import SimilarityFeatures, field_plan, pair_similarities
-from ._text import PairEncoder
-
-# Network hyperparameters, forwarded to RecordPairNetwork as module__<name>.
-_NETWORK_PARAMS = (
-    "word_dim", "char_dim", "char_encoder", "char_hidden_size", "token_match_features",
-    "field_encoder", "field_hidden_size", "field_bidirectional", "record_encoder",
-    "record_hidden_size", "num_perspectives", "forward_matching", "backward_matching",
-    "matching_variant", "share_matching_weights", "aggregator", "aggregator_hidden_size",
-    "aggregator_bidirectional", "hidden_layer_sizes", "dropout",
+from ._bimpm import MATCHING_STRATEGIES
+from ._data import PairDataset
+from ._explain import explain_pairs
+from ._featurizer import CHUNK_SIZE, PairFeaturizer, chunks
+from ._pairs import resolve_pair_args
+from ._training import (
+    NETWORK_CONSTRAINTS,
+    OPTIMIZERS,
+    best_f1_threshold,
+    build_net,
+    check_validation_split,
+    choose_threshold,
+    continue_training,
+    encode_labels,
+    encode_validation_labels,
 )
+from ._validation import POSITIVE, Interval, StrOptions, validate_params
+
+__all__ = ["CHUNK_SIZE", "RecordPairClassifier", "best_f1_threshold"]
+
 
 
 class RecordPairClassifier(ClassifierMixin, BaseEstimator):
@@ -192,8 +188,10 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels, sorted.
-    fields_ : list of tuple of (str, str or None, str or None)
-        ``(name, left_column, right_column)`` of each field used.
+    fields_ : list of Field
+        ``(name, left, right)`` of each field used: named tuples of the
+        field's name and its left and right columns (None for a side without
+        the field).
     vocabulary_ : Vocabulary
         Word and character vocabularies learnt from the training pairs.
     numeric_fields_ : list of str
@@ -230,9 +228,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
 
     A pair's probability does not depend on the other pairs scored with it,
     up to float32 rounding (1e-5 at most, tested), and not at all on the
-    order of the pairs within 8,192 of them (``predict_proba`` featurises
-    that many at a time): shuffled rows get the same probabilities, bit for
-    bit.
+    order of the pairs within a chunk of ``CHUNK_SIZE`` (32,768) of them
+    (``predict_proba`` featurises that many at a time): shuffled rows get the
+    same probabilities, bit for bit.
 
     Examples
     --------
@@ -247,6 +245,31 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     >>> clf.fit(left, right, y).predict(left[:2], right[:2])
     array([1, 0])
     """
+
+    # Each hyperparameter's allowed values, declared once: ``_validate_params``
+    # checks them at the start of ``fit`` (and ``load``).
+    # Each hyperparameter's allowed values, declared once (the featurizer's and
+    # the network's next to their code): ``_validate_params`` checks them at
+    # the start of ``fit`` and in ``load``.
+    _parameter_constraints = {
+        **PairFeaturizer._parameter_constraints,
+        **NETWORK_CONSTRAINTS,
+        "max_epochs": [POSITIVE],
+        "batch_size": [POSITIVE],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), callable],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [POSITIVE],
+        "decision_threshold": [Interval(numbers.Real, 0, 1, closed="neither"),
+                               StrOptions({"auto"})],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "random_state": ["random_state"],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "callbacks": [list, tuple, None],
+    }
 
     _doc_link_module = "skrecordpair"
     _doc_link_template = (
@@ -301,50 +324,11 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         warm_start=False,
         callbacks=None,
     ):
-        self.fields = fields
-        self.left_prefix = left_prefix
-        self.right_prefix = right_prefix
-        self.min_frequency = min_frequency
-        self.max_vocabulary = max_vocabulary
-        self.max_tokens_per_field = max_tokens_per_field
-        self.max_chars_per_token = max_chars_per_token
-        self.prepend_field_names = prepend_field_names
-        self.word_dim = word_dim
-        self.char_dim = char_dim
-        self.char_encoder = char_encoder
-        self.char_hidden_size = char_hidden_size
-        self.token_match_features = token_match_features
-        self.field_encoder = field_encoder
-        self.field_hidden_size = field_hidden_size
-        self.field_bidirectional = field_bidirectional
-        self.record_encoder = record_encoder
-        self.record_hidden_size = record_hidden_size
-        self.num_perspectives = num_perspectives
-        self.forward_matching = forward_matching
-        self.backward_matching = backward_matching
-        self.matching_variant = matching_variant
-        self.share_matching_weights = share_matching_weights
-        self.aggregator = aggregator
-        self.aggregator_hidden_size = aggregator_hidden_size
-        self.aggregator_bidirectional = aggregator_bidirectional
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.similarity_features = similarity_features
-        self.similarity_prior = similarity_prior
-        self.dropout = dropout
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.decision_threshold = decision_threshold
-        self.class_weight = class_weight
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.callbacks = callbacks
+        # Every argument stored unchanged under its own name, as scikit-learn
+        # requires (get_params reads them back).
+        arguments = dict(locals())
+        del arguments["self"]
+        vars(self).update(arguments)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -382,7 +366,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         """
         X, y = resolve_pair_args("fit", (X, y, *args), self.left_prefix,
                                  self.right_prefix, with_y=True)
-        self._check_params()
+        self._validate_params()
         continuing = self.warm_start and hasattr(self, "net_")
         X = self._validate_pairs(X, reset=not continuing)
         if y is None:
@@ -393,86 +377,35 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         check_classification_targets(y)
-        if continuing:
-            unseen = np.setdiff1d(y, self.classes_)
-            if unseen.size:
-                raise ValueError(
-                    f"warm_start continues training on the classes {self.classes_.tolist()}; "
-                    f"y holds new labels {unseen.tolist()}. Fit a new model instead."
-                )
-            y_encoded = np.searchsorted(self.classes_, y)
-        else:
-            classes, y_encoded = np.unique(y, return_inverse=True)
-            if len(classes) < 2:
-                raise ValueError(
-                    "RecordPairClassifier needs at least two classes in y; got only "
-                    f"1 class: {classes.tolist()}."
-                )
-            self.classes_ = classes
-            self.fields_ = resolve_fields(X.columns, self.fields, self.left_prefix,
-                                          self.right_prefix)
-            self._encoder = PairEncoder(
-                self.fields_, max_tokens_per_field=self.max_tokens_per_field,
-                max_chars_per_token=self.max_chars_per_token,
-                prepend_field_names=self.prepend_field_names,
-            ).fit(X, min_frequency=self.min_frequency,
-                  max_vocabulary=self.max_vocabulary)
-            self.vocabulary_ = self._encoder.vocabulary
-            use_similarity = self.similarity_features or self.similarity_prior
-            self.numeric_fields_, self._similarity_plan, self._tfidf = [], None, None
-            if use_similarity:
-                features = SimilarityFeatures(self.fields, left_prefix=self.left_prefix,
-                                              right_prefix=self.right_prefix).fit(X)
-                self.numeric_fields_ = features.numeric_fields_
-                self._similarity_plan = field_plan(self.fields_, self.numeric_fields_)
-                self._tfidf = features.tfidf_
-            self._similarity_in_head = bool(self.similarity_features)
-
+        self.classes_, y_encoded = encode_labels(
+            y, self.classes_ if continuing else None)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        similarity = prior = None
-        if self._similarity_plan is not None:
-            similarity = self._similarities(X)
-        if not continuing:
-            self.prior_ = None
-            if self.similarity_prior:
-                self.prior_, prior = _fit_prior(similarity, y_encoded, seed)
-        dataset = PairDataset(self._encode(X, similarity, prior), y_encoded)
+        if continuing:
+            # The features stay as fitted; the prior's predictions on the
+            # pairs it was fitted on are then in-sample.
+            encoded = self.featurizer_.transform(X)
+        else:
+            self.featurizer_ = PairFeaturizer(**{
+                name: getattr(self, name) for name in PairFeaturizer.parameter_names()})
+            encoded = self.featurizer_.fit(X, y_encoded, seed=seed)
+        dataset = PairDataset(encoded, y_encoded)
         valid = None if validation_data is None else self._validation_dataset(
             validation_data)
         if self.early_stopping and valid is None:
-            self._check_validation_split(len(y_encoded))
+            check_validation_split(self.validation_fraction, len(y_encoded),
+                                   len(self.classes_))
         # Seed a private RNG stream so that fitting never disturbs the caller's.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if continuing:
-                # Training settings changed with set_params since the last fit
-                # apply to the continued training; the optimizer keeps its state.
-                # (Attributes, not set_params, which would re-initialise the net.)
-                self.net_.max_epochs = self.max_epochs
-                self.net_.batch_size = self.batch_size
-                self.net_.iterator_valid__batch_size = _prediction_batch_size(self.batch_size)
-                for group in self.net_.optimizer_.param_groups:
-                    group["lr"] = self.lr
-                if valid is not None:
-                    self.net_.train_split = predefined_split(valid)
-                self.net_.partial_fit(dataset, y_encoded)
+                continue_training(self.net_, self, dataset, y_encoded, valid)
             else:
-                self.net_ = self._build_net(y_encoded, seed, valid)
+                self.net_ = build_net(self, y_encoded, seed, valid)
                 self.net_.fit(dataset, y_encoded)
         if len(self.classes_) == 2:
-            self.threshold_ = self._choose_threshold(dataset, y_encoded)
+            self.threshold_ = choose_threshold(self.net_, self.decision_threshold,
+                                               dataset, y_encoded)
         return self
-
-    def _check_validation_split(self, n_pairs):
-        n_classes = len(self.classes_)
-        n_valid = int(np.ceil(self.validation_fraction * n_pairs))
-        if n_valid < n_classes or n_pairs - n_valid < n_classes:
-            raise ValueError(
-                f"early_stopping holds out validation_fraction={self.validation_fraction} "
-                f"of the {n_pairs} training pairs ({n_valid} pairs), fewer than one per "
-                f"class ({n_classes} classes). Pass more pairs, a larger "
-                "validation_fraction, validation_data, or early_stopping=False."
-            )
 
     def _validation_dataset(self, validation_data):
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
@@ -485,66 +418,18 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_pairs(X, reset=False)
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
-        index = np.clip(np.searchsorted(self.classes_, y), 0, len(self.classes_) - 1)
-        unknown = self.classes_[index] != y
-        if unknown.any():
-            raise ValueError(
-                f"validation_data holds labels {np.unique(y[unknown]).tolist()[:5]} that "
-                f"are not in y; the classes are {self.classes_.tolist()}."
-            )
-        return PairDataset(self._encode(X), index)
+        return PairDataset(self.featurizer_.transform(X),
+                           encode_validation_labels(y, self.classes_))
 
-    def _choose_threshold(self, dataset, y_encoded):
-        if self.decision_threshold != "auto":
-            return float(self.decision_threshold)
-        train_split = self.net_.train_split
-        _, valid = train_split(dataset, y_encoded)
-        y_valid = valid.dataset.y[valid.indices] if hasattr(valid, "indices") else valid.y
-        scores = self.net_.predict_proba(valid)[:, 1]
-        return best_f1_threshold(y_valid, scores)
-
-    def _check_params(self):
-        for name in ("max_epochs", "batch_size", "max_tokens_per_field",
-                     "max_chars_per_token", "num_perspectives", "n_iter_no_change",
-                     "min_frequency"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-        if not 0 < self.validation_fraction < 1:
+    def _validate_params(self):
+        """Check the hyperparameters against ``_parameter_constraints``, then
+        those that depend on each other."""
+        validate_params(self._parameter_constraints, self.get_params(deep=False))
+        if self.decision_threshold == "auto" and not self.early_stopping:
             raise ValueError(
-                "validation_fraction must be between 0 and 1 (exclusive); got "
-                f"{self.validation_fraction!r}."
+                'decision_threshold="auto" chooses the threshold on the validation '
+                "pairs, which need early_stopping=True."
             )
-        threshold = self.decision_threshold
-        if threshold == "auto":
-            if not self.early_stopping:
-                raise ValueError(
-                    'decision_threshold="auto" chooses the threshold on the validation '
-                    "pairs, which need early_stopping=True."
-                )
-        elif not (isinstance(threshold, numbers.Real) and 0 < threshold < 1):
-            raise ValueError(
-                'decision_threshold must be a number in (0, 1) or "auto"; got '
-                f"{threshold!r}."
-            )
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be in [0, 1); got {self.dropout!r}.")
-        for name in ("forward_matching", "backward_matching"):
-            unknown = set(getattr(self, name)) - set(MATCHING_STRATEGIES)
-            if unknown:
-                raise ValueError(
-                    f"{name} may list {list(MATCHING_STRATEGIES)}; got unknown "
-                    f"strategies {sorted(unknown)}."
-                )
-        for name, allowed in (("char_encoder", ("cnn", "gru", "lstm", None)),
-                              ("field_encoder", ("cnn", "gru", "lstm")),
-                              ("record_encoder", ("gru", "lstm")),
-                              ("aggregator", ("cnn", "gru", "lstm")),
-                              ("matching_variant", ("paper", "allennlp"))):
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name} must be one of {list(allowed)}; got {getattr(self, name)!r}."
-                )
 
     def _validate_pairs(self, X, *, reset):
         if not isinstance(X, pd.DataFrame):
@@ -560,89 +445,15 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         return X
 
     def _check_fitted_columns(self, columns):
-        missing = [c for f in self.fields_ for c in f[1:] if c is not None
-                   and c not in columns]
-        if missing:
-            raise ValueError(
-                f"X lacks the columns {missing} of fields the model was fitted on; "
-                f"it has {list(columns)}."
-            )
+        self.featurizer_.check_columns(columns)
 
-    def _encode(self, X, similarity=None, prior=None):
-        """The network's inputs for the pairs `X`.
+    # ------------------------------------------------- fitted features
 
-        Token ids; and, as the network reads them, the similarity features and
-        the prior's log-probabilities (computed unless given).
-        """
-        encoded = self._encoder.transform(X)
-        if self._similarity_plan is None:
-            return encoded
-        if similarity is None:
-            similarity = self._similarities(X)
-        if self._similarity_in_head:
-            encoded.similarity = _as_network_input(similarity)
-        if self.prior_ is not None:
-            encoded.prior = (_log_proba(self.prior_, similarity) if prior is None
-                             else prior)
-        return encoded
-
-    def _build_net(self, y_encoded, seed, valid=None):
-        n_classes = len(self.classes_)
-        weight = None
-        if self.class_weight is not None:
-            if isinstance(self.class_weight, dict):
-                unknown = set(self.class_weight) - set(self.classes_.tolist())
-                if unknown:
-                    raise ValueError(
-                        f"class_weight names labels {sorted(unknown, key=str)} that are "
-                        f"not in y; the classes are {list(self.classes_)}."
-                    )
-                class_weight = {i: self.class_weight.get(label, 1.0)
-                                for i, label in enumerate(self.classes_.tolist())}
-            else:
-                class_weight = self.class_weight
-            weight = torch.as_tensor(
-                compute_class_weight(class_weight, classes=np.arange(n_classes),
-                                     y=y_encoded),
-                dtype=torch.float32,
-            )
-        callbacks = list(self.callbacks or [])
-        train_split = False
-        if self.early_stopping:
-            train_split = (ValidSplit(self.validation_fraction, stratified=True,
-                                      random_state=seed)
-                           if valid is None else predefined_split(valid))
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True)))
-        if self.verbose:
-            callbacks.append(("progress_bar", ProgressBar()))
-        module_params = {f"module__{name}": getattr(self, name) for name in _NETWORK_PARAMS}
-        return NeuralNetClassifier(
-            RecordPairNetwork,
-            module__n_words=len(self.vocabulary_.words),
-            module__n_chars=len(self.vocabulary_.chars),
-            module__n_classes=n_classes,
-            module__n_similarity_features=(
-                sum(len(f[-1]) for f in self._similarity_plan)
-                if self._similarity_in_head else 0),
-            **module_params,
-            criterion=torch.nn.CrossEntropyLoss,
-            criterion__weight=weight,
-            optimizer=_OPTIMIZERS.get(self.optimizer, self.optimizer),
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            train_split=train_split,
-            callbacks=callbacks or None,
-            iterator_train__collate_fn=collate_pairs,
-            iterator_valid__collate_fn=collate_pairs,
-            iterator_valid__batch_size=_prediction_batch_size(self.batch_size),
-            iterator_train__shuffle=True,
-            iterator_train__generator=torch.Generator().manual_seed(seed),
-            classes=list(range(n_classes)),
-            device=self.device,
-            verbose=int(self.verbose),
-        )
+    # Documented under Attributes; owned by the featurizer.
+    fields_ = property(lambda self: self.featurizer_.fields_)
+    vocabulary_ = property(lambda self: self.featurizer_.vocabulary_)
+    numeric_fields_ = property(lambda self: self.featurizer_.numeric_fields_)
+    prior_ = property(lambda self: self.featurizer_.prior_)
 
     # -------------------------------------------------------------- predict
 
@@ -667,21 +478,16 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_pairs(X, reset=False)
         if len(X) == 0:
             return np.empty((0, len(self.classes_)))
-        return np.concatenate([self._predict_chunk(c) for c in self._chunks(X)])
+        return np.concatenate([self._predict_chunk(c) for c in chunks(X)])
 
     def _predict_chunk(self, X):
-        encoded = self._encode(X)
+        encoded = self.featurizer_.transform(X)
         # Pairs of similar length share batches (less padding); masking makes each
         # probability independent of its batch, so the order can be restored.
         order = encoded.by_length()
         proba = np.empty((len(X), len(self.classes_)))
         proba[order] = self.net_.predict_proba(PairDataset(encoded.take(order)))
         return proba
-
-    def _chunks(self, X):
-        """Consecutive row blocks of X, so that memory stays flat on large inputs."""
-        for start in range(0, len(X), CHUNK_SIZE):
-            yield X.iloc[start:start + CHUNK_SIZE]
 
     def predict(self, X, X_right=None):
         """Predict the class label of each pair.
@@ -775,139 +581,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         X, _ = resolve_pair_args("explain", (X, X_right), self.left_prefix,
                                  self.right_prefix, with_y=False)
         X = self._validate_pairs(X, reset=False)
-        one_sided = [f for f in self.fields_ if None in f[1:]]
-        if one_sided:
-            raise ValueError(
-                "explain() needs the same fields in the same order on both sides; "
-                f"the model was fitted with fields present on one side only: "
-                f"{[(f[1], f[2]) for f in one_sided]}."
-            )
-        if not isinstance(n_steps, numbers.Integral) or n_steps < 1:
-            raise ValueError(f"n_steps must be a positive integer; got {n_steps!r}.")
-        targets = self._target_indices(target, len(X))
-        module = self.net_.module_
-        module.eval()
-        # net_.device, not self.device: skorch moves a CUDA model that is
-        # unpickled without a GPU to the CPU and records it there.
-        device = self.net_.device
-        plan = self._similarity_plan
-        feature_fields = (None if plan is None else
-                          np.repeat(np.arange(len(plan)), [len(f[-1]) for f in plan]))
-        results = []
-        start = 0
-        for chunk in self._chunks(X):
-            similarity = baselines = None
-            if plan is not None:
-                similarity, *baselines = self._explanation_similarities(chunk)
-            dataset = PairDataset(self._encode(chunk, similarity))
-            chunk_results = []
-            offset = start
-            for batch, _ in self.net_.get_iterator(dataset, training=False):
-                batch = to_tensor(batch, device)
-                stop = start + len(batch["left"])
-                batch_target = (None if targets is None else
-                                torch.as_tensor(targets[start:stop], device=device))
-                options = {}
-                if self._similarity_in_head:
-                    options = dict(
-                        similarity_baselines=tuple(
-                            to_tensor(_as_network_input(b[start - offset:stop - offset]),
-                                      device) for b in baselines),
-                        similarity_fields=torch.as_tensor(feature_fields, device=device))
-                chunk_results.append({k: v.cpu() for k, v in integrated_gradients(
-                    module, batch, batch_target, n_steps=n_steps, **options).items()})
-                start = stop
-            if self.prior_ is not None:
-                self._add_prior_attributions(chunk_results, similarity, baselines,
-                                             feature_fields)
-            results += chunk_results
-        return self._explanation_frame(X, results, normalize)
-
-    def _add_prior_attributions(self, results, similarity, baselines, feature_fields):
-        """Add the prior's Shapley values over the fields to each side's attributions."""
-        target = torch.cat([r["target"] for r in results])
-        sides = [prior_shapley(partial(_log_proba, self.prior_), similarity, baseline,
-                               feature_fields, target)
-                 for baseline in baselines]
-        start = 0
-        for r in results:
-            stop = start + len(r["target"])
-            for side, values in zip(("left", "right"), sides):
-                r[side] = r[side] + values[start:stop].to(r[side].dtype)
-            start = stop
-
-    def _explanation_similarities(self, X):
-        """The similarity features of the pairs `X`, then of each right record and
-        of each left record compared with itself: the explanation baselines of
-        the left and the right side.
-
-        One call over the three frames: on small inputs the cost per call
-        dominates, and a row's features do not depend on the other rows.
-        """
-        def values(column):
-            return X[column].to_numpy(dtype=object)
-
-        frames = pd.DataFrame({
-            column: np.concatenate([values(column), values(right), values(left)])
-            for _, left, right in self.fields_ for column in (left, right)})
-        return np.split(self._similarities(frames), 3)
-
-    def _similarities(self, X):
-        """The similarity features of the pairs `X` (NaN where missing).
-
-        The string comparisons run on torch's threads: they come before the
-        network, never beside it, so they use the cores the network would.
-        """
-        return pair_similarities(X, self._similarity_plan, self._tfidf,
-                                 workers=torch.get_num_threads())
-
-    def _target_indices(self, target, n_pairs):
-        if target is None:
-            return None
-        labels = (np.full(n_pairs, target, dtype=object) if np.ndim(target) == 0
-                  else column_or_1d(np.asarray(target, dtype=object)))
-        if len(labels) != n_pairs:
-            raise ValueError(
-                f"target must be one label or one label per pair; got {len(labels)} "
-                f"labels for {n_pairs} pairs."
-            )
-        lookup = {label: i for i, label in enumerate(self.classes_.tolist())}
-        index = np.array([lookup.get(label, -1) for label in labels])
-        if (index < 0).any():
-            unknown = pd.unique(labels[index < 0])[:5]
-            raise ValueError(
-                f"target holds labels {list(unknown)} that are not among the classes "
-                f"{self.classes_.tolist()}."
-            )
-        return index
-
-    def _explanation_frame(self, X, results, normalize):
-        def cat(key):
-            return torch.cat([r[key] for r in results]).double()
-
-        n_pairs, n_fields = len(X), len(self.fields_)
-        raw = torch.stack([cat("left"), cat("right")], dim=1)  # (n, 2, F)
-        delta = torch.stack([cat("left_delta"), cat("right_delta")], dim=1)
-        probability = torch.softmax(cat("logits"), dim=-1).numpy()
-        predicted = probability.argmax(1)
-        attribution = l2_normalize(raw) if normalize else raw
-        texts = np.stack([
-            np.stack([as_text(X[f[1 + side]]) for f in self.fields_], axis=1)
-            for side in (0, 1)
-        ], axis=1)  # (n, 2, F)
-        repeat = 2 * n_fields
-        return pd.DataFrame({
-            "pair": np.repeat(X.index.to_numpy(), repeat),
-            "side": np.tile(np.repeat(["left", "right"], n_fields), n_pairs),
-            "field": np.tile([f[0] for f in self.fields_], 2 * n_pairs),
-            "text": texts.reshape(-1),
-            "attribution": attribution.numpy().reshape(-1),
-            "raw_attribution": raw.numpy().reshape(-1),
-            "target": np.repeat(self.classes_[cat("target").long().numpy()], repeat),
-            "prediction": np.repeat(self.classes_[predicted], repeat),
-            "probability": np.repeat(probability.max(1), repeat),
-            "convergence_delta": np.repeat(delta.numpy(), n_fields, axis=1).reshape(-1),
-        })
+        return explain_pairs(self, X, target=target, n_steps=n_steps, normalize=normalize)
 
     def save(self, path):
         """Write the fitted model to a directory of plain data (no pickle).
@@ -975,93 +649,3 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         X, y = resolve_pair_args("score", (X, y, *args), self.left_prefix,
                                  self.right_prefix, with_y=True)
         return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
-
-
-def best_f1_threshold(y_true, scores):
-    """The threshold on `scores` that maximises F1 of the positive class (1).
-
-    Pairs scoring strictly above the returned threshold are positive; it lies
-    halfway between the last included and the first excluded score.
-    """
-    order = np.argsort(-scores, kind="stable")
-    scores, y_true = scores[order], np.asarray(y_true)[order]
-    if y_true.sum() == 0:
-        return 0.5
-    true_positives = np.cumsum(y_true)
-    f1 = 2 * true_positives / (np.arange(1, len(scores) + 1) + y_true.sum())
-    # Only cut between different scores: equal scores get the same prediction.
-    f1[:-1][scores[:-1] == scores[1:]] = -1
-    k = int(np.argmax(f1))
-    below = scores[k + 1] if k + 1 < len(scores) else 0.0
-    return float((scores[k] + below) / 2)
-
-
-def _as_network_input(similarity):
-    """Similarity features as network input: float32, NaN as 0.
-
-    The missing flags among the features tell the network when a 0 stands for
-    a missing value.
-    """
-    return np.nan_to_num(similarity, nan=0.0).astype(np.float32)
-
-
-def _prior_training_input(similarity, min_present=20):
-    """The prior's training features: NaN (missing) stays NaN, except in sparse
-    columns.
-
-    A column with no value at all, in the training pairs or in a
-    cross-validation fold of them (a field always missing on one side), makes
-    HistGradientBoostingClassifier fail. Columns with fewer than `min_present`
-    values get -1 for NaN: the trees cannot split on them anyway, as every
-    leaf holds at least 20 pairs (``min_samples_leaf``), so their values do
-    not matter at prediction. Any other column has a value in every fold but
-    with a negligible probability.
-    """
-    sparse = np.count_nonzero(~np.isnan(similarity), axis=0) < min_present
-    if not sparse.any():
-        return similarity
-    out = similarity.copy()
-    out[:, sparse] = np.nan_to_num(out[:, sparse], nan=-1.0)
-    return out
-
-
-def _log_proba(model, similarity):
-    # Clipped so that a prior that is certain cannot make a logit infinite.
-    proba = model.predict_proba(similarity)
-    return np.log(np.clip(proba, 1e-6, None)).astype(np.float32)
-
-
-def _fit_prior(similarity, y, seed, n_splits=5):
-    """The similarity model, and its out-of-fold log-probabilities on `y`'s pairs.
-
-    Out-of-fold predictions are as good on the training pairs as the model is
-    on new pairs; in-sample ones would be overconfident, leaving the network
-    nothing to learn from. With fewer than two pairs in some class there are
-    no folds, and the in-sample predictions are used.
-    """
-    model = HistGradientBoostingClassifier(random_state=seed)
-    features = _prior_training_input(similarity)
-    n_splits = min(n_splits, int(np.bincount(y).min()))
-    if n_splits >= 2:
-        folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
-        proba = cross_val_predict(model, features, y, cv=folds, method="predict_proba")
-        prior = np.log(np.clip(proba, 1e-6, None)).astype(np.float32)
-    model.fit(features, y)
-    if n_splits < 2:
-        prior = _log_proba(model, features)
-    return model, prior
-
-
-# Pairs featurised at a time by predict_proba and explain.
-CHUNK_SIZE = 32768
-
-
-def _prediction_batch_size(batch_size):
-    # Prediction needs no gradients, so large batches are cheap, and each GRU
-    # step then advances more sequences at once: 1,024 pairs scored 11-20 %
-    # faster than 256 on the Magellan test splits, 4,096 no faster. Masking
-    # makes the results independent of the batch size.
-    return max(batch_size, 1024)
-
-
-_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}

@@ -1,4 +1,8 @@
-"""Per-field integrated-gradients attributions (biome.text's record-pair explain).
+"""Per-field attributions (biome.text's record-pair explain).
+
+:func:`explain_pairs` explains a fitted ``RecordPairClassifier``'s predictions,
+as scikit-learn's inspection functions take a fitted estimator; it is what
+``RecordPairClassifier.explain`` runs.
 
 For each side, integrated gradients of the target logit run over that side's
 field encodings, from the *other* record's encodings to its own: the baseline is
@@ -16,13 +20,164 @@ added to its field's.
 from __future__ import annotations
 
 import contextlib
+import numbers
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from math import factorial
 
 import numpy as np
+import pandas as pd
 import torch
 from captum.attr import IntegratedGradients, ShapleyValueSampling
+from sklearn.utils.validation import column_or_1d
+from skorch.utils import to_tensor
+
+from ._data import PairDataset
+from ._featurizer import as_network_input, chunks
+
+
+def explain_pairs(clf, X, *, target=None, n_steps=50, normalize=True):
+    """Per-field attributions of a fitted classifier's predictions on `X`.
+
+    See :meth:`RecordPairClassifier.explain <skrecordpair.RecordPairClassifier.explain>`,
+    which validates `X` and calls this.
+
+    Parameters
+    ----------
+    clf : RecordPairClassifier
+        The fitted classifier.
+    X : pandas.DataFrame
+        A pair frame with the columns of the fields `clf` was fitted on.
+    target : label, array-like of labels or None, default=None
+        The class to explain, for all pairs or per pair; None explains the
+        predicted class.
+    n_steps : int, default=50
+        Integration steps.
+    normalize : bool, default=True
+        Whether the ``attribution`` column holds the L2-normalised values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (pair, side, field); the columns are described in
+        ``RecordPairClassifier.explain``.
+    """
+    one_sided = [f for f in clf.fields_ if not f.two_sided]
+    if one_sided:
+        raise ValueError(
+            "explain() needs the same fields in the same order on both sides; "
+            f"the model was fitted with fields present on one side only: "
+            f"{[(f.left, f.right) for f in one_sided]}."
+        )
+    if not isinstance(n_steps, numbers.Integral) or n_steps < 1:
+        raise ValueError(f"n_steps must be a positive integer; got {n_steps!r}.")
+    targets = _target_indices(target, len(X), clf.classes_)
+    net = clf.net_
+    module = net.module_
+    module.eval()
+    # net_.device, not clf.device: skorch moves a CUDA model that is
+    # unpickled without a GPU to the CPU and records it there.
+    device = net.device
+    featurizer = clf.featurizer_
+    fields_of_features = featurizer.feature_fields
+    results, texts = [], []
+    start = 0
+    for chunk in chunks(X):
+        inputs = featurizer.explanation_inputs(chunk)
+        similarity, baselines = inputs.similarity, inputs.baselines
+        texts.append(inputs.texts)
+        chunk_results = []
+        offset = start
+        for batch, _ in net.get_iterator(PairDataset(inputs.encoded), training=False):
+            batch = to_tensor(batch, device)
+            stop = start + len(batch["left"])
+            batch_target = (None if targets is None else
+                            torch.as_tensor(targets[start:stop], device=device))
+            options = {}
+            if featurizer.n_network_features:
+                options = dict(
+                    similarity_baselines=tuple(
+                        to_tensor(as_network_input(b[start - offset:stop - offset]),
+                                  device) for b in baselines),
+                    similarity_fields=torch.as_tensor(fields_of_features, device=device))
+            chunk_results.append({k: v.cpu() for k, v in integrated_gradients(
+                module, batch, batch_target, n_steps=n_steps, **options).items()})
+            start = stop
+        if featurizer.prior_ is not None:
+            _add_prior_attributions(chunk_results, featurizer.prior_log_proba,
+                                    similarity, baselines, fields_of_features)
+        results += chunk_results
+    return _explanation_frame(X, results, texts, clf.fields_, clf.classes_, normalize)
+
+
+def _add_prior_attributions(results, log_proba, similarity, baselines, feature_fields):
+    """Add the prior's Shapley values over the fields to each side's attributions."""
+    target = torch.cat([r["target"] for r in results])
+    sides = [prior_shapley(log_proba, similarity, baseline, feature_fields, target)
+             for baseline in baselines]
+    start = 0
+    for r in results:
+        stop = start + len(r["target"])
+        for side, values in zip(("left", "right"), sides):
+            r[side] = r[side] + values[start:stop].to(r[side].dtype)
+        start = stop
+
+
+def _target_indices(target, n_pairs, classes):
+    """The class index of `target` for each of `n_pairs` pairs; None for None."""
+    if target is None:
+        return None
+    labels = (np.full(n_pairs, target, dtype=object) if np.ndim(target) == 0
+              else column_or_1d(np.asarray(target, dtype=object)))
+    if len(labels) != n_pairs:
+        raise ValueError(
+            f"target must be one label or one label per pair; got {len(labels)} "
+            f"labels for {n_pairs} pairs."
+        )
+    lookup = {label: i for i, label in enumerate(classes.tolist())}
+    index = np.array([lookup.get(label, -1) for label in labels])
+    if (index < 0).any():
+        unknown = pd.unique(labels[index < 0])[:5]
+        raise ValueError(
+            f"target holds labels {list(unknown)} that are not among the classes "
+            f"{classes.tolist()}."
+        )
+    return index
+
+
+def _explanation_frame(X, results, texts, fields, classes, normalize):
+    """The output frame of ``explain``: one row per (pair, side, field).
+
+    `results` are the attributions of consecutive batches, `texts` the
+    :class:`~skrecordpair._pairs.PairTexts` of consecutive chunks of `X`.
+    """
+    def cat(key):
+        return torch.cat([r[key] for r in results]).double()
+
+    n_pairs, n_fields = len(X), len(fields)
+    raw = torch.stack([cat("left"), cat("right")], dim=1)  # (n, 2, F)
+    delta = torch.stack([cat("left_delta"), cat("right_delta")], dim=1)
+    probability = torch.softmax(cat("logits"), dim=-1).numpy()
+    predicted = probability.argmax(1)
+    attribution = l2_normalize(raw) if normalize else raw
+    text = np.stack([
+        np.stack([np.concatenate([t[f.column(side)] for t in texts]) for f in fields],
+                 axis=1)
+        for side in ("left", "right")
+    ], axis=1)  # (n, 2, F)
+    repeat = 2 * n_fields
+    return pd.DataFrame({
+        "pair": np.repeat(X.index.to_numpy(), repeat),
+        "side": np.tile(np.repeat(["left", "right"], n_fields), n_pairs),
+        "field": np.tile([f.name for f in fields], 2 * n_pairs),
+        "text": text.reshape(-1),
+        "attribution": attribution.numpy().reshape(-1),
+        "raw_attribution": raw.numpy().reshape(-1),
+        "target": np.repeat(classes[cat("target").long().numpy()], repeat),
+        "prediction": np.repeat(classes[predicted], repeat),
+        "probability": np.repeat(probability.max(1), repeat),
+        "convergence_delta": np.repeat(delta.numpy(), n_fields, axis=1).reshape(-1),
+    })
 
 
 # Integrated gradients move one record at a time; the other one is constant along

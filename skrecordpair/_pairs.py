@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,31 @@ def pair_frame(
     return pd.concat([left, right], axis=1)
 
 
+class Field(NamedTuple):
+    """A compared field: its name and its column on each side.
+
+    A side's column is None when the field exists on the other side only.
+    """
+
+    name: str
+    left: str | None
+    right: str | None
+
+    @property
+    def two_sided(self):
+        """Whether the field has a column on both sides."""
+        return self.left is not None and self.right is not None
+
+    @property
+    def columns(self):
+        """The field's columns, left then right, without the absent side."""
+        return [c for c in (self.left, self.right) if c is not None]
+
+    def column(self, side):
+        """The column of `side` (``"left"`` or ``"right"``), None when absent."""
+        return self.left if side == "left" else self.right
+
+
 def _check_prefixes(left_prefix, right_prefix):
     if not isinstance(left_prefix, str) or not isinstance(right_prefix, str):
         raise TypeError(
@@ -91,7 +117,7 @@ def _check_prefixes(left_prefix, right_prefix):
 
 
 def resolve_fields(columns, fields, left_prefix, right_prefix):
-    """Map the `fields` parameter to ``(name, left_column, right_column)`` triples.
+    """Map the `fields` parameter to :class:`Field` ``(name, left, right)`` triples.
 
     A side's column is ``None`` when the field exists on the other side only.
 
@@ -106,7 +132,7 @@ def resolve_fields(columns, fields, left_prefix, right_prefix):
 
     Returns
     -------
-    list of tuple of (str, str or None, str or None)
+    list of Field
     """
     _check_prefixes(left_prefix, right_prefix)
     columns = [str(c) for c in columns]
@@ -116,7 +142,7 @@ def resolve_fields(columns, fields, left_prefix, right_prefix):
             c[len(right_prefix):] for c in columns if c.startswith(right_prefix)
         }
         resolved = [
-            (c[len(left_prefix):], c, right_prefix + c[len(left_prefix):])
+            Field(c[len(left_prefix):], c, right_prefix + c[len(left_prefix):])
             for c in columns
             if c.startswith(left_prefix) and c[len(left_prefix):] in right_names
         ]
@@ -164,8 +190,8 @@ def resolve_fields(columns, fields, left_prefix, right_prefix):
                 f"Field {field!r} needs the column(s) {missing}, which the pair "
                 f"frame does not have; its columns are {columns}."
             )
-        resolved.append((str(name), left_col, right_col))
-    names = [r[0] for r in resolved]
+        resolved.append(Field(str(name), left_col, right_col))
+    names = [r.name for r in resolved]
     if len(set(names)) != len(names):
         raise ValueError(f"fields lists a field more than once: {names}.")
     return resolved
@@ -209,6 +235,44 @@ def resolve_pair_args(method, args, left_prefix, right_prefix, *, with_y):
             f"{type(X).__name__} and {type(right).__name__}."
         )
     return pair_frame(X, right, left_prefix=left_prefix, right_prefix=right_prefix), None
+
+
+class PairTexts(dict):
+    """The text of some columns of a pair frame, each converted once.
+
+    A dict of column name to the column's :func:`as_text` array, with the
+    number of pairs: built by :func:`pair_texts` once per call and handed to
+    the encoder and the similarity features, which would otherwise each
+    convert the same columns again.
+    """
+
+    def __init__(self, texts, n_pairs):
+        super().__init__(texts)
+        self.n_pairs = n_pairs
+
+    def __len__(self):
+        return self.n_pairs
+
+
+def pair_texts(X, columns):
+    """The :class:`PairTexts` of `columns` of the pair frame `X`.
+
+    `X` may already be a :class:`PairTexts` holding the columns: it is then
+    returned as it is.
+    """
+    columns = list(dict.fromkeys(columns))
+    if isinstance(X, PairTexts):
+        missing = [c for c in columns if c not in X.keys()]
+        if missing:
+            raise KeyError(f"The texts lack the columns {missing}.")
+        return X
+    texts = {}
+    for column in columns:
+        values = X[column]
+        if isinstance(values, pd.DataFrame):
+            raise ValueError(f"The pair frame has more than one column named {column!r}.")
+        texts[column] = as_text(values)
+    return PairTexts(texts, len(X))
 
 
 def as_text(values) -> np.ndarray:

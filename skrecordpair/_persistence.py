@@ -278,7 +278,8 @@ def _fitted_state(clf):
     from ._similarity import tfidf_state
 
     net = clf.net_
-    encoder = clf._encoder
+    featurizer = clf.featurizer_
+    encoder = featurizer.encoder_
     tensors = {}
     module_state, shared = _dedup_shared(net.module_.state_dict())
     tensors.update({f"module.{k}": v for k, v in module_state.items()})
@@ -313,21 +314,22 @@ def _fitted_state(clf):
         "optimizer": optimizer,
         "attributes": _extra_attributes(clf),
     }
-    if clf._tfidf is not None:
-        model["tfidf"] = tfidf_state(clf._tfidf)
+    if featurizer.tfidf_ is not None:
+        model["tfidf"] = tfidf_state(featurizer.tfidf_)
     return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, model
 
 
 # Fitted attributes rebuilt from their own entries; any other public fitted
 # attribute (e.g. ``threshold_``) is saved generically if it is plain data.
 _REBUILT = frozenset({"classes_", "fields_", "vocabulary_", "net_", "prior_",
-                      "n_features_in_",
-                      "feature_names_in_"})
+                      "n_features_in_", "feature_names_in_", "featurizer_"})
 _ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*_")
 
 
 def _extra_attributes(clf):
-    out = {}
+    # The featurizer's numeric fields are saved among the attributes, where
+    # format 1 has them.
+    out = {"numeric_fields_": list(clf.featurizer_.numeric_fields_)}
     for name, value in vars(clf).items():
         if name in _REBUILT or not _ATTRIBUTE_NAME.fullmatch(name):
             continue
@@ -592,8 +594,11 @@ def _parse_weights(data):
 def _rebuild(cls, config, model, history, tensors, device, prior):
     from ._bimpm import RecordPairNetwork
     from ._classifier import RecordPairClassifier
+    from ._featurizer import PairFeaturizer
     from ._similarity import field_plan
+    from ._similarity import n_features as similarity_features
     from ._text import PAD, RESERVED_WORDS, UNK, PairEncoder, Vocabulary
+    from ._training import build_net
 
     if not (isinstance(cls, type) and issubclass(cls, RecordPairClassifier)):
         raise TypeError(f"cls must be RecordPairClassifier or a subclass; got {cls!r}.")
@@ -614,7 +619,7 @@ def _rebuild(cls, config, model, history, tensors, device, prior):
     params = {name: _decode(value, f"parameter {name!r}") for name, value in saved.items()}
     clf = cls(**params)
     try:
-        clf._check_params()
+        clf._validate_params()
     except (ValueError, TypeError) as exc:
         raise _invalid(f"a saved parameter is invalid: {exc}") from None
     for name in ("left_prefix", "right_prefix"):
@@ -632,7 +637,7 @@ def _rebuild(cls, config, model, history, tensors, device, prior):
                          "encoder", "vocabulary", "network", "shared_weights",
                          "optimizer", "attributes"), MODEL, optional=("tfidf",))
     clf.classes_ = _classes(model["classes"])
-    clf.fields_ = _fields(model["fields"])
+    fields = _fields(model["fields"])
     n_features = model["n_features_in"]
     if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
         raise _invalid(f"n_features_in must be a positive integer, got {_short(n_features)}")
@@ -644,7 +649,7 @@ def _rebuild(cls, config, model, history, tensors, device, prior):
             raise _invalid("feature_names_in must be n_features_in strings")
         clf.feature_names_in_ = np.array(names, dtype=object)
         columns = set(names)
-        absent = [c for f in clf.fields_ for c in f[1:] if c is not None and c not in columns]
+        absent = [c for f in fields for c in f.columns if c not in columns]
         if absent:
             raise _invalid(f"the fields use columns {absent} that are not among the "
                            "feature names")
@@ -653,8 +658,6 @@ def _rebuild(cls, config, model, history, tensors, device, prior):
     _expect_keys(vocab, ("words", "chars"), f"{MODEL} 'vocabulary'")
     words = _token_list(vocab["words"], "words", RESERVED_WORDS)
     chars = _token_list(vocab["chars"], "chars", (PAD, UNK))
-    clf.vocabulary_ = Vocabulary(words={w: i for i, w in enumerate(words)},
-                                 chars={c: i for i, c in enumerate(chars)})
     enc = model["encoder"]
     _expect_keys(enc, ("max_tokens_per_field", "max_chars_per_token",
                        "prepend_field_names"), f"{MODEL} 'encoder'")
@@ -663,13 +666,16 @@ def _rebuild(cls, config, model, history, tensors, device, prior):
             raise _invalid(f"encoder {key} must be a positive integer")
     if not isinstance(enc["prepend_field_names"], bool):
         raise _invalid("encoder prepend_field_names must be a boolean")
-    encoder = PairEncoder(clf.fields_, **enc)
-    encoder.vocabulary = clf.vocabulary_
-    clf._encoder = encoder
+    encoder = PairEncoder(fields, **enc)
+    encoder.vocabulary = Vocabulary(words={w: i for i, w in enumerate(words)},
+                                    chars={c: i for i, c in enumerate(chars)})
 
-    attributes = model["attributes"]
-    if not isinstance(attributes, dict):
+    attributes = dict(model["attributes"]) if isinstance(model["attributes"], dict) else None
+    if attributes is None:
         raise _invalid(f"{MODEL} 'attributes' must be a JSON object")
+    numeric = attributes.pop("numeric_fields_", None)
+    if not (isinstance(numeric, list) and all(isinstance(n, str) for n in numeric)):
+        raise _invalid("the attribute numeric_fields_ must be a list of field names")
     for name, value in attributes.items():
         if (name in _REBUILT or not _ATTRIBUTE_NAME.fullmatch(name)
                 or hasattr(cls, name)):
@@ -692,26 +698,32 @@ def _rebuild(cls, config, model, history, tensors, device, prior):
         if network.get(key) != size:
             raise _invalid(f"the network's {key}={_short(network.get(key))} does not match "
                            f"the saved vocabularies and classes ({size})")
-    numeric = getattr(clf, "numeric_fields_", None)
-    if not (isinstance(numeric, list) and all(isinstance(n, str) for n in numeric)):
-        raise _invalid("the attribute numeric_fields_ must be a list of field names")
-    clf._similarity_plan = clf._tfidf = None
+    # The featurizer's settings as fitted: the network reads the similarity
+    # features when it has inputs for them, the prior is there when saved.
+    featurizer = PairFeaturizer(
+        **{name: getattr(clf, name) for name in PairFeaturizer.parameter_names()},
+    )
+    featurizer.similarity_features = bool(network.get("n_similarity_features"))
+    featurizer.similarity_prior = prior is not None
+    featurizer.fields_, featurizer.encoder_ = fields, encoder
+    featurizer.numeric_fields_ = numeric
+    featurizer.plan_ = featurizer.tfidf_ = featurizer.prior_ = None
     if network.get("n_similarity_features") or prior is not None:
-        clf._similarity_plan = field_plan(clf.fields_, numeric)
-        clf._tfidf = _tfidf(model.get("tfidf"), clf._similarity_plan)
-    n_similarity = (0 if clf._similarity_plan is None
-                    else sum(len(f[-1]) for f in clf._similarity_plan))
+        featurizer.plan_ = field_plan(fields, numeric)
+        featurizer.tfidf_ = _tfidf(model.get("tfidf"), featurizer.plan_)
+    n_similarity = (0 if featurizer.plan_ is None
+                    else similarity_features(featurizer.plan_))
     if network.get("n_similarity_features"):
         if network["n_similarity_features"] != n_similarity:
             raise _invalid(
                 f"the network's n_similarity_features="
                 f"{_short(network['n_similarity_features'])} does not match the "
                 f"{n_similarity} similarity features of the saved fields")
-    clf._similarity_in_head = bool(network.get("n_similarity_features"))
-    clf.prior_ = None if prior is None else _load_prior(prior, clf)
+    clf.featurizer_ = featurizer
+    featurizer.prior_ = None if prior is None else _load_prior(prior, clf)
     n_classes = len(clf.classes_)
     # Dummy labels: the class weights of the loss are restored from the file below.
-    net = clf._build_net(np.arange(n_classes), seed=_seed(clf))
+    net = build_net(clf, np.arange(n_classes), seed=_seed(clf))
     net.set_params(**{f"module__{k}": v for k, v in network.items()},
                    criterion__weight=tensors.pop("criterion.weight", None))
     try:
@@ -742,8 +754,7 @@ def _tfidf(state, plan):
     """The similarity features' TF-IDF weights, for exactly the two-sided fields."""
     from ._similarity import tfidf_from_state
 
-    expected = sorted(name for name, left, right, _ in plan
-                      if left is not None and right is not None)
+    expected = sorted(field.name for field in plan if field.two_sided)
     if not isinstance(state, dict) or sorted(state) != expected:
         raise _invalid(f"{MODEL} 'tfidf' must hold the TF-IDF weights of the fields "
                        f"{expected}")
@@ -758,6 +769,8 @@ def _load_prior(data, clf):
     import skops.io
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    from ._similarity import n_features as similarity_features
+
     try:
         untrusted = set(skops.io.get_untrusted_types(data=data))
         if untrusted - _PRIOR_TYPES:
@@ -768,7 +781,7 @@ def _load_prior(data, clf):
         raise
     except Exception as exc:  # whatever skops raises on a malformed file
         raise _invalid(f"{PRIOR} cannot be read: {exc}") from None
-    n_features = sum(len(f[-1]) for f in clf._similarity_plan)
+    n_features = similarity_features(clf.featurizer_.plan_)
     if not (isinstance(prior, HistGradientBoostingClassifier)
             and getattr(prior, "n_features_in_", None) == n_features
             and np.array_equal(getattr(prior, "classes_", None),
@@ -810,6 +823,8 @@ def _classes(saved):
 
 
 def _fields(saved):
+    from ._pairs import Field
+
     if not (isinstance(saved, list) and saved):
         raise _invalid("fields must be a non-empty list")
     fields = []
@@ -818,7 +833,7 @@ def _fields(saved):
                 and all(c is None or isinstance(c, str) for c in field[1:])
                 and field[1:] != [None, None]):
             raise _invalid(f"invalid field {_short(field)}")
-        fields.append(tuple(field))
+        fields.append(Field(*field))
     return fields
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._pairs import as_text, resolve_fields
+from ._pairs import pair_texts, resolve_fields
 from ._text import code_points, map_characters, row_positions
 
 __all__ = ["SimilarityFeatures"]
@@ -39,8 +40,9 @@ _CONTAINMENTS = ("left_in_right_record", "right_in_left_record",
 _FLAGS = ("left_missing", "right_missing")
 # One code point in a character n-gram's code (see _char_ngrams).
 _CODE_POINT_MASK = (1 << 21) - 1
-# Starting rapidfuzz's threads costs about 0.1 ms per call: on product titles,
-# two threads were slower than one below 500 pairs and 1.25x faster at 1,000.
+# Starting rapidfuzz's threads has a cost per call that only pays off from about
+# this many pairs (measured on product titles: benchmarks/RESULTS.md, "Faster
+# prediction on large calls").
 _MIN_PAIRS_FOR_THREADS = 1000
 # Word tokens (Jaccard indices, word TF-IDF): runs of letters, digits and underscores.
 _WORD_PATTERN = r"\w+"
@@ -146,9 +148,10 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    fields_ : list of tuple of (str, str or None, str or None)
-        The compared fields as ``(name, left_column, right_column)``, a
-        column being None for a field absent on that side.
+    fields_ : list of Field
+        The compared fields as ``Field(name, left, right)`` named tuples of
+        the name and the two columns, a column being None for a field absent
+        on that side.
     numeric_fields_ : list of str
         The names of the fields that get the ``num_rel_diff`` feature.
     tfidf_ : dict of str to dict of str to TfidfVectorizer or None
@@ -261,28 +264,18 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         self.fields_ = resolve_fields(
             X.columns, self.fields, self.left_prefix, self.right_prefix
         )
-        self.numeric_fields_ = self._resolve_numeric_fields(X)
-        self.tfidf_ = fit_tfidf(X, self._field_plan(), lowercase=self.lowercase,
+        texts = pair_texts(X, [c for f in self.fields_ for c in f.columns])
+        self.numeric_fields_ = self._resolve_numeric_fields(texts)
+        self.tfidf_ = fit_tfidf(texts, self._field_plan(), lowercase=self.lowercase,
                                 max_length=self.max_length)
         return self
 
-    def _resolve_numeric_fields(self, X):
-        two_sided = [f for f in self.fields_ if f[1] is not None and f[2] is not None]
+    def _resolve_numeric_fields(self, texts):
+        two_sided = [f for f in self.fields_ if f.two_sided]
         if self.numeric_fields is None:
             return []
         if isinstance(self.numeric_fields, str) and self.numeric_fields == "auto":
-            numeric = []
-            for name, left_col, right_col in two_sided:
-                present, parsed = [], []
-                for col in (left_col, right_col):
-                    text = as_text(X[col])
-                    present.append(~pd.isna(text))
-                    parsed.append(np.isfinite(_to_number(text)))
-                n_present = present[0].sum() + present[1].sum()
-                n_parsed = parsed[0].sum() + parsed[1].sum()
-                if (parsed[0] & parsed[1]).any() and 2 * n_parsed >= n_present:
-                    numeric.append(name)
-            return numeric
+            return auto_numeric_fields(texts, self.fields_)
         if isinstance(self.numeric_fields, (str, bytes)) or not isinstance(
             self.numeric_fields, (list, tuple, np.ndarray)
         ):
@@ -290,7 +283,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
                 'numeric_fields must be "auto", None or a list of field names; '
                 f"got {self.numeric_fields!r}."
             )
-        allowed = [name for name, _, _ in two_sided]
+        allowed = [field.name for field in two_sided]
         unknown = [f for f in self.numeric_fields if f not in allowed]
         if unknown:
             raise ValueError(
@@ -300,7 +293,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         return [name for name in allowed if name in set(self.numeric_fields)]
 
     def _field_plan(self):
-        """``(name, left_col, right_col, feature names)`` for every field."""
+        """The :class:`FieldFeatures` of every field."""
         return field_plan(self.fields_, self.numeric_fields_)
 
     def transform(self, X):
@@ -329,7 +322,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         _check_pair_frame(X, "transform")
-        needed = [c for _, lc, rc in self.fields_ for c in (lc, rc) if c is not None]
+        needed = [c for field in self.fields_ for c in field.columns]
         present = set(map(str, X.columns))
         missing = [c for c in needed if c not in present]
         if missing:
@@ -369,9 +362,9 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
                 raise ValueError("input_features is not equal to feature_names_in_.")
         return np.asarray(
             [
-                f"{name}__{feature}"
-                for name, _, _, features in self._field_plan()
-                for feature in features
+                f"{field.name}__{feature}"
+                for field in self._field_plan()
+                for feature in field.features
             ],
             dtype=object,
         )
@@ -384,23 +377,75 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         return tags
 
 
-def field_plan(fields, numeric_fields):
-    """``(name, left_col, right_col, feature names)`` for every field.
+class FieldFeatures(NamedTuple):
+    """A field and the names of its similarity features, in output order."""
 
-    `fields` are ``(name, left_column, right_column)`` triples (see
+    name: str
+    left: str | None
+    right: str | None
+    features: tuple
+
+    @property
+    def two_sided(self):
+        """Whether the field has a column on both sides."""
+        return self.left is not None and self.right is not None
+
+    @property
+    def columns(self):
+        """The field's columns, left then right, without the absent side."""
+        return [c for c in (self.left, self.right) if c is not None]
+
+
+def auto_numeric_fields(texts, fields):
+    """The names of the two-sided `fields` whose values are mostly numbers.
+
+    Those where at least half of the present values (both sides pooled) parse
+    as finite numbers and at least one pair has two numbers; `texts` are the
+    :class:`~skrecordpair._pairs.PairTexts` of the fields' columns.
+    """
+    numeric = []
+    for field in fields:
+        if not field.two_sided:
+            continue
+        present, parsed = [], []
+        for column in field.columns:
+            text = texts[column]
+            present.append(~pd.isna(text))
+            parsed.append(np.isfinite(_to_number(text)))
+        n_present = present[0].sum() + present[1].sum()
+        n_parsed = parsed[0].sum() + parsed[1].sum()
+        if (parsed[0] & parsed[1]).any() and 2 * n_parsed >= n_present:
+            numeric.append(field.name)
+    return numeric
+
+
+def field_plan(fields, numeric_fields):
+    """The :class:`FieldFeatures` of every field.
+
+    `fields` are :class:`~skrecordpair._pairs.Field` triples (see
     ``resolve_fields``); `numeric_fields` names those that get ``num_rel_diff``.
     """
     numeric = set(numeric_fields)
     plan = []
-    for name, left_col, right_col in fields:
-        if left_col is None or right_col is None:
+    for field in fields:
+        if not field.two_sided:
             features = _FLAGS
-        elif name in numeric:
+        elif field.name in numeric:
             features = _SIMILARITIES + _CONTAINMENTS + ("num_rel_diff",) + _FLAGS
         else:
             features = _SIMILARITIES + _CONTAINMENTS + _FLAGS
-        plan.append((name, left_col, right_col, features))
+        plan.append(FieldFeatures(*field, features))
     return plan
+
+
+def n_features(plan):
+    """The number of similarity features of `plan`."""
+    return sum(len(field.features) for field in plan)
+
+
+def feature_fields(plan):
+    """The index in `plan` of the field of each similarity feature."""
+    return np.repeat(np.arange(len(plan)), [len(field.features) for field in plan])
 
 
 # The TF-IDF cosines weigh a shared rare word (a model number, a brand) above
@@ -418,7 +463,8 @@ def _tfidf_vectorizer(feature, vocabulary=None):
 
 
 def fit_tfidf(X, plan, *, lowercase=True, max_length=1000):
-    """Learn the TF-IDF weights of every two-sided field from the pair frame `X`.
+    """Learn the TF-IDF weights of every two-sided field from the pair frame `X`
+    (or its :class:`~skrecordpair._pairs.PairTexts`).
 
     The documents are the field's present values on both sides of every pair.
 
@@ -429,19 +475,20 @@ def fit_tfidf(X, plan, *, lowercase=True, max_length=1000):
         None when the values hold no token (the feature is then NaN).
     """
     tfidf = {}
-    for name, left_col, right_col, features in plan:
-        if not set(_TFIDF_SETTINGS) <= set(features):
+    texts = pair_texts(X, [c for field in plan if field.two_sided for c in field.columns])
+    for field in plan:
+        if not set(_TFIDF_SETTINGS) <= set(field.features):
             continue
-        values = np.concatenate([_column_text(X, column, len(X), max_length)
-                                 for column in (left_col, right_col)])
+        values = np.concatenate([_column_text(texts, column, max_length)
+                                 for column in (field.left, field.right)])
         values = values[~pd.isna(values)]
         values = _lower(values) if lowercase else list(values)
-        tfidf[name] = {}
+        tfidf[field.name] = {}
         for feature in _TFIDF_SETTINGS:
             try:
-                tfidf[name][feature] = _tfidf_vectorizer(feature).fit(values)
+                tfidf[field.name][feature] = _tfidf_vectorizer(feature).fit(values)
             except ValueError:  # no value holds a token
-                tfidf[name][feature] = None
+                tfidf[field.name][feature] = None
     return tfidf
 
 
@@ -479,22 +526,24 @@ def tfidf_from_state(state):
 
 
 def pair_similarities(X, plan, tfidf, *, lowercase=True, max_length=1000, workers=1):
-    """The similarity features of the pair frame `X`, field by field.
+    """The similarity features of the pair frame `X` (or its
+    :class:`~skrecordpair._pairs.PairTexts`), field by field.
 
     `plan` comes from `field_plan`, `tfidf` from `fit_tfidf`.
     """
-    n = len(X)
-    values = _PairValues([_column_text(X, column, n, max_length)
-                          for _, left_col, right_col, _ in plan
-                          for column in (left_col, right_col)], lowercase)
-    blocks = [_field_features(values, 2 * i, 2 * i + 1, features, tfidf.get(name), workers)
-              for i, (name, _, _, features) in enumerate(plan)]
-    if any(_CONTAINMENTS[0] in features for *_, features in plan):
-        for block, (*_, features), shares in zip(blocks, plan, _record_shares(values)):
-            if _CONTAINMENTS[0] in features:
-                start = features.index(_CONTAINMENTS[0])
+    texts = pair_texts(X, [c for field in plan for c in field.columns])
+    values = _PairValues([_column_text(texts, column, max_length)
+                          for field in plan for column in (field.left, field.right)],
+                         lowercase)
+    blocks = [_field_features(values, 2 * i, 2 * i + 1, field.features,
+                              tfidf.get(field.name), workers)
+              for i, field in enumerate(plan)]
+    if any(_CONTAINMENTS[0] in field.features for field in plan):
+        for block, field, shares in zip(blocks, plan, _record_shares(values)):
+            if _CONTAINMENTS[0] in field.features:
+                start = field.features.index(_CONTAINMENTS[0])
                 block[:, start:start + len(_CONTAINMENTS)] = shares
-    return np.hstack(blocks) if blocks else np.empty((n, 0))
+    return np.hstack(blocks) if blocks else np.empty((texts.n_pairs, 0))
 
 
 class _PairValues:
@@ -649,13 +698,12 @@ def _check_pair_frame(X, method):
         )
 
 
-def _column_text(X, column, n, max_length):
+def _column_text(texts, column, max_length):
+    """The text of `column` (all None when the field lacks that side), cut to
+    `max_length` characters."""
     if column is None:
-        return np.full(n, None, dtype=object)
-    values = X[column]
-    if isinstance(values, pd.DataFrame):
-        raise ValueError(f"The pair frame has more than one column named {column!r}.")
-    text = as_text(values)
+        return np.full(texts.n_pairs, None, dtype=object)
+    text = texts[column]
     long = np.fromiter((t is not None and len(t) > max_length for t in text), bool, len(text))
     if long.any():
         text = text.copy()

@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import pandas as pd
 
-from ._pairs import as_text
+from ._pairs import pair_texts
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -161,8 +161,8 @@ class PairEncoder:
 
     Parameters
     ----------
-    fields : list of tuple of (str, str or None, str or None)
-        ``(name, left_column, right_column)``, from ``resolve_fields``.
+    fields : list of Field
+        ``(name, left, right)`` columns of each field, from ``resolve_fields``.
     max_tokens_per_field : int
         Longer fields are truncated to their first tokens.
     max_chars_per_token : int
@@ -179,9 +179,12 @@ class PairEncoder:
         self.prepend_field_names = prepend_field_names
         self.vocabulary = None
 
+    def _columns(self):
+        return [c for f in self.fields for c in f.columns]
+
     def _side_columns(self, side):
-        index = 1 if side == "left" else 2
-        return [(f[0], f[index]) for f in self.fields if f[index] is not None]
+        return [(f.name, f.column(side)) for f in self.fields
+                if f.column(side) is not None]
 
     def _field_tokens(self, name, values):
         """Tokens of each distinct value of one column, plus the row -> value codes."""
@@ -194,11 +197,13 @@ class PairEncoder:
         return codes, token_lists
 
     def fit(self, X, *, min_frequency, max_vocabulary):
-        """Learn the vocabularies from the training pair frame `X`."""
+        """Learn the vocabularies from the training pair frame `X` (or its
+        :class:`~skrecordpair._pairs.PairTexts`)."""
+        texts = pair_texts(X, self._columns())
         counts = Counter()
         for side in ("left", "right"):
             for name, column in self._side_columns(side):
-                codes, token_lists = self._field_tokens(name, as_text(X[column]))
+                codes, token_lists = self._field_tokens(name, texts[column])
                 # Weight each distinct value by how many rows hold it.
                 frequency = np.bincount(codes[codes >= 0], minlength=len(token_lists))
                 for tokens, n in zip(token_lists, frequency):
@@ -211,8 +216,10 @@ class PairEncoder:
         return self
 
     def transform(self, X) -> EncodedPairs:
-        """Encode a pair frame whose fields were validated by the caller."""
-        columns = [(side, *self._field_tokens(name, as_text(X[column])))
+        """Encode a pair frame (or its :class:`~skrecordpair._pairs.PairTexts`)
+        whose fields were validated by the caller."""
+        texts = pair_texts(X, self._columns())
+        columns = [(side, *self._field_tokens(name, texts[column]))
                    for side in ("left", "right")
                    for name, column in self._side_columns(side)]
         lists = [token_list for _, _, token_lists in columns for token_list in token_lists]
@@ -237,7 +244,7 @@ class PairEncoder:
             start = stop
         for side, per_field in sides.items():
             width = max(a.shape[1] for a in per_field)
-            out = np.zeros((len(X), len(per_field), width), dtype=np.int32)
+            out = np.zeros((texts.n_pairs, len(per_field), width), dtype=np.int32)
             for f, field_ids in enumerate(per_field):
                 out[:, f, : field_ids.shape[1]] = field_ids
             sides[side] = out

@@ -408,20 +408,20 @@ def test_validation_data_replaces_the_internal_split(people):
 
 def test_prior_is_added_to_the_network_logits(fitted, people):
     """predict_proba = softmax(network logits + log prior_.predict_proba)."""
-    from skrecordpair._classifier import _as_network_input
+    from skrecordpair._featurizer import as_network_input
     from skrecordpair._similarity import pair_similarities
 
     left, right, _ = people
     X = pair_frame(left, right)
     assert isinstance(fitted.prior_, HistGradientBoostingClassifier)
-    similarity = pair_similarities(X, fitted._similarity_plan, fitted._tfidf)
+    similarity = pair_similarities(X, fitted.featurizer_.plan_, fitted.featurizer_.tfidf_)
     assert np.isnan(similarity).any()  # missing cities: the prior reads NaN as is
     prior = fitted.prior_.predict_proba(similarity)
-    dataset = PairDataset(fitted._encoder.transform(X))
+    dataset = PairDataset(fitted.featurizer_.encoder_.transform(X))
     batch, _ = collate_pairs([dataset[i] for i in range(len(X))])
     module = fitted.net_.module_.eval()
     with torch.no_grad():
-        logits = module(**batch, similarity=torch.from_numpy(_as_network_input(similarity)))
+        logits = module(**batch, similarity=torch.from_numpy(as_network_input(similarity)))
     expected = torch.softmax(logits.double() + torch.log(torch.from_numpy(prior)), -1)
     np.testing.assert_allclose(fitted.predict_proba(X), expected.numpy(), atol=1e-5)
 
@@ -429,12 +429,12 @@ def test_prior_is_added_to_the_network_logits(fitted, people):
 def test_prior_is_trained_on_out_of_fold_predictions():
     """On labels that the features cannot predict, the in-sample prior would be
     confident; the out-of-fold prior the network trains on stays uninformative."""
-    from skrecordpair._classifier import _fit_prior
+    from skrecordpair._featurizer import fit_prior
 
     rng = np.random.default_rng(0)
     similarity = rng.random((400, 6))
     y = rng.integers(0, 2, 400)
-    model, prior = _fit_prior(similarity, y, seed=0)
+    model, prior = fit_prior(similarity, y, seed=0)
     in_sample = model.predict_proba(similarity)[np.arange(400), y]
     out_of_fold = np.exp(prior)[np.arange(400), y]
     assert in_sample.mean() > 0.75
@@ -472,7 +472,7 @@ def test_a_field_with_digits_on_one_side_only_still_fits(people):
     left = left.assign(tag=[f"a{i}" for i in range(len(left))])
     right = right.assign(tag="plain")
     clf = RecordPairClassifier(**TINY, max_epochs=1, random_state=0).fit(left, right, y)
-    names = [f"{p[0]}__{f}" for p in clf._similarity_plan for f in p[-1]]
-    similarity = clf._similarities(pair_frame(left, right))
+    names = [f"{p[0]}__{f}" for p in clf.featurizer_.plan_ for f in p[-1]]
+    similarity = clf.featurizer_.explanation_inputs(pair_frame(left, right)).similarity
     assert np.isnan(similarity[:, names.index("tag__code_jaccard")]).all()
     assert np.isfinite(clf.predict_proba(left, right)).all()

@@ -126,7 +126,7 @@ def _completeness_gaps(clf, left, right, n_steps=50):
     module = clf.net_.module_.eval()
 
     def inputs(left_records, right_records):
-        dataset = PairDataset(clf._encode(pair_frame(left_records, right_records)))
+        dataset = PairDataset(clf.featurizer_.transform(pair_frame(left_records, right_records)))
         return collate_pairs([dataset[i] for i in range(n)])[0]
 
     batch = inputs(left, right)

@@ -1,0 +1,129 @@
+"""Hyperparameter validation from scikit-learn-style constraint declarations.
+
+Estimators declare their parameters' constraints once, in the
+``_parameter_constraints`` class attribute, with scikit-learn's constraint
+objects (``Interval``, ``StrOptions``, types, ``"boolean"``...), as
+scikit-learn's own estimators do. :func:`validate_params` checks a parameter
+dict against them with scikit-learn's constraint logic, and words the error as
+this package's other errors are worded: ``"<name> must be <what>; got
+<value>."``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    _Constraint,
+    make_constraint,
+)
+
+__all__ = ["Interval", "InvalidParameterError", "SequenceOf", "StrOptions",
+           "validate_params"]
+
+POSITIVE = Interval(numbers.Integral, 1, None, closed="left")
+
+
+class SequenceOf(_Constraint):
+    """A tuple or a list whose entries each satisfy one of `options`.
+
+    Parameters
+    ----------
+    options : list
+        Constraints (as in ``_parameter_constraints``) of each entry.
+    description : str
+        What the entries are, in words ("positive integers").
+    """
+
+    def __init__(self, options, description):
+        super().__init__()
+        self.options = [_constraint(c) for c in options]
+        self.description = description
+
+    def is_satisfied_by(self, val):
+        return isinstance(val, (tuple, list)) and all(
+            any(option.is_satisfied_by(v) for option in self.options) for v in val)
+
+    def __str__(self):
+        return f"a tuple of {self.description}"
+
+
+def validate_params(constraints, params):
+    """Check each of `params` against its entry of `constraints`.
+
+    Parameters
+    ----------
+    constraints : dict of str to list or "no_validation"
+        A ``_parameter_constraints`` declaration: for each parameter, the
+        constraints of which the value must satisfy at least one.
+    params : dict
+        The parameter values (``get_params(deep=False)``).
+
+    Raises
+    ------
+    InvalidParameterError
+        (a ``ValueError`` and a ``TypeError``) naming the first parameter that
+        satisfies none of its constraints, what it must be and what it is.
+    """
+    for name, declared in constraints.items():
+        if isinstance(declared, str) and declared == "no_validation":
+            continue
+        value = params[name]
+        options = [_constraint(c) for c in declared]
+        if any(option.is_satisfied_by(value) for option in options):
+            continue
+        visible = [o for o in options if not getattr(o, "hidden", False)]
+        if len(visible) == 1 and isinstance(visible[0], SequenceOf):
+            raise InvalidParameterError(
+                f"{name} may list {visible[0].description}; got {value!r}.")
+        raise InvalidParameterError(
+            f"{name} must be {describe(visible)}; got {value!r}."
+        )
+
+
+def _constraint(declared):
+    # scikit-learn's make_constraint knows its own constraint classes only.
+    return declared if isinstance(declared, _Constraint) else make_constraint(declared)
+
+
+def describe(options):
+    """What a value satisfying one of the constraint objects `options` is, in words."""
+    choices = [o for o in options if isinstance(o, StrOptions) or _is_none(o)]
+    if choices and len(choices) == len(options):
+        listed = [s for o in choices if isinstance(o, StrOptions) for s in sorted(o.options)]
+        if any(_is_none(o) for o in choices):
+            listed.append(None)
+        return f"one of {listed}"
+    return " or ".join(_describe_one(o) for o in options)
+
+
+def _is_none(constraint):
+    return type(constraint).__name__ == "_NoneConstraint"
+
+
+def _describe_one(constraint):
+    if isinstance(constraint, StrOptions):
+        return " or ".join(repr(s) for s in sorted(constraint.options))
+    if isinstance(constraint, Interval):
+        return _describe_interval(constraint)
+    return str(constraint)
+
+
+def _describe_interval(interval):
+    integer = interval.type is numbers.Integral
+    if interval.right is None and interval.closed in ("left", "both"):
+        if integer and interval.left == 1:
+            return "a positive integer"
+        if interval.left == 0:
+            return "a non-negative integer" if integer else "a non-negative number"
+    if interval.right is None and interval.left == 0 and not integer:
+        return "a positive number"
+    left = "[" if interval.closed in ("left", "both") else "("
+    right = "]" if interval.closed in ("right", "both") else ")"
+    low = "-inf" if interval.left is None else f"{interval.left:g}"
+    high = "inf" if interval.right is None else f"{interval.right:g}"
+    kind = "an integer" if integer else "a number"
+    return f"{kind} in {left}{low}, {high}{right}"
