@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import numbers
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -22,19 +22,23 @@ from ._bimpm import MATCHING_STRATEGIES
 from ._data import PairDataset
 from ._explain import explain_pairs
 from ._featurizer import CHUNK_SIZE, PairFeaturizer, chunks
+from ._model_state import rebuild, saved_state
 from ._pairs import resolve_pair_args
+from ._persistence import load_files, save_files
 from ._training import (
     NETWORK_CONSTRAINTS,
-    OPTIMIZERS,
+    TRAINING_CONSTRAINTS,
     best_f1_threshold,
     build_net,
+    check_training_params,
     check_validation_split,
     choose_threshold,
     continue_training,
     encode_labels,
     encode_validation_labels,
+    predict_encoded,
 )
-from ._validation import POSITIVE, Interval, StrOptions, validate_params
+from ._validation import validate_params
 
 __all__ = ["CHUNK_SIZE", "RecordPairClassifier", "best_f1_threshold"]
 
@@ -246,30 +250,10 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     array([1, 0])
     """
 
-    # Each hyperparameter's allowed values, declared once: ``_validate_params``
-    # checks them at the start of ``fit`` (and ``load``).
-    # Each hyperparameter's allowed values, declared once (the featurizer's and
-    # the network's next to their code): ``_validate_params`` checks them at
-    # the start of ``fit`` and in ``load``.
-    _parameter_constraints = {
-        **PairFeaturizer._parameter_constraints,
-        **NETWORK_CONSTRAINTS,
-        "max_epochs": [POSITIVE],
-        "batch_size": [POSITIVE],
-        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
-        "optimizer": [StrOptions(set(OPTIMIZERS)), callable],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [POSITIVE],
-        "decision_threshold": [Interval(numbers.Real, 0, 1, closed="neither"),
-                               StrOptions({"auto"})],
-        "class_weight": [StrOptions({"balanced"}), dict, None],
-        "random_state": ["random_state"],
-        "device": [str, torch.device],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-        "callbacks": [list, tuple, None],
-    }
+    # Each hyperparameter's allowed values, declared once, next to the code that
+    # uses it: ``_validate_params`` checks them in ``fit`` and ``load``.
+    _parameter_constraints = {**PairFeaturizer._parameter_constraints,
+                              **NETWORK_CONSTRAINTS, **TRAINING_CONSTRAINTS}
 
     _doc_link_module = "skrecordpair"
     _doc_link_template = (
@@ -277,52 +261,24 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     )
 
     def __init__(
-        self,
-        fields=None,
-        *,
-        left_prefix="left_",
-        right_prefix="right_",
-        min_frequency=2,
-        max_vocabulary=50000,
-        max_tokens_per_field=64,
-        max_chars_per_token=20,
-        prepend_field_names=False,
-        word_dim=64,
-        char_dim=32,
-        char_encoder="cnn",
-        char_hidden_size=32,
-        token_match_features=True,
-        field_encoder="gru",
-        field_hidden_size=64,
-        field_bidirectional=False,
-        record_encoder="gru",
-        record_hidden_size=32,
-        num_perspectives=10,
-        forward_matching=("maxpool", "attentive", "max_attentive"),
-        backward_matching=MATCHING_STRATEGIES,
-        matching_variant="paper",
-        share_matching_weights=True,
-        aggregator="gru",
-        aggregator_hidden_size=32,
-        aggregator_bidirectional=True,
-        hidden_layer_sizes=(32,),
-        similarity_features=True,
-        similarity_prior=True,
-        dropout=0.1,
-        max_epochs=20,
-        batch_size=64,
-        lr=1e-3,
-        optimizer="adam",
-        early_stopping=True,
-        validation_fraction=0.1,
-        n_iter_no_change=3,
-        decision_threshold=0.5,
-        class_weight=None,
-        random_state=None,
-        device="cpu",
-        verbose=0,
-        warm_start=False,
-        callbacks=None,
+        self, fields=None, *, left_prefix="left_", right_prefix="right_",
+        # featurisation
+        min_frequency=2, max_vocabulary=50000, max_tokens_per_field=64,
+        max_chars_per_token=20, prepend_field_names=False,
+        # network
+        word_dim=64, char_dim=32, char_encoder="cnn", char_hidden_size=32,
+        token_match_features=True, field_encoder="gru", field_hidden_size=64,
+        field_bidirectional=False, record_encoder="gru", record_hidden_size=32,
+        num_perspectives=10, forward_matching=("maxpool", "attentive", "max_attentive"),
+        backward_matching=MATCHING_STRATEGIES, matching_variant="paper",
+        share_matching_weights=True, aggregator="gru", aggregator_hidden_size=32,
+        aggregator_bidirectional=True, hidden_layer_sizes=(32,),
+        similarity_features=True, similarity_prior=True, dropout=0.1,
+        # training
+        max_epochs=20, batch_size=64, lr=1e-3, optimizer="adam", early_stopping=True,
+        validation_fraction=0.1, n_iter_no_change=3, decision_threshold=0.5,
+        class_weight=None, random_state=None, device="cpu", verbose=0,
+        warm_start=False, callbacks=None,
     ):
         # Every argument stored unchanged under its own name, as scikit-learn
         # requires (get_params reads them back).
@@ -425,11 +381,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         """Check the hyperparameters against ``_parameter_constraints``, then
         those that depend on each other."""
         validate_params(self._parameter_constraints, self.get_params(deep=False))
-        if self.decision_threshold == "auto" and not self.early_stopping:
-            raise ValueError(
-                'decision_threshold="auto" chooses the threshold on the validation '
-                "pairs, which need early_stopping=True."
-            )
+        check_training_params(self)
 
     def _validate_pairs(self, X, *, reset):
         if not isinstance(X, pd.DataFrame):
@@ -444,7 +396,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             self._check_fitted_columns(X.columns)
         return X
 
-    def _check_fitted_columns(self, columns):
+    def _check_fitted_columns(self, columns):  # also used by skrecordpair.dask
         self.featurizer_.check_columns(columns)
 
     # ------------------------------------------------- fitted features
@@ -478,16 +430,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_pairs(X, reset=False)
         if len(X) == 0:
             return np.empty((0, len(self.classes_)))
-        return np.concatenate([self._predict_chunk(c) for c in chunks(X)])
-
-    def _predict_chunk(self, X):
-        encoded = self.featurizer_.transform(X)
-        # Pairs of similar length share batches (less padding); masking makes each
-        # probability independent of its batch, so the order can be restored.
-        order = encoded.by_length()
-        proba = np.empty((len(X), len(self.classes_)))
-        proba[order] = self.net_.predict_proba(PairDataset(encoded.take(order)))
-        return proba
+        return np.concatenate([predict_encoded(self.net_, self.featurizer_.transform(c))
+                               for c in chunks(X)])
 
     def predict(self, X, X_right=None):
         """Predict the class label of each pair.
@@ -600,10 +544,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : RecordPairClassifier
         """
-        from ._persistence import save_model
-
         check_is_fitted(self)
-        save_model(self, path)
+        save_files(path, **saved_state(self))
         return self
 
     @classmethod
@@ -623,9 +565,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         RecordPairClassifier
             The fitted model, predicting exactly as the saved one did.
         """
-        from ._persistence import load_model
-
-        return load_model(path, cls=cls, device=device)
+        return load_files(path, partial(rebuild, cls, device=device))
 
     def score(self, X, y=None, *args, sample_weight=None):
         """Accuracy of the predictions.

@@ -20,7 +20,8 @@ import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from ._pairs import PairTexts, pair_texts, resolve_fields
+from ._pairs import Field, PairTexts, pair_texts, resolve_fields
+from ._persistence import invalid, short
 from ._similarity import (
     auto_numeric_fields,
     feature_fields,
@@ -28,8 +29,10 @@ from ._similarity import (
     fit_tfidf,
     n_features,
     pair_similarities,
+    tfidf_from_state,
+    tfidf_state,
 )
-from ._text import PairEncoder
+from ._text import PairEncoder, Vocabulary
 from ._validation import POSITIVE
 
 #: Pairs featurised and scored at a time by ``predict_proba``, ``predict`` and
@@ -212,6 +215,72 @@ similarity_features, similarity_prior
             encoded.prior = self.prior_log_proba(similarity) if prior is None else prior
         return encoded
 
+    # ---------------------------------------------------------- saved state
+
+    def to_state(self):
+        """The fitted state as plain data; the prior (``prior_``) is saved apart.
+
+        ``fields``, ``encoder``, ``vocabulary``, ``numeric_fields`` and, with
+        similarity features, ``tfidf``.
+        """
+        state = {"fields": [list(field) for field in self.fields_],
+                 "encoder": self.encoder_.to_state(),
+                 "vocabulary": self.vocabulary_.to_state(),
+                 "numeric_fields": list(self.numeric_fields_)}
+        if self.tfidf_ is not None:
+            state["tfidf"] = tfidf_state(self.tfidf_)
+        return state
+
+    @classmethod
+    def from_state(cls, params, state, *, prior, n_network_features, n_classes,
+                   where="model.json"):
+        """The featurizer saved by :meth:`to_state`; ValueError if malformed.
+
+        Parameters
+        ----------
+        params : dict
+            The featurizer's parameters (the estimator's of the same name).
+        state : dict
+            The output of :meth:`to_state`.
+        prior : HistGradientBoostingClassifier or None
+            The saved similarity prior.
+        n_network_features : int
+            The length of the similarity vector the saved network reads: the
+            similarity features are on when it is not 0.
+        n_classes : int
+            The number of classes the prior must predict.
+        where : str, default="model.json"
+            Where the state was read, for the error messages.
+        """
+        # The settings as fitted (the parameters may have changed since).
+        featurizer = cls(**{**params, "similarity_features": bool(n_network_features),
+                            "similarity_prior": prior is not None})
+        featurizer.fields_ = _fields(state["fields"])
+        vocabulary = Vocabulary.from_state(state["vocabulary"], f"{where} 'vocabulary'")
+        featurizer.encoder_ = PairEncoder.from_state(
+            featurizer.fields_, state["encoder"], vocabulary, f"{where} 'encoder'")
+        numeric = state["numeric_fields"]
+        if not (isinstance(numeric, list) and all(isinstance(n, str) for n in numeric)):
+            raise invalid("the attribute numeric_fields_ must be a list of field names")
+        featurizer.numeric_fields_ = numeric
+        featurizer.plan_ = featurizer.tfidf_ = featurizer.prior_ = None
+        if n_network_features or prior is not None:
+            featurizer.plan_ = field_plan(featurizer.fields_, numeric)
+            featurizer.tfidf_ = _tfidf(state.get("tfidf"), featurizer.plan_, where)
+        n_similarity = 0 if featurizer.plan_ is None else n_features(featurizer.plan_)
+        if n_network_features and n_network_features != n_similarity:
+            raise invalid(
+                f"the network's n_similarity_features={short(n_network_features)} does "
+                f"not match the {n_similarity} similarity features of the saved fields")
+        if prior is not None:
+            if not (getattr(prior, "n_features_in_", None) == n_similarity
+                    and np.array_equal(getattr(prior, "classes_", None),
+                                       np.arange(n_classes))):
+                raise invalid(f"prior.skops is not a similarity prior for {n_similarity} "
+                              f"features and {n_classes} classes")
+            featurizer.prior_ = prior
+        return featurizer
+
     # ------------------------------------------------------------- queries
 
     def check_columns(self, columns):
@@ -301,3 +370,31 @@ def fit_prior(similarity, y, seed, n_splits=5):
     if n_splits < 2:
         prior = log_proba(model, features)
     return model, prior
+
+
+# ---------------------------------------------------------------- saved state
+
+
+def _fields(saved):
+    if not (isinstance(saved, list) and saved):
+        raise invalid("fields must be a non-empty list")
+    fields = []
+    for field in saved:
+        if not (isinstance(field, list) and len(field) == 3 and isinstance(field[0], str)
+                and all(c is None or isinstance(c, str) for c in field[1:])
+                and field[1:] != [None, None]):
+            raise invalid(f"invalid field {short(field)}")
+        fields.append(Field(*field))
+    return fields
+
+
+def _tfidf(state, plan, where):
+    """The similarity features' TF-IDF weights, for exactly the two-sided fields."""
+    expected = sorted(field.name for field in plan if field.two_sided)
+    if not isinstance(state, dict) or sorted(state) != expected:
+        raise invalid(f"{where} 'tfidf' must hold the TF-IDF weights of the fields "
+                       f"{expected}")
+    try:
+        return tfidf_from_state(state)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise invalid(f"{where} 'tfidf' is malformed: {exc}") from None

@@ -1,4 +1,4 @@
-"""Safe persistence of a fitted ``RecordPairClassifier``: plain data, no pickle.
+"""The saved-model format: files, manifest, checked readers; plain data, no pickle.
 
 A saved model is a directory (or, when the path ends with ``.zip``, a zip
 archive of the same files):
@@ -20,6 +20,16 @@ archive of the same files):
     ``warm_start`` training continues exactly where it stopped.
 ``history.json``
     skorch's training history (``net_.history_``).
+``prior.skops``
+    The similarity prior (a ``HistGradientBoostingClassifier``) in skops'
+    format, present only when the model has one.
+
+This module is the format only: it writes and reads those files, checks the
+manifest, bounds what it reads, and offers the checked readers (plain-data
+encoding of values, key checks) with which each component rebuilds itself.
+What goes into ``model.json`` and the weights comes from the components
+themselves (their ``to_state``/``from_state``, next to their code), composed by
+the estimator's ``save`` and ``load``; nothing here imports an estimator.
 
 Loading parses JSON and safetensors only: nothing is unpickled, imported or
 executed from the files. Every inconsistency (a truncated or edited file, an
@@ -35,11 +45,8 @@ run code, which an untrusted pickle can.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
-import re
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -61,7 +68,7 @@ PRIOR = "prior.skops"
 # The only type in a prior file beyond those skops trusts by default.
 _PRIOR_TYPES = frozenset({"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"})
 
-# Upper bounds on what load_model reads, so that a crafted manifest cannot make
+# Upper bounds on what load_files reads, so that a crafted manifest cannot make
 # it allocate without limit (a model's JSON is at most a few tens of MB: the
 # vocabulary; its weights a few hundred MB even for huge vocabularies).
 _MAX_MANIFEST_BYTES = 1 << 20
@@ -70,15 +77,17 @@ _MAX_FILE_BYTES = 1 << 34
 _CLASS_DTYPE_KINDS = "biufUO"
 _JSON_SCALARS = (str, bool, int, float, type(None))
 
+__all__ = ["FORMAT", "FORMAT_VERSION", "load_files", "save_files"]
 
-class _Unsupported(TypeError):
+
+class Unsupported(TypeError):
     """A value that the plain-data encoding cannot represent."""
 
 
 # ------------------------------------------------------------ value encoding
 
 
-def _encode(value, where):
+def encode_value(value, where):
     """Encode a parameter value as JSON data; tuples and dicts are tagged.
 
     Lists stay JSON arrays; tuples become ``{"__tuple__": [...]}`` and dicts
@@ -93,35 +102,35 @@ def _encode(value, where):
     if isinstance(value, torch.device):
         return str(value)
     if isinstance(value, list):
-        return [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [encode_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+        return {"__tuple__": [encode_value(v, f"{where}[{i}]") for i, v in enumerate(value)]}
     if isinstance(value, dict):
-        return {"__dict__": [[_encode(k, f"{where} key"), _encode(v, f"{where}[{k!r}]")]
+        return {"__dict__": [[encode_value(k, f"{where} key"), encode_value(v, f"{where}[{k!r}]")]
                              for k, v in value.items()]}
     if (isinstance(value, type) and issubclass(value, torch.optim.Optimizer)
             and getattr(torch.optim, value.__name__, None) is value):
         return {"__optimizer__": value.__name__}
-    raise _Unsupported(f"{where} = {value!r} is not plain data")
+    raise Unsupported(f"{where} = {value!r} is not plain data")
 
 
-def _decode(value, where):
+def decode_value(value, where):
     if isinstance(value, _JSON_SCALARS):
         return value
     if isinstance(value, list):
-        return [_decode(v, where) for v in value]
+        return [decode_value(v, where) for v in value]
     if isinstance(value, dict) and len(value) == 1:
         (tag, content), = value.items()
         if tag == "__tuple__" and isinstance(content, list):
-            return tuple(_decode(v, where) for v in content)
+            return tuple(decode_value(v, where) for v in content)
         if tag == "__dict__" and isinstance(content, list):
             out = {}
             for item in content:
                 if not (isinstance(item, list) and len(item) == 2):
                     break
-                key = _decode(item[0], where)
+                key = decode_value(item[0], where)
                 try:
-                    out[key] = _decode(item[1], where)
+                    out[key] = decode_value(item[1], where)
                 except TypeError:  # an unhashable key
                     break
             else:
@@ -130,79 +139,98 @@ def _decode(value, where):
             optimizer = getattr(torch.optim, content, None)
             if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
                 return optimizer
-            raise _invalid(f"{where} names {content!r}, which is not a torch.optim optimizer")
-    raise _invalid(f"{where} holds an unexpected value {_short(value)}")
+            raise invalid(f"{where} names {content!r}, which is not a torch.optim optimizer")
+    raise invalid(f"{where} holds an unexpected value {short(value)}")
 
 
-def _short(value, n=80):
+def short(value, n=80):
     text = repr(value)
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
-def _invalid(message):
+def invalid(message):
     return ValueError(f"Invalid saved model: {message}.")
 
 
-# ------------------------------------------------------------------------ save
+def expect_keys(obj, keys, where, optional=()):
+    if not isinstance(obj, dict):
+        raise invalid(f"{where} must be a JSON object, got {type(obj).__name__}")
+    missing = sorted(set(keys) - set(obj))
+    unknown = sorted(set(obj) - set(keys) - set(optional))
+    if missing:
+        raise invalid(f"{where} lacks the key(s) {missing}")
+    if unknown:
+        raise invalid(f"{where} has unknown key(s) {unknown}")
 
 
-def save_model(clf, path):
-    """Write a fitted :class:`~skrecordpair.RecordPairClassifier` as plain data.
+def encode_classes(classes):
+    """The class labels as plain data, with their dtype."""
+    classes = np.asarray(classes)
+    return {"dtype": classes.dtype.str if classes.dtype.kind != "O" else "object",
+            "values": [encode_value(v, "classes_") for v in classes.tolist()]}
+
+
+def decode_classes(saved):
+    """The class labels written by `encode_classes`."""
+    expect_keys(saved, ("dtype", "values"), f"{MODEL} 'classes'")
+    dtype, values = saved["dtype"], saved["values"]
+    if not isinstance(dtype, str) or not isinstance(values, list):
+        raise invalid("classes must hold a dtype string and a list of values")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise invalid(f"classes have an unknown dtype {short(dtype)}") from None
+    if dtype.kind not in _CLASS_DTYPE_KINDS:
+        raise invalid(f"classes have an unsupported dtype {dtype}")
+    if not all(isinstance(v, _JSON_SCALARS) for v in values):
+        raise invalid("classes must be strings, numbers or booleans")
+    if len(values) < 2:
+        raise invalid("there must be at least two classes")
+    try:
+        classes = np.empty(len(values), dtype=dtype)
+        classes[:] = values
+    except (TypeError, ValueError, OverflowError):
+        raise invalid(f"the classes {short(values)} do not fit the dtype {dtype}") from None
+    if classes.tolist() != values or len(set(values)) != len(values):
+        raise invalid(f"the classes {short(values)} are not distinct values of {dtype}")
+    return classes
+
+
+# ------------------------------------------------------------------- writing
+
+
+def save_files(path, *, config, model, tensors, history, prior=None):
+    """Write a model's files and their manifest to `path`.
 
     Parameters
     ----------
-    clf : RecordPairClassifier
-        A fitted classifier.
     path : str or path-like
         A directory (created if needed; the files of an earlier save in it are
         replaced, other files are left alone), or a file name ending with
         ``.zip`` to write one zip archive of the same files.
-
-    Raises
-    ------
-    ValueError
-        If a hyperparameter cannot be written as plain data, e.g. a custom
-        optimizer class outside ``torch.optim`` (save such models with
-        pickle or joblib). ``callbacks`` and a ``random_state`` that is a
-        ``RandomState`` instance only matter for training: they are recorded
-        as None, with a warning.
-
-    Examples
-    --------
-    >>> import tempfile, numpy as np, pandas as pd
-    >>> from skrecordpair import RecordPairClassifier
-    >>> X = pd.DataFrame({"left_name": ["anna", "bob", "carl", "dora"] * 5,
-    ...                   "right_name": ["anna", "rob", "karl", "nora"] * 5})
-    >>> clf = RecordPairClassifier(word_dim=4, char_dim=4, char_hidden_size=4,
-    ...                            field_hidden_size=4, record_hidden_size=2,
-    ...                            num_perspectives=1, aggregator_hidden_size=2,
-    ...                            max_epochs=1, early_stopping=False,
-    ...                            random_state=0).fit(X, [1, 0] * 10)
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     _ = clf.save(tmp + "/model")
-    ...     loaded = RecordPairClassifier.load(tmp + "/model")
-    >>> bool(np.array_equal(loaded.predict_proba(X), clf.predict_proba(X)))
-    True
+    config, model, history : JSON data
+        The contents of ``config.json``, ``model.json`` and ``history.json``.
+    tensors : dict of str to torch.Tensor
+        The contents of ``weights.safetensors``.
+    prior : HistGradientBoostingClassifier or None, default=None
+        The similarity prior, written to ``prior.skops``.
     """
+    import safetensors.torch
+
     from . import __version__
 
     path = Path(os.fspath(path))
-    config = {"params": _encode_params(clf)}
-    tensors, model = _fitted_state(clf)
-    history = _history(clf)
-
-    import safetensors.torch
-
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     files = {
-        CONFIG: _dump_json(config),
-        MODEL: _dump_json(model),
+        CONFIG: dump_json(config),
+        MODEL: dump_json(model),
         WEIGHTS: safetensors.torch.save(tensors, metadata={"format": "pt"}),
-        HISTORY: _dump_json(history, indent=None),
+        HISTORY: dump_json(history, indent=None),
     }
-    if clf.prior_ is not None:
+    if prior is not None:
         import skops.io
 
-        files[PRIOR] = skops.io.dumps(clf.prior_)
+        files[PRIOR] = skops.io.dumps(prior)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -211,7 +239,7 @@ def save_model(clf, path):
         "files": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                   for name, data in files.items()},
     }
-    files[MANIFEST] = _dump_json(manifest)  # last in the dict, so written last
+    files[MANIFEST] = dump_json(manifest)  # last in the dict, so written last
 
     if path.suffix.lower() == ".zip":
         if path.is_dir():
@@ -239,202 +267,25 @@ def save_model(clf, path):
         os.replace(tmp, path / name)
 
 
-def _dump_json(data, indent=1):
+def dump_json(data, indent=1):
     # ensure_ascii keeps any string (lone surrogates included) representable.
     return json.dumps(data, ensure_ascii=True, indent=indent).encode("ascii")
 
 
-def _encode_params(clf):
-    params = clf.get_params(deep=False)
-    out = {}
-    for name, value in params.items():
-        if name == "callbacks" and value is not None:
-            warnings.warn(
-                "The callbacks are not saved (they are arbitrary Python objects); "
-                "the loaded model has callbacks=None. Set them again with "
-                "set_params(callbacks=...) before continuing training, or save the "
-                "model with pickle/joblib.", UserWarning, stacklevel=4)
-            value = None
-        elif name == "random_state" and isinstance(value, np.random.RandomState):
-            warnings.warn(
-                "random_state is a RandomState instance, which is not saved; the "
-                "loaded model has random_state=None (it only affects training).",
-                UserWarning, stacklevel=4)
-            value = None
-        try:
-            out[name] = _encode(value, name)
-        except _Unsupported as exc:
-            raise ValueError(
-                f"Cannot save the model as plain data: the parameter {exc}. Use a "
-                "value made of strings, numbers, booleans, lists, tuples and dicts "
-                "(for optimizer: 'adam', 'adamw', 'sgd' or a class of torch.optim), "
-                "or save the model with pickle/joblib."
-            ) from None
-    return out
+# ------------------------------------------------------------------- reading
 
 
-def _fitted_state(clf):
-    """The tensors to write and the JSON description of the fitted state."""
-    from ._similarity import tfidf_state
-
-    net = clf.net_
-    featurizer = clf.featurizer_
-    encoder = featurizer.encoder_
-    tensors = {}
-    module_state, shared = _dedup_shared(net.module_.state_dict())
-    tensors.update({f"module.{k}": v for k, v in module_state.items()})
-    weight = getattr(net.criterion_, "weight", None)
-    if weight is not None:
-        tensors["criterion.weight"] = weight.detach()
-    generator = net.get_params().get("iterator_train__generator")
-    if isinstance(generator, torch.Generator):
-        tensors["generator.state"] = generator.get_state()
-    optimizer = _optimizer_state(net, tensors)
-
-    classes = np.asarray(clf.classes_)
-    words = _ordered(clf.vocabulary_.words, "word")
-    chars = _ordered(clf.vocabulary_.chars, "character")
-    network = {k[len("module__"):]: v for k, v in net.get_params().items()
-               if k.startswith("module__")}
-    names = getattr(clf, "feature_names_in_", None)
-    model = {
-        "classes": {"dtype": classes.dtype.str if classes.dtype.kind != "O" else "object",
-                    "values": [_encode(v, "classes_") for v in classes.tolist()]},
-        "fields": [list(f) for f in clf.fields_],
-        "n_features_in": int(clf.n_features_in_),
-        "feature_names_in": None if names is None else [str(n) for n in names],
-        "encoder": {
-            "max_tokens_per_field": int(encoder.max_tokens_per_field),
-            "max_chars_per_token": int(encoder.max_chars_per_token),
-            "prepend_field_names": bool(encoder.prepend_field_names),
-        },
-        "vocabulary": {"words": words, "chars": chars},
-        "network": {k: _encode(v, f"module__{k}") for k, v in network.items()},
-        "shared_weights": shared,
-        "optimizer": optimizer,
-        "attributes": _extra_attributes(clf),
-    }
-    if featurizer.tfidf_ is not None:
-        model["tfidf"] = tfidf_state(featurizer.tfidf_)
-    return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, model
-
-
-# Fitted attributes rebuilt from their own entries; any other public fitted
-# attribute (e.g. ``threshold_``) is saved generically if it is plain data.
-_REBUILT = frozenset({"classes_", "fields_", "vocabulary_", "net_", "prior_",
-                      "n_features_in_", "feature_names_in_", "featurizer_"})
-_ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*_")
-
-
-def _extra_attributes(clf):
-    # The featurizer's numeric fields are saved among the attributes, where
-    # format 1 has them.
-    out = {"numeric_fields_": list(clf.featurizer_.numeric_fields_)}
-    for name, value in vars(clf).items():
-        if name in _REBUILT or not _ATTRIBUTE_NAME.fullmatch(name):
-            continue
-        try:
-            out[name] = _encode(value, name)
-        except _Unsupported as exc:
-            raise ValueError(f"Cannot save the model as plain data: the fitted "
-                             f"attribute {exc}.") from None
-    return out
-
-
-def _ordered(mapping, what):
-    """A vocabulary dict (token -> id, ids 0..n-1) as the list of its tokens."""
-    tokens = sorted(mapping, key=mapping.__getitem__)
-    if [mapping[t] for t in tokens] != list(range(len(tokens))):
-        raise ValueError(f"The {what} vocabulary's ids are not 0..n-1; cannot save it.")
-    return tokens
-
-
-def _dedup_shared(state):
-    """Drop the keys that alias an earlier tensor (safetensors refuses them).
-
-    ``BiMpmMatching`` with shared weights registers one Parameter under two
-    names; the alias is restored from its canonical name on load (and the
-    rebuilt network shares the Parameter again by construction).
-    """
-    seen, out, shared = {}, {}, {}
-    for key, tensor in state.items():
-        ident = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(),
-                 tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype)
-        if tensor.numel() and ident in seen:
-            shared[key] = seen[ident]
-            continue
-        seen.setdefault(ident, key)
-        out[key] = tensor
-    # Any remaining partial overlap gets its own copy.
-    return {k: v.clone() for k, v in out.items()}, shared
-
-
-def _optimizer_state(net, tensors):
-    optimizer = getattr(net, "optimizer_", None)
-    if optimizer is None:
-        return None
-    state = optimizer.state_dict()
-    try:
-        groups = _encode(state["param_groups"], "optimizer param_groups")
-        scalars = {}
-        for index, entry in state["state"].items():
-            scalars[str(index)] = {}
-            for key, value in entry.items():
-                if isinstance(value, torch.Tensor):
-                    tensors[f"optimizer.{index}.{key}"] = value.detach()
-                    scalars[str(index)][key] = {"__tensor__": f"optimizer.{index}.{key}"}
-                else:
-                    scalars[str(index)][key] = _encode(value, f"optimizer state {key}")
-    except _Unsupported as exc:
-        warnings.warn(
-            f"The optimizer state is not saved ({exc}); training with warm_start "
-            "after loading restarts the optimizer's running averages.",
-            UserWarning, stacklevel=5)
-        for key in [k for k in tensors if k.startswith("optimizer.")]:
-            del tensors[key]
-        return None
-    return {"param_groups": groups, "state": scalars}
-
-
-def _history(clf):
-    history = list(getattr(clf.net_, "history_", None) or [])
-
-    def scalar(value):
-        if isinstance(value, np.generic) or (isinstance(value, torch.Tensor)
-                                             and value.numel() == 1):
-            return value.item()
-        raise TypeError(type(value).__name__)
-
-    try:
-        return json.loads(json.dumps(history, default=scalar))
-    except (TypeError, ValueError):
-        warnings.warn("The training history holds values that are not plain data "
-                      "(written by a callback?); it is not saved.", UserWarning,
-                      stacklevel=4)
-        return []
-
-
-# ------------------------------------------------------------------------ load
-
-
-def load_model(path, *, cls=None, device=None):
-    """Read a model written by :func:`save_model`, without unpickling anything.
+def load_files(path, rebuild):
+    """Read, check and parse the files of the model saved at `path`, and rebuild it.
 
     Parameters
     ----------
     path : str or path-like
-        The directory or ``.zip`` archive written by ``save``.
-    cls : type, default=None
-        The estimator class to build (``RecordPairClassifier`` or a subclass);
-        None means ``RecordPairClassifier``.
-    device : str or torch.device, default=None
-        Where to put the network. None uses the saved ``device``, or the CPU
-        (with a warning) if the model was saved on CUDA and none is available.
-
-    Returns
-    -------
-    RecordPairClassifier
-        The fitted model, predicting exactly as the saved one did.
+        The directory or ``.zip`` archive written by :func:`save_files`.
+    rebuild : callable
+        ``rebuild(config, model, history, tensors, prior)`` builds the model
+        from the parsed files (``prior`` is None without a prior file); a
+        ValueError it raises names the versions that saved and load the model.
 
     Raises
     ------
@@ -446,13 +297,11 @@ def load_model(path, *, cls=None, device=None):
         format than this version of skrecordpair reads.
     """
     from . import __version__
-    from ._classifier import RecordPairClassifier
 
-    cls = RecordPairClassifier if cls is None else cls
     path = Path(os.fspath(path))
     reader = _Reader(path)
     try:
-        manifest = _parse_json(reader.read(MANIFEST, _MAX_MANIFEST_BYTES), MANIFEST)
+        manifest = parse_json(reader.read(MANIFEST, _MAX_MANIFEST_BYTES), MANIFEST)
         _check_manifest(manifest, __version__)
         saved_version = manifest["skrecordpair_version"]
         files = {name: reader.read_verified(name, manifest["files"][name])
@@ -462,11 +311,13 @@ def load_model(path, *, cls=None, device=None):
     where = (f"(saved by skrecordpair {saved_version}, loaded by skrecordpair "
              f"{__version__})")
     try:
-        config = _parse_json(files[CONFIG], CONFIG)
-        model = _parse_json(files[MODEL], MODEL)
-        history = _parse_json(files[HISTORY], HISTORY)
+        config = parse_json(files[CONFIG], CONFIG)
+        model = parse_json(files[MODEL], MODEL)
+        history = parse_json(files[HISTORY], HISTORY)
         tensors = _parse_weights(files[WEIGHTS])
-        return _rebuild(cls, config, model, history, tensors, device, files.get(PRIOR))
+        prior = files.get(PRIOR)
+        return rebuild(config, model, history, tensors,
+                       None if prior is None else _load_prior(prior))
     except RecursionError:
         raise ValueError(f"Invalid saved model: values nested too deeply {where}.") from None
     except ValueError as exc:
@@ -530,22 +381,11 @@ class _Reader:
         return data
 
 
-def _parse_json(data, name):
+def parse_json(data, name):
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ValueError(f"Invalid saved model: {name} is not valid JSON ({exc}).") from None
-
-
-def _expect_keys(obj, keys, where, optional=()):
-    if not isinstance(obj, dict):
-        raise _invalid(f"{where} must be a JSON object, got {type(obj).__name__}")
-    missing = sorted(set(keys) - set(obj))
-    unknown = sorted(set(obj) - set(keys) - set(optional))
-    if missing:
-        raise _invalid(f"{where} lacks the key(s) {missing}")
-    if unknown:
-        raise _invalid(f"{where} has unknown key(s) {unknown}")
 
 
 def _check_manifest(manifest, version):
@@ -557,27 +397,27 @@ def _check_manifest(manifest, version):
     fmt = manifest.get("format_version")
     saved = manifest.get("skrecordpair_version")
     if not isinstance(saved, str):
-        raise _invalid(f"{MANIFEST} lacks the skrecordpair version")
+        raise invalid(f"{MANIFEST} lacks the skrecordpair version")
     if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
-        raise _invalid(f"{MANIFEST} has an invalid format_version {_short(fmt)}")
+        raise invalid(f"{MANIFEST} has an invalid format_version {short(fmt)}")
     if fmt > FORMAT_VERSION:
         raise ValueError(
             f"This model was saved by skrecordpair {saved} in format version {fmt}; "
             f"skrecordpair {version} reads format versions up to {FORMAT_VERSION}. "
             f"Upgrade skrecordpair (to {saved} or later) to load it."
         )
-    _expect_keys(manifest, ("format", "format_version", "skrecordpair_version",
+    expect_keys(manifest, ("format", "format_version", "skrecordpair_version",
                             "files"), MANIFEST, optional=("torch_version",))
     files = manifest["files"]
-    _expect_keys(files, DATA_FILES, f"{MANIFEST} 'files'", optional=(PRIOR,))
+    expect_keys(files, DATA_FILES, f"{MANIFEST} 'files'", optional=(PRIOR,))
     for name, entry in files.items():
-        _expect_keys(entry, ("bytes", "sha256"), f"{MANIFEST} entry {name!r}")
+        expect_keys(entry, ("bytes", "sha256"), f"{MANIFEST} entry {name!r}")
         size, digest = entry["bytes"], entry["sha256"]
         if not (isinstance(size, int) and not isinstance(size, bool)
                 and 0 <= size <= _MAX_FILE_BYTES):
-            raise _invalid(f"{MANIFEST} records an invalid size for {name}")
+            raise invalid(f"{MANIFEST} records an invalid size for {name}")
         if not (isinstance(digest, str) and len(digest) == 64):
-            raise _invalid(f"{MANIFEST} records an invalid checksum for {name}")
+            raise invalid(f"{MANIFEST} records an invalid checksum for {name}")
 
 
 def _parse_weights(data):
@@ -591,330 +431,22 @@ def _parse_weights(data):
         ) from None
 
 
-def _rebuild(cls, config, model, history, tensors, device, prior):
-    from ._bimpm import RecordPairNetwork
-    from ._classifier import RecordPairClassifier
-    from ._featurizer import PairFeaturizer
-    from ._similarity import field_plan
-    from ._similarity import n_features as similarity_features
-    from ._text import PAD, RESERVED_WORDS, UNK, PairEncoder, Vocabulary
-    from ._training import build_net
-
-    if not (isinstance(cls, type) and issubclass(cls, RecordPairClassifier)):
-        raise TypeError(f"cls must be RecordPairClassifier or a subclass; got {cls!r}.")
-
-    # --- hyperparameters
-    _expect_keys(config, ("params",), CONFIG)
-    saved = config["params"]
-    if not isinstance(saved, dict):
-        raise _invalid(f"{CONFIG} 'params' must be a JSON object")
-    known = cls().get_params(deep=False)
-    unknown = sorted(set(saved) - set(known))
-    if unknown:
-        raise ValueError(
-            f"The saved model sets the parameter(s) {unknown}, which this version of "
-            f"{cls.__name__} does not have; load it with the skrecordpair version "
-            "that saved it."
-        )
-    params = {name: _decode(value, f"parameter {name!r}") for name, value in saved.items()}
-    clf = cls(**params)
-    try:
-        clf._validate_params()
-    except (ValueError, TypeError) as exc:
-        raise _invalid(f"a saved parameter is invalid: {exc}") from None
-    for name in ("left_prefix", "right_prefix"):
-        if not isinstance(getattr(clf, name), str):
-            raise _invalid(f"{name} must be a string")
-    if device is not None:
-        clf.device = device
-    elif str(clf.device).startswith("cuda") and not torch.cuda.is_available():
-        warnings.warn(f"The model was saved with device={clf.device!r}, but CUDA is not "
-                      "available; it is loaded on the CPU.", UserWarning, stacklevel=4)
-        clf.device = "cpu"
-
-    # --- fitted attributes
-    _expect_keys(model, ("classes", "fields", "n_features_in", "feature_names_in",
-                         "encoder", "vocabulary", "network", "shared_weights",
-                         "optimizer", "attributes"), MODEL, optional=("tfidf",))
-    clf.classes_ = _classes(model["classes"])
-    fields = _fields(model["fields"])
-    n_features = model["n_features_in"]
-    if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
-        raise _invalid(f"n_features_in must be a positive integer, got {_short(n_features)}")
-    clf.n_features_in_ = n_features
-    names = model["feature_names_in"]
-    if names is not None:
-        if not (isinstance(names, list) and len(names) == n_features
-                and all(isinstance(n, str) for n in names)):
-            raise _invalid("feature_names_in must be n_features_in strings")
-        clf.feature_names_in_ = np.array(names, dtype=object)
-        columns = set(names)
-        absent = [c for f in fields for c in f.columns if c not in columns]
-        if absent:
-            raise _invalid(f"the fields use columns {absent} that are not among the "
-                           "feature names")
-
-    vocab = model["vocabulary"]
-    _expect_keys(vocab, ("words", "chars"), f"{MODEL} 'vocabulary'")
-    words = _token_list(vocab["words"], "words", RESERVED_WORDS)
-    chars = _token_list(vocab["chars"], "chars", (PAD, UNK))
-    enc = model["encoder"]
-    _expect_keys(enc, ("max_tokens_per_field", "max_chars_per_token",
-                       "prepend_field_names"), f"{MODEL} 'encoder'")
-    for key in ("max_tokens_per_field", "max_chars_per_token"):
-        if not (isinstance(enc[key], int) and not isinstance(enc[key], bool) and enc[key] >= 1):
-            raise _invalid(f"encoder {key} must be a positive integer")
-    if not isinstance(enc["prepend_field_names"], bool):
-        raise _invalid("encoder prepend_field_names must be a boolean")
-    encoder = PairEncoder(fields, **enc)
-    encoder.vocabulary = Vocabulary(words={w: i for i, w in enumerate(words)},
-                                    chars={c: i for i, c in enumerate(chars)})
-
-    attributes = dict(model["attributes"]) if isinstance(model["attributes"], dict) else None
-    if attributes is None:
-        raise _invalid(f"{MODEL} 'attributes' must be a JSON object")
-    numeric = attributes.pop("numeric_fields_", None)
-    if not (isinstance(numeric, list) and all(isinstance(n, str) for n in numeric)):
-        raise _invalid("the attribute numeric_fields_ must be a list of field names")
-    for name, value in attributes.items():
-        if (name in _REBUILT or not _ATTRIBUTE_NAME.fullmatch(name)
-                or hasattr(cls, name)):
-            raise _invalid(f"{MODEL} 'attributes' names an invalid attribute "
-                           f"{_short(name)}")
-        setattr(clf, name, _decode(value, f"attribute {name!r}"))
-
-    # --- the network
-    network = model["network"]
-    if not isinstance(network, dict):
-        raise _invalid(f"{MODEL} 'network' must be a JSON object")
-    allowed = set(inspect.signature(RecordPairNetwork).parameters)
-    unknown = sorted(set(network) - allowed)
-    if unknown:
-        raise _invalid(f"the network has unknown argument(s) {unknown}")
-    network = {k: _decode(v, f"network argument {k!r}") for k, v in network.items()}
-    expected_sizes = {"n_words": len(words), "n_chars": len(chars),
-                      "n_classes": len(clf.classes_)}
-    for key, size in expected_sizes.items():
-        if network.get(key) != size:
-            raise _invalid(f"the network's {key}={_short(network.get(key))} does not match "
-                           f"the saved vocabularies and classes ({size})")
-    # The featurizer's settings as fitted: the network reads the similarity
-    # features when it has inputs for them, the prior is there when saved.
-    featurizer = PairFeaturizer(
-        **{name: getattr(clf, name) for name in PairFeaturizer.parameter_names()},
-    )
-    featurizer.similarity_features = bool(network.get("n_similarity_features"))
-    featurizer.similarity_prior = prior is not None
-    featurizer.fields_, featurizer.encoder_ = fields, encoder
-    featurizer.numeric_fields_ = numeric
-    featurizer.plan_ = featurizer.tfidf_ = featurizer.prior_ = None
-    if network.get("n_similarity_features") or prior is not None:
-        featurizer.plan_ = field_plan(fields, numeric)
-        featurizer.tfidf_ = _tfidf(model.get("tfidf"), featurizer.plan_)
-    n_similarity = (0 if featurizer.plan_ is None
-                    else similarity_features(featurizer.plan_))
-    if network.get("n_similarity_features"):
-        if network["n_similarity_features"] != n_similarity:
-            raise _invalid(
-                f"the network's n_similarity_features="
-                f"{_short(network['n_similarity_features'])} does not match the "
-                f"{n_similarity} similarity features of the saved fields")
-    clf.featurizer_ = featurizer
-    featurizer.prior_ = None if prior is None else _load_prior(prior, clf)
-    n_classes = len(clf.classes_)
-    # Dummy labels: the class weights of the loss are restored from the file below.
-    net = build_net(clf, np.arange(n_classes), seed=_seed(clf))
-    net.set_params(**{f"module__{k}": v for k, v in network.items()},
-                   criterion__weight=tensors.pop("criterion.weight", None))
-    try:
-        net.initialize()
-    except Exception as exc:  # whatever the constructor raises on bad arguments
-        raise _invalid(f"cannot build the network from the saved arguments: {exc}") from None
-    _load_module(net.module_, tensors, model["shared_weights"])
-    generator_state = tensors.pop("generator.state", None)
-    generator = net.get_params().get("iterator_train__generator")
-    if generator_state is not None and isinstance(generator, torch.Generator):
-        try:
-            generator.set_state(generator_state)
-        except (RuntimeError, TypeError, ValueError) as exc:
-            raise _invalid(f"generator.state is not a generator state: {exc}") from None
-    _load_optimizer(net, model["optimizer"], tensors)
-    if tensors:
-        raise _invalid(f"{WEIGHTS} holds unknown tensors {sorted(tensors)[:5]}")
-    if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
-        raise _invalid(f"{HISTORY} must be a list of epochs")
-    from skorch.history import History
-
-    net.history_ = History(history)
-    clf.net_ = net
-    return clf
-
-
-def _tfidf(state, plan):
-    """The similarity features' TF-IDF weights, for exactly the two-sided fields."""
-    from ._similarity import tfidf_from_state
-
-    expected = sorted(field.name for field in plan if field.two_sided)
-    if not isinstance(state, dict) or sorted(state) != expected:
-        raise _invalid(f"{MODEL} 'tfidf' must hold the TF-IDF weights of the fields "
-                       f"{expected}")
-    try:
-        return tfidf_from_state(state)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise _invalid(f"{MODEL} 'tfidf' is malformed: {exc}") from None
-
-
-def _load_prior(data, clf):
+def _load_prior(data):
     """The similarity prior from skops bytes, trusting nothing beyond its trees."""
     import skops.io
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from ._similarity import n_features as similarity_features
 
     try:
         untrusted = set(skops.io.get_untrusted_types(data=data))
         if untrusted - _PRIOR_TYPES:
-            raise _invalid(f"{PRIOR} holds types that a similarity prior does not "
+            raise invalid(f"{PRIOR} holds types that a similarity prior does not "
                            f"use: {sorted(untrusted - _PRIOR_TYPES)[:5]}")
         prior = skops.io.loads(data, trusted=sorted(untrusted))
     except ValueError:
         raise
     except Exception as exc:  # whatever skops raises on a malformed file
-        raise _invalid(f"{PRIOR} cannot be read: {exc}") from None
-    n_features = similarity_features(clf.featurizer_.plan_)
-    if not (isinstance(prior, HistGradientBoostingClassifier)
-            and getattr(prior, "n_features_in_", None) == n_features
-            and np.array_equal(getattr(prior, "classes_", None),
-                               np.arange(len(clf.classes_)))):
-        raise _invalid(f"{PRIOR} is not a similarity prior for {n_features} features "
-                       f"and {len(clf.classes_)} classes")
+        raise invalid(f"{PRIOR} cannot be read: {exc}") from None
+    if not isinstance(prior, HistGradientBoostingClassifier):
+        raise invalid(f"{PRIOR} does not hold a HistGradientBoostingClassifier")
     return prior
-
-
-def _seed(clf):
-    from sklearn.utils import check_random_state
-
-    return check_random_state(clf.random_state).randint(np.iinfo(np.int32).max)
-
-
-def _classes(saved):
-    _expect_keys(saved, ("dtype", "values"), f"{MODEL} 'classes'")
-    dtype, values = saved["dtype"], saved["values"]
-    if not isinstance(dtype, str) or not isinstance(values, list):
-        raise _invalid("classes must hold a dtype string and a list of values")
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:
-        raise _invalid(f"classes have an unknown dtype {_short(dtype)}") from None
-    if dtype.kind not in _CLASS_DTYPE_KINDS:
-        raise _invalid(f"classes have an unsupported dtype {dtype}")
-    if not all(isinstance(v, _JSON_SCALARS) for v in values):
-        raise _invalid("classes must be strings, numbers or booleans")
-    if len(values) < 2:
-        raise _invalid("there must be at least two classes")
-    try:
-        classes = np.empty(len(values), dtype=dtype)
-        classes[:] = values
-    except (TypeError, ValueError, OverflowError):
-        raise _invalid(f"the classes {_short(values)} do not fit the dtype {dtype}") from None
-    if classes.tolist() != values or len(set(values)) != len(values):
-        raise _invalid(f"the classes {_short(values)} are not distinct values of {dtype}")
-    return classes
-
-
-def _fields(saved):
-    from ._pairs import Field
-
-    if not (isinstance(saved, list) and saved):
-        raise _invalid("fields must be a non-empty list")
-    fields = []
-    for field in saved:
-        if not (isinstance(field, list) and len(field) == 3 and isinstance(field[0], str)
-                and all(c is None or isinstance(c, str) for c in field[1:])
-                and field[1:] != [None, None]):
-            raise _invalid(f"invalid field {_short(field)}")
-        fields.append(Field(*field))
-    return fields
-
-
-def _token_list(tokens, what, reserved):
-    if not (isinstance(tokens, list) and all(isinstance(t, str) for t in tokens)):
-        raise _invalid(f"the {what} vocabulary must be a list of strings")
-    if tuple(tokens[: len(reserved)]) != tuple(reserved):
-        raise _invalid(f"the {what} vocabulary must start with {list(reserved)}")
-    if len(set(tokens)) != len(tokens):
-        raise _invalid(f"the {what} vocabulary repeats entries")
-    return tokens
-
-
-def _load_module(module, tensors, shared):
-    if not (isinstance(shared, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in shared.items())):
-        raise _invalid("shared_weights must map names to names")
-    state = {k[len("module."):]: tensors.pop(k) for k in list(tensors)
-             if k.startswith("module.")}
-    for alias, canonical in shared.items():
-        if alias in state or canonical not in state:
-            raise _invalid(f"the shared weight {alias!r} -> {canonical!r} is inconsistent")
-        state[alias] = state[canonical]
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unknown = sorted(set(state) - set(expected))
-    if missing or unknown:
-        raise _invalid(f"the weights do not fit the network: missing {missing[:5]}, "
-                       f"unexpected {unknown[:5]}")
-    for key, tensor in state.items():
-        target = expected[key]
-        if tensor.shape != target.shape or tensor.dtype != target.dtype:
-            raise _invalid(
-                f"the weight {key!r} has shape {tuple(tensor.shape)} and dtype "
-                f"{tensor.dtype}; the network expects {tuple(target.shape)} and "
-                f"{target.dtype}"
-            )
-    module.load_state_dict(state)
-
-
-def _load_optimizer(net, saved, tensors):
-    optimizer_tensors = {k: tensors.pop(k) for k in list(tensors)
-                         if k.startswith("optimizer.")}
-    if saved is None:
-        if optimizer_tensors:
-            raise _invalid("optimizer tensors without an optimizer state")
-        return
-    _expect_keys(saved, ("param_groups", "state"), f"{MODEL} 'optimizer'")
-    groups = _decode(saved["param_groups"], "optimizer param_groups")
-    if not (isinstance(groups, list) and all(isinstance(g, dict) for g in groups)):
-        raise _invalid("optimizer param_groups must be a list of objects")
-    if not isinstance(saved["state"], dict):
-        raise _invalid("optimizer state must be a JSON object")
-    state = {}
-    for index, entry in saved["state"].items():
-        if not (index.isdigit() and isinstance(entry, dict)):
-            raise _invalid("invalid optimizer state")
-        state[int(index)] = {}
-        for key, value in entry.items():
-            if isinstance(value, dict) and set(value) == {"__tensor__"}:
-                name = value["__tensor__"]
-                if name not in optimizer_tensors:
-                    raise _invalid(f"the optimizer tensor {_short(name)} is missing")
-                state[int(index)][key] = optimizer_tensors.pop(name)
-            else:
-                state[int(index)][key] = _decode(value, f"optimizer state {key!r}")
-    if optimizer_tensors:
-        raise _invalid(f"unknown optimizer tensors {sorted(optimizer_tensors)[:5]}")
-    params = list(net.module_.parameters())
-    for index, entry in state.items():
-        if index >= len(params):
-            raise _invalid("the optimizer state names a parameter the network lacks")
-        for key, value in entry.items():
-            if (isinstance(value, torch.Tensor) and value.dim() > 0
-                    and value.shape != params[index].shape):
-                raise _invalid(f"the optimizer's {key!r} of parameter {index} has the "
-                               "wrong shape")
-    try:
-        net.optimizer_.load_state_dict({"state": state, "param_groups": groups})
-    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
-        raise _invalid(f"the optimizer state does not fit the optimizer: {exc}") from None
-
-
-__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION"]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ._pairs import pair_texts
+from ._persistence import expect_keys, invalid
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -89,6 +90,20 @@ class Vocabulary:
         chars = {PAD: 0, UNK: 1}
         chars.update((ch, i) for i, ch in enumerate(charset, start=2))
         return cls(words=words, chars=chars)
+
+    def to_state(self):
+        """The vocabularies as plain data: each one's tokens in id order."""
+        return {"words": _ordered(self.words, "word"),
+                "chars": _ordered(self.chars, "character")}
+
+    @classmethod
+    def from_state(cls, state, where="'vocabulary'"):
+        """The vocabularies saved by :meth:`to_state`; ValueError if malformed."""
+        expect_keys(state, ("words", "chars"), where)
+        words = _token_list(state["words"], "words", RESERVED_WORDS)
+        chars = _token_list(state["chars"], "chars", (PAD, UNK))
+        return cls(words={w: i for i, w in enumerate(words)},
+                   chars={c: i for i, c in enumerate(chars)})
 
 
 @dataclass
@@ -178,6 +193,27 @@ class PairEncoder:
         self.max_chars_per_token = max_chars_per_token
         self.prepend_field_names = prepend_field_names
         self.vocabulary = None
+
+    def to_state(self):
+        """The encoder's settings as plain data (the vocabulary is saved apart)."""
+        return {"max_tokens_per_field": int(self.max_tokens_per_field),
+                "max_chars_per_token": int(self.max_chars_per_token),
+                "prepend_field_names": bool(self.prepend_field_names)}
+
+    @classmethod
+    def from_state(cls, fields, state, vocabulary, where="'encoder'"):
+        """The encoder of `fields` saved by :meth:`to_state`, with `vocabulary`."""
+        expect_keys(state, ("max_tokens_per_field", "max_chars_per_token",
+                            "prepend_field_names"), where)
+        for key in ("max_tokens_per_field", "max_chars_per_token"):
+            value = state[key]
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise invalid(f"encoder {key} must be a positive integer")
+        if not isinstance(state["prepend_field_names"], bool):
+            raise invalid("encoder prepend_field_names must be a boolean")
+        encoder = cls(fields, **state)
+        encoder.vocabulary = vocabulary
+        return encoder
 
     def _columns(self):
         return [c for f in self.fields for c in f.columns]
@@ -297,3 +333,21 @@ def padded(values, lengths, width):
     out = np.zeros((len(lengths), width), dtype=values.dtype)
     out[row_positions(lengths)] = values
     return out
+
+
+def _ordered(mapping, what):
+    """A vocabulary dict (token -> id, ids 0..n-1) as the list of its tokens."""
+    tokens = sorted(mapping, key=mapping.__getitem__)
+    if [mapping[t] for t in tokens] != list(range(len(tokens))):
+        raise ValueError(f"The {what} vocabulary's ids are not 0..n-1; cannot save it.")
+    return tokens
+
+
+def _token_list(tokens, what, reserved):
+    if not (isinstance(tokens, list) and all(isinstance(t, str) for t in tokens)):
+        raise invalid(f"the {what} vocabulary must be a list of strings")
+    if tuple(tokens[: len(reserved)]) != tuple(reserved):
+        raise invalid(f"the {what} vocabulary must start with {list(reserved)}")
+    if len(set(tokens)) != len(tokens):
+        raise invalid(f"the {what} vocabulary repeats entries")
+    return tokens

@@ -7,7 +7,9 @@ built here; the estimator's hyperparameters are read from it by name.
 from __future__ import annotations
 
 import inspect
+import json
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -18,7 +20,17 @@ from skorch.dataset import ValidSplit
 from skorch.helper import predefined_split
 
 from ._bimpm import MATCHING_STRATEGIES, RecordPairNetwork
-from ._data import collate_pairs
+from ._data import PairDataset, collate_pairs
+from ._persistence import (
+    MODEL,
+    WEIGHTS,
+    Unsupported,
+    decode_value,
+    encode_value,
+    expect_keys,
+    invalid,
+    short,
+)
 from ._validation import POSITIVE, Interval, SequenceOf, StrOptions
 
 # The network's arguments that the training data determine; the network's other
@@ -57,6 +69,34 @@ NETWORK_CONSTRAINTS = {
     "hidden_layer_sizes": [SequenceOf([POSITIVE], "positive integers")],
     "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
 }
+
+# The allowed values of the training settings.
+TRAINING_CONSTRAINTS = {
+    "max_epochs": [POSITIVE],
+    "batch_size": [POSITIVE],
+    "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+    "optimizer": [StrOptions(set(OPTIMIZERS)), callable],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [POSITIVE],
+    "decision_threshold": [Interval(numbers.Real, 0, 1, closed="neither"),
+                           StrOptions({"auto"})],
+    "class_weight": [StrOptions({"balanced"}), dict, None],
+    "random_state": ["random_state"],
+    "device": [str, torch.device],
+    "verbose": ["verbose"],
+    "warm_start": ["boolean"],
+    "callbacks": [list, tuple, None],
+}
+
+
+def check_training_params(clf):
+    """Check the training settings that depend on each other."""
+    if clf.decision_threshold == "auto" and not clf.early_stopping:
+        raise ValueError(
+            'decision_threshold="auto" chooses the threshold on the validation '
+            "pairs, which need early_stopping=True."
+        )
 
 
 def build_net(clf, y_encoded, seed, valid=None):
@@ -201,6 +241,16 @@ def choose_threshold(net, decision_threshold, dataset, y_encoded):
     return best_f1_threshold(y_valid, scores)
 
 
+def predict_encoded(net, encoded):
+    """The class probabilities of the encoded pairs (an ``EncodedPairs``)."""
+    # Pairs of similar length share batches (less padding); masking makes each
+    # probability independent of its batch, so the order can be restored.
+    order = encoded.by_length()
+    proba = np.empty((len(encoded), len(net.classes)))
+    proba[order] = net.predict_proba(PairDataset(encoded.take(order)))
+    return proba
+
+
 def best_f1_threshold(y_true, scores):
     """The threshold on `scores` that maximises F1 of the positive class (1).
 
@@ -229,3 +279,219 @@ def prediction_batch_size(batch_size):
     the results independent of the batch size.
     """
     return max(batch_size, 1024)
+
+
+# ---------------------------------------------------------------- saved state
+
+
+def net_state(net):
+    """The trained skorch `net` as plain data, tensors and history.
+
+    Returns
+    -------
+    state : dict
+        ``network`` (the module's constructor arguments), ``shared_weights``
+        (weights saved once under another name) and ``optimizer`` (the
+        non-tensor part of the optimizer state, or None).
+    tensors : dict of str to torch.Tensor
+        The module's weights (``module.*``), the loss's class weights, the
+        optimizer's tensors and the training shuffler's state.
+    history : list
+        skorch's training history, as JSON data.
+    """
+    tensors = {}
+    module_state, shared = _dedup_shared(net.module_.state_dict())
+    tensors.update({f"module.{k}": v for k, v in module_state.items()})
+    weight = getattr(net.criterion_, "weight", None)
+    if weight is not None:
+        tensors["criterion.weight"] = weight.detach()
+    generator = net.get_params().get("iterator_train__generator")
+    if isinstance(generator, torch.Generator):
+        tensors["generator.state"] = generator.get_state()
+    optimizer = _optimizer_state(net, tensors)
+    network = {k[len("module__"):]: v for k, v in net.get_params().items()
+               if k.startswith("module__")}
+    state = {"network": {k: encode_value(v, f"module__{k}") for k, v in network.items()},
+             "shared_weights": shared, "optimizer": optimizer}
+    return state, tensors, _history(net)
+
+
+def network_arguments(saved):
+    """The network's constructor arguments saved by :func:`net_state`."""
+    if not isinstance(saved, dict):
+        raise invalid(f"{MODEL} 'network' must be a JSON object")
+    allowed = set(inspect.signature(RecordPairNetwork).parameters)
+    unknown = sorted(set(saved) - allowed)
+    if unknown:
+        raise invalid(f"the network has unknown argument(s) {unknown}")
+    return {k: decode_value(v, f"network argument {k!r}") for k, v in saved.items()}
+
+
+def load_net(clf, state, tensors, history, seed):
+    """The net of the classifier `clf` saved by :func:`net_state`.
+
+    `clf` holds its hyperparameters, ``classes_`` and ``featurizer_``;
+    `state` is :func:`net_state`'s with the decoded :func:`network_arguments`;
+    the `tensors` used are removed from the dict.
+    """
+    n_classes = len(clf.classes_)
+    # Dummy labels: the class weights of the loss are restored from the file below.
+    net = build_net(clf, np.arange(n_classes), seed=seed)
+    net.set_params(**{f"module__{k}": v for k, v in state["network"].items()},
+                   criterion__weight=tensors.pop("criterion.weight", None))
+    try:
+        net.initialize()
+    except Exception as exc:  # whatever the constructor raises on bad arguments
+        raise invalid(f"cannot build the network from the saved arguments: {exc}") from None
+    _load_module(net.module_, tensors, state["shared_weights"])
+    generator_state = tensors.pop("generator.state", None)
+    generator = net.get_params().get("iterator_train__generator")
+    if generator_state is not None and isinstance(generator, torch.Generator):
+        try:
+            generator.set_state(generator_state)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise invalid(f"generator.state is not a generator state: {exc}") from None
+    _load_optimizer(net, state["optimizer"], tensors)
+    if tensors:
+        raise invalid(f"{WEIGHTS} holds unknown tensors {sorted(tensors)[:5]}")
+    if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
+        raise invalid("history.json must be a list of epochs")
+    from skorch.history import History
+
+    net.history_ = History(history)
+    return net
+
+
+def _dedup_shared(state):
+    """Drop the keys that alias an earlier tensor (safetensors refuses them).
+
+    ``BiMpmMatching`` with shared weights registers one Parameter under two
+    names; the alias is restored from its canonical name on load (and the
+    rebuilt network shares the Parameter again by construction).
+    """
+    seen, out, shared = {}, {}, {}
+    for key, tensor in state.items():
+        ident = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(),
+                 tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype)
+        if tensor.numel() and ident in seen:
+            shared[key] = seen[ident]
+            continue
+        seen.setdefault(ident, key)
+        out[key] = tensor
+    # Any remaining partial overlap gets its own copy.
+    return {k: v.clone() for k, v in out.items()}, shared
+
+
+def _optimizer_state(net, tensors):
+    optimizer = getattr(net, "optimizer_", None)
+    if optimizer is None:
+        return None
+    state = optimizer.state_dict()
+    try:
+        groups = encode_value(state["param_groups"], "optimizer param_groups")
+        scalars = {}
+        for index, entry in state["state"].items():
+            scalars[str(index)] = {}
+            for key, value in entry.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"optimizer.{index}.{key}"] = value.detach()
+                    scalars[str(index)][key] = {"__tensor__": f"optimizer.{index}.{key}"}
+                else:
+                    scalars[str(index)][key] = encode_value(value, f"optimizer state {key}")
+    except Unsupported as exc:
+        warnings.warn(
+            f"The optimizer state is not saved ({exc}); training with warm_start "
+            "after loading restarts the optimizer's running averages.",
+            UserWarning, stacklevel=5)
+        for key in [k for k in tensors if k.startswith("optimizer.")]:
+            del tensors[key]
+        return None
+    return {"param_groups": groups, "state": scalars}
+
+
+def _history(net):
+    history = list(getattr(net, "history_", None) or [])
+
+    def scalar(value):
+        if isinstance(value, np.generic) or (isinstance(value, torch.Tensor)
+                                             and value.numel() == 1):
+            return value.item()
+        raise TypeError(type(value).__name__)
+
+    try:
+        return json.loads(json.dumps(history, default=scalar))
+    except (TypeError, ValueError):
+        warnings.warn("The training history holds values that are not plain data "
+                      "(written by a callback?); it is not saved.", UserWarning,
+                      stacklevel=5)
+        return []
+
+
+def _load_module(module, tensors, shared):
+    if not (isinstance(shared, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in shared.items())):
+        raise invalid("shared_weights must map names to names")
+    state = {k[len("module."):]: tensors.pop(k) for k in list(tensors)
+             if k.startswith("module.")}
+    for alias, canonical in shared.items():
+        if alias in state or canonical not in state:
+            raise invalid(f"the shared weight {alias!r} -> {canonical!r} is inconsistent")
+        state[alias] = state[canonical]
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unknown = sorted(set(state) - set(expected))
+    if missing or unknown:
+        raise invalid(f"the weights do not fit the network: missing {missing[:5]}, "
+                       f"unexpected {unknown[:5]}")
+    for key, tensor in state.items():
+        target = expected[key]
+        if tensor.shape != target.shape or tensor.dtype != target.dtype:
+            raise invalid(
+                f"the weight {key!r} has shape {tuple(tensor.shape)} and dtype "
+                f"{tensor.dtype}; the network expects {tuple(target.shape)} and "
+                f"{target.dtype}"
+            )
+    module.load_state_dict(state)
+
+
+def _load_optimizer(net, saved, tensors):
+    optimizer_tensors = {k: tensors.pop(k) for k in list(tensors)
+                         if k.startswith("optimizer.")}
+    if saved is None:
+        if optimizer_tensors:
+            raise invalid("optimizer tensors without an optimizer state")
+        return
+    expect_keys(saved, ("param_groups", "state"), f"{MODEL} 'optimizer'")
+    groups = decode_value(saved["param_groups"], "optimizer param_groups")
+    if not (isinstance(groups, list) and all(isinstance(g, dict) for g in groups)):
+        raise invalid("optimizer param_groups must be a list of objects")
+    if not isinstance(saved["state"], dict):
+        raise invalid("optimizer state must be a JSON object")
+    state = {}
+    for index, entry in saved["state"].items():
+        if not (index.isdigit() and isinstance(entry, dict)):
+            raise invalid("invalid optimizer state")
+        state[int(index)] = {}
+        for key, value in entry.items():
+            if isinstance(value, dict) and set(value) == {"__tensor__"}:
+                name = value["__tensor__"]
+                if name not in optimizer_tensors:
+                    raise invalid(f"the optimizer tensor {short(name)} is missing")
+                state[int(index)][key] = optimizer_tensors.pop(name)
+            else:
+                state[int(index)][key] = decode_value(value, f"optimizer state {key!r}")
+    if optimizer_tensors:
+        raise invalid(f"unknown optimizer tensors {sorted(optimizer_tensors)[:5]}")
+    params = list(net.module_.parameters())
+    for index, entry in state.items():
+        if index >= len(params):
+            raise invalid("the optimizer state names a parameter the network lacks")
+        for key, value in entry.items():
+            if (isinstance(value, torch.Tensor) and value.dim() > 0
+                    and value.shape != params[index].shape):
+                raise invalid(f"the optimizer's {key!r} of parameter {index} has the "
+                               "wrong shape")
+    try:
+        net.optimizer_.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
+        raise invalid(f"the optimizer state does not fit the optimizer: {exc}") from None

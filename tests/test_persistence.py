@@ -15,7 +15,7 @@ from sklearn.base import clone
 from skorch.callbacks import Callback
 
 from skrecordpair import RecordPairClassifier, __version__, pair_frame
-from skrecordpair._persistence import FORMAT_VERSION, load_model
+from skrecordpair._persistence import FORMAT_VERSION
 
 from .conftest import TINY, make_people_pairs
 
@@ -510,7 +510,7 @@ def test_cuda_model_loads_on_the_cpu_with_a_warning(copy, fitted, people):
     with pytest.warns(UserWarning, match="CUDA is not available"):
         loaded = RecordPairClassifier.load(copy)
     assert loaded.device == "cpu"
-    explicit = load_model(copy, device="cpu")
+    explicit = RecordPairClassifier.load(copy, device="cpu")
     np.testing.assert_array_equal(explicit.predict_proba(*people[:2]),
                                   fitted.predict_proba(*people[:2]))
 
