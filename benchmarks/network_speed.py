@@ -81,7 +81,7 @@ def main(argv=None):
         clf = RecordPairClassifier(max_epochs=1, random_state=0, verbose=0)
         clf.fit(*data.train, validation_data=data.valid)
         X = data.test[0]
-        encoded = clf._encode(X)
+        encoded = clf.featurizer_.transform(X)
         dataset = PairDataset(encoded.take(encoded.by_length()))
         net = clf.net_
         current = net.module_

@@ -205,6 +205,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     prior_ : HistGradientBoostingClassifier or None
         The similarity model fitted on all training pairs (None when
         ``similarity_prior=False``).
+    featurizer_ : object
+        The fitted featurisation of the pairs (fields, vocabularies,
+        similarity features and prior), whose attributes the four above are.
     net_ : skorch.NeuralNetClassifier
         The trained network; ``net_.module_`` is the :class:`torch.nn.Module`
         and ``net_.history_`` the training history.

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._pairs import pair_texts, resolve_fields
 from ._text import code_points, map_characters, row_positions
+from ._validation import POSITIVE, Interval, validate_params
 
 __all__ = ["SimilarityFeatures"]
 
@@ -210,6 +211,16 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
     array([0.0005, 0.    ])
     """
 
+    _parameter_constraints = {
+        "fields": "no_validation",  # resolved against the columns in fit
+        "left_prefix": [str],
+        "right_prefix": [str],
+        "numeric_fields": "no_validation",  # checked against the fields in fit
+        "lowercase": ["boolean"],
+        "max_length": [POSITIVE],
+        "n_jobs": [Interval(numbers.Integral, None, -1, closed="right"), POSITIVE, None],
+    }
+
     def __init__(
         self,
         fields=None,
@@ -245,21 +256,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         _check_pair_frame(X, "fit")
-        if not isinstance(self.lowercase, (bool, np.bool_)):
-            raise TypeError(f"lowercase must be a bool; got {self.lowercase!r}.")
-        if (not isinstance(self.max_length, numbers.Integral)
-                or isinstance(self.max_length, bool) or self.max_length < 1):
-            raise ValueError(
-                f"max_length must be a positive integer; got {self.max_length!r}."
-            )
-        if self.n_jobs is not None and (
-            not isinstance(self.n_jobs, numbers.Integral)
-            or isinstance(self.n_jobs, bool)
-            or self.n_jobs == 0
-        ):
-            raise ValueError(
-                f"n_jobs must be None or a non-zero integer; got {self.n_jobs!r}."
-            )
+        validate_params(self._parameter_constraints, self.get_params(deep=False))
         validate_data(self, X, skip_check_array=True)
         self.fields_ = resolve_fields(
             X.columns, self.fields, self.left_prefix, self.right_prefix

@@ -109,6 +109,8 @@ def _describe_one(constraint):
         return " or ".join(repr(s) for s in sorted(constraint.options))
     if isinstance(constraint, Interval):
         return _describe_interval(constraint)
+    if type(constraint).__name__ == "_Booleans":
+        return "a bool"
     return str(constraint)
 
 

@@ -29,6 +29,15 @@ def test_network_hyperparameters_are_the_estimators_with_the_same_defaults():
         name: network[name] for name in NETWORK_PARAMS}
 
 
+def test_featurizer_parameters_are_the_estimators_with_the_same_defaults():
+    from skrecordpair._featurizer import PairFeaturizer
+
+    featurizer = {name: p.default for name, p in _init_parameters(PairFeaturizer).items()}
+    estimator = {name: p.default for name, p in _init_parameters(RecordPairClassifier).items()}
+    assert {name: estimator.get(name, "absent") for name in featurizer} == featurizer
+    assert list(featurizer) == PairFeaturizer.parameter_names()
+
+
 def test_every_hyperparameter_is_constrained_and_documented():
     names = list(_init_parameters(RecordPairClassifier))
     assert sorted(RecordPairClassifier._parameter_constraints) == sorted(names)
