@@ -401,6 +401,25 @@ def test_pair_completeness_errors():
         pair_completeness(3, [(1, 2)])
 
 
+def test_pair_completeness_refuses_ids_of_different_types():
+    cands = pd.DataFrame({"left_id": ["1", "2"], "right_id": ["10", "20"],
+                          "similarity": [0.9, 0.8]})
+    with pytest.raises(TypeError, match=r"left ids of true_pairs are integer.*"
+                                        r"those of candidates are string"):
+        pair_completeness(cands, [(1, 10), (2, 20)])
+    with pytest.raises(TypeError, match=r"right ids of true_pairs are string.*"
+                                        r"those of candidates are integer"):
+        pair_completeness([(1, 10)], [(1, "10")])
+    with pytest.raises(TypeError, match="ids of true_pairs are integer"):
+        pair_completeness([("1", "2")], [(1, 2)], deduplicate=True)
+    # Same kind of ids: numpy and Python integers, ints and floats, compare.
+    assert pair_completeness(pd.MultiIndex.from_arrays([np.array([1]), np.array([2])]),
+                             [(1, 2)]) == 1.0
+    assert pair_completeness([(1.0, 2)], [(1, 2)]) == 1.0
+    # Ids of mixed types on one side are compared as they are.
+    assert pair_completeness([(1, "a"), ("b", 2)], [("b", 2)]) == 1.0
+
+
 def test_reduction_ratio():
     cands = [(1, "a"), (2, "b"), (2, "b")]
     assert reduction_ratio(cands, 2, 10) == pytest.approx(1 - 2 / 20)
