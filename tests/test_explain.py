@@ -52,6 +52,27 @@ def test_pairs_named_by_a_multiindex(fitted, people):
     assert list(out.columns[1:3]) == ["pair_level_0", "pair_level_1"]
 
 
+def test_explain_linked_pairs(fitted, people):
+    from skrecordpair import NearestNeighborBlocker, link
+
+    left, right, _ = people
+    left = left.iloc[:12].set_axis([f"a{i}" for i in range(12)])
+    right = right.iloc[:12].set_axis([f"b{i}" for i in range(12)])
+    matches = link(left, right, NearestNeighborBlocker(k=2), fitted, threshold=0)
+    top = matches.head(2)
+    X = pair_frame(left.loc[top["left_id"]], right.loc[top["right_id"]])
+    X.index = pd.MultiIndex.from_frame(top[["left_id", "right_id"]])
+    out = fitted.explain(X)
+    assert list(out["left_id"][::6]) == list(top["left_id"])
+    assert list(out["right_id"][::6]) == list(top["right_id"])
+    # The explained probability is the one link reported.
+    np.testing.assert_allclose(
+        np.where(out["prediction"][::6] == 1, out["probability"][::6],
+                 1 - out["probability"][::6]), top["probability"], atol=1e-5)
+    first = out.iloc[0]
+    assert first["text"] == left.loc[first["left_id"], "name"]
+
+
 def test_no_pairs_give_an_empty_frame(fitted, people):
     left, right, _ = people
     X = pair_frame(left.iloc[:0], right.iloc[:0])
