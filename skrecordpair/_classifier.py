@@ -736,11 +736,17 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         pandas.DataFrame
             One row per (pair, side, field), pairs in input order, left fields
             then right fields, with columns ``pair`` (the index label of the
-            pair in `X`), ``side`` (``"left"``/``"right"``), ``field``,
+            pair in `X`; a tuple when `X` has a MultiIndex, such as the
+            ``(left_id, right_id)`` index of the pairs that
+            :func:`~skrecordpair.link` scores), then, when `X` has a
+            MultiIndex, one column per index level, named after the level
+            (``pair_level_<i>`` when it has no name or its name is taken),
+            then ``side`` (``"left"``/``"right"``), ``field``,
             ``text`` (the field's value, None when missing), ``attribution``,
             ``raw_attribution``, ``target`` (the explained label),
             ``prediction`` (the predicted label), ``probability`` (of the
             predicted label) and ``convergence_delta`` (of that pair and side).
+            No pair gives an empty frame with these columns.
 
         Raises
         ------
@@ -882,13 +888,17 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         return index
 
     def _explanation_frame(self, X, results, normalize):
-        def cat(key):
+        n_pairs, n_fields = len(X), len(self.fields_)
+
+        def cat(key, *width):
+            if not results:  # no pair: empty columns of the usual types
+                return torch.zeros((0, *width), dtype=torch.float64)
             return torch.cat([r[key] for r in results]).double()
 
-        n_pairs, n_fields = len(X), len(self.fields_)
-        raw = torch.stack([cat("left"), cat("right")], dim=1)  # (n, 2, F)
+        raw = torch.stack([cat("left", n_fields), cat("right", n_fields)],
+                          dim=1)  # (n, 2, F)
         delta = torch.stack([cat("left_delta"), cat("right_delta")], dim=1)
-        probability = torch.softmax(cat("logits"), dim=-1).numpy()
+        probability = torch.softmax(cat("logits", len(self.classes_)), dim=-1).numpy()
         predicted = probability.argmax(1)
         attribution = l2_normalize(raw) if normalize else raw
         texts = np.stack([
@@ -896,8 +906,18 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             for side in (0, 1)
         ], axis=1)  # (n, 2, F)
         repeat = 2 * n_fields
+        # The pair's index label; with a MultiIndex (e.g. the (left_id,
+        # right_id) of the pairs that link scores) also one column per level,
+        # so that each row names its records.
+        ids = {"pair": np.repeat(X.index.to_numpy(), repeat)}
+        if isinstance(X.index, pd.MultiIndex):
+            for i, name in enumerate(X.index.names):
+                if not isinstance(name, str) or name in _EXPLANATION_COLUMNS or (
+                        name in ids or list(X.index.names).count(name) > 1):
+                    name = f"pair_level_{i}"
+                ids[name] = np.repeat(X.index.get_level_values(i).to_numpy(), repeat)
         return pd.DataFrame({
-            "pair": np.repeat(X.index.to_numpy(), repeat),
+            **ids,
             "side": np.tile(np.repeat(["left", "right"], n_fields), n_pairs),
             "field": np.tile([f[0] for f in self.fields_], 2 * n_pairs),
             "text": texts.reshape(-1),
@@ -975,6 +995,12 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         X, y = resolve_pair_args("score", (X, y, *args), self.left_prefix,
                                  self.right_prefix, with_y=True)
         return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
+
+
+# The columns of explain's frame (besides those of the index levels).
+_EXPLANATION_COLUMNS = ("pair", "side", "field", "text", "attribution",
+                        "raw_attribution", "target", "prediction", "probability",
+                        "convergence_delta")
 
 
 def best_f1_threshold(y_true, scores):
