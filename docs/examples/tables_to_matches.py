@@ -10,13 +10,16 @@ SKRECORDPAIR_FODORS_ZAGATS:
 
 import os
 import sys
+from pathlib import Path
 
 import pandas as pd
 
 from skrecordpair import NearestNeighborBlocker, RecordPairClassifier, link, pair_frame
 from skrecordpair.datasets import load_magellan
 
-DEFAULT_PATH = "/work/shared/data/magellan/fodors_zagats"
+# In a checkout of skrecordpair, the benchmark data sits beside the repository.
+DEFAULT_PATH = str(Path(__file__).resolve().parents[3] / "shared" / "data" / "magellan"
+                   / "fodors_zagats")
 
 
 def main(path):
