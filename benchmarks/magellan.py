@@ -71,8 +71,8 @@ def pairs_per_second(func, X, repeats=REPEATS):
 
 def candidate_pairs(data):
     """`CANDIDATE_PAIRS` pairs of a tableA and a tableB record drawn at random."""
-    return resampled_pair_frame(data.left_table[data.fields],
-                                data.right_table[data.fields], CANDIDATE_PAIRS)
+    # The tables are indexed by id: their columns are the fields.
+    return resampled_pair_frame(data.left_table, data.right_table, CANDIDATE_PAIRS)
 
 
 def run_network(data, seed, params):

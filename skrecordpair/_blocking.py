@@ -66,10 +66,11 @@ class NearestNeighborBlocker(BaseEstimator):
         the square root of its weight, normalised to unit length; the
         similarity is the cosine of two record vectors, between 0 and 1.
     k : int, default=10
-        Number of neighbours per query record. Fitted records with identical
-        vectors count as one neighbour and are returned together (a tie cannot
-        be broken fairly), so a query can get more than `k` candidates when
-        the fitted table holds exact duplicates.
+        Largest number of candidates per query record. Fitted records with
+        identical vectors are equally similar to any query; among them the
+        records that come first in the fitted table are taken, so a query
+        never gets more than `k` candidates, however many exact duplicates
+        the fitted table holds.
     analyzer : {"char", "char_wb", "word"}, default="char"
         The TF-IDF features, as in
         :class:`~sklearn.feature_extraction.text.TfidfVectorizer`: character
@@ -296,7 +297,8 @@ class NearestNeighborBlocker(BaseEstimator):
         else:
             codes = np.zeros(len(X), dtype=np.int64)
         q, u, sim = self._search(query, codes, self.k, exclude_self=False)
-        left, right, sim = _expand(q, u, sim, self._group_ptr, self._group_members)
+        left, right, sim = _expand(q, u, sim, self._group_ptr, self._group_members,
+                                   np.full(len(X), self.k, dtype=np.int64))
         return _frame(X.index, left, self.index_, right, sim)
 
     def transform(self, X):
@@ -316,27 +318,27 @@ class NearestNeighborBlocker(BaseEstimator):
         check_is_fitted(self, "vectorizers_")
         check_record_table(X, "NearestNeighborBlocker.transform()")
         _check_columns(X, [c for view in self.views_ for c in view], "transform")
+        if len(X) == 0:
+            # TfidfVectorizer refuses empty input.
+            n_features = sum(len(v.vocabulary_) for v in self.vectorizers_)
+            return sp.csr_matrix((0, n_features), dtype=np.float32)
         blocks = [v.transform(_view_text(X, view))
                   for v, view in zip(self.vectorizers_, self.views_)]
         return _combine(blocks, self.weights_)
 
     def _duplicates(self):
-        q, u, sim = self._search(self._matrix, self._block, self.k, exclude_self=True)
-        ptr, members = self._group_ptr, self._group_members
-        a, b, s = _expand(q, u, sim, ptr, members, left_members=True)
-        # Records with identical vectors (and keys) pair with each other too.
+        k, ptr, members = self.k, self._group_ptr, self._group_members
         sizes = np.diff(ptr)
         norms = np.asarray(self._matrix.multiply(self._matrix).sum(axis=1)).ravel()
-        tied = np.flatnonzero((sizes > 1) & (norms > 0) & (self._block >= 0))
-        extra_a, extra_b, extra_s = [a], [b], [s]
-        for g in tied:
-            rec = members[ptr[g]:ptr[g + 1]]
-            i, j = np.triu_indices(len(rec), 1)
-            extra_a.append(rec[i])
-            extra_b.append(rec[j])
-            extra_s.append(np.full(len(i), norms[g], dtype=np.float32))
-        a, b, s = (np.concatenate(extra_a), np.concatenate(extra_b),
-                   np.concatenate(extra_s))
+        # A record's nearest other records are first its identical copies
+        # (similarity = its norm), up to k of them; the rest of its k come
+        # from the nearest other groups.
+        searchable = (norms > 0) & (self._block >= 0)
+        copies = np.where(searchable, np.minimum(sizes - 1, k), 0)
+        q, u, sim = self._search(self._matrix, self._block, k, exclude_self=True)
+        a, b, s = _expand(q, u, sim, ptr, members, k - copies, left_members=True)
+        c, d, t = _copies(ptr, members, copies, norms)
+        a, b, s = np.concatenate([a, c]), np.concatenate([b, d]), np.concatenate([s, t])
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         # Each unordered pair once, with its largest similarity (the two
         # directions can differ in the last bits).
@@ -363,6 +365,8 @@ class NearestNeighborBlocker(BaseEstimator):
                      for a, b, c, d in zip(q_lo, q_hi, u_lo, u_hi)]
         else:
             parts = [(None, None)]
+        if not parts:  # no query record shares a key value with a fitted one
+            return _no_pairs()
         for q_rows, u_rows in parts:
             sub_query = query if q_rows is None else query[q_rows]
             sub_fitted = fitted if u_rows is None else fitted[u_rows]
@@ -582,8 +586,7 @@ def _top_k(query, fitted, k, chunk_rows, *, exclude_self):
         out_u.append(u)
         out_s.append(s)
     if not out_q:
-        return (np.empty(0, np.int64), np.empty(0, np.int64),
-                np.empty(0, np.float32))
+        return _no_pairs()
     q, u, s = np.concatenate(out_q), np.concatenate(out_u), np.concatenate(out_s)
     if exclude_self:
         # A row absent from its own top k+1 (ties at similarity 1) kept k+1.
@@ -601,8 +604,7 @@ def _top_k_block(sims, k, n_fitted):
     sims.eliminate_zeros()
     counts = np.diff(sims.indptr)
     if sims.nnz == 0:
-        return (np.empty(0, np.int64), np.empty(0, np.int64),
-                np.empty(0, np.float32))
+        return _no_pairs()
     if k >= n_fitted or counts.max() <= k:
         rows = np.repeat(np.arange(n_rows, dtype=np.int64), counts)
         return rows, sims.indices.astype(np.int64), sims.data.copy()
@@ -630,21 +632,58 @@ def _top_k_block(sims, k, n_fitted):
     return np.concatenate(out_r), np.concatenate(out_c), np.concatenate(out_v)
 
 
-def _expand(q, u, sim, ptr, members, *, left_members=False):
+def _no_pairs():
+    """Empty ``(query_rows, fitted_rows, similarities)``."""
+    return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
+
+
+def _expand(q, u, sim, ptr, members, quota, *, left_members=False):
     """Replace fitted group ``u`` by its member records (and ``q`` likewise).
 
-    With `left_members`, the query rows are groups too (deduplication).
+    Query row (or group) ``q`` takes at most ``quota[q]`` records in all: the
+    groups by decreasing similarity, ties by group (the groups are numbered
+    in the order of their first record), and within a group its records in
+    table order. With `left_members`, the query rows are groups too
+    (deduplication) and every member of ``q`` gets the records taken for
+    ``q``.
     """
-    counts = ptr[u + 1] - ptr[u]
-    pos = _ranges(ptr[u], counts)
-    right = members[pos]
+    # Groups are numbered in order of first appearance, so ordering by u is
+    # ordering by the position of the group's first record.
+    order = np.lexsort((u, -sim, q))
+    q, u, sim = q[order], u[order], sim[order]
+    sizes = ptr[u + 1] - ptr[u]
+    # Records that the earlier rows of the same query already took.
+    taken = np.cumsum(sizes) - sizes
+    taken -= taken[np.searchsorted(q, q, "left")]
+    counts = np.clip(quota[q] - taken, 0, sizes)
+    right = members[_ranges(ptr[u], counts)]
     q, sim = np.repeat(q, counts), np.repeat(sim, counts)
     if left_members:
         counts = ptr[q + 1] - ptr[q]
-        pos = _ranges(ptr[q], counts)
         right, sim = np.repeat(right, counts), np.repeat(sim, counts)
-        q = members[pos]
+        q = members[_ranges(ptr[q], counts)]
     return q, right, sim
+
+
+def _copies(ptr, members, copies, norms):
+    """Pairs of identical records: each record with the first ``copies[g]``
+    other records of its group ``g``, similarity ``norms[g]``."""
+    groups = np.flatnonzero(copies > 0)
+    sizes = ptr[groups + 1] - ptr[groups]
+    slot = _ranges(ptr[groups], sizes)           # every member, by group
+    start = np.repeat(ptr[groups], sizes)
+    rank = slot - start                          # its rank within the group
+    n_copies = np.repeat(copies[groups], sizes)
+    # The first n_copies + 1 members of the group, less the record itself
+    # (or less the last one when the record is not among them).
+    n = n_copies + 1
+    other = _ranges(np.zeros(len(n), dtype=np.int64), n)
+    rank, n_copies = np.repeat(rank, n), np.repeat(n_copies, n)
+    keep = np.where(rank <= n_copies, other != rank, other != n_copies)
+    a = np.repeat(members[slot], n)[keep]
+    b = members[np.repeat(start, n)[keep] + other[keep]]
+    sim = np.repeat(np.repeat(norms[groups], sizes), n)[keep].astype(np.float32)
+    return a, b, sim
 
 
 def _ranges(starts, counts):

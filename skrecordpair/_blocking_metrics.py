@@ -41,6 +41,10 @@ def pair_completeness(candidates, true_pairs, *, deduplicate=False):
     ------
     ValueError
         If there is no true pair, or an input has the wrong shape.
+    TypeError
+        If the ids of one side are of different types in the two inputs
+        (e.g. strings among the candidates and integers among the true
+        pairs), which no pair could ever match.
 
     See Also
     --------
@@ -59,6 +63,7 @@ def pair_completeness(candidates, true_pairs, *, deduplicate=False):
     """
     cand = _pair_index(candidates, "candidates", deduplicate)
     true = _pair_index(true_pairs, "true_pairs", deduplicate)
+    _check_id_types(cand, true, deduplicate)
     if len(true) == 0:
         raise ValueError(
             "pair_completeness() needs at least one true pair; got none (after "
@@ -126,6 +131,35 @@ def _check_size(value, name, minimum):
     if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
             or value < minimum):
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+
+
+# Kinds of ids (pandas.api.types.infer_dtype) that compare equal by value.
+_NUMBER_KINDS = {"integer", "integer-na", "floating", "mixed-integer-float", "decimal"}
+# Kinds that hold ids of several types: compared as they are.
+_MIXED_KINDS = {"mixed", "mixed-integer", "unknown-array", "empty"}
+
+
+def _check_id_types(cand, true, deduplicate):
+    """Refuse to compare ids of different types, e.g. "1" and 1: they never match."""
+    for level, side in enumerate(("left", "right")):
+        kinds = []
+        for pairs in (true, cand):
+            values = pairs.levels[level]
+            kind = pd.api.types.infer_dtype(values, skipna=True)
+            kinds.append((kind, "number" if kind in _NUMBER_KINDS else kind,
+                          values[0] if len(values) else None))
+        (true_kind, true_family, true_example), (cand_kind, cand_family,
+                                                 cand_example) = kinds
+        if (true_family != cand_family and true_kind not in _MIXED_KINDS
+                and cand_kind not in _MIXED_KINDS):
+            which = "" if deduplicate else f"{side} "
+            raise TypeError(
+                "pair_completeness() compares ids by value, so the candidates and "
+                f"the true pairs must use ids of the same type; the {which}ids of "
+                f"true_pairs are {true_kind} (e.g. {true_example!r}) but those of "
+                f"candidates are {cand_kind} (e.g. {cand_example!r}). Convert one "
+                "of them, e.g. with .astype(str)."
+            )
 
 
 def _pair_index(pairs, name, deduplicate):

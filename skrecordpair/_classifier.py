@@ -10,11 +10,8 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
-    check_consistent_length,
     check_is_fitted,
-    column_or_1d,
     validate_data,
 )
 
@@ -328,16 +325,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         self._validate_params()
         continuing = self.warm_start and hasattr(self, "net_")
         X = self._validate_pairs(X, reset=not continuing)
-        if y is None:
-            raise ValueError(
-                "RecordPairClassifier requires y to be passed, but the target y is "
-                "None; pass the labels of the pairs."
-            )
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(X, y)
-        check_classification_targets(y)
-        self.classes_, y_encoded = encode_labels(
-            y, self.classes_ if continuing else None)
+        self.classes_, y_encoded = encode_labels(X, y, self.classes_ if continuing
+                                                 else None)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         if continuing:
             # The features stay as fitted; the prior's predictions on the
@@ -375,10 +364,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         X, y = resolve_pair_args("fit", tuple(validation_data), self.left_prefix,
                                  self.right_prefix, with_y=True)
         X = self._validate_pairs(X, reset=False)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(X, y)
         return PairDataset(self.featurizer_.transform(X),
-                           encode_validation_labels(y, self.classes_))
+                           encode_validation_labels(X, y, self.classes_))
 
     def _validate_params(self):
         """Check the hyperparameters against ``_parameter_constraints``, then
@@ -402,9 +389,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     def _check_fitted_columns(self, columns):  # also used by skrecordpair.dask
         self.featurizer_.check_columns(columns)
 
-    # ------------------------------------------------- fitted features
-
-    # Documented under Attributes; owned by the featurizer.
+    # The featurizer's fitted attributes (documented under Attributes).
     fields_ = property(lambda self: self.featurizer_.fields_)
     vocabulary_ = property(lambda self: self.featurizer_.vocabulary_)
     numeric_fields_ = property(lambda self: self.featurizer_.numeric_fields_)
@@ -489,11 +474,17 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         pandas.DataFrame
             One row per (pair, side, field), pairs in input order, left fields
             then right fields, with columns ``pair`` (the index label of the
-            pair in `X`), ``side`` (``"left"``/``"right"``), ``field``,
+            pair in `X`; a tuple when `X` has a MultiIndex, such as the
+            ``(left_id, right_id)`` index of the pairs that
+            :func:`~skrecordpair.link` scores), then, when `X` has a
+            MultiIndex, one column per index level, named after the level
+            (``pair_level_<i>`` when it has no name or its name is taken),
+            then ``side`` (``"left"``/``"right"``), ``field``,
             ``text`` (the field's value, None when missing), ``attribution``,
             ``raw_attribution``, ``target`` (the explained label),
             ``prediction`` (the predicted label), ``probability`` (of the
             predicted label) and ``convergence_delta`` (of that pair and side).
+            No pair gives an empty frame with these columns.
 
         Raises
         ------

@@ -145,29 +145,54 @@ def _target_indices(target, n_pairs, classes):
     return index
 
 
+# The columns of explain's frame (besides those of the index levels).
+_EXPLANATION_COLUMNS = ("pair", "side", "field", "text", "attribution",
+                        "raw_attribution", "target", "prediction", "probability",
+                        "convergence_delta")
+
+
 def _explanation_frame(X, results, texts, fields, classes, normalize):
     """The output frame of ``explain``: one row per (pair, side, field).
 
     `results` are the attributions of consecutive batches, `texts` the
     :class:`~skrecordpair._pairs.PairTexts` of consecutive chunks of `X`.
     """
-    def cat(key):
+    n_pairs, n_fields = len(X), len(fields)
+
+    def cat(key, *width):
+        if not results:  # no pair: empty columns of the usual types
+            return torch.zeros((0, *width), dtype=torch.float64)
         return torch.cat([r[key] for r in results]).double()
 
-    n_pairs, n_fields = len(X), len(fields)
-    raw = torch.stack([cat("left"), cat("right")], dim=1)  # (n, 2, F)
+    def column_text(column):
+        if not texts:
+            return np.empty(0, dtype=object)
+        return np.concatenate([t[column] for t in texts])
+
+    raw = torch.stack([cat("left", n_fields), cat("right", n_fields)],
+                      dim=1)  # (n, 2, F)
     delta = torch.stack([cat("left_delta"), cat("right_delta")], dim=1)
-    probability = torch.softmax(cat("logits"), dim=-1).numpy()
+    probability = torch.softmax(cat("logits", len(classes)), dim=-1).numpy()
     predicted = probability.argmax(1)
     attribution = l2_normalize(raw) if normalize else raw
     text = np.stack([
-        np.stack([np.concatenate([t[f.column(side)] for t in texts]) for f in fields],
-                 axis=1)
+        np.stack([column_text(f.column(side)) for f in fields], axis=1)
+        if n_fields else np.empty((n_pairs, 0), dtype=object)
         for side in ("left", "right")
     ], axis=1)  # (n, 2, F)
     repeat = 2 * n_fields
+    # The pair's index label; with a MultiIndex (e.g. the (left_id,
+    # right_id) of the pairs that link scores) also one column per level,
+    # so that each row names its records.
+    ids = {"pair": np.repeat(X.index.to_numpy(), repeat)}
+    if isinstance(X.index, pd.MultiIndex):
+        for i, name in enumerate(X.index.names):
+            if not isinstance(name, str) or name in _EXPLANATION_COLUMNS or (
+                    name in ids or list(X.index.names).count(name) > 1):
+                name = f"pair_level_{i}"
+            ids[name] = np.repeat(X.index.get_level_values(i).to_numpy(), repeat)
     return pd.DataFrame({
-        "pair": np.repeat(X.index.to_numpy(), repeat),
+        **ids,
         "side": np.tile(np.repeat(["left", "right"], n_fields), n_pairs),
         "field": np.tile([f.name for f in fields], 2 * n_pairs),
         "text": text.reshape(-1),

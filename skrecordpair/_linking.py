@@ -17,6 +17,8 @@ from ._pairs import pair_frame
 __all__ = ["link", "deduplicate"]
 
 MATCH_COLUMNS = ["left_id", "right_id", "similarity", "probability"]
+# Index levels of the pair frames that link and deduplicate score.
+PAIR_INDEX_NAMES = ["left_id", "right_id"]
 
 
 def link(left, right, blocker, classifier, threshold=0.5, *, one_to_one=False,
@@ -27,8 +29,10 @@ def link(left, right, blocker, classifier, threshold=0.5, *, one_to_one=False,
        for the records of `left` (see
        :meth:`NearestNeighborBlocker.candidates`);
     2. each candidate is turned into a pair-frame row,
-       ``pair_frame(left.loc[left_id], right.loc[right_id])``, and scored with
-       ``classifier.predict_proba``, `batch_size` pairs at a time;
+       ``pair_frame(left.loc[left_id], right.loc[right_id])`` indexed by the
+       two record ids (a MultiIndex with the levels ``left_id`` and
+       ``right_id``), and scored with ``classifier.predict_proba``,
+       `batch_size` pairs at a time;
     3. the pairs whose match probability is at least `threshold` are kept,
        and with `one_to_one` reduced to a one-to-one matching.
 
@@ -137,7 +141,8 @@ def deduplicate(table, blocker, classifier, threshold=0.5, *, batch_size=20_000,
        within it (``candidates()`` without a table: no self-pairs, each
        unordered pair once, the earlier record on the left);
     2. each pair is scored with ``classifier.predict_proba`` on
-       ``pair_frame(table.loc[left_id], table.loc[right_id])``;
+       ``pair_frame(table.loc[left_id], table.loc[right_id])``, indexed by the
+       two record ids as in :func:`link`;
     3. the records are the nodes of a graph whose edges are the pairs with
        match probability at least `threshold`, and each connected component
        is one entity.
@@ -276,10 +281,21 @@ def _score(left, left_pos, right, right_pos, classifier, column, batch_size):
     proba = np.empty(len(left_pos), dtype=np.float64)
     for start in range(0, len(left_pos), batch_size):
         stop = start + batch_size
-        X = pair_frame(left.iloc[left_pos[start:stop]],
-                       right.iloc[right_pos[start:stop]])
+        X = _pairs(left, left_pos[start:stop], right, right_pos[start:stop])
         proba[start:stop] = np.asarray(classifier.predict_proba(X))[:, column]
     return proba
+
+
+def _pairs(left, left_pos, right, right_pos):
+    """The pair frame of the records at these positions, indexed by their ids.
+
+    The index, ``(left_id, right_id)``, travels with the pairs through the
+    classifier, so that e.g. an explanation of a pair names its two records.
+    """
+    X = pair_frame(left.iloc[left_pos], right.iloc[right_pos])
+    X.index = pd.MultiIndex.from_arrays(
+        [left.index[left_pos], right.index[right_pos]], names=PAIR_INDEX_NAMES)
+    return X
 
 
 def _greedy_one_to_one(left_pos, right_pos, probability, similarity):

@@ -14,6 +14,8 @@ import warnings
 import numpy as np
 import torch
 from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, column_or_1d
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
@@ -169,9 +171,18 @@ def _class_weights(class_weight, classes, y_encoded):
     )
 
 
-def encode_labels(y, classes=None):
-    """The classes and each label's class index: the classes of `y`, or with
-    `classes` (continued training) those, which must hold every label."""
+def encode_labels(X, y, classes=None):
+    """The classes and each label's class index of the labels `y` of the pairs
+    `X`: the classes of `y`, or with `classes` (continued training) those,
+    which must hold every label."""
+    if y is None:
+        raise ValueError(
+            "RecordPairClassifier requires y to be passed, but the target y is "
+            "None; pass the labels of the pairs."
+        )
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
+    check_classification_targets(y)
     if classes is not None:
         unseen = np.setdiff1d(y, classes)
         if unseen.size:
@@ -189,8 +200,10 @@ def encode_labels(y, classes=None):
     return classes, y_encoded
 
 
-def encode_validation_labels(y, classes):
-    """The class index of each label of the validation pairs."""
+def encode_validation_labels(X, y, classes):
+    """The class index of each label `y` of the validation pairs `X`."""
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
     index = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
     unknown = classes[index] != y
     if unknown.any():

@@ -239,7 +239,10 @@ def load_magellan(path, *, split=None, as_frame=False):
         fields : list of str
             The attribute names, in table order.
         left_table, right_table : pandas.DataFrame
-            tableA and tableB as read, ``id`` column included.
+            tableA and tableB, indexed by their ``id`` (an index named
+            ``"id"``, of strings; not a column) with the attributes as
+            columns: the tables to pass to :func:`~skrecordpair.link` or a
+            blocker, whose candidates then name records by these ids.
         path : pathlib.Path
             The folder.
 
@@ -309,19 +312,18 @@ def load_magellan(path, *, split=None, as_frame=False):
     if list(left_table.columns) != list(right_table.columns):
         raise ValueError(
             "tableA.csv and tableB.csv must have the same columns in the same "
-            f"order; in {str(folder)!r} tableA.csv has {list(left_table.columns)} "
-            f"and tableB.csv has {list(right_table.columns)}."
+            f"order; in {str(folder)!r}, besides 'id', tableA.csv has "
+            f"{list(left_table.columns)} and tableB.csv has "
+            f"{list(right_table.columns)}."
         )
-    fields = [c for c in left_table.columns if c != "id"]
-    left_by_id = left_table.set_index("id")[fields]
-    right_by_id = right_table.set_index("id")[fields]
+    fields = list(left_table.columns)
 
     splits = {}
     for name in MAGELLAN_SPLITS if split is None else (split,):
         pairs = _read_split(folder / f"{name}.csv")
-        X_left = _lookup(left_by_id, pairs["ltable_id"], folder / f"{name}.csv",
+        X_left = _lookup(left_table, pairs["ltable_id"], folder / f"{name}.csv",
                          "ltable_id", "tableA.csv")
-        X_right = _lookup(right_by_id, pairs["rtable_id"], folder / f"{name}.csv",
+        X_right = _lookup(right_table, pairs["rtable_id"], folder / f"{name}.csv",
                           "rtable_id", "tableB.csv")
         y = pairs["label"].to_numpy()
         splits[name] = (pair_frame(X_left, X_right), y) if as_frame else (
@@ -345,6 +347,7 @@ def _read_csv(file):
 
 
 def _read_table(file):
+    """The table of `file`, indexed by its column ``id``."""
     table = _read_csv(file)
     if "id" not in table.columns:
         raise ValueError(
@@ -368,7 +371,9 @@ def _read_table(file):
             f"The ids of {str(file)!r} must be unique; {len(repeated)} id(s) occur "
             f"more than once: {_head(repeated)}."
         )
-    return table
+    # The ids are the record ids (index labels) that link, deduplicate and
+    # the blockers work with; as a column they would be compared as text.
+    return table.set_index("id")
 
 
 def _read_split(file):

@@ -78,14 +78,46 @@ def test_chunking_and_search_paths_agree(monkeypatch, dense_fraction, chunk_size
         zip(reference.left_id, reference.right_id))
 
 
-def test_identical_right_records_count_as_one_neighbour():
-    right = pd.DataFrame({"name": ["anna smith", "anna smith", "john doe"]},
-                         index=["a", "b", "c"])
+def test_identical_right_records_are_taken_in_table_order():
+    right = pd.DataFrame({"name": ["john doe", "anna smith", "anna smith", "anna smith"]},
+                         index=["c", "b", "a", "d"])
     left = pd.DataFrame({"name": ["ana smith"]}, index=["x"])
+    # k bounds the candidates; ties between identical records go to the
+    # earlier record of the fitted table.
     cands = NearestNeighborBlocker(k=1).fit(right).candidates(left)
-    assert list(cands["right_id"]) == ["a", "b"]
+    assert list(cands["right_id"]) == ["b"]
+    cands = NearestNeighborBlocker(k=2).fit(right).candidates(left)
+    assert list(cands["right_id"]) == ["b", "a"]
     assert cands["similarity"].iloc[0] == cands["similarity"].iloc[1]
+    cands = NearestNeighborBlocker(k=4).fit(right).candidates(left)
+    assert list(cands["right_id"]) == ["b", "a", "d"]  # "john doe": no shared n-gram
     assert NearestNeighborBlocker().fit(right).n_unique_ == 2
+
+
+def test_identical_records_keep_k_and_memory_bounded():
+    import tracemalloc
+
+    n, k = 3000, 2
+    table = pd.DataFrame({"name": ["anna smith"] * n + ["john doe"] * 5})
+    tracemalloc.start()
+    try:
+        blocker = NearestNeighborBlocker(k=k).fit(table)
+        linked = blocker.candidates(table)
+        deduplicated = blocker.candidates()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert linked.groupby("left_id").size().max() == k
+    assert len(linked) == k * len(table)
+    # Each record's k nearest other records; every unordered pair once.
+    assert len(deduplicated) <= k * len(table)
+    assert not (deduplicated["left_id"] == deduplicated["right_id"]).any()
+    assert not deduplicated.duplicated(["left_id", "right_id"]).any()
+    degree = np.bincount(np.concatenate([deduplicated["left_id"],
+                                         deduplicated["right_id"]]))
+    assert degree.min() >= k
+    # n**2 / 2 pairs would take about 200 MB.
+    assert peak < 20 * 2**20
 
 
 def test_no_shared_ngram_no_candidate():
@@ -197,6 +229,40 @@ def test_unknown_key_value_gets_no_candidate():
     assert list(zip(cands.left_id, cands.right_id)) == [(1, 1)]
 
 
+def test_records_without_key_values_get_no_candidates():
+    right = pd.DataFrame({"name": ["anna", "bob", "carl"], "city": ["x", "y", None]})
+    left = pd.DataFrame({"name": ["anna", "bobby"], "city": [None, None]},
+                        index=["l1", "l2"])
+    blocker = NearestNeighborBlocker(k=2, blocking_keys="city").fit(right)
+    cands = blocker.candidates(left)
+    assert len(cands) == 0
+    assert list(cands.columns) == ["left_id", "right_id", "similarity"]
+    assert cands["left_id"].dtype == object and cands["right_id"].dtype == np.int64
+    assert cands["similarity"].dtype == np.float64
+    # Some records with keys, some without.
+    mixed = left.assign(city=["x", None])
+    assert list(zip(*blocker.candidates(mixed)[["left_id", "right_id"]].T.values)) == [
+        ("l1", 0)]
+    # Deduplication of a table whose keys are all missing.
+    dup = NearestNeighborBlocker(k=2, blocking_keys="city").fit(left).candidates()
+    assert len(dup) == 0 and list(dup.columns) == ["left_id", "right_id", "similarity"]
+
+
+def test_empty_query_table_gives_no_candidates():
+    right = pd.DataFrame({"name": ["anna", "bob"]}, index=["r1", "r2"])
+    empty = pd.DataFrame({"name": pd.Series([], dtype=object)},
+                         index=pd.Index([], dtype=object))
+    blocker = NearestNeighborBlocker(k=2).fit(right)
+    cands = blocker.candidates(empty)
+    assert len(cands) == 0
+    assert list(cands.columns) == ["left_id", "right_id", "similarity"]
+    assert cands["right_id"].dtype == object
+    assert cands["similarity"].dtype == np.float64
+    assert blocker.transform(empty).shape == (0, blocker.transform(right).shape[1])
+    keyed = NearestNeighborBlocker(blocking_keys="name").fit(right)
+    assert len(keyed.candidates(empty)) == 0
+
+
 # ------------------------------------------------------------ deduplication
 def test_deduplicate_mode():
     left, right, _ = make_tables(seed=6)
@@ -227,8 +293,9 @@ def test_deduplicate_pairs_exact_duplicates():
                          index=list("abcdefg"))
     cands = NearestNeighborBlocker(k=1).fit(table).candidates()
     pairs = set(zip(cands.left_id, cands.right_id))
-    assert {("a", "c"), ("a", "d"), ("c", "d"), ("b", "e")} == pairs
-    dup = cands[cands.left_id.isin(["a", "c"]) & cands.right_id.isin(["c", "d"])]
+    # With k=1, each copy of "anna smith" takes the first other copy.
+    assert {("a", "c"), ("a", "d"), ("b", "e")} == pairs
+    dup = cands[cands.left_id.eq("a") & cands.right_id.isin(["c", "d"])]
     np.testing.assert_allclose(dup["similarity"], 1.0, rtol=1e-6)
 
 
@@ -307,7 +374,7 @@ def test_pair_completeness_inputs():
     assert pair_completeness(list(zip(cands.left_id, cands.right_id)),
                              true) == pytest.approx(2 / 3)
     # Ordered pairs: the reverse does not count.
-    assert pair_completeness([("a", 1)], [(1, "a")]) == 0.0
+    assert pair_completeness([(2, 1)], [(1, 2)]) == 0.0
 
 
 def test_pair_completeness_unordered():
@@ -332,6 +399,25 @@ def test_pair_completeness_errors():
         pair_completeness(pd.MultiIndex.from_tuples([(1, 2, 3)]), [(1, 2)])
     with pytest.raises(TypeError, match="got int"):
         pair_completeness(3, [(1, 2)])
+
+
+def test_pair_completeness_refuses_ids_of_different_types():
+    cands = pd.DataFrame({"left_id": ["1", "2"], "right_id": ["10", "20"],
+                          "similarity": [0.9, 0.8]})
+    with pytest.raises(TypeError, match=r"left ids of true_pairs are integer.*"
+                                        r"those of candidates are string"):
+        pair_completeness(cands, [(1, 10), (2, 20)])
+    with pytest.raises(TypeError, match=r"right ids of true_pairs are string.*"
+                                        r"those of candidates are integer"):
+        pair_completeness([(1, 10)], [(1, "10")])
+    with pytest.raises(TypeError, match="ids of true_pairs are integer"):
+        pair_completeness([("1", "2")], [(1, 2)], deduplicate=True)
+    # Same kind of ids: numpy and Python integers, ints and floats, compare.
+    assert pair_completeness(pd.MultiIndex.from_arrays([np.array([1]), np.array([2])]),
+                             [(1, 2)]) == 1.0
+    assert pair_completeness([(1.0, 2)], [(1, 2)]) == 1.0
+    # Ids of mixed types on one side are compared as they are.
+    assert pair_completeness([(1, "a"), ("b", 2)], [("b", 2)]) == 1.0
 
 
 def test_reduction_ratio():

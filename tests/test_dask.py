@@ -1,6 +1,7 @@
 """Scoring dask DataFrames of pairs (``skrecordpair.dask``), on a real LocalCluster."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from skrecordpair import RecordPairClassifier, pair_frame
@@ -108,3 +109,32 @@ def test_refuses_pandas_and_missing_columns(fitted, pairs):
 
     with pytest.raises(NotFittedError):
         skd.predict_proba(RecordPairClassifier(), dd.from_pandas(pairs, npartitions=1))
+
+
+def test_scoring_candidate_ids_keeps_the_ids(fitted):
+    # The recipe of docs/scaling.rst: candidate ids merged with the two tables
+    # (indexed by id) on the workers, scored, the ids kept beside the scores.
+    from skrecordpair import NearestNeighborBlocker
+
+    left, right, _ = make_people_pairs(60, seed=5)
+    left.index = pd.Index([f"a{i}" for i in range(len(left))], name="id")
+    right.index = pd.Index([f"b{i}" for i in range(len(right))], name="id")
+    cands = NearestNeighborBlocker(k=3).fit(right).candidates(left)
+    candidates = dd.from_pandas(cands[["left_id", "right_id"]], npartitions=3)
+
+    pairs = (candidates
+             .merge(left.add_prefix("left_"), left_on="left_id", right_index=True)
+             .merge(right.add_prefix("right_"), left_on="right_id", right_index=True))
+    proba = skd.predict_proba(fitted, pairs[list(fitted.feature_names_in_)])
+    scores = pairs[["left_id", "right_id"]].assign(probability=proba[1])
+    result = scores.compute(scheduler="sync")
+
+    assert list(result.columns) == ["left_id", "right_id", "probability"]
+    assert len(result) == len(cands)
+    result = result.set_index(["left_id", "right_id"]).loc[
+        list(zip(cands.left_id, cands.right_id))]
+    expected = fitted.predict_proba(left.loc[cands.left_id], right.loc[cands.right_id])
+    np.testing.assert_allclose(result["probability"], expected[:, 1], atol=1e-6)
+    labels = skd.predict(fitted, pairs[list(fitted.feature_names_in_)])
+    both = pairs[["left_id", "right_id"]].assign(label=labels).compute(scheduler="sync")
+    assert both["left_id"].notna().all() and len(both) == len(cands)

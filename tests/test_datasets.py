@@ -157,7 +157,13 @@ def test_magellan_round_trip(tmp_path):
     data = load_magellan(write_folder(tmp_path))
     assert data.fields == ["name", "city"]
     assert data.path == tmp_path
-    assert list(data.left_table["id"]) == ["0", "1"]
+    # The tables are indexed by their ids, which are not a column.
+    assert data.left_table.index.name == data.right_table.index.name == "id"
+    assert list(data.left_table.index) == ["0", "1"]
+    assert list(data.right_table.index) == ["10", "11"]
+    assert list(data.left_table.columns) == list(data.right_table.columns) == [
+        "name", "city"]
+    assert data.left_table.loc["1", "name"] == "NA"
     X_left, X_right, y = data.train
     assert list(X_left.columns) == list(X_right.columns) == ["name", "city"]
     assert list(X_left["name"]) == ["joe's diner", "NA", "joe's diner"]
@@ -168,6 +174,23 @@ def test_magellan_round_trip(tmp_path):
     assert y.dtype.kind == "i" and y.tolist() == [1, 0, 0]
     assert data.valid[2].tolist() == [0]
     assert data.test[2].tolist() == [1, 1]
+
+
+def test_magellan_tables_link_by_id(tmp_path):
+    from sklearn.dummy import DummyClassifier
+
+    from skrecordpair import NearestNeighborBlocker, link
+
+    data = load_magellan(write_folder(tmp_path), as_frame=True)
+    X, y = data.train
+    clf = DummyClassifier(strategy="prior").fit(X, y)
+    matches = link(data.left_table, data.right_table, NearestNeighborBlocker(k=1),
+                   clf, threshold=0)
+    assert list(matches["left_id"]) == ["0", "1"]
+    assert set(matches["right_id"]) <= {"10", "11"}
+    # The ids are those of the split files.
+    assert data.left_table.loc[matches["left_id"], "name"].tolist() == [
+        "joe's diner", "NA"]
 
 
 def test_magellan_values_are_strings(tmp_path):
@@ -217,7 +240,8 @@ def test_magellan_missing_split_columns(tmp_path):
 def test_magellan_mismatched_schemas(tmp_path):
     write_folder(tmp_path, tableB_csv="id,city,name\n10,boston,joes\n")
     with pytest.raises(ValueError, match=r"same columns in the same order.*"
-                                         r"tableB.csv has \['id', 'city', 'name'\]"):
+                                         r"besides 'id', tableA.csv has \['name', 'city'\] and "
+                                         r"tableB.csv has \['city', 'name'\]"):
         load_magellan(tmp_path)
 
 

@@ -32,6 +32,64 @@ def test_output_schema_and_order(fitted, people):
         assert out[dtype_col].dtype == np.float64
 
 
+def test_pairs_named_by_a_multiindex(fitted, people):
+    left, right, _ = people
+    X = pair_frame(left.iloc[:3], right.iloc[:3])
+    X.index = pd.MultiIndex.from_arrays([["l7", "l3", "l7"], [10, 11, 12]],
+                                        names=["left_id", "right_id"])
+    out = fitted.explain(X)
+    assert list(out.columns) == COLUMNS[:1] + ["left_id", "right_id"] + COLUMNS[1:]
+    assert list(out["left_id"][::6]) == ["l7", "l3", "l7"]
+    assert list(out["right_id"][::6]) == [10, 11, 12]
+    assert out["right_id"].dtype == np.int64
+    assert list(out["pair"][::6]) == [("l7", 10), ("l3", 11), ("l7", 12)]
+    # The rest is what the same pairs give without the index.
+    plain = fitted.explain(X.reset_index(drop=True))
+    pd.testing.assert_frame_equal(out[COLUMNS[1:]], plain[COLUMNS[1:]])
+    # Levels without a usable name get one.
+    X.index.names = [None, "side"]
+    out = fitted.explain(X)
+    assert list(out.columns[1:3]) == ["pair_level_0", "pair_level_1"]
+
+
+def test_explain_linked_pairs(fitted, people):
+    from skrecordpair import NearestNeighborBlocker, link
+
+    left, right, _ = people
+    left = left.iloc[:12].set_axis([f"a{i}" for i in range(12)])
+    right = right.iloc[:12].set_axis([f"b{i}" for i in range(12)])
+    matches = link(left, right, NearestNeighborBlocker(k=2), fitted, threshold=0)
+    top = matches.head(2)
+    X = pair_frame(left.loc[top["left_id"]], right.loc[top["right_id"]])
+    X.index = pd.MultiIndex.from_frame(top[["left_id", "right_id"]])
+    out = fitted.explain(X)
+    assert list(out["left_id"][::6]) == list(top["left_id"])
+    assert list(out["right_id"][::6]) == list(top["right_id"])
+    # The explained probability is the one link reported.
+    np.testing.assert_allclose(
+        np.where(out["prediction"][::6] == 1, out["probability"][::6],
+                 1 - out["probability"][::6]), top["probability"], atol=1e-5)
+    first = out.iloc[0]
+    assert first["text"] == left.loc[first["left_id"], "name"]
+
+
+def test_no_pairs_give_an_empty_frame(fitted, people):
+    left, right, _ = people
+    X = pair_frame(left.iloc[:0], right.iloc[:0])
+    out = fitted.explain(X)
+    assert list(out.columns) == COLUMNS
+    assert len(out) == 0
+    for column in ("attribution", "raw_attribution", "probability",
+                   "convergence_delta"):
+        assert out[column].dtype == np.float64
+    assert out["prediction"].dtype == fitted.classes_.dtype
+    empty = fitted.explain(left.iloc[:0], right.iloc[:0], target=[])
+    assert list(empty.columns) == COLUMNS and len(empty) == 0
+    X.index = pd.MultiIndex.from_arrays([[], []], names=["left_id", "right_id"])
+    assert list(fitted.explain(X).columns) == (
+        COLUMNS[:1] + ["left_id", "right_id"] + COLUMNS[1:])
+
+
 def test_normalisation_is_per_side_l2(fitted, people):
     left, right, _ = people
     out = fitted.explain(left.iloc[:4], right.iloc[:4])

@@ -163,6 +163,64 @@ def test_link_errors(classifier):
         link(left, right, blocker, three)
 
 
+class IndexRecorder(ClassifierMixin, BaseEstimator):
+    """Match probability 0.75 for every pair; keeps the pair frames it scores."""
+
+    def fit(self, X, y=None):
+        self.classes_ = np.array([0, 1])
+        self.seen_ = []
+        return self
+
+    def predict_proba(self, X):
+        self.seen_.append(X)
+        return np.tile([0.25, 0.75], (len(X), 1))
+
+
+def test_link_pair_frames_carry_the_record_ids():
+    left, right, _ = make_tables(n=20, n_extra=5, seed=17)
+    clf = IndexRecorder().fit(None)
+    matches = link(left, right, NearestNeighborBlocker(k=3), clf, batch_size=7)
+    assert len(clf.seen_) > 1
+    X = pd.concat(clf.seen_)
+    assert isinstance(X.index, pd.MultiIndex)
+    assert list(X.index.names) == ["left_id", "right_id"]
+    assert list(X.index) == list(zip(matches.left_id, matches.right_id))
+    # Each row holds the two records its index names.
+    for (a, b), row in X.iloc[::9].iterrows():
+        assert row["left_last"] == left.loc[a, "last"]
+        assert row["right_last"] == right.loc[b, "last"]
+        assert row["left_first"] == left.loc[a, "first"]
+
+
+def test_deduplicate_pair_frames_carry_the_record_ids():
+    left, _, _ = make_tables(n=20, seed=18)
+    clf = IndexRecorder().fit(None)
+    _, pairs = deduplicate(left, NearestNeighborBlocker(k=2), clf, return_pairs=True)
+    X = pd.concat(clf.seen_)
+    assert list(X.index.names) == ["left_id", "right_id"]
+    assert list(X.index) == list(zip(pairs.left_id, pairs.right_id))
+    a, b = X.index[0]
+    assert X["left_last"].iloc[0] == left.loc[a, "last"]
+    assert X["right_last"].iloc[0] == left.loc[b, "last"]
+
+
+def test_link_and_deduplicate_without_candidates(classifier):
+    left, right, _ = make_tables(n=10, n_extra=0, seed=19)
+    # No left record has a city: blocking on it proposes nothing.
+    blocker = NearestNeighborBlocker(k=2, blocking_keys="city")
+    matches = link(left.assign(city=None), right, blocker, classifier)
+    assert len(matches) == 0
+    assert list(matches.columns) == ["left_id", "right_id", "similarity", "probability"]
+    assert matches["probability"].dtype == np.float64
+    one = link(left.assign(city=None), right, blocker, classifier, one_to_one=True)
+    assert len(one) == 0
+    clusters = deduplicate(left.assign(city=None), blocker, classifier)
+    assert list(clusters) == list(range(len(left)))
+    # An empty left table.
+    empty = link(left.iloc[:0], right, NearestNeighborBlocker(k=2), classifier)
+    assert len(empty) == 0 and list(empty.columns) == list(matches.columns)
+
+
 # -------------------------------------------------------------- deduplicate
 def test_deduplicate_clusters(classifier):
     left, right, true = make_tables(seed=16)
