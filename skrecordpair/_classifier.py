@@ -1,4 +1,9 @@
-"""``RecordPairClassifier``: scikit-learn glue around the BiMPM network and skorch."""
+"""``RecordPairClassifier``: scikit-learn glue around the featurizer and the network.
+
+``fit``'s pairs go from here to the featurizer (``_featurizer``), whose encoded
+pairs train the BiMPM network through skorch (``_training``); explanations are
+``_explain``'s, the saved state is composed in ``_model_state``.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import (
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._bimpm import MATCHING_STRATEGIES
 from ._data import PairDataset

@@ -250,9 +250,6 @@ class PairTexts(dict):
         super().__init__(texts)
         self.n_pairs = n_pairs
 
-    def __len__(self):
-        return self.n_pairs
-
 
 def pair_texts(X, columns):
     """The :class:`PairTexts` of `columns` of the pair frame `X`.
