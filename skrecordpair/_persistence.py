@@ -26,10 +26,23 @@ executed from the files. Every inconsistency (a truncated or edited file, an
 unknown key, a tensor of the wrong shape or dtype, a format written by a newer
 skrecordpair) raises a ``ValueError`` that says what is wrong.
 
+Every read is bounded: only regular files are read (no links, FIFOs or
+devices), each only after its size (on disk, or as recorded in the zip
+archive's directory) matches the manifest and fits its limit: fixed limits
+for the JSON files and the prior (whose own zip members are checked too), and
+for the weights a limit derived from the network that ``model.json``
+describes. The weights' header is checked against that network, built on the
+meta device, before any tensor is loaded or any module is built.
+
 The manifest detects corruption and accidental edits; it is not a signature.
 Whoever can write the files can also rewrite the manifest, but the worst a
 crafted file can then do is fail to load or give wrong predictions: it cannot
-run code, which an untrusted pickle can.
+run code, which an untrusted pickle can, nor make ``load`` read or allocate
+beyond these limits.
+
+Saving is atomic: the files are written under a new unique name beside the
+target and renamed into place, so a failed save leaves the previous model
+loadable and no temporary file behind.
 """
 
 from __future__ import annotations
@@ -177,18 +190,25 @@ def save_model(clf, path):
     clf : RecordPairClassifier
         A fitted classifier.
     path : str or path-like
-        A directory (created if needed; the files of an earlier save in it are
-        replaced, other files are left alone), or a file name ending with
-        ``.zip`` to write one zip archive of the same files.
+        A directory (created if needed; an earlier saved model there is
+        replaced as a whole), or a file name ending with ``.zip`` to write one
+        zip archive of the same files. Either is written under a unique
+        temporary name beside `path` and renamed into place, so a failed save
+        leaves the previous model as it was.
 
     Raises
     ------
     ValueError
-        If a hyperparameter cannot be written as plain data, e.g. a custom
-        optimizer class outside ``torch.optim`` (save such models with
-        pickle or joblib). ``callbacks`` and a ``random_state`` that is a
-        ``RandomState`` instance only matter for training: they are recorded
-        as None, with a warning.
+        If a hyperparameter or the class labels (e.g. of dtype datetime64)
+        cannot be written as plain data, e.g. a custom optimizer class
+        outside ``torch.optim`` (save such models with pickle or joblib); or
+        if `path` is a directory that holds files other than a saved model's.
+        ``callbacks`` and a ``random_state`` that is a ``RandomState``
+        instance only matter for training: they are recorded as None, with a
+        warning.
+    OSError
+        If writing fails (e.g. the disk is full); the previous model at
+        `path`, if any, is left intact.
 
     Examples
     --------
@@ -597,8 +617,9 @@ def load_model(path, *, cls=None, device=None):
         If `path` does not exist.
     ValueError
         If the files are not a saved model, are truncated, corrupted or edited,
-        lack a file or a key, hold unknown keys, or were written in a newer
-        format than this version of skrecordpair reads.
+        lack a file or a key, hold unknown keys, are not regular files, exceed
+        their size limits, hold tensors that do not fit the network, or were
+        written in a newer format than this version of skrecordpair reads.
     """
     from . import __version__
     from ._classifier import RecordPairClassifier
