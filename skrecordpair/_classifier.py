@@ -939,8 +939,11 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         path : str or path-like
-            The directory to write (created if needed), or a file name ending
-            in ``.zip`` for a single archive of the same files.
+            The directory to write (created if needed; a saved model there is
+            replaced as a whole, any other file makes ``save`` refuse), or a
+            file name ending in ``.zip`` for a single archive of the same
+            files. The save is atomic: if it fails, the previous model at
+            `path` is left intact.
 
         Returns
         -------

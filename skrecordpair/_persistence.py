@@ -26,19 +26,38 @@ executed from the files. Every inconsistency (a truncated or edited file, an
 unknown key, a tensor of the wrong shape or dtype, a format written by a newer
 skrecordpair) raises a ``ValueError`` that says what is wrong.
 
+Every read is bounded: only regular files are read (no links, FIFOs or
+devices), each only after its size (on disk, or as recorded in the zip
+archive's directory) matches the manifest and fits its limit: fixed limits
+for the JSON files and the prior (whose own zip members are checked too), and
+for the weights a limit derived from the network that ``model.json``
+describes. The weights' header is checked against that network, built on the
+meta device, before any tensor is loaded or any module is built.
+
 The manifest detects corruption and accidental edits; it is not a signature.
 Whoever can write the files can also rewrite the manifest, but the worst a
 crafted file can then do is fail to load or give wrong predictions: it cannot
-run code, which an untrusted pickle can.
+run code, which an untrusted pickle can, nor make ``load`` read or allocate
+beyond these limits.
+
+Saving is atomic: the files are written under a new unique name beside the
+target and renamed into place, so a failed save leaves the previous model
+loadable and no temporary file behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import inspect
+import io
 import json
 import os
 import re
+import shutil
+import stat
+import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -61,11 +80,28 @@ PRIOR = "prior.skops"
 # The only type in a prior file beyond those skops trusts by default.
 _PRIOR_TYPES = frozenset({"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"})
 
-# Upper bounds on what load_model reads, so that a crafted manifest cannot make
-# it allocate without limit (a model's JSON is at most a few tens of MB: the
-# vocabulary; its weights a few hundred MB even for huge vocabularies).
+# Upper bounds on what load_model reads, so that a crafted file cannot make it
+# allocate without limit. The JSON files and the prior get fixed limits, far
+# above what a model needs (model.json holds the vocabularies and TF-IDF
+# weights: a few MB for 50,000 words). The weights' limit comes from the
+# network that model.json describes: _WEIGHT_COPIES times its parameters (the
+# weights and up to three optimizer moments each) plus _WEIGHTS_SLACK for the
+# header, the class weights, the shuffler's state and scalar optimizer state.
 _MAX_MANIFEST_BYTES = 1 << 20
-_MAX_FILE_BYTES = 1 << 34
+_MAX_FILE_BYTES = 1 << 40  # a sanity bound on any size a manifest records
+_FILE_LIMITS = {
+    CONFIG: 1 << 20,
+    MODEL: 256 << 20,
+    HISTORY: 64 << 20,
+    PRIOR: 64 << 20,  # the file, and the sum of its members uncompressed
+}
+_LIMIT_REASONS = {
+    CONFIG: "a model's config.json", MODEL: "a model's model.json",
+    HISTORY: "a model's history.json", PRIOR: "a similarity prior",
+    WEIGHTS: "the weights of the network that model.json describes",
+}
+_WEIGHT_COPIES = 4
+_WEIGHTS_SLACK = 1 << 20
 
 _CLASS_DTYPE_KINDS = "biufUO"
 _JSON_SCALARS = (str, bool, int, float, type(None))
@@ -154,18 +190,25 @@ def save_model(clf, path):
     clf : RecordPairClassifier
         A fitted classifier.
     path : str or path-like
-        A directory (created if needed; the files of an earlier save in it are
-        replaced, other files are left alone), or a file name ending with
-        ``.zip`` to write one zip archive of the same files.
+        A directory (created if needed; an earlier saved model there is
+        replaced as a whole), or a file name ending with ``.zip`` to write one
+        zip archive of the same files. Either is written under a unique
+        temporary name beside `path` and renamed into place, so a failed save
+        leaves the previous model as it was.
 
     Raises
     ------
     ValueError
-        If a hyperparameter cannot be written as plain data, e.g. a custom
-        optimizer class outside ``torch.optim`` (save such models with
-        pickle or joblib). ``callbacks`` and a ``random_state`` that is a
-        ``RandomState`` instance only matter for training: they are recorded
-        as None, with a warning.
+        If a hyperparameter or the class labels (e.g. of dtype datetime64)
+        cannot be written as plain data, e.g. a custom optimizer class
+        outside ``torch.optim`` (save such models with pickle or joblib); or
+        if `path` is a directory that holds files other than a saved model's.
+        ``callbacks`` and a ``random_state`` that is a ``RandomState``
+        instance only matter for training: they are recorded as None, with a
+        warning.
+    OSError
+        If writing fails (e.g. the disk is full); the previous model at
+        `path`, if any, is left intact.
 
     Examples
     --------
@@ -184,9 +227,18 @@ def save_model(clf, path):
     >>> bool(np.array_equal(loaded.predict_proba(X), clf.predict_proba(X)))
     True
     """
+    path = Path(os.fspath(path))
+    files = _model_files(clf)
+    if path.suffix.lower() == ".zip":
+        _save_zip(files, path)
+    else:
+        _save_directory(files, path)
+
+
+def _model_files(clf):
+    """The bytes of every file of the saved model, the manifest last."""
     from . import __version__
 
-    path = Path(os.fspath(path))
     config = {"params": _encode_params(clf)}
     tensors, model = _fitted_state(clf)
     history = _history(clf)
@@ -211,32 +263,140 @@ def save_model(clf, path):
         "files": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                   for name, data in files.items()},
     }
-    files[MANIFEST] = _dump_json(manifest)  # last in the dict, so written last
+    files[MANIFEST] = _dump_json(manifest)
+    return files
 
-    if path.suffix.lower() == ".zip":
-        if path.is_dir():
-            raise ValueError(f"{path} is a directory; cannot write a zip archive there.")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with zipfile.ZipFile(tmp, "w") as archive:
-            for name, data in files.items():
-                archive.writestr(name, data, compress_type=(
-                    zipfile.ZIP_STORED if name == WEIGHTS else zipfile.ZIP_DEFLATED))
+
+def _save_zip(files, path):
+    """Write the archive under a unique temporary name, then rename it over `path`."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; cannot write a zip archive there.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates a new file (O_EXCL): it never follows a planted link.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w") as archive:
+                for name, data in files.items():
+                    archive.writestr(name, data, compress_type=(
+                        zipfile.ZIP_STORED if name == WEIGHTS else zipfile.ZIP_DEFLATED))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_directory(files, path):
+    """Write a complete new directory beside `path`, then swap it in.
+
+    The previous model stays intact until the new one is complete; on any
+    failure the temporary directory is removed and `path` is left as it was.
+    """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    _check_target_directory(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        for name, data in files.items():
+            _write_new_file(tmp / name, data)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private
+        _swap_in(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+_SAVED_NAMES = frozenset({MANIFEST, *DATA_FILES, PRIOR})
+
+
+def _check_target_directory(path):
+    """Refuse to replace anything but a saved model (or an empty directory)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
         return
-    if path.exists() and not path.is_dir():
+    if not stat.S_ISDIR(mode):
         raise ValueError(
             f"{path} exists and is not a directory; save() writes a directory "
             "(or a zip archive when the name ends with '.zip')."
         )
-    path.mkdir(parents=True, exist_ok=True)
-    # The manifest goes last: an interrupted save leaves files that do not match it.
-    if PRIOR not in files:
-        (path / PRIOR).unlink(missing_ok=True)  # left by an earlier save
-    for name in files:  # the manifest last
-        tmp = path / (name + ".tmp")
-        tmp.write_bytes(files[name])
-        os.replace(tmp, path / name)
+    names = sorted(os.listdir(path))
+    foreign = [n for n in names if n not in _SAVED_NAMES]
+    if names and MANIFEST not in names:
+        foreign = names
+    if foreign:
+        raise ValueError(
+            f"{path} is not a saved model: it holds {_short(foreign, 300)}"
+            f"{'' if MANIFEST in names else f' and no {MANIFEST}'}. save() replaces "
+            "the whole directory; save to a new or empty directory, or remove these "
+            "files first."
+        )
+
+
+def _write_new_file(path, data):
+    with open(path, "xb") as f:  # a fresh name in a directory of our own
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _swap_in(new, path):
+    """Rename the directory `new` to `path`, replacing the saved model there.
+
+    The previous model is renamed aside first and removed only once `new` is
+    in place; if `new` cannot be put in place, the previous model is put back.
+    Another save to the same path at the same time may replace `path` between
+    these renames: then the last one to finish wins.
+    """
+    for _ in range(_SWAP_ATTEMPTS):
+        old = _move_aside(path) if os.path.lexists(path) else None
+        try:
+            os.rename(new, path)
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # another save's model
+                if old is not None:
+                    shutil.rmtree(old, ignore_errors=True)
+                continue
+            if old is not None:
+                os.rename(old, path)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return
+    raise OSError(f"Cannot move the saved model into {path}: other saves to the same "
+                  "path kept replacing it.")
+
+
+_SWAP_ATTEMPTS = 10
+
+
+def _move_aside(path):
+    """Rename `path` to a new unique name beside it; None if it vanished meanwhile."""
+    old = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old")
+    try:
+        os.rename(path, old)  # replaces the empty directory just made
+    except FileNotFoundError:
+        os.rmdir(old)
+        return None
+    return old
+
+
+def _umask():
+    """The process's file mode creation mask (to give new files the usual modes)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _dump_json(data, indent=1):
@@ -290,15 +450,14 @@ def _fitted_state(clf):
         tensors["generator.state"] = generator.get_state()
     optimizer = _optimizer_state(net, tensors)
 
-    classes = np.asarray(clf.classes_)
+    classes = _class_labels(clf.classes_)
     words = _ordered(clf.vocabulary_.words, "word")
     chars = _ordered(clf.vocabulary_.chars, "character")
     network = {k[len("module__"):]: v for k, v in net.get_params().items()
                if k.startswith("module__")}
     names = getattr(clf, "feature_names_in_", None)
     model = {
-        "classes": {"dtype": classes.dtype.str if classes.dtype.kind != "O" else "object",
-                    "values": [_encode(v, "classes_") for v in classes.tolist()]},
+        "classes": classes,
         "fields": [list(f) for f in clf.fields_],
         "n_features_in": int(clf.n_features_in_),
         "feature_names_in": None if names is None else [str(n) for n in names],
@@ -316,6 +475,24 @@ def _fitted_state(clf):
     if clf._tfidf is not None:
         model["tfidf"] = tfidf_state(clf._tfidf)
     return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, model
+
+
+def _class_labels(classes):
+    """``classes_`` as JSON data: their NumPy dtype and their values."""
+    classes = np.asarray(classes)
+    message = (f"Cannot save the model as plain data: the class labels have dtype "
+               f"{classes.dtype}; save() writes labels that are strings, numbers or "
+               "booleans. Fit with such labels, or save the model with pickle/joblib.")
+    if classes.dtype.kind not in _CLASS_DTYPE_KINDS:
+        raise ValueError(message)
+    try:
+        values = [_encode(v, "classes_") for v in classes.tolist()]
+    except _Unsupported:
+        raise ValueError(message) from None
+    if not all(isinstance(v, _JSON_SCALARS) for v in values):
+        raise ValueError(message)
+    return {"dtype": classes.dtype.str if classes.dtype.kind != "O" else "object",
+            "values": values}
 
 
 # Fitted attributes rebuilt from their own entries; any other public fitted
@@ -440,69 +617,119 @@ def load_model(path, *, cls=None, device=None):
         If `path` does not exist.
     ValueError
         If the files are not a saved model, are truncated, corrupted or edited,
-        lack a file or a key, hold unknown keys, or were written in a newer
-        format than this version of skrecordpair reads.
+        lack a file or a key, hold unknown keys, are not regular files, exceed
+        their size limits, hold tensors that do not fit the network, or were
+        written in a newer format than this version of skrecordpair reads.
     """
     from . import __version__
     from ._classifier import RecordPairClassifier
 
     cls = RecordPairClassifier if cls is None else cls
     path = Path(os.fspath(path))
-    reader = _Reader(path)
-    try:
-        manifest = _parse_json(reader.read(MANIFEST, _MAX_MANIFEST_BYTES), MANIFEST)
+    with _Reader(path) as reader:
+        manifest = _parse_json(reader.read_manifest(), MANIFEST)
         _check_manifest(manifest, __version__)
         saved_version = manifest["skrecordpair_version"]
-        files = {name: reader.read_verified(name, manifest["files"][name])
-                 for name in (*DATA_FILES, PRIOR) if name in manifest["files"]}
-    finally:
-        reader.close()
-    where = (f"(saved by skrecordpair {saved_version}, loaded by skrecordpair "
-             f"{__version__})")
-    try:
-        config = _parse_json(files[CONFIG], CONFIG)
-        model = _parse_json(files[MODEL], MODEL)
-        history = _parse_json(files[HISTORY], HISTORY)
-        tensors = _parse_weights(files[WEIGHTS])
-        return _rebuild(cls, config, model, history, tensors, device, files.get(PRIOR))
-    except RecursionError:
-        raise ValueError(f"Invalid saved model: values nested too deeply {where}.") from None
-    except ValueError as exc:
-        raise ValueError(f"{exc} {where}") from None
+        entries = manifest["files"]
+        for name, entry in entries.items():  # every file is there, regular, of its size
+            reader.check(name, entry["bytes"])
+        files = {name: reader.read(name, entries[name], _FILE_LIMITS[name])
+                 for name in (CONFIG, MODEL, HISTORY, PRIOR) if name in entries}
+        where = (f"(saved by skrecordpair {saved_version}, loaded by skrecordpair "
+                 f"{__version__})")
+
+        def read_weights(limit):
+            return reader.read(WEIGHTS, entries[WEIGHTS], limit)
+
+        try:
+            config = _parse_json(files[CONFIG], CONFIG)
+            model = _parse_json(files[MODEL], MODEL)
+            history = _parse_json(files[HISTORY], HISTORY)
+            return _rebuild(cls, config, model, history, read_weights, device,
+                            files.get(PRIOR))
+        except RecursionError:
+            raise ValueError(f"Invalid saved model: values nested too deeply {where}.") \
+                from None
+        except ValueError as exc:
+            raise ValueError(f"{exc} {where}") from None
 
 
 class _Reader:
-    """Reads the files of a saved model from a directory or a zip archive."""
+    """Reads the files of a saved model from a directory or a zip archive.
+
+    Every read is bounded: a file is read only if it is a regular file (not a
+    link, a FIFO or a device) whose size, on disk or as recorded in the zip
+    archive's directory, is the one the manifest records and within its limit.
+    """
 
     def __init__(self, path):
         self.path = path
-        self.archive = None
-        if not path.exists():
-            raise FileNotFoundError(f"No saved model at {path}.")
-        if path.is_file():
-            if not zipfile.is_zipfile(path):
-                raise ValueError(
-                    f"{path} is neither a directory written by save() nor a zip "
-                    "archive of one. (Models dumped with pickle or joblib load with "
-                    "pickle.load / joblib.load, from trusted sources only.)"
-                )
+        self.archive = self.dir_fd = None
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise FileNotFoundError(f"No saved model at {path}.") from None
+        if stat.S_ISDIR(mode):
+            self.dir_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        elif stat.S_ISREG(mode) and zipfile.is_zipfile(path):
             try:
                 self.archive = zipfile.ZipFile(path)
             except (zipfile.BadZipFile, OSError) as exc:
                 raise ValueError(f"{path} is not a readable zip archive: {exc}.") from None
+        else:
+            raise ValueError(
+                f"{path} is neither a directory written by save() nor a zip "
+                "archive of one. (Models dumped with pickle or joblib load with "
+                "pickle.load / joblib.load, from trusted sources only.)"
+            )
 
-    def close(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
         if self.archive is not None:
             self.archive.close()
+        if self.dir_fd is not None:
+            os.close(self.dir_fd)
 
-    def read(self, name, limit):
-        """The bytes of `name`, at most ``limit + 1`` of them."""
+    def read_manifest(self):
+        with self._open(MANIFEST) as (f, size):
+            if size > _MAX_MANIFEST_BYTES:
+                raise _too_large(MANIFEST, size, _MAX_MANIFEST_BYTES, "a manifest")
+            return f.read(_MAX_MANIFEST_BYTES)
+
+    def check(self, name, size):
+        """Refuse `name` unless it is a regular file of `size` bytes."""
+        with self._open(name) as (_, actual):
+            _check_size(name, actual, size)
+
+    def read(self, name, entry, limit):
+        """The bytes of `name`, checked against its manifest `entry`."""
+        size = entry["bytes"]
+        if size > limit:
+            raise _too_large(name, size, limit, _LIMIT_REASONS.get(name, "its format"))
+        with self._open(name) as (f, actual):
+            _check_size(name, actual, size)
+            data = f.read(size + 1)
+        _check_size(name, len(data), size)
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise ValueError(
+                f"Invalid saved model: the SHA-256 checksum of {name} does not match "
+                "the manifest: the file is corrupted or was modified."
+            )
+        return data
+
+    @contextlib.contextmanager
+    def _open(self, name):
+        """An open file and its size, recorded before anything is read."""
         try:
             if self.archive is not None:
-                with self.archive.open(name) as f:
-                    return f.read(limit + 1)
-            with open(self.path / name, "rb") as f:
-                return f.read(limit + 1)
+                info = self.archive.getinfo(name)
+                with self.archive.open(info) as f:
+                    yield f, info.file_size
+            else:
+                with os.fdopen(self._open_regular(name), "rb") as f:
+                    yield f, os.fstat(f.fileno()).st_size
         except (FileNotFoundError, KeyError):
             raise ValueError(
                 f"Invalid saved model: {name} is missing from {self.path}."
@@ -510,22 +737,33 @@ class _Reader:
         except (OSError, zipfile.BadZipFile, EOFError, RuntimeError) as exc:
             raise ValueError(f"Invalid saved model: cannot read {name}: {exc}.") from None
 
-    def read_verified(self, name, expected):
-        data = self.read(name, expected["bytes"])
-        if len(data) != expected["bytes"]:
-            raise ValueError(
-                f"Invalid saved model: {name} has {len(data)}"
-                f"{'+' if len(data) > expected['bytes'] else ''} bytes where the "
-                f"manifest records {expected['bytes']}: the file is truncated or "
-                "was modified."
-            )
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != expected["sha256"]:
-            raise ValueError(
-                f"Invalid saved model: the SHA-256 checksum of {name} does not match "
-                "the manifest: the file is corrupted or was modified."
-            )
-        return data
+    def _open_regular(self, name):
+        # O_NOFOLLOW refuses a link; O_NONBLOCK keeps a FIFO from blocking the open.
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(name, flags, dir_fd=self.dir_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ValueError(f"Invalid saved model: {name} is a symbolic link; a "
+                                 "saved model holds regular files only.") from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ValueError(f"Invalid saved model: {name} is not a regular file.")
+        return fd
+
+
+def _check_size(name, actual, expected):
+    if actual != expected:
+        raise ValueError(
+            f"Invalid saved model: {name} has {actual} bytes where the manifest records "
+            f"{expected}: the file is truncated or was modified."
+        )
+
+
+def _too_large(name, size, limit, what):
+    return ValueError(f"Invalid saved model: {name} is recorded as {size} bytes; "
+                      f"{what} takes at most {limit} bytes.")
 
 
 def _parse_json(data, name):
@@ -589,7 +827,7 @@ def _parse_weights(data):
         ) from None
 
 
-def _rebuild(cls, config, model, history, tensors, device, prior):
+def _rebuild(cls, config, model, history, read_weights, device, prior):
     from ._bimpm import RecordPairNetwork
     from ._classifier import RecordPairClassifier
     from ._similarity import field_plan
@@ -710,25 +948,27 @@ def _rebuild(cls, config, model, history, tensors, device, prior):
     clf._similarity_in_head = bool(network.get("n_similarity_features"))
     clf.prior_ = None if prior is None else _load_prior(prior, clf)
     n_classes = len(clf.classes_)
-    # Dummy labels: the class weights of the loss are restored from the file below.
+    # Every tensor's shape is checked against the network before any is built.
+    blueprint = _blueprint(network)
+    tensors = _read_tensors(read_weights, blueprint, model["shared_weights"])
+    module_state = _module_state(tensors, model["shared_weights"])
+    class_weight = _class_weight(tensors.pop("criterion.weight", None), n_classes)
+    optimizer_state = _saved_optimizer_state(model["optimizer"], tensors,
+                                             list(blueprint.parameters()))
+    generator_state = tensors.pop("generator.state", None)
+    if tensors:
+        raise _invalid(f"{WEIGHTS} holds unknown tensors {sorted(tensors)[:5]}")
+    # Dummy labels: the class weights of the loss are restored from the file.
     net = clf._build_net(np.arange(n_classes), seed=_seed(clf))
     net.set_params(**{f"module__{k}": v for k, v in network.items()},
-                   criterion__weight=tensors.pop("criterion.weight", None))
+                   criterion__weight=class_weight)
+    _restore_generator(net, generator_state)
     try:
         net.initialize()
     except Exception as exc:  # whatever the constructor raises on bad arguments
         raise _invalid(f"cannot build the network from the saved arguments: {exc}") from None
-    _load_module(net.module_, tensors, model["shared_weights"])
-    generator_state = tensors.pop("generator.state", None)
-    generator = net.get_params().get("iterator_train__generator")
-    if generator_state is not None and isinstance(generator, torch.Generator):
-        try:
-            generator.set_state(generator_state)
-        except (RuntimeError, TypeError, ValueError) as exc:
-            raise _invalid(f"generator.state is not a generator state: {exc}") from None
-    _load_optimizer(net, model["optimizer"], tensors)
-    if tensors:
-        raise _invalid(f"{WEIGHTS} holds unknown tensors {sorted(tensors)[:5]}")
+    net.module_.load_state_dict(module_state)
+    _load_optimizer(net, optimizer_state)
     if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
         raise _invalid(f"{HISTORY} must be a list of epochs")
     from skorch.history import History
@@ -758,6 +998,7 @@ def _load_prior(data, clf):
     import skops.io
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    _check_prior_members(data)
     try:
         untrusted = set(skops.io.get_untrusted_types(data=data))
         if untrusted - _PRIOR_TYPES:
@@ -776,6 +1017,28 @@ def _load_prior(data, clf):
         raise _invalid(f"{PRIOR} is not a similarity prior for {n_features} features "
                        f"and {len(clf.classes_)} classes")
     return prior
+
+
+def _check_prior_members(data):
+    """Refuse a prior whose members (skops files are zip archives) are too large.
+
+    Python's zipfile never decompresses more than a member's recorded size, so
+    checking the recorded sizes bounds what skops can read.
+    """
+    limit = _FILE_LIMITS[PRIOR]
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise _invalid(f"{PRIOR} is not a skops file: {exc}") from None
+    total = 0
+    for info in members:
+        total += info.file_size
+        if total > limit:
+            raise _invalid(f"{PRIOR} holds a member {_short(info.filename)} of "
+                           f"{info.file_size} bytes uncompressed, {total} bytes with the "
+                           f"ones before it; a similarity prior takes at most {limit} "
+                           "bytes")
 
 
 def _seed(clf):
@@ -832,40 +1095,168 @@ def _token_list(tokens, what, reserved):
     return tokens
 
 
-def _load_module(module, tensors, shared):
+# ------------------------------------------------------------------- tensors
+
+
+# safetensors' dtype names, for the header check that comes before any tensor is
+# loaded (the names a module's state can use).
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
+    "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32,
+    "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+}
+# Optimizer state that is one number per parameter (Adam's step count, ASGD's
+# eta and mu, NAdam's mu_product); any other optimizer tensor is per element.
+_SCALAR_OPTIMIZER_STATE = frozenset({"step", "mu_product", "eta", "mu"})
+
+
+def _blueprint(network):
+    """The network that the saved arguments describe, on the meta device.
+
+    A meta module has the shapes and dtypes of its tensors but no storage, so
+    arguments that describe a huge network cost nothing before the weights are
+    checked against it.
+    """
+    from ._bimpm import RecordPairNetwork
+
+    try:
+        with torch.device("meta"):
+            return RecordPairNetwork(**network)
+    except Exception as exc:  # whatever the constructor raises on bad arguments
+        raise _invalid(f"cannot build the network from the saved arguments: {exc}") from None
+
+
+def _weights_limit(blueprint):
+    """The most bytes the weights file of this network can take."""
+    tensors = [*blueprint.parameters(), *blueprint.buffers()]
+    return _WEIGHT_COPIES * sum(t.numel() * t.element_size() for t in tensors) \
+        + _WEIGHTS_SLACK
+
+
+def _read_tensors(read_weights, blueprint, shared):
+    """The saved tensors, read once their header fits the network."""
+    data = read_weights(_weights_limit(blueprint))
+    _check_module_header(_safetensors_header(data), blueprint, shared)
+    return _parse_weights(data)
+
+
+def _safetensors_header(data):
+    """The safetensors header (name -> dtype and shape), parsed without the tensors."""
+    def refuse(why):
+        return ValueError(f"Invalid saved model: {WEIGHTS} is not a valid safetensors "
+                          f"file ({why}).")
+
+    if len(data) < 8:
+        raise refuse("shorter than its header")
+    length = int.from_bytes(data[:8], "little")
+    if length > len(data) - 8:
+        raise refuse(f"its header claims {length} bytes")
+    try:
+        header = json.loads(data[8:8 + length])
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise refuse("its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise refuse("its header is not a JSON object")
+    header.pop("__metadata__", None)
+    for name, entry in header.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("dtype"), str)
+                and isinstance(entry.get("shape"), list)
+                and all(isinstance(n, int) and n >= 0 for n in entry["shape"])):
+            raise refuse(f"invalid header entry {_short(name)}")
+    return header
+
+
+def _check_shared(shared):
     if not (isinstance(shared, dict)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in shared.items())):
         raise _invalid("shared_weights must map names to names")
-    state = {k[len("module."):]: tensors.pop(k) for k in list(tensors)
-             if k.startswith("module.")}
+
+
+def _check_module_header(header, blueprint, shared):
+    """The module's tensors in the header have exactly the network's names and shapes."""
+    _check_shared(shared)
+    saved = {k[len("module."):]: v for k, v in header.items() if k.startswith("module.")}
     for alias, canonical in shared.items():
-        if alias in state or canonical not in state:
+        if alias in saved or canonical not in saved:
             raise _invalid(f"the shared weight {alias!r} -> {canonical!r} is inconsistent")
-        state[alias] = state[canonical]
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unknown = sorted(set(state) - set(expected))
+        saved[alias] = saved[canonical]
+    expected = blueprint.state_dict()
+    missing = sorted(set(expected) - set(saved))
+    unknown = sorted(set(saved) - set(expected))
     if missing or unknown:
         raise _invalid(f"the weights do not fit the network: missing {missing[:5]}, "
                        f"unexpected {unknown[:5]}")
-    for key, tensor in state.items():
-        target = expected[key]
-        if tensor.shape != target.shape or tensor.dtype != target.dtype:
+    for key, target in expected.items():  # in the network's order: inputs first
+        entry = saved[key]
+        shape = tuple(entry["shape"])
+        dtype = _SAFETENSORS_DTYPES.get(entry["dtype"], entry["dtype"])
+        if shape != tuple(target.shape) or dtype != target.dtype:
             raise _invalid(
-                f"the weight {key!r} has shape {tuple(tensor.shape)} and dtype "
-                f"{tensor.dtype}; the network expects {tuple(target.shape)} and "
-                f"{target.dtype}"
+                f"the weight {key!r} has shape {shape} and dtype {dtype}; the network "
+                f"expects {tuple(target.shape)} and {target.dtype}"
             )
-    module.load_state_dict(state)
 
 
-def _load_optimizer(net, saved, tensors):
+def _check_tensor(name, tensor, shape, dtype):
+    """`tensor` has this shape and dtype (None: any floating dtype) and is finite."""
+    if dtype is None:
+        right_dtype = tensor.is_floating_point()
+    else:
+        right_dtype = tensor.dtype == dtype
+    if tuple(tensor.shape) != tuple(shape) or not right_dtype:
+        raise _invalid(
+            f"{name} has shape {tuple(tensor.shape)} and dtype {tensor.dtype}; the model "
+            f"expects shape {tuple(shape)} and "
+            f"{'a floating-point dtype' if dtype is None else f'dtype {dtype}'}")
+    _check_finite(name, tensor)
+
+
+def _check_finite(name, tensor):
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        raise _invalid(f"{name} holds values that are not finite")
+
+
+def _module_state(tensors, shared):
+    """The network's state dict (shared weights restored), taken out of `tensors`."""
+    state = {k[len("module."):]: tensors.pop(k) for k in list(tensors)
+             if k.startswith("module.")}
+    for key, tensor in state.items():
+        _check_finite(f"module.{key}", tensor)
+    for alias, canonical in shared.items():
+        state[alias] = state[canonical]
+    return state
+
+
+def _class_weight(weight, n_classes):
+    """The loss's class weights: one finite, non-negative float per class."""
+    if weight is None:
+        return None
+    _check_tensor("criterion.weight", weight, (n_classes,), torch.float32)
+    if bool((weight < 0).any()):
+        raise _invalid("criterion.weight holds negative class weights")
+    return weight
+
+
+def _restore_generator(net, state):
+    generator = net.get_params().get("iterator_train__generator")
+    if state is None or not isinstance(generator, torch.Generator):
+        return
+    expected = generator.get_state()
+    _check_tensor("generator.state", state, expected.shape, expected.dtype)
+    try:
+        generator.set_state(state)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise _invalid(f"generator.state is not a generator state: {exc}") from None
+
+
+def _saved_optimizer_state(saved, tensors, params):
+    """The optimizer's state dict, each tensor checked against its parameter."""
     optimizer_tensors = {k: tensors.pop(k) for k in list(tensors)
                          if k.startswith("optimizer.")}
     if saved is None:
         if optimizer_tensors:
             raise _invalid("optimizer tensors without an optimizer state")
-        return
+        return None
     _expect_keys(saved, ("param_groups", "state"), f"{MODEL} 'optimizer'")
     groups = _decode(saved["param_groups"], "optimizer param_groups")
     if not (isinstance(groups, list) and all(isinstance(g, dict) for g in groups)):
@@ -876,28 +1267,33 @@ def _load_optimizer(net, saved, tensors):
     for index, entry in saved["state"].items():
         if not (index.isdigit() and isinstance(entry, dict)):
             raise _invalid("invalid optimizer state")
+        if int(index) >= len(params):
+            raise _invalid("the optimizer state names a parameter the network lacks")
+        param = params[int(index)]
         state[int(index)] = {}
         for key, value in entry.items():
             if isinstance(value, dict) and set(value) == {"__tensor__"}:
                 name = value["__tensor__"]
-                if name not in optimizer_tensors:
+                if not isinstance(name, str) or name not in optimizer_tensors:
                     raise _invalid(f"the optimizer tensor {_short(name)} is missing")
-                state[int(index)][key] = optimizer_tensors.pop(name)
+                tensor = optimizer_tensors.pop(name)
+                if key in _SCALAR_OPTIMIZER_STATE:
+                    _check_tensor(name, tensor, (), None)
+                else:
+                    _check_tensor(name, tensor, param.shape, param.dtype)
+                state[int(index)][key] = tensor
             else:
                 state[int(index)][key] = _decode(value, f"optimizer state {key!r}")
     if optimizer_tensors:
         raise _invalid(f"unknown optimizer tensors {sorted(optimizer_tensors)[:5]}")
-    params = list(net.module_.parameters())
-    for index, entry in state.items():
-        if index >= len(params):
-            raise _invalid("the optimizer state names a parameter the network lacks")
-        for key, value in entry.items():
-            if (isinstance(value, torch.Tensor) and value.dim() > 0
-                    and value.shape != params[index].shape):
-                raise _invalid(f"the optimizer's {key!r} of parameter {index} has the "
-                               "wrong shape")
+    return {"state": state, "param_groups": groups}
+
+
+def _load_optimizer(net, state):
+    if state is None:
+        return
     try:
-        net.optimizer_.load_state_dict({"state": state, "param_groups": groups})
+        net.optimizer_.load_state_dict(state)
     except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
         raise _invalid(f"the optimizer state does not fit the optimizer: {exc}") from None
 
