@@ -220,17 +220,28 @@ def test_link_uses_pos_label_and_the_classifiers_threshold(table_pairs):
 def test_link_default_threshold_is_the_classifiers(table_pairs):
     X, labels = table_pairs
     y = (labels == "match").astype(int)
-    clf = tiny(max_epochs=4, decision_threshold=0.9).fit(X, y)
+    clf = tiny(max_epochs=4).fit(X, y)
     left, right, _ = make_tables(seed=11)
     blocker = NearestNeighborBlocker(k=3)
     everything = link(left, right, blocker, clf, threshold=0)
     candidates = pair_frame(left.loc[everything.left_id], right.loc[everything.right_id])
+    # A threshold_ that splits the candidates elsewhere than 0.5 does (as
+    # decision_threshold="auto" may choose; the trained model is too confident
+    # for a fixed one to matter).
+    proba = np.sort(everything["probability"].to_numpy())
+    clf.threshold_ = float(proba[np.searchsorted(proba, 0.5) // 2])
     predicted = clf.predict(candidates) == 1
     default = link(left, right, blocker, clf)
     assert set(zip(default.left_id, default.right_id)) == set(
         zip(everything.left_id[predicted], everything.right_id[predicted]))
     half = link(left, right, blocker, clf, threshold=0.5)
-    assert len(half) > len(default)  # the explicit threshold wins
+    assert len(half) < len(default)  # an explicit threshold wins
+    _, pairs = deduplicate(right, blocker, clf, return_pairs=True)
+    _, dedup_all = deduplicate(right, blocker, clf, threshold=0, return_pairs=True)
+    X_dedup = pair_frame(right.loc[dedup_all.left_id], right.loc[dedup_all.right_id])
+    kept = clf.predict(X_dedup) == 1
+    assert set(zip(pairs.left_id, pairs.right_id)) == set(
+        zip(dedup_all.left_id[kept], dedup_all.right_id[kept]))
 
 
 # ------------------------------------------------------------- X, y pairing
@@ -260,7 +271,8 @@ def test_y_with_the_same_labels_in_another_order_is_refused(people):
     # the frames, a RangeIndex on y): paired by position.
     ids = pd.Index([f"p{i}" for i in range(len(y))])
     tiny(max_epochs=1).fit(X.set_axis(ids), pd.Series(y, index=ids))
-    tiny(max_epochs=1).fit(left.set_axis(ids), right.set_axis(ids[::-1]), pd.Series(y))
+    other = pd.Index([f"q{i}" for i in range(len(y))])
+    tiny(max_epochs=1).fit(left.set_axis(ids), right.set_axis(other), pd.Series(y))
 
 
 def test_left_and_right_with_the_same_labels_in_another_order_are_refused(people):
