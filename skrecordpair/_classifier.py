@@ -1104,9 +1104,9 @@ def positive_index(classes, pos_label, needed_for):
             label = _check_pos_label_consistency(None, classes)
         except ValueError:
             raise ValueError(
-                f"{needed_for} needs to know which class is the match: pass pos_label, "
-                f"one of the classes {labels}, to RecordPairClassifier. It is inferred "
-                "only for the labels {0, 1}, {-1, 1} and {False, True}."
+                f"{needed_for} needs to know which class is the match; the classes are "
+                f"{labels}. Pass pos_label=<the match label> to RecordPairClassifier, "
+                "or use the labels 0/1, -1/1 or False/True, from which it is inferred."
             ) from None
     found = [i for i, c in enumerate(labels) if _same_label(c, label)]
     if not found:

@@ -120,7 +120,7 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
     for name, table in (("left", left), ("right", right)):
         check_record_table(table, "link()", name)
     _check_batch_size(batch_size)
-    positive = _positive_column(classifier)
+    positive = _positive_column(classifier, "link()")
     threshold, strict = _decision(classifier, threshold)
     if not isinstance(one_to_one, (bool, np.bool_)):
         raise TypeError(f"one_to_one must be a bool; got {one_to_one!r}.")
@@ -226,7 +226,7 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
     """
     check_record_table(table, "deduplicate()", "table")
     _check_batch_size(batch_size)
-    positive = _positive_column(classifier)
+    positive = _positive_column(classifier, "deduplicate()")
     threshold, strict = _decision(classifier, threshold)
     candidates = clone(blocker).fit(table).candidates()
     a = _positions(table, candidates["left_id"], "table")
@@ -284,7 +284,7 @@ def _decision(classifier, threshold):
     return (0.5 if own is None else float(own)), True
 
 
-def _positive_column(classifier):
+def _positive_column(classifier, method):
     """Column of ``predict_proba`` that holds the match probability."""
     if not hasattr(classifier, "predict_proba"):
         raise TypeError(
@@ -299,7 +299,7 @@ def _positive_column(classifier):
             f"got classes_={classes!r}."
         )
     return positive_index(classes, getattr(_final_step(classifier), "pos_label", None),
-                          "link() and deduplicate()")
+                          method)
 
 
 def _score(left, left_pos, right, right_pos, classifier, column, batch_size):

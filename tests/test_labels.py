@@ -6,12 +6,19 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from skrecordpair import NearestNeighborBlocker, RecordPairClassifier, pair_frame
 from skrecordpair._classifier import best_f1_threshold
 from skrecordpair._linking import deduplicate, link
 
 from .conftest import TINY, make_people_pairs, make_tables
+
+# The error of anything that needs to know which of "match" / "non-match" is the match.
+NEEDS_POS_LABEL = (r"needs to know which class is the match; the classes are "
+                   r"\['match', 'non-match'\]\. Pass pos_label=")
 
 
 def tiny(**kwargs):
@@ -39,7 +46,7 @@ def test_string_labels_fit_and_predict_without_pos_label(words):
                                   clf.classes_[proba.argmax(1)])
     assert clf.score(left, right, labels) > 0.5
     # Which of the two is the match is unknown, so there is no threshold_.
-    with pytest.raises(ValueError, match=r"pos_label.*\['match', 'non-match'\]"):
+    with pytest.raises(ValueError, match=NEEDS_POS_LABEL):
         _ = clf.threshold_
     assert not hasattr(clf, "threshold_")
     # Multiclass string labels need no pos_label either.
@@ -51,7 +58,7 @@ def test_string_labels_fit_and_predict_without_pos_label(words):
 @pytest.mark.parametrize("threshold", ["auto", 0.7])
 def test_a_threshold_without_pos_label_is_refused(words, threshold):
     left, right, labels = words
-    with pytest.raises(ValueError, match=r"pos_label.*\['match', 'non-match'\]"):
+    with pytest.raises(ValueError, match=NEEDS_POS_LABEL):
         tiny(decision_threshold=threshold).fit(left, right, labels)
 
 
@@ -187,10 +194,57 @@ def test_link_and_deduplicate_need_to_know_the_match_label(table_pairs):
     X, labels = table_pairs
     clf = tiny().fit(X, labels)
     left, right, _ = make_tables(seed=11)
-    with pytest.raises(ValueError, match=r"pos_label.*\['match', 'non-match'\]"):
+    with pytest.raises(ValueError, match=NEEDS_POS_LABEL):
         link(left, right, NearestNeighborBlocker(k=3), clf)
-    with pytest.raises(ValueError, match=r"pos_label.*\['match', 'non-match'\]"):
+    with pytest.raises(ValueError, match=NEEDS_POS_LABEL):
         deduplicate(right, NearestNeighborBlocker(k=3), clf)
+
+
+class FixedProbability(ClassifierMixin, BaseEstimator):
+    """Probability 0.9 of its first class and 0.1 of its second for every pair."""
+
+    def __init__(self, classes=(0, 1), pos_label=None):
+        self.classes = classes
+        self.pos_label = pos_label
+
+    def fit(self, X, y=None):
+        self.classes_ = np.asarray(self.classes)
+        return self
+
+    def predict_proba(self, X):
+        return np.tile([0.9, 0.1], (len(X), 1))
+
+
+@pytest.mark.parametrize("classes, pos_label, probability", [
+    ((0, 1), None, 0.1), ((-1, 1), None, 0.1), ((False, True), None, 0.1),
+    (("match", "non-match"), "match", 0.9), (("a", "b"), "b", 0.1),
+    ((1, 2), 1, 0.9),
+])
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_link_takes_the_column_of_the_match_class(classes, pos_label, probability,
+                                                   pipeline):
+    clf = FixedProbability(classes, pos_label)
+    if pipeline:
+        clf = make_pipeline(FunctionTransformer(), clf)
+    left, right, _ = make_tables(n=10, n_extra=0, seed=1)
+    matches = link(left, right, NearestNeighborBlocker(k=2), clf.fit(None), threshold=0)
+    assert len(matches) == 20
+    assert (matches["probability"] == probability).all()
+    # threshold=None: the classifier's decision, match probability above 0.5.
+    assert len(link(left, right, NearestNeighborBlocker(k=2), clf)) == (
+        20 if probability > 0.5 else 0)
+
+
+@pytest.mark.parametrize("classes", [(1, 2), ("match", "non-match"), (0.0, 0.5)])
+def test_link_without_a_known_match_class_says_so(classes):
+    left, right, _ = make_tables(n=10, n_extra=0, seed=1)
+    clf = make_pipeline(FunctionTransformer(), FixedProbability(classes)).fit(None)
+    with pytest.raises(ValueError, match=r"link\(\) needs to know which class is the "
+                                         r"match.*Pass pos_label="):
+        link(left, right, NearestNeighborBlocker(k=2), clf)
+    clf[-1].set_params(pos_label="yes")
+    with pytest.raises(ValueError, match="pos_label='yes' is not one of the classes"):
+        deduplicate(right, NearestNeighborBlocker(k=2), clf)
 
 
 def test_link_uses_pos_label_and_the_classifiers_threshold(table_pairs):
