@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from functools import partial
 
 import numpy as np
@@ -16,6 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
+    _check_pos_label_consistency,
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
@@ -165,12 +167,22 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     n_iter_no_change : int, default=3
         Patience of early stopping, in epochs.
     decision_threshold : float or "auto", default=0.5
-        Binary tasks only: ``predict`` returns ``classes_[1]`` when its
-        probability exceeds this threshold. ``"auto"`` chooses the threshold
-        that maximises F1 of ``classes_[1]`` on the validation pairs (the
-        internal split, or ``validation_data``), as Ditto does. For
-        cross-validated tuning see
+        Binary tasks only: ``predict`` returns `pos_label` when its
+        probability exceeds this threshold, and the other class otherwise.
+        ``"auto"`` chooses the threshold that maximises F1 of `pos_label` on
+        the validation pairs (the internal split, or ``validation_data``), as
+        Ditto does. Any value but 0.5 needs to know which class is the match:
+        `pos_label`. For cross-validated tuning see
         :class:`~sklearn.model_selection.TunedThresholdClassifierCV`.
+    pos_label : int, float, bool, str or None, default=None
+        Binary tasks only: the label of a match (the positive class), which
+        `decision_threshold`, ``threshold_``, :func:`~skrecordpair.link` and
+        :func:`~skrecordpair.deduplicate` apply to. None infers it as
+        scikit-learn's metrics do, only for the labels {0, 1} or {-1, 1} (1)
+        and {False, True} (True); with other labels, such as ``"match"`` and
+        ``"non-match"``, pass it: anything that needs the match class then
+        raises an error that says so. Plain ``fit``, ``predict`` (the most
+        probable class) and ``predict_proba`` never need it.
     class_weight : None, "balanced" or dict, default=None
         Weights of the classes in the loss; ``"balanced"`` weights them
         inversely to their frequency, a dict maps labels to weights.
@@ -207,8 +219,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         The trained network; ``net_.module_`` is the :class:`torch.nn.Module`
         and ``net_.history_`` the training history.
     threshold_ : float
-        The decision threshold on the probability of ``classes_[1]`` (binary
-        tasks only).
+        The decision threshold on the probability of `pos_label` (binary
+        tasks whose match class is known: given as `pos_label` or inferred
+        from the labels).
     n_features_in_ : int
         Number of columns seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -227,6 +240,16 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     text (integral floats lose their ``.0``). ``score`` is accuracy, as for any
     scikit-learn classifier; entity matching is usually imbalanced, so prefer
     ``scoring="f1"`` or ``"average_precision"`` in model selection.
+
+    ``X`` and ``y`` are paired by position, as in scikit-learn, whatever
+    their indexes: pair frames usually carry record ids or a fresh
+    ``RangeIndex``, and ``y`` labels of its own. One case is refused as
+    ambiguous: a pandas Series ``y`` whose index holds the same (unique)
+    labels as the index of ``X`` (or of ``X_left`` and ``X_right``) in
+    another order, which means the rows were meant to be matched by label;
+    align them with ``y.loc[X.index]``, or reset both indexes. Likewise
+    ``X_left`` and ``X_right`` holding the same unique index labels in other
+    orders are refused.
 
     A pair's probability does not depend on the other pairs scored with it,
     up to float32 rounding (1e-5 at most, tested), and not at all on the
@@ -294,6 +317,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction=0.1,
         n_iter_no_change=3,
         decision_threshold=0.5,
+        pos_label=None,
         class_weight=None,
         random_state=None,
         device="cpu",
@@ -339,6 +363,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.decision_threshold = decision_threshold
+        self.pos_label = pos_label
         self.class_weight = class_weight
         self.random_state = random_state
         self.device = device
@@ -392,6 +417,11 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             )
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
+        if len(y) == 0:
+            raise ValueError(
+                "RecordPairClassifier got 0 pairs; fit needs pairs of at least two "
+                "classes in y."
+            )
         check_classification_targets(y)
         if continuing:
             unseen = np.setdiff1d(y, self.classes_)
@@ -400,6 +430,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
                     f"warm_start continues training on the classes {self.classes_.tolist()}; "
                     f"y holds new labels {unseen.tolist()}. Fit a new model instead."
                 )
+            self._check_pos_label(self.classes_)
             y_encoded = np.searchsorted(self.classes_, y)
         else:
             classes, y_encoded = np.unique(y, return_inverse=True)
@@ -408,6 +439,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
                     "RecordPairClassifier needs at least two classes in y; got only "
                     f"1 class: {classes.tolist()}."
                 )
+            self._check_pos_label(classes)
             self.classes_ = classes
             self.fields_ = resolve_fields(X.columns, self.fields, self.left_prefix,
                                           self.right_prefix)
@@ -459,9 +491,78 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             else:
                 self.net_ = self._build_net(y_encoded, seed, valid)
                 self.net_.fit(dataset, y_encoded)
-        if len(self.classes_) == 2:
-            self.threshold_ = self._choose_threshold(dataset, y_encoded)
+        positive = self._positive_index() if len(self.classes_) == 2 else None
+        if positive is None:
+            # Without a known match class there is no threshold; a refit must
+            # not keep one from an earlier fit.
+            vars(self).pop("threshold_", None)
+        else:
+            self.threshold_ = self._choose_threshold(dataset, y_encoded, positive)
         return self
+
+    def _check_pos_label(self, classes):
+        """Check `pos_label` against the classes of `y`, before any training."""
+        if self.pos_label is not None and len(classes) != 2:
+            raise ValueError(
+                f"pos_label applies to binary tasks; y has {len(classes)} classes "
+                f"{classes.tolist()}. Leave pos_label=None."
+            )
+        if len(classes) != 2:
+            return
+        if self.pos_label is not None or self.decision_threshold != 0.5:
+            positive_index(classes, self.pos_label,
+                           f"decision_threshold={self.decision_threshold!r}")
+
+    def _positive_index(self, needed_for=None):
+        """Position of the match class in ``classes_`` (binary tasks).
+
+        None if it is unknown and `needed_for` is None; otherwise an unknown
+        match class raises a ValueError saying that `needed_for` needs it.
+        """
+        try:
+            return positive_index(self.classes_, self.pos_label,
+                                  needed_for or "threshold_")
+        except ValueError:
+            if needed_for is None and self.pos_label is None:
+                return None
+            raise
+
+    def __getattr__(self, name):
+        # Only called when the attribute is not found: say why a binary model
+        # has no threshold_ rather than just that it is missing.
+        if name == "threshold_":
+            classes = vars(self).get("classes_")
+            if classes is not None and len(classes) == 2:
+                try:
+                    self._positive_index("threshold_")
+                except ValueError as exc:
+                    raise _UnknownPositiveClass(str(exc)) from None
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _check_loaded_pos_label(self):
+        """Check the `pos_label` of a loaded model against its classes.
+
+        Versions before `pos_label` applied ``threshold_`` to ``classes_[1]``
+        whatever the labels. A model they saved with labels from which no
+        match class can be inferred predicts as before: the most probable
+        class if its threshold was 0.5, else with ``pos_label=classes_[1]``.
+        """
+        if len(self.classes_) != 2:
+            self._check_pos_label(self.classes_)
+            return
+        threshold = vars(self).get("threshold_")
+        if self._positive_index() is not None or threshold is None:
+            return
+        if threshold == 0.5:
+            del self.threshold_
+            return
+        self.pos_label = self.classes_.tolist()[1]
+        warnings.warn(
+            f"The model was saved without pos_label and its threshold_={threshold} "
+            f"applies to the probability of classes_[1]; it is loaded with "
+            f"pos_label={self.pos_label!r}, which link() and deduplicate() take as "
+            "the match. Set pos_label=... and refit if that is not the match.",
+            UserWarning, stacklevel=4)
 
     def _check_validation_split(self, n_pairs):
         n_classes = len(self.classes_)
@@ -494,14 +595,14 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             )
         return PairDataset(self._encode(X), index)
 
-    def _choose_threshold(self, dataset, y_encoded):
+    def _choose_threshold(self, dataset, y_encoded, positive):
         if self.decision_threshold != "auto":
             return float(self.decision_threshold)
         train_split = self.net_.train_split
         _, valid = train_split(dataset, y_encoded)
         y_valid = valid.dataset.y[valid.indices] if hasattr(valid, "indices") else valid.y
-        scores = self.net_.predict_proba(valid)[:, 1]
-        return best_f1_threshold(y_valid, scores)
+        scores = self.net_.predict_proba(valid)[:, positive]
+        return best_f1_threshold((np.asarray(y_valid) == positive).astype(int), scores)
 
     def _check_params(self):
         for name in ("max_epochs", "batch_size", "max_tokens_per_field",
@@ -696,11 +797,15 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_pairs,)
-            Labels from ``classes_``.
+            Labels from ``classes_``: for two classes with a ``threshold_``,
+            `pos_label` where its probability exceeds ``threshold_``;
+            otherwise the most probable class.
         """
         proba = self.predict_proba(X, X_right)
-        if len(self.classes_) == 2:
-            return self.classes_[(proba[:, 1] > self.threshold_).astype(int)]
+        if len(self.classes_) == 2 and "threshold_" in vars(self):
+            positive = self._positive_index("predict() with threshold_")
+            match = proba[:, positive] > self.threshold_
+            return self.classes_[np.where(match, positive, 1 - positive)]
         return self.classes_[proba.argmax(axis=1)]
 
     def explain(self, X, X_right=None, *, target=None, n_steps=50, normalize=True):
@@ -979,6 +1084,12 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     def score(self, X, y=None, *args, sample_weight=None):
         """Accuracy of the predictions.
 
+        The predictions are those of :meth:`predict`: for a binary task with
+        a known match class (`pos_label`), thresholded at ``threshold_``.
+        Accuracy itself treats all classes alike and needs no `pos_label`;
+        for F1 of the matches use ``sklearn.metrics.f1_score(y,
+        clf.predict(X), pos_label=clf.pos_label)`` or ``scoring="f1"``.
+
         Parameters
         ----------
         X : pandas.DataFrame
@@ -1006,11 +1117,53 @@ _EXPLANATION_COLUMNS = ("pair", "side", "field", "text", "attribution",
                         "convergence_delta")
 
 
+def positive_index(classes, pos_label, needed_for):
+    """Position of the match (positive) class among the two `classes`.
+
+    `pos_label` None is inferred as scikit-learn does, only for the classes
+    {0, 1} and {-1, 1} (1) and {False, True} (True). Otherwise, or when
+    `pos_label` is not a class, a ValueError names `needed_for` (what needs
+    the match class), `pos_label` and the classes.
+    """
+    classes = np.asarray(classes)
+    labels = classes.tolist()
+    label = pos_label
+    if label is None:
+        try:
+            label = _check_pos_label_consistency(None, classes)
+        except ValueError:
+            raise ValueError(
+                f"{needed_for} needs to know which class is the match; the classes are "
+                f"{labels}. Pass pos_label=<the match label> to RecordPairClassifier, "
+                "or use the labels 0/1, -1/1 or False/True, from which it is inferred."
+            ) from None
+    found = [i for i, c in enumerate(labels) if _same_label(c, label)]
+    if not found:
+        raise ValueError(f"pos_label={pos_label!r} is not one of the classes {labels}.")
+    return found[0]
+
+
+def _same_label(a, b):
+    # 1 == 1.0 == True as labels (as in numpy), but never "1" == 1.
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+class _UnknownPositiveClass(ValueError, AttributeError):
+    """``threshold_`` of a binary model whose match class is unknown: a
+    ValueError that says why, and an AttributeError so that ``hasattr`` and
+    ``getattr(..., default)`` treat it as absent."""
+
+
 def best_f1_threshold(y_true, scores):
     """The threshold on `scores` that maximises F1 of the positive class (1).
 
     Pairs scoring strictly above the returned threshold are positive; it lies
-    halfway between the last included and the first excluded score.
+    halfway between the last included and the first excluded score. `y_true`
+    holds 1 for the positive class and 0 otherwise; callers with other labels
+    compare them with the match class first (see :func:`positive_index`).
     """
     order = np.argsort(-scores, kind="stable")
     scores, y_true = scores[order], np.asarray(y_true)[order]

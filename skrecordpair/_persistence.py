@@ -914,6 +914,10 @@ def _rebuild(cls, config, model, history, read_weights, device, prior):
             raise _invalid(f"{MODEL} 'attributes' names an invalid attribute "
                            f"{_short(name)}")
         setattr(clf, name, _decode(value, f"attribute {name!r}"))
+    try:
+        clf._check_loaded_pos_label()
+    except ValueError as exc:
+        raise _invalid(str(exc).rstrip(".")) from None
 
     # --- the network
     network = model["network"]
