@@ -33,7 +33,7 @@ OTHERS = {
     "explain": "Explanations: which field, and how fast",
     "blocking-magellan": "Blocking the ER-Magellan tables",
     "blocking-febrl": "Linking FEBRL4",
-    "blocking-scale": "Blocking 2 x 200,000 synthetic people",
+    "blocking-scale": "Blocking two large synthetic people tables",
 }
 
 
