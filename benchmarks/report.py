@@ -133,7 +133,8 @@ def magellan(record):
         f"and pairs/s of `predict_proba` on the test split, on "
         f"{settings['candidates']:,} candidate pairs (a tableA and a tableB record "
         f"drawn at random, the scoring after blocking) and of `explain` (n_steps=50) "
-        f"on the first {settings['explain_pairs']} test pairs; each the median of "
+        f"on the first {settings['explain_pairs']} test pairs (all, on smaller test "
+        f"splits); each the median of "
         f"{settings['repeats']} calls, then the median over seeds."),
         "",
     ]
