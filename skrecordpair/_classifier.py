@@ -1160,13 +1160,37 @@ class _UnknownPositiveClass(ValueError, AttributeError):
 def best_f1_threshold(y_true, scores):
     """The threshold on `scores` that maximises F1 of the positive class (1).
 
-    Pairs scoring strictly above the returned threshold are positive; it lies
-    halfway between the last included and the first excluded score. `y_true`
-    holds 1 for the positive class and 0 otherwise; callers with other labels
-    compare them with the match class first (see :func:`positive_index`).
+    This is how ``decision_threshold="auto"`` chooses
+    :attr:`RecordPairClassifier.threshold_` on the validation pairs; use it to
+    give any other scorer (a scikit-learn pipeline's ``predict_proba``) a
+    threshold chosen the same way.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+        True labels, 1 for a match and 0 otherwise.
+    scores : array-like of shape (n_pairs,)
+        Match scores, higher for more likely matches, such as the
+        ``predict_proba(X)[:, 1]`` of a classifier.
+
+    Returns
+    -------
+    threshold : float
+        Pairs scoring strictly above it are matches. It lies halfway between
+        the lowest score kept and the highest score left out, and is 0.5 when
+        `y_true` holds no match.
+
+    Examples
+    --------
+    >>> from skrecordpair import best_f1_threshold
+    >>> best_f1_threshold([1, 1, 0, 1, 0], [0.9, 0.8, 0.7, 0.6, 0.1])
+    0.35
     """
+    y_true = column_or_1d(y_true)
+    scores = column_or_1d(scores).astype(float, copy=False)
+    check_consistent_length(y_true, scores)
     order = np.argsort(-scores, kind="stable")
-    scores, y_true = scores[order], np.asarray(y_true)[order]
+    scores, y_true = scores[order], y_true[order]
     if y_true.sum() == 0:
         return 0.5
     true_positives = np.cumsum(y_true)
@@ -1234,7 +1258,9 @@ def _fit_prior(similarity, y, seed, n_splits=5):
     return model, prior
 
 
-# Pairs featurised at a time by predict_proba and explain.
+#: Pairs featurised and scored at a time by ``predict_proba``, ``predict`` and
+#: ``explain``: their working memory is that of one chunk, whatever the size
+#: of the input (see :ref:`scaling`).
 CHUNK_SIZE = 32768
 
 
