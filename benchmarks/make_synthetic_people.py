@@ -21,8 +21,9 @@ Usage::
     python benchmarks/make_synthetic_people.py --n 200000 --out /tmp/people
 
 writes ``left.parquet``, ``right.parquet`` and ``links.parquet`` (columns
-``left_id, right_id``) under ``--out``. Other scripts import
-:func:`make_people` directly.
+``left_id, right_id``) under ``--out``, and ``manifest.json``: the command,
+the environment and the counts. ``blocking.py scale --data`` reads that
+folder.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _bench import Run
 
 FIELDS = [
     "given_name", "surname", "street_number", "address_1", "address_2",
@@ -186,16 +188,21 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--overlap", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True,
+                        help="the folder to write the tables to")
     args = parser.parse_args(argv)
+    run = Run("make_synthetic_people", args, argv)
     start = time.perf_counter()
     left, right, links = make_people(args.n, overlap=args.overlap, seed=args.seed)
+    run.results.update(records=[len(left), len(right)], true_links=len(links),
+                       seconds=time.perf_counter() - start)
     args.out.mkdir(parents=True, exist_ok=True)
     left.to_parquet(args.out / "left.parquet")
     right.to_parquet(args.out / "right.parquet")
     links.to_parquet(args.out / "links.parquet", index=False)
     print(f"{len(left)} + {len(right)} records, {len(links)} true links, "
-          f"{time.perf_counter() - start:.1f} s -> {args.out}")
+          f"{run.results['seconds']:.1f} s -> {args.out}")
+    run.write(args.out / "manifest.json")
 
 
 if __name__ == "__main__":

@@ -10,11 +10,16 @@ pairs, time alternately
 - ``explain`` with the parameters' gradients switched off while integrating (this
   checkout) and left on (as before).
 
-Reports the median of `--repeats` rounds and the ratio new / old: below 1 is faster.
+Reports the median of `--repeats` rounds and the ratio new / old: below 1 is
+faster. The figures go to a JSON file (``benchmarks/results/`` unless `--out`).
+
+This benchmark reaches into the package's private parts by design (the network
+module of two commits, the encoded pairs, ``explain``'s gradient switch): it
+measures internal changes, and may need updating when they move.
 
 Usage::
 
-    python benchmarks/network_speed.py --ref ecd3167
+    python benchmarks/network_speed.py --data /work/shared/data/magellan --ref ecd3167
 """
 
 from __future__ import annotations
@@ -25,20 +30,22 @@ import importlib.util
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import torch
+from _bench import (
+    MAGELLAN_DATASETS,
+    ROOT,
+    Run,
+    add_arguments,
+    in_turns,
+    magellan_folder,
+)
 
 import skrecordpair._explain as explain_module
 from skrecordpair import RecordPairClassifier
 from skrecordpair._data import PairDataset
 from skrecordpair.datasets import load_magellan
-
-from magellan import DATA, DATASETS  # this folder's benchmark: the same data sets
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def network_module_at(ref):
@@ -53,31 +60,19 @@ def network_module_at(ref):
     return module
 
 
-def alternate(funcs, repeats):
-    """Median seconds of each function, run in turns so that load hits all alike."""
-    times = {name: [] for name in funcs}
-    for _ in range(repeats):
-        for name, func in funcs.items():
-            start = time.perf_counter()
-            func()
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
     parser.add_argument("--ref", required=True, help="the commit to compare with")
-    parser.add_argument("--datasets", nargs="+", default=DATASETS)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--datasets", nargs="+", default=MAGELLAN_DATASETS,
+                        choices=MAGELLAN_DATASETS)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--explain-pairs", type=int, default=200)
     args = parser.parse_args(argv)
+    run = Run("network_speed", args, argv)
     baseline = network_module_at(args.ref)
-    print(f"| dataset | test pairs | network s, {args.ref} | network s, now | ratio "
-          f"| explain s, gradients on | explain s, off | ratio |")
-    print("|---|---|---|---|---|---|---|---|")
     for name in args.datasets:
-        data = load_magellan(args.data / name, as_frame=True)
+        data = load_magellan(magellan_folder(args.data, name), as_frame=True)
         clf = RecordPairClassifier(max_epochs=1, random_state=0, verbose=0)
         clf.fit(*data.train, validation_data=data.valid)
         X = data.test[0]
@@ -101,8 +96,8 @@ def main(argv=None):
         if not np.allclose(new_proba, old_proba, atol=1e-5):
             sys.exit(f"{name}: the networks disagree by "
                      f"{np.abs(new_proba - old_proba).max():.2e}")
-        network = alternate({"old": predict_with(old), "new": predict_with(current)},
-                            args.repeats)
+        network = in_turns({"old": predict_with(old), "new": predict_with(current)},
+                           args.repeats)
         net.module_ = current
 
         sample = X.iloc[:args.explain_pairs]
@@ -117,14 +112,27 @@ def main(argv=None):
                     explain_module._frozen = frozen
             return run
 
-        explain = alternate(
+        explain = in_turns(
             {"on": explain_with(lambda module: contextlib.nullcontext()),
              "off": explain_with(frozen)}, args.repeats)
-        print(f"| {name} | {len(X):,} | {network['old']:.3f} | {network['new']:.3f} | "
-              f"{network['new'] / network['old']:.2f} | {explain['on']:.2f} | "
-              f"{explain['off']:.2f} | {explain['off'] / explain['on']:.2f} |",
-              flush=True)
-    print(f"\n{torch.get_num_threads()} torch threads, torch {torch.__version__}.")
+        median = {name: float(np.median(t)) for name, t in {**network, **explain}.items()}
+        run.results[name] = {
+            "test_pairs": len(X), "explain_pairs": len(sample),
+            "network_seconds": {"ref": network["old"], "now": network["new"]},
+            "network_median_seconds": {"ref": median["old"], "now": median["new"]},
+            "network_ratio": median["new"] / median["old"],
+            "explain_seconds": {"gradients_on": explain["on"],
+                                "gradients_off": explain["off"]},
+            "explain_median_seconds": {"gradients_on": median["on"],
+                                       "gradients_off": median["off"]},
+            "explain_ratio": median["off"] / median["on"],
+        }
+        print(f"{name}, {len(X):,} test pairs: network {median['old']:.3f} s at "
+              f"{args.ref}, {median['new']:.3f} s now "
+              f"({median['new'] / median['old']:.2f}); explain {median['on']:.2f} s "
+              f"with gradients on, {median['off']:.2f} s off "
+              f"({median['off'] / median['on']:.2f})", flush=True)
+    run.write()
 
 
 if __name__ == "__main__":

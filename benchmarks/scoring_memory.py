@@ -3,13 +3,8 @@
 Trains the *default* model briefly on a three-field schema (the ER-Magellan
 ``amazon_google`` benchmark: title, manufacturer, price), writes it with
 :meth:`~skrecordpair.RecordPairClassifier.save`, then scores 10k, 100k and 1M
-pairs, each size in a fresh subprocess so that the peaks do not mix::
-
-    python benchmarks/scoring_memory.py [--sizes 10000 100000 1000000]
-        [--data /work/shared/data/magellan/amazon_google]
-        [--train-pairs 3000] [--epochs 1] [--threads N]
-
-Each subprocess
+pairs, each size in a fresh subprocess so that the peaks do not mix. Each
+subprocess
 
 1. loads the model and records its resident memory (RSS): the *model
    footprint*, which includes the Python interpreter, torch and pandas;
@@ -20,19 +15,24 @@ Each subprocess
 3. resets the kernel's high-water mark (``/proc/self/clear_refs``) and calls
    ``predict_proba`` once on the whole frame, timing it;
 4. reports the peak RSS of the scoring call (``VmHWM``) and that peak minus
-   the model footprint ("peak above model"), which the issue bounds at 2 GB
-   for 1,000,000 pairs.
+   the model footprint ("peak above model"), bounded by `--budget-mb`
+   (2 GB for a million pairs).
 
-The script prints a markdown table. Without ``--data`` (or if the folder does
-not exist) it uses synthetic product records with the same three fields.
+With ``--synthetic`` instead of ``--data``, synthetic product records with the
+same three fields stand in for the benchmark. The figures go to a JSON file
+(``benchmarks/results/`` unless `--out`).
+
+Usage::
+
+    python benchmarks/scoring_memory.py --data /work/shared/data/magellan --threads 1
+    python benchmarks/scoring_memory.py --data /work/shared/data/magellan \\
+        --sizes 2000 --train-pairs 300 --out /tmp/results      # a quick check
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -41,69 +41,32 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _bench import (
+    RESULTS,
+    Run,
+    magellan_folder,
+    peak_mb,
+    resampled_pair_frame,
+    reset_peak,
+    rss_mb,
+)
 
-DEFAULT_DATA = Path("/work/shared/data/magellan/amazon_google")
 FIELDS = ("title", "manufacturer", "price")
 
 
-# --------------------------------------------------------------- memory probes
-
-
-def _status_kib(key):
-    """A ``/proc/self/status`` entry (VmRSS, VmHWM) in KiB, None off Linux."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _rss_mb():
-    kib = _status_kib("VmRSS")
-    if kib is None:  # pragma: no cover - non-Linux fallback
-        import resource
-
-        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kib / 1024
-
-
-def _reset_peak():
-    """Reset the peak-RSS mark (Linux >= 4.0); False when not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:  # pragma: no cover
-        return False
-
-
-def _peak_mb():
-    kib = _status_kib("VmHWM")
-    if kib is None:  # pragma: no cover
-        import resource
-
-        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kib / 1024
-
-
-# ------------------------------------------------------------------------ data
-
-
-def load_pairs(data):
+def load_pairs(data, dataset):
     """Left and right frames (the three fields) and labels."""
-    if data is not None and Path(data).is_dir():
-        from skrecordpair.datasets import load_magellan
+    if data is None:
+        return (*_synthetic_products(6000), "synthetic")
+    from skrecordpair.datasets import load_magellan
 
-        bunch = load_magellan(data)
-        parts = [bunch.train, bunch.valid, bunch.test]
-        left = pd.concat([p[0] for p in parts], ignore_index=True)
-        right = pd.concat([p[1] for p in parts], ignore_index=True)
-        y = np.concatenate([p[2] for p in parts])
-        return left[list(FIELDS)], right[list(FIELDS)], y, str(data)
-    return (*_synthetic_products(6000), "synthetic")
+    folder = magellan_folder(data, dataset)
+    bunch = load_magellan(folder)
+    parts = [bunch.train, bunch.valid, bunch.test]
+    left = pd.concat([p[0] for p in parts], ignore_index=True)
+    right = pd.concat([p[1] for p in parts], ignore_index=True)
+    y = np.concatenate([p[2] for p in parts])
+    return left[list(FIELDS)], right[list(FIELDS)], y, str(folder)
 
 
 def _synthetic_products(n, seed=0):
@@ -132,33 +95,13 @@ def _synthetic_products(n, seed=0):
     return items, right, y
 
 
-def resampled_pair_frame(left, right, n, seed=0):
-    """A pair frame of `n` candidate pairs: a left and a right record drawn
-    independently (with replacement) from the given records.
-
-    Like the candidates of a blocking step, records recur across pairs, but the
-    pairs themselves are almost all distinct (the same labelled pair repeated
-    would let the network's per-batch encoding of distinct fields skip work it
-    cannot skip on real candidates). Object columns are gathered with numpy
-    ``take``: the new frame holds pointers to the existing string objects, so
-    its cost is 8 bytes per cell.
-    """
-    rng = np.random.default_rng(seed)
-    columns = {}
-    for prefix, frame in (("left_", left), ("right_", right)):
-        index = rng.integers(0, len(frame), n)
-        for column in frame.columns:
-            columns[prefix + column] = frame[column].to_numpy(dtype=object).take(index)
-    return pd.DataFrame(columns, copy=False)
-
-
 # ---------------------------------------------------------------------- phases
 
 
 def train(args, model_dir):
     from skrecordpair import RecordPairClassifier
 
-    left, right, y, source = load_pairs(args.data)
+    left, right, y, source = load_pairs(args.data, args.dataset)
     n = min(args.train_pairs, len(y))
     index = np.random.default_rng(0).permutation(len(y))[:n]
     clf = RecordPairClassifier(max_epochs=args.epochs, random_state=0)
@@ -167,8 +110,9 @@ def train(args, model_dir):
     seconds = time.perf_counter() - start
     clf.save(model_dir)
     n_params = sum(p.numel() for p in clf.net_.module_.parameters())
-    return {"source": source, "train_pairs": n, "train_seconds": seconds,
-            "parameters": n_params, "words": len(clf.vocabulary_.words)}
+    return {"source": source, "train_pairs": n, "epochs": args.epochs,
+            "train_seconds": seconds, "parameters": n_params,
+            "words": len(clf.vocabulary_.words)}
 
 
 def score(args):
@@ -179,25 +123,26 @@ def score(args):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    rss_start = _rss_mb()
+    rss_start = rss_mb()
     clf = RecordPairClassifier.load(args.model)
-    left, right, _, _ = load_pairs(args.data)
-    rss_model = _rss_mb()
+    left, right, _, _ = load_pairs(args.data, args.dataset)
+    rss_model = rss_mb()
     X = resampled_pair_frame(left, right, args.n, seed=args.n)
     del left, right
-    rss_input = _rss_mb()
-    exact = _reset_peak()
+    rss_input = rss_mb()
+    exact = reset_peak()
     start = time.perf_counter()
     proba = clf.predict_proba(X)
     seconds = time.perf_counter() - start
-    peak = _peak_mb()
+    peak = peak_mb()
     assert proba.shape == (args.n, len(clf.classes_))
     assert np.isfinite(proba).all()
     print(json.dumps({
-        "pairs": args.n, "seconds": seconds, "pairs_per_s": args.n / seconds,
+        "pairs": args.n, "seconds": seconds, "pairs_per_second": args.n / seconds,
         "rss_start_mb": rss_start, "rss_model_mb": rss_model,
         "rss_input_mb": rss_input, "peak_mb": peak,
         "peak_above_model_mb": peak - rss_model,
+        "input_frame_mb": rss_input - rss_model,
         "scoring_overhead_mb": peak - rss_input, "exact_peak": exact,
         "threads": torch.get_num_threads(),
         "mean_match_probability": float(proba[:, -1].mean()),
@@ -206,10 +151,17 @@ def score(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--data", default=str(DEFAULT_DATA),
-                        help="Magellan-layout folder with title/manufacturer/price "
-                             "(synthetic records if it does not exist)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path,
+                        help="the folder holding the ER-Magellan data set folders")
+    source.add_argument("--synthetic", action="store_true",
+                        help="synthetic product records instead of --data")
+    parser.add_argument("--dataset", default="amazon_google",
+                        help="a data set with title, manufacturer and price fields")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="a .json file, or a folder (default: benchmarks/results)")
+    parser.add_argument("--sizes", type=int, nargs="+",
+                        default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--train-pairs", type=int, default=3000)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0,
@@ -226,40 +178,35 @@ def main(argv=None):
         score(args)
         return 0
 
+    run = Run("scoring_memory", args, argv)
+    data_args = ["--synthetic"] if args.synthetic else ["--data", str(args.data)]
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
         info = train(args, model_dir)
-        print(f"# trained the default RecordPairClassifier for {args.epochs} epoch(s) on "
+        run.results["model"] = info
+        print(f"trained the default RecordPairClassifier for {args.epochs} epoch(s) on "
               f"{info['train_pairs']} pairs of {info['source']} in "
               f"{info['train_seconds']:.0f} s: {info['parameters']:,} parameters, "
               f"{info['words']:,} words", flush=True)
-        print(f"# python {platform.python_version()}, {os.cpu_count()} CPUs, "
-              f"{platform.machine()}", flush=True)
-        rows = []
+        rows = run.results["sizes"] = []
         for n in args.sizes:
-            cmd = [sys.executable, __file__, "--data", args.data, "--threads",
-                   str(args.threads), "_score", "--model", str(model_dir), "--n", str(n)]
+            cmd = [sys.executable, __file__, *data_args, "--dataset", args.dataset,
+                   "--threads", str(args.threads), "_score", "--model", str(model_dir),
+                   "--n", str(n)]
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode:
                 sys.stderr.write(out.stderr)
                 raise SystemExit(f"scoring {n:,} pairs failed (exit {out.returncode})")
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"# {json.dumps(row)}", flush=True)
-
-    print()
-    print("| pairs | seconds | pairs/s | model RSS (MB) | peak RSS (MB) "
-          "| peak above model (MB) | of which input frame (MB) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['pairs']:,} | {r['seconds']:.1f} | {r['pairs_per_s']:,.0f} "
-              f"| {r['rss_model_mb']:,.0f} | {r['peak_mb']:,.0f} "
-              f"| {r['peak_above_model_mb']:,.0f} "
-              f"| {r['rss_input_mb'] - r['rss_model_mb']:,.0f} |")
-    over = [r for r in rows if r["peak_above_model_mb"] > args.budget_mb]
+            print(f"{n:,} pairs: {row['seconds']:.1f} s, {row['pairs_per_second']:,.0f} "
+                  f"pairs/s, peak {row['peak_mb']:,.0f} MB, "
+                  f"{row['peak_above_model_mb']:,.0f} MB above the model", flush=True)
+    over = [r["pairs"] for r in rows if r["peak_above_model_mb"] > args.budget_mb]
+    run.results["over_budget"] = over
+    run.write()
     if over:
-        print(f"\nOVER BUDGET ({args.budget_mb:.0f} MB): "
-              f"{[r['pairs'] for r in over]}", file=sys.stderr)
+        print(f"\nOVER BUDGET ({args.budget_mb:.0f} MB): {over}", file=sys.stderr)
         return 1
     return 0
 

@@ -3,7 +3,7 @@
 from . import datasets
 from ._blocking import NearestNeighborBlocker
 from ._blocking_metrics import pair_completeness, reduction_ratio
-from ._classifier import RecordPairClassifier
+from ._classifier import CHUNK_SIZE, RecordPairClassifier, best_f1_threshold
 from ._linking import deduplicate, link
 from ._pairs import pair_frame
 from ._similarity import SimilarityFeatures
@@ -12,10 +12,12 @@ from .plotting import ExplanationView, explanation_html, plot_explanation
 __version__ = "0.1.0"
 
 __all__ = [
+    "CHUNK_SIZE",
     "ExplanationView",
     "NearestNeighborBlocker",
     "RecordPairClassifier",
     "SimilarityFeatures",
+    "best_f1_threshold",
     "datasets",
     "deduplicate",
     "explanation_html",

@@ -11,7 +11,6 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
@@ -28,18 +27,17 @@ from ._training import (
     NETWORK_CONSTRAINTS,
     TRAINING_CONSTRAINTS,
     best_f1_threshold,
-    build_net,
+    check_threshold_known,
     check_training_params,
-    check_validation_split,
-    choose_threshold,
-    continue_training,
     encode_labels,
-    encode_validation_labels,
+    positive_index,
     predict_encoded,
+    predicted_labels,
+    train,
 )
 from ._validation import validate_params
 
-__all__ = ["CHUNK_SIZE", "RecordPairClassifier", "best_f1_threshold"]
+__all__ = ["CHUNK_SIZE", "RecordPairClassifier", "best_f1_threshold", "positive_index"]
 
 
 
@@ -164,12 +162,22 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     n_iter_no_change : int, default=3
         Patience of early stopping, in epochs.
     decision_threshold : float or "auto", default=0.5
-        Binary tasks only: ``predict`` returns ``classes_[1]`` when its
-        probability exceeds this threshold. ``"auto"`` chooses the threshold
-        that maximises F1 of ``classes_[1]`` on the validation pairs (the
-        internal split, or ``validation_data``), as Ditto does. For
-        cross-validated tuning see
+        Binary tasks only: ``predict`` returns `pos_label` when its
+        probability exceeds this threshold, and the other class otherwise.
+        ``"auto"`` chooses the threshold that maximises F1 of `pos_label` on
+        the validation pairs (the internal split, or ``validation_data``), as
+        Ditto does. Any value but 0.5 needs to know which class is the match:
+        `pos_label`. For cross-validated tuning see
         :class:`~sklearn.model_selection.TunedThresholdClassifierCV`.
+    pos_label : int, float, bool, str or None, default=None
+        Binary tasks only: the label of a match (the positive class), which
+        `decision_threshold`, ``threshold_``, :func:`~skrecordpair.link` and
+        :func:`~skrecordpair.deduplicate` apply to. None infers it as
+        scikit-learn's metrics do, only for the labels {0, 1} or {-1, 1} (1)
+        and {False, True} (True); with other labels, such as ``"match"`` and
+        ``"non-match"``, pass it: anything that needs the match class then
+        raises an error that says so. Plain ``fit``, ``predict`` (the most
+        probable class) and ``predict_proba`` never need it.
     class_weight : None, "balanced" or dict, default=None
         Weights of the classes in the loss; ``"balanced"`` weights them
         inversely to their frequency, a dict maps labels to weights.
@@ -211,8 +219,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         The trained network; ``net_.module_`` is the :class:`torch.nn.Module`
         and ``net_.history_`` the training history.
     threshold_ : float
-        The decision threshold on the probability of ``classes_[1]`` (binary
-        tasks only).
+        The decision threshold on the probability of `pos_label` (binary
+        tasks whose match class is known: given as `pos_label` or inferred
+        from the labels).
     n_features_in_ : int
         Number of columns seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -231,6 +240,16 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     text (integral floats lose their ``.0``). ``score`` is accuracy, as for any
     scikit-learn classifier; entity matching is usually imbalanced, so prefer
     ``scoring="f1"`` or ``"average_precision"`` in model selection.
+
+    ``X`` and ``y`` are paired by position, as in scikit-learn, whatever
+    their indexes: pair frames usually carry record ids or a fresh
+    ``RangeIndex``, and ``y`` labels of its own. One case is refused as
+    ambiguous: a pandas Series ``y`` whose index holds the same (unique)
+    labels as the index of ``X`` (or of ``X_left`` and ``X_right``) in
+    another order, which means the rows were meant to be matched by label;
+    align them with ``y.loc[X.index]``, or reset both indexes. Likewise
+    ``X_left`` and ``X_right`` holding the same unique index labels in other
+    orders are refused.
 
     A pair's probability does not depend on the other pairs scored with it,
     up to float32 rounding (1e-5 at most, tested), and not at all on the
@@ -279,7 +298,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         # training
         max_epochs=20, batch_size=64, lr=1e-3, optimizer="adam", early_stopping=True,
         validation_fraction=0.1, n_iter_no_change=3, decision_threshold=0.5,
-        class_weight=None, random_state=None, device="cpu", verbose=0,
+        pos_label=None, class_weight=None, random_state=None, device="cpu", verbose=0,
         warm_start=False, callbacks=None,
     ):
         # Every argument stored unchanged under its own name, as scikit-learn
@@ -327,8 +346,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         self._validate_params()
         continuing = self.warm_start and hasattr(self, "net_")
         X = self._validate_pairs(X, reset=not continuing)
-        self.classes_, y_encoded = encode_labels(X, y, self.classes_ if continuing
-                                                 else None)
+        self.classes_, y_encoded = encode_labels(
+            X, y, self.classes_ if continuing else None, self.pos_label,
+            self.decision_threshold)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         if continuing:
             # The features stay as fitted; the prior's predictions on the
@@ -338,36 +358,16 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             self.featurizer_ = PairFeaturizer(**{
                 name: getattr(self, name) for name in PairFeaturizer.parameter_names()})
             encoded = self.featurizer_.fit(X, y_encoded, seed=seed)
-        dataset = PairDataset(encoded, y_encoded)
-        valid = None if validation_data is None else self._validation_dataset(
-            validation_data)
-        if self.early_stopping and valid is None:
-            check_validation_split(self.validation_fraction, len(y_encoded),
-                                   len(self.classes_))
-        # Seed a private RNG stream so that fitting never disturbs the caller's.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            if continuing:
-                continue_training(self.net_, self, dataset, y_encoded, valid)
-            else:
-                self.net_ = build_net(self, y_encoded, seed, valid)
-                self.net_.fit(dataset, y_encoded)
-        if len(self.classes_) == 2:
-            self.threshold_ = choose_threshold(self.net_, self.decision_threshold,
-                                               dataset, y_encoded)
+        train(self, PairDataset(encoded, y_encoded), y_encoded, seed, validation_data,
+              continuing=continuing)
         return self
 
-    def _validation_dataset(self, validation_data):
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise TypeError(
-                "validation_data must be a tuple (X_valid, y_valid) or (X_valid_left, "
-                f"X_valid_right, y_valid); got {type(validation_data).__name__}."
-            )
-        X, y = resolve_pair_args("fit", tuple(validation_data), self.left_prefix,
-                                 self.right_prefix, with_y=True)
-        X = self._validate_pairs(X, reset=False)
-        return PairDataset(self.featurizer_.transform(X),
-                           encode_validation_labels(X, y, self.classes_))
+    def __getattr__(self, name):
+        # Only called for a missing attribute: say why a binary model has no
+        # threshold_ rather than just that it is missing.
+        if name == "threshold_":
+            check_threshold_known(self)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _validate_params(self):
         """Check the hyperparameters against ``_parameter_constraints``, then
@@ -436,12 +436,11 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_pairs,)
-            Labels from ``classes_``.
+            Labels from ``classes_``: for two classes with a ``threshold_``,
+            `pos_label` where its probability exceeds ``threshold_``;
+            otherwise the most probable class.
         """
-        proba = self.predict_proba(X, X_right)
-        if len(self.classes_) == 2:
-            return self.classes_[(proba[:, 1] > self.threshold_).astype(int)]
-        return self.classes_[proba.argmax(axis=1)]
+        return predicted_labels(self, self.predict_proba(X, X_right))
 
     def explain(self, X, X_right=None, *, target=None, n_steps=50, normalize=True):
         """Per-field attributions: why each pair got its prediction.
@@ -533,8 +532,11 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         path : str or path-like
-            The directory to write (created if needed), or a file name ending
-            in ``.zip`` for a single archive of the same files.
+            The directory to write (created if needed; a saved model there is
+            replaced as a whole, any other file makes ``save`` refuse), or a
+            file name ending in ``.zip`` for a single archive of the same
+            files. The save is atomic: if it fails, the previous model at
+            `path` is left intact.
 
         Returns
         -------
@@ -565,6 +567,12 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
 
     def score(self, X, y=None, *args, sample_weight=None):
         """Accuracy of the predictions.
+
+        The predictions are those of :meth:`predict`: for a binary task with
+        a known match class (`pos_label`), thresholded at ``threshold_``.
+        Accuracy itself treats all classes alike and needs no `pos_label`;
+        for F1 of the matches use ``sklearn.metrics.f1_score(y,
+        clf.predict(X), pos_label=clf.pos_label)`` or ``scoring="f1"``.
 
         Parameters
         ----------

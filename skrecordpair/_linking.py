@@ -9,10 +9,12 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._blocking import check_record_table
 from ._pairs import pair_frame
+from ._training import positive_index
 
 __all__ = ["link", "deduplicate"]
 
@@ -21,7 +23,7 @@ MATCH_COLUMNS = ["left_id", "right_id", "similarity", "probability"]
 PAIR_INDEX_NAMES = ["left_id", "right_id"]
 
 
-def link(left, right, blocker, classifier, threshold=0.5, *, one_to_one=False,
+def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
          batch_size=20_000):
     """Match the records of two tables: blocking, then pair classification.
 
@@ -33,8 +35,9 @@ def link(left, right, blocker, classifier, threshold=0.5, *, one_to_one=False,
        two record ids (a MultiIndex with the levels ``left_id`` and
        ``right_id``), and scored with ``classifier.predict_proba``,
        `batch_size` pairs at a time;
-    3. the pairs whose match probability is at least `threshold` are kept,
-       and with `one_to_one` reduced to a one-to-one matching.
+    3. the pairs that the classifier calls a match are kept (or those whose
+       match probability is at least `threshold`), and with `one_to_one`
+       reduced to a one-to-one matching.
 
     Parameters
     ----------
@@ -53,11 +56,18 @@ def link(left, right, blocker, classifier, threshold=0.5, *, one_to_one=False,
         ``classes_``, fitted on pairs built the same way, e.g.
         ``make_pipeline(SimilarityFeatures(), HistGradientBoostingClassifier())``
         or a :class:`~skrecordpair.RecordPairClassifier`. The match
-        probability is the column of ``classes_[1]``, the greater label (1
-        for 0/1 labels, True for booleans).
-    threshold : float, default=0.5
+        probability is the column of the classifier's ``pos_label`` (the
+        parameter of :class:`~skrecordpair.RecordPairClassifier`, or of the
+        last step of a pipeline); without one, of 1 for the labels {0, 1} or
+        {-1, 1} and of True for {False, True}. Other labels need
+        ``pos_label``.
+    threshold : float or None, default=None
         Smallest match probability of a returned pair, in [0, 1]; 0 returns
-        every scored candidate.
+        every scored candidate. None uses the classifier's own decision: the
+        pairs whose match probability exceeds its ``threshold_`` (that of a
+        :class:`~skrecordpair.RecordPairClassifier`), or 0.5 for a classifier
+        without one, so the pairs returned are those that its ``predict``
+        calls a match.
     one_to_one : bool, default=False
         Whether each record may appear in at most one returned pair. The
         matching is greedy: pairs are taken by decreasing probability (ties
@@ -84,8 +94,9 @@ def link(left, right, blocker, classifier, threshold=0.5, *, one_to_one=False,
         If a table is not a DataFrame, or the classifier has no
         ``predict_proba``.
     ValueError
-        If `threshold` or `batch_size` is invalid, or the classifier is not
-        binary.
+        If `threshold` or `batch_size` is invalid, the classifier is not
+        binary, or which class is the match is unknown (see
+        ``pos_label``).
     sklearn.exceptions.NotFittedError
         If the classifier is not fitted.
 
@@ -112,9 +123,9 @@ def link(left, right, blocker, classifier, threshold=0.5, *, one_to_one=False,
     """
     for name, table in (("left", left), ("right", right)):
         check_record_table(table, "link()", name)
-    threshold = _check_threshold(threshold)
     _check_batch_size(batch_size)
-    positive = _positive_column(classifier)
+    positive = _positive_column(classifier, "link()")
+    threshold, strict = _decision(classifier, threshold)
     if not isinstance(one_to_one, (bool, np.bool_)):
         raise TypeError(f"one_to_one must be a bool; got {one_to_one!r}.")
     candidates = clone(blocker).fit(right).candidates(left)
@@ -122,7 +133,7 @@ def link(left, right, blocker, classifier, threshold=0.5, *, one_to_one=False,
     right_pos = _positions(right, candidates["right_id"], "right")
     proba = _score(left, left_pos, right, right_pos, classifier, positive, batch_size)
     matches = candidates.assign(probability=proba)
-    keep = proba >= threshold
+    keep = proba > threshold if strict else proba >= threshold
     matches, left_pos = matches[keep], left_pos[keep]
     if one_to_one:
         chosen = _greedy_one_to_one(
@@ -133,7 +144,7 @@ def link(left, right, blocker, classifier, threshold=0.5, *, one_to_one=False,
     return matches.iloc[order].reset_index(drop=True)
 
 
-def deduplicate(table, blocker, classifier, threshold=0.5, *, batch_size=20_000,
+def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000,
                 return_pairs=False):
     """Cluster the records of one table into entities.
 
@@ -143,9 +154,9 @@ def deduplicate(table, blocker, classifier, threshold=0.5, *, batch_size=20_000,
     2. each pair is scored with ``classifier.predict_proba`` on
        ``pair_frame(table.loc[left_id], table.loc[right_id])``, indexed by the
        two record ids as in :func:`link`;
-    3. the records are the nodes of a graph whose edges are the pairs with
-       match probability at least `threshold`, and each connected component
-       is one entity.
+    3. the records are the nodes of a graph whose edges are the pairs that
+       the classifier calls a match (or with match probability at least
+       `threshold`), and each connected component is one entity.
 
     Connected components are the transitive closure of the matches: if a
     matches b and b matches c, all three are one entity even when a and c
@@ -165,9 +176,11 @@ def deduplicate(table, blocker, classifier, threshold=0.5, *, batch_size=20_000,
         cloned.
     classifier : fitted classifier
         A binary classifier of pair frames, see :func:`link`; the match
-        probability is the column of ``classes_[1]``.
-    threshold : float, default=0.5
-        Smallest match probability of an edge, in [0, 1].
+        probability is the column of its ``pos_label``.
+    threshold : float or None, default=None
+        Smallest match probability of an edge, in [0, 1]. None uses the
+        classifier's own decision, as in :func:`link`: match probability
+        above its ``threshold_``, or above 0.5 without one.
     batch_size : int, default=20_000
         Number of candidate pairs scored per ``predict_proba`` call.
     return_pairs : bool, default=False
@@ -189,8 +202,9 @@ def deduplicate(table, blocker, classifier, threshold=0.5, *, batch_size=20_000,
         If `table` is not a DataFrame or the classifier has no
         ``predict_proba``.
     ValueError
-        If `threshold` or `batch_size` is invalid, or the classifier is not
-        binary.
+        If `threshold` or `batch_size` is invalid, the classifier is not
+        binary, or which class is the match is unknown (see
+        ``pos_label``).
     sklearn.exceptions.NotFittedError
         If the classifier is not fitted.
 
@@ -216,14 +230,14 @@ def deduplicate(table, blocker, classifier, threshold=0.5, *, batch_size=20_000,
     Name: cluster, dtype: int64
     """
     check_record_table(table, "deduplicate()", "table")
-    threshold = _check_threshold(threshold)
     _check_batch_size(batch_size)
-    positive = _positive_column(classifier)
+    positive = _positive_column(classifier, "deduplicate()")
+    threshold, strict = _decision(classifier, threshold)
     candidates = clone(blocker).fit(table).candidates()
     a = _positions(table, candidates["left_id"], "table")
     b = _positions(table, candidates["right_id"], "table")
     proba = _score(table, a, table, b, classifier, positive, batch_size)
-    keep = proba >= threshold
+    keep = proba > threshold if strict else proba >= threshold
     n = len(table)
     graph = sp.coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])),
                           shape=(n, n))
@@ -260,7 +274,22 @@ def _check_batch_size(batch_size):
         raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
 
 
-def _positive_column(classifier):
+def _final_step(classifier):
+    # A pipeline predicts with its last step's pos_label and threshold_.
+    return classifier.steps[-1][1] if isinstance(classifier, Pipeline) else classifier
+
+
+def _decision(classifier, threshold):
+    """``(threshold, strict)``: the caller's threshold, which a kept pair's
+    probability reaches; or the classifier's, which it exceeds, as in its
+    ``predict``."""
+    if threshold is not None:
+        return _check_threshold(threshold), False
+    own = getattr(_final_step(classifier), "threshold_", None)
+    return (0.5 if own is None else float(own)), True
+
+
+def _positive_column(classifier, method):
     """Column of ``predict_proba`` that holds the match probability."""
     if not hasattr(classifier, "predict_proba"):
         raise TypeError(
@@ -271,10 +300,11 @@ def _positive_column(classifier):
     classes = getattr(classifier, "classes_", None)
     if classes is None or len(classes) != 2:
         raise ValueError(
-            "The classifier must be binary (match / non-match) with two classes_, "
-            f"the second being the match; got classes_={classes!r}."
+            "The classifier must be binary (match / non-match) with two classes_; "
+            f"got classes_={classes!r}."
         )
-    return 1
+    return positive_index(classes, getattr(_final_step(classifier), "pos_label", None),
+                          method)
 
 
 def _score(left, left_pos, right, right_pos, classifier, column, batch_size):

@@ -29,7 +29,7 @@ from ._persistence import (
     invalid,
     short,
 )
-from ._training import load_net, net_state, network_arguments
+from ._training import check_loaded_pos_label, load_net, net_state, network_arguments
 
 # The featurizer's entries of model.json (format 1 keeps them at the top level;
 # its numeric fields are among the attributes).
@@ -104,7 +104,7 @@ def _extra_attributes(clf):
     return out
 
 
-def rebuild(cls, config, model, history, tensors, prior, *, device=None):
+def rebuild(cls, config, model, history, read_weights, prior, *, device=None):
     """The classifier of class `cls` from its parsed files (see ``load_files``)."""
     # --- hyperparameters
     expect_keys(config, ("params",), CONFIG)
@@ -181,10 +181,15 @@ def rebuild(cls, config, model, history, tensors, prior, *, device=None):
             raise invalid(f"{MODEL} 'attributes' names an invalid attribute "
                           f"{short(name)}")
         setattr(clf, name, decode_value(value, f"attribute {name!r}"))
+    try:
+        check_loaded_pos_label(clf)
+    except ValueError as exc:
+        raise invalid(str(exc).rstrip(".")) from None
     clf.featurizer_ = featurizer
 
     # --- the network
     seed = check_random_state(clf.random_state).randint(np.iinfo(np.int32).max)
     clf.net_ = load_net(clf, {"network": network, "shared_weights": model["shared_weights"],
-                              "optimizer": model["optimizer"]}, tensors, history, seed)
+                              "optimizer": model["optimizer"]}, read_weights, history,
+                        seed)
     return clf

@@ -202,6 +202,10 @@ def resolve_pair_args(method, args, left_prefix, right_prefix, *, with_y):
 
     ``(X,)`` / ``(X, y)`` pass through; ``(X_left, X_right)`` /
     ``(X_left, X_right, y)`` are combined with :func:`pair_frame`.
+
+    Rows are paired by position. Indexes that hold the same unique labels in
+    different orders (a Series `y` and the frames, or the two frames) are
+    refused: they suggest rows meant to be matched by label.
     """
     n = len(args)
     if with_y:
@@ -212,6 +216,8 @@ def resolve_pair_args(method, args, left_prefix, right_prefix, *, with_y):
                     f"{method}() received a DataFrame as y; to pass left and right "
                     f"records separately call {method}(X_left, X_right, y)."
                 )
+            if isinstance(X, pd.DataFrame):
+                _check_y_order(method, "X", X.index, y)
             return X, y
         if n == 3:
             left, right, y = args
@@ -220,6 +226,9 @@ def resolve_pair_args(method, args, left_prefix, right_prefix, *, with_y):
                     f"{method}(X_left, X_right, y) expects two DataFrames before y; "
                     f"got {type(left).__name__} and {type(right).__name__}."
                 )
+            _check_frames_order(method, left.index, right.index)
+            _check_y_order(method, "X_left", left.index, y)
+            _check_y_order(method, "X_right", right.index, y)
             return pair_frame(left, right, left_prefix=left_prefix,
                               right_prefix=right_prefix), y
         raise TypeError(
@@ -234,6 +243,7 @@ def resolve_pair_args(method, args, left_prefix, right_prefix, *, with_y):
             f"{method}(X_left, X_right) expects two DataFrames; got "
             f"{type(X).__name__} and {type(right).__name__}."
         )
+    _check_frames_order(method, X.index, right.index)
     return pair_frame(X, right, left_prefix=left_prefix, right_prefix=right_prefix), None
 
 
@@ -270,6 +280,32 @@ def pair_texts(X, columns):
             raise ValueError(f"The pair frame has more than one column named {column!r}.")
         texts[column] = as_text(values)
     return PairTexts(texts, len(X))
+
+
+def _reordered(a, b):
+    """Whether the indexes `a` and `b` hold the same unique labels in other orders."""
+    return (len(a) == len(b) and a.is_unique and b.is_unique and not a.equals(b)
+            and bool(a.isin(b).all()))
+
+
+def _check_y_order(method, name, index, y):
+    if isinstance(y, pd.Series) and _reordered(index, y.index):
+        raise ValueError(
+            f"{method}(): y is a Series whose index holds the same labels as the index "
+            f"of {name} in another order, but rows are paired by position, not by "
+            f"label. Align them first, e.g. y.loc[{name}.index], or reset both "
+            "indexes if the positions already match."
+        )
+
+
+def _check_frames_order(method, left, right):
+    if _reordered(left, right):
+        raise ValueError(
+            f"{method}(): X_left and X_right have indexes with the same labels in "
+            "another order, but records are paired by position, not by label. Align "
+            "them first, e.g. X_right.loc[X_left.index], or reset both indexes if the "
+            "positions already match."
+        )
 
 
 def as_text(values) -> np.ndarray:

@@ -36,17 +36,36 @@ executed from the files. Every inconsistency (a truncated or edited file, an
 unknown key, a tensor of the wrong shape or dtype, a format written by a newer
 skrecordpair) raises a ``ValueError`` that says what is wrong.
 
+Every read is bounded: only regular files are read (no links, FIFOs or
+devices), each only after its size (on disk, or as recorded in the zip
+archive's directory) matches the manifest and fits its limit: fixed limits
+for the JSON files and the prior (whose own zip members are checked too), and
+for the weights a limit derived from the network that ``model.json``
+describes. The weights' header is checked against that network, built on the
+meta device, before any tensor is loaded or any module is built.
+
 The manifest detects corruption and accidental edits; it is not a signature.
 Whoever can write the files can also rewrite the manifest, but the worst a
 crafted file can then do is fail to load or give wrong predictions: it cannot
-run code, which an untrusted pickle can.
+run code, which an untrusted pickle can, nor make ``load`` read or allocate
+beyond these limits.
+
+Saving is atomic: the files are written under a new unique name beside the
+target and renamed into place, so a failed save leaves the previous model
+loadable and no temporary file behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
+import io
 import json
 import os
+import shutil
+import stat
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -68,11 +87,29 @@ PRIOR = "prior.skops"
 # The only type in a prior file beyond those skops trusts by default.
 _PRIOR_TYPES = frozenset({"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"})
 
-# Upper bounds on what load_files reads, so that a crafted manifest cannot make
-# it allocate without limit (a model's JSON is at most a few tens of MB: the
-# vocabulary; its weights a few hundred MB even for huge vocabularies).
+# Upper bounds on what load_files reads, so that a crafted file cannot make it
+# allocate without limit. The JSON files and the prior get fixed limits, far
+# above what a model needs (model.json holds the vocabularies and TF-IDF
+# weights: a few MB for 50,000 words). The weights' limit comes from the
+# network that model.json describes: _WEIGHT_COPIES times its parameters (the
+# weights and up to three optimizer moments each) plus _WEIGHTS_SLACK for the
+# header, the class weights, the shuffler's state and scalar optimizer state
+# (see weights_limit).
 _MAX_MANIFEST_BYTES = 1 << 20
-_MAX_FILE_BYTES = 1 << 34
+_MAX_FILE_BYTES = 1 << 40  # a sanity bound on any size a manifest records
+_FILE_LIMITS = {
+    CONFIG: 1 << 20,
+    MODEL: 256 << 20,
+    HISTORY: 64 << 20,
+    PRIOR: 64 << 20,  # the file, and the sum of its members uncompressed
+}
+_LIMIT_REASONS = {
+    CONFIG: "a model's config.json", MODEL: "a model's model.json",
+    HISTORY: "a model's history.json", PRIOR: "a similarity prior",
+    WEIGHTS: "the weights of the network that model.json describes",
+}
+_WEIGHT_COPIES = 4
+_WEIGHTS_SLACK = 1 << 20
 
 _CLASS_DTYPE_KINDS = "biufUO"
 _JSON_SCALARS = (str, bool, int, float, type(None))
@@ -164,10 +201,21 @@ def expect_keys(obj, keys, where, optional=()):
 
 
 def encode_classes(classes):
-    """The class labels as plain data, with their dtype."""
+    """``classes_`` as JSON data: their NumPy dtype and their values."""
     classes = np.asarray(classes)
+    message = (f"Cannot save the model as plain data: the class labels have dtype "
+               f"{classes.dtype}; save() writes labels that are strings, numbers or "
+               "booleans. Fit with such labels, or save the model with pickle/joblib.")
+    if classes.dtype.kind not in _CLASS_DTYPE_KINDS:
+        raise ValueError(message)
+    try:
+        values = [encode_value(v, "classes_") for v in classes.tolist()]
+    except Unsupported:
+        raise ValueError(message) from None
+    if not all(isinstance(v, _JSON_SCALARS) for v in values):
+        raise ValueError(message)
     return {"dtype": classes.dtype.str if classes.dtype.kind != "O" else "object",
-            "values": [encode_value(v, "classes_") for v in classes.tolist()]}
+            "values": values}
 
 
 def decode_classes(saved):
@@ -239,32 +287,143 @@ def save_files(path, *, config, model, tensors, history, prior=None):
         "files": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                   for name, data in files.items()},
     }
-    files[MANIFEST] = dump_json(manifest)  # last in the dict, so written last
-
+    files[MANIFEST] = dump_json(manifest)
     if path.suffix.lower() == ".zip":
-        if path.is_dir():
-            raise ValueError(f"{path} is a directory; cannot write a zip archive there.")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with zipfile.ZipFile(tmp, "w") as archive:
-            for name, data in files.items():
-                archive.writestr(name, data, compress_type=(
-                    zipfile.ZIP_STORED if name == WEIGHTS else zipfile.ZIP_DEFLATED))
+        _save_zip(files, path)
+    else:
+        _save_directory(files, path)
+
+
+def _save_zip(files, path):
+    """Write the archive under a unique temporary name, then rename it over `path`."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; cannot write a zip archive there.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates a new file (O_EXCL): it never follows a planted link.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w") as archive:
+                for name, data in files.items():
+                    archive.writestr(name, data, compress_type=(
+                        zipfile.ZIP_STORED if name == WEIGHTS else zipfile.ZIP_DEFLATED))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save_directory(files, path):
+    """Write a complete new directory beside `path`, then swap it in.
+
+    The previous model stays intact until the new one is complete; on any
+    failure the temporary directory is removed and `path` is left as it was.
+    """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    _check_target_directory(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        for name, data in files.items():
+            _write_new_file(tmp / name, data)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private
+        _swap_in(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+_SAVED_NAMES = frozenset({MANIFEST, *DATA_FILES, PRIOR})
+
+
+def _check_target_directory(path):
+    """Refuse to replace anything but a saved model (or an empty directory)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
         return
-    if path.exists() and not path.is_dir():
+    if not stat.S_ISDIR(mode):
         raise ValueError(
             f"{path} exists and is not a directory; save() writes a directory "
             "(or a zip archive when the name ends with '.zip')."
         )
-    path.mkdir(parents=True, exist_ok=True)
-    # The manifest goes last: an interrupted save leaves files that do not match it.
-    if PRIOR not in files:
-        (path / PRIOR).unlink(missing_ok=True)  # left by an earlier save
-    for name in files:  # the manifest last
-        tmp = path / (name + ".tmp")
-        tmp.write_bytes(files[name])
-        os.replace(tmp, path / name)
+    names = sorted(os.listdir(path))
+    foreign = [n for n in names if n not in _SAVED_NAMES]
+    if names and MANIFEST not in names:
+        foreign = names
+    if foreign:
+        raise ValueError(
+            f"{path} is not a saved model: it holds {short(foreign, 300)}"
+            f"{'' if MANIFEST in names else f' and no {MANIFEST}'}. save() replaces "
+            "the whole directory; save to a new or empty directory, or remove these "
+            "files first."
+        )
+
+
+def _write_new_file(path, data):
+    with open(path, "xb") as f:  # a fresh name in a directory of our own
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _swap_in(new, path):
+    """Rename the directory `new` to `path`, replacing the saved model there.
+
+    The previous model is renamed aside first and removed only once `new` is
+    in place; if `new` cannot be put in place, the previous model is put back.
+    Another save to the same path at the same time may replace `path` between
+    these renames: then the last one to finish wins.
+    """
+    for _ in range(_SWAP_ATTEMPTS):
+        old = _move_aside(path) if os.path.lexists(path) else None
+        try:
+            os.rename(new, path)
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):  # another save's model
+                if old is not None:
+                    shutil.rmtree(old, ignore_errors=True)
+                continue
+            if old is not None:
+                os.rename(old, path)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return
+    raise OSError(f"Cannot move the saved model into {path}: other saves to the same "
+                  "path kept replacing it.")
+
+
+_SWAP_ATTEMPTS = 10
+
+
+def _move_aside(path):
+    """Rename `path` to a new unique name beside it; None if it vanished meanwhile."""
+    old = tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old")
+    try:
+        os.rename(path, old)  # replaces the empty directory just made
+    except FileNotFoundError:
+        os.rmdir(old)
+        return None
+    return old
+
+
+def _umask():
+    """The process's file mode creation mask (to give new files the usual modes)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def dump_json(data, indent=1):
@@ -283,9 +442,12 @@ def load_files(path, rebuild):
     path : str or path-like
         The directory or ``.zip`` archive written by :func:`save_files`.
     rebuild : callable
-        ``rebuild(config, model, history, tensors, prior)`` builds the model
-        from the parsed files (``prior`` is None without a prior file); a
-        ValueError it raises names the versions that saved and load the model.
+        ``rebuild(config, model, history, read_weights, prior)`` builds the
+        model from the parsed files; ``read_weights(limit)`` returns the bytes
+        of the weights file, refused beyond `limit` bytes (derived from the
+        network, see :func:`weights_limit`); ``prior`` is None without a
+        prior file. A ValueError it raises names the versions that saved and
+        load the model.
 
     Raises
     ------
@@ -293,69 +455,118 @@ def load_files(path, rebuild):
         If `path` does not exist.
     ValueError
         If the files are not a saved model, are truncated, corrupted or edited,
-        lack a file or a key, hold unknown keys, or were written in a newer
-        format than this version of skrecordpair reads.
+        lack a file or a key, hold unknown keys, are not regular files, exceed
+        their size limits, hold tensors that do not fit the network, or were
+        written in a newer format than this version of skrecordpair reads.
     """
     from . import __version__
 
     path = Path(os.fspath(path))
-    reader = _Reader(path)
-    try:
-        manifest = parse_json(reader.read(MANIFEST, _MAX_MANIFEST_BYTES), MANIFEST)
+    with _Reader(path) as reader:
+        manifest = parse_json(reader.read_manifest(), MANIFEST)
         _check_manifest(manifest, __version__)
         saved_version = manifest["skrecordpair_version"]
-        files = {name: reader.read_verified(name, manifest["files"][name])
-                 for name in (*DATA_FILES, PRIOR) if name in manifest["files"]}
-    finally:
-        reader.close()
-    where = (f"(saved by skrecordpair {saved_version}, loaded by skrecordpair "
-             f"{__version__})")
-    try:
-        config = parse_json(files[CONFIG], CONFIG)
-        model = parse_json(files[MODEL], MODEL)
-        history = parse_json(files[HISTORY], HISTORY)
-        tensors = _parse_weights(files[WEIGHTS])
-        prior = files.get(PRIOR)
-        return rebuild(config, model, history, tensors,
-                       None if prior is None else _load_prior(prior))
-    except RecursionError:
-        raise ValueError(f"Invalid saved model: values nested too deeply {where}.") from None
-    except ValueError as exc:
-        raise ValueError(f"{exc} {where}") from None
+        entries = manifest["files"]
+        for name, entry in entries.items():  # every file is there, regular, of its size
+            reader.check(name, entry["bytes"])
+        files = {name: reader.read(name, entries[name], _FILE_LIMITS[name])
+                 for name in (CONFIG, MODEL, HISTORY, PRIOR) if name in entries}
+        where = (f"(saved by skrecordpair {saved_version}, loaded by skrecordpair "
+                 f"{__version__})")
+
+        def read_weights(limit):
+            return reader.read(WEIGHTS, entries[WEIGHTS], limit)
+
+        try:
+            config = parse_json(files[CONFIG], CONFIG)
+            model = parse_json(files[MODEL], MODEL)
+            history = parse_json(files[HISTORY], HISTORY)
+            prior = files.get(PRIOR)
+            return rebuild(config, model, history, read_weights,
+                           None if prior is None else _load_prior(prior))
+        except RecursionError:
+            raise ValueError(f"Invalid saved model: values nested too deeply {where}.") \
+                from None
+        except ValueError as exc:
+            raise ValueError(f"{exc} {where}") from None
 
 
 class _Reader:
-    """Reads the files of a saved model from a directory or a zip archive."""
+    """Reads the files of a saved model from a directory or a zip archive.
+
+    Every read is bounded: a file is read only if it is a regular file (not a
+    link, a FIFO or a device) whose size, on disk or as recorded in the zip
+    archive's directory, is the one the manifest records and within its limit.
+    """
 
     def __init__(self, path):
         self.path = path
-        self.archive = None
-        if not path.exists():
-            raise FileNotFoundError(f"No saved model at {path}.")
-        if path.is_file():
-            if not zipfile.is_zipfile(path):
-                raise ValueError(
-                    f"{path} is neither a directory written by save() nor a zip "
-                    "archive of one. (Models dumped with pickle or joblib load with "
-                    "pickle.load / joblib.load, from trusted sources only.)"
-                )
+        self.archive = self.dir_fd = None
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise FileNotFoundError(f"No saved model at {path}.") from None
+        if stat.S_ISDIR(mode):
+            self.dir_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        elif stat.S_ISREG(mode) and zipfile.is_zipfile(path):
             try:
                 self.archive = zipfile.ZipFile(path)
             except (zipfile.BadZipFile, OSError) as exc:
                 raise ValueError(f"{path} is not a readable zip archive: {exc}.") from None
+        else:
+            raise ValueError(
+                f"{path} is neither a directory written by save() nor a zip "
+                "archive of one. (Models dumped with pickle or joblib load with "
+                "pickle.load / joblib.load, from trusted sources only.)"
+            )
 
-    def close(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
         if self.archive is not None:
             self.archive.close()
+        if self.dir_fd is not None:
+            os.close(self.dir_fd)
 
-    def read(self, name, limit):
-        """The bytes of `name`, at most ``limit + 1`` of them."""
+    def read_manifest(self):
+        with self._open(MANIFEST) as (f, size):
+            if size > _MAX_MANIFEST_BYTES:
+                raise _too_large(MANIFEST, size, _MAX_MANIFEST_BYTES, "a manifest")
+            return f.read(_MAX_MANIFEST_BYTES)
+
+    def check(self, name, size):
+        """Refuse `name` unless it is a regular file of `size` bytes."""
+        with self._open(name) as (_, actual):
+            _check_size(name, actual, size)
+
+    def read(self, name, entry, limit):
+        """The bytes of `name`, checked against its manifest `entry`."""
+        size = entry["bytes"]
+        if size > limit:
+            raise _too_large(name, size, limit, _LIMIT_REASONS.get(name, "its format"))
+        with self._open(name) as (f, actual):
+            _check_size(name, actual, size)
+            data = f.read(size + 1)
+        _check_size(name, len(data), size)
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise ValueError(
+                f"Invalid saved model: the SHA-256 checksum of {name} does not match "
+                "the manifest: the file is corrupted or was modified."
+            )
+        return data
+
+    @contextlib.contextmanager
+    def _open(self, name):
+        """An open file and its size, recorded before anything is read."""
         try:
             if self.archive is not None:
-                with self.archive.open(name) as f:
-                    return f.read(limit + 1)
-            with open(self.path / name, "rb") as f:
-                return f.read(limit + 1)
+                info = self.archive.getinfo(name)
+                with self.archive.open(info) as f:
+                    yield f, info.file_size
+            else:
+                with os.fdopen(self._open_regular(name), "rb") as f:
+                    yield f, os.fstat(f.fileno()).st_size
         except (FileNotFoundError, KeyError):
             raise ValueError(
                 f"Invalid saved model: {name} is missing from {self.path}."
@@ -363,22 +574,33 @@ class _Reader:
         except (OSError, zipfile.BadZipFile, EOFError, RuntimeError) as exc:
             raise ValueError(f"Invalid saved model: cannot read {name}: {exc}.") from None
 
-    def read_verified(self, name, expected):
-        data = self.read(name, expected["bytes"])
-        if len(data) != expected["bytes"]:
-            raise ValueError(
-                f"Invalid saved model: {name} has {len(data)}"
-                f"{'+' if len(data) > expected['bytes'] else ''} bytes where the "
-                f"manifest records {expected['bytes']}: the file is truncated or "
-                "was modified."
-            )
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != expected["sha256"]:
-            raise ValueError(
-                f"Invalid saved model: the SHA-256 checksum of {name} does not match "
-                "the manifest: the file is corrupted or was modified."
-            )
-        return data
+    def _open_regular(self, name):
+        # O_NOFOLLOW refuses a link; O_NONBLOCK keeps a FIFO from blocking the open.
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(name, flags, dir_fd=self.dir_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ValueError(f"Invalid saved model: {name} is a symbolic link; a "
+                                 "saved model holds regular files only.") from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ValueError(f"Invalid saved model: {name} is not a regular file.")
+        return fd
+
+
+def _check_size(name, actual, expected):
+    if actual != expected:
+        raise ValueError(
+            f"Invalid saved model: {name} has {actual} bytes where the manifest records "
+            f"{expected}: the file is truncated or was modified."
+        )
+
+
+def _too_large(name, size, limit, what):
+    return ValueError(f"Invalid saved model: {name} is recorded as {size} bytes; "
+                      f"{what} takes at most {limit} bytes.")
 
 
 def parse_json(data, name):
@@ -420,7 +642,7 @@ def _check_manifest(manifest, version):
             raise invalid(f"{MANIFEST} records an invalid checksum for {name}")
 
 
-def _parse_weights(data):
+def parse_weights(data):
     import safetensors.torch
 
     try:
@@ -437,6 +659,7 @@ def _load_prior(data):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
 
+    _check_prior_members(data)
     try:
         untrusted = set(skops.io.get_untrusted_types(data=data))
         if untrusted - _PRIOR_TYPES:
@@ -450,3 +673,89 @@ def _load_prior(data):
     if not isinstance(prior, HistGradientBoostingClassifier):
         raise invalid(f"{PRIOR} does not hold a HistGradientBoostingClassifier")
     return prior
+
+
+def _check_prior_members(data):
+    """Refuse a prior whose members (skops files are zip archives) are too large.
+
+    Python's zipfile never decompresses more than a member's recorded size, so
+    checking the recorded sizes bounds what skops can read.
+    """
+    limit = _FILE_LIMITS[PRIOR]
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise invalid(f"{PRIOR} is not a skops file: {exc}") from None
+    total = 0
+    for info in members:
+        total += info.file_size
+        if total > limit:
+            raise invalid(f"{PRIOR} holds a member {short(info.filename)} of "
+                           f"{info.file_size} bytes uncompressed, {total} bytes with the "
+                           f"ones before it; a similarity prior takes at most {limit} "
+                           "bytes")
+
+
+# ------------------------------------------------------------------- tensors
+
+
+# safetensors' dtype names, for the header check that comes before any tensor is
+# loaded (the names a module's state can use).
+SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
+    "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32,
+    "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+}
+
+
+def safetensors_header(data):
+    """The safetensors header (name -> dtype and shape), parsed without the tensors."""
+    def refuse(why):
+        return ValueError(f"Invalid saved model: {WEIGHTS} is not a valid safetensors "
+                          f"file ({why}).")
+
+    if len(data) < 8:
+        raise refuse("shorter than its header")
+    length = int.from_bytes(data[:8], "little")
+    if length > len(data) - 8:
+        raise refuse(f"its header claims {length} bytes")
+    try:
+        header = json.loads(data[8:8 + length])
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise refuse("its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise refuse("its header is not a JSON object")
+    header.pop("__metadata__", None)
+    for name, entry in header.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("dtype"), str)
+                and isinstance(entry.get("shape"), list)
+                and all(isinstance(n, int) and n >= 0 for n in entry["shape"])):
+            raise refuse(f"invalid header entry {short(name)}")
+    return header
+
+
+def check_tensor(name, tensor, shape, dtype):
+    """`tensor` has this shape and dtype (None: any floating dtype) and is finite."""
+    if dtype is None:
+        right_dtype = tensor.is_floating_point()
+    else:
+        right_dtype = tensor.dtype == dtype
+    if tuple(tensor.shape) != tuple(shape) or not right_dtype:
+        raise invalid(
+            f"{name} has shape {tuple(tensor.shape)} and dtype {tensor.dtype}; the model "
+            f"expects shape {tuple(shape)} and "
+            f"{'a floating-point dtype' if dtype is None else f'dtype {dtype}'}")
+    check_finite(name, tensor)
+
+
+def check_finite(name, tensor):
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        raise invalid(f"{name} holds values that are not finite")
+
+
+def weights_limit(tensors):
+    """The most bytes the weights file of a network with these parameters and
+    buffers (`tensors`, possibly on the meta device) can take."""
+    return _WEIGHT_COPIES * sum(t.numel() * t.element_size() for t in tensors) \
+        + _WEIGHTS_SLACK

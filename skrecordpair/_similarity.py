@@ -100,8 +100,9 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
       punctuation dropped, so "r39-00292" and "R3900292" share all theirs);
       NaN for a value with fewer than three letters and digits.
     - ``<field>__num_rel_diff``, for numeric fields only (see
-      `numeric_fields`): ``|a - b| / max(|a|, |b|)`` (0 when both are 0)
-      when both values parse as finite numbers, else NaN.
+      `numeric_fields`): ``|a - b| / max(|a|, |b|)``, between 0 and 2 (0
+      when both are 0), when both values parse as finite numbers, else NaN
+      (also for numbers too large for a float, such as ``"1e400"``).
     - ``<field>__left_missing``, ``<field>__right_missing``: 1.0 when that
       side's value is missing, else 0.0.
 
@@ -861,9 +862,14 @@ def _to_number(text):
 
 
 def _relative_difference(x, y):
-    """``|x - y| / max(|x|, |y|)`` where both are finite, else NaN."""
+    """``|x - y| / max(|x|, |y|)`` where both are finite, else NaN.
+
+    Computed as ``|x / scale - y / scale|``: both quotients lie in [-1, 1],
+    so the result lies in [0, 2] for any finite numbers, where ``x - y``
+    itself would overflow (``1e308 - -1e308``) and give inf.
+    """
     scale = np.maximum(np.abs(x), np.abs(y))
     with np.errstate(invalid="ignore", divide="ignore"):
-        diff = np.abs(x - y) / scale
+        diff = np.abs(x / scale - y / scale)
     diff = np.where(scale == 0, 0.0, diff)
     return np.where(np.isfinite(x) & np.isfinite(y), diff, np.nan)

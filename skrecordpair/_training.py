@@ -15,7 +15,11 @@ import numpy as np
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, column_or_1d
+from sklearn.utils.validation import (
+    _check_pos_label_consistency,
+    check_consistent_length,
+    column_or_1d,
+)
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
@@ -23,15 +27,22 @@ from skorch.helper import predefined_split
 
 from ._bimpm import MATCHING_STRATEGIES, RecordPairNetwork
 from ._data import PairDataset, collate_pairs
+from ._pairs import resolve_pair_args
 from ._persistence import (
     MODEL,
+    SAFETENSORS_DTYPES,
     WEIGHTS,
     Unsupported,
+    check_finite,
+    check_tensor,
     decode_value,
     encode_value,
     expect_keys,
     invalid,
+    parse_weights,
+    safetensors_header,
     short,
+    weights_limit,
 )
 from ._validation import POSITIVE, Interval, SequenceOf, StrOptions
 
@@ -83,6 +94,7 @@ TRAINING_CONSTRAINTS = {
     "n_iter_no_change": [POSITIVE],
     "decision_threshold": [Interval(numbers.Real, 0, 1, closed="neither"),
                            StrOptions({"auto"})],
+    "pos_label": "no_validation",  # checked against the classes in fit
     "class_weight": [StrOptions({"balanced"}), dict, None],
     "random_state": ["random_state"],
     "device": [str, torch.device],
@@ -99,6 +111,44 @@ def check_training_params(clf):
             'decision_threshold="auto" chooses the threshold on the validation '
             "pairs, which need early_stopping=True."
         )
+
+
+def train(clf, dataset, y_encoded, seed, validation_data=None, *, continuing=False):
+    """Train the net of the classifier `clf` on the encoded pairs `dataset` (or
+    continue training it), then set its decision threshold.
+
+    ``clf.classes_`` and ``clf.featurizer_`` are fitted; ``clf.net_`` and
+    ``clf.threshold_`` are set.
+    """
+    valid = None if validation_data is None else validation_dataset(clf, validation_data)
+    if clf.early_stopping and valid is None:
+        check_validation_split(clf.validation_fraction, len(y_encoded),
+                               len(clf.classes_))
+    # Seed a private RNG stream so that fitting never disturbs the caller's.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if continuing:
+            continue_training(clf.net_, clf, dataset, y_encoded, valid)
+        else:
+            clf.net_ = build_net(clf, y_encoded, seed, valid)
+            clf.net_.fit(dataset, y_encoded)
+    positive = match_index(clf) if len(clf.classes_) == 2 else None
+    if positive is None:
+        # Without a known match class there is no threshold; a refit must
+        # not keep one from an earlier fit.
+        vars(clf).pop("threshold_", None)
+    else:
+        clf.threshold_ = choose_threshold(clf.net_, clf.decision_threshold,
+                                          dataset, y_encoded, positive)
+
+
+def predicted_labels(clf, proba):
+    """The labels that the classifier `clf` predicts from the probabilities."""
+    if len(clf.classes_) == 2 and "threshold_" in vars(clf):
+        positive = match_index(clf, "predict() with threshold_")
+        match = proba[:, positive] > clf.threshold_
+        return clf.classes_[np.where(match, positive, 1 - positive)]
+    return clf.classes_[proba.argmax(axis=1)]
 
 
 def build_net(clf, y_encoded, seed, valid=None):
@@ -171,10 +221,10 @@ def _class_weights(class_weight, classes, y_encoded):
     )
 
 
-def encode_labels(X, y, classes=None):
+def encode_labels(X, y, classes=None, pos_label=None, decision_threshold=0.5):
     """The classes and each label's class index of the labels `y` of the pairs
     `X`: the classes of `y`, or with `classes` (continued training) those,
-    which must hold every label."""
+    which must hold every label. `pos_label` is checked against them."""
     if y is None:
         raise ValueError(
             "RecordPairClassifier requires y to be passed, but the target y is "
@@ -182,6 +232,11 @@ def encode_labels(X, y, classes=None):
         )
     y = column_or_1d(y, warn=True)
     check_consistent_length(X, y)
+    if len(y) == 0:
+        raise ValueError(
+            "RecordPairClassifier got 0 pairs; fit needs pairs of at least two "
+            "classes in y."
+        )
     check_classification_targets(y)
     if classes is not None:
         unseen = np.setdiff1d(y, classes)
@@ -190,6 +245,7 @@ def encode_labels(X, y, classes=None):
                 f"warm_start continues training on the classes {classes.tolist()}; "
                 f"y holds new labels {unseen.tolist()}. Fit a new model instead."
             )
+        check_pos_label(classes, pos_label, decision_threshold)
         return classes, np.searchsorted(classes, y)
     classes, y_encoded = np.unique(y, return_inverse=True)
     if len(classes) < 2:
@@ -197,7 +253,128 @@ def encode_labels(X, y, classes=None):
             "RecordPairClassifier needs at least two classes in y; got only "
             f"1 class: {classes.tolist()}."
         )
+    check_pos_label(classes, pos_label, decision_threshold)
     return classes, y_encoded
+
+
+def check_pos_label(classes, pos_label, decision_threshold):
+    """Check `pos_label` against the classes of `y`, before any training."""
+    if pos_label is not None and len(classes) != 2:
+        raise ValueError(
+            f"pos_label applies to binary tasks; y has {len(classes)} classes "
+            f"{classes.tolist()}. Leave pos_label=None."
+        )
+    if len(classes) != 2:
+        return
+    if pos_label is not None or decision_threshold != 0.5:
+        positive_index(classes, pos_label, f"decision_threshold={decision_threshold!r}")
+
+
+def match_index(clf, needed_for=None):
+    """Position of the match class in ``clf.classes_`` (binary tasks).
+
+    None if it is unknown and `needed_for` is None; otherwise an unknown
+    match class raises a ValueError saying that `needed_for` needs it.
+    """
+    try:
+        return positive_index(clf.classes_, clf.pos_label, needed_for or "threshold_")
+    except ValueError:
+        if needed_for is None and clf.pos_label is None:
+            return None
+        raise
+
+
+def check_threshold_known(clf):
+    """For ``clf.threshold_`` found missing: raise why, for a binary model
+    whose match class is unknown (an ``UnknownPositiveClass``)."""
+    classes = vars(clf).get("classes_")
+    if classes is not None and len(classes) == 2:
+        try:
+            match_index(clf, "threshold_")
+        except ValueError as exc:
+            raise UnknownPositiveClass(str(exc)) from None
+
+
+def check_loaded_pos_label(clf):
+    """Check the `pos_label` of a loaded model against its classes.
+
+    Versions before `pos_label` applied ``threshold_`` to ``classes_[1]``
+    whatever the labels. A model they saved with labels from which no
+    match class can be inferred predicts as before: the most probable
+    class if its threshold was 0.5, else with ``pos_label=classes_[1]``.
+    """
+    if len(clf.classes_) != 2:
+        check_pos_label(clf.classes_, clf.pos_label, clf.decision_threshold)
+        return
+    threshold = vars(clf).get("threshold_")
+    if match_index(clf) is not None or threshold is None:
+        return
+    if threshold == 0.5:
+        del clf.threshold_
+        return
+    clf.pos_label = clf.classes_.tolist()[1]
+    warnings.warn(
+        f"The model was saved without pos_label and its threshold_={threshold} "
+        f"applies to the probability of classes_[1]; it is loaded with "
+        f"pos_label={clf.pos_label!r}, which link() and deduplicate() take as "
+        "the match. Set pos_label=... and refit if that is not the match.",
+        UserWarning, stacklevel=5)
+
+
+def positive_index(classes, pos_label, needed_for):
+    """Position of the match (positive) class among the two `classes`.
+
+    `pos_label` None is inferred as scikit-learn does, only for the classes
+    {0, 1} and {-1, 1} (1) and {False, True} (True). Otherwise, or when
+    `pos_label` is not a class, a ValueError names `needed_for` (what needs
+    the match class), `pos_label` and the classes.
+    """
+    classes = np.asarray(classes)
+    labels = classes.tolist()
+    label = pos_label
+    if label is None:
+        try:
+            label = _check_pos_label_consistency(None, classes)
+        except ValueError:
+            raise ValueError(
+                f"{needed_for} needs to know which class is the match; the classes are "
+                f"{labels}. Pass pos_label=<the match label> to RecordPairClassifier, "
+                "or use the labels 0/1, -1/1 or False/True, from which it is inferred."
+            ) from None
+    found = [i for i, c in enumerate(labels) if _same_label(c, label)]
+    if not found:
+        raise ValueError(f"pos_label={pos_label!r} is not one of the classes {labels}.")
+    return found[0]
+
+
+def _same_label(a, b):
+    # 1 == 1.0 == True as labels (as in numpy), but never "1" == 1.
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+class UnknownPositiveClass(ValueError, AttributeError):
+    """``threshold_`` of a binary model whose match class is unknown: a
+    ValueError that says why, and an AttributeError so that ``hasattr`` and
+    ``getattr(..., default)`` treat it as absent."""
+
+
+
+
+def validation_dataset(clf, validation_data):
+    """The `validation_data` of ``clf.fit`` as a dataset of encoded pairs."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise TypeError(
+            "validation_data must be a tuple (X_valid, y_valid) or (X_valid_left, "
+            f"X_valid_right, y_valid); got {type(validation_data).__name__}."
+        )
+    X, y = resolve_pair_args("fit", tuple(validation_data), clf.left_prefix,
+                             clf.right_prefix, with_y=True)
+    X = clf._validate_pairs(X, reset=False)
+    return PairDataset(clf.featurizer_.transform(X),
+                       encode_validation_labels(X, y, clf.classes_))
 
 
 def encode_validation_labels(X, y, classes):
@@ -243,15 +420,16 @@ def check_validation_split(validation_fraction, n_pairs, n_classes):
         )
 
 
-def choose_threshold(net, decision_threshold, dataset, y_encoded):
-    """The decision threshold: `decision_threshold`, or for ``"auto"`` the one
-    that maximises F1 on the net's validation pairs."""
+def choose_threshold(net, decision_threshold, dataset, y_encoded, positive):
+    """The decision threshold on the probability of the class `positive`:
+    `decision_threshold`, or for ``"auto"`` the one that maximises F1 of that
+    class on the net's validation pairs."""
     if decision_threshold != "auto":
         return float(decision_threshold)
     _, valid = net.train_split(dataset, y_encoded)
     y_valid = valid.dataset.y[valid.indices] if hasattr(valid, "indices") else valid.y
-    scores = net.predict_proba(valid)[:, 1]
-    return best_f1_threshold(y_valid, scores)
+    scores = net.predict_proba(valid)[:, positive]
+    return best_f1_threshold((np.asarray(y_valid) == positive).astype(int), scores)
 
 
 def predict_encoded(net, encoded):
@@ -267,11 +445,37 @@ def predict_encoded(net, encoded):
 def best_f1_threshold(y_true, scores):
     """The threshold on `scores` that maximises F1 of the positive class (1).
 
-    Pairs scoring strictly above the returned threshold are positive; it lies
-    halfway between the last included and the first excluded score.
+    This is how ``decision_threshold="auto"`` chooses
+    :attr:`RecordPairClassifier.threshold_` on the validation pairs; use it to
+    give any other scorer (a scikit-learn pipeline's ``predict_proba``) a
+    threshold chosen the same way.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+        True labels, 1 for a match and 0 otherwise.
+    scores : array-like of shape (n_pairs,)
+        Match scores, higher for more likely matches, such as the
+        ``predict_proba(X)[:, 1]`` of a classifier.
+
+    Returns
+    -------
+    threshold : float
+        Pairs scoring strictly above it are matches. It lies halfway between
+        the lowest score kept and the highest score left out, and is 0.5 when
+        `y_true` holds no match.
+
+    Examples
+    --------
+    >>> from skrecordpair import best_f1_threshold
+    >>> best_f1_threshold([1, 1, 0, 1, 0], [0.9, 0.8, 0.7, 0.6, 0.1])
+    0.35
     """
+    y_true = column_or_1d(y_true)
+    scores = column_or_1d(scores).astype(float, copy=False)
+    check_consistent_length(y_true, scores)
     order = np.argsort(-scores, kind="stable")
-    scores, y_true = scores[order], np.asarray(y_true)[order]
+    scores, y_true = scores[order], y_true[order]
     if y_true.sum() == 0:
         return 0.5
     true_positives = np.cumsum(y_true)
@@ -340,33 +544,36 @@ def network_arguments(saved):
     return {k: decode_value(v, f"network argument {k!r}") for k, v in saved.items()}
 
 
-def load_net(clf, state, tensors, history, seed):
+def load_net(clf, state, read_weights, history, seed):
     """The net of the classifier `clf` saved by :func:`net_state`.
 
     `clf` holds its hyperparameters, ``classes_`` and ``featurizer_``;
     `state` is :func:`net_state`'s with the decoded :func:`network_arguments`;
-    the `tensors` used are removed from the dict.
+    ``read_weights(limit)`` returns the weights file's bytes. Every tensor's
+    shape is checked against the network, built on the meta device, before
+    any tensor is loaded or any module is built.
     """
     n_classes = len(clf.classes_)
-    # Dummy labels: the class weights of the loss are restored from the file below.
+    blueprint = _blueprint(state["network"])
+    tensors = _read_tensors(read_weights, blueprint, state["shared_weights"])
+    module_state = _module_state(tensors, state["shared_weights"])
+    class_weight = _class_weight(tensors.pop("criterion.weight", None), n_classes)
+    optimizer_state = _saved_optimizer_state(state["optimizer"], tensors,
+                                             list(blueprint.parameters()))
+    generator_state = tensors.pop("generator.state", None)
+    if tensors:
+        raise invalid(f"{WEIGHTS} holds unknown tensors {sorted(tensors)[:5]}")
+    # Dummy labels: the class weights of the loss are restored from the file.
     net = build_net(clf, np.arange(n_classes), seed=seed)
     net.set_params(**{f"module__{k}": v for k, v in state["network"].items()},
-                   criterion__weight=tensors.pop("criterion.weight", None))
+                   criterion__weight=class_weight)
+    _restore_generator(net, generator_state)
     try:
         net.initialize()
     except Exception as exc:  # whatever the constructor raises on bad arguments
         raise invalid(f"cannot build the network from the saved arguments: {exc}") from None
-    _load_module(net.module_, tensors, state["shared_weights"])
-    generator_state = tensors.pop("generator.state", None)
-    generator = net.get_params().get("iterator_train__generator")
-    if generator_state is not None and isinstance(generator, torch.Generator):
-        try:
-            generator.set_state(generator_state)
-        except (RuntimeError, TypeError, ValueError) as exc:
-            raise invalid(f"generator.state is not a generator state: {exc}") from None
-    _load_optimizer(net, state["optimizer"], tensors)
-    if tensors:
-        raise invalid(f"{WEIGHTS} holds unknown tensors {sorted(tensors)[:5]}")
+    net.module_.load_state_dict(module_state)
+    _load_optimizer(net, optimizer_state)
     if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
         raise invalid("history.json must be a list of epochs")
     from skorch.history import History
@@ -440,40 +647,104 @@ def _history(net):
         return []
 
 
-def _load_module(module, tensors, shared):
+# Optimizer state that is one number per parameter (Adam's step count, ASGD's
+# eta and mu, NAdam's mu_product); any other optimizer tensor is per element.
+_SCALAR_OPTIMIZER_STATE = frozenset({"step", "mu_product", "eta", "mu"})
+
+
+def _blueprint(network):
+    """The network that the saved arguments describe, on the meta device.
+
+    A meta module has the shapes and dtypes of its tensors but no storage, so
+    arguments that describe a huge network cost nothing before the weights are
+    checked against it.
+    """
+    try:
+        with torch.device("meta"):
+            return RecordPairNetwork(**network)
+    except Exception as exc:  # whatever the constructor raises on bad arguments
+        raise invalid(f"cannot build the network from the saved arguments: {exc}") from None
+
+
+def _read_tensors(read_weights, blueprint, shared):
+    """The saved tensors, read once their header fits the network."""
+    data = read_weights(weights_limit([*blueprint.parameters(), *blueprint.buffers()]))
+    _check_module_header(safetensors_header(data), blueprint, shared)
+    return parse_weights(data)
+
+
+def _check_shared(shared):
     if not (isinstance(shared, dict)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in shared.items())):
         raise invalid("shared_weights must map names to names")
-    state = {k[len("module."):]: tensors.pop(k) for k in list(tensors)
-             if k.startswith("module.")}
+
+
+def _check_module_header(header, blueprint, shared):
+    """The module's tensors in the header have exactly the network's names and shapes."""
+    _check_shared(shared)
+    saved = {k[len("module."):]: v for k, v in header.items() if k.startswith("module.")}
     for alias, canonical in shared.items():
-        if alias in state or canonical not in state:
+        if alias in saved or canonical not in saved:
             raise invalid(f"the shared weight {alias!r} -> {canonical!r} is inconsistent")
-        state[alias] = state[canonical]
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unknown = sorted(set(state) - set(expected))
+        saved[alias] = saved[canonical]
+    expected = blueprint.state_dict()
+    missing = sorted(set(expected) - set(saved))
+    unknown = sorted(set(saved) - set(expected))
     if missing or unknown:
         raise invalid(f"the weights do not fit the network: missing {missing[:5]}, "
                        f"unexpected {unknown[:5]}")
-    for key, tensor in state.items():
-        target = expected[key]
-        if tensor.shape != target.shape or tensor.dtype != target.dtype:
+    for key, target in expected.items():  # in the network's order: inputs first
+        entry = saved[key]
+        shape = tuple(entry["shape"])
+        dtype = SAFETENSORS_DTYPES.get(entry["dtype"], entry["dtype"])
+        if shape != tuple(target.shape) or dtype != target.dtype:
             raise invalid(
-                f"the weight {key!r} has shape {tuple(tensor.shape)} and dtype "
-                f"{tensor.dtype}; the network expects {tuple(target.shape)} and "
-                f"{target.dtype}"
+                f"the weight {key!r} has shape {shape} and dtype {dtype}; the network "
+                f"expects {tuple(target.shape)} and {target.dtype}"
             )
-    module.load_state_dict(state)
 
 
-def _load_optimizer(net, saved, tensors):
+def _module_state(tensors, shared):
+    """The network's state dict (shared weights restored), taken out of `tensors`."""
+    state = {k[len("module."):]: tensors.pop(k) for k in list(tensors)
+             if k.startswith("module.")}
+    for key, tensor in state.items():
+        check_finite(f"module.{key}", tensor)
+    for alias, canonical in shared.items():
+        state[alias] = state[canonical]
+    return state
+
+
+def _class_weight(weight, n_classes):
+    """The loss's class weights: one finite, non-negative float per class."""
+    if weight is None:
+        return None
+    check_tensor("criterion.weight", weight, (n_classes,), torch.float32)
+    if bool((weight < 0).any()):
+        raise invalid("criterion.weight holds negative class weights")
+    return weight
+
+
+def _restore_generator(net, state):
+    generator = net.get_params().get("iterator_train__generator")
+    if state is None or not isinstance(generator, torch.Generator):
+        return
+    expected = generator.get_state()
+    check_tensor("generator.state", state, expected.shape, expected.dtype)
+    try:
+        generator.set_state(state)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise invalid(f"generator.state is not a generator state: {exc}") from None
+
+
+def _saved_optimizer_state(saved, tensors, params):
+    """The optimizer's state dict, each tensor checked against its parameter."""
     optimizer_tensors = {k: tensors.pop(k) for k in list(tensors)
                          if k.startswith("optimizer.")}
     if saved is None:
         if optimizer_tensors:
             raise invalid("optimizer tensors without an optimizer state")
-        return
+        return None
     expect_keys(saved, ("param_groups", "state"), f"{MODEL} 'optimizer'")
     groups = decode_value(saved["param_groups"], "optimizer param_groups")
     if not (isinstance(groups, list) and all(isinstance(g, dict) for g in groups)):
@@ -484,27 +755,32 @@ def _load_optimizer(net, saved, tensors):
     for index, entry in saved["state"].items():
         if not (index.isdigit() and isinstance(entry, dict)):
             raise invalid("invalid optimizer state")
+        if int(index) >= len(params):
+            raise invalid("the optimizer state names a parameter the network lacks")
+        param = params[int(index)]
         state[int(index)] = {}
         for key, value in entry.items():
             if isinstance(value, dict) and set(value) == {"__tensor__"}:
                 name = value["__tensor__"]
-                if name not in optimizer_tensors:
+                if not isinstance(name, str) or name not in optimizer_tensors:
                     raise invalid(f"the optimizer tensor {short(name)} is missing")
-                state[int(index)][key] = optimizer_tensors.pop(name)
+                tensor = optimizer_tensors.pop(name)
+                if key in _SCALAR_OPTIMIZER_STATE:
+                    check_tensor(name, tensor, (), None)
+                else:
+                    check_tensor(name, tensor, param.shape, param.dtype)
+                state[int(index)][key] = tensor
             else:
                 state[int(index)][key] = decode_value(value, f"optimizer state {key!r}")
     if optimizer_tensors:
         raise invalid(f"unknown optimizer tensors {sorted(optimizer_tensors)[:5]}")
-    params = list(net.module_.parameters())
-    for index, entry in state.items():
-        if index >= len(params):
-            raise invalid("the optimizer state names a parameter the network lacks")
-        for key, value in entry.items():
-            if (isinstance(value, torch.Tensor) and value.dim() > 0
-                    and value.shape != params[index].shape):
-                raise invalid(f"the optimizer's {key!r} of parameter {index} has the "
-                               "wrong shape")
+    return {"state": state, "param_groups": groups}
+
+
+def _load_optimizer(net, state):
+    if state is None:
+        return
     try:
-        net.optimizer_.load_state_dict({"state": state, "param_groups": groups})
+        net.optimizer_.load_state_dict(state)
     except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
         raise invalid(f"the optimizer state does not fit the optimizer: {exc}") from None

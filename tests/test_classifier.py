@@ -374,6 +374,23 @@ def test_best_f1_threshold():
     assert best_f1_threshold(np.zeros(3, int), np.array([0.1, 0.2, 0.3])) == 0.5
 
 
+def test_best_f1_threshold_is_public_and_checks_its_input():
+    from skrecordpair import best_f1_threshold
+
+    # Lists are accepted, as from any scikit-learn metric.
+    assert best_f1_threshold([1, 0, 1], [0.9, 0.1, 0.8]) == pytest.approx(0.45)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        best_f1_threshold([1, 0, 1], [0.9, 0.1])
+
+
+def test_chunk_size_is_public():
+    import skrecordpair
+    from skrecordpair import _classifier
+
+    assert "CHUNK_SIZE" in skrecordpair.__all__
+    assert skrecordpair.CHUNK_SIZE == _classifier.CHUNK_SIZE > 0
+
+
 def test_auto_threshold_is_chosen_on_validation_data_and_used_by_predict(people):
     left, right, y = people
     X = pair_frame(left, right)

@@ -48,3 +48,5 @@ def test_tables_to_matches(tmp_path, monkeypatch, capsys):
     pair = re.search(r"explained pair: tableA id (\S+), tableB id (\S+),", out)
     assert pair and (pair[1], pair[2]) in known
     assert "attribution" in out
+    # String labels throughout: the explanation names the match class.
+    assert "prediction: match" in out

@@ -1,11 +1,21 @@
 """Safe save/load (``clf.save`` / ``RecordPairClassifier.load``): plain data only."""
 
+import builtins
+import contextlib
 import hashlib
+import io
 import json
+import os
 import pickle
+import re
+import resource
 import shutil
+import subprocess
+import sys
+import textwrap
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -519,3 +529,298 @@ def test_load_does_not_warn(saved):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         RecordPairClassifier.load(saved)
+
+
+# ------------------------------------------- hostile files: bounded reads, no hang
+
+_LOAD_ALL = textwrap.dedent("""
+    import json, resource, signal, sys, time
+    import safetensors.torch, skops.io, skorch, sklearn.ensemble  # imports before measuring
+    from skrecordpair import RecordPairClassifier
+
+    def timeout(*args):
+        raise TimeoutError("load did not return")
+
+    signal.signal(signal.SIGALRM, timeout)
+    RecordPairClassifier.load(sys.argv[2])  # a valid model first: imports, first calls
+    start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    results = {}
+    for name, path in json.loads(sys.argv[1]).items():
+        began = time.perf_counter()
+        signal.alarm(20)
+        try:
+            RecordPairClassifier.load(path)
+            error = None
+        except (ValueError, TimeoutError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        signal.alarm(0)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        results[name] = {"error": error, "seconds": time.perf_counter() - began,
+                         "grew_mib": (peak - start) / 1024}
+    print(json.dumps(results))
+""")
+
+
+def _zip_member_stream(archive, name, size, chunk=b"\0" * (1 << 20)):
+    """Write `size` bytes of zeros to a deflated member without holding them."""
+    info = zipfile.ZipInfo(name)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with archive.open(info, "w", force_zip64=True) as f:
+        for _ in range(size // len(chunk)):
+            f.write(chunk)
+
+
+def _write_manifest_entry(path, name, size, sha256="0" * 64):
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"][name] = {"bytes": size, "sha256": sha256}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.fixture(scope="module")
+def hostile(saved, tmp_path_factory):
+    """Crafted models, each loaded once in a fresh process: error, time, peak memory."""
+    root = tmp_path_factory.mktemp("hostile")
+    cases = {}
+
+    def case(name):
+        target = root / name
+        shutil.copytree(saved, target)
+        cases[name] = target
+        return target
+
+    # A zip bomb: 128 MiB of zeros in a deflated weights member (about 128 KB).
+    bomb = root / "bomb.zip"
+    source = case("bomb_source")
+    _write_manifest_entry(source, "weights.safetensors", 128 << 20)
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name in ("manifest.json", "config.json", "model.json", "history.json",
+                     "prior.skops"):
+            archive.write(source / name, name)
+        _zip_member_stream(archive, "weights.safetensors", 128 << 20)
+    cases["zip_bomb"] = bomb
+    del cases["bomb_source"]
+
+    # A skops prior whose schema is padded to 128 MiB (valid JSON: trailing blanks).
+    prior = case("skops_bomb")
+    with zipfile.ZipFile(saved / "prior.skops") as src, \
+            zipfile.ZipFile(prior / "prior.skops", "w", zipfile.ZIP_DEFLATED,
+                            compresslevel=1) as dst:
+        for info in src.infolist():
+            if info.filename == "schema.json":
+                schema, padded = src.read(info), zipfile.ZipInfo("schema.json")
+                padded.compress_type = zipfile.ZIP_DEFLATED
+                with dst.open(padded, "w", force_zip64=True) as f:
+                    f.write(schema)
+                    blank = b" " * (1 << 20)
+                    for _ in range(128):
+                        f.write(blank)
+            else:
+                dst.writestr(info, src.read(info))
+    rehash(prior)
+
+    fifo = case("fifo")
+    (fifo / "manifest.json").unlink()
+    os.mkfifo(fifo / "manifest.json")
+
+    zero = case("dev_zero")
+    (zero / "weights.safetensors").unlink()
+    (zero / "weights.safetensors").symlink_to("/dev/zero")
+    _write_manifest_entry(zero, "weights.safetensors", 1 << 30)
+
+    wide = case("huge_word_dim")
+    edit_json(wide, "model.json", lambda m: m["network"].update(word_dim=10_000_000))
+
+    paths = json.dumps({name: str(path) for name, path in cases.items()})
+    run = subprocess.run([sys.executable, "-c", _LOAD_ALL, paths, str(saved)], check=False,
+                         capture_output=True,
+                         text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name, match", [
+    ("zip_bomb", r"weights.safetensors .*134217728 bytes.* at most"),
+    ("skops_bomb", r"prior.skops .*schema.json.* at most"),
+    ("fifo", r"manifest.json is not a regular file"),
+    ("dev_zero", r"weights.safetensors is a symbolic link"),
+    ("huge_word_dim", r"word_embedding.weight"),
+])
+def test_hostile_file_is_refused_quickly_in_bounded_memory(hostile, name, match):
+    result = hostile[name]
+    assert result["error"] is not None and result["error"].startswith("ValueError"), result
+    assert re.search(match, result["error"]), result["error"]
+    assert result["seconds"] < 5, result
+    assert result["grew_mib"] < 64, result
+
+
+def test_zip_member_larger_than_the_manifest_records_is_refused(fitted, tmp_path):
+    path = tmp_path / "model.zip"
+    fitted.save(path)
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp_path / "x.zip", "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, data + b" " * 10 if info.filename == "config.json" else data)
+    with pytest.raises(ValueError, match=r"config.json .*\d+ bytes.* manifest records"):
+        RecordPairClassifier.load(tmp_path / "x.zip")
+
+
+def test_oversized_json_is_refused_before_it_is_read(copy):
+    (copy / "history.json").write_bytes(b"[" + b" " * (80 << 20) + b"]")
+    rehash(copy)
+    with pytest.raises(ValueError, match=r"history.json .* at most \d+ bytes"):
+        RecordPairClassifier.load(copy)
+
+
+def _edit_weights(path, edit):
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(path / "weights.safetensors")
+    edit(tensors)
+    save_file(tensors, path / "weights.safetensors")
+    rehash(path)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda t: t.update({"criterion.weight": torch.ones(5)}),
+     r"criterion.weight has shape \(5,\)"),
+    (lambda t: t.update({"optimizer.0.exp_avg": torch.zeros(())}),
+     r"optimizer.0.exp_avg has shape \(\)"),
+    (lambda t: t.update({"optimizer.0.step": torch.zeros(3)}),
+     r"optimizer.0.step has shape \(3,\)"),
+    (lambda t: t.update({"optimizer.0.exp_avg_sq": t["optimizer.0.exp_avg_sq"].double()}),
+     r"optimizer.0.exp_avg_sq has .*dtype torch.float64"),
+    (lambda t: t["optimizer.1.exp_avg"].view(-1)[0:1].fill_(float("nan")),
+     r"optimizer.1.exp_avg holds values that are not finite"),
+    (lambda t: next(v for k, v in t.items() if k.startswith("module."))
+     .view(-1)[0:1].fill_(float("inf")), r"module\..* not finite"),
+    (lambda t: t.update({"generator.state": torch.zeros(3, dtype=torch.uint8)}),
+     r"generator.state has shape \(3,\)"),
+])
+def test_tensors_of_the_wrong_shape_dtype_or_value_are_refused(people, tmp_path, edit,
+                                                                match):
+    left, right, y = people
+    clf = tiny(max_epochs=1, warm_start=True, class_weight="balanced").fit(left, right, y)
+    clf.save(tmp_path / "m")
+    _edit_weights(tmp_path / "m", edit)
+    with pytest.raises(ValueError, match=match):
+        RecordPairClassifier.load(tmp_path / "m")
+
+
+# --------------------------------------------- saving never destroys the last model
+
+
+@contextlib.contextmanager
+def _file_size_limit(n_bytes):
+    """Make every write beyond `n_bytes` in a file fail (EFBIG), as a full disk would."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (n_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+@pytest.mark.parametrize("archive", [False, True], ids=["directory", "zip"])
+def test_failed_save_leaves_the_previous_model_and_no_temporary_files(
+        fitted, people, tmp_path, archive):
+    left, right, y = people
+    path = tmp_path / ("model.zip" if archive else "model")
+    fitted.save(path)
+    other = tiny(max_epochs=1, random_state=3, similarity_prior=False).fit(left, right, y)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    # Larger than the small JSON files, smaller than model.json and the weights:
+    # the write fails part-way through the save.
+    with _file_size_limit(4096), pytest.raises(OSError):
+        other.save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    if not archive:
+        assert sorted(p.name for p in path.iterdir()) == sorted(
+            ["config.json", "history.json", "manifest.json", "model.json",
+             "prior.skops", "weights.safetensors"])
+    np.testing.assert_array_equal(RecordPairClassifier.load(path).predict_proba(left, right),
+                                  fitted.predict_proba(left, right))
+
+
+def test_zip_save_does_not_follow_a_planted_temporary_symlink(fitted, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "model.zip.tmp").symlink_to(victim)
+    fitted.save(tmp_path / "model.zip")
+    assert victim.read_text() == "precious"
+    RecordPairClassifier.load(tmp_path / "model.zip")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.zip", "model.zip.tmp",
+                                                         "victim.txt"]
+
+
+def test_directory_save_does_not_follow_a_planted_temporary_symlink(fitted, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    fitted.save(tmp_path / "m")
+    (tmp_path / "m" / "config.json.tmp").symlink_to(victim)
+    with pytest.raises(ValueError, match=r"config.json.tmp"):
+        fitted.save(tmp_path / "m")
+    assert victim.read_text() == "precious"
+    RecordPairClassifier.load(tmp_path / "m")
+
+
+@pytest.mark.parametrize("archive", [False, True], ids=["directory", "zip"])
+def test_two_saves_to_one_path_at_once_both_succeed(fitted, people, tmp_path,
+                                                    monkeypatch, archive):
+    left, right, y = people
+    path = tmp_path / ("model.zip" if archive else "model")
+    other = tiny(max_epochs=1, random_state=3).fit(left, right, y)
+    fitted.save(path)
+    nested = []
+
+    def second_save():
+        # The second save runs, start to finish, while the first one is writing.
+        if not nested:
+            nested.append(True)
+            other.save(path)
+
+    real_write = zipfile.ZipFile.writestr
+
+    def write_during_save(self, name, *args, **kwargs):
+        real_write(self, name, *args, **kwargs)
+        if str(getattr(name, "filename", name)) == "weights.safetensors":
+            second_save()
+
+    real_open = builtins.open
+
+    def open_during_save(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        if "model.json" in str(file) and ("w" in mode or "x" in mode):
+            second_save()
+        return f
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", write_during_save)
+    monkeypatch.setattr(builtins, "open", open_during_save)
+    monkeypatch.setattr(io, "open", open_during_save)
+    fitted.save(path)
+    np.testing.assert_array_equal(RecordPairClassifier.load(path).predict_proba(left, right),
+                                  fitted.predict_proba(left, right))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_save_refuses_a_directory_with_other_files(fitted, tmp_path):
+    target = tmp_path / "project"
+    target.mkdir()
+    (target / "config.json").write_text('{"mine": true}')
+    (target / "notes.txt").write_text("keep")
+    with pytest.raises(ValueError, match=r"not a saved model.*config.json.*notes.txt"):
+        fitted.save(target)
+    assert (target / "config.json").read_text() == '{"mine": true}'
+    assert sorted(p.name for p in target.iterdir()) == ["config.json", "notes.txt"]
+    fitted.save(tmp_path / "empty_dir_is_fine")  # created
+    (tmp_path / "empty").mkdir()
+    fitted.save(tmp_path / "empty")
+    RecordPairClassifier.load(tmp_path / "empty")
+
+
+def test_datetime_labels_are_refused_with_a_clear_error(tmp_path):
+    left, right, _ = make_people_pairs(60, seed=1)
+    y = np.array(["2020-01-01", "2021-06-30"], dtype="datetime64[ns]")[np.arange(60) % 2]
+    clf = tiny(max_epochs=1, early_stopping=False).fit(left, right, y)
+    with pytest.raises(ValueError, match=r"class labels .*datetime64"):
+        clf.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()

@@ -320,6 +320,19 @@ def test_numbers():
     assert_array_equal(Xt[2, :N_SIM], 1.0)
 
 
+def test_extreme_numbers_give_a_finite_difference_or_nan():
+    a = [1e308, -1e308, 1e308, 5e-324, 0, 5e-324, "1" + "0" * 400, "1e400", "9" * 30]
+    b = [-1e308, 1e308, 1e308, 0, 5e-324, -5e-324, 7, 7, "1"]
+    X = _frame({"n": a + [1] * 10}, {"n": b + [1] * 10})
+    est = SimilarityFeatures(numeric_fields=["n"]).fit(X)
+    rel = est.transform(X)[:len(a), REL]
+    # 1e308 - -1e308 overflows; the relative difference is 2 all the same.
+    assert_array_equal(rel[:6], [2.0, 2.0, 0.0, 1.0, 1.0, 2.0])
+    # Numbers beyond float64 are no numbers: missing, not infinite.
+    assert np.isnan(rel[6:8]).all()
+    assert rel[8] == pytest.approx(1.0)
+
+
 def test_unicode():
     X = _frame(
         {"name": ["ÉCOLE Müller", "naïve café", "北京大学", "😀 smile"]},

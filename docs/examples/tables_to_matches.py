@@ -29,17 +29,23 @@ def main(path):
     print(f"tableA: {len(left)} records, tableB: {len(right)} records, "
           f"fields {data.fields}")
 
+    # Labels as people write them: "match" / "non-match". pos_label says which
+    # one is the match, for the decision threshold and for link.
+    def named(labels):
+        return pd.Series(labels).map({1: "match", 0: "non-match"})
+
+    X_train, y_train = data.train
+    X_valid, y_valid = data.valid
     # A small, quick model: a few epochs, the benchmark's validation pairs for
     # early stopping and the decision threshold.
-    X_train, y_train = data.train
     clf = RecordPairClassifier(max_epochs=4, decision_threshold="auto",
-                               random_state=0)
-    clf.fit(X_train, y_train, validation_data=data.valid)
+                               pos_label="match", random_state=0)
+    clf.fit(X_train, named(y_train), validation_data=(X_valid, named(y_valid)))
 
     # Blocking proposes the 5 most similar tableB records of each tableA
-    # record; link scores those pairs and keeps the matches.
-    matches = link(left, right, NearestNeighborBlocker(k=5), clf,
-                   threshold=clf.threshold_, one_to_one=True)
+    # record; link scores those pairs and keeps those that the classifier
+    # calls a match (above its threshold_).
+    matches = link(left, right, NearestNeighborBlocker(k=5), clf, one_to_one=True)
     print(f"{len(matches)} matches among {5 * len(left)} candidate pairs at most")
     print(matches.head())
 
@@ -61,7 +67,8 @@ def main(path):
     first = explanation.iloc[0]
     print(f"explained pair: tableA id {first['left_id']}, "
           f"tableB id {first['right_id']}, "
-          f"P(match) = {first['probability']:.3f}")
+          f"prediction: {first['prediction']}, "
+          f"P({first['prediction']}) = {first['probability']:.3f}")
     print(explanation[["side", "field", "text", "attribution"]])
     return matches, explanation
 

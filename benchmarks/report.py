@@ -1,0 +1,325 @@
+"""Build ``benchmarks/RESULTS.md`` from the benchmarks' JSON result files.
+
+Takes the latest run of each script among the given files (by default every
+``benchmarks/results/*.json``) and renders it: the ER-Magellan ablation first,
+then the other benchmarks, each with the command that produced it and the code
+and machine it ran on. A benchmark without a JSON file gets its section of
+``benchmarks/results/before-data.md``: figures quoted from runs made before
+results were kept as data.
+
+Usage::
+
+    python benchmarks/report.py > benchmarks/RESULTS.md
+    python benchmarks/report.py benchmarks/results/magellan-*.json --out benchmarks/RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+BEFORE_DATA = RESULTS / "before-data.md"
+
+# Sections after the ablation, in order: script name -> title.
+OTHERS = {
+    "scoring_memory": "Scoring at scale: throughput and peak memory",
+    "inference_speed": "Inference speed against an earlier commit",
+    "network_speed": "The network alone against an earlier commit",
+    "explain": "Explanations: which field, and how fast",
+    "blocking-magellan": "Blocking the ER-Magellan tables",
+    "blocking-febrl": "Linking FEBRL4",
+    "blocking-scale": "Blocking two large synthetic people tables",
+}
+
+
+def load(paths):
+    """The latest run of each script among the JSON files at `paths`."""
+    latest = {}
+    for path in paths:
+        record = json.loads(Path(path).read_text())
+        path = Path(path).resolve()
+        # Relative to benchmarks/, where RESULTS.md is.
+        record["file"] = (str(path.relative_to(HERE)) if path.is_relative_to(HERE)
+                          else str(path))
+        script = record["script"]
+        if script not in latest or record["started_utc"] > latest[script]["started_utc"]:
+            latest[script] = record
+    return latest
+
+
+def before_data():
+    """The sections of ``before-data.md``, by script name."""
+    if not BEFORE_DATA.is_file():
+        return {}
+    parts = re.split(r"^<!-- section: (\S+) -->\n", BEFORE_DATA.read_text(), flags=re.MULTILINE)
+    return {name: text.strip() for name, text in zip(parts[1::2], parts[2::2])}
+
+
+def provenance(record):
+    """The command, the code and the machine of a run, as markdown lines."""
+    env = record["environment"]
+    git, machine, versions = env["git"], env["machine"], env["versions"]
+    commit = f"`{git['commit'][:7]}`" if git.get("commit") else "an unknown commit"
+    if git.get("dirty"):
+        commit += f" with uncommitted changes ({', '.join(git['changed_files'])})"
+    libraries = ", ".join(f"{name} {version}" for name, version in versions.items())
+    return [
+        f"`{record['command']}`",
+        "",
+        f"Code {commit}, run {record['started_utc']} ({record['wall_seconds'] / 60:.0f} "
+        f"min); {machine['cpu']}, {machine['usable_cores']} of {machine['cores']} cores, "
+        f"{machine['torch_threads']} torch threads"
+        + (f", {machine['cuda']}" if machine.get("cuda") else "")
+        + f"; {libraries}. Data: `{record['file']}`.",
+    ]
+
+
+def table(header, rows):
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
+
+
+def pm(stat, digits=1):
+    return f"{stat['mean']:.{digits}f} ± {stat['sd']:.{digits}f}"
+
+
+def rate(value):
+    return "" if value is None else f"{value:,.0f}"
+
+
+# -------------------------------------------------------------------- magellan
+
+
+def magellan(record):
+    settings, results = record["settings"], record["results"]
+    configs = list(record["configurations"])
+    seeds = settings["seeds"]
+    lines = [
+        "## ER-Magellan: what the network adds",
+        "",
+        *provenance(record),
+        "",
+        (f"Test F1 in %, mean ± sd over {len(seeds)} seed(s) "
+        f"({', '.join(map(str, seeds))}), the same seeds for every configuration. "
+        "*Network's gain* is the default's F1 minus the similarity model's, seed by "
+        "seed. Nothing is chosen on the test split."),
+        "",
+    ]
+    gain = "default" in configs and "similarity model alone" in configs
+    header = ["dataset", "test pairs (matches)", *configs,
+              *(["network's gain"] if gain else []), "DeepMatcher / Ditto"]
+    rows = []
+    for name, r in results.items():
+        published = r["published_f1"]
+        rows.append([
+            name, f"{r['test_pairs']:,} ({r['test_matches']})",
+            *(pm(r["configurations"][c]["summary"]["f1"]) for c in configs),
+            *([f"{r['network_gain_f1']['mean']:+.1f} ± {r['network_gain_f1']['sd']:.1f}"]
+              if gain else []),
+            " / ".join(f"{v:.1f}" for v in published.values()),
+        ])
+    lines += table(header, rows)
+    lines += ["", "The configurations:", ""]
+    lines += [f"- *{c}*: {d}." for c, d in record["configurations"].items()]
+    lines += [
+        "",
+        (f"Per configuration: precision, recall and F1 on the test split, F1 on "
+        f"`valid` (what the threshold and early stopping see), the median fit time, "
+        f"and pairs/s of `predict_proba` on the test split, on "
+        f"{settings['candidates']:,} candidate pairs (a tableA and a tableB record "
+        f"drawn at random, the scoring after blocking) and of `explain` (n_steps=50) "
+        f"on the first {settings['explain_pairs']} test pairs (all, on smaller test "
+        f"splits); each the median of "
+        f"{settings['repeats']} calls, then the median over seeds."),
+        "",
+    ]
+    header = ["dataset", "configuration", "precision", "recall", "F1", "F1 per seed",
+              "valid F1", "fit s", "test pairs/s", "candidates pairs/s",
+              "explain pairs/s"]
+    rows = []
+    for name, r in results.items():
+        for c in configs:
+            s = r["configurations"][c]["summary"]
+            rows.append([
+                name, c, pm(s["precision"]), pm(s["recall"]), pm(s["f1"]),
+                ", ".join(f"{v:.1f}" for v in s["f1"]["values"]), pm(s["valid_f1"]),
+                f"{s['fit_seconds_median']:.1f}",
+                rate(s["predict_test_pairs_per_second_median"]),
+                rate(s["predict_candidates_pairs_per_second_median"]),
+                rate(s.get("explain_pairs_per_second_median")),
+            ])
+    lines += table(header, rows)
+    if settings.get("params"):
+        lines += ["", (f"Hyperparameters set (`--preset`, `--set`): "
+                  f"`{settings['params']}`.")]
+    return lines
+
+
+# --------------------------------------------------------------------- others
+
+
+def scoring_memory(record):
+    results = record["results"]
+    model = results["model"]
+    lines = [
+        (f"The default model trained for {model['epochs']} epoch(s) on "
+        f"{model['train_pairs']:,} pairs of `{Path(model['source']).name}` "
+        f"({model['parameters']:,} parameters), saved, then loaded by a fresh process "
+        "per size that scores that many candidate pairs in one `predict_proba` call. "
+        "*Peak above model*: the highest RSS of the call minus the RSS after loading "
+        "the model; it includes the input frame."),
+        "",
+    ]
+    rows = [[f"{r['pairs']:,}", f"{r['seconds']:.1f}", rate(r["pairs_per_second"]),
+             f"{r['rss_model_mb']:,.0f}", f"{r['peak_mb']:,.0f}",
+             f"{r['peak_above_model_mb']:,.0f}", f"{r['input_frame_mb']:,.0f}",
+             r["threads"]] for r in results["sizes"]]
+    return lines + table(["pairs", "seconds", "pairs/s", "model RSS (MB)",
+                          "peak RSS (MB)", "peak above model (MB)",
+                          "of which input frame (MB)", "torch threads"], rows)
+
+
+def inference_speed(record):
+    ref = record["settings"]["ref"]
+    lines = [
+        (f"Each dataset's default model (2 epochs) is loaded in turns by fresh processes "
+        f"of `{ref}` and of this code; median over {record['settings']['rounds']} "
+        f"processes of each one's median of {record['settings']['repeats']} calls. "
+        "Ratio below 1: faster now."),
+        "",
+    ]
+    rows = [[name, f"{r['pairs']:,}", r["task"], f"{r['ref_seconds']:.3f}",
+             f"{r['now_seconds']:.3f}", f"{r['ratio']:.2f}",
+             rate(r["ref_pairs_per_second"]), rate(r["now_pairs_per_second"]),
+             f"{r['max_abs_difference']:.1g}"]
+            for name, rs in record["results"].items() for r in rs]
+    return lines + table(["dataset", "pairs", "task", f"s, {ref}", "s, now", "ratio",
+                          f"pairs/s, {ref}", "pairs/s, now", "max abs. difference"],
+                         rows)
+
+
+def network_speed(record):
+    ref = record["settings"]["ref"]
+    lines = [(f"Median of {record['settings']['repeats']} rounds, in turns in one "
+             "process. Ratio below 1: faster now."), ""]
+    rows = [[name, f"{r['test_pairs']:,}",
+             f"{r['network_median_seconds']['ref']:.3f}",
+             f"{r['network_median_seconds']['now']:.3f}", f"{r['network_ratio']:.2f}",
+             f"{r['explain_median_seconds']['gradients_on']:.2f}",
+             f"{r['explain_median_seconds']['gradients_off']:.2f}",
+             f"{r['explain_ratio']:.2f}"] for name, r in record["results"].items()]
+    return lines + table(["dataset", "test pairs", f"network s, {ref}",
+                          "network s, now", "ratio", "explain s, gradients on",
+                          "explain s, off", "ratio"], rows)
+
+
+def explain(record):
+    r = record["results"]
+    timing = r["explain"]
+    shares = "; ".join(f"predicted {label}: {s['share']:.0%} of {s['explanations']}"
+                       for label, s in r["class_top_field_share"].items())
+    lines = [
+        (f"The default model on `{record['settings']['dataset']}`: test accuracy "
+         f"{r['test_accuracy']:.3f} ({r['epochs']} epochs). `explain` (n_steps=50): "
+         f"{timing['pairs']} pairs at {timing['median_pairs_per_second']:,.0f} "
+         f"pairs/s (median of {len(timing['seconds'])} calls). 'class' "
+         f"(fodors_zagats' label leak) is the top field of the (pair, side) "
+         f"explanations: {shares}."),
+        "",
+        f"Mean |attribution| per field over the {r['test_pairs']} test pairs:",
+        "",
+    ]
+    sides = list(next(iter(r["mean_abs_attribution"].values())))
+    rows = [[field, *(f"{v[s]:.3f}" for s in sides)]
+            for field, v in r["mean_abs_attribution"].items()]
+    return lines + table(["field", *sides], rows)
+
+
+def blocking_magellan(record):
+    rows = [[r["table"], r["config"], r["direction"], f"{r['n_left']:,} x {r['n_right']:,}",
+             f"{r['PC']:.4f}", f"{r['RR']:.4f}", f"{r['cand/left']:.2f}",
+             f"{r['seconds']:.1f}"] for r in record["results"]["rows"]]
+    return table(["table", "configuration", "direction", "records", "PC", "RR",
+                  "candidates / left", "seconds"], rows)
+
+
+def blocking_febrl(record):
+    r = record["results"]
+    b = r["blocking"]
+    lines = [(f"Classifier `{record['settings']['classifier']}` trained on "
+             f"{r['training']['pairs']:,} FEBRL3 candidate pairs "
+             f"({r['training']['matches']:,} matches); blocking alone: PC "
+             f"{b['PC']:.4f}, RR {b['RR']:.6f}, {b['seconds']:.1f} s."), ""]
+    rows = [[x["one_to_one"], f"{x['precision']:.4f}", f"{x['recall']:.4f}",
+             f"{x['f1']:.4f}", f"{x['seconds']:.1f}"] for x in r["link"]]
+    return lines + table(["one_to_one", "precision", "recall", "F1", "link seconds"],
+                         rows)
+
+
+def blocking_scale(record):
+    r = record["results"]
+    s, m = r["seconds"], r["memory"]
+    return [
+        (f"`{r['blocker']}` on {r['records'][0]:,} x {r['records'][1]:,} records "
+        f"({r['true_links']:,} true links): fit {s['fit']:.1f} s (peak "
+        f"{m['fit']['peak_mb'] / 1024:.2f} GiB), candidates {s['candidates']:.1f} s "
+        f"(peak {m['candidates']['peak_mb'] / 1024:.2f} GiB); "
+        f"{r['candidates_per_left']:.2f} candidates per left record, PC "
+        f"{r['PC']:.4f}, RR {r['RR']:.6f}."),
+    ]
+
+
+RENDER = {"scoring_memory": scoring_memory, "inference_speed": inference_speed,
+          "network_speed": network_speed, "explain": explain,
+          "blocking-magellan": blocking_magellan, "blocking-febrl": blocking_febrl,
+          "blocking-scale": blocking_scale}
+
+
+def render(latest):
+    quoted = before_data()
+    lines = [
+        "# Benchmark results",
+        "",
+        ("Built by `python benchmarks/report.py` from the JSON files in "
+        "[`results/`](results/) (the latest run of each script); do not edit by "
+        "hand. How to run the benchmarks: [README.md](README.md). The narrative of "
+        "earlier runs and of the changes they measured: [HISTORY.md](HISTORY.md)."),
+        "",
+    ]
+    if "magellan" in latest:
+        lines += magellan(latest["magellan"])
+    else:
+        lines += ["## ER-Magellan: what the network adds", "",
+                  quoted.get("magellan", "No run kept as data yet.")]
+    lines += ["", "## Other benchmarks"]
+    for script, title in OTHERS.items():
+        lines += ["", f"### {title}", ""]
+        if script in latest:
+            lines += provenance(latest[script]) + [""] + RENDER[script](latest[script])
+        else:
+            lines.append(quoted.get(script, "No run kept as data yet; see "
+                                    "[HISTORY.md](HISTORY.md)."))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="*", type=Path,
+                        help="JSON result files (default: benchmarks/results/*.json)")
+    parser.add_argument("--out", type=Path, help="write here instead of stdout")
+    args = parser.parse_args(argv)
+    files = args.files or sorted(RESULTS.glob("*.json"))
+    text = render(load(files))
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
