@@ -20,6 +20,12 @@ from ._bimpm import MATCHING_STRATEGIES
 from ._data import PairDataset
 from ._explain import explain_pairs
 from ._featurizer import CHUNK_SIZE, PairFeaturizer, chunks
+from ._labels import (
+    check_threshold_known,
+    encode_labels,
+    positive_index,
+    predicted_labels,
+)
 from ._model_state import rebuild, saved_state
 from ._pairs import resolve_pair_args
 from ._persistence import load_files, save_files
@@ -27,12 +33,8 @@ from ._training import (
     NETWORK_CONSTRAINTS,
     TRAINING_CONSTRAINTS,
     best_f1_threshold,
-    check_threshold_known,
     check_training_params,
-    encode_labels,
-    positive_index,
     predict_encoded,
-    predicted_labels,
     train,
 )
 from ._validation import validate_params

@@ -13,8 +13,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._blocking import check_record_table
+from ._labels import positive_index
 from ._pairs import pair_frame
-from ._training import positive_index
 
 __all__ = ["link", "deduplicate"]
 

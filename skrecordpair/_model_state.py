@@ -17,6 +17,7 @@ import torch
 from sklearn.utils import check_random_state
 
 from ._featurizer import PairFeaturizer
+from ._labels import check_loaded_pos_label
 from ._persistence import (
     CONFIG,
     MODEL,
@@ -29,7 +30,7 @@ from ._persistence import (
     invalid,
     short,
 )
-from ._training import check_loaded_pos_label, load_net, net_state, network_arguments
+from ._training import load_net, net_state, network_arguments
 
 # The featurizer's entries of model.json (format 1 keeps them at the top level;
 # its numeric fields are among the attributes).

@@ -45,7 +45,7 @@ class SequenceOf(_Constraint):
 
     def is_satisfied_by(self, val):
         return isinstance(val, (tuple, list)) and all(
-            any(option.is_satisfied_by(v) for option in self.options) for v in val)
+            any(_satisfies(option, v) for option in self.options) for v in val)
 
     def __str__(self):
         return f"a tuple of {self.description}"
@@ -73,7 +73,7 @@ def validate_params(constraints, params):
             continue
         value = params[name]
         options = [_constraint(c) for c in declared]
-        if any(option.is_satisfied_by(value) for option in options):
+        if any(_satisfies(option, value) for option in options):
             continue
         visible = [o for o in options if not getattr(o, "hidden", False)]
         if len(visible) == 1 and isinstance(visible[0], SequenceOf):
@@ -82,6 +82,13 @@ def validate_params(constraints, params):
         raise InvalidParameterError(
             f"{name} must be {describe(visible)}; got {value!r}."
         )
+
+
+def _satisfies(constraint, value):
+    # True and False are integers to Python, but not sizes or counts.
+    if isinstance(value, bool) and isinstance(constraint, Interval):
+        return False
+    return constraint.is_satisfied_by(value)
 
 
 def _constraint(declared):

@@ -1,0 +1,181 @@
+"""Class labels: ``y`` encoded as class indices, and the match class.
+
+The match (positive) class, ``pos_label``, is what ``decision_threshold`` and
+``threshold_`` apply to, and what ``link`` and ``deduplicate`` call a match;
+it is given, or inferred as scikit-learn's metrics infer it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_pos_label_consistency,
+    check_consistent_length,
+    column_or_1d,
+)
+
+
+def encode_labels(X, y, classes=None, pos_label=None, decision_threshold=0.5):
+    """The classes and each label's class index of the labels `y` of the pairs
+    `X`: the classes of `y`, or with `classes` (continued training) those,
+    which must hold every label. `pos_label` is checked against them."""
+    if y is None:
+        raise ValueError(
+            "RecordPairClassifier requires y to be passed, but the target y is "
+            "None; pass the labels of the pairs."
+        )
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
+    if len(y) == 0:
+        raise ValueError(
+            "RecordPairClassifier got 0 pairs; fit needs pairs of at least two "
+            "classes in y."
+        )
+    check_classification_targets(y)
+    if classes is not None:
+        unseen = np.setdiff1d(y, classes)
+        if unseen.size:
+            raise ValueError(
+                f"warm_start continues training on the classes {classes.tolist()}; "
+                f"y holds new labels {unseen.tolist()}. Fit a new model instead."
+            )
+        check_pos_label(classes, pos_label, decision_threshold)
+        return classes, np.searchsorted(classes, y)
+    classes, y_encoded = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(
+            "RecordPairClassifier needs at least two classes in y; got only "
+            f"1 class: {classes.tolist()}."
+        )
+    check_pos_label(classes, pos_label, decision_threshold)
+    return classes, y_encoded
+
+
+def encode_validation_labels(X, y, classes):
+    """The class index of each label `y` of the validation pairs `X`."""
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
+    index = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+    unknown = classes[index] != y
+    if unknown.any():
+        raise ValueError(
+            f"validation_data holds labels {np.unique(y[unknown]).tolist()[:5]} that "
+            f"are not in y; the classes are {classes.tolist()}."
+        )
+    return index
+
+
+def check_pos_label(classes, pos_label, decision_threshold):
+    """Check `pos_label` against the classes of `y`, before any training."""
+    if pos_label is not None and len(classes) != 2:
+        raise ValueError(
+            f"pos_label applies to binary tasks; y has {len(classes)} classes "
+            f"{classes.tolist()}. Leave pos_label=None."
+        )
+    if len(classes) != 2:
+        return
+    if pos_label is not None or decision_threshold != 0.5:
+        positive_index(classes, pos_label, f"decision_threshold={decision_threshold!r}")
+
+
+def match_index(clf, needed_for=None):
+    """Position of the match class in ``clf.classes_`` (binary tasks).
+
+    None if it is unknown and `needed_for` is None; otherwise an unknown
+    match class raises a ValueError saying that `needed_for` needs it.
+    """
+    try:
+        return positive_index(clf.classes_, clf.pos_label, needed_for or "threshold_")
+    except ValueError:
+        if needed_for is None and clf.pos_label is None:
+            return None
+        raise
+
+
+def check_threshold_known(clf):
+    """For ``clf.threshold_`` found missing: raise why, for a binary model
+    whose match class is unknown (an ``UnknownPositiveClass``)."""
+    classes = vars(clf).get("classes_")
+    if classes is not None and len(classes) == 2:
+        try:
+            match_index(clf, "threshold_")
+        except ValueError as exc:
+            raise UnknownPositiveClass(str(exc)) from None
+
+
+def check_loaded_pos_label(clf):
+    """Check the `pos_label` of a loaded model against its classes.
+
+    Versions before `pos_label` applied ``threshold_`` to ``classes_[1]``
+    whatever the labels. A model they saved with labels from which no
+    match class can be inferred predicts as before: the most probable
+    class if its threshold was 0.5, else with ``pos_label=classes_[1]``.
+    """
+    if len(clf.classes_) != 2:
+        check_pos_label(clf.classes_, clf.pos_label, clf.decision_threshold)
+        return
+    threshold = vars(clf).get("threshold_")
+    if match_index(clf) is not None or threshold is None:
+        return
+    if threshold == 0.5:
+        del clf.threshold_
+        return
+    clf.pos_label = clf.classes_.tolist()[1]
+    warnings.warn(
+        f"The model was saved without pos_label and its threshold_={threshold} "
+        f"applies to the probability of classes_[1]; it is loaded with "
+        f"pos_label={clf.pos_label!r}, which link() and deduplicate() take as "
+        "the match. Set pos_label=... and refit if that is not the match.",
+        UserWarning, stacklevel=5)
+
+
+def positive_index(classes, pos_label, needed_for):
+    """Position of the match (positive) class among the two `classes`.
+
+    `pos_label` None is inferred as scikit-learn does, only for the classes
+    {0, 1} and {-1, 1} (1) and {False, True} (True). Otherwise, or when
+    `pos_label` is not a class, a ValueError names `needed_for` (what needs
+    the match class), `pos_label` and the classes.
+    """
+    classes = np.asarray(classes)
+    labels = classes.tolist()
+    label = pos_label
+    if label is None:
+        try:
+            label = _check_pos_label_consistency(None, classes)
+        except ValueError:
+            raise ValueError(
+                f"{needed_for} needs to know which class is the match; the classes are "
+                f"{labels}. Pass pos_label=<the match label> to RecordPairClassifier, "
+                "or use the labels 0/1, -1/1 or False/True, from which it is inferred."
+            ) from None
+    found = [i for i, c in enumerate(labels) if _same_label(c, label)]
+    if not found:
+        raise ValueError(f"pos_label={pos_label!r} is not one of the classes {labels}.")
+    return found[0]
+
+
+def _same_label(a, b):
+    # 1 == 1.0 == True as labels (as in numpy), but never "1" == 1.
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+class UnknownPositiveClass(ValueError, AttributeError):
+    """``threshold_`` of a binary model whose match class is unknown: a
+    ValueError that says why, and an AttributeError so that ``hasattr`` and
+    ``getattr(..., default)`` treat it as absent."""
+
+
+def predicted_labels(clf, proba):
+    """The labels that the classifier `clf` predicts from the probabilities."""
+    if len(clf.classes_) == 2 and "threshold_" in vars(clf):
+        positive = match_index(clf, "predict() with threshold_")
+        match = proba[:, positive] > clf.threshold_
+        return clf.classes_[np.where(match, positive, 1 - positive)]
+    return clf.classes_[proba.argmax(axis=1)]
