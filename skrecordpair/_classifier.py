@@ -8,6 +8,7 @@ pairs train the BiMPM network through skorch (``_training``); explanations are
 from __future__ import annotations
 
 from functools import partial
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -275,7 +276,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
 
     # Each hyperparameter's allowed values, declared once, next to the code that
     # uses it: ``_validate_params`` checks them in ``fit`` and ``load``.
-    _parameter_constraints = {**PairFeaturizer._parameter_constraints,
+    _parameter_constraints: ClassVar[dict] = {**PairFeaturizer._parameter_constraints,
                               **NETWORK_CONSTRAINTS, **TRAINING_CONSTRAINTS}
 
     _doc_link_module = "skrecordpair"

@@ -13,7 +13,7 @@ never leaks vocabulary or similarity statistics from its test folds.
 from __future__ import annotations
 
 import inspect
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -88,7 +88,7 @@ similarity_features, similarity_prior
     """
 
     # The allowed values of the parameters (scikit-learn's declarations).
-    _parameter_constraints = {
+    _parameter_constraints: ClassVar[dict] = {
         "fields": "no_validation",  # resolved against the columns in fit
         "left_prefix": [str],
         "right_prefix": [str],

@@ -59,8 +59,8 @@ def saved_state(clf):
     }
     if "tfidf" in featurizer:
         model["tfidf"] = featurizer["tfidf"]
-    return dict(config={"params": _encode_params(clf)}, model=model, tensors=tensors,
-                history=history, prior=clf.featurizer_.prior_)
+    return {"config": {"params": _encode_params(clf)}, "model": model,
+            "tensors": tensors, "history": history, "prior": clf.featurizer_.prior_}
 
 
 def _encode_params(clf):

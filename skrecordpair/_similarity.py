@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 from functools import cached_property
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -212,7 +212,7 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
     array([0.0005, 0.    ])
     """
 
-    _parameter_constraints = {
+    _parameter_constraints: ClassVar[dict] = {
         "fields": "no_validation",  # resolved against the columns in fit
         "left_prefix": [str],
         "right_prefix": [str],
