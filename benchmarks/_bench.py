@@ -10,6 +10,7 @@ package (``inference_speed.py``) can import it too.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -266,10 +267,8 @@ def add_arguments(parser, data=True, data_help=None):
 def command_line(argv=None):
     """The command that ran this script, as typed from the repository root."""
     script = Path(sys.argv[0]).resolve()
-    try:
+    with contextlib.suppress(ValueError):  # a script outside the repository
         script = script.relative_to(ROOT)
-    except ValueError:
-        pass
     args = sys.argv[1:] if argv is None else list(argv)
     return shlex.join(["python", str(script), *map(str, args)])
 

@@ -245,7 +245,8 @@ def main(argv=None):
                 [a["f1"] - b["f1"] for a, b in zip(runs["default"],
                                                    runs["similarity model alone"])])
         run.results[name] = result
-    run.write()
+        # After each dataset, so that a long run stopped part-way keeps its figures.
+        run.write()
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ def make_people(n: int = 200_000, *, overlap: float = 0.5, seed: int = 0):
     """
     rng = np.random.default_rng(seed)
     source = _febrl_originals()
-    n_copies = int(round(overlap * n))
+    n_copies = round(overlap * n)
     left = _people(rng, source, n)
     fresh = _people(rng, source, n - n_copies)
     copied = np.sort(rng.choice(n, n_copies, replace=False))

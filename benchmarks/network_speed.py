@@ -86,7 +86,7 @@ def main(argv=None):
         old.load_state_dict(current.state_dict())
         old.eval()
 
-        def predict_with(module):
+        def predict_with(module, net=net, dataset=dataset):
             def run():
                 net.module_ = module
                 return net.predict_proba(dataset)
@@ -103,7 +103,7 @@ def main(argv=None):
         sample = X.iloc[:args.explain_pairs]
         frozen = explain_module._frozen
 
-        def explain_with(context):
+        def explain_with(context, clf=clf, sample=sample, frozen=frozen):
             def run():
                 explain_module._frozen = context
                 try:

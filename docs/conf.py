@@ -15,7 +15,7 @@ import sys
 # Document the working tree, also when the package is not installed.
 sys.path.insert(0, os.path.abspath(".."))
 
-import skrecordpair  # noqa: E402
+import skrecordpair
 
 project = "skrecordpair"
 author = "The skrecordpair developers"

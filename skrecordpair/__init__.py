@@ -17,6 +17,7 @@ __all__ = [
     "NearestNeighborBlocker",
     "RecordPairClassifier",
     "SimilarityFeatures",
+    "__version__",
     "best_f1_threshold",
     "datasets",
     "deduplicate",
@@ -26,5 +27,4 @@ __all__ = [
     "pair_frame",
     "plot_explanation",
     "reduction_ratio",
-    "__version__",
 ]

@@ -150,10 +150,8 @@ class SequenceEncoder(nn.Module):
             _, state = self.rnn(packed)
         if isinstance(state, tuple):  # LSTM: (h, c)
             state = state[0]
-        if self.rnn.bidirectional:
-            out = torch.cat([state[-2], state[-1]], dim=-1)
-        else:
-            out = state[-1]
+        out = (torch.cat([state[-2], state[-1]], dim=-1) if self.rnn.bidirectional
+               else state[-1])
         return out if lengths is None else out * (lengths > 0)[:, None]
 
     def _gru_over_table(self, ids, mask, table):
@@ -346,8 +344,8 @@ class BiMpmMatching(nn.Module):
 
     @property
     def output_size(self):
-        l = self.num_perspectives
-        sizes = {"full": l + 1, "maxpool": 2 * l, "attentive": l + 1, "max_attentive": l + 1}
+        p = self.num_perspectives
+        sizes = {"full": p + 1, "maxpool": 2 * p, "attentive": p + 1, "max_attentive": p + 1}
         return 2 + sum(sizes[s] for s in self.strategies)
 
     def _weights(self, strategy, reverse):

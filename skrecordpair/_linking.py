@@ -16,7 +16,7 @@ from ._blocking import check_record_table
 from ._labels import positive_index
 from ._pairs import pair_frame
 
-__all__ = ["link", "deduplicate"]
+__all__ = ["deduplicate", "link"]
 
 MATCH_COLUMNS = ["left_id", "right_id", "similarity", "probability"]
 # Index levels of the pair frames that link and deduplicate score.

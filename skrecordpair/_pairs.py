@@ -269,7 +269,7 @@ def pair_texts(X, columns):
     """
     columns = list(dict.fromkeys(columns))
     if isinstance(X, PairTexts):
-        missing = [c for c in columns if c not in X.keys()]
+        missing = [c for c in columns if c not in X]
         if missing:
             raise KeyError(f"The texts lack the columns {missing}.")
         return X

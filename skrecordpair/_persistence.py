@@ -737,10 +737,7 @@ def safetensors_header(data):
 
 def check_tensor(name, tensor, shape, dtype):
     """`tensor` has this shape and dtype (None: any floating dtype) and is finite."""
-    if dtype is None:
-        right_dtype = tensor.is_floating_point()
-    else:
-        right_dtype = tensor.dtype == dtype
+    right_dtype = tensor.is_floating_point() if dtype is None else tensor.dtype == dtype
     if tuple(tensor.shape) != tuple(shape) or not right_dtype:
         raise invalid(
             f"{name} has shape {tuple(tensor.shape)} and dtype {tensor.dtype}; the model "

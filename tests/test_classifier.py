@@ -1,5 +1,4 @@
 import pickle
-from io import StringIO
 
 import joblib
 import numpy as np
@@ -18,7 +17,7 @@ from skorch.callbacks import Callback
 from skrecordpair import RecordPairClassifier, pair_frame
 from skrecordpair._data import PairDataset, collate_pairs
 
-from .conftest import TINY, make_people_pairs
+from .conftest import TINY
 
 
 def tiny(**kwargs):

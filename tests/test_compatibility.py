@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from .conftest import make_people_pairs
 from skrecordpair import RecordPairClassifier
+
+from .conftest import make_people_pairs
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -18,8 +18,6 @@ from skrecordpair._pairs import pair_frame
 
 from .conftest import make_tables
 
-
-
 FIELDS = ["first", "last", "city", "born"]
 
 

@@ -2,11 +2,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-from skrecordpair.plotting import (  # noqa: E402
+from skrecordpair.plotting import (
     ExplanationView,
     explanation_html,
     plot_explanation,
@@ -24,7 +24,7 @@ def test_plot_renders_both_records_to_a_file(explanation, tmp_path):
     texts = [t.get_text() for t in ax.texts]
     assert len(texts) == 2 * 6  # label and value per field, 3 fields a side
     rows = explanation[explanation["pair"] == 1]
-    for field, text in zip(rows["field"], rows["text"]):
+    for field in rows["field"]:
         assert any(t.startswith(f"{field}: ") for t in texts)
     # Colours: positive fields red, negative ones blue, the strongest at the end.
     colours = np.array([p.get_facecolor()[:3] for p in ax.patches])

@@ -15,10 +15,10 @@ small = RecordPairClassifier(max_epochs=2, field_hidden_size=32, random_state=0)
 search = GridSearchCV(small, {"lr": [1e-3, 3e-3]}, scoring="f1", cv=2,
                       error_score="raise")
 search.fit(X, y)
-print("best parameters:", search.best_params_, "F1: %.3f" % search.best_score_)
+print("best parameters:", search.best_params_, f"F1: {search.best_score_:.3f}")
 
 # Entity matching is imbalanced: choose the threshold that maximises F1.
 tuned = TunedThresholdClassifierCV(search.best_estimator_, scoring="f1", cv=2)
 tuned.fit(X, y)
-print("threshold: %.3f" % tuned.best_threshold_)
+print(f"threshold: {tuned.best_threshold_:.3f}")
 print("predicted matches:", int(np.sum(tuned.predict(X))), "of", len(y))

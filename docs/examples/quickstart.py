@@ -4,10 +4,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # draw to a file, no display needed
 
-from sklearn.metrics import classification_report  # noqa: E402
+from sklearn.metrics import classification_report
 
-from skrecordpair import RecordPairClassifier, plot_explanation  # noqa: E402
-from skrecordpair.datasets import load_febrl  # noqa: E402
+from skrecordpair import RecordPairClassifier, plot_explanation
+from skrecordpair.datasets import load_febrl
 
 X_left, X_right, y = load_febrl("train")
 test_left, test_right, test_y = load_febrl("test")
