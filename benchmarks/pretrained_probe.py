@@ -200,7 +200,7 @@ def run_similarity(name, fit, hold, valid, seed, extra=None):
 
     ap, f1 = scores(hold[1], proba(hold[0]), valid[1], proba(valid[0]))
     return {"model": name, "valid_ap": ap, "valid_f1": f1, "fit_s": seconds,
-                "pairs_s": pairs_per_second(proba, valid[0])}
+            "pairs_s": pairs_per_second(proba, valid[0])}
 
 
 def run_network(name, fit, hold, valid, seed, lookup=None):
@@ -214,8 +214,8 @@ def run_network(name, fit, hold, valid, seed, lookup=None):
     ap = 100 * average_precision_score(valid[1], valid_proba)
     f1 = 100 * f1_score(valid[1], (valid_proba > clf.threshold_).astype(int))
     return {"model": name, "valid_ap": ap, "valid_f1": f1, "fit_s": seconds,
-                "pairs_s": pairs_per_second(lambda X: clf.predict_proba(X), valid[0]),
-                "epochs": len(clf.net_.history_)}
+            "pairs_s": pairs_per_second(lambda X: clf.predict_proba(X), valid[0]),
+            "epochs": len(clf.net_.history_)}
 
 
 def probe(name, args):
