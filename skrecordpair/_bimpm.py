@@ -501,6 +501,15 @@ class RecordPairNetwork(nn.Module):
         Length of the per-pair similarity vector that ``forward`` receives as
         ``similarity`` and that the classifier head reads beside the two
         aggregated records; 0 for none.
+    pretrained_dim : int, default=0
+        Size of a precomputed vector per field (e.g. the pooled vector of a
+        frozen pre-trained text encoder, see ``FrozenTextEncoder``) that
+        ``forward`` receives as ``left_pretrained`` (B, F1, D) and
+        ``right_pretrained`` (B, F2, D); 0 for none. Each is projected to
+        `pretrained_hidden_size` (linear, tanh) and joins its field's encoding,
+        which the record encoder and the matchers then see.
+    pretrained_hidden_size : int, default=64
+        Size of the projected pre-trained vector of a field.
     """
 
     def __init__(self, n_words, n_chars, n_classes, *, word_dim=64, char_dim=32,
@@ -511,7 +520,8 @@ class RecordPairNetwork(nn.Module):
                  backward_matching=MATCHING_STRATEGIES, matching_variant="paper",
                  share_matching_weights=True, aggregator="gru",
                  aggregator_hidden_size=32, aggregator_bidirectional=True,
-                 hidden_layer_sizes=(32,), dropout=0.1, n_similarity_features=0):
+                 hidden_layer_sizes=(32,), dropout=0.1, n_similarity_features=0,
+                 pretrained_dim=0, pretrained_hidden_size=64):
         super().__init__()
         token_size = 0
         self.word_embedding = None
@@ -530,8 +540,13 @@ class RecordPairNetwork(nn.Module):
         token_size += 2 if token_match_features else 0
         self.field_encoder = SequenceEncoder(field_encoder, token_size, field_hidden_size,
                                              bidirectional=field_bidirectional)
-        self.record_encoder = SequenceEncoder(record_encoder,
-                                              self.field_encoder.output_size,
+        field_size = self.field_encoder.output_size
+        self.pretrained_dim = pretrained_dim
+        self.pretrained_projection = None
+        if pretrained_dim:
+            self.pretrained_projection = nn.Linear(pretrained_dim, pretrained_hidden_size)
+            field_size += pretrained_hidden_size
+        self.record_encoder = SequenceEncoder(record_encoder, field_size,
                                               record_hidden_size, bidirectional=True)
         record_size = self.record_encoder.output_size
         self.split_directions = bool(backward_matching)
@@ -600,11 +615,14 @@ class RecordPairNetwork(nn.Module):
             out.append(torch.stack([anywhere, in_field], -1))
         return tuple(out)
 
-    def encode_fields(self, left, right, token_words, token_chars):
+    def encode_fields(self, left, right, token_words, token_chars,
+                      left_pretrained=None, right_pretrained=None):
         """Field encodings and field masks of both records.
 
         Returns ``(fe1, mask1, fe2, mask2)`` with ``fe`` (B, F, Hf) and ``mask``
-        (B, F) bool. These are the inputs that ``explain`` attributes to.
+        (B, F) bool. These are the inputs that ``explain`` attributes to. With
+        ``pretrained_dim``, each field's projected pre-trained vector is
+        appended to its encoding.
         """
         vectors = self.embed_tokens(token_words, token_chars)
         (b, f1, t1), (_, f2, t2) = left.shape, right.shape
@@ -639,8 +657,21 @@ class RecordPairNetwork(nn.Module):
         if inverse is not None:
             encoded = encoded[inverse]
         encoded = self.dropout(encoded)
-        return (encoded[: b * f1].reshape(b, f1, -1), (left != 0).any(-1),
-                encoded[b * f1:].reshape(b, f2, -1), (right != 0).any(-1))
+        fe1, fe2 = encoded[: b * f1].reshape(b, f1, -1), encoded[b * f1:].reshape(b, f2, -1)
+        if self.pretrained_projection is not None:
+            fe1, fe2 = (self._with_pretrained(fe, vectors, side) for fe, vectors, side in
+                        ((fe1, left_pretrained, "left"), (fe2, right_pretrained, "right")))
+        return fe1, (left != 0).any(-1), fe2, (right != 0).any(-1)
+
+    def _with_pretrained(self, fe, vectors, side):
+        """``fe`` (B, F, Hf) with each field's projected pre-trained vector appended."""
+        expected = (*fe.shape[:2], self.pretrained_dim)
+        if vectors is None or tuple(vectors.shape) != expected:
+            got = None if vectors is None else tuple(vectors.shape)
+            raise ValueError(f"The network expects {side}_pretrained of shape "
+                             f"{expected} (pairs, fields, pretrained_dim); got {got}.")
+        projected = torch.tanh(self.pretrained_projection(vectors.to(fe.dtype)))
+        return torch.cat([fe, self.dropout(projected)], dim=-1)
 
     def match(self, fe1, mask1, fe2, mask2, similarity=None, prior=None):
         """Logits from field encodings: record encoder, matching, aggregation, head."""
@@ -687,9 +718,15 @@ class RecordPairNetwork(nn.Module):
         """Pool a record's matching vectors (B, F, D) into one vector per record."""
         return self.dropout(self.aggregator(self.dropout(m), mask))
 
-    def forward(self, left, right, token_words, token_chars, similarity=None, prior=None):
-        """Logits (B, n_classes) of a collated batch (see ``collate_pairs``)."""
-        return self.match(*self.encode_fields(left, right, token_words, token_chars),
+    def forward(self, left, right, token_words, token_chars, similarity=None, prior=None,
+                left_pretrained=None, right_pretrained=None):
+        """Logits (B, n_classes) of a collated batch (see ``collate_pairs``).
+
+        ``left_pretrained`` and ``right_pretrained`` (B, F, pretrained_dim) are
+        read only with ``pretrained_dim``.
+        """
+        return self.match(*self.encode_fields(left, right, token_words, token_chars,
+                                              left_pretrained, right_pretrained),
                           similarity, prior)
 
 

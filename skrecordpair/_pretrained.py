@@ -1,0 +1,283 @@
+"""Contextual vectors of field values from a frozen pre-trained text encoder.
+
+A Hugging Face encoder (BERT, MiniLM, ...) is loaded through ``transformers``,
+an optional dependency (``pip install skrecordpair[transformers]``), and run
+without gradients. Each distinct value is encoded once: values are
+deduplicated, batched by length (little padding) under a bound on the tokens
+per batch, and kept in a cache keyed by the encoded text.
+
+This module imports nothing from pandas or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+_INSTALL_HINT = (
+    "FrozenTextEncoder needs the optional dependency 'transformers'; install it "
+    "with `pip install skrecordpair[transformers]`."
+)
+POOLINGS = ("mean", "cls")
+
+
+def _import_transformers():
+    try:
+        import transformers
+    except ImportError as error:
+        raise ImportError(_INSTALL_HINT) from error
+    return transformers
+
+
+def _is_missing(value):
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+@dataclass
+class ValueVectors:
+    """Vectors of a sequence of values, stored once per distinct value.
+
+    Attributes
+    ----------
+    index : torch.Tensor of shape (n_values,), dtype int64
+        Row of each input value among the distinct values; -1 for a missing
+        value (None or NaN).
+    pooled : torch.Tensor of shape (n_distinct, dim), dtype float32
+        One vector per distinct value (see `pooling`).
+    tokens : torch.Tensor of shape (n_tokens, dim)
+        The subword vectors of all distinct values, one after the other,
+        without the special tokens (``[CLS]``, ``[SEP]``).
+    offsets : torch.Tensor of shape (n_distinct + 1,), dtype int64
+        Distinct value i owns ``tokens[offsets[i]:offsets[i + 1]]``.
+    texts : list of str
+        The encoded text of each distinct value.
+    """
+
+    index: torch.Tensor
+    pooled: torch.Tensor
+    tokens: torch.Tensor
+    offsets: torch.Tensor
+    texts: list
+
+    def pooled_per_value(self):
+        """(n_values, dim) float32: each value's pooled vector, zeros if missing."""
+        out = torch.zeros(len(self.index), self.pooled.shape[1])
+        present = self.index >= 0
+        out[present] = self.pooled[self.index[present]]
+        return out
+
+    def padded(self, rows=None, max_tokens=None):
+        """Subword vectors of the distinct values `rows` (all by default), padded.
+
+        Returns ``(vectors, mask)``: (R, T, dim) in the storage dtype, zero at
+        padding, and (R, T) bool, T the longest of the rows (at most
+        `max_tokens`, keeping each value's first subwords).
+        """
+        rows = (torch.arange(len(self.offsets) - 1) if rows is None
+                else torch.as_tensor(rows, dtype=torch.long))
+        starts, lengths = self.offsets[rows], self.offsets[rows + 1] - self.offsets[rows]
+        if max_tokens is not None:
+            lengths = lengths.clamp(max=max_tokens)
+        width = int(lengths.max()) if len(rows) else 0
+        steps = torch.arange(width)
+        mask = steps < lengths[:, None]
+        where = (starts[:, None] + steps).masked_fill(~mask, 0)
+        vectors = self.tokens.new_zeros(len(rows), width, self.tokens.shape[1])
+        vectors[mask] = self.tokens[where[mask]]
+        return vectors, mask
+
+
+class FrozenTextEncoder:
+    """Encode text values with a frozen pre-trained Hugging Face encoder.
+
+    The tokenizer and model load on first use (``AutoTokenizer`` and
+    ``AutoModel``), so building the object is free and needs no
+    ``transformers``.
+
+    Parameters
+    ----------
+    model : str or path-like
+        A model name of the Hugging Face hub or a local directory holding the
+        model and its tokenizer (with ``HF_HUB_OFFLINE=1`` only local files are
+        read).
+    template : str, default="{value}"
+        How a value becomes text; ``{field}`` is replaced by the field's name
+        and ``{value}`` by the value, e.g. Ditto's ``"COL {field} VAL {value}"``.
+        Subword vectors of the template's words are kept too.
+    layer : int, default=-1
+        Which hidden layer to read (-1 the last, 0 the embeddings).
+    pooling : {"mean", "cls"}, default="mean"
+        The pooled vector: mean over the value's tokens (with ``[CLS]`` and
+        ``[SEP]``, as sentence-transformers pools), or the ``[CLS]`` vector.
+    max_length : int, default=64
+        Longer texts are truncated to their first subwords (special tokens
+        included).
+    max_batch_tokens : int, default=8192
+        Bound on the padded subwords of a batch, which bounds memory: the
+        attention of a batch of B texts of T subwords costs B T^2 per head.
+    storage_dtype : torch.dtype, default=torch.float16
+        dtype of the stored subword vectors (the pooled ones are float32).
+    device : str or torch.device, default="cpu"
+    cache : bool, default=True
+        Keep every encoded text's vectors, so that a value met again (in
+        another split, another call) is not encoded again. :meth:`clear_cache`
+        empties it.
+
+    Examples
+    --------
+    >>> encoder = FrozenTextEncoder("sentence-transformers/all-MiniLM-L6-v2",
+    ...                             template="COL {field} VAL {value}")
+    >>> vectors = encoder.encode(["ipod nano", None, "ipod nano"], field="title")
+    ... # doctest: +SKIP
+    >>> vectors.index.tolist()  # doctest: +SKIP
+    [0, -1, 0]
+    """
+
+    def __init__(self, model, *, template="{value}", layer=-1, pooling="mean",
+                 max_length=64, max_batch_tokens=8192, storage_dtype=torch.float16,
+                 device="cpu", cache=True):
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {list(POOLINGS)}; got {pooling!r}.")
+        for name, value in (("max_length", max_length),
+                            ("max_batch_tokens", max_batch_tokens)):
+            if not isinstance(value, int) or value < 3:
+                raise ValueError(f"{name} must be an integer of at least 3; got {value!r}.")
+        if "{value}" not in template:
+            raise ValueError(f"template must contain '{{value}}'; got {template!r}.")
+        self.model = model
+        self.template = template
+        self.layer = layer
+        self.pooling = pooling
+        self.max_length = max_length
+        self.max_batch_tokens = max_batch_tokens
+        self.storage_dtype = storage_dtype
+        self.device = device
+        self.cache = cache
+        self._tokenizer = self._model = None
+        self._cache = {}
+        # Texts run through the model since construction (or clear_cache).
+        self.n_encoded_ = 0
+
+    def __getstate__(self):
+        # The weights are not ours to copy: a pickled encoder reloads them.
+        state = dict(self.__dict__)
+        state.update(_tokenizer=None, _model=None, _cache={})
+        return state
+
+    def _load(self):
+        if self._model is None:
+            transformers = _import_transformers()
+            self._tokenizer = transformers.AutoTokenizer.from_pretrained(self.model)
+            model = transformers.AutoModel.from_pretrained(self.model)
+            self._model = model.eval().requires_grad_(False).to(self.device)
+        return self._tokenizer, self._model
+
+    @property
+    def dim(self):
+        """Size of a vector (loads the model)."""
+        return self._load()[1].config.hidden_size
+
+    def clear_cache(self):
+        """Forget the vectors of every encoded text."""
+        self._cache = {}
+
+    def text(self, value, field=None):
+        """The text that encodes `value` of field `field`."""
+        return self.template.format(value=value, field="" if field is None else field)
+
+    def encode(self, values, field=None):
+        """Vectors of `values`, each distinct value encoded once.
+
+        Parameters
+        ----------
+        values : sequence of str
+            The values; None or NaN are missing (index -1, no vectors); other
+            non-strings are converted with ``str``.
+        field : str, default=None
+            The field's name, for the template.
+
+        Returns
+        -------
+        ValueVectors
+        """
+        values = np.asarray(values, dtype=object).reshape(-1)
+        missing = np.fromiter((_is_missing(v) for v in values), bool, len(values))
+        texts = np.array([self.text(v, field) for v in values[~missing]], dtype=object)
+        distinct, inverse = (np.unique(texts.astype(str), return_inverse=True)
+                             if len(texts) else (np.array([], dtype=str),
+                                                 np.zeros(0, dtype=np.int64)))
+        distinct = distinct.tolist()
+        index = np.full(len(values), -1, dtype=np.int64)
+        index[~missing] = inverse.reshape(-1)
+        known = self._cache if self.cache else {}
+        new = [t for t in distinct if t not in known]
+        encoded = dict(zip(new, self._encode_texts(new)))
+        if self.cache:
+            self._cache.update(encoded)
+        found = [encoded[t] if t in encoded else known[t] for t in distinct]
+        dim = found[0][1].shape[0] if found else 0
+        lengths = torch.tensor([len(tokens) for tokens, _ in found], dtype=torch.long)
+        return ValueVectors(
+            index=torch.from_numpy(index),
+            pooled=(torch.stack([pooled for _, pooled in found]) if found
+                    else torch.zeros(0, dim)),
+            tokens=(torch.cat([tokens for tokens, _ in found]) if found
+                    else torch.zeros(0, dim, dtype=self.storage_dtype)),
+            offsets=torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)]),
+            texts=distinct)
+
+    def _encode_texts(self, texts):
+        """``(subword vectors, pooled vector)`` of each text, in order."""
+        if not texts:
+            return []
+        tokenizer, model = self._load()
+        ids = tokenizer(texts, truncation=True, max_length=self.max_length,
+                        add_special_tokens=True)["input_ids"]
+        lengths = np.array([len(i) for i in ids])
+        order = np.argsort(lengths, kind="stable")
+        special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
+        out = [None] * len(texts)
+        start = 0
+        with torch.inference_mode():
+            while start < len(order):
+                # Shortest first: each batch is as wide as its last (longest) text.
+                stop = start + 1
+                while (stop < len(order)
+                       and (stop + 1 - start) * lengths[order[stop]] <= self.max_batch_tokens):
+                    stop += 1
+                rows = order[start:stop]
+                batch = tokenizer.pad({"input_ids": [ids[i] for i in rows]},
+                                      return_tensors="pt")
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                hidden = self._hidden(model, batch)
+                mask = batch["attention_mask"].bool()
+                if self.pooling == "mean":
+                    weights = mask[..., None].to(hidden.dtype)
+                    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+                else:
+                    pooled = hidden[:, 0]
+                kept = mask & ~torch.isin(batch["input_ids"], special.to(self.device))
+                pooled = pooled.float().cpu()
+                for j, i in enumerate(rows):
+                    out[i] = (hidden[j][kept[j]].to("cpu", self.storage_dtype), pooled[j])
+                start = stop
+        self.n_encoded_ += len(texts)
+        return out
+
+    def _hidden(self, model, batch):
+        if self.layer == -1:
+            return model(**batch).last_hidden_state
+        states = model(**batch, output_hidden_states=True).hidden_states
+        return states[self.layer]
+
+
+def cosine_similarities(left, right):
+    """Cosine of each pair of rows of `left` and `right` (n, dim); NaN where a
+    row is all zeros (a missing value)."""
+    dots = (left * right).sum(-1)
+    norms = left.norm(dim=-1) * right.norm(dim=-1)
+    return torch.where(norms > 0, dots / norms.clamp(min=1e-12),
+                       torch.tensor(math.nan, dtype=dots.dtype))

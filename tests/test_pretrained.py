@@ -1,0 +1,182 @@
+import math
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from skrecordpair._bimpm import RecordPairNetwork
+from skrecordpair._pretrained import FrozenTextEncoder, cosine_similarities
+
+transformers = pytest.importorskip("transformers")
+
+WORDS = ["apple", "ipod", "nano", "8", "gb", "sony", "tv", "black", "col", "val", "title",
+         "##s", "##x", "price", "1", "2", "."]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A randomly initialised two-layer BERT and a WordPiece vocabulary, on disk."""
+    path = tmp_path_factory.mktemp("tiny_bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    # Positional: transformers 4 names it vocab_file, 5 vocab.
+    tokenizer = transformers.BertTokenizer(str(path / "vocab.txt"))
+    assert tokenizer("apple ipods")["input_ids"] == [2, 5, 6, 16, 3]
+    tokenizer.save_pretrained(path)
+    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16,
+                                     num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=32, max_position_embeddings=64)
+    torch.manual_seed(0)
+    transformers.BertModel(config).save_pretrained(path)
+    return str(path)
+
+
+def test_each_distinct_value_is_encoded_once(tiny_model):
+    encoder = FrozenTextEncoder(tiny_model, storage_dtype=torch.float32)
+    calls = []
+    encode_texts = encoder._encode_texts
+    encoder._encode_texts = lambda texts: calls.append(list(texts)) or encode_texts(texts)
+    values = ["apple ipod", None, "sony tv", "apple ipod", float("nan"), "sony tv"]
+    vectors = encoder.encode(values)
+    assert sorted(calls[0]) == ["apple ipod", "sony tv"]
+    assert vectors.index.tolist() == [0, -1, 1, 0, -1, 1]
+    assert vectors.pooled.shape == (2, 16)
+    # Cached: a second call encodes only the new value.
+    again = encoder.encode(["sony tv", "black ipod"])
+    assert calls[1] == ["black ipod"] and encoder.n_encoded_ == 3
+    assert torch.equal(again.pooled[again.index[0]], vectors.pooled[1])
+    per_value = vectors.pooled_per_value()
+    assert torch.equal(per_value[3], vectors.pooled[0])
+    assert not per_value[1].any()
+
+
+def test_batches_and_one_at_a_time_give_the_same_vectors(tiny_model):
+    values = ["apple ipod nano 8 gb black", "tv", "sony", "sony tv black . 1 2",
+              "ipods", "title"]
+    batched = FrozenTextEncoder(tiny_model, storage_dtype=torch.float32).encode(values)
+    # A bound of 8 subwords per batch forces several batches of different widths.
+    single = FrozenTextEncoder(tiny_model, storage_dtype=torch.float32,
+                               max_batch_tokens=8, cache=False)
+    for i, value in enumerate(values):
+        alone = single.encode([value])
+        row = int(batched.index[i])
+        assert torch.allclose(alone.pooled[0], batched.pooled[row], atol=1e-5)
+        tokens, mask = batched.padded([row])
+        assert torch.allclose(alone.tokens, tokens[0][mask[0]], atol=1e-5)
+    # Subword vectors exclude [CLS] and [SEP]: "ipods" is "ipod" "##s".
+    row = int(batched.index[values.index("ipods")])
+    assert int(batched.offsets[row + 1] - batched.offsets[row]) == 2
+
+
+def test_padded_vectors_and_truncation(tiny_model):
+    vectors = FrozenTextEncoder(tiny_model).encode(["apple ipod nano", "tv"])
+    assert vectors.tokens.dtype == torch.float16
+    padded, mask = vectors.padded()
+    assert padded.shape == (2, 3, 16) and mask.sum(1).tolist() == [3, 1]
+    assert not padded[1, 1:].any()
+    _, mask = vectors.padded(max_tokens=2)
+    assert mask.sum(1).tolist() == [2, 1]
+    truncated = FrozenTextEncoder(tiny_model, max_length=4).encode(["apple ipod nano 8 gb"])
+    assert len(truncated.tokens) == 2  # 4 subwords, two of them [CLS] and [SEP]
+
+
+def test_template_layer_and_pooling_change_the_vectors(tiny_model):
+    plain = FrozenTextEncoder(tiny_model).encode(["ipod"], field="title")
+    ditto = FrozenTextEncoder(tiny_model, template="COL {field} VAL {value}")
+    tagged = ditto.encode(["ipod"], field="title")
+    assert tagged.texts == ["COL title VAL ipod"] and len(tagged.tokens) == 4
+    assert not torch.allclose(plain.pooled, tagged.pooled)
+    for other in (FrozenTextEncoder(tiny_model, layer=1),
+                  FrozenTextEncoder(tiny_model, pooling="cls")):
+        assert not torch.allclose(plain.pooled, other.encode(["ipod"]).pooled)
+
+
+def test_missing_transformers_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    encoder = FrozenTextEncoder("any-model")  # building it needs nothing
+    with pytest.raises(ImportError, match=r"pip install skrecordpair\[transformers\]"):
+        encoder.encode(["a value"])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"pooling": "max"}, "pooling must be one of"),
+    ({"max_length": 2}, "max_length must be an integer"),
+    ({"template": "{field}"}, "must contain"),
+])
+def test_bad_parameters_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FrozenTextEncoder("any-model", **kwargs)
+
+
+def test_cosine_similarities_are_nan_for_missing_values():
+    left = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    right = torch.tensor([[0.0, 2.0], [2.0, 2.0], [1.0, 0.0]])
+    out = cosine_similarities(left, right)
+    assert out[:2].tolist() == pytest.approx([0.0, 1.0]) and math.isnan(out[2])
+
+
+def _network(**kwargs):
+    torch.manual_seed(0)
+    return RecordPairNetwork(30, 12, 2, word_dim=6, char_dim=4, char_hidden_size=5,
+                             field_hidden_size=6, record_hidden_size=4,
+                             num_perspectives=3, aggregator_hidden_size=4,
+                             hidden_layer_sizes=(5,), **kwargs)
+
+
+def _batch(n=3):
+    gen = torch.Generator().manual_seed(1)
+    left = torch.randint(1, 7, (n, 2, 3), generator=gen)
+    right = torch.randint(1, 7, (n, 2, 4), generator=gen)
+    # Every row repeats the token table, so that a pair alone (its row of the
+    # table) sees the same tokens as in the batch (the rows flattened).
+    words = torch.randint(1, 30, (1, 7), generator=gen).repeat(n, 1)
+    chars = torch.randint(1, 12, (1, 7, 4), generator=gen).repeat(n, 1, 1)
+    return {"left": left, "right": right, "token_words": words, "token_chars": chars,
+            "left_pretrained": torch.randn(n, 2, 16, generator=gen),
+            "right_pretrained": torch.randn(n, 2, 16, generator=gen)}
+
+
+def test_network_without_pretrained_vectors_is_unchanged():
+    # The option off adds no parameter, so the same seed gives the same weights.
+    default, off = _network(), _network(pretrained_dim=0, pretrained_hidden_size=7)
+    assert [n for n, _ in default.named_parameters()] == [
+        n for n, _ in off.named_parameters()]
+    for a, b in zip(default.parameters(), off.parameters()):
+        assert torch.equal(a, b)
+    batch = {k: v for k, v in _batch().items() if "pretrained" not in k}
+    with torch.no_grad():
+        assert torch.equal(default.eval()(**batch), off.eval()(**batch))
+
+
+def test_network_reads_pretrained_vectors():
+    net = _network(pretrained_dim=16, pretrained_hidden_size=5).train()
+    batch = _batch()
+    net(**batch).sum().backward()
+    grad = net.pretrained_projection.weight.grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    net.eval()
+    with torch.no_grad():
+        together = torch.softmax(net(**batch), -1)
+        alone = torch.softmax(net(**{k: v[1:2] for k, v in batch.items()}), -1)
+        changed = dict(batch, left_pretrained=batch["left_pretrained"] + 1)
+        assert not torch.allclose(torch.softmax(net(**changed), -1), together)
+    assert torch.allclose(alone, together[1:2], atol=1e-6)
+    fe1, _, fe2, _ = net.encode_fields(**{k: v for k, v in batch.items()})
+    assert fe1.shape == (3, 2, 6 + 5) and fe2.shape == (3, 2, 6 + 5)
+
+
+def test_network_says_which_pretrained_vectors_it_needs():
+    net = _network(pretrained_dim=16).eval()
+    batch = _batch()
+    del batch["right_pretrained"]
+    with pytest.raises(ValueError, match=r"right_pretrained of shape \(3, 2, 16\)"):
+        net(**batch)
+    batch["right_pretrained"] = torch.zeros(3, 2, 8)
+    with pytest.raises(ValueError, match=r"got \(3, 2, 8\)"):
+        net(**batch)
+
+
+def test_pooled_values_are_float32_numpy_ready(tiny_model):
+    vectors = FrozenTextEncoder(tiny_model).encode(np.array(["tv", "sony"], dtype=object))
+    assert vectors.pooled.dtype == torch.float32
