@@ -53,9 +53,13 @@ from ._validation import POSITIVE, Interval, SequenceOf, StrOptions
 # keyword-only arguments are hyperparameters of the estimator, of the same name
 # and default (tested), forwarded to RecordPairNetwork as module__<name>.
 NETWORK_DATA_SIZES = ("n_words", "n_chars", "n_classes", "n_similarity_features")
+# The network's pre-trained field vectors have no estimator option yet: they
+# stay off (their defaults) in every network the estimator builds.
+NETWORK_OPTIONS_NOT_OFFERED = ("pretrained_dim", "pretrained_hidden_size")
 NETWORK_PARAMS = tuple(
     name for name, parameter in inspect.signature(RecordPairNetwork).parameters.items()
-    if parameter.kind is parameter.KEYWORD_ONLY and name not in NETWORK_DATA_SIZES
+    if parameter.kind is parameter.KEYWORD_ONLY
+    and name not in NETWORK_DATA_SIZES + NETWORK_OPTIONS_NOT_OFFERED
 )
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
