@@ -127,7 +127,9 @@ def train(clf, dataset, y_encoded, seed, validation_data=None, *, continuing=Fal
     if clf.early_stopping and valid is None:
         check_validation_split(clf.validation_fraction, len(y_encoded),
                                len(clf.classes_))
-    # Seed a private RNG stream so that fitting never disturbs the caller's.
+    # Seed a private RNG stream so that fitting never disturbs the caller's
+    # (scoring the validation pairs for the threshold draws from it too: each
+    # DataLoader iteration takes a seed).
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if continuing:
@@ -135,14 +137,14 @@ def train(clf, dataset, y_encoded, seed, validation_data=None, *, continuing=Fal
         else:
             clf.net_ = build_net(clf, y_encoded, seed, valid)
             clf.net_.fit(dataset, y_encoded)
-    positive = match_index(clf) if len(clf.classes_) == 2 else None
-    if positive is None:
-        # Without a known match class there is no threshold; a refit must
-        # not keep one from an earlier fit.
-        vars(clf).pop("threshold_", None)
-    else:
-        clf.threshold_ = choose_threshold(clf.net_, clf.decision_threshold,
-                                          dataset, y_encoded, positive, valid)
+        positive = match_index(clf) if len(clf.classes_) == 2 else None
+        if positive is None:
+            # Without a known match class there is no threshold; a refit must
+            # not keep one from an earlier fit.
+            vars(clf).pop("threshold_", None)
+        else:
+            clf.threshold_ = choose_threshold(clf.net_, clf.decision_threshold,
+                                              dataset, y_encoded, positive, valid)
 
 
 def build_net(clf, y_encoded, seed, valid=None):
