@@ -164,14 +164,19 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         Share of the training pairs held out when ``early_stopping=True``.
     n_iter_no_change : int, default=3
         Patience of early stopping, in epochs.
-    decision_threshold : float or "auto", default=0.5
+    decision_threshold : float or "auto", default="auto"
         Binary tasks only: ``predict`` returns `pos_label` when its
         probability exceeds this threshold, and the other class otherwise.
         ``"auto"`` chooses the threshold that maximises F1 of `pos_label` on
-        the validation pairs (the internal split, or ``validation_data``), as
-        Ditto does. Any value but 0.5 needs to know which class is the match:
-        `pos_label`. For cross-validated tuning see
-        :class:`~sklearn.model_selection.TunedThresholdClassifierCV`.
+        the validation pairs (``validation_data``, or else the internal
+        split of ``validation_fraction``), as Ditto does; without validation
+        pairs (``early_stopping=False`` and no ``validation_data``) it is
+        0.5, and without a known match class (labels other than 0/1, -1/1
+        or booleans and no `pos_label`) there is no threshold: ``predict``
+        is the most probable class. A number other than 0.5 needs to know
+        which class is the match: `pos_label`. Pass 0.5 to predict the most
+        probable class whatever the validation pairs. For cross-validated
+        tuning see :class:`~sklearn.model_selection.TunedThresholdClassifierCV`.
     pos_label : int, float, bool, str or None, default=None
         Binary tasks only: the label of a match (the positive class), which
         `decision_threshold`, ``threshold_``, :func:`~skrecordpair.link` and
@@ -222,9 +227,10 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         The trained network; ``net_.module_`` is the :class:`torch.nn.Module`
         and ``net_.history_`` the training history.
     threshold_ : float
-        The decision threshold on the probability of `pos_label` (binary
-        tasks whose match class is known: given as `pos_label` or inferred
-        from the labels).
+        The decision threshold on the probability of `pos_label`: the given
+        `decision_threshold`, or the one ``"auto"`` chose (binary tasks whose
+        match class is known: given as `pos_label` or inferred from the
+        labels).
     n_features_in_ : int
         Number of columns seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -300,7 +306,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         similarity_features=True, similarity_prior=True, dropout=0.1,
         # training
         max_epochs=20, batch_size=64, lr=1e-3, optimizer="adam", early_stopping=True,
-        validation_fraction=0.1, n_iter_no_change=3, decision_threshold=0.5,
+        validation_fraction=0.1, n_iter_no_change=3, decision_threshold="auto",
         pos_label=None, class_weight=None, random_state=None, device="cpu", verbose=0,
         warm_start=False, callbacks=None,
     ):
@@ -336,8 +342,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             ``(X_valid, y_valid)`` or ``(X_valid_left, X_valid_right, y_valid)``:
             pairs to monitor for early stopping and to choose
             ``decision_threshold="auto"`` on, instead of holding out
-            ``validation_fraction`` of the training pairs. Only used for
-            monitoring, never for training or for the vocabularies.
+            ``validation_fraction`` of the training pairs (with
+            ``early_stopping=False``, only to choose the threshold). Only used
+            for monitoring, never for training or for the vocabularies.
 
         Returns
         -------

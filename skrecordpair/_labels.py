@@ -18,7 +18,7 @@ from sklearn.utils.validation import (
 )
 
 
-def encode_labels(X, y, classes=None, pos_label=None, decision_threshold=0.5):
+def encode_labels(X, y, classes=None, pos_label=None, decision_threshold="auto"):
     """The classes and each label's class index of the labels `y` of the pairs
     `X`: the classes of `y`, or with `classes` (continued training) those,
     which must hold every label. `pos_label` is checked against them."""
@@ -77,7 +77,11 @@ def check_pos_label(classes, pos_label, decision_threshold):
         )
     if len(classes) != 2:
         return
-    if pos_label is not None or decision_threshold != 0.5:
+    # "auto" (the default) and 0.5 need no match class: without one, predict
+    # is the most probable class. Any other threshold is on the match's
+    # probability, so it must be known.
+    if pos_label is not None or not (
+            isinstance(decision_threshold, str) or decision_threshold == 0.5):
         positive_index(classes, pos_label, f"decision_threshold={decision_threshold!r}")
 
 

@@ -112,12 +112,8 @@ TRAINING_CONSTRAINTS = {
 
 
 def check_training_params(clf):
-    """Check the training settings that depend on each other."""
-    if clf.decision_threshold == "auto" and not clf.early_stopping:
-        raise ValueError(
-            'decision_threshold="auto" chooses the threshold on the validation '
-            "pairs, which need early_stopping=True."
-        )
+    """Check the training settings that depend on each other (none at present:
+    ``decision_threshold="auto"`` without validation pairs is 0.5)."""
 
 
 def train(clf, dataset, y_encoded, seed, validation_data=None, *, continuing=False):
@@ -131,7 +127,9 @@ def train(clf, dataset, y_encoded, seed, validation_data=None, *, continuing=Fal
     if clf.early_stopping and valid is None:
         check_validation_split(clf.validation_fraction, len(y_encoded),
                                len(clf.classes_))
-    # Seed a private RNG stream so that fitting never disturbs the caller's.
+    # Seed a private RNG stream so that fitting never disturbs the caller's
+    # (scoring the validation pairs for the threshold draws from it too: each
+    # DataLoader iteration takes a seed).
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if continuing:
@@ -139,14 +137,14 @@ def train(clf, dataset, y_encoded, seed, validation_data=None, *, continuing=Fal
         else:
             clf.net_ = build_net(clf, y_encoded, seed, valid)
             clf.net_.fit(dataset, y_encoded)
-    positive = match_index(clf) if len(clf.classes_) == 2 else None
-    if positive is None:
-        # Without a known match class there is no threshold; a refit must
-        # not keep one from an earlier fit.
-        vars(clf).pop("threshold_", None)
-    else:
-        clf.threshold_ = choose_threshold(clf.net_, clf.decision_threshold,
-                                          dataset, y_encoded, positive)
+        positive = match_index(clf) if len(clf.classes_) == 2 else None
+        if positive is None:
+            # Without a known match class there is no threshold; a refit must
+            # not keep one from an earlier fit.
+            vars(clf).pop("threshold_", None)
+        else:
+            clf.threshold_ = choose_threshold(clf.net_, clf.decision_threshold,
+                                              dataset, y_encoded, positive, valid)
 
 
 def build_net(clf, y_encoded, seed, valid=None):
@@ -262,13 +260,17 @@ def check_validation_split(validation_fraction, n_pairs, n_classes):
         )
 
 
-def choose_threshold(net, decision_threshold, dataset, y_encoded, positive):
+def choose_threshold(net, decision_threshold, dataset, y_encoded, positive, valid=None):
     """The decision threshold on the probability of the class `positive`:
     `decision_threshold`, or for ``"auto"`` the one that maximises F1 of that
-    class on the net's validation pairs."""
+    class on the validation pairs: `valid` (``validation_data``), else the
+    net's internal split; 0.5 when there are none (no early stopping)."""
     if decision_threshold != "auto":
         return float(decision_threshold)
-    _, valid = net.train_split(dataset, y_encoded)
+    if valid is None:
+        if not net.train_split:
+            return 0.5
+        _, valid = net.train_split(dataset, y_encoded)
     y_valid = valid.dataset.y[valid.indices] if hasattr(valid, "indices") else valid.y
     scores = net.predict_proba(valid)[:, positive]
     return best_f1_threshold((np.asarray(y_valid) == positive).astype(int), scores)

@@ -401,7 +401,46 @@ def test_auto_threshold_is_chosen_on_validation_data_and_used_by_predict(people)
     assert clf.threshold_ == pytest.approx(best_f1_threshold(valid[1], scores))
     expected = (clf.predict_proba(X)[:, 1] > clf.threshold_).astype(int)
     np.testing.assert_array_equal(clf.predict(X), expected)
-    assert tiny().fit(X, y).threshold_ == 0.5
+    # An explicit 0.5 is kept: predict is the most probable class.
+    assert tiny(decision_threshold=0.5).fit(X, y).threshold_ == 0.5
+
+
+def test_default_threshold_is_chosen_on_the_internal_split(people):
+    from skrecordpair._classifier import best_f1_threshold
+
+    left, right, y = people
+    X = pair_frame(left, right)
+    # Without the prior, the training pairs encode as any pairs do, so the
+    # internal split's scores can be recomputed here.
+    clf = tiny(similarity_prior=False, max_epochs=1).fit(X, y)
+    assert clf.decision_threshold == "auto"
+    dataset = PairDataset(clf.featurizer_.transform(X), y)
+    _, valid = clf.net_.train_split(dataset, y)
+    held_out = np.asarray(valid.indices)
+    assert len(held_out) == 12  # validation_fraction=0.1 of 120 pairs
+    scores = clf.predict_proba(X.iloc[held_out])[:, 1]
+    assert clf.threshold_ == pytest.approx(best_f1_threshold(y[held_out], scores))
+    assert clf.threshold_ != 0.5
+    np.testing.assert_array_equal(
+        clf.predict(X), (clf.predict_proba(X)[:, 1] > clf.threshold_).astype(int))
+
+
+def test_default_threshold_without_early_stopping(people):
+    from skrecordpair._classifier import best_f1_threshold
+
+    left, right, y = people
+    X = pair_frame(left, right)
+    # No validation pairs: the threshold is 0.5, the most probable class.
+    clf = tiny(early_stopping=False, max_epochs=1).fit(X, y)
+    assert clf.threshold_ == 0.5
+    # validation_data, if given, still chooses it (and stops nothing).
+    valid = (X.iloc[:40], y[:40])
+    clf = tiny(early_stopping=False, max_epochs=1).fit(X.iloc[40:], y[40:],
+                                                      validation_data=valid)
+    assert not clf.net_.train_split
+    scores = clf.predict_proba(valid[0])[:, 1]
+    assert clf.threshold_ == pytest.approx(best_f1_threshold(valid[1], scores))
+    assert clf.threshold_ != 0.5
 
 
 def test_validation_data_replaces_the_internal_split(people):
@@ -413,8 +452,6 @@ def test_validation_data_replaces_the_internal_split(people):
         tiny().fit(left, right, y, validation_data=(left, right, np.full(len(y), 7)))
     with pytest.raises(TypeError, match="validation_data must be a tuple"):
         tiny().fit(left, right, y, validation_data=pair_frame(left, right))
-    with pytest.raises(ValueError, match="need early_stopping=True"):
-        tiny(decision_threshold="auto", early_stopping=False).fit(left, right, y)
     with pytest.raises(ValueError, match="decision_threshold must be a number"):
         tiny(decision_threshold=1.5).fit(left, right, y)
 

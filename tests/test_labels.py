@@ -55,11 +55,20 @@ def test_string_labels_fit_and_predict_without_pos_label(words):
     assert set(clf3.predict(left, right)) <= {"match", "maybe", "non-match"}
 
 
-@pytest.mark.parametrize("threshold", ["auto", 0.7])
-def test_a_threshold_without_pos_label_is_refused(words, threshold):
+def test_a_threshold_without_pos_label_is_refused(words):
     left, right, labels = words
     with pytest.raises(ValueError, match=NEEDS_POS_LABEL):
-        tiny(decision_threshold=threshold).fit(left, right, labels)
+        tiny(decision_threshold=0.7).fit(left, right, labels)
+
+
+@pytest.mark.parametrize("threshold", ["auto", 0.5])
+def test_auto_or_half_without_pos_label_predict_the_most_probable_class(words, threshold):
+    # "auto" (the default) has no match class to choose a threshold for.
+    left, right, labels = words
+    clf = tiny(decision_threshold=threshold).fit(left, right, labels)
+    assert not hasattr(clf, "threshold_")
+    np.testing.assert_array_equal(
+        clf.predict(left, right), clf.classes_[clf.predict_proba(left, right).argmax(1)])
 
 
 def test_pos_label_is_the_class_the_threshold_applies_to(words):
