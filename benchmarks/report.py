@@ -76,6 +76,9 @@ def provenance(record):
         f"{machine['torch_threads']} torch threads"
         + (f", {machine['cuda']}" if machine.get("cuda") else "")
         + f"; {libraries}. Data: `{record['file']}`.",
+        # Added to the JSON by whoever ran it: what the figures cannot say
+        # themselves (another job on the machine, a run stopped part-way).
+        *(["", f"**Note.** {record['note']}"] if record.get("note") else []),
     ]
 
 
