@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -78,15 +78,11 @@ def pair_frame(
     return pd.concat([left, right], axis=1)
 
 
-class Field(NamedTuple):
-    """A compared field: its name and its column on each side.
+class Sides:
+    """What a tuple with ``left`` and ``right`` columns knows about its sides:
+    shared by :class:`Field` and the similarity features' ``FieldFeatures``."""
 
-    A side's column is None when the field exists on the other side only.
-    """
-
-    name: str
-    left: str | None
-    right: str | None
+    __slots__ = ()
 
     @property
     def two_sided(self):
@@ -101,6 +97,15 @@ class Field(NamedTuple):
     def column(self, side):
         """The column of `side` (``"left"`` or ``"right"``), None when absent."""
         return self.left if side == "left" else self.right
+
+
+class Field(Sides, namedtuple("Field", ["name", "left", "right"])):
+    """A compared field: its name and its column on each side.
+
+    A side's column is None when the field exists on the other side only.
+    """
+
+    __slots__ = ()
 
 
 def _check_prefixes(left_prefix, right_prefix):

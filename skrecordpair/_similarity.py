@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numbers
+from collections import namedtuple
 from functools import cached_property
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._pairs import pair_texts, resolve_fields
+from ._pairs import Sides, pair_texts, resolve_fields
 from ._text import code_points, map_characters, row_positions
 from ._validation import POSITIVE, Interval, validate_params
 
@@ -375,23 +376,11 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         return tags
 
 
-class FieldFeatures(NamedTuple):
+class FieldFeatures(Sides, namedtuple("FieldFeatures",
+                                      ["name", "left", "right", "features"])):
     """A field and the names of its similarity features, in output order."""
 
-    name: str
-    left: str | None
-    right: str | None
-    features: tuple
-
-    @property
-    def two_sided(self):
-        """Whether the field has a column on both sides."""
-        return self.left is not None and self.right is not None
-
-    @property
-    def columns(self):
-        """The field's columns, left then right, without the absent side."""
-        return [c for c in (self.left, self.right) if c is not None]
+    __slots__ = ()
 
 
 def auto_numeric_fields(texts, fields):
