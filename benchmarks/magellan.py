@@ -14,6 +14,10 @@ where the configuration uses it), in the same run and on the same seeds:
 ``default``
     ``RecordPairClassifier()`` with ``validation_data=valid`` and
     ``decision_threshold="auto"``; ``explain`` is timed on this one.
+``pretrained``
+    ``RecordPairClassifier(text_encoder=...)`` fitted as ``default``, with the
+    encoder of `--text-encoder` (a hub name or a local directory; only run
+    when given), its encoding included in the fit and scoring times.
 ``defaults only``
     ``RecordPairClassifier()`` fitted with ``fit(X_left, X_right, y)`` alone:
     what a user gets (a held-out 10 % of ``train`` for early stopping and
@@ -78,9 +82,9 @@ class Configuration:
     Attributes
     ----------
     make : callable
-        ``make(seed, params)`` returns the unfitted estimator; `params` are the
-        hyperparameters of ``--preset`` and ``--set``, which a configuration may
-        ignore.
+        ``make(seed, params, args)`` returns the unfitted estimator; `params`
+        are the hyperparameters of ``--preset`` and ``--set``, which a
+        configuration may ignore, `args` the command line's arguments.
     fit_args : callable
         ``fit_args(data)`` returns ``(args, kwargs)`` for ``estimator.fit``;
         ``data.frames`` holds the splits as ``(X, y)``, ``data.sides`` as
@@ -93,6 +97,8 @@ class Configuration:
         own); it counts in the fit time.
     explain : bool, default=False
         Also time ``explain`` on the first `--explain-pairs` test pairs.
+    needs_text_encoder : bool, default=False
+        Runs only with ``--text-encoder``.
     """
 
     make: Callable
@@ -100,6 +106,7 @@ class Configuration:
     description: str
     threshold_on_valid: bool = False
     explain: bool = False
+    needs_text_encoder: bool = False
 
 
 def _with_validation(data):
@@ -108,14 +115,14 @@ def _with_validation(data):
 
 CONFIGURATIONS = {
     "similarity model alone": Configuration(
-        make=lambda seed, params: make_pipeline(
+        make=lambda seed, params, args: make_pipeline(
             SimilarityFeatures(), HistGradientBoostingClassifier(random_state=seed)),
         fit_args=lambda data: (data.frames.train, {}),
         description="SimilarityFeatures + HistGradientBoostingClassifier (the "
                     "network's prior), threshold chosen on valid",
         threshold_on_valid=True),
     "network alone": Configuration(
-        make=lambda seed, params: RecordPairClassifier(**{
+        make=lambda seed, params, args: RecordPairClassifier(**{
             **params, "similarity_features": False, "similarity_prior": False,
             "decision_threshold": "auto", "random_state": seed}),
         fit_args=_with_validation,
@@ -123,14 +130,23 @@ CONFIGURATIONS = {
                     "similarity_prior=False, decision_threshold='auto'), "
                     "validation_data=valid"),
     "default": Configuration(
-        make=lambda seed, params: RecordPairClassifier(**{
+        make=lambda seed, params, args: RecordPairClassifier(**{
             **params, "decision_threshold": "auto", "random_state": seed}),
         fit_args=_with_validation,
         description="RecordPairClassifier(decision_threshold='auto'), "
                     "validation_data=valid",
         explain=True),
+    "pretrained": Configuration(
+        make=lambda seed, params, args: RecordPairClassifier(**{
+            **params, "text_encoder": args.text_encoder,
+            "text_encoder_options": args.text_encoder_options,
+            "decision_threshold": "auto", "random_state": seed}),
+        fit_args=_with_validation,
+        description="RecordPairClassifier(text_encoder=--text-encoder, "
+                    "decision_threshold='auto'), validation_data=valid",
+        explain=True, needs_text_encoder=True),
     "defaults only": Configuration(
-        make=lambda seed, params: RecordPairClassifier(random_state=seed),
+        make=lambda seed, params, args: RecordPairClassifier(random_state=seed),
         fit_args=lambda data: (data.sides.train, {}),
         description="RecordPairClassifier() fitted with fit(X_left, X_right, y) "
                     "alone: no validation data; early stopping and threshold on "
@@ -146,7 +162,7 @@ def prf(y_true, y_pred):
 
 def run_one(config, data, seed, params, candidates, args):
     """Fit `config` with `seed`; its scores and timings."""
-    model = config.make(seed, params)
+    model = config.make(seed, params, args)
     fit_args, fit_kwargs = config.fit_args(data)
     X_valid, y_valid = data.frames.valid
     start = time.perf_counter()
@@ -208,7 +224,14 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5,
                         help="timed calls per figure, of which the median counts")
     parser.add_argument("--explain-pairs", type=int, default=200)
+    parser.add_argument("--text-encoder", default=None, metavar="MODEL",
+                        help="a hub name or local directory of a Hugging Face encoder: "
+                        "runs the 'pretrained' configuration")
+    parser.add_argument("--text-encoder-options", type=ast.literal_eval, default=None,
+                        metavar="DICT", help="text_encoder_options, a Python dict")
     args = parser.parse_args(argv)
+    args.configs = [c for c in args.configs
+                    if args.text_encoder or not CONFIGURATIONS[c].needs_text_encoder]
     params = {} if args.preset == "default" else dict(BIOME_TEXT)
     params.update((k, ast.literal_eval(v))
                   for k, v in (kv.split("=", 1) for kv in args.set))
@@ -245,6 +268,11 @@ def main(argv=None):
             result["network_gain_f1"] = mean_sd(
                 [a["f1"] - b["f1"] for a, b in zip(runs["default"],
                                                    runs["similarity model alone"])])
+        for config in ("pretrained",):
+            if config in runs and "similarity model alone" in runs:
+                result[f"{config}_gain_f1"] = mean_sd(
+                    [a["f1"] - b["f1"] for a, b in zip(runs[config],
+                                                       runs["similarity model alone"])])
         run.results[name] = result
         # After each dataset, so that a long run stopped part-way keeps its figures.
         run.write()

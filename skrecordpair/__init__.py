@@ -6,6 +6,7 @@ from ._blocking_metrics import pair_completeness, reduction_ratio
 from ._classifier import CHUNK_SIZE, RecordPairClassifier, best_f1_threshold
 from ._linking import deduplicate, link
 from ._pairs import pair_frame
+from ._pretrained import FrozenTextEncoder
 from ._similarity import SimilarityFeatures
 from .plotting import ExplanationView, explanation_html, plot_explanation
 
@@ -14,6 +15,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CHUNK_SIZE",
     "ExplanationView",
+    "FrozenTextEncoder",
     "NearestNeighborBlocker",
     "RecordPairClassifier",
     "SimilarityFeatures",

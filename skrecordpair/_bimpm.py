@@ -502,14 +502,20 @@ class RecordPairNetwork(nn.Module):
         ``similarity`` and that the classifier head reads beside the two
         aggregated records; 0 for none.
     pretrained_dim : int, default=0
-        Size of a precomputed vector per field (e.g. the pooled vector of a
-        frozen pre-trained text encoder, see ``FrozenTextEncoder``) that
-        ``forward`` receives as ``left_pretrained`` (B, F1, D) and
-        ``right_pretrained`` (B, F2, D); 0 for none. Each is projected to
-        `pretrained_hidden_size` (linear, tanh) and joins its field's encoding,
-        which the record encoder and the matchers then see.
+        Size of the contextual subword vectors of a pre-trained text encoder
+        (see ``FrozenTextEncoder``) that ``forward`` receives as
+        ``left_pretrained`` (B, F, T, D) and ``right_pretrained`` (B, F, T, D):
+        each field value's subwords, zero-padded (an all-zero vector is
+        padding); 0 for none. They need aligned records (field i of the left
+        record is field i of the right one). The vectors are projected (linear,
+        tanh) to `pretrained_hidden_size`; then, per field, a token-level
+        bilateral matcher (attentive and max-attentive, Wang et al. 2017)
+        compares the left value's subwords with the right value's, and each
+        field's encoding is joined by its value's mean projected vector and
+        the max and mean over its subwords of their matching vectors. The
+        record encoder and the field-level matchers then see them.
     pretrained_hidden_size : int, default=64
-        Size of the projected pre-trained vector of a field.
+        Size of a projected subword vector.
     """
 
     def __init__(self, n_words, n_chars, n_classes, *, word_dim=64, char_dim=32,
@@ -542,10 +548,17 @@ class RecordPairNetwork(nn.Module):
                                              bidirectional=field_bidirectional)
         field_size = self.field_encoder.output_size
         self.pretrained_dim = pretrained_dim
-        self.pretrained_projection = None
+        self.pretrained_projection = self.token_matcher = None
         if pretrained_dim:
             self.pretrained_projection = nn.Linear(pretrained_dim, pretrained_hidden_size)
-            field_size += pretrained_hidden_size
+            # maxpool would build (B F, T1, T2, hidden) tensors: the attentive
+            # strategies compare each subword with one vector of the other value.
+            self.token_matcher = BiMpmMatching(
+                pretrained_hidden_size, num_perspectives, is_forward=True,
+                strategies=("attentive", "max_attentive"),
+                share_weights_between_directions=share_matching_weights,
+                variant=matching_variant)
+            field_size += pretrained_hidden_size + 2 * self.token_matcher.output_size
         self.record_encoder = SequenceEncoder(record_encoder, field_size,
                                               record_hidden_size, bidirectional=True)
         record_size = self.record_encoder.output_size
@@ -621,8 +634,8 @@ class RecordPairNetwork(nn.Module):
 
         Returns ``(fe1, mask1, fe2, mask2)`` with ``fe`` (B, F, Hf) and ``mask``
         (B, F) bool. These are the inputs that ``explain`` attributes to. With
-        ``pretrained_dim``, each field's projected pre-trained vector is
-        appended to its encoding.
+        ``pretrained_dim``, each field's encoding is joined by what its value's
+        pre-trained subword vectors say (see the class's parameters).
         """
         vectors = self.embed_tokens(token_words, token_chars)
         (b, f1, t1), (_, f2, t2) = left.shape, right.shape
@@ -659,19 +672,53 @@ class RecordPairNetwork(nn.Module):
         encoded = self.dropout(encoded)
         fe1, fe2 = encoded[: b * f1].reshape(b, f1, -1), encoded[b * f1:].reshape(b, f2, -1)
         if self.pretrained_projection is not None:
-            fe1, fe2 = (self._with_pretrained(fe, vectors, side) for fe, vectors, side in
-                        ((fe1, left_pretrained, "left"), (fe2, right_pretrained, "right")))
+            fe1, fe2 = self._with_pretrained(fe1, left_pretrained, fe2, right_pretrained)
         return fe1, (left != 0).any(-1), fe2, (right != 0).any(-1)
 
-    def _with_pretrained(self, fe, vectors, side):
-        """``fe`` (B, F, Hf) with each field's projected pre-trained vector appended."""
-        expected = (*fe.shape[:2], self.pretrained_dim)
-        if vectors is None or tuple(vectors.shape) != expected:
-            got = None if vectors is None else tuple(vectors.shape)
-            raise ValueError(f"The network expects {side}_pretrained of shape "
-                             f"{expected} (pairs, fields, pretrained_dim); got {got}.")
-        projected = torch.tanh(self.pretrained_projection(vectors.to(fe.dtype)))
-        return torch.cat([fe, self.dropout(projected)], dim=-1)
+    def _with_pretrained(self, fe1, vectors1, fe2, vectors2):
+        """Field encodings joined by what the subword vectors of their values say.
+
+        Per field: the mean projected subword vector of its value, and the max
+        and mean over its subwords of their token-level matching vectors
+        against the other record's value of the same field (zeros for a
+        missing value).
+        """
+        (b, f1, _), f2 = fe1.shape, fe2.shape[1]
+        for side, vectors, f in (("left", vectors1, f1), ("right", vectors2, f2)):
+            if (vectors is None or vectors.dim() != 4 or tuple(vectors.shape[:2]) != (b, f)
+                    or vectors.shape[-1] != self.pretrained_dim):
+                got = None if vectors is None else tuple(vectors.shape)
+                raise ValueError(
+                    f"The network expects {side}_pretrained of shape ({b}, {f}, tokens, "
+                    f"{self.pretrained_dim}) (pairs, fields, subwords, pretrained_dim); "
+                    f"got {got}.")
+        if f1 != f2:
+            raise ValueError("Pre-trained subword vectors need aligned records (as many "
+                             f"fields on both sides); got {f1} and {f2} fields.")
+        masks = [(v != 0).any(-1).flatten(0, 1) for v in (vectors1, vectors2)]
+        # One projection over both sides' subwords (B F, T, hidden).
+        t1 = vectors1.shape[2]
+        width = max(t1, vectors2.shape[2])
+        both = torch.cat([F.pad(v, (0, 0, 0, width - v.shape[2])).flatten(0, 1)
+                          for v in (vectors1, vectors2)]).to(fe1.dtype)
+        projected = self.dropout(torch.tanh(self.pretrained_projection(both)))
+        p1, p2 = projected.chunk(2)
+        p1, p2 = p1[:, :t1], p2[:, :vectors2.shape[2]]
+        m1, m2 = self.token_matcher(p1, masks[0], p2, masks[1])
+        # With one value missing, the matching vectors hold the dtype's minimum
+        # (a max over nothing): they say nothing, as for two missing values.
+        both = (masks[0].any(-1) & masks[1].any(-1))[:, None, None]
+        m1, m2 = torch.where(both, m1, 0), torch.where(both, m2, 0)
+        out = []
+        for fe, p, m, mask in ((fe1, p1, m1, masks[0]), (fe2, p2, m2, masks[1])):
+            weights = mask[..., None].to(p.dtype)
+            count = weights.sum(1).clamp(min=1)
+            present = mask.any(-1, keepdim=True)
+            pooled = torch.cat([(p * weights).sum(1) / count,
+                                masked_max(m, mask[..., None], 1) * present,
+                                (m * weights).sum(1) / count], dim=-1)
+            out.append(torch.cat([fe, pooled.reshape(b, fe.shape[1], -1)], dim=-1))
+        return tuple(out)
 
     def match(self, fe1, mask1, fe2, mask2, similarity=None, prior=None):
         """Logits from field encodings: record encoder, matching, aggregation, head."""
@@ -722,8 +769,8 @@ class RecordPairNetwork(nn.Module):
                 left_pretrained=None, right_pretrained=None):
         """Logits (B, n_classes) of a collated batch (see ``collate_pairs``).
 
-        ``left_pretrained`` and ``right_pretrained`` (B, F, pretrained_dim) are
-        read only with ``pretrained_dim``.
+        ``left_pretrained`` and ``right_pretrained`` (B, F, T, pretrained_dim)
+        are read only with ``pretrained_dim``.
         """
         return self.match(*self.encode_fields(left, right, token_words, token_chars,
                                               left_pretrained, right_pretrained),

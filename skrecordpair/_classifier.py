@@ -145,6 +145,24 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         values over the fields. With `warm_start`, continued training keeps
         the fitted prior; its predictions on the pairs it was fitted on are
         then in-sample.
+    text_encoder : str, path-like or None, default=None
+        A pre-trained Hugging Face text encoder (a hub name such as
+        ``"sentence-transformers/all-MiniLM-L6-v2"``, or a local directory
+        holding the model and its tokenizer) whose contextual subword vectors
+        join the word and character embeddings: per field, a token-level
+        bilateral matcher compares the subwords of the two values, and its
+        result, with the value's mean subword vector, joins the field's
+        encoding (see :ref:`pretrained`). The encoder is frozen: each
+        distinct value is encoded once per call (cached across calls), in
+        batches. Needs the optional dependency ``transformers`` (``pip install
+        skrecordpair[transformers]``) and fields with both sides. Saved models
+        keep the encoder's name and identity (hashes of its configuration and
+        weights), not its weights.
+    text_encoder_options : dict or None, default=None
+        Settings of the text encoder (:class:`~skrecordpair.FrozenTextEncoder`'s
+        ``template``, ``layer``, ``pooling``, ``max_length``,
+        ``max_batch_tokens``, ``max_cache_bytes``, ``device``), e.g.
+        ``{"template": "COL {field} VAL {value}"}`` for Ditto's serialisation.
     dropout : float, default=0.1
         Dropout probability, applied after each stage.
     max_epochs : int, default=20
@@ -303,7 +321,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         backward_matching=MATCHING_STRATEGIES, matching_variant="paper",
         share_matching_weights=True, aggregator="gru", aggregator_hidden_size=32,
         aggregator_bidirectional=True, hidden_layer_sizes=(32,),
-        similarity_features=True, similarity_prior=True, dropout=0.1,
+        similarity_features=True, similarity_prior=True, text_encoder=None,
+        text_encoder_options=None, dropout=0.1,
         # training
         max_epochs=20, batch_size=64, lr=1e-3, optimizer="adam", early_stopping=True,
         validation_fraction=0.1, n_iter_no_change=3, decision_threshold="auto",
@@ -557,7 +576,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     @classmethod
-    def load(cls, path, *, device=None):
+    def load(cls, path, *, device=None, text_encoder=None):
         """Read a model written by :meth:`save`.
 
         Parameters
@@ -567,13 +586,20 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         device : str or torch.device, default=None
             Where to put the network; None uses the saved ``device`` (the CPU,
             with a warning, if that was CUDA and none is available).
+        text_encoder : str or path-like, default=None
+            Where the model's pre-trained text encoder is now (a hub name or a
+            local directory), when it moved since the model was saved; None
+            uses the saved `text_encoder`. Either way the encoder is checked
+            against the identity saved with the model (configuration and
+            weights hashes), and a different one raises a ValueError.
 
         Returns
         -------
         RecordPairClassifier
             The fitted model, predicting exactly as the saved one did.
         """
-        return load_files(path, partial(rebuild, cls, device=device))
+        return load_files(path, partial(rebuild, cls, device=device,
+                                        text_encoder=text_encoder))
 
     def score(self, X, y=None, *args, sample_weight=None):
         """Accuracy of the predictions.

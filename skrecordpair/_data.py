@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ._pretrained import subword_batch
+
 
 class PairDataset(Dataset):
     """Record pairs (and optional labels) as a map-style torch dataset.
@@ -55,7 +57,9 @@ def collate_pairs(batch):
         char ids of the local token table, whose ``B * K`` rows are folded into
         a leading batch dimension (skorch requires every input to have one);
         the network flattens them back; and ``similarity`` (B, S) and
-        ``prior`` (B, n_classes) when the pairs carry them.
+        ``prior`` (B, n_classes) when the pairs carry them; with a pre-trained
+        text encoder, ``left_pretrained`` and ``right_pretrained`` (B, F, T, D),
+        each field value's subword vectors (see ``subword_batch``).
     y : torch.Tensor of shape (B,)
     """
     dataset = batch[0][0]
@@ -87,4 +91,7 @@ def collate_pairs(batch):
         values = getattr(enc, name)
         if values is not None:
             X[name] = torch.from_numpy(values[index])
+    if enc.value_vectors is not None:
+        X["left_pretrained"] = subword_batch(enc.value_vectors, enc.left_values[index])
+        X["right_pretrained"] = subword_batch(enc.value_vectors, enc.right_values[index])
     return X, torch.from_numpy(dataset.y[index])

@@ -281,7 +281,8 @@ def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines
     with cudnn_off, _frozen(module):
         with torch.no_grad():
             fe1, mask1, fe2, mask2 = module.encode_fields(
-                batch["left"], batch["right"], batch["token_words"], batch["token_chars"])
+                batch["left"], batch["right"], batch["token_words"], batch["token_chars"],
+                batch.get("left_pretrained"), batch.get("right_pretrained"))
             r1, r2 = module.encode_record(fe1, mask1), module.encode_record(fe2, mask2)
             prior, similarity = batch.get("prior"), batch.get("similarity")
             logits = module.match_records(r1, mask1, r2, mask2, similarity, prior)

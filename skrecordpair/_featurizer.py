@@ -13,6 +13,7 @@ never leaks vocabulary or similarity statistics from its test folds.
 from __future__ import annotations
 
 import inspect
+import os
 from typing import ClassVar, NamedTuple
 
 import numpy as np
@@ -22,6 +23,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from ._pairs import Field, PairTexts, pair_texts, resolve_fields
 from ._persistence import invalid, short
+from ._pretrained import FrozenTextEncoder
 from ._similarity import (
     auto_numeric_fields,
     feature_fields,
@@ -34,6 +36,10 @@ from ._similarity import (
 )
 from ._text import PairEncoder, Vocabulary
 from ._validation import POSITIVE
+
+# The settings of the text encoder that ``text_encoder_options`` may hold.
+TEXT_ENCODER_OPTIONS = ("template", "layer", "pooling", "max_length",
+                        "max_batch_tokens", "max_cache_bytes", "device")
 
 #: Pairs featurised and scored at a time by ``predict_proba``, ``predict`` and
 #: ``explain``: their working memory is that of one chunk, whatever the size
@@ -67,7 +73,7 @@ class PairFeaturizer:
     ----------
     fields, left_prefix, right_prefix, min_frequency, max_vocabulary, \
 max_tokens_per_field, max_chars_per_token, prepend_field_names, \
-similarity_features, similarity_prior
+similarity_features, similarity_prior, text_encoder, text_encoder_options
         As for :class:`~skrecordpair.RecordPairClassifier`.
 
     Attributes
@@ -85,6 +91,8 @@ similarity_features, similarity_prior
         The TF-IDF weights of the similarity features (see ``fit_tfidf``).
     prior_ : HistGradientBoostingClassifier or None
         The similarity prior, fitted on all training pairs.
+    text_encoder_ : FrozenTextEncoder or None
+        The pre-trained text encoder (None without `text_encoder`).
     """
 
     # The allowed values of the parameters (scikit-learn's declarations).
@@ -99,12 +107,15 @@ similarity_features, similarity_prior
         "prepend_field_names": ["boolean"],
         "similarity_features": ["boolean"],
         "similarity_prior": ["boolean"],
+        "text_encoder": [str, os.PathLike, None],
+        "text_encoder_options": [dict, None],
     }
 
     def __init__(self, *, fields=None, left_prefix="left_", right_prefix="right_",
                  min_frequency=2, max_vocabulary=50000, max_tokens_per_field=64,
                  max_chars_per_token=20, prepend_field_names=False,
-                 similarity_features=True, similarity_prior=True):
+                 similarity_features=True, similarity_prior=True, text_encoder=None,
+                 text_encoder_options=None):
         self.fields = fields
         self.left_prefix = left_prefix
         self.right_prefix = right_prefix
@@ -115,6 +126,8 @@ similarity_features, similarity_prior
         self.prepend_field_names = prepend_field_names
         self.similarity_features = similarity_features
         self.similarity_prior = similarity_prior
+        self.text_encoder = text_encoder
+        self.text_encoder_options = text_encoder_options
 
     @classmethod
     def parameter_names(cls):
@@ -144,6 +157,7 @@ similarity_features, similarity_prior
         """
         self.fields_ = resolve_fields(X.columns, self.fields, self.left_prefix,
                                       self.right_prefix)
+        self.text_encoder_ = self._build_text_encoder()
         texts = self._texts(X)
         self.encoder_ = PairEncoder(
             self.fields_, max_tokens_per_field=self.max_tokens_per_field,
@@ -188,6 +202,37 @@ similarity_features, similarity_prior
         return ExplanationInputs(self._encode(texts, similarity), similarity,
                                  baselines, texts)
 
+    def _build_text_encoder(self):
+        """The frozen encoder of `text_encoder` (None without one); checks that
+        every field has both sides, which its token-level matching compares."""
+        if self.text_encoder is None:
+            return None
+        options = dict(self.text_encoder_options or {})
+        unknown = sorted(set(options) - set(TEXT_ENCODER_OPTIONS))
+        if unknown:
+            raise ValueError(f"text_encoder_options has unknown option(s) {unknown}; "
+                             f"the options are {list(TEXT_ENCODER_OPTIONS)}.")
+        one_sided = [field.name for field in self.fields_ if not field.two_sided]
+        if one_sided:
+            raise ValueError(
+                f"text_encoder compares each field's two values, but the field(s) "
+                f"{one_sided} have one side only; pass fields= with two-sided fields.")
+        return FrozenTextEncoder(os.fspath(self.text_encoder), **options)
+
+    def _subwords(self, texts):
+        """Each field's distinct values encoded by the text encoder, and each
+        pair's rows among them: ``(left_values, right_values, value_vectors)``."""
+        n = texts.n_pairs
+        shape = (n, len(self.fields_))
+        left, right = np.empty(shape, np.int64), np.empty(shape, np.int64)
+        per_field = []
+        for f, field in enumerate(self.fields_):
+            vectors = self.text_encoder_.encode(
+                np.concatenate([texts[field.left], texts[field.right]]), field=field.name)
+            left[:, f], right[:, f] = vectors.index[:n].numpy(), vectors.index[n:].numpy()
+            per_field.append(vectors)
+        return left, right, per_field
+
     def _texts(self, X):
         return pair_texts(X, [c for field in self.fields_ for c in field.columns])
 
@@ -205,6 +250,9 @@ similarity_features, similarity_prior
         similarity features and the prior's log-probabilities (computed unless
         given)."""
         encoded = self.encoder_.transform(texts)
+        if self.text_encoder_ is not None:
+            encoded.left_values, encoded.right_values, encoded.value_vectors = (
+                self._subwords(texts))
         if self.plan_ is None:
             return encoded
         if similarity is None:
@@ -220,8 +268,9 @@ similarity_features, similarity_prior
     def to_state(self):
         """The fitted state as plain data; the prior (``prior_``) is saved apart.
 
-        ``fields``, ``encoder``, ``vocabulary``, ``numeric_fields`` and, with
-        similarity features, ``tfidf``.
+        ``fields``, ``encoder``, ``vocabulary``, ``numeric_fields``, with
+        similarity features ``tfidf``, and with a text encoder
+        ``text_encoder``, its identity (``FrozenTextEncoder.identity``).
         """
         state = {"fields": [list(field) for field in self.fields_],
                  "encoder": self.encoder_.to_state(),
@@ -229,6 +278,8 @@ similarity_features, similarity_prior
                  "numeric_fields": list(self.numeric_fields_)}
         if self.tfidf_ is not None:
             state["tfidf"] = tfidf_state(self.tfidf_)
+        if self.text_encoder_ is not None:
+            state["text_encoder"] = self.text_encoder_.identity()
         return state
 
     @classmethod
@@ -267,6 +318,8 @@ similarity_features, similarity_prior
         if n_network_features or prior is not None:
             featurizer.plan_ = field_plan(featurizer.fields_, numeric)
             featurizer.tfidf_ = _tfidf(state.get("tfidf"), featurizer.plan_, where)
+        featurizer.text_encoder_ = _text_encoder(featurizer, state.get("text_encoder"),
+                                                 where)
         n_similarity = 0 if featurizer.plan_ is None else n_features(featurizer.plan_)
         if n_network_features and n_network_features != n_similarity:
             raise invalid(
@@ -301,6 +354,11 @@ similarity_features, similarity_prior
     def n_network_features(self):
         """The length of the similarity vector that the network's head reads."""
         return n_features(self.plan_) if self.similarity_features else 0
+
+    @property
+    def pretrained_dim(self):
+        """The size of the text encoder's vectors (0 without one)."""
+        return 0 if self.text_encoder_ is None else self.text_encoder_.dim
 
     @property
     def feature_fields(self):
@@ -386,6 +444,32 @@ def _fields(saved):
             raise invalid(f"invalid field {short(field)}")
         fields.append(Field(*field))
     return fields
+
+
+def _text_encoder(featurizer, identity, where):
+    """The saved model's text encoder, after checking that it is the one the
+    model was trained with; None without one."""
+    if featurizer.text_encoder is None:
+        if identity is not None:
+            raise invalid(f"{where} describes a text encoder but the parameter "
+                          "text_encoder is None")
+        return None
+    if not isinstance(identity, dict):
+        raise invalid(f"{where} lacks the identity of the text encoder "
+                      f"{short(featurizer.text_encoder)}")
+    encoder = featurizer._build_text_encoder()
+    found = encoder.identity()
+    differ = sorted(key for key in set(identity) | set(found)
+                    if key != "model" and identity.get(key) != found.get(key))
+    if differ:
+        details = "; ".join(f"{key}: saved {short(identity.get(key))}, found "
+                            f"{short(found.get(key))}" for key in differ)
+        raise ValueError(
+            f"The model was trained with the text encoder {short(identity.get('model'))}, "
+            f"but {short(featurizer.text_encoder)} is a different encoder ({details}). "
+            "Point text_encoder to the encoder it was trained with "
+            "(load(..., text_encoder=...) if it moved).")
+    return encoder
 
 
 def _tfidf(state, plan, where):

@@ -57,8 +57,9 @@ def saved_state(clf):
         "attributes": {"numeric_fields_": featurizer["numeric_fields"],
                        **_extra_attributes(clf)},
     }
-    if "tfidf" in featurizer:
-        model["tfidf"] = featurizer["tfidf"]
+    for key in ("tfidf", "text_encoder"):
+        if key in featurizer:
+            model[key] = featurizer[key]
     return {"config": {"params": _encode_params(clf)}, "model": model,
             "tensors": tensors, "history": history, "prior": clf.featurizer_.prior_}
 
@@ -105,7 +106,8 @@ def _extra_attributes(clf):
     return out
 
 
-def rebuild(cls, config, model, history, read_weights, prior, *, device=None):
+def rebuild(cls, config, model, history, read_weights, prior, *, device=None,
+            text_encoder=None):
     """The classifier of class `cls` from its parsed files (see ``load_files``)."""
     # --- hyperparameters
     expect_keys(config, ("params",), CONFIG)
@@ -121,6 +123,8 @@ def rebuild(cls, config, model, history, read_weights, prior, *, device=None):
             "that saved it."
         )
     params = {name: decode_value(value, f"parameter {name!r}") for name, value in saved.items()}
+    if text_encoder is not None:
+        params["text_encoder"] = text_encoder
     clf = cls(**params)
     try:
         clf._validate_params()
@@ -139,7 +143,8 @@ def rebuild(cls, config, model, history, read_weights, prior, *, device=None):
     # --- fitted attributes
     expect_keys(model, ("classes", "fields", "n_features_in", "feature_names_in",
                         "encoder", "vocabulary", "network", "shared_weights",
-                        "optimizer", "attributes"), MODEL, optional=("tfidf",))
+                        "optimizer", "attributes"), MODEL,
+                optional=("tfidf", "text_encoder"))
     clf.classes_ = decode_classes(model["classes"])
     n_features = model["n_features_in"]
     if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
@@ -152,8 +157,9 @@ def rebuild(cls, config, model, history, read_weights, prior, *, device=None):
     network = network_arguments(model["network"])
     featurizer_state = {key: model[key] for key in _FEATURIZER_KEYS}
     featurizer_state["numeric_fields"] = attributes.pop("numeric_fields_", None)
-    if "tfidf" in model:
-        featurizer_state["tfidf"] = model["tfidf"]
+    for key in ("tfidf", "text_encoder"):
+        if key in model:
+            featurizer_state[key] = model[key]
     featurizer = PairFeaturizer.from_state(
         {name: getattr(clf, name) for name in PairFeaturizer.parameter_names()},
         featurizer_state, prior=prior,
@@ -162,6 +168,8 @@ def rebuild(cls, config, model, history, read_weights, prior, *, device=None):
     vocabulary = featurizer.vocabulary_
     expected_sizes = {"n_words": len(vocabulary.words), "n_chars": len(vocabulary.chars),
                       "n_classes": len(clf.classes_)}
+    if featurizer.text_encoder_ is not None or network.get("pretrained_dim"):
+        expected_sizes["pretrained_dim"] = featurizer.pretrained_dim
     for key, size in expected_sizes.items():
         if network.get(key) != size:
             raise invalid(f"the network's {key}={short(network.get(key))} does not match "

@@ -11,6 +11,7 @@ This module imports nothing from pandas or scikit-learn.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -34,6 +35,29 @@ def _import_transformers():
 
 def _is_missing(value):
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+class _VectorCache:
+    """Encoded texts' ``(subword vectors, pooled vector)``, and their bytes."""
+
+    def __init__(self):
+        self.clear()
+
+    def clear(self):
+        self.vectors = {}
+        self.bytes = 0
+
+    def add(self, encoded, max_bytes):
+        size = sum(tokens.numel() * tokens.element_size() for tokens, _ in
+                   encoded.values())
+        if self.bytes + size > max_bytes:
+            self.clear()
+        self.vectors.update(encoded)
+        self.bytes += size
+
+
+# One cache per model and settings, shared by the encoders of a process.
+_CACHES = {}
 
 
 @dataclass
@@ -72,13 +96,18 @@ class ValueVectors:
     def padded(self, rows=None, max_tokens=None):
         """Subword vectors of the distinct values `rows` (all by default), padded.
 
-        Returns ``(vectors, mask)``: (R, T, dim) in the storage dtype, zero at
-        padding, and (R, T) bool, T the longest of the rows (at most
-        `max_tokens`, keeping each value's first subwords).
+        A row of -1 (a missing value) is all padding. Returns
+        ``(vectors, mask)``: (R, T, dim) in the storage dtype, zero at padding,
+        and (R, T) bool, T the longest of the rows (at most `max_tokens`,
+        keeping each value's first subwords).
         """
         rows = (torch.arange(len(self.offsets) - 1) if rows is None
                 else torch.as_tensor(rows, dtype=torch.long))
-        starts, lengths = self.offsets[rows], self.offsets[rows + 1] - self.offsets[rows]
+        # A row of -1 (a missing value) has no subwords.
+        present = rows >= 0
+        bounds = torch.cat([self.offsets, self.offsets[-1:]])  # row -1 -> empty
+        starts = bounds[rows.clamp(min=0)] * present
+        lengths = (bounds[rows.clamp(min=0) + 1] - starts) * present
         if max_tokens is not None:
             lengths = lengths.clamp(max=max_tokens)
         width = int(lengths.max()) if len(rows) else 0
@@ -123,8 +152,12 @@ class FrozenTextEncoder:
     device : str or torch.device, default="cpu"
     cache : bool, default=True
         Keep every encoded text's vectors, so that a value met again (in
-        another split, another call) is not encoded again. :meth:`clear_cache`
-        empties it.
+        another split, another call) is not encoded again. The cache is
+        shared by the encoders of the same model and settings in a process
+        (clones in a grid search, refits); :meth:`clear_cache` empties it.
+    max_cache_bytes : int, default=2**30
+        Bound on the memory of the cache: when a call's new vectors would
+        pass it, the cache is emptied first.
 
     Examples
     --------
@@ -138,7 +171,7 @@ class FrozenTextEncoder:
 
     def __init__(self, model, *, template="{value}", layer=-1, pooling="mean",
                  max_length=64, max_batch_tokens=8192, storage_dtype=torch.float16,
-                 device="cpu", cache=True):
+                 device="cpu", cache=True, max_cache_bytes=2**30):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {list(POOLINGS)}; got {pooling!r}.")
         for name, value in (("max_length", max_length),
@@ -156,15 +189,15 @@ class FrozenTextEncoder:
         self.storage_dtype = storage_dtype
         self.device = device
         self.cache = cache
+        self.max_cache_bytes = max_cache_bytes
         self._tokenizer = self._model = None
-        self._cache = {}
         # Texts run through the model since construction (or clear_cache).
         self.n_encoded_ = 0
 
     def __getstate__(self):
         # The weights are not ours to copy: a pickled encoder reloads them.
         state = dict(self.__dict__)
-        state.update(_tokenizer=None, _model=None, _cache={})
+        state.update(_tokenizer=None, _model=None)
         return state
 
     def _load(self):
@@ -180,9 +213,45 @@ class FrozenTextEncoder:
         """Size of a vector (loads the model)."""
         return self._load()[1].config.hidden_size
 
+    @property
+    def _cache(self):
+        key = (str(self.model), self.template, self.layer, self.pooling,
+               self.max_length, str(self.storage_dtype))
+        return _CACHES.setdefault(key, _VectorCache())
+
     def clear_cache(self):
-        """Forget the vectors of every encoded text."""
-        self._cache = {}
+        """Forget the vectors of every encoded text (for every encoder of the
+        same model and settings)."""
+        self._cache.clear()
+
+    def identity(self):
+        """What identifies the encoder: a dict of plain data.
+
+        ``model`` (as given), ``revision`` (the hub commit, when the model
+        came from the hub), ``config_sha256`` (of its configuration) and
+        ``weights_sha256`` (of every weight's name, dtype, shape and bytes),
+        ``dim``, and the settings that change the vectors (``template``,
+        ``layer``, ``max_length``).
+        """
+        import hashlib
+
+        _, model = self._load()
+        weights = hashlib.sha256()
+        for name, tensor in sorted(model.state_dict().items()):
+            tensor = tensor.detach().to("cpu").contiguous()
+            weights.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            weights.update(tensor.view(torch.uint8).numpy().tobytes()
+                           if tensor.numel() else b"")
+        config = model.config.to_dict()
+        revision = config.pop("_commit_hash", None)
+        for volatile in ("_name_or_path", "transformers_version"):
+            config.pop(volatile, None)
+        config_text = json.dumps(config, sort_keys=True, default=str)
+        return {"model": str(self.model), "revision": revision,
+                "config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
+                "weights_sha256": weights.hexdigest(), "dim": int(self.dim),
+                "template": self.template, "layer": int(self.layer),
+                "max_length": int(self.max_length)}
 
     def text(self, value, field=None):
         """The text that encodes `value` of field `field`."""
@@ -212,13 +281,14 @@ class FrozenTextEncoder:
         distinct = distinct.tolist()
         index = np.full(len(values), -1, dtype=np.int64)
         index[~missing] = inverse.reshape(-1)
-        known = self._cache if self.cache else {}
+        cache = self._cache
+        known = cache.vectors if self.cache else {}
         new = [t for t in distinct if t not in known]
         encoded = dict(zip(new, self._encode_texts(new)))
         if self.cache:
-            self._cache.update(encoded)
+            cache.add(encoded, self.max_cache_bytes)
         found = [encoded[t] if t in encoded else known[t] for t in distinct]
-        dim = found[0][1].shape[0] if found else 0
+        dim = found[0][1].shape[0] if found else self.dim
         lengths = torch.tensor([len(tokens) for tokens, _ in found], dtype=torch.long)
         return ValueVectors(
             index=torch.from_numpy(index),
@@ -281,3 +351,25 @@ def cosine_similarities(left, right):
     norms = left.norm(dim=-1) * right.norm(dim=-1)
     return torch.where(norms > 0, dots / norms.clamp(min=1e-12),
                        torch.tensor(math.nan, dtype=dots.dtype))
+
+
+def subword_batch(per_field, rows):
+    """The subword vectors of a batch's field values, padded: (B, F, T, dim).
+
+    Parameters
+    ----------
+    per_field : list of ValueVectors
+        The distinct values of each field (F of them).
+    rows : ndarray or torch.Tensor of shape (B, F)
+        Each pair's row among its field's distinct values; -1 when missing.
+
+    Returns
+    -------
+    torch.Tensor
+        Zero at padding and for missing values, in the storage dtype.
+    """
+    rows = torch.as_tensor(rows, dtype=torch.long)
+    padded = [vectors.padded(rows[:, f])[0] for f, vectors in enumerate(per_field)]
+    width = max((p.shape[1] for p in padded), default=0)
+    return torch.stack([torch.nn.functional.pad(p, (0, 0, 0, width - p.shape[1]))
+                        for p in padded], dim=1)

@@ -129,6 +129,12 @@ class EncodedPairs:
         Per-field string similarities of each pair, for the classifier head.
     prior : ndarray of shape (n_pairs, n_classes), dtype float32, or None
         Log-probabilities of the similarity model, added to the network's logits.
+    left_values, right_values : ndarray of shape (n_pairs, n_fields), dtype int64, \
+            or None
+        With a pre-trained text encoder: each field value's row among the
+        distinct values of its field in `value_vectors` (-1 when missing).
+    value_vectors : list of ValueVectors or None
+        The subword vectors of each field's distinct values.
     """
 
     left: np.ndarray
@@ -138,6 +144,9 @@ class EncodedPairs:
     tokens: np.ndarray
     similarity: np.ndarray | None = None
     prior: np.ndarray | None = None
+    left_values: np.ndarray | None = None
+    right_values: np.ndarray | None = None
+    value_vectors: list | None = None
 
     def __len__(self):
         return self.left.shape[0]
@@ -168,7 +177,12 @@ class EncodedPairs:
                             token_chars=self.token_chars, tokens=self.tokens,
                             similarity=None if self.similarity is None
                             else self.similarity[index],
-                            prior=None if self.prior is None else self.prior[index])
+                            prior=None if self.prior is None else self.prior[index],
+                            left_values=None if self.left_values is None
+                            else self.left_values[index],
+                            right_values=None if self.right_values is None
+                            else self.right_values[index],
+                            value_vectors=self.value_vectors)
 
 
 class PairEncoder:

@@ -52,10 +52,10 @@ from ._validation import POSITIVE, Interval, SequenceOf, StrOptions
 # The network's arguments that the training data determine; the network's other
 # keyword-only arguments are hyperparameters of the estimator, of the same name
 # and default (tested), forwarded to RecordPairNetwork as module__<name>.
-NETWORK_DATA_SIZES = ("n_words", "n_chars", "n_classes", "n_similarity_features")
-# The network's pre-trained field vectors have no estimator option yet: they
-# stay off (their defaults) in every network the estimator builds.
-NETWORK_OPTIONS_NOT_OFFERED = ("pretrained_dim", "pretrained_hidden_size")
+NETWORK_DATA_SIZES = ("n_words", "n_chars", "n_classes", "n_similarity_features",
+                      "pretrained_dim")
+# Kept at the network's default in every network the estimator builds.
+NETWORK_OPTIONS_NOT_OFFERED = ("pretrained_hidden_size",)
 NETWORK_PARAMS = tuple(
     name for name, parameter in inspect.signature(RecordPairNetwork).parameters.items()
     if parameter.kind is parameter.KEYWORD_ONLY
@@ -179,6 +179,7 @@ def build_net(clf, y_encoded, seed, valid=None):
         module__n_chars=len(vocabulary.chars),
         module__n_classes=n_classes,
         module__n_similarity_features=clf.featurizer_.n_network_features,
+        module__pretrained_dim=clf.featurizer_.pretrained_dim,
         **{f"module__{name}": getattr(clf, name) for name in NETWORK_PARAMS},
         criterion=torch.nn.CrossEntropyLoss,
         criterion__weight=_class_weights(clf.class_weight, clf.classes_, y_encoded),

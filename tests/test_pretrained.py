@@ -133,8 +133,17 @@ def _batch(n=3):
     words = torch.randint(1, 30, (1, 7), generator=gen).repeat(n, 1)
     chars = torch.randint(1, 12, (1, 7, 4), generator=gen).repeat(n, 1, 1)
     return {"left": left, "right": right, "token_words": words, "token_chars": chars,
-            "left_pretrained": torch.randn(n, 2, 16, generator=gen),
-            "right_pretrained": torch.randn(n, 2, 16, generator=gen)}
+            "left_pretrained": _subwords(n, 4, gen),
+            "right_pretrained": _subwords(n, 5, gen)}
+
+
+def _subwords(n, width, gen):
+    """(n, 2 fields, width, 16) subword vectors, zero-padded after a random
+    length; the second field of the first pair is missing (no subwords)."""
+    vectors = torch.randn(n, 2, width, 16, generator=gen)
+    lengths = torch.randint(1, width + 1, (n, 2), generator=gen)
+    lengths[0, 1] = 0
+    return vectors * (torch.arange(width) < lengths[..., None])[..., None]
 
 
 def test_network_without_pretrained_vectors_is_unchanged():
@@ -153,27 +162,36 @@ def test_network_reads_pretrained_vectors():
     net = _network(pretrained_dim=16, pretrained_hidden_size=5).train()
     batch = _batch()
     net(**batch).sum().backward()
-    grad = net.pretrained_projection.weight.grad
-    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    for weight in (net.pretrained_projection.weight,
+                   net.token_matcher.attentive_match_weights):
+        assert weight.grad is not None and torch.isfinite(weight.grad).all()
+        assert weight.grad.abs().sum() > 0
     net.eval()
     with torch.no_grad():
         together = torch.softmax(net(**batch), -1)
         alone = torch.softmax(net(**{k: v[1:2] for k, v in batch.items()}), -1)
-        changed = dict(batch, left_pretrained=batch["left_pretrained"] + 1)
+        changed = dict(batch, left_pretrained=batch["left_pretrained"] * 2)
         assert not torch.allclose(torch.softmax(net(**changed), -1), together)
+        # Padding is padding: wider zero padding changes nothing.
+        wider = dict(batch, right_pretrained=torch.nn.functional.pad(
+            batch["right_pretrained"], (0, 0, 0, 3)))
+        assert torch.allclose(torch.softmax(net(**wider), -1), together, atol=1e-6)
+        fe1, _, fe2, _ = net.encode_fields(**batch)
     assert torch.allclose(alone, together[1:2], atol=1e-6)
-    fe1, _, fe2, _ = net.encode_fields(**{k: v for k, v in batch.items()})
-    assert fe1.shape == (3, 2, 6 + 5) and fe2.shape == (3, 2, 6 + 5)
+    matching = 2 * net.token_matcher.output_size
+    assert fe1.shape == (3, 2, 6 + 5 + matching) and fe2.shape == fe1.shape
+    # A missing value (no subwords) adds zeros, and nothing is NaN.
+    assert torch.isfinite(fe1).all() and not fe1[0, 1, 6:].any()
 
 
 def test_network_says_which_pretrained_vectors_it_needs():
     net = _network(pretrained_dim=16).eval()
     batch = _batch()
     del batch["right_pretrained"]
-    with pytest.raises(ValueError, match=r"right_pretrained of shape \(3, 2, 16\)"):
+    with pytest.raises(ValueError, match=r"right_pretrained of shape \(3, 2, tokens, 16\)"):
         net(**batch)
-    batch["right_pretrained"] = torch.zeros(3, 2, 8)
-    with pytest.raises(ValueError, match=r"got \(3, 2, 8\)"):
+    batch["right_pretrained"] = torch.zeros(3, 2, 4, 8)
+    with pytest.raises(ValueError, match=r"got \(3, 2, 4, 8\)"):
         net(**batch)
 
 
