@@ -203,8 +203,17 @@ class FrozenTextEncoder:
     def _load(self):
         if self._model is None:
             transformers = _import_transformers()
-            self._tokenizer = transformers.AutoTokenizer.from_pretrained(self.model)
-            model = transformers.AutoModel.from_pretrained(self.model)
+            logging = transformers.utils.logging
+            bars = logging.is_progress_bar_enabled()
+            # Loading is not the user's progress to watch (and would print on
+            # every fit and load).
+            logging.disable_progress_bar()
+            try:
+                self._tokenizer = transformers.AutoTokenizer.from_pretrained(self.model)
+                model = transformers.AutoModel.from_pretrained(self.model)
+            finally:
+                if bars:
+                    logging.enable_progress_bar()
             self._model = model.eval().requires_grad_(False).to(self.device)
         return self._tokenizer, self._model
 

@@ -10,7 +10,11 @@ import pytest
 import skrecordpair
 from skrecordpair import RecordPairClassifier
 from skrecordpair._bimpm import RecordPairNetwork
-from skrecordpair._training import NETWORK_OPTIONS_NOT_OFFERED, NETWORK_PARAMS
+from skrecordpair._training import (
+    NETWORK_DATA_SIZES,
+    NETWORK_OPTIONS_NOT_OFFERED,
+    NETWORK_PARAMS,
+)
 
 PACKAGE = Path(skrecordpair.__file__).resolve().parent
 
@@ -24,7 +28,7 @@ def test_network_hyperparameters_are_the_estimators_with_the_same_defaults():
     network = {name: p.default for name, p in _init_parameters(RecordPairNetwork).items()
                if p.kind is p.KEYWORD_ONLY}
     estimator = {name: p.default for name, p in _init_parameters(RecordPairClassifier).items()}
-    assert set(NETWORK_PARAMS) == (set(network) - {"n_similarity_features"}
+    assert set(NETWORK_PARAMS) == (set(network) - set(NETWORK_DATA_SIZES)
                                    - set(NETWORK_OPTIONS_NOT_OFFERED))
     assert {name: estimator.get(name, "absent") for name in NETWORK_PARAMS} == {
         name: network[name] for name in NETWORK_PARAMS}
