@@ -417,3 +417,19 @@ def test_exact_prior_shapley_values_equal_captums():
     change = (np.take_along_axis(log_proba(similarity), target.numpy()[:, None], 1)
               - np.take_along_axis(log_proba(baseline), target.numpy()[:, None], 1))
     np.testing.assert_allclose(ours.sum(1), change[:, 0], atol=1e-10)
+
+
+def test_the_demo_shows_agreeing_fields_as_evidence_for_a_match(fitted, people):
+    from skrecordpair.__main__ import evidence_table
+
+    left, right, y = people
+    # A matched pair whose city agrees: the city is evidence for the match.
+    i = next(i for i in range(len(y)) if y[i] == 1
+             and left["city"][i] == right["city"][i]
+             and fitted.predict(left.iloc[[i]], right.iloc[[i]])[0] == 1)
+    table, first = evidence_table(fitted, left.iloc[[i]], right.iloc[[i]])
+    assert first["baseline"] == "reference"
+    assert list(table.index) == ["name", "city", "year"]
+    assert table.loc["city", "left text"] == table.loc["city", "right text"]
+    assert table.loc["city", "left evidence"] > 0
+    assert table.loc["city", "right evidence"] > 0
