@@ -313,6 +313,17 @@ def plot_evidence_by_field(explanation, *, ax=None):
     Returns
     -------
     matplotlib.axes.Axes
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrecordpair.plotting import plot_evidence_by_field
+    >>> explanation = pd.DataFrame({
+    ...     "pair": [0, 0, 0, 0], "side": ["left", "left", "right", "right"],
+    ...     "field": ["name", "city"] * 2, "text": ["anna", "berlin", "ana", "berlin"],
+    ...     "prediction": 1, "probability": 0.9, "target": 1,
+    ...     "evidence_for_match": [3.0, 2.0, 2.0, 2.0], "baseline_log_odds": -3.0})
+    >>> len(plot_evidence_by_field(explanation).patches)
+    2
     """
     import matplotlib.pyplot as plt
 
@@ -360,6 +371,17 @@ def waterfall_steps(explanation, pair=None, *, max_chars=30):
         or ``"pair"``), ``label``, ``evidence`` (NaN for the first and last
         rows), ``start`` and ``end`` (log-odds of a match before and after
         the step), and ``probability`` (of a match after the step).
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrecordpair.plotting import waterfall_steps
+    >>> explanation = pd.DataFrame({
+    ...     "pair": [0, 0, 0, 0], "side": ["left", "left", "right", "right"],
+    ...     "field": ["name", "city"] * 2, "text": ["anna", "berlin", "ana", "berlin"],
+    ...     "prediction": 1, "probability": 0.9, "target": 1,
+    ...     "evidence_for_match": [3.0, 2.0, 2.0, 2.0], "baseline_log_odds": -3.0})
+    >>> list(waterfall_steps(explanation)["end"])
+    [-3.0, -0.5, 1.5, 1.5]
     """
     _check_evidence(explanation)
     pair, left, right = _one_pair(explanation, pair)
@@ -406,6 +428,17 @@ def plot_waterfall(explanation, pair=None, *, ax=None, max_chars=30):
     Returns
     -------
     matplotlib.axes.Axes
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrecordpair.plotting import plot_waterfall
+    >>> explanation = pd.DataFrame({
+    ...     "pair": [0, 0, 0, 0], "side": ["left", "left", "right", "right"],
+    ...     "field": ["name", "city"] * 2, "text": ["anna", "berlin", "ana", "berlin"],
+    ...     "prediction": 1, "probability": 0.9, "target": 1,
+    ...     "evidence_for_match": [3.0, 2.0, 2.0, 2.0], "baseline_log_odds": -3.0})
+    >>> len(plot_waterfall(explanation).patches)
+    4
     """
     import matplotlib.pyplot as plt
 
