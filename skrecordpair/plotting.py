@@ -320,7 +320,7 @@ def plot_evidence_by_field(explanation, *, ax=None):
     >>> explanation = pd.DataFrame({
     ...     "pair": [0, 0, 0, 0], "side": ["left", "left", "right", "right"],
     ...     "field": ["name", "city"] * 2, "text": ["anna", "berlin", "ana", "berlin"],
-    ...     "prediction": 1, "probability": 0.9, "target": 1,
+    ...     "prediction": 1, "probability": 0.9, "target": 1, "attribution": 0.0,
     ...     "evidence_for_match": [3.0, 2.0, 2.0, 2.0], "baseline_log_odds": -3.0})
     >>> len(plot_evidence_by_field(explanation).patches)
     2
@@ -378,7 +378,7 @@ def waterfall_steps(explanation, pair=None, *, max_chars=30):
     >>> explanation = pd.DataFrame({
     ...     "pair": [0, 0, 0, 0], "side": ["left", "left", "right", "right"],
     ...     "field": ["name", "city"] * 2, "text": ["anna", "berlin", "ana", "berlin"],
-    ...     "prediction": 1, "probability": 0.9, "target": 1,
+    ...     "prediction": 1, "probability": 0.9, "target": 1, "attribution": 0.0,
     ...     "evidence_for_match": [3.0, 2.0, 2.0, 2.0], "baseline_log_odds": -3.0})
     >>> list(waterfall_steps(explanation)["end"])
     [-3.0, -0.5, 1.5, 1.5]
@@ -435,7 +435,7 @@ def plot_waterfall(explanation, pair=None, *, ax=None, max_chars=30):
     >>> explanation = pd.DataFrame({
     ...     "pair": [0, 0, 0, 0], "side": ["left", "left", "right", "right"],
     ...     "field": ["name", "city"] * 2, "text": ["anna", "berlin", "ana", "berlin"],
-    ...     "prediction": 1, "probability": 0.9, "target": 1,
+    ...     "prediction": 1, "probability": 0.9, "target": 1, "attribution": 0.0,
     ...     "evidence_for_match": [3.0, 2.0, 2.0, 2.0], "baseline_log_odds": -3.0})
     >>> len(plot_waterfall(explanation).patches)
     4
