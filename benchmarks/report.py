@@ -31,6 +31,7 @@ OTHERS = {
     "inference_speed": "Inference speed against an earlier commit",
     "network_speed": "The network alone against an earlier commit",
     "explain": "Explanations: which field, and how fast",
+    "explain_faithfulness": "Explanations: are they faithful to the model?",
     "blocking-magellan": "Blocking the ER-Magellan tables",
     "blocking-febrl": "Linking FEBRL4",
     "blocking-scale": "Blocking two large synthetic people tables",
@@ -243,6 +244,39 @@ def explain(record):
     return lines + table(["field", *sides], rows)
 
 
+def explain_faithfulness(record):
+    settings = record["settings"]
+    lines = [
+        (f"The default model ({settings['max_epochs']} epochs at most) per data set; "
+         f"the first {settings['max_pairs']} test pairs explained (n_steps="
+         f"{settings['n_steps']}). One field of the right record is changed (a "
+         "predicted match: a random value of the field; a non-match: the left "
+         "record's value) and the match probability measured again. *top > random*: "
+         "share of pairs where the field with the most evidence in the prediction's "
+         "direction moves the probability more than a random other field (target "
+         "80 %); *top > smallest*: than the field with the least evidence; the mean "
+         "effects (fall of the probability for matches, rise for non-matches); "
+         "Spearman: rank correlation per pair of evidence and effect over the "
+         "fields (mean over the pairs where both vary)."),
+        "",
+    ]
+    rows = []
+    for name, r in record["results"].items():
+        for reference, f in r["references"].items():
+            per_class = " / ".join(
+                f"{f[k]['top_beats_random']:.0%} of {f[k]['pairs']}" if f.get(k) else "-"
+                for k in ("predicted_match", "predicted_non_match"))
+            rows.append([name, reference, str(r["pairs"]), str(len(r["fields"])),
+                         f"{f['top_beats_random']:.0%}", per_class,
+                         f"{f['top_beats_smallest']:.0%}",
+                         f"{f['mean_effect_top']:.3f} / {f['mean_effect_random']:.3f} / "
+                         f"{f['mean_effect_smallest']:.3f}",
+                         "-" if f["spearman_mean"] is None else f"{f['spearman_mean']:.2f}"])
+    return lines + table(["dataset", "reference", "pairs", "fields", "top > random",
+                          "top > random (matches / non-matches)", "top > smallest",
+                          "effect top / random / smallest", "Spearman"], rows)
+
+
 def blocking_magellan(record):
     rows = [[r["table"], r["config"], r["direction"], f"{r['n_left']:,} x {r['n_right']:,}",
              f"{r['PC']:.4f}", f"{r['RR']:.4f}", f"{r['cand/left']:.2f}",
@@ -279,6 +313,7 @@ def blocking_scale(record):
 
 RENDER = {"scoring_memory": scoring_memory, "inference_speed": inference_speed,
           "network_speed": network_speed, "explain": explain,
+          "explain_faithfulness": explain_faithfulness,
           "blocking-magellan": blocking_magellan, "blocking-febrl": blocking_febrl,
           "blocking-scale": blocking_scale}
 

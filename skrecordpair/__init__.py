@@ -8,7 +8,14 @@ from ._linking import deduplicate, link
 from ._pairs import pair_frame
 from ._pretrained import FrozenTextEncoder
 from ._similarity import SimilarityFeatures
-from .plotting import ExplanationView, explanation_html, plot_explanation
+from .plotting import (
+    ExplanationView,
+    evidence_by_field,
+    explanation_html,
+    plot_evidence_by_field,
+    plot_explanation,
+    plot_waterfall,
+)
 
 __version__ = "0.1.0"
 
@@ -23,10 +30,13 @@ __all__ = [
     "best_f1_threshold",
     "datasets",
     "deduplicate",
+    "evidence_by_field",
     "explanation_html",
     "link",
     "pair_completeness",
     "pair_frame",
+    "plot_evidence_by_field",
     "plot_explanation",
+    "plot_waterfall",
     "reduction_ratio",
 ]

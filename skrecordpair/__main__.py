@@ -43,18 +43,31 @@ def demo(max_epochs=5, random_state=0, out=sys.stdout):
     with pd.option_context("display.width", 120, "display.max_colwidth", 28):
         for title, i in picks.items():
             rows = [i]
-            explanation = clf.explain(test_left.iloc[rows], test_right.iloc[rows])
-            first = explanation.iloc[0]
+            table, first = evidence_table(clf, test_left.iloc[rows], test_right.iloc[rows])
             say(f"Why {title} (test pair {i}, label {test_y[i]}) was predicted "
-                f"{first['prediction']} with p={first['probability']:.3f}:")
-            table = explanation.pivot(index="field", columns="side",
-                                      values=["text", "attribution"])
-            table = table.loc[list(left.columns)]
-            table.columns = [f"{side} {what}" for what, side in table.columns]
-            say(table[["left text", "left attribution", "right text",
-                       "right attribution"]].round(3).to_string())
+                f"{first['prediction']} with p={first['probability']:.3f} "
+                f"(evidence for a match, in log-odds, measured from "
+                f"{_BASELINES[first['baseline']]}):")
+            say(table.round(3).to_string())
             say("")
     return f1
+
+
+_BASELINES = {"reference": "the records with every field missing",
+              "duplicate": "a perfect duplicate"}
+
+
+def evidence_table(clf, left, right):
+    """One pair's explanation as a table: per field, each side's text and
+    evidence for a match; and the explanation's first row."""
+    explanation = clf.explain(left, right)
+    table = explanation.pivot(index="field", columns="side",
+                              values=["text", "evidence_for_match"])
+    table = table.loc[[f.name for f in clf.fields_]]
+    table.columns = [f"{side} {'evidence' if what != 'text' else what}"
+                     for what, side in table.columns]
+    return (table[["left text", "left evidence", "right text", "right evidence"]],
+            explanation.iloc[0])
 
 
 def main(argv=None):

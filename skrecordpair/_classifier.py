@@ -472,15 +472,25 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         return predicted_labels(self, self.predict_proba(X, X_right))
 
     def explain(self, X, X_right=None, *, target=None, n_steps=50, normalize=True):
-        """Per-field attributions: why each pair got its prediction.
+        """Per-field evidence: why each pair got its prediction.
 
-        For each pair and each side, integrated gradients of the `target`
-        logit run over that side's field encodings, from the other record's
-        encodings to its own (the baseline is "a perfect duplicate"), and are
-        summed over the encoding dimension: one number per field. Positive
-        values push towards the target class. Completeness holds per side: the
-        raw attributions sum to ``logit(record, other) - logit(other, other)``
-        up to the reported convergence delta.
+        For each pair and each side, integrated gradients of the log-odds of
+        the `target` class (with more than two classes, of its logit) run
+        over that side's field encodings, from a *baseline* record to the
+        record itself, the other record staying, and are summed over the
+        encoding dimension: one number per field. The baseline depends on the
+        predicted class (binary tasks whose match class is known, as
+        `pos_label` or inferred from the labels): a predicted match is
+        measured from the record with every field missing (a non-matching
+        reference), so the fields that agree get the credit; a predicted
+        non-match from the other record (a perfect duplicate), so the fields
+        that disagree get the blame. Otherwise every pair is measured from
+        the perfect duplicate. ``evidence_for_match`` holds the same values
+        signed towards the match: positive pushes towards the match class,
+        whatever the explained class. Completeness holds per side: the raw
+        attributions sum to ``f(pair) - f(baseline)``, ``f`` the explained
+        log-odds, up to the reported convergence delta (see
+        :ref:`explanations`).
 
         Parameters
         ----------
@@ -513,7 +523,15 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             ``text`` (the field's value, None when missing), ``attribution``,
             ``raw_attribution``, ``target`` (the explained label),
             ``prediction`` (the predicted label), ``probability`` (of the
-            predicted label) and ``convergence_delta`` (of that pair and side).
+            predicted label), ``convergence_delta`` (of that pair and side, in
+            the units of ``raw_attribution``), ``evidence_for_match`` (the raw
+            attribution in log-odds of the match, positive towards the match;
+            NaN with more than two classes or an unknown match class, with a
+            warning for the latter), ``baseline`` (``"reference"`` or
+            ``"duplicate"``: where the side's path starts) and
+            ``baseline_log_odds`` (the log-odds of the match at that start:
+            with the side's evidence it adds up to the pair's log-odds, up to
+            the convergence delta).
             No pair gives an empty frame with these columns.
 
         Raises
@@ -524,9 +542,11 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
 
         Notes
         -----
-        Records that are identical give zero attributions. With a single field
-        the normalised attribution is always -1, 0 or +1. Attributions are
-        most meaningful for binary match / non-match tasks.
+        With a single field the normalised attribution is always -1, 0 or
+        +1. Explanations are most meaningful for binary match / non-match
+        tasks. Earlier versions measured every pair from the perfect
+        duplicate and explained the target's logit: their attributions of a
+        predicted match could only be negative.
 
         Examples
         --------

@@ -1,29 +1,51 @@
-"""Per-field attributions (biome.text's record-pair explain).
+"""Per-field attributions (biome.text's record-pair explain), as evidence for a match.
 
 :func:`explain_pairs` explains a fitted ``RecordPairClassifier``'s predictions,
 as scikit-learn's inspection functions take a fitted estimator; it is what
 ``RecordPairClassifier.explain`` runs.
 
-For each side, integrated gradients of the target logit run over that side's
-field encodings, from the *other* record's encodings to its own: the baseline is
-"this record replaced by the other one", a perfect duplicate. Summed over the
-encoding dimension, this gives one attribution per field. The embeddings and the
-field encoder are not on the path: the encodings are computed first, without
-gradients, in eval mode.
+For each side, integrated gradients run over that side's field encodings, from
+a *baseline* record to the record itself, the other record staying as it is;
+summed over the encoding dimension, this gives one attribution per field. The
+embeddings and the field encoder are not on the path: the encodings are
+computed first, without gradients, in eval mode.
+
+What is explained is the log-odds of the explained class, ``log p / (1 - p)``
+(for two classes the difference of the two logits: only it moves the
+probability), or with more than two classes the explained class's logit. The
+baseline depends on the predicted class, so that the attributions answer the
+question a user asks (binary tasks with a known match class):
+
+- a predicted match is explained against a *non-matching reference*: the
+  moving record with every field missing (``reference="missing"``, the
+  default) or, for measurement, the record of another pair
+  (``reference="shuffled"``). The fields that agree get the credit.
+- a predicted non-match is explained against a *perfect duplicate*: the moving
+  record replaced by the other one. The fields that disagree get the blame.
+
+``evidence_for_match`` is the attribution signed towards the match class,
+whatever the explained class. With more than two classes, or an unknown match
+class, every pair is explained against the perfect duplicate and there is no
+evidence for a match.
 
 When the network also reads per-field similarity features, they move along the
-same path, from the similarities of the perfect duplicate (the other record
-compared with itself) to those of the pair, and each feature's attribution is
-added to its field's.
+same path, from the similarities of the baseline pair to those of the pair, and
+each feature's attribution is added to its field's. The similarity prior's
+share, a constant on that path, is attributed to the fields by Shapley values
+between the same two pairs. Per side, the attributions then add up to the
+change of the explained quantity from the baseline to the pair (completeness),
+up to the integration error that ``convergence_delta`` reports.
 """
 
 from __future__ import annotations
 
 import contextlib
 import numbers
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from math import factorial
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,11 +54,16 @@ from captum.attr import IntegratedGradients, ShapleyValueSampling
 from sklearn.utils.validation import column_or_1d
 from skorch.utils import to_tensor
 
-from ._data import PairDataset
+from ._data import PairDataset, collate_pairs
 from ._featurizer import as_network_input, chunks
+from ._labels import match_index
+from ._pairs import PairTexts
+
+# The non-matching references a predicted match is explained against.
+REFERENCES = ("missing", "shuffled")
 
 
-def explain_pairs(clf, X, *, target=None, n_steps=50, normalize=True):
+def explain_pairs(clf, X, *, target=None, n_steps=50, normalize=True, reference="missing"):
     """Per-field attributions of a fitted classifier's predictions on `X`.
 
     See :meth:`RecordPairClassifier.explain <skrecordpair.RecordPairClassifier.explain>`,
@@ -55,6 +82,13 @@ def explain_pairs(clf, X, *, target=None, n_steps=50, normalize=True):
         Integration steps.
     normalize : bool, default=True
         Whether the ``attribution`` column holds the L2-normalised values.
+    reference : {"missing", "shuffled"}, default="missing"
+        The non-matching reference of a predicted match: the moving record
+        with every field missing, or the record on the same side of another
+        pair of `X` (a seeded derangement of the pairs; with one pair, that
+        pair itself). "shuffled" makes a pair's explanation depend on the
+        other pairs; it is there to be compared (see
+        ``benchmarks/explain_faithfulness.py``).
 
     Returns
     -------
@@ -71,7 +105,10 @@ def explain_pairs(clf, X, *, target=None, n_steps=50, normalize=True):
         )
     if not isinstance(n_steps, numbers.Integral) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer; got {n_steps!r}.")
+    if reference not in REFERENCES:
+        raise ValueError(f"reference must be one of {list(REFERENCES)}; got {reference!r}.")
     targets = _target_indices(target, len(X), clf.classes_)
+    match = _match_class(clf)
     net = clf.net_
     module = net.module_
     module.eval()
@@ -84,43 +121,110 @@ def explain_pairs(clf, X, *, target=None, n_steps=50, normalize=True):
     start = 0
     for chunk in chunks(X):
         inputs = featurizer.explanation_inputs(chunk)
-        similarity, baselines = inputs.similarity, inputs.baselines
         texts.append(inputs.texts)
-        chunk_results = []
+        references = (None if match is None else
+                      _reference_inputs(featurizer, inputs.texts, clf.fields_, reference))
         offset = start
         for batch, _ in net.get_iterator(PairDataset(inputs.encoded), training=False):
             batch = to_tensor(batch, device)
-            stop = start + len(batch["left"])
+            rows = np.arange(start - offset, start - offset + len(batch["left"]))
+            stop = start + len(rows)
             batch_target = (None if targets is None else
                             torch.as_tensor(targets[start:stop], device=device))
             options = {}
+            duplicates = None
+            if featurizer.plan_ is not None:
+                duplicates = [b[rows] for b in inputs.baselines]
             if featurizer.n_network_features:
                 options = dict(
                     similarity_baselines=tuple(
-                        to_tensor(as_network_input(b[start - offset:stop - offset]),
-                                  device) for b in baselines),
+                        to_tensor(as_network_input(b), device) for b in duplicates),
                     similarity_fields=torch.as_tensor(fields_of_features, device=device))
-            chunk_results.append({k: v.cpu() for k, v in integrated_gradients(
-                module, batch, batch_target, n_steps=n_steps, **options).items()})
+            if references is not None:
+                n_chunk = len(chunk)
+                options["reference"] = to_tensor(collate_pairs(
+                    [(references.dataset, i) for i in
+                     np.concatenate([rows, n_chunk + rows])])[0], device)
+            result = {k: v.cpu() for k, v in integrated_gradients(
+                module, batch, batch_target, n_steps=n_steps, match=match,
+                **options).items()}
+            if featurizer.prior_ is not None:
+                prior_baselines = duplicates
+                if references is not None:
+                    is_match = result["reference"].numpy()[:, None]
+                    prior_baselines = [
+                        np.where(is_match, reference[rows], duplicate)
+                        for reference, duplicate in zip(references.similarity, duplicates)]
+                _add_prior_attributions(result, featurizer.prior_log_proba,
+                                        inputs.similarity[rows], prior_baselines,
+                                        fields_of_features)
+            results.append(result)
             start = stop
-        if featurizer.prior_ is not None:
-            _add_prior_attributions(chunk_results, featurizer.prior_log_proba,
-                                    similarity, baselines, fields_of_features)
-        results += chunk_results
-    return _explanation_frame(X, results, texts, clf.fields_, clf.classes_, normalize)
+    return _explanation_frame(X, results, texts, clf.fields_, clf.classes_, match,
+                              normalize)
 
 
-def _add_prior_attributions(results, log_proba, similarity, baselines, feature_fields):
+def _match_class(clf):
+    """The match class's index in ``clf.classes_``, or None: more than two
+    classes, or two whose match class is unknown (with a warning, as the
+    evidence for a match is then missing)."""
+    if len(clf.classes_) != 2:
+        return None
+    index = match_index(clf)
+    if index is None:
+        warnings.warn(
+            f"explain() cannot tell which of the classes {clf.classes_.tolist()} is the "
+            "match: evidence_for_match is NaN and every pair is explained against a "
+            "perfect duplicate. Pass pos_label=<the match label> to "
+            "RecordPairClassifier (and refit), or use the labels 0/1, -1/1 or False/True.",
+            UserWarning, stacklevel=4)
+    return index
+
+
+class _References(NamedTuple):
+    """The reference pairs of a chunk of n pairs: rows 0..n-1 pair each right
+    record with the reference of its left record, rows n..2n-1 each left
+    record with the reference of its right one."""
+
+    dataset: PairDataset
+    #: The similarity features of both halves (NaN where missing), or None.
+    similarity: tuple | None
+
+
+def _reference_inputs(featurizer, texts, fields, reference):
+    """The encoded reference pairs of the pairs whose texts are `texts`."""
+    n = texts.n_pairs
+    if reference == "missing":
+        def replaced(column):
+            return np.full(n, None, dtype=object)
+    else:
+        # A derangement (when n > 1): each record is replaced by the record on
+        # the same side of another pair, the same for every column.
+        order = np.random.default_rng(0).permutation(n)
+        source = np.empty(n, dtype=np.int64)
+        source[order] = np.roll(order, -1)
+
+        def replaced(column):
+            return texts[column][source]
+    stacked = {}
+    for field in fields:
+        stacked[field.left] = np.concatenate([replaced(field.left), texts[field.left]])
+        stacked[field.right] = np.concatenate([texts[field.right], replaced(field.right)])
+    stacked = PairTexts(stacked, 2 * n)
+    similarity = None
+    if featurizer.plan_ is not None:
+        similarity = featurizer._similarities(stacked)
+    encoded = featurizer._encode(stacked, similarity)
+    return _References(PairDataset(encoded),
+                       None if similarity is None else tuple(np.split(similarity, 2)))
+
+
+def _add_prior_attributions(result, log_proba, similarity, baselines, feature_fields):
     """Add the prior's Shapley values over the fields to each side's attributions."""
-    target = torch.cat([r["target"] for r in results])
-    sides = [prior_shapley(log_proba, similarity, baseline, feature_fields, target)
-             for baseline in baselines]
-    start = 0
-    for r in results:
-        stop = start + len(r["target"])
-        for side, values in zip(("left", "right"), sides):
-            r[side] = r[side] + values[start:stop].to(r[side].dtype)
-        start = stop
+    for side, baseline in zip(("left", "right"), baselines):
+        values = prior_shapley(log_proba, similarity, baseline, feature_fields,
+                               weights=result["weights"].numpy())
+        result[side] = result[side] + values.to(result[side].dtype)
 
 
 def _target_indices(target, n_pairs, classes):
@@ -148,21 +252,23 @@ def _target_indices(target, n_pairs, classes):
 # The columns of explain's frame (besides those of the index levels).
 _EXPLANATION_COLUMNS = ("pair", "side", "field", "text", "attribution",
                         "raw_attribution", "target", "prediction", "probability",
-                        "convergence_delta")
+                        "convergence_delta", "evidence_for_match", "baseline",
+                        "baseline_log_odds")
 
 
-def _explanation_frame(X, results, texts, fields, classes, normalize):
+def _explanation_frame(X, results, texts, fields, classes, match, normalize):
     """The output frame of ``explain``: one row per (pair, side, field).
 
     `results` are the attributions of consecutive batches, `texts` the
-    :class:`~skrecordpair._pairs.PairTexts` of consecutive chunks of `X`.
+    :class:`~skrecordpair._pairs.PairTexts` of consecutive chunks of `X`,
+    `match` the index of the match class (None if unknown).
     """
     n_pairs, n_fields = len(X), len(fields)
 
-    def cat(key, *width):
+    def cat(key, *width, dtype=torch.float64):
         if not results:  # no pair: empty columns of the usual types
-            return torch.zeros((0, *width), dtype=torch.float64)
-        return torch.cat([r[key] for r in results]).double()
+            return torch.zeros((0, *width), dtype=dtype)
+        return torch.cat([r[key] for r in results]).to(dtype)
 
     def column_text(column):
         if not texts:
@@ -172,9 +278,26 @@ def _explanation_frame(X, results, texts, fields, classes, normalize):
     raw = torch.stack([cat("left", n_fields), cat("right", n_fields)],
                       dim=1)  # (n, 2, F)
     delta = torch.stack([cat("left_delta"), cat("right_delta")], dim=1)
-    probability = torch.softmax(cat("logits", len(classes)), dim=-1).numpy()
+    logits = cat("logits", len(classes))
+    probability = torch.softmax(logits, dim=-1).numpy()
     predicted = probability.argmax(1)
+    target = cat("target", dtype=torch.long)
     attribution = l2_normalize(raw) if normalize else raw
+    # Per side, f(baseline) = f(pair) - sum of the attributions + delta, by
+    # the definition of captum's delta; f is what the weights pick.
+    explained = (logits * cat("weights", len(classes))).sum(-1)  # (n,)
+    baseline_value = explained[:, None] - raw.sum(-1) + delta  # (n, 2)
+    if match is None:
+        evidence = torch.full_like(raw, float("nan"))
+        baseline_log_odds = torch.full_like(baseline_value, float("nan"))
+        baseline = np.full(n_pairs, "duplicate", dtype=object)
+    else:
+        # The explained class's log-odds is the match's, or its opposite.
+        sign = torch.where(target == match, 1.0, -1.0).double()
+        evidence = raw * sign[:, None, None]
+        baseline_log_odds = baseline_value * sign[:, None]
+        baseline = np.where(cat("reference", dtype=torch.bool).numpy(),
+                            "reference", "duplicate").astype(object)
     text = np.stack([
         np.stack([column_text(f.column(side)) for f in fields], axis=1)
         if n_fields else np.empty((n_pairs, 0), dtype=object)
@@ -191,6 +314,10 @@ def _explanation_frame(X, results, texts, fields, classes, normalize):
                     name in ids or list(X.index.names).count(name) > 1):
                 name = f"pair_level_{i}"
             ids[name] = np.repeat(X.index.get_level_values(i).to_numpy(), repeat)
+
+    def per_side(values):  # (n, 2) -> one value per row
+        return np.repeat(values, n_fields, axis=1).reshape(-1)
+
     return pd.DataFrame({
         **ids,
         "side": np.tile(np.repeat(["left", "right"], n_fields), n_pairs),
@@ -198,10 +325,13 @@ def _explanation_frame(X, results, texts, fields, classes, normalize):
         "text": text.reshape(-1),
         "attribution": attribution.numpy().reshape(-1),
         "raw_attribution": raw.numpy().reshape(-1),
-        "target": np.repeat(classes[cat("target").long().numpy()], repeat),
+        "target": np.repeat(classes[target.numpy()], repeat),
         "prediction": np.repeat(classes[predicted], repeat),
         "probability": np.repeat(probability.max(1), repeat),
-        "convergence_delta": np.repeat(delta.numpy(), n_fields, axis=1).reshape(-1),
+        "convergence_delta": per_side(delta.numpy()),
+        "evidence_for_match": evidence.numpy().reshape(-1),
+        "baseline": np.repeat(baseline, repeat),
+        "baseline_log_odds": per_side(baseline_log_odds.numpy()),
     })
 
 
@@ -210,16 +340,16 @@ def _explanation_frame(X, results, texts, fields, classes, normalize):
 # it per step without gradients), instead of being re-encoded at every step.
 # The similarity features are a second input when the head reads them.
 def _forward(module, moving, with_similarity):
-    """The target logit of each pair as a function of the `moving` side's field
-    encodings ("left" or "right"), and of the similarity features when the head
-    reads them."""
+    """The explained value of each pair (its logits weighted by `weights`) as
+    a function of the `moving` side's field encodings ("left" or "right"), and
+    of the similarity features when the head reads them."""
     def forward(fe, *args):
-        similarity, (other, mask1, mask2, prior, target) = (
+        similarity, (other, mask1, mask2, prior, weights) = (
             (args[0], args[1:]) if with_similarity else (None, args))
         moved = module.encode_record(fe, mask1 if moving == "left" else mask2)
         r1, r2 = (moved, other) if moving == "left" else (other, moved)
         logits = module.match_records(r1, mask1, r2, mask2, similarity, prior)
-        return logits.gather(1, target[:, None]).squeeze(1)
+        return (logits * weights).sum(1)
     return forward
 
 
@@ -246,7 +376,7 @@ INTERNAL_BATCH_SIZE = 1600
 
 
 def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines=None,
-                         similarity_fields=None):
+                         similarity_fields=None, match=None, reference=None):
     """Field attributions of one collated batch, for both sides.
 
     Parameters
@@ -256,23 +386,34 @@ def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines
     batch : dict of str to torch.Tensor
         A collated batch on the module's device (see ``collate_pairs``).
     target : torch.Tensor of shape (B,) or None
-        Index of the logit to explain, per pair; None explains the predicted
+        Index of the class to explain, per pair; None explains the predicted
         class.
     n_steps : int
         Integration steps (Gauss-Legendre, captum's default).
     similarity_baselines : tuple of two torch.Tensor of shape (B, S), default=None
         When the batch has ``similarity``: the similarities of the right record
-        with itself (the baseline of the left side) and of the left record with
-        itself (the baseline of the right side).
+        with itself (the duplicate baseline of the left side) and of the left
+        record with itself (that of the right side).
     similarity_fields : torch.Tensor of shape (S,), default=None
         The field index of each similarity feature.
+    match : int or None, default=None
+        The index of the match class of a binary task; None if unknown or
+        with more than two classes (every pair then has the duplicate
+        baseline).
+    reference : dict of str to torch.Tensor, default=None
+        With `match`: the collated reference pairs, 2B of them: the left
+        records' references paired with the right records, then the left
+        records paired with the right records' references. The predicted
+        matches move from them.
 
     Returns
     -------
     dict
         ``left`` and ``right`` raw attributions (B, F), ``left_delta`` and
-        ``right_delta`` convergence deltas (B,), ``logits`` (B, n_classes) and
-        ``target`` (B,).
+        ``right_delta`` convergence deltas (B,), ``logits`` (B, n_classes),
+        ``target`` (B,), ``weights`` (B, n_classes), the logits' weights in
+        the explained value, and ``reference`` (B,), whether the pair moved
+        from the reference (else from the duplicate).
     """
     # cuDNN's RNN backward refuses eval mode; turning it off (rather than calling
     # .train(), which would switch dropout on) keeps the attributions deterministic.
@@ -286,24 +427,42 @@ def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines
             r1, r2 = module.encode_record(fe1, mask1), module.encode_record(fe2, mask2)
             prior, similarity = batch.get("prior"), batch.get("similarity")
             logits = module.match_records(r1, mask1, r2, mask2, similarity, prior)
-        if target is None:
-            target = logits.argmax(-1)
+            if target is None:
+                target = logits.argmax(-1)
+            weights = _explained_weights(target, logits.shape[-1])
+            # Each side's baseline: the other record (a perfect duplicate) ...
+            base_fe = {"left": fe2, "right": fe1}
+            base_sim = ({"left": similarity_baselines[0], "right": similarity_baselines[1]}
+                        if similarity is not None else None)
+            from_reference = torch.zeros(len(target), dtype=torch.bool, device=fe1.device)
+            if reference is not None:
+                # ... or, for a predicted match, the non-matching reference.
+                from_reference = logits.argmax(-1) == match
+                n = len(target)
+                ref1, _, ref2, _ = module.encode_fields(
+                    reference["left"], reference["right"], reference["token_words"],
+                    reference["token_chars"])
+                pick = from_reference[:, None, None]
+                base_fe = {"left": torch.where(pick, ref1[:n], fe2),
+                           "right": torch.where(pick, ref2[n:], fe1)}
+                if base_sim is not None:
+                    ref_sim = reference["similarity"]
+                    base_sim = {"left": torch.where(pick[:, 0], ref_sim[:n], base_sim["left"]),
+                                "right": torch.where(pick[:, 0], ref_sim[n:],
+                                                     base_sim["right"])}
         options = dict(n_steps=n_steps, return_convergence_delta=True,
                        internal_batch_size=INTERNAL_BATCH_SIZE)
         with_similarity = similarity is not None
-        extra = left_base = right_base = ()
-        if with_similarity:
-            extra = (similarity,)
-            left_base, right_base = (similarity_baselines[0],), (similarity_baselines[1],)
+        extra = (similarity,) if with_similarity else ()
 
         def attribute(moving):
-            # The moving record goes from the other one's encodings to its own;
+            # The moving record goes from its baseline's encodings to its own;
             # the other record stays.
-            own, other, other_record, base = ((fe1, fe2, r2, left_base) if moving == "left"
-                                              else (fe2, fe1, r1, right_base))
+            own, other_record = (fe1, r2) if moving == "left" else (fe2, r1)
+            base = (base_sim[moving],) if with_similarity else ()
             return _integrated_gradients(_forward(module, moving, with_similarity)).attribute(
-                (own, *extra), baselines=(other, *base),
-                additional_forward_args=(other_record, mask1, mask2, prior, target),
+                (own, *extra), baselines=(base_fe[moving], *base),
+                additional_forward_args=(other_record, mask1, mask2, prior, weights),
                 **options)
 
         (left, left_delta), (right, right_delta) = _each_side(
@@ -320,7 +479,22 @@ def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines
         "right_delta": right_delta.detach(),
         "logits": logits,
         "target": target,
+        "weights": weights,
+        "reference": from_reference,
     }
+
+
+def _explained_weights(target, n_classes):
+    """The weights of the logits in the explained value of each pair.
+
+    With two classes, the log-odds of the target: its logit minus the other's
+    (the probability depends on nothing else). With more, the target's logit:
+    a log-odds would not split into the network's and the prior's shares.
+    """
+    weights = torch.nn.functional.one_hot(target, n_classes).float()
+    if n_classes == 2:
+        weights = 2 * weights - 1
+    return weights
 
 
 def _each_side(left, right, device):
@@ -388,7 +562,8 @@ _COALITION_ROWS = 65536
 _NAN = -1.0
 
 
-def prior_shapley(log_proba, similarity, baseline, fields, target, *, seed=0):
+def prior_shapley(log_proba, similarity, baseline, fields, target=None, *, weights=None,
+                  seed=0):
     """Field attributions of the prior model's log-probability of `target`.
 
     Shapley values of the fields (each field's similarity features form one
@@ -403,7 +578,11 @@ def prior_shapley(log_proba, similarity, baseline, fields, target, *, seed=0):
     similarity, baseline : ndarray of shape (B, S)
     fields : ndarray of shape (S,)
         The field index of each feature.
-    target : torch.Tensor of shape (B,)
+    target : torch.Tensor of shape (B,), default=None
+        The class of each pair; ignored when `weights` is given.
+    weights : ndarray of shape (B, n_classes), default=None
+        Explain the weighted sum of the log-probabilities instead (e.g. +1 and
+        -1: a log-odds). Shapley values are linear in the explained function.
     seed : int, default=0
         Seeds the sampled orderings (more than EXACT_SHAPLEY_FIELDS fields).
 
@@ -412,10 +591,14 @@ def prior_shapley(log_proba, similarity, baseline, fields, target, *, seed=0):
     torch.Tensor of shape (B, n_fields)
     """
     n_fields = int(fields.max()) + 1
-    target = target.cpu().numpy()
+    if weights is None:
+        target = target.cpu().numpy()
+        weights = np.zeros((len(target), log_proba(similarity[:1]).shape[1]))
+        weights[np.arange(len(target)), target] = 1.0
+    weights = np.asarray(weights, dtype=np.float64)
     if n_fields <= EXACT_SHAPLEY_FIELDS:
         return torch.from_numpy(
-            _exact_shapley(log_proba, similarity, baseline, fields, target))
+            _exact_shapley(log_proba, similarity, baseline, fields, weights))
 
     def forward(x):
         x = x.detach().cpu().numpy().copy()
@@ -425,18 +608,23 @@ def prior_shapley(log_proba, similarity, baseline, fields, target, *, seed=0):
     def as_input(x):
         return torch.from_numpy(np.where(np.isnan(x), _NAN, x))
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        values = ShapleyValueSampling(forward).attribute(
-            as_input(similarity), baselines=as_input(baseline),
-            target=torch.from_numpy(target), n_samples=PRIOR_SAMPLES,
-            feature_mask=torch.as_tensor(fields).reshape(1, -1),
-            perturbations_per_eval=n_fields)
+    values = 0.0
+    # One sampled run per class: the same seed gives the same orderings, so
+    # the weighted sum is that of the weighted function.
+    for c in np.flatnonzero((weights != 0).any(axis=0)):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            class_values = ShapleyValueSampling(forward).attribute(
+                as_input(similarity), baselines=as_input(baseline),
+                target=int(c), n_samples=PRIOR_SAMPLES,
+                feature_mask=torch.as_tensor(fields).reshape(1, -1),
+                perturbations_per_eval=n_fields)
+        values = values + class_values * torch.from_numpy(weights[:, c:c + 1])
     # Every feature of a field carries the field's whole value.
     return values[:, np.unique(fields, return_index=True)[1]]
 
 
-def _exact_shapley(log_proba, similarity, baseline, fields, target):
+def _exact_shapley(log_proba, similarity, baseline, fields, weights):
     """Exact Shapley values from the 2 ** n_fields coalitions of fields."""
     n_pairs, n_features = similarity.shape
     n_fields = int(fields.max()) + 1
@@ -449,7 +637,7 @@ def _exact_shapley(log_proba, similarity, baseline, fields, target):
         rows = slice(start, start + block)
         mixed = np.where(switched, similarity[rows, None, :], baseline[rows, None, :])
         out = log_proba(mixed.reshape(-1, n_features)).reshape(len(mixed), n_coalitions, -1)
-        value[rows] = np.take_along_axis(out, target[rows, None, None], axis=2)[..., 0]
+        value[rows] = (out * weights[rows, None, :]).sum(-1)
     size = members.sum(1)
     # Weight of a coalition without field i: |S|! (F - |S| - 1)! / F!
     weight = np.array([factorial(k) * factorial(n_fields - k - 1) / factorial(n_fields)

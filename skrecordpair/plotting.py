@@ -11,8 +11,14 @@ from __future__ import annotations
 import html
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["ExplanationView", "explanation_html", "plot_explanation"]
+__all__ = ["ExplanationView", "evidence_by_field", "explanation_html",
+           "plot_evidence_by_field", "plot_explanation", "plot_waterfall",
+           "waterfall_steps"]
+
+#: The page of the documentation that explains the explanations.
+DOCS_URL = "https://skrecordpair.readthedocs.io/en/latest/explanations.html"
 
 _COLUMNS = {"pair", "side", "field", "text", "attribution", "target", "prediction",
             "probability"}
@@ -185,7 +191,8 @@ def explanation_html(explanation, pair=None):
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (
         '<table style="border-collapse:collapse;font-family:sans-serif;font-size:13px">'
-        f"<caption>{html.escape(_title(pair, left))}</caption>"
+        f"<caption>{html.escape(_title(pair, left))} "
+        f'(<a href="{DOCS_URL}" target="_blank">how to read this</a>)</caption>'
         f'<tr><th style="{cell}">left record</th><th style="{cell}">right record</th></tr>'
         + "".join(rows) + "</table>"
     )
@@ -224,3 +231,244 @@ class ExplanationView:
         if len(pairs) > self.max_pairs:
             shown += f"<p>… {len(pairs) - self.max_pairs} more pairs not shown.</p>"
         return shown
+
+
+# ------------------------------------------------------------ evidence views
+
+
+def _shorten(text, max_chars):
+    text = _display(text)
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+
+def _check_evidence(explanation):
+    needed = {"pair", "side", "field", "text", "prediction", "probability",
+              "evidence_for_match", "baseline_log_odds"}
+    missing = needed - set(explanation.columns)
+    if missing:
+        raise ValueError(
+            "Expected the frame returned by RecordPairClassifier.explain(); it lacks "
+            f"the columns {sorted(missing)}."
+        )
+    if len(explanation) and explanation["evidence_for_match"].isna().all():
+        raise ValueError(
+            "The explanation has no evidence for a match (more than two classes, or "
+            "a match class the model does not know: pass pos_label)."
+        )
+
+
+def evidence_by_field(explanation):
+    """Mean evidence for a match of each field, by predicted class.
+
+    Which fields drive the model's decisions over a set of pairs: the mean of
+    ``evidence_for_match`` over the pairs predicted in each class and the two
+    sides, in log-odds of a match.
+
+    Parameters
+    ----------
+    explanation : pandas.DataFrame
+        The output of :meth:`RecordPairClassifier.explain` on several pairs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per field (in the model's order), one column per predicted
+        label, and the column ``pairs`` can be read from ``attrs["pairs"]``:
+        the number of pairs predicted in each class.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrecordpair.plotting import evidence_by_field
+    >>> explanation = pd.DataFrame({
+    ...     "pair": [0, 0, 1, 1], "side": ["left", "right"] * 2,
+    ...     "field": ["name"] * 4, "text": ["a", "a", "b", "c"],
+    ...     "prediction": [1, 1, 0, 0], "probability": [0.9, 0.9, 0.8, 0.8],
+    ...     "evidence_for_match": [2.0, 1.0, -3.0, -1.0],
+    ...     "baseline_log_odds": [-5.0, -5.0, 4.0, 4.0]})
+    >>> evidence_by_field(explanation)
+    prediction    0    1
+    field
+    name       -2.0  1.5
+    """
+    _check_evidence(explanation)
+    fields = list(dict.fromkeys(explanation["field"]))
+    table = explanation.pivot_table(index="field", columns="prediction",
+                                    values="evidence_for_match", aggfunc="mean")
+    table = table.reindex(fields)
+    table.attrs["pairs"] = explanation.groupby("prediction")["pair"].nunique().to_dict()
+    return table
+
+
+def plot_evidence_by_field(explanation, *, ax=None):
+    """Bar chart of :func:`evidence_by_field`: one group of bars per field.
+
+    Parameters
+    ----------
+    explanation : pandas.DataFrame
+        The output of :meth:`RecordPairClassifier.explain` on several pairs.
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; None creates a new figure.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrecordpair.plotting import plot_evidence_by_field
+    >>> explanation = pd.DataFrame({
+    ...     "pair": [0, 0, 0, 0], "side": ["left", "left", "right", "right"],
+    ...     "field": ["name", "city"] * 2, "text": ["anna", "berlin", "ana", "berlin"],
+    ...     "prediction": 1, "probability": 0.9, "target": 1, "attribution": 0.0,
+    ...     "evidence_for_match": [3.0, 2.0, 2.0, 2.0], "baseline_log_odds": -3.0})
+    >>> len(plot_evidence_by_field(explanation).patches)
+    2
+    """
+    import matplotlib.pyplot as plt
+
+    table = evidence_by_field(explanation)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.5 * len(table) * max(1, table.shape[1]) + 1.5))
+    height = 0.8 / max(1, table.shape[1])
+    y = np.arange(len(table))[::-1]
+    colours = plt.get_cmap("tab10")
+    for k, label in enumerate(table.columns):
+        n = table.attrs["pairs"].get(label, 0)
+        ax.barh(y + (k - (table.shape[1] - 1) / 2) * height, table[label].fillna(0),
+                height=height, color=colours(k), label=f"predicted {label} ({n} pairs)")
+    ax.set_yticks(y, table.index)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("mean evidence for a match (log-odds)")
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title("Which fields drive the decisions")
+    return ax
+
+
+def waterfall_steps(explanation, pair=None, *, max_chars=30):
+    """The steps of one pair's waterfall chart, from the baseline to the pair.
+
+    Each field's evidence for a match is the mean of its two sides, and the
+    start the mean of the two sides' ``baseline_log_odds``: the steps then add
+    up from the baseline's log-odds of a match to the pair's (up to the
+    integration error, the mean ``convergence_delta``).
+
+    Parameters
+    ----------
+    explanation : pandas.DataFrame
+        The output of :meth:`RecordPairClassifier.explain`.
+    pair : hashable, default=None
+        The ``pair`` label; None takes the first pair.
+    max_chars : int, default=30
+        Each side's text in the ``label`` is shortened to this many
+        characters, with an ellipsis.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row for the baseline, one per field (in the model's order), one
+        for the pair, with columns ``step`` (``"baseline"``, the field's name
+        or ``"pair"``), ``label``, ``evidence`` (NaN for the first and last
+        rows), ``start`` and ``end`` (log-odds of a match before and after
+        the step), and ``probability`` (of a match after the step).
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrecordpair.plotting import waterfall_steps
+    >>> explanation = pd.DataFrame({
+    ...     "pair": [0, 0, 0, 0], "side": ["left", "left", "right", "right"],
+    ...     "field": ["name", "city"] * 2, "text": ["anna", "berlin", "ana", "berlin"],
+    ...     "prediction": 1, "probability": 0.9, "target": 1, "attribution": 0.0,
+    ...     "evidence_for_match": [3.0, 2.0, 2.0, 2.0], "baseline_log_odds": -3.0})
+    >>> list(waterfall_steps(explanation)["end"])
+    [-3.0, -0.5, 1.5, 1.5]
+    """
+    _check_evidence(explanation)
+    pair, left, right = _one_pair(explanation, pair)
+    evidence = (left["evidence_for_match"].to_numpy()
+                + right["evidence_for_match"].to_numpy()) / 2
+    start = float((left["baseline_log_odds"].iloc[0]
+                   + right["baseline_log_odds"].iloc[0]) / 2)
+    ends = start + np.cumsum(evidence)
+    labels = [f"{field}: {_shorten(a, max_chars)} | {_shorten(b, max_chars)}"
+              for field, a, b in zip(left["field"], left["text"], right["text"])]
+    steps = pd.DataFrame({
+        "step": ["baseline", *left["field"], "pair"],
+        "label": ["baseline", *labels, "pair"],
+        "evidence": [np.nan, *evidence, np.nan],
+        "start": [start, start, *ends[:-1], start],
+        "end": [start, *ends, ends[-1] if len(ends) else start],
+    })
+    steps["probability"] = 1 / (1 + np.exp(-steps["end"]))
+    steps.attrs["pair"] = pair
+    return steps
+
+
+def plot_waterfall(explanation, pair=None, *, ax=None, max_chars=30):
+    """Waterfall chart of one pair: from the baseline's probability of a match,
+    one bar per field, to the pair's.
+
+    The bars are in log-odds of a match (where the fields' evidence adds up);
+    the baseline's and the pair's probabilities are written beside their
+    bars. Field texts are shortened with an ellipsis (`max_chars`) and
+    written in the margin left of the axes, the numbers beside the bars, so
+    they never overlap.
+
+    Parameters
+    ----------
+    explanation : pandas.DataFrame
+        The output of :meth:`RecordPairClassifier.explain`.
+    pair : hashable, default=None
+        The ``pair`` label to draw; None draws the first pair.
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; None creates a new figure.
+    max_chars : int, default=30
+        Field texts are shortened to this many characters.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrecordpair.plotting import plot_waterfall
+    >>> explanation = pd.DataFrame({
+    ...     "pair": [0, 0, 0, 0], "side": ["left", "left", "right", "right"],
+    ...     "field": ["name", "city"] * 2, "text": ["anna", "berlin", "ana", "berlin"],
+    ...     "prediction": 1, "probability": 0.9, "target": 1, "attribution": 0.0,
+    ...     "evidence_for_match": [3.0, 2.0, 2.0, 2.0], "baseline_log_odds": -3.0})
+    >>> len(plot_waterfall(explanation).patches)
+    4
+    """
+    import matplotlib.pyplot as plt
+
+    steps = waterfall_steps(explanation, pair, max_chars=max_chars)
+    n = len(steps)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.45 * n + 1.4))
+    y = np.arange(n)[::-1]
+    low = np.minimum(steps["start"], steps["end"])
+    width = np.abs(steps["end"] - steps["start"])
+    colours = np.where(steps["evidence"] > 0, "tab:red", "tab:blue").astype(object)
+    ends = [0, n - 1]
+    # The baseline and the pair: a bar from 0 to their log-odds.
+    low[ends] = np.minimum(0, steps["end"][ends])
+    width[ends] = np.abs(steps["end"][ends])
+    colours[ends] = "grey"
+    ax.barh(y, width, left=low, color=list(colours), height=0.6)
+    span = max(float(np.max(low + width) - np.min(low)), 1e-9)
+    for i, row in steps.iterrows():
+        if row["step"] in ("baseline", "pair"):
+            note = f"{row['end']:+.2f}  (p={row['probability']:.3f})"
+        else:
+            note = f"{row['evidence']:+.2f}"
+        ax.text(low[i] + width[i] + 0.01 * span, y[i], note, va="center", ha="left",
+                fontsize=8)
+    ax.set_yticks(y, steps["label"], fontsize=8)
+    ax.axvline(0, color="black", linewidth=0.6)
+    # Room on the right for the numbers written beside the bars.
+    left_edge, right_edge = float(np.min(low)), float(np.max(low + width))
+    ax.set_xlim(left_edge - 0.05 * span, right_edge + 0.3 * span)
+    ax.set_xlabel("log-odds of a match")
+    ax.set_title(f"pair {steps.attrs['pair']}: evidence for a match, field by field")
+    return ax

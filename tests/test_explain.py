@@ -10,7 +10,8 @@ from skrecordpair._explain import EXACT_SHAPLEY_FIELDS, _each_side
 from .conftest import TINY
 
 COLUMNS = ["pair", "side", "field", "text", "attribution", "raw_attribution", "target",
-           "prediction", "probability", "convergence_delta"]
+           "prediction", "probability", "convergence_delta", "evidence_for_match",
+           "baseline", "baseline_log_odds"]
 
 
 def test_output_schema_and_order(fitted, people):
@@ -100,11 +101,15 @@ def test_normalisation_is_per_side_l2(fitted, people):
     np.testing.assert_allclose(raw["raw_attribution"], out["raw_attribution"])
 
 
-def test_identical_records_give_zero_attributions(fitted, people):
+def test_identical_records_are_evidence_for_a_match(fitted, people):
+    # A perfect duplicate is a predicted match, explained against the records
+    # with every field missing: each side's evidence adds up to a gain.
     left = people[0].iloc[:3]
     out = fitted.explain(left, left)
-    assert not out["attribution"].isna().any()
-    assert (out["attribution"] == 0).all() and (out["raw_attribution"] == 0).all()
+    assert (out["prediction"] == 1).all() and (out["baseline"] == "reference").all()
+    gains = out.groupby(["pair", "side"])["evidence_for_match"].sum()
+    assert (gains > 0).all(), gains
+    np.testing.assert_array_equal(out["evidence_for_match"], out["raw_attribution"])
 
 
 def test_batch_and_alone_agree(fitted, people):
@@ -176,9 +181,15 @@ def test_explicit_targets(fitted, people):
         fitted.explain(left.iloc[:2], right.iloc[:2], n_steps=0)
 
 
+def _missing(records):
+    return pd.DataFrame(None, index=records.index, columns=records.columns, dtype=object)
+
+
 def _completeness_gaps(clf, left, right, n_steps=50):
-    """Per side: raw attribution sum minus the logit change it should explain,
-    and the convergence delta explain reports (the two must agree)."""
+    """Per side: raw attribution sum minus the change of the explained log-odds
+    it should explain, and the convergence delta explain reports (the two must
+    agree). The baseline of a predicted match is the record with every field
+    missing, that of a predicted non-match the other record."""
     n = len(left)
     out = clf.explain(left, right, n_steps=n_steps)
     module = clf.net_.module_.eval()
@@ -187,28 +198,53 @@ def _completeness_gaps(clf, left, right, n_steps=50):
         dataset = PairDataset(clf.featurizer_.transform(pair_frame(left_records, right_records)))
         return collate_pairs([dataset[i] for i in range(n)])[0]
 
+    def encode(batch):
+        return module.encode_fields(batch["left"], batch["right"], batch["token_words"],
+                                    batch["token_chars"])
+
     batch = inputs(left, right)
-    # The similarity features and prior of the perfect duplicates (a record
-    # compared with itself), computed independently of explain().
-    same_right = inputs(right, right)
-    same_left = inputs(left, left)
+    # The similarity features and prior of the baselines: the perfect
+    # duplicates (a record compared with itself) and the references (a record
+    # with every field missing), computed independently of explain().
+    duplicates = {"left": inputs(right, right), "right": inputs(left, left)}
+    references = {"left": inputs(_missing(left), right),
+                  "right": inputs(left, _missing(right))}
     assert ("similarity" in batch) == clf.similarity_features
     assert ("prior" in batch) == clf.similarity_prior
     with torch.no_grad():
-        fe1, m1, fe2, m2 = module.encode_fields(
-            batch["left"], batch["right"], batch["token_words"], batch["token_chars"])
-        logits = module.match(fe1, m1, fe2, m2, batch.get("similarity"), batch.get("prior"))
-        both_right = module.match(fe2, m2, fe2, m2, same_right.get("similarity"),
-                                  same_right.get("prior"))
-        both_left = module.match(fe1, m1, fe1, m1, same_left.get("similarity"),
-                                 same_left.get("prior"))
+        fe1, m1, fe2, m2 = encode(batch)
+        r1, r2 = module.encode_record(fe1, m1), module.encode_record(fe2, m2)
+        logits = module.match_records(r1, m1, r2, m2, batch.get("similarity"),
+                                      batch.get("prior"))
+
+        def moved(side, fe, base):  # logits with `side` moved to the encodings fe
+            if side == "left":
+                return module.match_records(module.encode_record(fe, m1), m1, r2, m2,
+                                            base.get("similarity"), base.get("prior"))
+            return module.match_records(r1, m1, module.encode_record(fe, m2), m2,
+                                        base.get("similarity"), base.get("prior"))
+
+        at_duplicate = {"left": moved("left", fe2, duplicates["left"]),
+                        "right": moved("right", fe1, duplicates["right"])}
+        at_reference = {"left": moved("left", encode(references["left"])[0],
+                                      references["left"]),
+                        "right": moved("right", encode(references["right"])[2],
+                                       references["right"])}
     target = logits.argmax(1)
-    pick = lambda z: z.gather(1, target[:, None])[:, 0].double().numpy()  # noqa: E731
+    is_match = (target == 1).numpy()
+
+    def log_odds(z):  # of the explained (predicted) class
+        z = z.double().numpy()
+        return np.where(target.numpy() == 1, 1, -1) * (z[:, 1] - z[:, 0])
+
     sums = out.groupby(["pair", "side"], sort=False)["raw_attribution"].sum()
     deltas = out.groupby(["pair", "side"], sort=False)["convergence_delta"].first()
-    gaps = {"left": sums.xs("left", level=1) - (pick(logits) - pick(both_right)),
-            "right": sums.xs("right", level=1) - (pick(logits) - pick(both_left))}
-    scale = np.abs(pick(logits) - pick(both_right)).max()
+    gaps, changes = {}, {}
+    for side in ("left", "right"):
+        base = np.where(is_match, log_odds(at_reference[side]), log_odds(at_duplicate[side]))
+        changes[side] = log_odds(logits) - base
+        gaps[side] = sums.xs(side, level=1) - changes[side]
+    scale = np.abs(changes["left"]).max()
     return gaps, {side: deltas.xs(side, level=1) for side in gaps}, scale
 
 
@@ -220,7 +256,7 @@ def _completeness_gaps(clf, left, right, n_steps=50):
     ("paper", dict(similarity_prior=False)),  # the head's features only
 ])
 def test_completeness(people, variant, similarity):
-    """Raw attributions sum to logit(record, other) - logit(other, other)."""
+    """Raw attributions sum to the change of the log-odds from the baseline."""
     left, right, y = people
     clf = RecordPairClassifier(**TINY, max_epochs=3, random_state=0,
                                matching_variant=variant, **similarity).fit(left, right, y)
@@ -283,6 +319,70 @@ def test_the_deciding_field_gets_the_most_attribution():
     mean_abs = out.groupby(["side", "field"])["attribution"].apply(lambda a: a.abs().mean())
     for side in ("left", "right"):
         assert mean_abs[side, "key"] > mean_abs[side, "noise"], mean_abs
+    # The evidence points both ways: the key is evidence for each predicted
+    # match and against each predicted non-match, more than the noise.
+    evidence = out.pivot_table(index=["pair", "side"], columns="field",
+                               values="evidence_for_match")
+    match = out.groupby(["pair", "side"])["prediction"].first() == 1
+    assert 5 < match.sum() < len(match) - 5
+    assert (evidence["key"][match] > 0).all(), evidence[match]
+    assert (evidence["key"][~match] < 0).all(), evidence[~match]
+    assert (evidence["key"][match] > evidence["noise"][match]).mean() > 0.9
+    assert (evidence["key"][~match] < evidence["noise"][~match]).mean() > 0.9
+
+
+def test_evidence_for_match_does_not_depend_on_the_target(fitted, people):
+    left, right, _ = people
+    as_match = fitted.explain(left.iloc[:4], right.iloc[:4], target=1)
+    as_non_match = fitted.explain(left.iloc[:4], right.iloc[:4], target=0)
+    np.testing.assert_allclose(as_match["evidence_for_match"],
+                               as_non_match["evidence_for_match"], atol=1e-6)
+    np.testing.assert_allclose(as_match["raw_attribution"],
+                               -as_non_match["raw_attribution"], atol=1e-6)
+    np.testing.assert_allclose(as_match["baseline_log_odds"],
+                               as_non_match["baseline_log_odds"], atol=1e-5)
+    # The baseline depends on the prediction only.
+    predicted = as_match.groupby("pair")["prediction"].first()
+    baseline = as_match.groupby("pair")["baseline"].first()
+    assert list(baseline) == ["reference" if p == 1 else "duplicate" for p in predicted]
+
+
+def test_evidence_of_labels_without_a_known_match(people):
+    left, right, y = people
+    words = np.array(["different", "same"])[y]
+    clf = RecordPairClassifier(**TINY, max_epochs=1, random_state=0).fit(left, right, words)
+    with pytest.warns(UserWarning, match="cannot tell which of the classes"):
+        out = clf.explain(left.iloc[:2], right.iloc[:2])
+    assert out["evidence_for_match"].isna().all()
+    assert (out["baseline"] == "duplicate").all()
+    assert out["raw_attribution"].notna().all()
+    clf.set_params(pos_label="same").fit(left, right, words)
+    out = clf.explain(left.iloc[:2], right.iloc[:2])
+    assert out["evidence_for_match"].notna().all()
+    # Three classes: no match class, the explained class's logit.
+    three = np.where(np.arange(len(y)) % 5 == 0, 2, y)
+    clf = RecordPairClassifier(**TINY, max_epochs=1, random_state=0).fit(left, right, three)
+    out = clf.explain(left.iloc[:2], right.iloc[:2])
+    assert out["evidence_for_match"].isna().all() and out["baseline_log_odds"].isna().all()
+    assert out["raw_attribution"].notna().all()
+
+
+def test_shuffled_reference(fitted, people):
+    from skrecordpair._explain import explain_pairs
+
+    left, right, _ = people
+    X = pair_frame(left.iloc[:6], right.iloc[:6])
+    missing = explain_pairs(fitted, X)
+    shuffled = explain_pairs(fitted, X, reference="shuffled")
+    # Only the predicted matches move from the reference.
+    match = missing["prediction"] == 1
+    assert match.any() and (~match).any()
+    np.testing.assert_allclose(shuffled["raw_attribution"][~match],
+                               missing["raw_attribution"][~match], atol=1e-6)
+    assert not np.allclose(shuffled["raw_attribution"][match],
+                           missing["raw_attribution"][match])
+    with pytest.raises(ValueError, match="reference must be one of"):
+        explain_pairs(fitted, X, reference="random")
 
 
 def test_exact_prior_shapley_values_equal_captums():
@@ -317,3 +417,19 @@ def test_exact_prior_shapley_values_equal_captums():
     change = (np.take_along_axis(log_proba(similarity), target.numpy()[:, None], 1)
               - np.take_along_axis(log_proba(baseline), target.numpy()[:, None], 1))
     np.testing.assert_allclose(ours.sum(1), change[:, 0], atol=1e-10)
+
+
+def test_the_demo_shows_agreeing_fields_as_evidence_for_a_match(fitted, people):
+    from skrecordpair.__main__ import evidence_table
+
+    left, right, y = people
+    # A matched pair whose city agrees: the city is evidence for the match.
+    i = next(i for i in range(len(y)) if y[i] == 1
+             and left["city"][i] == right["city"][i]
+             and fitted.predict(left.iloc[[i]], right.iloc[[i]])[0] == 1)
+    table, first = evidence_table(fitted, left.iloc[[i]], right.iloc[[i]])
+    assert first["baseline"] == "reference"
+    assert list(table.index) == ["name", "city", "year"]
+    assert table.loc["city", "left text"] == table.loc["city", "right text"]
+    assert table.loc["city", "left evidence"] > 0
+    assert table.loc["city", "right evidence"] > 0

@@ -55,3 +55,58 @@ def test_bad_inputs(explanation):
         plot_explanation(explanation.drop(columns="attribution"))
     with pytest.raises(ValueError, match="empty"):
         explanation_html(explanation.iloc[:0])
+
+
+def test_evidence_by_field_is_the_mean_per_predicted_class(fitted, people):
+    from skrecordpair import evidence_by_field, plot_evidence_by_field
+
+    left, right, _ = people
+    out = fitted.explain(left.iloc[:12], right.iloc[:12])
+    table = evidence_by_field(out)
+    assert list(table.index) == ["name", "city", "year"]
+    assert set(table.columns) == set(out["prediction"])
+    for label in table.columns:
+        rows = out[(out["prediction"] == label) & (out["field"] == "city")]
+        assert table.loc["city", label] == pytest.approx(rows["evidence_for_match"].mean())
+    assert sum(table.attrs["pairs"].values()) == 12
+    ax = plot_evidence_by_field(out)
+    assert len(ax.patches) == table.size
+    plt.close(ax.figure)
+
+
+def test_waterfall_steps_add_up_to_the_pair(fitted, people):
+    from skrecordpair import plot_waterfall
+    from skrecordpair.plotting import waterfall_steps
+
+    left, right, _ = people
+    long_right = right.iloc[:4].assign(name="x" * 80)
+    out = fitted.explain(left.iloc[:4], long_right)
+    for pair in range(4):
+        steps = waterfall_steps(out, pair, max_chars=20)
+        assert list(steps["step"]) == ["baseline", "name", "city", "year", "pair"]
+        rows = out[out["pair"] == pair]
+        p_match = np.where(rows["prediction"].iloc[0] == 1, rows["probability"].iloc[0],
+                           1 - rows["probability"].iloc[0])
+        # From the baseline, the fields' evidence reaches the pair's
+        # probability, up to the mean convergence delta.
+        delta = rows.groupby("side")["convergence_delta"].first().mean()
+        sign = 1 if rows["target"].iloc[0] == 1 else -1
+        pair_log_odds = np.log(p_match / (1 - p_match))
+        assert steps["end"].iloc[-1] - sign * delta == pytest.approx(pair_log_odds, abs=1e-4)
+        np.testing.assert_allclose(steps["end"].iloc[1:-1] - steps["start"].iloc[1:-1],
+                                   steps["evidence"].iloc[1:-1])
+        # Long texts are shortened with an ellipsis.
+        assert "x" * 19 + "…" in steps["label"].iloc[1]
+        assert all(len(label) < 60 for label in steps["label"])
+    ax = plot_waterfall(out, pair=0)
+    assert len(ax.patches) == 5
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[0].endswith(f"(p={steps['probability'].iloc[0]:.3f})") or "p=" in texts[0]
+    plt.close(ax.figure)
+
+
+def test_html_links_to_the_explanations_page(explanation):
+    from skrecordpair.plotting import DOCS_URL
+
+    assert DOCS_URL.endswith("explanations.html")
+    assert f'href="{DOCS_URL}"' in explanation_html(explanation)

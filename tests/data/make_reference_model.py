@@ -9,6 +9,13 @@ It saves a small fitted model (default options: similarity features and prior)
 as ``reference_model_v1.zip`` and, beside it, the probabilities and the
 attributions that code computed for the pairs it was trained on, so that later
 code can be checked to load the file and give the same numbers.
+
+The attributions changed meaning later (the log-odds from a baseline chosen by
+the prediction, instead of the explained logit from a perfect duplicate); the
+explanation of the same pairs by the loaded reference model with that code is
+in ``reference_model_v1_explanation_v2.npz``, written by::
+
+    python tests/data/make_reference_model.py --explanation-only
 """
 
 import sys
@@ -37,5 +44,19 @@ def main():
     )
 
 
+def explanation_v2():
+    left, right, _ = make_people_pairs(80, seed=3)
+    clf = RecordPairClassifier.load(HERE / "reference_model_v1.zip")
+    explanation = clf.explain(left[:6], right[:6], n_steps=8)
+    np.savez(
+        HERE / "reference_model_v1_explanation_v2.npz",
+        **{column: explanation[column].to_numpy() for column in (
+            "raw_attribution", "attribution", "evidence_for_match", "baseline_log_odds")},
+    )
+
+
 if __name__ == "__main__":
-    main()
+    if "--explanation-only" in sys.argv:
+        explanation_v2()
+    else:
+        main()
