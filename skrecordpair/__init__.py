@@ -1,6 +1,7 @@
 """skrecordpair: entity matching with a BiMPM record-pair network, the scikit-learn way."""
 
 from . import datasets
+from ._active import ActiveLearner, read_labels, uncertain_pairs
 from ._blocking import NearestNeighborBlocker
 from ._blocking_metrics import pair_completeness, reduction_ratio
 from ._classifier import CHUNK_SIZE, RecordPairClassifier, best_f1_threshold
@@ -12,6 +13,7 @@ from .plotting import ExplanationView, explanation_html, plot_explanation
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActiveLearner",
     "CHUNK_SIZE",
     "ExplanationView",
     "NearestNeighborBlocker",
@@ -26,5 +28,7 @@ __all__ = [
     "pair_completeness",
     "pair_frame",
     "plot_explanation",
+    "read_labels",
     "reduction_ratio",
+    "uncertain_pairs",
 ]
