@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import numbers
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from ._blocking import NearestNeighborBlocker, check_record_table
@@ -402,8 +404,11 @@ class ActiveLearner:
         # cannot take NaN.
         X = np.nan_to_num((X - np.nanmean(X, axis=0)) / (np.nanstd(X, axis=0) + 1e-9),
                           nan=-1.0)
-        clusters = KMeans(n_clusters=n_rest, n_init=1,
-                          random_state=self._random.randint(2**31 - 1)).fit_predict(X)
+        with warnings.catch_warnings():
+            # Fewer distinct points than clusters: handled below.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clusters = KMeans(n_clusters=n_rest, n_init=1, random_state=self._random.randint(
+                2**31 - 1)).fit_predict(X)
         order = np.lexsort((-uncertainty[pool], clusters))
         first = np.r_[True, clusters[order][1:] != clusters[order][:-1]]
         chosen = pool[order[first]]
