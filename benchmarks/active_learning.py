@@ -57,6 +57,7 @@ from skrecordpair import (
     best_f1_threshold,
     pair_frame,
 )
+from skrecordpair._active import _drop_empty_columns
 from skrecordpair.datasets import load_magellan
 
 DATASETS = ["febrl4", "abt_buy", "amazon_google", "dblp_acm", "walmart_amazon"]
@@ -221,7 +222,8 @@ def random_curve(task, learner, seed, budgets):
         if len(np.unique(y)) < 2:
             scores = {"precision": 0.0, "recall": 0.0, "f1": 0.0}
         else:
-            fitted = clone(model).fit(learner.features_[rows], y)
+            X = learner.features_[rows]
+            fitted = _drop_empty_columns(clone(model), X).fit(X, y)
             scores = task.measure(learner, fitted)
         curve.append({"labels": budget, "matches": int(y.sum()), **scores})
         print(f"  {task.name} seed {seed} random {budget:>4} labels "

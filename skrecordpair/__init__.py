@@ -7,14 +7,15 @@ from ._blocking_metrics import pair_completeness, reduction_ratio
 from ._classifier import CHUNK_SIZE, RecordPairClassifier, best_f1_threshold
 from ._linking import deduplicate, link
 from ._pairs import pair_frame
+from ._review import label_session, read_annotation_file, write_annotation_file
 from ._similarity import SimilarityFeatures
 from .plotting import ExplanationView, explanation_html, plot_explanation
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActiveLearner",
     "CHUNK_SIZE",
+    "ActiveLearner",
     "ExplanationView",
     "NearestNeighborBlocker",
     "RecordPairClassifier",
@@ -24,11 +25,14 @@ __all__ = [
     "datasets",
     "deduplicate",
     "explanation_html",
+    "label_session",
     "link",
     "pair_completeness",
     "pair_frame",
     "plot_explanation",
+    "read_annotation_file",
     "read_labels",
     "reduction_ratio",
     "uncertain_pairs",
+    "write_annotation_file",
 ]

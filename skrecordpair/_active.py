@@ -14,6 +14,8 @@ from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import check_random_state
 
 from ._blocking import NearestNeighborBlocker, check_record_table
@@ -108,9 +110,12 @@ class ActiveLearner:
         NaN before the proposer is fitted).
     features_ : ndarray of shape (n_candidates, n_features)
         The similarity features of the candidates.
-    proposer_ : classifier or None
-        The proposer fitted by the last :meth:`refit`; None while the labels
-        do not hold both a match and a non-match.
+    proposer_ : Pipeline or None
+        The proposer fitted by the last :meth:`refit`, on the columns of
+        :attr:`features_` that hold a value for some labelled pair (a
+        pipeline that selects them, then the proposer; it takes rows of
+        :attr:`features_`); None while the labels do not hold both a match
+        and a non-match.
     history_ : list of dict
         One report per :meth:`refit`, see :meth:`report`.
     estimator_ : classifier
@@ -296,6 +301,28 @@ class ActiveLearner:
                 os.fsync(f.fileno())
         return self
 
+    def teach_many(self, labels):
+        """Record many labels at once, e.g. those of an annotation file.
+
+        Parameters
+        ----------
+        labels : pandas.DataFrame
+            ``left_id``, ``right_id`` and ``label`` columns (1, 0, or NA for
+            unsure), as :func:`read_labels` and
+            :func:`~skrecordpair.read_annotation_file` return.
+
+        Returns
+        -------
+        self : ActiveLearner
+        """
+        missing = [c for c in LABEL_COLUMNS if c not in labels]
+        if missing:
+            raise ValueError(f"teach_many() needs the columns {LABEL_COLUMNS}; the "
+                             f"labels lack {missing}.")
+        for left_id, right_id, label in labels[LABEL_COLUMNS].itertuples(index=False):
+            self.teach(left_id, right_id, None if pd.isna(label) else int(label))
+        return self
+
     def undo(self):
         """Take back the last label: drop it from memory and from the file.
 
@@ -457,7 +484,7 @@ class ActiveLearner:
             return
         proposer = (HistGradientBoostingClassifier(min_samples_leaf=5)
                     if self.proposer is None else self.proposer)
-        self.proposer_ = clone(proposer).fit(X, y)
+        self.proposer_ = _drop_empty_columns(clone(proposer), X).fit(X, y)
         column = list(self.proposer_.classes_).index(1)
         self.candidates_["probability"] = self.proposer_.predict_proba(
             self.features_)[:, column]
@@ -656,6 +683,16 @@ def uncertain_pairs(pairs, band=(0.2, 0.8)):
     order = np.argsort(np.abs(inside["probability"].to_numpy(dtype=float) - 0.5),
                        kind="stable")
     return inside.iloc[order].reset_index(drop=True)
+
+
+def _drop_empty_columns(classifier, X):
+    """`classifier` behind a step that drops the columns of `X` without a
+    value: a few labelled pairs can leave a feature all NaN (no pair with a
+    model number on both sides), on which HistGradientBoostingClassifier
+    cannot fit."""
+    keep = np.flatnonzero(~np.isnan(X).all(axis=0))
+    select = FunctionTransformer(np.take, kw_args={"indices": keep, "axis": 1})
+    return make_pipeline(select, classifier)
 
 
 def _without(candidates, exclude):
