@@ -204,7 +204,9 @@ def write_annotation_file(path, pairs, left, right=None, *, labels=None,
     """
     import recordlinkage
 
-    index = pd.MultiIndex.from_arrays([pairs["left_id"], pairs["right_id"]])
+    # Unnamed levels: recordlinkage reads each pair's ids as pair[0], pair[1].
+    index = pd.MultiIndex.from_arrays([pairs["left_id"].to_numpy(),
+                                       pairs["right_id"].to_numpy()])
     recordlinkage.write_annotation_file(path, index, left, right, left_name,
                                         right_name)
     if labels is not None:
