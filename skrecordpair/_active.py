@@ -620,6 +620,18 @@ def read_labels(path):
     ------
     ValueError
         If a column is missing or a label is not one of the spellings above.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from skrecordpair import read_labels
+    >>> path = Path(tempfile.mkdtemp()) / "labels.csv"
+    >>> _ = path.write_text("left_id,right_id,label\\nl1,r1,1\\nl2,r7,unsure\\n")
+    >>> read_labels(path)
+      left_id right_id  label
+    0      l1       r1      1
+    1      l2       r7   <NA>
     """
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in LABEL_COLUMNS if c not in frame.columns]

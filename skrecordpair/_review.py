@@ -117,6 +117,21 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
     -------
     int
         The number of labels given in this session (undone ones not counted).
+
+    Examples
+    --------
+    Driven by scripted keys instead of a keyboard:
+
+    >>> import pandas as pd
+    >>> from skrecordpair import ActiveLearner, NearestNeighborBlocker, label_session
+    >>> left = pd.DataFrame({"name": ["anna smith", "john doe"]}, index=["l1", "l2"])
+    >>> right = pd.DataFrame({"name": ["ana smith", "jon doe"]}, index=["r1", "r2"])
+    >>> learner = ActiveLearner(NearestNeighborBlocker(k=1)).fit(left, right)
+    >>> keys = iter(["m", "n"])
+    >>> label_session(learner, read=lambda prompt: next(keys), write=lambda text: None)
+    2
+    >>> learner.labels_["label"].tolist()
+    [1, 0]
     """
     read = read_key if read is None else read
     write = print if write is None else write
@@ -201,6 +216,22 @@ def write_annotation_file(path, pairs, left, right=None, *, labels=None,
         written as each pair's ``label``.
     left_name, right_name : str or None, default=None
         The data set names recorded in the file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from skrecordpair import read_annotation_file, write_annotation_file
+    >>> left = pd.DataFrame({"name": ["anna smith"]}, index=["l1"])
+    >>> right = pd.DataFrame({"name": ["ana smith", "jon doe"]}, index=["r1", "r2"])
+    >>> pairs = pd.DataFrame({"left_id": ["l1", "l1"], "right_id": ["r1", "r2"]})
+    >>> path = Path(tempfile.mkdtemp()) / "pairs.json"
+    >>> write_annotation_file(path, pairs, left, right, labels=[1, None])
+    >>> read_annotation_file(path)
+      left_id right_id  label
+    0      l1       r1      1
+    1      l1       r2   <NA>
     """
     import recordlinkage
 
@@ -239,6 +270,23 @@ def read_annotation_file(path):
         order. ``learner.teach_many(frame.dropna())`` adds the annotated
         pairs to a learner's labels (without ``dropna``, the pairs not
         annotated count as unsure).
+
+    Examples
+    --------
+    A file as recordlinkage's annotator leaves it (see
+    :func:`write_annotation_file` for writing one):
+
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from skrecordpair import read_annotation_file
+    >>> pair = {"identifiers": {"a": {"dataset": None, "record": "l1"},
+    ...                         "b": {"dataset": None, "record": "r1"}},
+    ...         "fields": [], "label": 0}
+    >>> path = Path(tempfile.mkdtemp()) / "pairs.json"
+    >>> _ = path.write_text(json.dumps({"version": 1, "pairs": [pair]}))
+    >>> read_annotation_file(path)
+      left_id right_id  label
+    0      l1       r1      0
     """
     from recordlinkage.annotation import read_annotation_file as read
 
