@@ -1,12 +1,14 @@
 """skrecordpair: entity matching with a BiMPM record-pair network, the scikit-learn way."""
 
 from . import datasets
+from ._active import ActiveLearner, read_labels, uncertain_pairs
 from ._blocking import NearestNeighborBlocker
 from ._blocking_metrics import pair_completeness, reduction_ratio
 from ._classifier import CHUNK_SIZE, RecordPairClassifier, best_f1_threshold
 from ._linking import deduplicate, link
 from ._pairs import pair_frame
 from ._pretrained import FrozenTextEncoder
+from ._review import label_session, read_annotation_file, write_annotation_file
 from ._similarity import SimilarityFeatures
 from .plotting import (
     ExplanationView,
@@ -21,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CHUNK_SIZE",
+    "ActiveLearner",
     "ExplanationView",
     "FrozenTextEncoder",
     "NearestNeighborBlocker",
@@ -32,11 +35,16 @@ __all__ = [
     "deduplicate",
     "evidence_by_field",
     "explanation_html",
+    "label_session",
     "link",
     "pair_completeness",
     "pair_frame",
     "plot_evidence_by_field",
     "plot_explanation",
     "plot_waterfall",
+    "read_annotation_file",
+    "read_labels",
     "reduction_ratio",
+    "uncertain_pairs",
+    "write_annotation_file",
 ]

@@ -1,0 +1,304 @@
+"""Labelling front ends over :class:`ActiveLearner`: a terminal session and
+recordlinkage's annotation files."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+
+from ._active import LABEL_COLUMNS
+from ._pairs import as_text
+
+__all__ = ["label_session", "read_annotation_file", "write_annotation_file"]
+
+# Key -> label (None: unsure); and the keys of the other actions.
+_KEYS = {"m": 1, "y": 1, "n": 0, "u": None, "?": None}
+_UNDO, _QUIT = ("b", "z"), ("q",)
+HELP = "[m]atch  [n]on-match  [u]nsure  [b]ack (undo)  [q]uit"
+_HIGHLIGHT, _RESET = "\033[1;33m", "\033[0m"
+
+
+def format_pair(left, right, *, color=False, width=36):
+    """The two records side by side, one line per field, differences marked.
+
+    Parameters
+    ----------
+    left, right : pandas.Series
+        The two records (a row of each table).
+    color : bool, default=False
+        Whether to highlight the fields that differ with ANSI colours; they
+        are always marked with ``*`` in the first column.
+    width : int, default=36
+        Largest number of characters shown of a value.
+
+    Returns
+    -------
+    str
+    """
+    fields = list(dict.fromkeys([*left.index, *right.index]))
+    values = {side: as_text(pd.Series([record.get(f) for f in fields], dtype=object))
+              for side, record in (("left", left), ("right", right))}
+    name_width = max(len(str(f)) for f in fields)
+    lines = [f"  {'':<{name_width}}  {'left ' + str(left.name):<{width}}  "
+             f"right {right.name}"]
+    for i, field in enumerate(fields):
+        a, b = values["left"][i], values["right"][i]
+        same = (a or "").strip().lower() == (b or "").strip().lower()
+        shown = [_cut("" if v is None else v, width) for v in (a, b)]
+        line = f"{' ' if same else '*'} {field!s:<{name_width}}  {shown[0]:<{width}}  " \
+               f"{shown[1]}"
+        lines.append(line if same or not color else _HIGHLIGHT + line + _RESET)
+    return "\n".join(lines)
+
+
+def _cut(text, width):
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def read_key(prompt=""):
+    """One key press from the terminal (no Enter needed), or one line's first
+    character when the input is not a terminal; ``"q"`` at the end of input."""
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    if sys.stdin.isatty():
+        import termios
+        import tty
+
+        fd = sys.stdin.fileno()
+        old = termios.tcgetattr(fd)
+        try:
+            tty.setcbreak(fd)
+            key = sys.stdin.read(1)
+        finally:
+            termios.tcsetattr(fd, termios.TCSADRAIN, old)
+        sys.stdout.write(key + "\n")
+        return "q" if key in ("\x03", "\x04") else key
+    line = sys.stdin.readline()
+    return line.strip()[:1].lower() if line else "q"
+
+
+def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None,
+                  color=False):
+    """Label pairs in the terminal: the records side by side, one key per pair.
+
+    Each round shows the learner's proposed batch (or the next pairs of
+    `pairs`) one pair at a time; each key press is a label, written through
+    to the learner's labels file at once. Between rounds, and only then, the
+    learner refits and its report is printed, so that waiting between two
+    pairs is only the time to draw them.
+
+    Keys: ``m`` (or ``y``) match, ``n`` non-match, ``u`` (or ``?``) unsure,
+    ``b`` (or ``z``) back: take the last label back and show its pair again,
+    ``q`` quit (also the end of the input). Any other key shows the help.
+
+    Parameters
+    ----------
+    learner : ActiveLearner
+        A fitted learner; its labels file (if any) receives the labels.
+    pairs : pandas.DataFrame or None, default=None
+        Pairs to review (``left_id`` and ``right_id`` columns, e.g. from
+        :func:`~skrecordpair.uncertain_pairs`) instead of the learner's
+        proposals; the pairs already labelled are skipped.
+    max_labels : int or None, default=None
+        Stop after this many labels in this session; None goes on until
+        ``q``, the end of the input, or nothing is left to label.
+    read : callable or None, default=None
+        ``read(prompt) -> str``, the next key; None reads the terminal.
+    write : callable or None, default=None
+        ``write(text)`` shows text; None prints it.
+    color : bool, default=False
+        Whether to highlight differing fields with ANSI colours.
+
+    Returns
+    -------
+    int
+        The number of labels given in this session (undone ones not counted).
+
+    Examples
+    --------
+    Driven by scripted keys instead of a keyboard:
+
+    >>> import pandas as pd
+    >>> from skrecordpair import ActiveLearner, NearestNeighborBlocker, label_session
+    >>> left = pd.DataFrame({"name": ["anna smith", "john doe"]}, index=["l1", "l2"])
+    >>> right = pd.DataFrame({"name": ["ana smith", "jon doe"]}, index=["r1", "r2"])
+    >>> learner = ActiveLearner(NearestNeighborBlocker(k=1)).fit(left, right)
+    >>> keys = iter(["m", "n"])
+    >>> label_session(learner, read=lambda prompt: next(keys), write=lambda text: None)
+    2
+    >>> learner.labels_["label"].tolist()
+    [1, 0]
+    """
+    read = read_key if read is None else read
+    write = print if write is None else write
+    queue = None if pairs is None else list(zip(pairs["left_id"], pairs["right_id"]))
+    given = []  # the pairs labelled in this session, in order
+    while max_labels is None or len(given) < max_labels:
+        if queue is None:
+            batch = learner.propose()
+            todo = list(zip(batch["left_id"], batch["right_id"]))
+        else:
+            labelled = learner._labels
+            queue = [p for p in queue if learner._pair(*p, "pairs") not in labelled]
+            todo, queue = queue[:learner.batch_size], queue[learner.batch_size:]
+        if not todo:
+            write("Nothing left to label.")
+            break
+        quit_ = False
+        while todo and (max_labels is None or len(given) < max_labels):
+            pair = todo[0]
+            n = learner.report()["n_labels"]
+            write(f"\n--- pair {n + 1} ({len(given)} in this session) ---")
+            write(format_pair(learner.record(pair[0], "left"),
+                              learner.record(pair[1], "right"), color=color))
+            key = read(f"{HELP} > ")
+            if key in _QUIT:
+                quit_ = True
+                break
+            if key in _UNDO:
+                undone = learner.undo()
+                if undone is None:
+                    write("Nothing to take back.")
+                    continue
+                if given and given[-1] == undone:
+                    given.pop()
+                todo.insert(0, undone)
+                write(f"Took back the label of {undone}.")
+                continue
+            if key not in _KEYS:
+                write(HELP)
+                continue
+            learner.teach(pair[0], pair[1], _KEYS[key])
+            given.append(learner._pair(*pair, "pairs"))
+            todo.pop(0)
+        report = learner.refit()
+        write(_report_line(report))
+        if quit_:
+            break
+    return len(given)
+
+
+def _report_line(report):
+    line = (f"{report['n_labels']} labels ({report['n_matches']} matches, "
+            f"{report['n_non_matches']} non-matches, {report['n_unsure']} unsure)")
+    if not np.isnan(report["estimated_precision"]):
+        line += (f"; {report['predicted_matches']} predicted matches, estimated "
+                 f"precision {report['estimated_precision']:.2f}, recall "
+                 f"{report['estimated_recall']:.2f}")
+    return line
+
+
+# ------------------------------------------------------ annotation files
+def write_annotation_file(path, pairs, left, right=None, *, labels=None,
+                          left_name=None, right_name=None):
+    """Write pairs to label in recordlinkage's annotation file format.
+
+    The file is what :func:`recordlinkage.write_annotation_file` writes (a
+    JSON file for recordlinkage's browser annotator): each pair with both
+    records, field by field. Label it there, then read it back with
+    :func:`read_annotation_file` and :meth:`ActiveLearner.teach_many`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The JSON file to write.
+    pairs : pandas.DataFrame
+        The pairs, with ``left_id`` and ``right_id`` columns (e.g.
+        :meth:`ActiveLearner.propose` or :func:`~skrecordpair.uncertain_pairs`).
+    left, right : pandas.DataFrame
+        The tables, indexed by record id; `right` None for deduplication.
+    labels : array-like or None, default=None
+        Labels already known (1, 0, or None/NA for unlabelled), one per pair,
+        written as each pair's ``label``.
+    left_name, right_name : str or None, default=None
+        The data set names recorded in the file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> from skrecordpair import read_annotation_file, write_annotation_file
+    >>> left = pd.DataFrame({"name": ["anna smith"]}, index=["l1"])
+    >>> right = pd.DataFrame({"name": ["ana smith", "jon doe"]}, index=["r1", "r2"])
+    >>> pairs = pd.DataFrame({"left_id": ["l1", "l1"], "right_id": ["r1", "r2"]})
+    >>> path = Path(tempfile.mkdtemp()) / "pairs.json"
+    >>> write_annotation_file(path, pairs, left, right, labels=[1, None])
+    >>> read_annotation_file(path)
+      left_id right_id  label
+    0      l1       r1      1
+    1      l1       r2   <NA>
+    """
+    import recordlinkage
+
+    # Unnamed levels: recordlinkage reads each pair's ids as pair[0], pair[1].
+    index = pd.MultiIndex.from_arrays([pairs["left_id"].to_numpy(),
+                                       pairs["right_id"].to_numpy()])
+    recordlinkage.write_annotation_file(path, index, left, right, left_name,
+                                        right_name)
+    if labels is not None:
+        labels = pd.array(labels, dtype="Int64")
+        if len(labels) != len(pairs):
+            raise ValueError(f"labels must have one entry per pair; got {len(labels)} "
+                             f"labels for {len(pairs)} pairs.")
+        with open(path) as f:
+            content = json.load(f)
+        for item, label in zip(content["pairs"], labels):
+            if not pd.isna(label):
+                item["label"] = int(label)
+        with open(path, "w") as f:
+            json.dump(content, f, indent=2)
+
+
+def read_annotation_file(path):
+    """Read the labels of a recordlinkage annotation file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A JSON file in recordlinkage's annotation format.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``left_id``, ``right_id`` and ``label`` (Int64: 1 for a link, 0 for
+        a distinct pair, NA when not annotated), one row per pair in file
+        order. ``learner.teach_many(frame.dropna())`` adds the annotated
+        pairs to a learner's labels (without ``dropna``, the pairs not
+        annotated count as unsure).
+
+    Examples
+    --------
+    A file as recordlinkage's annotator leaves it (see
+    :func:`write_annotation_file` for writing one):
+
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from skrecordpair import read_annotation_file
+    >>> pair = {"identifiers": {"a": {"dataset": None, "record": "l1"},
+    ...                         "b": {"dataset": None, "record": "r1"}},
+    ...         "fields": [], "label": 0}
+    >>> path = Path(tempfile.mkdtemp()) / "pairs.json"
+    >>> _ = path.write_text(json.dumps({"version": 1, "pairs": [pair]}))
+    >>> read_annotation_file(path)
+      left_id right_id  label
+    0      l1       r1      0
+    """
+    from recordlinkage.annotation import read_annotation_file as read
+
+    result = read(path)
+    rows = [(p["identifiers"]["a"]["record"], p["identifiers"]["b"]["record"],
+             p.get("label")) for p in result.pairs or []]
+    frame = pd.DataFrame(rows, columns=LABEL_COLUMNS)
+    bad = frame["label"].dropna()
+    bad = bad[~bad.isin([0, 1])]
+    if len(bad):
+        raise ValueError(f"The labels in {str(path)!r} must be 0 or 1; found "
+                         f"{bad.head().tolist()}.")
+    frame["label"] = pd.array([None if pd.isna(v) else int(v) for v in frame["label"]],
+                              dtype="Int64")
+    return frame

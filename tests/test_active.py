@@ -1,0 +1,224 @@
+"""Tests for the active-learning loop and its labels file."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import make_pipeline
+
+from skrecordpair import (
+    ActiveLearner,
+    NearestNeighborBlocker,
+    SimilarityFeatures,
+    read_labels,
+    uncertain_pairs,
+)
+
+from .conftest import make_tables
+
+
+@pytest.fixture(scope="module")
+def tables():
+    left, right, true = make_tables(n=80, n_extra=20, seed=3)
+    return left, right, set(true)
+
+
+def _learner(tables, labels=None, **params):
+    left, right, _ = tables
+    params = {"batch_size": 10, "random_state": 0, **params}
+    return ActiveLearner(NearestNeighborBlocker(k=4), labels=labels,
+                         **params).fit(left, right)
+
+
+def _answer(learner, batch, truth):
+    for a, b in zip(batch.left_id, batch.right_id):
+        learner.teach(a, b, int((a, b) in truth))
+
+
+def test_first_round_spreads_over_the_similarity_range(tables):
+    learner = _learner(tables)
+    similarity = learner.candidates_["similarity"]
+    batch = learner.propose()
+    assert len(batch) == 10
+    assert batch[["left_id", "right_id"]].duplicated().sum() == 0
+    # One pair per tenth of the range: the extremes are both covered.
+    span = similarity.max() - similarity.min()
+    assert batch["similarity"].max() >= similarity.max() - 0.1 * span
+    assert batch["similarity"].min() <= similarity.min() + 0.1 * span
+    assert batch["probability"].isna().all()  # no proposer without labels
+
+
+def test_the_loop_learns_and_reports(tables):
+    truth = tables[2]
+    learner = _learner(tables)
+    for _ in range(5):
+        _answer(learner, learner.propose(), truth)
+        report = learner.refit()
+    assert report["n_labels"] == 50 == len(learner.history_) * 10
+    assert learner.proposer_ is not None
+    assert 0 <= report["estimated_precision"] <= 1
+    assert 0 <= report["estimated_recall"] <= 1
+    c = learner.candidates_
+    predicted = c[c["probability"] > 0.5]
+    found = sum((a, b) in truth for a, b in zip(predicted.left_id, predicted.right_id))
+    precision, recall = found / len(predicted), found / len(truth)
+    assert precision > 0.9 and recall > 0.9
+    # Labelled pairs are never proposed again.
+    labelled = set(zip(learner.labels_.left_id, learner.labels_.right_id))
+    batch = learner.propose()
+    assert not labelled & set(zip(batch.left_id, batch.right_id))
+
+
+def test_uncertain_batches_are_diverse_and_uncertain(tables):
+    truth = tables[2]
+    learner = _learner(tables, explore=0.0)
+    for _ in range(3):
+        _answer(learner, learner.propose(), truth)
+        learner.refit()
+    batch = learner.propose()
+    p = learner.candidates_["probability"].to_numpy()
+    labelled = learner.candidates_.set_index(["left_id", "right_id"]).index.isin(
+        list(zip(learner.labels_.left_id, learner.labels_.right_id)))
+    # Drawn from the most uncertain pool: at least as uncertain as the median.
+    median = np.median(np.abs(p[~labelled] - 0.5))
+    assert (np.abs(batch["probability"] - 0.5) <= median).all()
+    assert batch[["left_id", "right_id"]].duplicated().sum() == 0
+
+
+def test_labels_are_on_disk_after_each_teach_and_a_new_learner_resumes(
+        tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    truth = tables[2]
+    learner = _learner(tables, labels=path)
+    assert path.read_text() == "left_id,right_id,label\n"
+    batch = learner.propose()
+    for i, (a, b) in enumerate(zip(batch.left_id, batch.right_id)):
+        learner.teach(a, b, int((a, b) in truth))
+        # Written through at once, as a killed session would leave it.
+        assert len(read_labels(path)) == i + 1
+    resumed = _learner(tables, labels=path)
+    pd.testing.assert_frame_equal(resumed.labels_, learner.labels_)
+    new = resumed.propose()
+    assert not set(zip(new.left_id, new.right_id)) & set(
+        zip(batch.left_id, batch.right_id))
+
+
+def test_a_hand_edited_file_counts_its_last_line_and_unsure(tables, tmp_path):
+    truth = tables[2]
+    a, b = sorted(truth)[0]
+    path = tmp_path / "labels.csv"
+    path.write_text(f"left_id,right_id,label\n{a},{b},0\n{a},{b},match\n"
+                    f"l1,r1,unsure\n")
+    learner = _learner(tables, labels=path)
+    labels = learner.labels_.set_index(["left_id", "right_id"])["label"]
+    assert labels[(a, b)] == 1
+    assert pd.isna(labels[("l1", "r1")])
+    assert learner.report()["n_unsure"] == 1
+    X, y = learner.training_pairs()
+    assert list(X.index) == [(a, b)] and list(y) == [1]
+    assert X.index.names == ["left_id", "right_id"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("left_id,right_id,label\nl0,r0,maybe\n", "must be 1, 0 or unsure"),
+    ("left_id,right,label\nl0,r0,1\n", "lacks \\['right_id'\\]"),
+    ("left_id,right_id,label\nnobody,r0,1\n", "names a record id"),
+])
+def test_a_bad_labels_file_is_refused(tables, tmp_path, content, message):
+    path = tmp_path / "labels.csv"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        _learner(tables, labels=path)
+
+
+def test_undo_takes_the_last_label_back_from_the_file(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    learner = _learner(tables, labels=path)
+    learner.teach("l0", "r0", 1).teach("l1", "r1", 0)
+    assert learner.undo() == ("l1", "r1")
+    assert read_labels(path)[["left_id", "right_id"]].values.tolist() == [["l0", "r0"]]
+    assert learner.labels_[["left_id", "right_id"]].values.tolist() == [["l0", "r0"]]
+    assert learner.undo() == ("l0", "r0")
+    assert learner.undo() is None
+    assert path.read_text() == "left_id,right_id,label\n"
+
+
+def test_teach_refuses_bad_labels(tables):
+    learner = _learner(tables)
+    with pytest.raises(ValueError, match="label must be 1, 0 or None"):
+        learner.teach("l0", "r0", 2)
+    with pytest.raises(ValueError, match="names a record id"):
+        learner.teach("l0", "nobody", 1)
+
+
+def test_pairs_outside_the_candidates_are_trained_on(tables):
+    learner = _learner(tables)
+    c = learner.candidates_
+    outside = next((f"l{i}", f"r{j}") for i in range(80) for j in range(100)
+                   if not ((c.left_id == f"l{i}") & (c.right_id == f"r{j}")).any())
+    learner.teach(*outside, 0).teach(*sorted(tables[2])[0], 1)
+    learner.refit()
+    X, y = learner.training_pairs()
+    assert X.index[0] == outside and list(y) == [0, 1]
+
+
+def test_exclude_holds_pairs_out(tables):
+    left, right, _ = tables
+    full = ActiveLearner(NearestNeighborBlocker(k=4)).fit(left, right)
+    held_out = full.candidates_.iloc[::2]
+    learner = ActiveLearner(NearestNeighborBlocker(k=4)).fit(left, right,
+                                                             exclude=held_out)
+    assert len(learner.candidates_) == len(full.candidates_) - len(held_out)
+    kept = set(zip(learner.candidates_.left_id, learner.candidates_.right_id))
+    assert not kept & set(zip(held_out.left_id, held_out.right_id))
+
+
+def test_deduplication_normalises_the_pair_order(tables, tmp_path):
+    left = tables[0]
+    path = tmp_path / "labels.csv"
+    learner = ActiveLearner(NearestNeighborBlocker(k=3), labels=path).fit(left)
+    learner.teach("l5", "l2", 0)
+    assert learner.labels_[["left_id", "right_id"]].values.tolist() == [["l2", "l5"]]
+    with pytest.raises(ValueError, match="with itself"):
+        learner.teach("l1", "l1", 1)
+
+
+def test_fit_estimator_fits_the_final_model_on_the_labels(tables):
+    truth = tables[2]
+    model = make_pipeline(SimilarityFeatures(),
+                          HistGradientBoostingClassifier(min_samples_leaf=2))
+    learner = _learner(tables, estimator=model)
+    with pytest.raises(ValueError, match="at least one match and one non-match"):
+        learner.fit_estimator()
+    for _ in range(3):
+        _answer(learner, learner.propose(), truth)
+        learner.refit()
+    fitted = learner.fit_estimator()
+    assert fitted is learner.estimator_ and fitted is not model
+    X, y = learner.training_pairs()
+    assert (fitted.predict(X) == y).mean() > 0.9
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"batch_size": 0}, "batch_size must be a positive integer"),
+    ({"explore": 1.5}, "explore must be a number in"),
+])
+def test_bad_parameters_are_refused(tables, params, message):
+    with pytest.raises(ValueError, match=message):
+        ActiveLearner(**params).fit(tables[0], tables[1])
+
+
+def test_unfitted_learner_says_so():
+    with pytest.raises(AttributeError, match="not fitted yet"):
+        ActiveLearner().propose()
+
+
+def test_uncertain_pairs_keeps_the_band_most_uncertain_first():
+    pairs = pd.DataFrame({"left_id": [1, 2, 3, 4], "right_id": [5, 6, 7, 8],
+                          "probability": [0.1, 0.75, 0.52, 0.3]})
+    assert uncertain_pairs(pairs).left_id.tolist() == [3, 4, 2]
+    assert uncertain_pairs(pairs, band=(0.0, 0.2)).left_id.tolist() == [1]
+    with pytest.raises(ValueError, match="band must satisfy"):
+        uncertain_pairs(pairs, band=(0.8, 0.2))
+    with pytest.raises(ValueError, match="lack \\['probability'\\]"):
+        uncertain_pairs(pairs.drop(columns="probability"))

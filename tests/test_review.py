@@ -1,0 +1,193 @@
+"""Tests for the labelling front ends: the terminal session, the ``label``
+command, the review of scored pairs and recordlinkage's annotation files."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from recordlinkage.annotation import read_annotation_file as rl_read
+
+from skrecordpair import (
+    ActiveLearner,
+    NearestNeighborBlocker,
+    label_session,
+    read_annotation_file,
+    read_labels,
+    write_annotation_file,
+)
+from skrecordpair._review import format_pair
+
+from .conftest import make_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tables():
+    left, right, true = make_tables(n=80, n_extra=20, seed=5)
+    return left, right, set(true)
+
+
+def _learner(tables, labels=None, batch_size=5):
+    left, right, _ = tables
+    return ActiveLearner(NearestNeighborBlocker(k=4), labels=labels,
+                         batch_size=batch_size, random_state=0).fit(left, right)
+
+
+class Labeller:
+    """Scripted key presses: the truth for each shown pair, or given keys."""
+
+    def __init__(self, truth, script=()):
+        self.truth, self.script, self.shown, self.out = truth, list(script), [], []
+
+    def write(self, text):
+        self.out.append(text)
+
+    def read(self, prompt):
+        if self.script:
+            return self.script.pop(0)
+        # The pair on screen: its ids are on the header line of the table.
+        header = next(t for t in reversed(self.out) if "left " in t).splitlines()[0]
+        left_id = header.split("left ")[1].split()[0]
+        right_id = header.split("right ")[1].strip()
+        self.shown.append((left_id, right_id))
+        return "m" if (left_id, right_id) in self.truth else "n"
+
+
+def test_format_pair_marks_the_fields_that_differ():
+    left = pd.Series({"name": "Anna Smith", "city": "Berlin", "born": None}, name="l1")
+    right = pd.Series({"name": "anna smith", "city": "Paris", "born": "1980"},
+                      name="r9")
+    lines = format_pair(left, right).splitlines()
+    assert "left l1" in lines[0] and "right r9" in lines[0]
+    assert lines[1].startswith("  name")  # equal but for case
+    assert lines[2].startswith("* city") and "Berlin" in lines[2] and "Paris" in lines[2]
+    assert lines[3].startswith("* born")
+    assert "\033[" in format_pair(left, right, color=True)
+
+
+def test_a_scripted_session_of_20_pairs(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    learner = _learner(tables, labels=path)
+    labeller = Labeller(tables[2])
+    start = time.perf_counter()
+    n = label_session(learner, max_labels=20, read=labeller.read,
+                      write=labeller.write)
+    seconds = time.perf_counter() - start
+    assert n == 20
+    labels = read_labels(path)
+    assert len(labels) == 20
+    assert list(zip(labels.left_id, labels.right_id)) == labeller.shown
+    truth = [int(p in tables[2]) for p in labeller.shown]
+    assert labels["label"].tolist() == truth
+    # Refits between rounds only: well under a second per pair.
+    assert seconds / 20 < 1.0
+    assert sum("labels (" in t for t in labeller.out) == 4  # one report per round
+
+
+def test_undo_unsure_help_and_quit(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    learner = _learner(tables, labels=path)
+    labeller = Labeller(tables[2], script=["b", "m", "b", "x", "u", "n", "q"])
+    n = label_session(learner, read=labeller.read, write=labeller.write)
+    assert "Nothing to take back." in labeller.out
+    assert any(t.startswith("[m]atch") for t in labeller.out)  # help after "x"
+    labels = read_labels(path)
+    # m was taken back; the same pair then got u; the next one n.
+    assert n == 2 and len(labels) == 2
+    assert pd.isna(labels["label"][0]) and labels["label"][1] == 0
+
+
+def test_review_labels_the_given_pairs_and_they_are_trained_on(tables, tmp_path):
+    learner = _learner(tables, labels=tmp_path / "labels.csv")
+    c = learner.candidates_
+    pairs = c.iloc[[3, 1, 7]][["left_id", "right_id"]].assign(probability=0.5)
+    labeller = Labeller(tables[2])
+    assert label_session(learner, pairs=pairs, read=labeller.read,
+                         write=labeller.write) == 3
+    assert labeller.shown == list(zip(pairs.left_id, pairs.right_id))
+    X, _ = learner.training_pairs()
+    assert list(X.index) == labeller.shown
+    assert "Nothing left to label." in labeller.out
+
+
+def _cli(tmp_path, *args):
+    return [sys.executable, "-m", "skrecordpair", "label",
+            str(tmp_path / "left.csv"), str(tmp_path / "right.csv"),
+            "--labels", str(tmp_path / "labels.csv"), "--k", "4", "--batch-size", "5",
+            *args]
+
+
+def _write_tables(tables, tmp_path):
+    left, right, _ = tables
+    left.rename_axis("id").to_csv(tmp_path / "left.csv")
+    right.rename_axis("id").to_csv(tmp_path / "right.csv")
+
+
+def test_a_killed_session_resumes_from_its_file(tables, tmp_path):
+    _write_tables(tables, tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    labels = tmp_path / "labels.csv"
+    process = subprocess.Popen(_cli(tmp_path), stdin=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, env=env, cwd=tmp_path)
+    process.stdin.write(b"n\n" * 7)
+    process.stdin.flush()  # stdin left open: the session waits for more keys
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+            labels.exists() and len(labels.read_text().splitlines()) == 8):
+        time.sleep(0.2)
+    process.kill()
+    process.wait()
+    first = read_labels(labels)
+    assert len(first) == 7
+    done = subprocess.run(_cli(tmp_path, "--max-labels", "3"), input=b"m\n" * 3,
+                          capture_output=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    final = read_labels(labels)
+    assert len(final) == 10
+    pd.testing.assert_frame_equal(final.iloc[:7], first)
+    assert not final[["left_id", "right_id"]].duplicated().any()
+
+
+def test_annotation_file_round_trip(tables, tmp_path):
+    left, right, _ = tables
+    learner = _learner(tables)
+    pairs = learner.propose(6)
+    labels = [1, 0, None, 1, 0, None]
+    path = tmp_path / "annotation.json"
+    write_annotation_file(path, pairs, left, right, labels=labels,
+                          left_name="people", right_name="copies")
+    # recordlinkage reads it: the links and distinct pairs are ours.
+    result = rl_read(path)
+    assert list(result.links) == [tuple(pairs.iloc[i, :2]) for i in (0, 3)]
+    assert list(result.distinct) == [tuple(pairs.iloc[i, :2]) for i in (1, 4)]
+    back = read_annotation_file(path)
+    assert back[["left_id", "right_id"]].values.tolist() == \
+        pairs[["left_id", "right_id"]].values.tolist()
+    assert back["label"].tolist() == [1, 0, pd.NA, 1, 0, pd.NA]
+    learner.teach_many(back.dropna())
+    assert learner.report()["n_labels"] == 4
+    assert learner.report()["n_unsure"] == 0
+
+
+def test_the_label_command_exports_and_imports_annotations(tables, tmp_path):
+    _write_tables(tables, tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    path = tmp_path / "annotation.json"
+    done = subprocess.run(_cli(tmp_path, "--export-annotations", str(path)),
+                          capture_output=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    back = read_annotation_file(path)
+    assert len(back) == 5 and back["label"].isna().all()
+    back["label"] = [int(p in tables[2]) for p in zip(back.left_id, back.right_id)]
+    write_annotation_file(path, back, tables[0], tables[1], labels=back["label"])
+    done = subprocess.run(_cli(tmp_path, "--import-annotations", str(path),
+                               "--max-labels", "0"),
+                          capture_output=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    labels = read_labels(tmp_path / "labels.csv")
+    assert labels["label"].tolist() == back["label"].tolist()
