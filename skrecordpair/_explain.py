@@ -441,7 +441,8 @@ def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines
                 n = len(target)
                 ref1, _, ref2, _ = module.encode_fields(
                     reference["left"], reference["right"], reference["token_words"],
-                    reference["token_chars"])
+                    reference["token_chars"], reference.get("left_pretrained"),
+                    reference.get("right_pretrained"))
                 pick = from_reference[:, None, None]
                 base_fe = {"left": torch.where(pick, ref1[:n], fe2),
                            "right": torch.where(pick, ref2[n:], fe1)}
