@@ -275,7 +275,9 @@ def explain_faithfulness(record):
     rows = {}  # (model, dataset, reference) -> row; later runs replace earlier ones
     for number, run in enumerate(runs, 1):
         encoder = run["settings"].get("text_encoder")
-        model = "default" if encoder is None else f"text_encoder={Path(encoder).name}"
+        # A hub name, or a local directory's last two parts (often <name>/model).
+        model = ("default" if encoder is None
+                 else f"text_encoder={'/'.join(Path(encoder).parts[-2:])}")
         for name, r in run["results"].items():
             for reference, f in r["references"].items():
                 per_class = " / ".join(
