@@ -22,13 +22,19 @@ of pairs where the top field's effect is larger than the random field's
 Spearman rank correlation, per pair, between the fields' evidence in the
 prediction's direction and their effects (mean over the pairs where both vary).
 
+With ``--text-encoder`` (a Hugging Face hub name or local directory), the
+estimator is ``RecordPairClassifier(text_encoder=...)``, the pre-trained
+configuration, instead of the default one; set ``HF_HUB_OFFLINE=1`` for a local
+directory.
+
 The JSON (``benchmarks/results/`` unless ``--out``) is written after each dataset.
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/explain_faithfulness.py \\
         --data /work/shared/data/magellan [--datasets beer fodors_zagats] \\
-        [--max-epochs 10] [--max-pairs 400] [--references missing shuffled]
+        [--max-epochs 10] [--max-pairs 400] [--references missing shuffled] \\
+        [--text-encoder all-MiniLM-L6-v2]
 """
 
 from __future__ import annotations
@@ -126,6 +132,9 @@ def main(argv=None):
                         choices=REFERENCES)
     parser.add_argument("--n-steps", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--text-encoder", default=None, metavar="MODEL",
+                        help="a hub name or local directory of a Hugging Face encoder: "
+                             "the pre-trained configuration instead of the default one")
     args = parser.parse_args(argv)
 
     run = Run("explain_faithfulness", args, argv)
@@ -133,7 +142,8 @@ def main(argv=None):
     for name in args.datasets:
         data = load_magellan(magellan_folder(args.data, name), as_frame=True)
         start = time.perf_counter()
-        clf = RecordPairClassifier(max_epochs=args.max_epochs, random_state=args.seed)
+        clf = RecordPairClassifier(max_epochs=args.max_epochs, random_state=args.seed,
+                                   text_encoder=args.text_encoder)
         clf.fit(*data.train, validation_data=data.valid)
         fit_seconds = time.perf_counter() - start
         X = data.test[0]

@@ -1,7 +1,9 @@
 """Build ``benchmarks/RESULTS.md`` from the benchmarks' JSON result files.
 
 Takes the latest run of each script among the given files (by default every
-``benchmarks/results/*.json``) and renders it: the ER-Magellan ablation first,
+``benchmarks/results/*.json``) and renders it (the runs of a script in
+``MERGED`` together: each of its rows from the latest run that has it): the
+ER-Magellan ablation first,
 then the other benchmarks, each with the command that produced it and the code
 and machine it ran on. A benchmark without a JSON file gets its section of
 ``benchmarks/results/before-data.md``: figures quoted from runs made before
@@ -37,10 +39,15 @@ OTHERS = {
     "blocking-scale": "Blocking two large synthetic people tables",
 }
 
+# Scripts whose runs each cover some of the data sets or configurations: their
+# section shows every run, each row from the latest run that has it.
+MERGED = {"explain_faithfulness"}
+
 
 def load(paths):
-    """The latest run of each script among the JSON files at `paths`."""
-    latest = {}
+    """The latest run of each script among the JSON files at `paths`; for the
+    scripts in ``MERGED``, the latest run with ``runs``, all of them, oldest first."""
+    latest, runs = {}, {}
     for path in paths:
         record = json.loads(Path(path).read_text())
         path = Path(path).resolve()
@@ -54,9 +61,12 @@ def load(paths):
             # fewer data sets or seeds) and gets its own section.
             scripts = ["magellan-pretrained"]
         for script in scripts:
+            runs.setdefault(script, []).append(record)
             if (script not in latest
                     or record["started_utc"] > latest[script]["started_utc"]):
                 latest[script] = record
+    for script in MERGED & set(latest):
+        latest[script]["runs"] = sorted(runs[script], key=lambda r: r["started_utc"])
     return latest
 
 
@@ -257,10 +267,12 @@ def explain(record):
 
 
 def explain_faithfulness(record):
+    runs = record.get("runs", [record])
     settings = record["settings"]
     lines = [
-        (f"The default model ({settings['max_epochs']} epochs at most) per data set; "
-         f"the first {settings['max_pairs']} test pairs explained (n_steps="
+        (f"Per data set, the default model or the pre-trained configuration "
+         f"(`text_encoder`), at most {settings['max_epochs']} epochs; the first "
+         f"{settings['max_pairs']} test pairs explained (n_steps="
          f"{settings['n_steps']}). One field of the right record is changed (a "
          "predicted match: a random value of the field; a non-match: the left "
          "record's value) and the match probability measured again. *top > random*: "
@@ -269,24 +281,38 @@ def explain_faithfulness(record):
          "80 %); *top > smallest*: than the field with the least evidence; the mean "
          "effects (fall of the probability for matches, rise for non-matches); "
          "Spearman: rank correlation per pair of evidence and effect over the "
-         "fields (mean over the pairs where both vary)."),
+         "fields (mean over the pairs where both vary); *run*: the run below."),
         "",
     ]
-    rows = []
-    for name, r in record["results"].items():
-        for reference, f in r["references"].items():
-            per_class = " / ".join(
-                f"{f[k]['top_beats_random']:.0%} of {f[k]['pairs']}" if f.get(k) else "-"
-                for k in ("predicted_match", "predicted_non_match"))
-            rows.append([name, reference, str(r["pairs"]), str(len(r["fields"])),
-                         f"{f['top_beats_random']:.0%}", per_class,
-                         f"{f['top_beats_smallest']:.0%}",
-                         f"{f['mean_effect_top']:.3f} / {f['mean_effect_random']:.3f} / "
-                         f"{f['mean_effect_smallest']:.3f}",
-                         "-" if f["spearman_mean"] is None else f"{f['spearman_mean']:.2f}"])
-    return lines + table(["dataset", "reference", "pairs", "fields", "top > random",
-                          "top > random (matches / non-matches)", "top > smallest",
-                          "effect top / random / smallest", "Spearman"], rows)
+    rows = {}  # (model, dataset, reference) -> row; later runs replace earlier ones
+    for number, run in enumerate(runs, 1):
+        encoder = run["settings"].get("text_encoder")
+        # A hub name, or a local directory's last two parts (often <name>/model).
+        model = ("default" if encoder is None
+                 else f"text_encoder={'/'.join(Path(encoder).parts[-2:])}")
+        for name, r in run["results"].items():
+            for reference, f in r["references"].items():
+                per_class = " / ".join(
+                    f"{f[k]['top_beats_random']:.0%} of {f[k]['pairs']}" if f.get(k)
+                    else "-" for k in ("predicted_match", "predicted_non_match"))
+                rows[model, name, reference] = [
+                    model, name, reference, str(r["pairs"]), str(len(r["fields"])),
+                    f"{f['top_beats_random']:.0%}", per_class,
+                    f"{f['top_beats_smallest']:.0%}",
+                    f"{f['mean_effect_top']:.3f} / {f['mean_effect_random']:.3f} / "
+                    f"{f['mean_effect_smallest']:.3f}",
+                    "-" if f["spearman_mean"] is None else f"{f['spearman_mean']:.2f}",
+                    str(number)]
+    lines += table(["model", "dataset", "reference", "pairs", "fields", "top > random",
+                    "top > random (matches / non-matches)", "top > smallest",
+                    "effect top / random / smallest", "Spearman", "run"],
+                   sorted(rows.values(), key=lambda row: row[0] != "default"))
+    if len(runs) > 1:
+        lines += ["", "Runs:"]
+        for number, run in enumerate(runs, 1):
+            lines += ["", f"{number}. " + "\n   ".join(
+                line for line in provenance(run) if line)]
+    return lines
 
 
 def blocking_magellan(record):
@@ -353,7 +379,9 @@ def render(latest):
     lines += ["", "## Other benchmarks"]
     for script, title in OTHERS.items():
         lines += ["", f"### {title}", ""]
-        if script in latest:
+        if script in latest and len(latest[script].get("runs", ())) > 1:
+            lines += RENDER[script](latest[script])
+        elif script in latest:
             lines += provenance(latest[script]) + [""] + RENDER[script](latest[script])
         else:
             lines.append(quoted.get(script, "No run kept as data yet; see "

@@ -5,7 +5,6 @@ import string
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
@@ -121,12 +120,14 @@ def test_explain_attributes_per_field_with_an_encoder(encoded_clf):
     assert len(explanation) == 4 * 2 * 3  # pairs x sides x fields
     assert set(explanation["field"]) == {"name", "city", "year"}
     assert np.isfinite(explanation["attribution"]).all()
-    # Integrated gradients are nearly complete: each side's attributions sum to
-    # the change of the log-odds from its baseline, up to a small delta.
+    # Both baselines are used: the predicted matches move from the reference
+    # pairs, whose encodings need their own subword vectors.
+    assert set(explanation["baseline"]) == {"reference", "duplicate"}
+    # Integrated gradients are nearly complete: the deltas are small next to
+    # the attributions. (Not zero: the paper variant's argmax jumps.)
     per_side = explanation.groupby(["pair", "side"])
-    sums = per_side["raw_attribution"].sum()
-    deltas = per_side["convergence_delta"].first()
-    assert (deltas.abs() <= 0.05 * sums.abs() + 0.02).all(), pd.concat([sums, deltas], axis=1)
+    total = per_side["raw_attribution"].sum().abs()
+    assert (per_side["convergence_delta"].first().abs() < 0.1 * total).all()
 
 
 @pytest.mark.parametrize("params, message", [
