@@ -1,7 +1,9 @@
 """Build ``benchmarks/RESULTS.md`` from the benchmarks' JSON result files.
 
 Takes the latest run of each script among the given files (by default every
-``benchmarks/results/*.json``) and renders it: the ER-Magellan ablation first,
+``benchmarks/results/*.json``) and renders it (the runs of a script in
+``MERGED`` together: each of its rows from the latest run that has it): the
+ER-Magellan ablation first,
 then the other benchmarks, each with the command that produced it and the code
 and machine it ran on. A benchmark without a JSON file gets its section of
 ``benchmarks/results/before-data.md``: figures quoted from runs made before
@@ -38,6 +40,9 @@ OTHERS = {
     "active_learning": "Active learning: labels against F1",
 }
 
+# Scripts whose runs each cover some of the data sets or configurations: their
+# section shows every run, each row from the latest run that has it.
+MERGED = {"explain_faithfulness"}
 # Scripts whose runs cover some data sets each (``--datasets``): every data set
 # is taken from the latest run that holds it.
 BY_DATASET = {"active_learning"}
@@ -46,7 +51,8 @@ BY_DATASET = {"active_learning"}
 def load(paths):
     """The latest run of each script among the JSON files at `paths`.
 
-    For the scripts of `BY_DATASET`, the record is the latest run with its
+    For the scripts in ``MERGED``, the latest run with ``runs``, all of them,
+    oldest first. For the scripts in ``BY_DATASET``, the latest run with its
     ``results`` holding each data set from the latest run that has it, and
     ``runs`` the runs used, oldest first.
     """
@@ -68,6 +74,8 @@ def load(paths):
             if (script not in latest
                     or record["started_utc"] > latest[script]["started_utc"]):
                 latest[script] = record
+    for script in MERGED & set(latest):
+        latest[script]["runs"] = sorted(runs[script], key=lambda r: r["started_utc"])
     for script in BY_DATASET & set(latest):
         merged, used = {}, []
         for record in sorted(runs[script], key=lambda r: r["started_utc"]):
@@ -278,10 +286,12 @@ def explain(record):
 
 
 def explain_faithfulness(record):
+    runs = record.get("runs", [record])
     settings = record["settings"]
     lines = [
-        (f"The default model ({settings['max_epochs']} epochs at most) per data set; "
-         f"the first {settings['max_pairs']} test pairs explained (n_steps="
+        (f"Per data set, the default model or the pre-trained configuration "
+         f"(`text_encoder`), at most {settings['max_epochs']} epochs; the first "
+         f"{settings['max_pairs']} test pairs explained (n_steps="
          f"{settings['n_steps']}). One field of the right record is changed (a "
          "predicted match: a random value of the field; a non-match: the left "
          "record's value) and the match probability measured again. *top > random*: "
@@ -290,24 +300,45 @@ def explain_faithfulness(record):
          "80 %); *top > smallest*: than the field with the least evidence; the mean "
          "effects (fall of the probability for matches, rise for non-matches); "
          "Spearman: rank correlation per pair of evidence and effect over the "
-         "fields (mean over the pairs where both vary)."),
+         "fields (mean over the pairs where both vary); *where a field moves p*: "
+         "the share over the pairs where some field, changed alone, moves the "
+         "probability by at least 0.01 (in the others all effects tie near 0; "
+         "runs before this column have '-'); *run*: the run below."),
         "",
     ]
-    rows = []
-    for name, r in record["results"].items():
-        for reference, f in r["references"].items():
-            per_class = " / ".join(
-                f"{f[k]['top_beats_random']:.0%} of {f[k]['pairs']}" if f.get(k) else "-"
-                for k in ("predicted_match", "predicted_non_match"))
-            rows.append([name, reference, str(r["pairs"]), str(len(r["fields"])),
-                         f"{f['top_beats_random']:.0%}", per_class,
-                         f"{f['top_beats_smallest']:.0%}",
-                         f"{f['mean_effect_top']:.3f} / {f['mean_effect_random']:.3f} / "
-                         f"{f['mean_effect_smallest']:.3f}",
-                         "-" if f["spearman_mean"] is None else f"{f['spearman_mean']:.2f}"])
-    return lines + table(["dataset", "reference", "pairs", "fields", "top > random",
-                          "top > random (matches / non-matches)", "top > smallest",
-                          "effect top / random / smallest", "Spearman"], rows)
+    rows = {}  # (model, dataset, reference) -> row; later runs replace earlier ones
+    for number, run in enumerate(runs, 1):
+        encoder = run["settings"].get("text_encoder")
+        # A hub name, or a local directory's last two parts (often <name>/model).
+        model = ("default" if encoder is None
+                 else f"text_encoder={'/'.join(Path(encoder).parts[-2:])}")
+        for name, r in run["results"].items():
+            for reference, f in r["references"].items():
+                per_class = " / ".join(
+                    f"{f[k]['top_beats_random']:.0%} of {f[k]['pairs']}" if f.get(k)
+                    else "-" for k in ("predicted_match", "predicted_non_match"))
+                rows[model, name, reference] = [
+                    model, name, reference, str(r["pairs"]), str(len(r["fields"])),
+                    f"{f['top_beats_random']:.0%}", per_class,
+                    (f"{f['where_some_field_moves']['top_beats_random']:.0%} of "
+                     f"{f['pairs_some_field_moves']}"
+                     if f.get("where_some_field_moves") else "-"),
+                    f"{f['top_beats_smallest']:.0%}",
+                    f"{f['mean_effect_top']:.3f} / {f['mean_effect_random']:.3f} / "
+                    f"{f['mean_effect_smallest']:.3f}",
+                    "-" if f["spearman_mean"] is None else f"{f['spearman_mean']:.2f}",
+                    str(number)]
+    lines += table(["model", "dataset", "reference", "pairs", "fields", "top > random",
+                    "top > random (matches / non-matches)",
+                    "top > random where a field moves p", "top > smallest",
+                    "effect top / random / smallest", "Spearman", "run"],
+                   sorted(rows.values(), key=lambda row: row[0] != "default"))
+    if len(runs) > 1:
+        lines += ["", "Runs:"]
+        for number, run in enumerate(runs, 1):
+            lines += ["", f"{number}. " + "\n   ".join(
+                line for line in provenance(run) if line)]
+    return lines
 
 
 def blocking_magellan(record):
@@ -426,7 +457,9 @@ def render(latest):
     lines += ["", "## Other benchmarks"]
     for script, title in OTHERS.items():
         lines += ["", f"### {title}", ""]
-        if script in latest:
+        if script in MERGED and len(latest.get(script, {}).get("runs", ())) > 1:
+            lines += RENDER[script](latest[script])
+        elif script in latest:
             for run in latest[script].get("runs", [latest[script]]):
                 lines += provenance(run) + [""]
             lines += RENDER[script](latest[script])

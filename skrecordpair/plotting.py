@@ -313,6 +313,7 @@ def plot_evidence_by_field(explanation, *, ax=None):
     Returns
     -------
     matplotlib.axes.Axes
+
     Examples
     --------
     >>> import pandas as pd
@@ -428,6 +429,7 @@ def plot_waterfall(explanation, pair=None, *, ax=None, max_chars=30):
     Returns
     -------
     matplotlib.axes.Axes
+
     Examples
     --------
     >>> import pandas as pd

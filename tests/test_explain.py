@@ -1,3 +1,9 @@
+import doctest
+import io
+import re
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -433,3 +439,21 @@ def test_the_demo_shows_agreeing_fields_as_evidence_for_a_match(fitted, people):
     assert table.loc["city", "left text"] == table.loc["city", "right text"]
     assert table.loc["city", "left evidence"] > 0
     assert table.loc["city", "right evidence"] > 0
+
+
+def test_the_worked_example_of_the_docs_is_current():
+    """The examples of "A first explanation" in docs/explanations.rst run as a
+    doctest: their numbers are those of the present code."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "explanations.rst").read_text()
+    section = text.split("\nA first explanation\n")[1].split("\nExplaining linked pairs\n")[0]
+    blocks = re.findall(r"\.\. code-block:: pycon\n\n((?:(?:   .*)?\n)+)", section)
+    assert len(blocks) == 2
+    example = textwrap.dedent("".join(blocks))
+    test = doctest.DocTestParser().get_doctest(example, {}, "explanations.rst",
+                                               "docs/explanations.rst", 0)
+    output = io.StringIO()
+    runner = doctest.DocTestRunner(
+        optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    result = runner.run(test, out=output.write)
+    assert result.attempted >= 10
+    assert result.failed == 0, output.getvalue()

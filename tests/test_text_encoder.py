@@ -120,8 +120,14 @@ def test_explain_attributes_per_field_with_an_encoder(encoded_clf):
     assert len(explanation) == 4 * 2 * 3  # pairs x sides x fields
     assert set(explanation["field"]) == {"name", "city", "year"}
     assert np.isfinite(explanation["attribution"]).all()
-    # Integrated gradients are complete: the deltas are small.
-    assert explanation["convergence_delta"].abs().max() < 0.05
+    # Both baselines are used: the predicted matches move from the reference
+    # pairs, whose encodings need their own subword vectors.
+    assert set(explanation["baseline"]) == {"reference", "duplicate"}
+    # Integrated gradients are nearly complete: the deltas are small next to
+    # the attributions. (Not zero: the paper variant's argmax jumps.)
+    per_side = explanation.groupby(["pair", "side"])
+    total = per_side["raw_attribution"].sum().abs()
+    assert (per_side["convergence_delta"].first().abs() < 0.1 * total).all()
 
 
 @pytest.mark.parametrize("params, message", [
