@@ -303,7 +303,7 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--budgets", nargs="+", type=int, default=BUDGETS)
-    parser.add_argument("--batch-size", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--k", type=int, default=10, help="the blocker's k")
     parser.add_argument("--final", action="store_true",
                         help="also fit RecordPairClassifier at the largest budget")

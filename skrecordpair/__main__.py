@@ -144,7 +144,7 @@ def main(argv=None):
     lab.add_argument("--id", default=None,
                      help="the id column (default: 'id' if present, else the row)")
     lab.add_argument("--k", type=int, default=10, help="candidates per record")
-    lab.add_argument("--batch-size", type=int, default=5, help="pairs per round")
+    lab.add_argument("--batch-size", type=int, default=10, help="pairs per round")
     lab.add_argument("--max-labels", type=int, default=None)
     lab.add_argument("--seed", type=int, default=0)
     lab.add_argument("--review", default=None, help="CSV of scored pairs (left_id, "

@@ -92,9 +92,8 @@ class ActiveLearner:
         The labels file. Read by :meth:`fit` if it exists (created with its
         header otherwise); every :meth:`teach` appends to it. None keeps the
         labels in memory only.
-    batch_size : int, default=5
-        Number of pairs proposed per round. Small rounds refit the proposer
-        more often, which pays most while the labels are few.
+    batch_size : int, default=10
+        Number of pairs proposed per round.
     pool_factor : int, default=5
         The uncertain pool that a batch is drawn from holds ``pool_factor *
         batch_size`` pairs.
@@ -147,7 +146,7 @@ class ActiveLearner:
     """
 
     def __init__(self, blocker=None, estimator=None, *, proposer=None, features=None,
-                 labels=None, batch_size=5, pool_factor=5, explore=0.2,
+                 labels=None, batch_size=10, pool_factor=5, explore=0.2,
                  random_state=None):
         self.blocker = blocker
         self.estimator = estimator
