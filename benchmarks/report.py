@@ -46,6 +46,9 @@ MERGED = {"explain_faithfulness"}
 # Scripts whose runs cover some data sets each (``--datasets``): every data set
 # is taken from the latest run that holds it.
 BY_DATASET = {"active_learning"}
+# Settings that a run must have to be shown in full (runs of other settings,
+# experiments, are only listed): the defaults of the script.
+SHOWN_SETTINGS = {"active_learning": {"batch_size": 10, "k": 10}}
 
 
 def load(paths):
@@ -78,14 +81,21 @@ def load(paths):
         latest[script]["runs"] = sorted(runs[script], key=lambda r: r["started_utc"])
     for script in BY_DATASET & set(latest):
         merged, used = {}, []
-        for record in sorted(runs[script], key=lambda r: r["started_utc"]):
+        wanted = SHOWN_SETTINGS.get(script, {})
+        shown = [r for r in runs[script]
+                 if all(r["settings"].get(k) == v for k, v in wanted.items())]
+        others = [r for r in runs[script] if r not in shown]
+        for record in sorted(shown, key=lambda r: r["started_utc"]):
             if record["results"]:
                 merged.update(record["results"])
-        for record in sorted(runs[script], key=lambda r: r["started_utc"]):
+        for record in sorted(shown, key=lambda r: r["started_utc"]):
             if any(merged.get(name) is result
                    for name, result in record["results"].items()):
                 used.append(record)
-        latest[script] = {**latest[script], "results": merged, "runs": used}
+        if used:
+            latest[script] = {**used[-1], "results": merged, "runs": used,
+                              "other_runs": sorted(others,
+                                                   key=lambda r: r["started_utc"])}
     return latest
 
 
@@ -420,6 +430,12 @@ def active_learning(record):
         seeds = [s["seed"] for s in r["per_seed"]]
         lines += [title + f"; seeds {', '.join(map(str, seeds))}.", ""]
         lines += table(header, rows) + [""]
+    for other in record.get("other_runs", []):
+        settings = other["settings"]
+        changed = ", ".join(f"{k} {settings.get(k)}"
+                            for k in SHOWN_SETTINGS["active_learning"])
+        lines += [f"Another run, not shown ({changed}; "
+                  f"{', '.join(other['results'])}): `{other['file']}`.", ""]
     return lines[:-1]
 
 
