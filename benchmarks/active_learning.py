@@ -36,8 +36,8 @@ Usage::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/active_learning.py \\
         --data /work/shared/data/magellan --plot docs/_static/active_learning.png
-    python benchmarks/active_learning.py --from-json benchmarks/results/active_learning-*.json \\
-        --plot docs/_static/active_learning.png
+    python benchmarks/active_learning.py --plot docs/_static/active_learning.png \\
+        --from-json RESULT.json ...   # the runs with the default settings
 """
 
 from __future__ import annotations
