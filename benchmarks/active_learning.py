@@ -28,18 +28,25 @@ the loop) and measured the same way.
 
 The figures go to a JSON file (``benchmarks/results/`` unless `--out`),
 written again after each data set; `--plot` draws the learning curves.
+`--from-json` draws them from result files instead of running (each data set
+from the latest file that holds it), which is how the figure of the docs is
+made from runs that covered different data sets.
 
 Usage::
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/active_learning.py \\
         --data /work/shared/data/magellan --plot docs/_static/active_learning.png
+    python benchmarks/active_learning.py --plot docs/_static/active_learning.png \\
+        --from-json RESULT.json ...   # the runs with the default settings
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -269,10 +276,26 @@ def plot(results, path):
         ax.set_xlabel("labels")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("F1 (%)")
-    axes[0][0].legend(fontsize=7, loc="lower right")
+    # The legend of the panel with the most lines (a reference line included).
+    handles, labels = max((ax.get_legend_handles_labels() for ax in axes[0]),
+                          key=lambda h: len(h[1]))
+    axes[0][0].legend(handles, labels, fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"wrote {path}", flush=True)
+
+
+def merged_results(paths, datasets):
+    """Each data set of `datasets` from the latest result file that holds it."""
+    records = sorted((json.loads(Path(p).read_text()) for p in paths),
+                     key=lambda r: r["started_utc"])
+    merged = {}
+    for record in records:
+        merged.update(record["results"])
+    missing = [name for name in datasets if name not in merged]
+    if missing:
+        raise SystemExit(f"No result for {missing} in {list(paths)}.")
+    return {name: merged[name] for name in datasets}
 
 
 def main(argv=None):
@@ -285,9 +308,22 @@ def main(argv=None):
     parser.add_argument("--final", action="store_true",
                         help="also fit RecordPairClassifier at the largest budget")
     parser.add_argument("--plot", default=None, help="PNG of the learning curves")
+    parser.add_argument("--from-json", nargs="+", default=None, metavar="FILE",
+                        help="draw --plot from these result files, run nothing")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                         help="HistGradientBoostingClassifier parameters of the "
                         "similarity model, e.g. min_samples_leaf=5")
+    # --from-json runs nothing, so it needs none of the required arguments.
+    replot = argparse.ArgumentParser(add_help=False)
+    for name in ("--from-json", "--datasets"):
+        replot.add_argument(name, nargs="+")
+    replot.add_argument("--plot")
+    known, _ = replot.parse_known_args(argv)
+    if known.from_json:
+        if not known.plot:
+            parser.error("--from-json needs --plot")
+        plot(merged_results(known.from_json, known.datasets or DATASETS), known.plot)
+        return
     args = parser.parse_args(argv)
     for item in args.set:
         name, value = item.split("=", 1)

@@ -37,16 +37,28 @@ OTHERS = {
     "blocking-magellan": "Blocking the ER-Magellan tables",
     "blocking-febrl": "Linking FEBRL4",
     "blocking-scale": "Blocking two large synthetic people tables",
+    "active_learning": "Active learning: labels against F1",
 }
 
 # Scripts whose runs each cover some of the data sets or configurations: their
 # section shows every run, each row from the latest run that has it.
 MERGED = {"explain_faithfulness"}
+# Scripts whose runs cover some data sets each (``--datasets``): every data set
+# is taken from the latest run that holds it.
+BY_DATASET = {"active_learning"}
+# Settings that a run must have to be shown in full (runs of other settings,
+# experiments, are only listed): the defaults of the script.
+SHOWN_SETTINGS = {"active_learning": {"batch_size": 10, "k": 10}}
 
 
 def load(paths):
-    """The latest run of each script among the JSON files at `paths`; for the
-    scripts in ``MERGED``, the latest run with ``runs``, all of them, oldest first."""
+    """The latest run of each script among the JSON files at `paths`.
+
+    For the scripts in ``MERGED``, the latest run with ``runs``, all of them,
+    oldest first. For the scripts in ``BY_DATASET``, the latest run with its
+    ``results`` holding each data set from the latest run that has it, and
+    ``runs`` the runs used, oldest first.
+    """
     latest, runs = {}, {}
     for path in paths:
         record = json.loads(Path(path).read_text())
@@ -67,6 +79,23 @@ def load(paths):
                 latest[script] = record
     for script in MERGED & set(latest):
         latest[script]["runs"] = sorted(runs[script], key=lambda r: r["started_utc"])
+    for script in BY_DATASET & set(latest):
+        merged, used = {}, []
+        wanted = SHOWN_SETTINGS.get(script, {})
+        shown = [r for r in runs[script]
+                 if all(r["settings"].get(k) == v for k, v in wanted.items())]
+        others = [r for r in runs[script] if r not in shown]
+        for record in sorted(shown, key=lambda r: r["started_utc"]):
+            if record["results"]:
+                merged.update(record["results"])
+        for record in sorted(shown, key=lambda r: r["started_utc"]):
+            if any(merged.get(name) is result
+                   for name, result in record["results"].items()):
+                used.append(record)
+        if used:
+            latest[script] = {**used[-1], "results": merged, "runs": used,
+                              "other_runs": sorted(others,
+                                                   key=lambda r: r["started_utc"])}
     return latest
 
 
@@ -356,11 +385,69 @@ def blocking_scale(record):
     ]
 
 
+def active_learning(record):
+    lines = [
+        ("Test F1 in %, mean ± sd over the seeds, of the similarity model fitted on "
+         "the labels that `ActiveLearner` chose (*loop*) and on as many candidates "
+         "drawn at random (*random*), against the number of labels; a simulated "
+         "labeller answers from the truth. FEBRL4: link F1 (all the true links "
+         "count). Magellan: F1 on the `test` split, whose pairs are never proposed, "
+         "the truth being the matches of `train` and `valid`; *whole train* is the "
+         "same model fitted on the whole `train` split (threshold 0.5, and in "
+         "brackets with the threshold chosen on `valid`). Nothing is chosen on the "
+         "test split."),
+        "",
+    ]
+    for name, r in record["results"].items():
+        summary = r["summary"]
+        loop_threshold = "active_threshold" in summary
+        header = ["labels", "loop", "random",
+                  *(["loop, threshold on the labels", "random, threshold on the labels"]
+                    if loop_threshold else []),
+                  "loop − random"]
+        rows = []
+        for i, point in enumerate(summary["active"]):
+            a, b = point["f1"], summary["random"][i]["f1"]
+            row = [point["labels"], pm(_pct(a)), pm(_pct(b))]
+            if loop_threshold:
+                row += [pm(_pct(summary["active_threshold"][i]["f1"])),
+                        pm(_pct(summary["random_threshold"][i]["f1"]))]
+            row.append(f"{100 * (a['mean'] - b['mean']):+.1f}")
+            rows.append(row)
+        ref = r.get("reference")
+        title = f"**{name}**"
+        if ref:
+            title += (f": whole train ({ref['train_pairs']:,} pairs) "
+                      f"{100 * ref['f1_threshold_0.5']:.1f} "
+                      f"({100 * ref['f1_threshold_valid']:.1f})")
+        finals = [s["active"]["final_model"] for s in r["per_seed"]
+                  if "final_model" in s["active"]]
+        if finals:
+            f1 = [100 * f["f1"] for f in finals]
+            title += (f"; RecordPairClassifier on the loop's {finals[0]['labels']} "
+                      f"labels {sum(f1) / len(f1):.1f} "
+                      f"({', '.join(f'{v:.1f}' for v in f1)})")
+        seeds = [s["seed"] for s in r["per_seed"]]
+        lines += [title + f"; seeds {', '.join(map(str, seeds))}.", ""]
+        lines += table(header, rows) + [""]
+    for other in record.get("other_runs", []):
+        settings = other["settings"]
+        changed = ", ".join(f"{k} {settings.get(k)}"
+                            for k in SHOWN_SETTINGS["active_learning"])
+        lines += [f"Another run, not shown ({changed}; "
+                  f"{', '.join(other['results'])}): `{other['file']}`.", ""]
+    return lines[:-1]
+
+
+def _pct(stat):
+    return {"mean": 100 * stat["mean"], "sd": 100 * stat["sd"]}
+
+
 RENDER = {"scoring_memory": scoring_memory, "inference_speed": inference_speed,
           "network_speed": network_speed, "explain": explain,
           "explain_faithfulness": explain_faithfulness,
           "blocking-magellan": blocking_magellan, "blocking-febrl": blocking_febrl,
-          "blocking-scale": blocking_scale}
+          "blocking-scale": blocking_scale, "active_learning": active_learning}
 
 
 def render(latest):
@@ -386,10 +473,12 @@ def render(latest):
     lines += ["", "## Other benchmarks"]
     for script, title in OTHERS.items():
         lines += ["", f"### {title}", ""]
-        if script in latest and len(latest[script].get("runs", ())) > 1:
+        if script in MERGED and len(latest.get(script, {}).get("runs", ())) > 1:
             lines += RENDER[script](latest[script])
         elif script in latest:
-            lines += provenance(latest[script]) + [""] + RENDER[script](latest[script])
+            for run in latest[script].get("runs", [latest[script]]):
+                lines += provenance(run) + [""]
+            lines += RENDER[script](latest[script])
         else:
             lines.append(quoted.get(script, "No run kept as data yet; see "
                                     "[HISTORY.md](HISTORY.md)."))

@@ -10,6 +10,7 @@ from ._pairs import pair_frame
 from ._pretrained import FrozenTextEncoder
 from ._review import label_session, read_annotation_file, write_annotation_file
 from ._similarity import SimilarityFeatures
+from ._widget import LabelWidget
 from .plotting import (
     ExplanationView,
     evidence_by_field,
@@ -26,6 +27,7 @@ __all__ = [
     "ActiveLearner",
     "ExplanationView",
     "FrozenTextEncoder",
+    "LabelWidget",
     "NearestNeighborBlocker",
     "RecordPairClassifier",
     "SimilarityFeatures",

@@ -171,7 +171,8 @@ class ActiveLearner:
             The right table; None deduplicates `left`.
         exclude : pandas.DataFrame or None, default=None
             Pairs never to propose, with ``left_id`` and ``right_id`` columns:
-            pairs held out to measure the final model on, say.
+            pairs held out to measure the final model on, say. When
+            deduplicating, a pair is held out in either order.
 
         Returns
         -------
@@ -200,7 +201,7 @@ class ActiveLearner:
             raise ValueError("The blocker proposed no candidate pair: there is nothing "
                              "to label. Check its fields, or raise its k.")
         if exclude is not None:
-            candidates = _without(candidates, exclude)
+            candidates = _without(candidates, exclude, either_order=self.dedupe_)
         self._random = check_random_state(self.random_state)
         self.candidates_ = candidates.reset_index(drop=True).assign(probability=np.nan)
         self._left_pos = _positions(self.left_, candidates["left_id"], "left")
@@ -245,6 +246,49 @@ class ActiveLearner:
         for left_id, right_id, label in frame.itertuples(index=False):
             pair = self._pair(left_id, right_id, f"{path}")
             self._set(pair, None if pd.isna(label) else int(label))
+
+    def pair(self, left_id, right_id):
+        """The pair of record ids as the learner stores it.
+
+        Ids are matched by their text, so ``7`` and ``"7"`` name the same
+        record; the pair returned holds them as the tables spell them and,
+        when deduplicating, in the order of the table (a pair and its
+        reverse are the same pair). Front ends use it to compare the pairs
+        they show with :attr:`labels_`.
+
+        Parameters
+        ----------
+        left_id, right_id : object
+            The record ids of the pair.
+
+        Returns
+        -------
+        tuple
+            ``(left_id, right_id)``.
+
+        Raises
+        ------
+        ValueError
+            If an id is not a record of its table, or (deduplicating) the
+            two ids are the same record.
+        """
+        self._check_fitted()
+        return self._pair(left_id, right_id, "pair()")
+
+    def is_labelled(self, left_id, right_id):
+        """Whether the pair has a label, ``unsure`` included (such a pair is
+        not proposed again).
+
+        Parameters
+        ----------
+        left_id, right_id : object
+            The record ids of the pair, as for :meth:`pair`.
+
+        Returns
+        -------
+        bool
+        """
+        return self.pair(left_id, right_id) in self._labels
 
     def _pair(self, left_id, right_id, where):
         """The pair of record ids as the tables spell them, in candidate order."""
@@ -429,8 +473,11 @@ class ActiveLearner:
         X = self.features_[open_rows[pool]]
         # Standardised, missing features as -1 (below any similarity): KMeans
         # cannot take NaN.
-        X = np.nan_to_num((X - np.nanmean(X, axis=0)) / (np.nanstd(X, axis=0) + 1e-9),
-                          nan=-1.0)
+        with warnings.catch_warnings():
+            # A feature without any value in the pool: NaN, then -1 below.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            X = (X - np.nanmean(X, axis=0)) / (np.nanstd(X, axis=0) + 1e-9)
+        X = np.nan_to_num(X, nan=-1.0)
         with warnings.catch_warnings():
             # Fewer distinct points than clusters: handled below.
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -707,8 +754,9 @@ def _drop_empty_columns(classifier, X):
     return make_pipeline(select, classifier)
 
 
-def _without(candidates, exclude):
-    """The candidates that are not among the pairs `exclude`."""
+def _without(candidates, exclude, either_order=False):
+    """The candidates that are not among the pairs `exclude` (in either order
+    of the two ids when `either_order`: deduplication's pairs are unordered)."""
     missing = [c for c in ("left_id", "right_id") if c not in exclude]
     if missing:
         raise ValueError(f"exclude must be a DataFrame with left_id and right_id "
@@ -717,7 +765,10 @@ def _without(candidates, exclude):
                                       exclude["right_id"].astype(str)])
     pairs = pd.MultiIndex.from_arrays([candidates["left_id"].astype(str),
                                        candidates["right_id"].astype(str)])
-    return candidates[~pairs.isin(drop)]
+    dropped = pairs.isin(drop)
+    if either_order:
+        dropped |= pairs.swaplevel().isin(drop)
+    return candidates[~dropped]
 
 
 def _drop_last_line(path):

@@ -142,8 +142,7 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
             batch = learner.propose()
             todo = list(zip(batch["left_id"], batch["right_id"]))
         else:
-            labelled = learner._labels
-            queue = [p for p in queue if learner._pair(*p, "pairs") not in labelled]
+            queue = [p for p in queue if not learner.is_labelled(*p)]
             todo, queue = queue[:learner.batch_size], queue[learner.batch_size:]
         if not todo:
             write("Nothing left to label.")
@@ -173,7 +172,7 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
                 write(HELP)
                 continue
             learner.teach(pair[0], pair[1], _KEYS[key])
-            given.append(learner._pair(*pair, "pairs"))
+            given.append(learner.pair(*pair))
             todo.pop(0)
         report = learner.refit()
         write(_report_line(report))

@@ -183,6 +183,27 @@ def test_deduplication_normalises_the_pair_order(tables, tmp_path):
         learner.teach("l1", "l1", 1)
 
 
+def test_exclude_holds_pairs_out_in_either_order_when_deduplicating(tables):
+    left = tables[0]
+    full = ActiveLearner(NearestNeighborBlocker(k=3)).fit(left)
+    held_out = full.candidates_.iloc[::2]
+    # The held-out pairs named the other way round: the same pairs.
+    swapped = held_out.rename(columns={"left_id": "right_id", "right_id": "left_id"})
+    learner = ActiveLearner(NearestNeighborBlocker(k=3)).fit(left, exclude=swapped)
+    assert len(learner.candidates_) == len(full.candidates_) - len(held_out)
+
+
+def test_pair_and_is_labelled_name_pairs_as_the_learner_stores_them(tables):
+    left = tables[0]
+    learner = ActiveLearner(NearestNeighborBlocker(k=3)).fit(left)
+    assert learner.pair("l5", "l2") == ("l2", "l5")
+    assert not learner.is_labelled("l2", "l5")
+    learner.teach("l5", "l2", None)  # unsure counts as labelled: not asked again
+    assert learner.is_labelled("l2", "l5") and learner.is_labelled("l5", "l2")
+    with pytest.raises(ValueError, match="names a record id"):
+        learner.pair("l2", "nope")
+
+
 def test_fit_estimator_fits_the_final_model_on_the_labels(tables):
     truth = tables[2]
     model = make_pipeline(SimilarityFeatures(),
