@@ -45,7 +45,7 @@ OTHERS = {
 MERGED = {"explain_faithfulness"}
 # Scripts whose runs cover some data sets each (``--datasets``): every data set
 # is taken from the latest run that holds it.
-BY_DATASET = {"active_learning"}
+BY_DATASET = {"active_learning", "magellan-pretrained"}
 # Settings that a run must have to be shown in full (runs of other settings,
 # experiments, are only listed): the defaults of the script.
 SHOWN_SETTINGS = {"active_learning": {"batch_size": 10, "k": 10}}
@@ -149,13 +149,19 @@ def magellan(record, title="ER-Magellan: what the network adds"):
     settings, results = record["settings"], record["results"]
     configs = list(record["configurations"])
     seeds = settings["seeds"]
-    lines = [
-        f"## {title}",
-        "",
-        *provenance(record),
-        "",
+    used = record.get("runs", [record])
+    lines = [f"## {title}", ""]
+    if len(used) > 1:
+        lines += ["Each data set from the latest of these runs that holds it:", ""]
+        for number, run in enumerate(used, 1):
+            lines += [f"{number}. " + "\n   ".join(line for line in provenance(run) if line)]
+            lines += [f"   Data sets: {', '.join(run['results'])}.", ""]
+    else:
+        lines += [*provenance(record), ""]
+    lines += [
         (f"Test F1 in %, mean ± sd over {len(seeds)} seed(s) "
-        f"({', '.join(map(str, seeds))}), the same seeds for every configuration. "
+        f"({', '.join(map(str, seeds))}, unless the *seeds* column says otherwise), "
+        "the same seeds for every configuration. "
         "*Network's gain* is the default's F1 minus the similarity model's, seed by "
         "seed (*pretrained's gain* the same for the pre-trained configuration). "
         "Nothing is chosen on the test split."),
@@ -163,14 +169,18 @@ def magellan(record, title="ER-Magellan: what the network adds"):
     ]
     gain = "default" in configs and "similarity model alone" in configs
     pretrained_gain = "pretrained" in configs and "similarity model alone" in configs
-    header = ["dataset", "test pairs (matches)", *configs,
+    per_dataset_seeds = len(used) > 1
+    header = ["dataset", *(["seeds"] if per_dataset_seeds else []),
+              "test pairs (matches)", *configs,
               *(["network's gain"] if gain else []),
               *(["pretrained's gain"] if pretrained_gain else []), "DeepMatcher / Ditto"]
     rows = []
     for name, r in results.items():
         published = r["published_f1"]
+        run_seeds = [str(x["seed"]) for x in r["configurations"][configs[0]]["runs"]]
         rows.append([
-            name, f"{r['test_pairs']:,} ({r['test_matches']})",
+            name, *([", ".join(run_seeds)] if per_dataset_seeds else []),
+            f"{r['test_pairs']:,} ({r['test_matches']})",
             *(pm(r["configurations"][c]["summary"]["f1"]) for c in configs),
             *([f"{r['network_gain_f1']['mean']:+.1f} ± {r['network_gain_f1']['sd']:.1f}"]
               if gain else []),
