@@ -67,6 +67,9 @@ def evidence_table(clf, left, right):
     table = table.loc[[f.name for f in clf.fields_]]
     table.columns = [f"{side} {'evidence' if what != 'text' else what}"
                      for what, side in table.columns]
+    for side in ("left", "right"):
+        # No evidence prints as 0, not -0 (a sign flipped for the non-matches).
+        table[f"{side} evidence"] = table[f"{side} evidence"].astype(float) + 0.0
     return (table[["left text", "left evidence", "right text", "right evidence"]],
             explanation.iloc[0])
 
