@@ -147,7 +147,10 @@ def rate(value):
 
 def magellan(record, title="ER-Magellan: what the network adds"):
     settings, results = record["settings"], record["results"]
-    configs = list(record["configurations"])
+    used_runs = record.get("runs", [record])
+    # Merged runs may have run different configurations: all of them, in order.
+    descriptions = {c: d for run in used_runs for c, d in run["configurations"].items()}
+    configs = list(descriptions)
     seeds = settings["seeds"]
     used = record.get("runs", [record])
     lines = [f"## {title}", ""]
@@ -181,7 +184,8 @@ def magellan(record, title="ER-Magellan: what the network adds"):
         rows.append([
             name, *([", ".join(run_seeds)] if per_dataset_seeds else []),
             f"{r['test_pairs']:,} ({r['test_matches']})",
-            *(pm(r["configurations"][c]["summary"]["f1"]) for c in configs),
+            *(pm(r["configurations"][c]["summary"]["f1"]) if c in r["configurations"]
+              else "-" for c in configs),
             *([f"{r['network_gain_f1']['mean']:+.1f} ± {r['network_gain_f1']['sd']:.1f}"]
               if gain else []),
             *([f"{r['pretrained_gain_f1']['mean']:+.1f} ± "
@@ -190,7 +194,7 @@ def magellan(record, title="ER-Magellan: what the network adds"):
         ])
     lines += table(header, rows)
     lines += ["", "The configurations:", ""]
-    lines += [f"- *{c}*: {d}." for c, d in record["configurations"].items()]
+    lines += [f"- *{c}*: {d}." for c, d in descriptions.items()]
     lines += [
         "",
         (f"Per configuration: precision, recall and F1 on the test split, F1 on "
@@ -208,7 +212,7 @@ def magellan(record, title="ER-Magellan: what the network adds"):
               "explain pairs/s"]
     rows = []
     for name, r in results.items():
-        for c in configs:
+        for c in (c for c in configs if c in r["configurations"]):
             s = r["configurations"][c]["summary"]
             rows.append([
                 name, c, pm(s["precision"]), pm(s["recall"]), pm(s["f1"]),
