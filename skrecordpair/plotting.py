@@ -61,6 +61,11 @@ def _display(text):
     return "∅ (missing)" if text is None or text != text else str(text)
 
 
+def _shorten(text, max_chars):
+    text = _display(text)
+    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+
 def plot_explanation(explanation, pair=None, *, ax=None, max_chars=40, cmap="RdBu_r"):
     """Draw both records of one pair, each field coloured by its attribution.
 
@@ -107,10 +112,6 @@ def plot_explanation(explanation, pair=None, *, ax=None, max_chars=40, cmap="RdB
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 0.55 * n_rows + 1.2))
 
-    def short(text):
-        text = _display(text)
-        return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
-
     for column, side in enumerate((left, right)):
         for row, record in side.iterrows():
             y = n_rows - 1 - row
@@ -120,7 +121,7 @@ def plot_explanation(explanation, pair=None, *, ax=None, max_chars=40, cmap="RdB
             # Dark cells (strong attributions) need light text to stay readable.
             ink = "white" if abs(value) > 0.6 * limit else "black"
             ax.text(column * 1.05 + 0.02, y + 0.45,
-                    f"{record['field']}: {short(record['text'])}", va="center",
+                    f"{record['field']}: {_shorten(record['text'], max_chars)}", va="center",
                     ha="left", fontsize=9, color=ink)
             ax.text(column * 1.05 + 0.98, y + 0.45, f"{value:+.2f}", va="center",
                     ha="right", fontsize=8, color=ink)
@@ -234,11 +235,6 @@ class ExplanationView:
 
 
 # ------------------------------------------------------------ evidence views
-
-
-def _shorten(text, max_chars):
-    text = _display(text)
-    return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
 
 
 def _check_evidence(explanation):
@@ -372,6 +368,7 @@ def waterfall_steps(explanation, pair=None, *, max_chars=30):
         or ``"pair"``), ``label``, ``evidence`` (NaN for the first and last
         rows), ``start`` and ``end`` (log-odds of a match before and after
         the step), and ``probability`` (of a match after the step).
+
     Examples
     --------
     >>> import pandas as pd
