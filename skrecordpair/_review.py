@@ -135,15 +135,10 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
     """
     read = read_key if read is None else read
     write = print if write is None else write
-    queue = None if pairs is None else list(zip(pairs["left_id"], pairs["right_id"]))
+    queue = PairQueue(learner, pairs)
     given = []  # the pairs labelled in this session, in order
     while max_labels is None or len(given) < max_labels:
-        if queue is None:
-            batch = learner.propose()
-            todo = list(zip(batch["left_id"], batch["right_id"]))
-        else:
-            queue = [p for p in queue if not learner.is_labelled(*p)]
-            todo, queue = queue[:learner.batch_size], queue[learner.batch_size:]
+        todo = queue.next_batch()
         if not todo:
             write("Nothing left to label.")
             break
@@ -179,6 +174,40 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
         if quit_:
             break
     return len(given)
+
+
+class PairQueue:
+    """What a labelling front end shows next, a batch at a time: the
+    learner's proposals, or the given `pairs` not labelled yet.
+
+    Parameters
+    ----------
+    learner : ActiveLearner
+        The fitted learner.
+    pairs : pandas.DataFrame or None, default=None
+        Pairs to review, with ``left_id`` and ``right_id`` columns.
+    """
+
+    def __init__(self, learner, pairs=None):
+        if pairs is not None:
+            missing = [c for c in ("left_id", "right_id") if c not in pairs]
+            if missing:
+                raise ValueError("pairs must be a DataFrame with left_id and right_id "
+                                 f"columns; it lacks {missing}.")
+        self.learner = learner
+        self.pairs = None if pairs is None else list(zip(pairs["left_id"],
+                                                         pairs["right_id"]))
+
+    def next_batch(self):
+        """The next ``(left_id, right_id)`` pairs, at most the learner's
+        batch size; empty when nothing is left."""
+        if self.pairs is None:
+            batch = self.learner.propose()
+            return list(zip(batch["left_id"], batch["right_id"]))
+        self.pairs = [p for p in self.pairs if not self.learner.is_labelled(*p)]
+        size = self.learner.batch_size
+        batch, self.pairs = self.pairs[:size], self.pairs[size:]
+        return batch
 
 
 def _report_line(report):

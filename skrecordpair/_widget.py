@@ -7,7 +7,7 @@ import html
 import pandas as pd
 
 from ._pairs import as_text
-from ._review import _report_line
+from ._review import PairQueue, _report_line
 
 __all__ = ["LabelWidget"]
 
@@ -82,14 +82,8 @@ class LabelWidget:
                 "LabelWidget needs ipywidgets: pip install 'skrecordpair[widgets]' "
                 "(or pip install ipywidgets).") from None
         learner._check_fitted()
-        if pairs is not None:
-            missing = [c for c in ("left_id", "right_id") if c not in pairs]
-            if missing:
-                raise ValueError("pairs must be a DataFrame with left_id and right_id "
-                                 f"columns; it lacks {missing}.")
         self.learner = learner
-        self._queue = (None if pairs is None
-                       else list(zip(pairs["left_id"], pairs["right_id"])))
+        self._queue = PairQueue(learner, pairs)
         if target is None:
             target = 300 if pairs is None else learner.report()["n_labels"] + len(pairs)
         self._todo = []
@@ -119,19 +113,10 @@ class LabelWidget:
         self._next()
 
     # ------------------------------------------------------------ the loop
-    def _next_batch(self):
-        if self._queue is None:
-            batch = self.learner.propose()
-            return list(zip(batch["left_id"], batch["right_id"]))
-        self._queue = [p for p in self._queue if not self.learner.is_labelled(*p)]
-        size = self.learner.batch_size
-        batch, self._queue = self._queue[:size], self._queue[size:]
-        return batch
-
     def _next(self):
         """Show the next pair, refitting first when the batch is done."""
         if not self._todo:
-            self._todo = self._next_batch()
+            self._todo = self._queue.next_batch()
         if not self._todo:
             self.current = None
             self.record_view.value = "<p><b>Nothing left to label.</b></p>"
