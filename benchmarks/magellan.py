@@ -264,13 +264,11 @@ def main(argv=None):
             "configurations": {config: {"runs": r, "summary": summary(r)}
                                for config, r in runs.items()},
         }
-        if "default" in runs and "similarity model alone" in runs:
-            result["network_gain_f1"] = mean_sd(
-                [a["f1"] - b["f1"] for a, b in zip(runs["default"],
-                                                   runs["similarity model alone"])])
-        for config in ("pretrained",):
+        # Each network's gain over the similarity model, seed by seed.
+        for config, key in (("default", "network_gain_f1"),
+                            ("pretrained", "pretrained_gain_f1")):
             if config in runs and "similarity model alone" in runs:
-                result[f"{config}_gain_f1"] = mean_sd(
+                result[key] = mean_sd(
                     [a["f1"] - b["f1"] for a, b in zip(runs[config],
                                                        runs["similarity model alone"])])
         run.results[name] = result

@@ -147,12 +147,11 @@ def rate(value):
 
 def magellan(record, title="ER-Magellan: what the network adds"):
     settings, results = record["settings"], record["results"]
-    used_runs = record.get("runs", [record])
+    used = record.get("runs", [record])
     # Merged runs may have run different configurations: all of them, in order.
-    descriptions = {c: d for run in used_runs for c, d in run["configurations"].items()}
+    descriptions = {c: d for run in used for c, d in run["configurations"].items()}
     configs = list(descriptions)
     seeds = settings["seeds"]
-    used = record.get("runs", [record])
     lines = [f"## {title}", ""]
     if len(used) > 1:
         lines += ["Each data set from the latest of these runs that holds it:", ""]

@@ -9,7 +9,7 @@ from skrecordpair._widget import pair_html
 
 from .conftest import make_tables
 
-pytest.importorskip("ipywidgets")
+pytest.importorskip("ipywidgets", reason="the widget needs the optional extra 'widgets'")
 
 
 @pytest.fixture(scope="module")
