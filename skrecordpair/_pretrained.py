@@ -33,10 +33,6 @@ def _import_transformers():
     return transformers
 
 
-def _is_missing(value):
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 class _VectorCache:
     """Encoded texts' ``(subword vectors, pooled vector)``, and their bytes."""
 
@@ -282,12 +278,14 @@ class FrozenTextEncoder:
         ValueVectors
         """
         values = np.asarray(values, dtype=object).reshape(-1)
-        missing = np.fromiter((_is_missing(v) for v in values), bool, len(values))
-        texts = np.array([self.text(v, field) for v in values[~missing]], dtype=object)
-        distinct, inverse = (np.unique(texts.astype(str), return_inverse=True)
-                             if len(texts) else (np.array([], dtype=str),
-                                                 np.zeros(0, dtype=np.int64)))
-        distinct = distinct.tolist()
+        # None, or NaN (the only value unequal to itself).
+        missing = np.equal(values, None) | (values != values)
+        present = values[~missing].astype(str)
+        distinct, inverse = (np.unique(present, return_inverse=True) if len(present)
+                             else (present, np.zeros(0, dtype=np.int64)))
+        # The template is applied once per distinct value: distinct values
+        # give distinct texts, as the template holds the value.
+        distinct = [self.text(value, field) for value in distinct]
         index = np.full(len(values), -1, dtype=np.int64)
         index[~missing] = inverse.reshape(-1)
         cache = self._cache
