@@ -118,3 +118,22 @@ def make_tables(n=60, n_extra=20, seed=0):
 
 # Data-making scripts beside the reference files are not tests.
 collect_ignore_glob = ["data/*.py"]
+
+
+def save_tiny_bert(path, words, *, layers, seed=0):
+    """A randomly initialised BERT (16 dimensions, `layers` layers) and a
+    WordPiece vocabulary of `words`, saved in the directory `path`: a
+    pre-trained text encoder for the tests, without any download."""
+    import transformers
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    # Positional: transformers 4 names it vocab_file, 5 vocab.
+    transformers.BertTokenizer(str(path / "vocab.txt")).save_pretrained(path)
+    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16,
+                                     num_hidden_layers=layers, num_attention_heads=2,
+                                     intermediate_size=32, max_position_embeddings=64)
+    torch.manual_seed(seed)
+    transformers.BertModel(config).save_pretrained(path)
+    return str(path)

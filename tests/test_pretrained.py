@@ -8,7 +8,10 @@ import torch
 from skrecordpair._bimpm import RecordPairNetwork
 from skrecordpair._pretrained import FrozenTextEncoder, cosine_similarities
 
-transformers = pytest.importorskip("transformers")
+from .conftest import save_tiny_bert
+
+transformers = pytest.importorskip(
+    "transformers", reason="the text encoder needs the optional extra 'transformers'")
 
 WORDS = ["apple", "ipod", "nano", "8", "gb", "sony", "tv", "black", "col", "val", "title",
          "##s", "##x", "price", "1", "2", "."]
@@ -17,19 +20,10 @@ WORDS = ["apple", "ipod", "nano", "8", "gb", "sony", "tv", "black", "col", "val"
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """A randomly initialised two-layer BERT and a WordPiece vocabulary, on disk."""
-    path = tmp_path_factory.mktemp("tiny_bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    # Positional: transformers 4 names it vocab_file, 5 vocab.
-    tokenizer = transformers.BertTokenizer(str(path / "vocab.txt"))
+    path = save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), WORDS, layers=2)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     assert tokenizer("apple ipods")["input_ids"] == [2, 5, 6, 16, 3]
-    tokenizer.save_pretrained(path)
-    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16,
-                                     num_hidden_layers=2, num_attention_heads=2,
-                                     intermediate_size=32, max_position_embeddings=64)
-    torch.manual_seed(0)
-    transformers.BertModel(config).save_pretrained(path)
-    return str(path)
+    return path
 
 
 def test_each_distinct_value_is_encoded_once(tiny_model):

@@ -11,26 +11,17 @@ from sklearn.base import clone
 
 from skrecordpair import RecordPairClassifier, _pretrained
 
-from .conftest import TINY, make_people_pairs
+from .conftest import TINY, make_people_pairs, save_tiny_bert
 
-transformers = pytest.importorskip("transformers")
+transformers = pytest.importorskip(
+    "transformers", reason="the text encoder needs the optional extra 'transformers'")
 
 
 def _save_tiny_bert(path, seed):
     # Letters and digits, alone and as continuations: every ASCII word has
     # subwords, so the vectors differ from value to value.
     pieces = list(string.ascii_lowercase + string.digits)
-    vocab = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + pieces
-             + ["##" + p for p in pieces])
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    transformers.BertTokenizer(str(path / "vocab.txt")).save_pretrained(path)
-    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16,
-                                     num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=32, max_position_embeddings=64)
-    torch.manual_seed(seed)
-    transformers.BertModel(config).save_pretrained(path)
-    return str(path)
+    return save_tiny_bert(path, pieces + ["##" + p for p in pieces], layers=1, seed=seed)
 
 
 @pytest.fixture(scope="module")
