@@ -23,8 +23,9 @@ Magellan data sets (`--data`)
     ``best_f1_threshold``).
 
 With `--final` the default :class:`~skrecordpair.RecordPairClassifier` is
-also fitted on the loop's labels at the largest budget (the final model of
-the loop) and measured the same way.
+also fitted by ``ActiveLearner.fit_estimator`` at the largest budget (the
+final model of the loop: the labels and the pseudo-labelled sure candidates)
+and measured the same way.
 
 The figures go to a JSON file (``benchmarks/results/`` unless `--out`),
 written again after each data set; `--plot` draws the learning curves.
@@ -154,11 +155,22 @@ def reference(task):
             "threshold_valid": threshold, "train_pairs": len(y)}
 
 
+def whole_pool(task, learner):
+    """The same model fitted on every candidate of the pool, each labelled from
+    the truth: what labelling the whole pool would give, the ceiling of any
+    choice of pairs from it."""
+    c = learner.candidates_
+    y = task.label(c["left_id"], c["right_id"])
+    model = _drop_empty_columns(similarity_model(0), learner.features_).fit(
+        learner.features_, y)
+    return {"pairs": len(y), "matches": int(y.sum()), **task.measure(learner, model)}
+
+
 # ------------------------------------------------------------------- the runs
-def active_curve(task, seed, budgets, batch_size, k, final):
+def active_curve(task, seed, budgets, batch_size, k, final, explore):
     start = time.perf_counter()
     learner = ActiveLearner(NearestNeighborBlocker(k=k), batch_size=batch_size,
-                            proposer=similarity_model(seed),
+                            proposer=similarity_model(seed), explore=explore,
                             random_state=seed)
     learner.fit(task.left, task.right, exclude=task.exclude)
     setup = time.perf_counter() - start
@@ -193,8 +205,10 @@ def active_curve(task, seed, budgets, batch_size, k, final):
               "median_propose_seconds": float(np.median(propose_seconds))}
     if final:
         t = time.perf_counter()
-        X, y = learner.training_pairs()
-        clf = RecordPairClassifier(random_state=seed).fit(X, y)
+        learner.estimator = RecordPairClassifier(random_state=seed)
+        clf = learner.fit_estimator()
+        _, y = learner.training_pairs()
+        _, y_sure = learner.pseudo_labelled_pairs()
         if task.test is not None:
             X_test, y_test = task.test
             pred = clf.predict(X_test)
@@ -208,7 +222,9 @@ def active_curve(task, seed, budgets, batch_size, k, final):
         if task.test is None:  # link F1: recall over all the true links
             r = r * y_test.sum() / len(task.truth)
             f = 2 * p * r / (p + r) if p + r else 0.0
-        result["final_model"] = {"labels": len(y), "precision": p, "recall": r,
+        result["final_model"] = {"labels": len(y), "pseudo_labels": len(y_sure),
+                                 "pseudo_matches": int(y_sure.sum()),
+                                 "precision": p, "recall": r,
                                  "f1": f, "fit_seconds": time.perf_counter() - t}
         print(f"  {task.name} seed {seed} RecordPairClassifier on {len(y)} labels: "
               f"F1 {f:.3f}", flush=True)
@@ -305,6 +321,8 @@ def main(argv=None):
     parser.add_argument("--budgets", nargs="+", type=int, default=BUDGETS)
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--k", type=int, default=10, help="the blocker's k")
+    parser.add_argument("--explore", type=float, default=ActiveLearner().explore,
+                        help="ActiveLearner's explore share")
     parser.add_argument("--final", action="store_true",
                         help="also fit RecordPairClassifier at the largest budget")
     parser.add_argument("--plot", default=None, help="PNG of the learning curves")
@@ -340,9 +358,13 @@ def main(argv=None):
         per_seed = []
         for seed in args.seeds:
             active, learner = active_curve(task, seed, budgets, args.batch_size,
-                                           args.k, args.final)
+                                           args.k, args.final, args.explore)
             per_seed.append({"seed": seed, "active": active,
                              "random": random_curve(task, learner, seed, budgets)})
+            if "whole_pool" not in entry:  # the pool is the same for every seed
+                entry["whole_pool"] = whole_pool(task, learner)
+                print(f"{name}: similarity model on the whole pool: "
+                      f"{entry['whole_pool']}", flush=True)
         entry["per_seed"] = per_seed
         entry["summary"] = summarise(per_seed, budgets)
         run.results[name] = entry

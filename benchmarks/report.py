@@ -48,7 +48,7 @@ MERGED = {"explain_faithfulness"}
 BY_DATASET = {"active_learning", "magellan-pretrained"}
 # Settings that a run must have to be shown in full (runs of other settings,
 # experiments, are only listed): the defaults of the script.
-SHOWN_SETTINGS = {"active_learning": {"batch_size": 10, "k": 10}}
+SHOWN_SETTINGS = {"active_learning": {"batch_size": 10, "k": 10, "explore": 0.0}}
 
 
 def load(paths):
@@ -407,8 +407,10 @@ def active_learning(record):
          "count). Magellan: F1 on the `test` split, whose pairs are never proposed, "
          "the truth being the matches of `train` and `valid`; *whole train* is the "
          "same model fitted on the whole `train` split (threshold 0.5, and in "
-         "brackets with the threshold chosen on `valid`). Nothing is chosen on the "
-         "test split."),
+         "brackets with the threshold chosen on `valid`). *Whole pool* is the same "
+         "model fitted on every candidate pair of the loop's pool, each labelled "
+         "from the truth: what labelling the whole pool would give (seed 0). "
+         "Nothing is chosen on the test split."),
         "",
     ]
     for name, r in record["results"].items():
@@ -433,6 +435,10 @@ def active_learning(record):
             title += (f": whole train ({ref['train_pairs']:,} pairs) "
                       f"{100 * ref['f1_threshold_0.5']:.1f} "
                       f"({100 * ref['f1_threshold_valid']:.1f})")
+        pool = r.get("whole_pool")
+        if pool:
+            title += (f"; whole pool ({pool['pairs']:,} candidates, "
+                      f"{pool['matches']:,} matches) {100 * pool['f1']:.1f}")
         finals = [s["active"]["final_model"] for s in r["per_seed"]
                   if "final_model" in s["active"]]
         if finals:

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import make_pipeline
 
@@ -220,9 +221,66 @@ def test_fit_estimator_fits_the_final_model_on_the_labels(tables):
     assert (fitted.predict(X) == y).mean() > 0.9
 
 
+class _Recorder(ClassifierMixin, BaseEstimator):
+    """Keeps the pairs it is fitted on."""
+
+    def fit(self, X, y):
+        self.X_, self.y_, self.classes_ = X, np.asarray(y), np.unique(y)
+        return self
+
+
+def _labelled_learner(tables, **params):
+    learner = _learner(tables, **params)
+    for _ in range(3):
+        _answer(learner, learner.propose(), tables[2])
+        learner.refit()
+    return learner
+
+
+def test_pseudo_labelled_pairs_are_sure_unlabelled_candidates(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    learner = _labelled_learner(tables, labels=path, pseudo_labels=25)
+    written = path.read_text()
+    X, y = learner.pseudo_labelled_pairs()
+    assert len(X) == len(y) == 25  # the pool holds more sure pairs than that
+    c = learner.candidates_.set_index(["left_id", "right_id"])
+    p = c.loc[X.index, "probability"].to_numpy()
+    assert ((p >= 0.9) | (p <= 0.1)).all()
+    np.testing.assert_array_equal(y, (p > 0.5).astype(int))
+    labelled = set(zip(learner.labels_.left_id, learner.labels_.right_id))
+    assert not labelled & set(X.index)
+    # Seeded: the same draw each time; and never written to the labels file.
+    X_again, _ = learner.pseudo_labelled_pairs()
+    assert list(X_again.index) == list(X.index)
+    assert path.read_text() == written
+    # Mostly right: the proposer is sure of them for a reason.
+    truth = tables[2]
+    assert np.mean([int(pair in truth) == label for pair, label in zip(X.index, y)]) > 0.9
+
+
+def test_fit_estimator_trains_on_the_labels_and_the_pseudo_labels(tables):
+    learner = _labelled_learner(tables, estimator=_Recorder(), pseudo_labels=25)
+    fitted = learner.fit_estimator()
+    X_labels, y_labels = learner.training_pairs()
+    X_sure, y_sure = learner.pseudo_labelled_pairs()
+    assert list(fitted.X_.index) == list(X_labels.index) + list(X_sure.index)
+    np.testing.assert_array_equal(fitted.y_, np.r_[y_labels, y_sure])
+    learner.pseudo_labels = 0
+    fitted = learner.fit_estimator()
+    assert list(fitted.X_.index) == list(X_labels.index)
+
+
+def test_explore_draws_predicted_matches(tables):
+    learner = _labelled_learner(tables, explore=1.0)
+    batch = learner.propose()
+    assert len(batch) == 10 and (batch["probability"] > 0.5).all()
+
+
 @pytest.mark.parametrize("params, message", [
     ({"batch_size": 0}, "batch_size must be a positive integer"),
     ({"explore": 1.5}, "explore must be a number in"),
+    ({"pseudo_labels": -1}, "pseudo_labels must be a non-negative integer"),
+    ({"pseudo_confidence": 0.5}, r"pseudo_confidence must be a number in \(0.5, 1\]"),
 ])
 def test_bad_parameters_are_refused(tables, params, message):
     with pytest.raises(ValueError, match=message):
