@@ -150,6 +150,7 @@ def reference(task):
     threshold = best_f1_threshold(task.bunch.valid[2],
                                   model.predict_proba(X_valid)[:, 1])
     proba = model.predict_proba(X_test)[:, 1]
+    task.reference_model = model
     return {"f1_threshold_0.5": f1_score(y_test, proba > 0.5),
             "f1_threshold_valid": f1_score(y_test, proba > threshold),
             "threshold_valid": threshold, "train_pairs": len(y)}
@@ -164,6 +165,28 @@ def whole_pool(task, learner):
     model = _drop_empty_columns(similarity_model(0), learner.features_).fit(
         learner.features_, y)
     return {"pairs": len(y), "matches": int(y.sum()), **task.measure(learner, model)}
+
+
+def held_out_pool(task, learner):
+    """F1 of the loop's model and of the whole-train model on the candidates
+    that a user would link: the pool's pairs that the loop did not label,
+    threshold 0.5, the truth as for the labeller. The whole-train model was
+    fitted on those of them that are ``train`` pairs, which favours it."""
+    c = learner.candidates_
+    labelled = set(learner.labels_[["left_id", "right_id"]].itertuples(index=False,
+                                                                        name=None))
+    keep = np.array([pair not in labelled for pair in zip(c["left_id"], c["right_id"])])
+    held = c[keep]
+    y = task.label(held["left_id"], held["right_id"])
+    X = pair_frame(task.left.loc[held["left_id"]], task.right.loc[held["right_id"]])
+    scores = {"pairs": int(keep.sum()), "matches": int(y.sum())}
+    for name, predicted in (
+            ("loop", held["probability"].to_numpy() > 0.5),
+            ("whole_train", task.reference_model.predict_proba(X)[:, 1] > 0.5)):
+        p, r, f, _ = precision_recall_fscore_support(y, predicted, average="binary",
+                                                     zero_division=0)
+        scores[name] = {"precision": p, "recall": r, "f1": f}
+    return scores
 
 
 # ------------------------------------------------------------------- the runs
@@ -199,10 +222,15 @@ def active_curve(task, seed, budgets, batch_size, k, final, explore):
                           "estimated_recall": report["estimated_recall"]})
             print(f"  {task.name} seed {seed} active {report['n_labels']:>4} labels "
                   f"({report['n_matches']} matches): F1 {scores['f1']:.3f}", flush=True)
+    if task.test is not None:
+        result_pool = held_out_pool(task, learner)
+        print(f"  {task.name} seed {seed} held-out pool: {result_pool}", flush=True)
     result = {"curve": curve, "candidates": len(learner.candidates_),
               "setup_seconds": setup,
               "median_refit_seconds": float(np.median(refit_seconds)),
               "median_propose_seconds": float(np.median(propose_seconds))}
+    if task.test is not None:
+        result["held_out_pool"] = result_pool
     if final:
         t = time.perf_counter()
         learner.estimator = RecordPairClassifier(random_state=seed)
