@@ -456,8 +456,10 @@ def active_learning(record):
                   if "final_model" in s["active"]]
         if finals:
             f1 = [100 * f["f1"] for f in finals]
+            pseudo = (f" and {finals[0]['pseudo_labels']:,} pseudo-labels"
+                      if finals[0].get("pseudo_labels") else "")
             title += (f"; RecordPairClassifier on the loop's {finals[0]['labels']} "
-                      f"labels {sum(f1) / len(f1):.1f} "
+                      f"labels{pseudo} {sum(f1) / len(f1):.1f} "
                       f"({', '.join(f'{v:.1f}' for v in f1)})")
         seeds = [s["seed"] for s in r["per_seed"]]
         lines += [title + f"; seeds {', '.join(map(str, seeds))}.", ""]
