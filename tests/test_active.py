@@ -301,3 +301,24 @@ def test_uncertain_pairs_keeps_the_band_most_uncertain_first():
         uncertain_pairs(pairs, band=(0.8, 0.2))
     with pytest.raises(ValueError, match="lack \\['probability'\\]"):
         uncertain_pairs(pairs.drop(columns="probability"))
+
+
+def test_pseudo_labels_when_deduplicating_leave_out_the_labelled_pairs(tables):
+    left, right, truth = tables
+    people = pd.concat([left, right])  # one table: its duplicates are the true links
+    learner = ActiveLearner(NearestNeighborBlocker(k=4), batch_size=10, random_state=0,
+                            pseudo_labels=40).fit(people)
+    for _ in range(3):
+        for a, b in zip(*(learner.propose()[c] for c in ("left_id", "right_id"))):
+            # The learner stores a pair in table order, either side may come first.
+            learner.teach(b, a, int((a, b) in truth or (b, a) in truth))
+        learner.refit()
+    X, y = learner.pseudo_labelled_pairs()
+    assert len(X) == 40
+    labelled = {frozenset(p) for p in zip(learner.labels_.left_id,
+                                         learner.labels_.right_id)}
+    assert not labelled & {frozenset(p) for p in X.index}  # in either order
+    assert all(a != b for a, b in X.index)
+    right_answers = [int((a, b) in truth or (b, a) in truth) == label
+                     for (a, b), label in zip(X.index, y)]
+    assert np.mean(right_answers) > 0.9
