@@ -446,10 +446,7 @@ class ActiveLearner:
         n = self.batch_size if n is None else n
         if not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n must be a positive integer; got {n!r}.")
-        labelled = np.zeros(len(self.candidates_), dtype=bool)
-        rows = [self._row[p] for p in self._labels if p in self._row]
-        labelled[rows] = True
-        open_rows = np.flatnonzero(~labelled)
+        open_rows = np.flatnonzero(self._unlabelled())
         if self.proposer_ is None:
             chosen = self._spread(open_rows, n)
         else:
@@ -473,6 +470,12 @@ class ActiveLearner:
             chosen = np.r_[chosen, self._random.choice(rest, n - len(chosen),
                                                        replace=False)]
         return chosen
+
+    def _unlabelled(self):
+        """Boolean mask of the candidates without a label (unsure counts as one)."""
+        mask = np.ones(len(self.candidates_), dtype=bool)
+        mask[[self._row[pair] for pair in self._labels if pair in self._row]] = False
+        return mask
 
     def _uncertain(self, open_rows, n):
         """Uncertainty with diversity, plus a share of exploration."""
@@ -647,13 +650,12 @@ class ActiveLearner:
         self._check_params()
         self._fit_proposer()
         p = self.candidates_["probability"].to_numpy()
-        open_rows = np.ones(len(p), dtype=bool)
-        open_rows[[self._row[pair] for pair in self._labels if pair in self._row]] = False
         if self.proposer_ is None or self.pseudo_labels == 0:
             rows = np.array([], dtype=np.int64)
         else:
             confidence = self.pseudo_confidence
-            rows = np.flatnonzero(open_rows & ((p >= confidence) | (p <= 1 - confidence)))
+            rows = np.flatnonzero(self._unlabelled()
+                                  & ((p >= confidence) | (p <= 1 - confidence)))
             if len(rows) > self.pseudo_labels:
                 random = check_random_state(self.random_state)
                 rows = np.sort(random.choice(rows, self.pseudo_labels, replace=False))

@@ -87,6 +87,15 @@ def _drop_letter(word, rng):
     return word[:i] + word[i + 1:]
 
 
+def make_learner(tables, *, k, labels=None, **params):
+    """An ``ActiveLearner`` fitted on the left and right tables of
+    :func:`make_tables`, seeded, blocking with ``NearestNeighborBlocker(k)``."""
+    from skrecordpair import ActiveLearner, NearestNeighborBlocker
+
+    return ActiveLearner(NearestNeighborBlocker(k=k), labels=labels, random_state=0,
+                         **params).fit(tables[0], tables[1])
+
+
 def make_tables(n=60, n_extra=20, seed=0):
     """Left people and right corrupted copies of them (shuffled) plus strangers.
 

@@ -1,5 +1,7 @@
 """Tests for the active-learning loop and its labels file."""
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +17,7 @@ from skrecordpair import (
     uncertain_pairs,
 )
 
-from .conftest import make_tables
+from .conftest import make_learner, make_tables
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +26,7 @@ def tables():
     return left, right, set(true)
 
 
-def _learner(tables, labels=None, **params):
-    left, right, _ = tables
-    params = {"batch_size": 10, "random_state": 0, **params}
-    return ActiveLearner(NearestNeighborBlocker(k=4), labels=labels,
-                         **params).fit(left, right)
+_learner = partial(make_learner, k=4, batch_size=10)
 
 
 def _answer(learner, batch, truth):

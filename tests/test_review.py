@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -12,8 +13,6 @@ import pytest
 from recordlinkage.annotation import read_annotation_file as rl_read
 
 from skrecordpair import (
-    ActiveLearner,
-    NearestNeighborBlocker,
     label_session,
     read_annotation_file,
     read_labels,
@@ -21,7 +20,7 @@ from skrecordpair import (
 )
 from skrecordpair._review import format_pair
 
-from .conftest import make_tables
+from .conftest import make_learner, make_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,10 +31,7 @@ def tables():
     return left, right, set(true)
 
 
-def _learner(tables, labels=None, batch_size=5):
-    left, right, _ = tables
-    return ActiveLearner(NearestNeighborBlocker(k=4), labels=labels,
-                         batch_size=batch_size, random_state=0).fit(left, right)
+_learner = partial(make_learner, k=4, batch_size=5)
 
 
 class Labeller:

@@ -1,13 +1,15 @@
 """Tests for the notebook labelling widget, driven through its model: the
 buttons' click handlers, no browser."""
 
+from functools import partial
+
 import pandas as pd
 import pytest
 
-from skrecordpair import ActiveLearner, LabelWidget, NearestNeighborBlocker, read_labels
+from skrecordpair import LabelWidget, read_labels
 from skrecordpair._widget import pair_html
 
-from .conftest import make_tables
+from .conftest import make_learner, make_tables
 
 pytest.importorskip("ipywidgets", reason="the widget needs the optional extra 'widgets'")
 
@@ -18,10 +20,7 @@ def tables():
     return left, right, set(true)
 
 
-def _learner(tables, labels=None, batch_size=4):
-    left, right, _ = tables
-    return ActiveLearner(NearestNeighborBlocker(k=3), labels=labels,
-                         batch_size=batch_size, random_state=0).fit(left, right)
+_learner = partial(make_learner, k=3, batch_size=4)
 
 
 def _click_truth(widget, truth):
