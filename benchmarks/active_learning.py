@@ -70,6 +70,8 @@ from skrecordpair.datasets import load_magellan
 
 DATASETS = ["febrl4", "abt_buy", "amazon_google", "dblp_acm", "walmart_amazon"]
 BUDGETS = [20, 50, 100, 150, 200, 300]
+# --ablation's loop: the explore share of ActiveLearner's earlier default.
+ABLATION_EXPLORE = 0.2
 FEBRL_BUDGETS = [20, 50, 100]
 
 
@@ -123,7 +125,10 @@ def febrl_task():
     return Task("febrl4", a[FEBRL_FIELDS], b[FEBRL_FIELDS], truth)
 
 
-def magellan_task(data, name):
+def magellan_task(data, name, evaluate="test"):
+    """The Magellan task; `evaluate` names the split measured on ("test", or
+    "valid" to choose settings without looking at test: then both splits are
+    held out of the pool)."""
     folder = magellan_folder(data, name)
     bunch = load_magellan(folder)
     splits = {s: pd.read_csv(folder / f"{s}.csv", dtype=str)
@@ -132,11 +137,12 @@ def magellan_task(data, name):
     for s in ("train", "valid"):
         positive = splits[s][splits[s]["label"] == "1"]
         truth.update(zip(positive["ltable_id"], positive["rtable_id"]))
-    test = splits["test"].rename(columns={"ltable_id": "left_id",
-                                          "rtable_id": "right_id"})
-    X_left, X_right, y = bunch.test
-    task = Task(name, bunch.left_table, bunch.right_table, truth, exclude=test,
+    held_out = pd.concat([splits[s] for s in dict.fromkeys(("test", evaluate))])
+    held_out = held_out.rename(columns={"ltable_id": "left_id", "rtable_id": "right_id"})
+    X_left, X_right, y = getattr(bunch, evaluate)
+    task = Task(name, bunch.left_table, bunch.right_table, truth, exclude=held_out,
                 test=(pair_frame(X_left, X_right), y))
+    task.evaluate = evaluate
     task.bunch = bunch
     return task
 
@@ -152,7 +158,9 @@ def reference(task):
     proba = model.predict_proba(X_test)[:, 1]
     task.reference_model = model
     return {"f1_threshold_0.5": f1_score(y_test, proba > 0.5),
-            "f1_threshold_valid": f1_score(y_test, proba > threshold),
+            # A threshold chosen on the split measured on would flatter it.
+            "f1_threshold_valid": (None if task.evaluate == "valid"
+                                   else f1_score(y_test, proba > threshold)),
             "threshold_valid": threshold, "train_pairs": len(y)}
 
 
@@ -172,14 +180,10 @@ def held_out_pool(task, learner):
     that a user would link: the pool's pairs that the loop did not label,
     threshold 0.5, the truth as for the labeller. The whole-train model was
     fitted on those of them that are ``train`` pairs, which favours it."""
-    c = learner.candidates_
-    labelled = set(learner.labels_[["left_id", "right_id"]].itertuples(index=False,
-                                                                        name=None))
-    keep = np.array([pair not in labelled for pair in zip(c["left_id"], c["right_id"])])
-    held = c[keep]
+    held = learner.candidates_[learner._unlabelled()]
     y = task.label(held["left_id"], held["right_id"])
     X = pair_frame(task.left.loc[held["left_id"]], task.right.loc[held["right_id"]])
-    scores = {"pairs": int(keep.sum()), "matches": int(y.sum())}
+    scores = {"pairs": len(held), "matches": int(y.sum())}
     for name, predicted in (
             ("loop", held["probability"].to_numpy() > 0.5),
             ("whole_train", task.reference_model.predict_proba(X)[:, 1] > 0.5)):
@@ -192,9 +196,10 @@ def held_out_pool(task, learner):
 # ------------------------------------------------------------------- the runs
 def active_curve(task, seed, budgets, batch_size, k, final, explore):
     start = time.perf_counter()
-    learner = ActiveLearner(NearestNeighborBlocker(k=k), batch_size=batch_size,
-                            proposer=similarity_model(seed), explore=explore,
-                            random_state=seed)
+    learner = ActiveLearner(NearestNeighborBlocker(k=k),
+                            RecordPairClassifier(random_state=seed),
+                            batch_size=batch_size, proposer=similarity_model(seed),
+                            explore=explore, random_state=seed)
     learner.fit(task.left, task.right, exclude=task.exclude)
     setup = time.perf_counter() - start
     curve, refit_seconds, propose_seconds = [], [], []
@@ -232,31 +237,35 @@ def active_curve(task, seed, budgets, batch_size, k, final, explore):
     if task.test is not None:
         result["held_out_pool"] = result_pool
     if final:
-        t = time.perf_counter()
-        learner.estimator = RecordPairClassifier(random_state=seed)
-        clf = learner.fit_estimator()
-        _, y = learner.training_pairs()
-        _, y_sure = learner.pseudo_labelled_pairs()
-        if task.test is not None:
-            X_test, y_test = task.test
-            pred = clf.predict(X_test)
-        else:
-            c = learner.candidates_
-            X_all = pair_frame(task.left.loc[c["left_id"]], task.right.loc[c["right_id"]])
-            pred = clf.predict(X_all)
-            y_test = task.label(c["left_id"], c["right_id"])
-        p, r, f, _ = precision_recall_fscore_support(y_test, pred, average="binary",
-                                                     zero_division=0)
-        if task.test is None:  # link F1: recall over all the true links
-            r = r * y_test.sum() / len(task.truth)
-            f = 2 * p * r / (p + r) if p + r else 0.0
-        result["final_model"] = {"labels": len(y), "pseudo_labels": len(y_sure),
-                                 "pseudo_matches": int(y_sure.sum()),
-                                 "precision": p, "recall": r,
-                                 "f1": f, "fit_seconds": time.perf_counter() - t}
-        print(f"  {task.name} seed {seed} RecordPairClassifier on {len(y)} labels: "
-              f"F1 {f:.3f}", flush=True)
+        result["final_model"] = final_model(task, learner, seed)
     return result, learner
+
+
+def final_model(task, learner, seed):
+    """The learner's ``fit_estimator`` (the default RecordPairClassifier),
+    measured as the curves are."""
+    t = time.perf_counter()
+    clf = learner.fit_estimator()
+    _, y = learner.training_pairs()
+    _, y_sure = learner.pseudo_labelled_pairs()
+    if task.test is not None:
+        X_test, y_test = task.test
+        pred = clf.predict(X_test)
+    else:
+        c = learner.candidates_
+        X_all = pair_frame(task.left.loc[c["left_id"]], task.right.loc[c["right_id"]])
+        pred = clf.predict(X_all)
+        y_test = task.label(c["left_id"], c["right_id"])
+    p, r, f, _ = precision_recall_fscore_support(y_test, pred, average="binary",
+                                                 zero_division=0)
+    if task.test is None:  # link F1: recall over all the true links
+        r = r * y_test.sum() / len(task.truth)
+        f = 2 * p * r / (p + r) if p + r else 0.0
+    print(f"  {task.name} seed {seed} RecordPairClassifier on {len(y)} labels and "
+          f"{len(y_sure)} pseudo-labels: F1 {f:.3f}", flush=True)
+    return {"labels": len(y), "pseudo_labels": len(y_sure),
+            "pseudo_matches": int(y_sure.sum()), "precision": p, "recall": r,
+            "f1": f, "fit_seconds": time.perf_counter() - t}
 
 
 def random_curve(task, learner, seed, budgets):
@@ -284,7 +293,9 @@ def random_curve(task, learner, seed, budgets):
 
 def summarise(per_seed, budgets):
     out = {}
-    for method in ("active", "random"):
+    methods = ["active", "random"] + (["ablation_explore"]
+                                      if "ablation_explore" in per_seed[0] else [])
+    for method in methods:
         rows = []
         for budget in budgets:
             f1 = [next((p["f1"] for p in s[method]["curve"] if p["labels"] == budget),
@@ -353,6 +364,13 @@ def main(argv=None):
                         help="ActiveLearner's explore share")
     parser.add_argument("--final", action="store_true",
                         help="also fit RecordPairClassifier at the largest budget")
+    parser.add_argument("--evaluate", choices=["test", "valid"], default="test",
+                        help="the Magellan split measured on; 'valid' also holds "
+                        "it out of the pool, to choose settings without test")
+    parser.add_argument("--ablation", action="store_true",
+                        help=f"also, on the same seeds: the loop with explore "
+                        f"{ABLATION_EXPLORE} and (with --final) the final model on "
+                        "the labels alone (pseudo_labels=0)")
     parser.add_argument("--plot", default=None, help="PNG of the learning curves")
     parser.add_argument("--from-json", nargs="+", default=None, metavar="FILE",
                         help="draw --plot from these result files, run nothing")
@@ -376,7 +394,8 @@ def main(argv=None):
         MODEL_PARAMS[name] = ast.literal_eval(value)
     run = Run("active_learning", args, argv)
     for name in args.datasets:
-        task = febrl_task() if name == "febrl4" else magellan_task(args.data, name)
+        task = (febrl_task() if name == "febrl4"
+                else magellan_task(args.data, name, args.evaluate))
         budgets = FEBRL_BUDGETS if name == "febrl4" else args.budgets
         entry = {"budgets": budgets}
         if task.test is not None:
@@ -389,6 +408,14 @@ def main(argv=None):
                                            args.k, args.final, args.explore)
             per_seed.append({"seed": seed, "active": active,
                              "random": random_curve(task, learner, seed, budgets)})
+            if args.ablation:
+                per_seed[-1]["ablation_explore"], _ = active_curve(
+                    task, seed, budgets, args.batch_size, args.k, False,
+                    ABLATION_EXPLORE)
+                if args.final:
+                    learner.pseudo_labels = 0
+                    per_seed[-1]["ablation_labels_only"] = final_model(task, learner,
+                                                                       seed)
             if "whole_pool" not in entry:  # the pool is the same for every seed
                 entry["whole_pool"] = whole_pool(task, learner)
                 print(f"{name}: similarity model on the whole pool: "
