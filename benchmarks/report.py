@@ -49,7 +49,8 @@ MERGED = {"explain_faithfulness"}
 BY_DATASET = {"active_learning", "magellan-pretrained"}
 # Settings that a run must have to be shown in full (runs of other settings,
 # experiments, are only listed): the defaults of the script.
-SHOWN_SETTINGS = {"active_learning": {"batch_size": 10, "k": 10, "explore": 0.0}}
+SHOWN_SETTINGS = {"active_learning": {"batch_size": 10, "k": 10, "explore": 0.0,
+                                      "evaluate": "test"}}
 
 
 def load(paths):
@@ -415,15 +416,20 @@ def active_learning(record):
          "candidates that the loop did not label, the pairs that a user would "
          "link; the whole-train model was fitted on those that are `train` "
          "pairs, which favours it. "
+         "*Ablation* (runs with `--ablation`), same run and seeds: the loop with "
+         "the earlier default `explore=0.2` instead of 0, and the final model "
+         "fitted on the labels alone (`pseudo_labels=0`). "
          "Nothing is chosen on the test split."),
         "",
     ]
     for name, r in record["results"].items():
         summary = r["summary"]
         loop_threshold = "active_threshold" in summary
+        ablation = "ablation_explore" in summary
         header = ["labels", "loop", "random",
                   *(["loop, threshold on the labels", "random, threshold on the labels"]
                     if loop_threshold else []),
+                  *(["loop, earlier explore (ablation)"] if ablation else []),
                   "loop − random"]
         rows = []
         for i, point in enumerate(summary["active"]):
@@ -432,6 +438,8 @@ def active_learning(record):
             if loop_threshold:
                 row += [pm(_pct(summary["active_threshold"][i]["f1"])),
                         pm(_pct(summary["random_threshold"][i]["f1"]))]
+            if ablation:
+                row.append(pm(_pct(summary["ablation_explore"][i]["f1"])))
             row.append(f"{100 * (a['mean'] - b['mean']):+.1f}")
             rows.append(row)
         ref = r.get("reference")
@@ -461,12 +469,18 @@ def active_learning(record):
             title += (f"; RecordPairClassifier on the loop's {finals[0]['labels']} "
                       f"labels{pseudo} {sum(f1) / len(f1):.1f} "
                       f"({', '.join(f'{v:.1f}' for v in f1)})")
+        alone = [100 * s["ablation_labels_only"]["f1"] for s in r["per_seed"]
+                 if "ablation_labels_only" in s]
+        if alone:
+            title += (f", on the labels alone (ablation, pseudo_labels=0) "
+                      f"{sum(alone) / len(alone):.1f} "
+                      f"({', '.join(f'{v:.1f}' for v in alone)})")
         seeds = [s["seed"] for s in r["per_seed"]]
         lines += [title + f"; seeds {', '.join(map(str, seeds))}.", ""]
         lines += table(header, rows) + [""]
     for other in record.get("other_runs", []):
         settings = other["settings"]
-        changed = ", ".join(f"{k} {settings.get(k)}"
+        changed = ", ".join(f"{k} {settings.get(k, 'test' if k == 'evaluate' else None)}"
                             for k in SHOWN_SETTINGS["active_learning"])
         lines += [f"Another run, not shown ({changed}; "
                   f"{', '.join(other['results'])}): `{other['file']}`.", ""]
