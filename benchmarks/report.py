@@ -51,6 +51,8 @@ BY_DATASET = {"active_learning", "magellan-pretrained"}
 # experiments, are only listed): the defaults of the script.
 SHOWN_SETTINGS = {"active_learning": {"batch_size": 10, "k": 10, "explore": 0.0,
                                       "evaluate": "test"}}
+# What runs made before a setting existed did, for the comparison above.
+SETTINGS_BEFORE = {"evaluate": "test"}
 
 
 def load(paths):
@@ -85,7 +87,8 @@ def load(paths):
         merged, used = {}, []
         wanted = SHOWN_SETTINGS.get(script, {})
         shown = [r for r in runs[script]
-                 if all(r["settings"].get(k) == v for k, v in wanted.items())]
+                 if all(r["settings"].get(k, SETTINGS_BEFORE.get(k)) == v
+                        for k, v in wanted.items())]
         others = [r for r in runs[script] if r not in shown]
         for record in sorted(shown, key=lambda r: r["started_utc"]):
             if record["results"]:
@@ -480,7 +483,7 @@ def active_learning(record):
         lines += table(header, rows) + [""]
     for other in record.get("other_runs", []):
         settings = other["settings"]
-        changed = ", ".join(f"{k} {settings.get(k, 'test' if k == 'evaluate' else None)}"
+        changed = ", ".join(f"{k} {settings.get(k, SETTINGS_BEFORE.get(k))}"
                             for k in SHOWN_SETTINGS["active_learning"])
         lines += [f"Another run, not shown ({changed}; "
                   f"{', '.join(other['results'])}): `{other['file']}`.", ""]
