@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -299,13 +300,28 @@ class Run:
         self.results = self.record["results"]
 
     def path(self):
+        """The JSON file: ``--out`` when it names one, else a new file in the
+        ``--out`` folder named by the script, start time and commit, claimed
+        on the first call, so that two runs started in the same second do
+        not write over each other."""
         out = Path(self.args.out)
         if out.suffix == ".json":
             return out
-        commit = (self.record["environment"]["git"]["commit"] or "nogit")[:7]
-        if self.record["environment"]["git"]["dirty"]:
-            commit += "-dirty"
-        return out / f"{self.script}-{self.started:%Y%m%dT%H%M%SZ}-{commit}.json"
+        if getattr(self, "_claimed", None) is None:
+            commit = (self.record["environment"]["git"]["commit"] or "nogit")[:7]
+            if self.record["environment"]["git"]["dirty"]:
+                commit += "-dirty"
+            stem = f"{self.script}-{self.started:%Y%m%dT%H%M%SZ}-{commit}"
+            out.mkdir(parents=True, exist_ok=True)
+            for n in itertools.count(1):
+                path = out / (f"{stem}.json" if n == 1 else f"{stem}-{n}.json")
+                try:
+                    path.open("x").close()  # atomic: only one run gets the name
+                except FileExistsError:
+                    continue
+                self._claimed = path
+                break
+        return self._claimed
 
     def write(self, path=None):
         """Write the JSON file (at `path`, or as ``--out`` says); return its path."""
