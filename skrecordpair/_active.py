@@ -60,7 +60,8 @@ class ActiveLearner:
       near-copies of the same question. A share `explore` of each batch can
       be drawn at random among the unlabelled pairs that the proposer calls a
       match, to catch kinds of matches the proposer is sure about and wrong;
-      it is 0 by default, which measured better after 100 to 300 labels.
+      it is 0 by default, which measured better after 300 labels (worse on
+      some data sets in the first rounds; see :ref:`start_without_labels`).
 
     The final model (:meth:`fit_estimator`) learns from the labels and from
     up to `pseudo_labels` candidates that the proposer is sure about, with
