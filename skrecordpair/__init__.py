@@ -4,6 +4,7 @@ from . import datasets
 from ._active import ActiveLearner, read_labels, uncertain_pairs
 from ._blocking import NearestNeighborBlocker
 from ._blocking_metrics import pair_completeness, reduction_ratio
+from ._candidate_nonmatches import add_candidate_nonmatches
 from ._classifier import CHUNK_SIZE, RecordPairClassifier, best_f1_threshold
 from ._linking import deduplicate, link
 from ._pairs import pair_frame
@@ -32,6 +33,7 @@ __all__ = [
     "RecordPairClassifier",
     "SimilarityFeatures",
     "__version__",
+    "add_candidate_nonmatches",
     "best_f1_threshold",
     "datasets",
     "deduplicate",

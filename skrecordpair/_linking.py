@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,8 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
     matches = candidates.assign(probability=proba)
     keep = proba > threshold if strict else proba >= threshold
     matches, left_pos = matches[keep], left_pos[keep]
+    if not one_to_one and threshold > 0:  # threshold 0 asks for every candidate
+        _warn_many_matches(matches, len(left), len(right))
     if one_to_one:
         chosen = _greedy_one_to_one(
             left_pos, right_pos[keep], matches["probability"].to_numpy(),
@@ -242,6 +245,7 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
     graph = sp.coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])),
                           shape=(n, n))
     _, labels = connected_components(graph, directed=False)
+    _warn_large_clusters(labels, int(keep.sum()))
     clusters = pd.Series(_first_appearance(labels), index=table.index, name="cluster")
     if return_pairs:
         pairs = candidates.assign(probability=proba)[keep].reset_index(drop=True)
@@ -250,6 +254,49 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
 
 
 # ---------------------------------------------------------------- helpers
+# Above this share of matched records with several matches, the matching is
+# unlikely to be what the task is (see _warn_many_matches).
+MANY_MATCHES_SHARE = 0.5
+
+
+def _warn_many_matches(matches, n_left, n_right):
+    """Warn when most matched records of the smaller table have several matches.
+
+    Two tables of distinct entities each (the usual linkage task) have at most
+    one match per record; a classifier fitted on pairs from another candidate
+    generator than the blocker's calls many near misses matches, and this is
+    how that shows.
+    """
+    side = "left_id" if n_left <= n_right else "right_id"
+    counts = matches[side].value_counts()
+    several = int((counts > 1).sum())
+    if len(counts) >= 10 and several > MANY_MATCHES_SHARE * len(counts):
+        name = side.removesuffix("_id")
+        warnings.warn(
+            f"link() matched {several} of the {len(counts)} matched {name} records "
+            f"({several / len(counts):.0%}) with several records of the other table "
+            f"({len(matches)} pairs in all). If each record has at most one match "
+            "in the other table, pass one_to_one=True; if the classifier was "
+            "fitted on pairs from another candidate generator than this blocker, "
+            "add the blocker's candidates to its training pairs "
+            "(add_candidate_nonmatches) or label some (ActiveLearner).",
+            UserWarning, stacklevel=3)
+
+
+def _warn_large_clusters(labels, n_edges):
+    """Warn when one entity swallows a large share of the table: a chain of
+    false matches merges entities (connected components)."""
+    sizes = np.bincount(labels)
+    largest = int(sizes.max()) if sizes.size else 0
+    if largest > max(50, 0.05 * len(labels)):
+        warnings.warn(
+            f"deduplicate() put {largest} of the {len(labels)} records in one "
+            f"entity ({n_edges} matched pairs in all): a chain of false matches "
+            "merges entities. Raise threshold, or fit the classifier also on the "
+            "blocker's candidates (ActiveLearner).",
+            UserWarning, stacklevel=3)
+
+
 def _positions(table, ids, name):
     positions = table.index.get_indexer(ids)
     if (positions < 0).any():

@@ -1,0 +1,166 @@
+"""Training pairs that look like what ``link`` scores: the blocker's other
+candidates of each record with a known match, labelled non-matches.
+
+Labelled pairs usually come from somewhere else than the blocker that ``link``
+uses (another candidate generator, a sample, a benchmark's split). A model
+fitted on them never sees the near misses that the blocker proposes (a laptop
+case and a flash drive of the same brand) and calls many of them matches. In a
+task where a left record matches at most one right record, a left record with a
+known match is not a match of its other candidates: those pairs are free
+non-matches of exactly the kind ``link`` will score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from ._blocking import check_record_table
+
+__all__ = ["add_candidate_nonmatches"]
+
+LABEL_COLUMNS = ["left_id", "right_id", "label"]
+
+
+def add_candidate_nonmatches(left, right, labels, blocker, *, pos_label=None,
+                             neg_label=None):
+    """Add the blocker's other candidates of each matched left record as non-matches.
+
+    For every left record with exactly one labelled match, a clone of
+    `blocker` (fitted on `right`) proposes its candidates; those that are not
+    its match and carry no label yet are appended with the non-match label.
+
+    This encodes an assumption, which the caller makes by calling it: **a left
+    record matches at most one right record** (the right table holds no
+    duplicates), as in most linkage of two deduplicated sources. Left records
+    with several labelled matches contradict it, so their candidates are left
+    out. Where the assumption is false (a right table with duplicates, a
+    benchmark whose labels call some same-entity pairs non-matches), the added
+    pairs teach the model wrong answers: measure with and without.
+
+    Parameters
+    ----------
+    left, right : pandas.DataFrame
+        The two tables, one record per row, indexed by unique record ids: the
+        tables that :func:`~skrecordpair.link` will match.
+    labels : pandas.DataFrame
+        The labelled pairs, with the columns ``left_id`` (an index label of
+        `left`), ``right_id`` (of `right`) and ``label``, as
+        :func:`~skrecordpair.read_labels` returns them. Unsure labels (NaN)
+        are kept as they are and never count as a match.
+    blocker : estimator
+        The candidate generator that :func:`~skrecordpair.link` will use, such
+        as :class:`~skrecordpair.NearestNeighborBlocker`. It is cloned.
+    pos_label : scalar or None, default=None
+        The label of a match. None infers it as scikit-learn's metrics do: 1
+        for the labels {0, 1} or {-1, 1}, True for {False, True}.
+    neg_label : scalar or None, default=None
+        The label given to the added pairs. None uses the other class of
+        ``labels["label"]``, or 0 / -1 / False next to a lone 1 / True.
+
+    Returns
+    -------
+    pandas.DataFrame
+        `labels`' three columns followed by the added pairs (columns
+        ``left_id``, ``right_id``, ``label``), with a fresh index. Fit a
+        classifier on it with
+        ``clf.fit(left.loc[out.left_id], right.loc[out.right_id], out.label)``.
+
+    Raises
+    ------
+    TypeError
+        If a table or `labels` is not a DataFrame.
+    ValueError
+        If `labels` lacks a column, names ids that are not in the tables, or
+        its classes do not say which one is the match.
+
+    See Also
+    --------
+    link : Match two tables end to end.
+    ActiveLearner : Choose the pairs worth labelling among the candidates.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrecordpair import NearestNeighborBlocker, add_candidate_nonmatches
+    >>> left = pd.DataFrame({"name": ["anna smith", "john doe"]}, index=["l1", "l2"])
+    >>> right = pd.DataFrame({"name": ["ana smith", "anna smyth", "jon doe"]},
+    ...                      index=["r1", "r2", "r3"])
+    >>> labels = pd.DataFrame({"left_id": ["l1"], "right_id": ["r1"], "label": [1]})
+    >>> add_candidate_nonmatches(left, right, labels, NearestNeighborBlocker(k=2))
+      left_id right_id  label
+    0      l1       r1      1
+    1      l1       r2      0
+    """
+    for name, table in (("left", left), ("right", right)):
+        check_record_table(table, "add_candidate_nonmatches()", name)
+    labels = _check_labels(labels, left, right)
+    pos_label, neg_label = _match_labels(labels["label"], pos_label, neg_label)
+    is_match = (labels["label"] == pos_label).to_numpy()
+    matches = labels[is_match]
+    per_record = matches.groupby("left_id", sort=False)["right_id"].size()
+    single = per_record.index[per_record.to_numpy() == 1]
+    if len(single) == 0:
+        return labels.reset_index(drop=True)
+    candidates = clone(blocker).fit(right).candidates(left.loc[single])
+    # Drop the known match and every pair that already carries a label.
+    known = pd.MultiIndex.from_frame(labels[["left_id", "right_id"]])
+    proposed = pd.MultiIndex.from_frame(candidates[["left_id", "right_id"]])
+    new = candidates.loc[~proposed.isin(known), ["left_id", "right_id"]]
+    new = new.assign(label=np.full(len(new), neg_label, dtype=object))
+    out = pd.concat([labels, new], ignore_index=True)
+    out["label"] = out["label"].astype(labels["label"].dtype, errors="ignore")
+    return out
+
+
+def _check_labels(labels, left, right):
+    if not isinstance(labels, pd.DataFrame):
+        raise TypeError(
+            "add_candidate_nonmatches() expects labels as a DataFrame with the columns "
+            f"{LABEL_COLUMNS}; got {type(labels).__name__}."
+        )
+    missing = [c for c in LABEL_COLUMNS if c not in labels.columns]
+    if missing:
+        raise ValueError(
+            f"The labels passed to add_candidate_nonmatches() lack the column(s) "
+            f"{missing}; their columns are {list(labels.columns)}."
+        )
+    labels = labels[LABEL_COLUMNS]
+    for side, table in (("left", left), ("right", right)):
+        ids = labels[f"{side}_id"]
+        unknown = ids[~ids.isin(table.index)].unique()
+        if len(unknown):
+            raise ValueError(
+                f"{len(unknown)} {side}_id value(s) of the labels are not index labels "
+                f"of the {side} table, e.g. {unknown[:5].tolist()}; the ids must be the "
+                f"tables' index labels (read them with index_col=...)."
+            )
+    return labels
+
+
+def _match_labels(y, pos_label, neg_label):
+    classes = pd.unique(y.dropna())
+    if pos_label is None:
+        known = set(classes.tolist())
+        if known <= {0, 1} or known <= {-1, 1}:
+            pos_label = True if known <= {False, True} and any(
+                isinstance(c, (bool, np.bool_)) for c in classes) else 1
+        else:
+            raise ValueError(
+                f"Which label is the match is not known for the labels "
+                f"{sorted(map(str, classes))}; pass pos_label."
+            )
+    if neg_label is None:
+        others = [c for c in classes if c != pos_label]
+        if len(others) == 1:
+            neg_label = others[0]
+        elif not others and pos_label in (1, True):
+            neg_label = False if isinstance(pos_label, (bool, np.bool_)) else 0
+        else:
+            raise ValueError(
+                f"The non-match label is not known for the labels "
+                f"{sorted(map(str, classes))} with pos_label={pos_label!r}; pass "
+                "neg_label."
+            )
+    return pos_label, neg_label

@@ -1,0 +1,118 @@
+"""add_candidate_nonmatches, and the warnings of link and deduplicate when the
+matches per record are implausible."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.dummy import DummyClassifier
+
+from skrecordpair import (
+    NearestNeighborBlocker,
+    add_candidate_nonmatches,
+    deduplicate,
+    link,
+    pair_frame,
+)
+
+LEFT = pd.DataFrame({"name": ["anna smith", "john doe", "carl marx", "dora day"]},
+                    index=["l1", "l2", "l3", "l4"])
+RIGHT = pd.DataFrame({"name": ["ana smith", "anna smyth", "jon doe", "john dough",
+                               "karl marx", "nora bay"]},
+                     index=["r1", "r2", "r3", "r4", "r5", "r6"])
+
+
+def labels(rows):
+    return pd.DataFrame(rows, columns=["left_id", "right_id", "label"])
+
+
+def test_adds_the_other_candidates_of_matched_records_as_nonmatches():
+    given = labels([("l1", "r1", 1), ("l2", "r3", 1), ("l2", "r4", 0), ("l4", "r6", 0)])
+    blocker = NearestNeighborBlocker(k=3)
+    out = add_candidate_nonmatches(LEFT, RIGHT, given, blocker)
+    pd.testing.assert_frame_equal(out.iloc[:4], given)
+    added = out.iloc[4:]
+    candidates = blocker.fit(RIGHT).candidates(LEFT.loc[["l1", "l2"]])
+    expected = {p for p in zip(candidates.left_id, candidates.right_id)} - {
+        ("l1", "r1"), ("l2", "r3"), ("l2", "r4")}
+    assert set(zip(added.left_id, added.right_id)) == expected
+    assert (added.label == 0).all()
+    # l3 has no label and l4 no match: none of their candidates is added.
+    assert not added.left_id.isin(["l3", "l4"]).any()
+    assert out.label.dtype == given.label.dtype
+
+
+def test_string_labels_need_pos_label_and_keep_their_values():
+    given = labels([("l1", "r1", "same"), ("l2", "r5", "different")])
+    with pytest.raises(ValueError, match="pass pos_label"):
+        add_candidate_nonmatches(LEFT, RIGHT, given, NearestNeighborBlocker(k=2))
+    out = add_candidate_nonmatches(LEFT, RIGHT, given, NearestNeighborBlocker(k=2),
+                                   pos_label="same")
+    assert set(out.label.iloc[2:]) == {"different"}
+    assert len(out) > 2
+
+
+def test_only_matches_given_uses_zero_or_false():
+    out = add_candidate_nonmatches(LEFT, RIGHT, labels([("l1", "r1", True)]),
+                                   NearestNeighborBlocker(k=2))
+    assert out.label.tolist() == [True, False]
+    out = add_candidate_nonmatches(LEFT, RIGHT, labels([("l1", "r1", 1)]),
+                                   NearestNeighborBlocker(k=2))
+    assert out.label.tolist() == [1, 0]
+
+
+def test_records_with_several_matches_are_left_out():
+    # Two matches of l1: the right table holds duplicates, the assumption fails.
+    given = labels([("l1", "r1", 1), ("l1", "r2", 1)])
+    out = add_candidate_nonmatches(LEFT, RIGHT, given, NearestNeighborBlocker(k=4))
+    assert len(out) == 2
+
+
+def test_unsure_labels_are_kept_and_never_matches():
+    given = labels([("l1", "r1", 1), ("l2", "r3", np.nan)])
+    out = add_candidate_nonmatches(LEFT, RIGHT, given, NearestNeighborBlocker(k=2))
+    assert np.isnan(out.label.iloc[1])
+    assert not out.left_id.iloc[2:].eq("l2").any()
+
+
+def test_errors_say_what_was_expected():
+    blocker = NearestNeighborBlocker(k=2)
+    with pytest.raises(TypeError, match="expects labels as a DataFrame"):
+        add_candidate_nonmatches(LEFT, RIGHT, [("l1", "r1", 1)], blocker)
+    with pytest.raises(ValueError, match=r"lack the column\(s\) \['label'\]"):
+        add_candidate_nonmatches(LEFT, RIGHT, labels([("l1", "r1", 1)])[
+            ["left_id", "right_id"]], blocker)
+    with pytest.raises(ValueError, match=r"right_id value\(s\).*\['r9'\]"):
+        add_candidate_nonmatches(LEFT, RIGHT, labels([("l1", "r9", 1)]), blocker)
+    with pytest.raises(ValueError, match="record ids and must be unique"):
+        add_candidate_nonmatches(pd.concat([LEFT, LEFT]), RIGHT,
+                                 labels([("l1", "r1", 1)]), blocker)
+
+
+def every_pair_a_match(table):
+    X = pair_frame(table.iloc[[0, 1, 2]], table.iloc[[1, 2, 0]])
+    return DummyClassifier(strategy="constant", constant=1).fit(X, [1, 0, 1])
+
+
+def test_link_warns_when_most_records_match_several_times():
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abcdef"), 6)) for _ in range(30)]
+    left = pd.DataFrame({"name": words[:15]})
+    right = pd.DataFrame({"name": words[15:]})
+    clf = every_pair_a_match(left)
+    with pytest.warns(UserWarning, match=r"matched 15 of the 15 matched left records "
+                      r"\(100%\) with several.*one_to_one=True"):
+        link(left, right, NearestNeighborBlocker(k=3), clf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        one = link(left, right, NearestNeighborBlocker(k=3), clf, one_to_one=True)
+    assert one.left_id.is_unique
+
+
+def test_deduplicate_warns_when_one_entity_takes_most_records():
+    table = pd.DataFrame({"name": [f"anna smith {i}" for i in range(60)]})
+    with pytest.warns(UserWarning, match="put 60 of the 60 records in one entity"):
+        clusters = deduplicate(table, NearestNeighborBlocker(k=3),
+                               every_pair_a_match(table))
+    assert clusters.nunique() == 1
