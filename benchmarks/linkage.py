@@ -31,6 +31,9 @@ Rows, same seeds, same run (each with and without ``one_to_one``):
     ``add_candidate_nonmatches(tableA, tableB, train, NearestNeighborBlocker())``:
     the blocker's other candidates of each left record with a labelled match,
     as non-matches (assumes a left record matches at most one right record).
+``... + candidates, one-to-one``
+    The same with ``one_to_one=True``: also the other left records proposing a
+    matched right record (assumes the left table has no duplicates either).
 ``active learning (N labels)``
     ``ActiveLearner(NearestNeighborBlocker(), RecordPairClassifier())`` from no
     label on the records that are not queries (Magellan: the left records not
@@ -85,8 +88,9 @@ from skrecordpair import (
 )
 
 DATASETS = [*MAGELLAN_DATASETS, "febrl4", "people"]
-ROWS = ["similarity model", "default", "similarity model + candidates",
-        "default + candidates", "active learning"]
+AUGMENTATIONS = {"": None, " + candidates": False, " + candidates, one-to-one": True}
+ROWS = [f"{model}{suffix}" for model in ("similarity model", "default")
+        for suffix in AUGMENTATIONS] + ["active learning"]
 
 
 def similarity_model(seed):
@@ -256,16 +260,23 @@ def active_learning(task, seed, budget):
 def run_dataset(task, args):
     rows = {}
     left, right = getattr(task, "train_tables", (task.left, task.right))
-    with_candidates = (add_candidate_nonmatches(left, right, task.train,
-                                                NearestNeighborBlocker())
-                       if not task.one_table else task.train)
-    left_out = task.pairs(with_candidates) if not hasattr(task, "train_tables") else set()
+    training = {suffix: task.train if one_to_one is None or task.one_table
+                else add_candidate_nonmatches(left, right, task.train,
+                                              NearestNeighborBlocker(),
+                                              one_to_one=one_to_one)
+                for suffix, one_to_one in AUGMENTATIONS.items()}
+    # The same pairs are left out of every row: all those any row trained on.
+    left_out = (set() if hasattr(task, "train_tables")
+                else set().union(*(task.pairs(t) for t in training.values())))
     entry = {"blocking": blocking(task, left_out),
              "train_pairs": len(task.train),
-             "added_nonmatches": len(with_candidates) - len(task.train)}
+             "added_nonmatches": {suffix.strip(" +"): len(t) - len(task.train)
+                                  for suffix, t in training.items() if suffix}}
     print(f"{task.name}: {entry}", flush=True)
     for row in args.rows:
-        if task.one_table and row.endswith("+ candidates"):
+        model_name, _, suffix = row.partition(" + ")
+        suffix = f" + {suffix}" if suffix else ""
+        if task.one_table and suffix:
             continue  # the training pairs already are the blocker's candidates
         per_seed = []
         for seed in args.seeds:
@@ -273,9 +284,7 @@ def run_dataset(task, args):
                 model, labelled, seconds = active_learning(task, seed, args.labels)
                 skip = left_out | task.pairs(labelled)
             else:
-                labels = with_candidates if row.endswith("+ candidates") else task.train
-                model, seconds = fitted(MODELS[row.removesuffix(" + candidates")], seed,
-                                        task, labels)
+                model, seconds = fitted(MODELS[model_name], seed, task, training[suffix])
                 skip = left_out
             result = {"seed": seed, "fit_seconds": seconds}
             for one_to_one in ((False,) if task.one_table else (False, True)):

@@ -23,8 +23,8 @@ __all__ = ["add_candidate_nonmatches"]
 LABEL_COLUMNS = ["left_id", "right_id", "label"]
 
 
-def add_candidate_nonmatches(left, right, labels, blocker, *, pos_label=None,
-                             neg_label=None):
+def add_candidate_nonmatches(left, right, labels, blocker, *, one_to_one=False,
+                             pos_label=None, neg_label=None):
     """Add the blocker's other candidates of each matched left record as non-matches.
 
     For every left record with exactly one labelled match, a clone of
@@ -35,9 +35,15 @@ def add_candidate_nonmatches(left, right, labels, blocker, *, pos_label=None,
     record matches at most one right record** (the right table holds no
     duplicates), as in most linkage of two deduplicated sources. Left records
     with several labelled matches contradict it, so their candidates are left
-    out. Where the assumption is false (a right table with duplicates, a
-    benchmark whose labels call some same-entity pairs non-matches), the added
-    pairs teach the model wrong answers: measure with and without.
+    out. With `one_to_one`, also **a right record matches at most one left
+    record** (the left table holds no duplicates either): every left record
+    whose candidates include a right record with exactly one labelled match
+    gets that pair as a non-match too, so the model also sees the records
+    whose own match is missing from the right table.
+
+    Where the assumption is false (a right table with duplicates, a benchmark
+    whose labels call some same-entity pairs non-matches), the added pairs
+    teach the model wrong answers: measure with and without.
 
     Parameters
     ----------
@@ -52,6 +58,10 @@ def add_candidate_nonmatches(left, right, labels, blocker, *, pos_label=None,
     blocker : estimator
         The candidate generator that :func:`~skrecordpair.link` will use, such
         as :class:`~skrecordpair.NearestNeighborBlocker`. It is cloned.
+    one_to_one : bool, default=False
+        Whether to also assume that a right record matches at most one left
+        record, and add the other candidate pairs of matched right records
+        (this queries the blocker with the whole left table).
     pos_label : scalar or None, default=None
         The label of a match. None infers it as scikit-learn's metrics do: 1
         for the labels {0, 1} or {-1, 1}, True for {False, True}.
@@ -98,13 +108,20 @@ def add_candidate_nonmatches(left, right, labels, blocker, *, pos_label=None,
     labels = _check_labels(labels, left, right)
     pos_label, neg_label = _match_labels(labels["label"], pos_label, neg_label)
     is_match = (labels["label"] == pos_label).to_numpy()
+    if not isinstance(one_to_one, (bool, np.bool_)):
+        raise TypeError(f"one_to_one must be a bool; got {one_to_one!r}.")
     matches = labels[is_match]
-    per_record = matches.groupby("left_id", sort=False)["right_id"].size()
-    single = per_record.index[per_record.to_numpy() == 1]
-    if len(single) == 0:
+    single_left = _matched_once(matches, "left_id")
+    if one_to_one:
+        single_right = _matched_once(matches, "right_id")
+        candidates = clone(blocker).fit(right).candidates(left)
+        candidates = candidates[candidates["left_id"].isin(single_left)
+                                | candidates["right_id"].isin(single_right)]
+    elif len(single_left):
+        candidates = clone(blocker).fit(right).candidates(left.loc[single_left])
+    else:
         return labels.reset_index(drop=True)
-    candidates = clone(blocker).fit(right).candidates(left.loc[single])
-    # Drop the known match and every pair that already carries a label.
+    # Drop the known matches and every pair that already carries a label.
     known = pd.MultiIndex.from_frame(labels[["left_id", "right_id"]])
     proposed = pd.MultiIndex.from_frame(candidates[["left_id", "right_id"]])
     new = candidates.loc[~proposed.isin(known), ["left_id", "right_id"]]
@@ -112,6 +129,12 @@ def add_candidate_nonmatches(left, right, labels, blocker, *, pos_label=None,
     out = pd.concat([labels, new], ignore_index=True)
     out["label"] = out["label"].astype(labels["label"].dtype, errors="ignore")
     return out
+
+
+def _matched_once(matches, side):
+    """The ids of `side` with exactly one labelled match."""
+    per_record = matches.groupby(side, sort=False).size()
+    return per_record.index[per_record.to_numpy() == 1]
 
 
 def _check_labels(labels, left, right):

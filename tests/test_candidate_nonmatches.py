@@ -116,3 +116,20 @@ def test_deduplicate_warns_when_one_entity_takes_most_records():
         clusters = deduplicate(table, NearestNeighborBlocker(k=3),
                                every_pair_a_match(table))
     assert clusters.nunique() == 1
+
+
+def test_one_to_one_also_adds_the_other_left_records_of_matched_right_records():
+    given = labels([("l1", "r1", 1)])
+    blocker = NearestNeighborBlocker(k=6)
+    out = add_candidate_nonmatches(LEFT, RIGHT, given, blocker, one_to_one=True)
+    candidates = blocker.fit(RIGHT).candidates(LEFT)
+    expected = {p for p in zip(candidates.left_id, candidates.right_id)
+                if p[0] == "l1" or p[1] == "r1"} - {("l1", "r1")}
+    added = out.iloc[1:]
+    assert set(zip(added.left_id, added.right_id)) == expected
+    assert set(added.left_id) - {"l1"}  # r1 was a candidate of other records too
+    assert (added.label == 0).all()
+    plain = add_candidate_nonmatches(LEFT, RIGHT, given, blocker)
+    assert set(plain.left_id) == {"l1"}
+    with pytest.raises(TypeError, match="one_to_one must be a bool"):
+        add_candidate_nonmatches(LEFT, RIGHT, given, blocker, one_to_one="yes")
