@@ -23,6 +23,8 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 BEFORE_DATA = RESULTS / "before-data.md"
@@ -46,7 +48,7 @@ OTHERS = {
 MERGED = {"explain_faithfulness"}
 # Scripts whose runs cover some data sets each (``--datasets``): every data set
 # is taken from the latest run that holds it.
-BY_DATASET = {"active_learning", "magellan-pretrained"}
+BY_DATASET = {"active_learning", "magellan-pretrained", "linkage"}
 # Settings that a run must have to be shown in full (runs of other settings,
 # experiments, are only listed): the defaults of the script.
 SHOWN_SETTINGS = {"active_learning": {"batch_size": 10, "k": 10, "explore": 0.0,
@@ -511,6 +513,68 @@ def threshold_sources(record):
                           "valid"], rows)
 
 
+# -------------------------------------------------------------------- linkage
+
+
+def _f1_cell(mode):
+    return (f"{pm(_pct(mode['f1']))} ({mode['precision']['mean']:.2f}, "
+            f"{mode['recall']['mean']:.2f})")
+
+
+def linkage(record, pair_level=None):
+    """The end-to-end table: F1 of link/deduplicate per data set and row."""
+    results = record["results"]
+    rows = list(dict.fromkeys(r for d in results.values() for r in d["rows"]))
+    lines = [
+        ("F1 in % of the pairs that `link` (or `deduplicate` for *people*) returns, "
+         "against the known matches, mean ± sd over the seeds, (precision, recall) in "
+         "brackets; *1:1* with `one_to_one=True`. The protocol, the rows and the "
+         "training pairs are in `benchmarks/linkage.py`'s docstring; every pair any "
+         "row trained on is left out of the returned pairs and of the truth, for "
+         "every row. *Pair-level* is the default's test F1 on the benchmark's own "
+         "test pairs (the table below)."),
+        "",
+    ]
+    header = ["dataset", "pair-level"]
+    for row in rows:
+        header += [row, f"{row}, 1:1"]
+    body = []
+    for name, result in results.items():
+        level = (pair_level or {}).get(name)
+        cells = [name, "" if level is None else f"{level:.1f}"]
+        for row in rows:
+            r = result["rows"].get(row, {})
+            cells += [_f1_cell(r["plain"]) if "plain" in r else "",
+                      _f1_cell(r["one_to_one"]) if "one_to_one" in r else ""]
+        body.append(cells)
+    lines += table(header, body)
+    lines += ["", ("Where the known matches are incomplete, precision undercounts: "
+                   "*judged precision* is over the returned pairs that carry a label "
+                   "in some split, *unjudged* the returned pairs that carry none "
+                   "(median over seeds). Blocking: the blocker's candidates per query "
+                   "record and its pair completeness on the scored truth."), ""]
+    body = []
+    for name, result in results.items():
+        b = result["blocking"]
+        for row, r in result["rows"].items():
+            for mode in ("plain", "one_to_one"):
+                if mode not in r:
+                    continue
+                unjudged = sorted(s[mode]["unjudged"] for s in r["per_seed"])
+                body.append([name, row + (", 1:1" if mode == "one_to_one" else ""),
+                             f"{b['candidates_per_record']:.1f}",
+                             f"{b['pair_completeness']:.3f}",
+                             f"{r[mode]['judged_precision']['mean']:.2f}",
+                             f"{100 * r[mode]['judged_f1']['mean']:.1f}"
+                             if "judged_f1" in r[mode] else "",
+                             unjudged[len(unjudged) // 2],
+                             f"{np.median([s['fit_seconds'] for s in r['per_seed']]):.0f}"])
+    lines += table(["dataset", "row", "candidates per record", "pair completeness",
+                    "judged precision", "F1 with judged precision", "unjudged",
+                    "fit s"], body)
+    return lines
+
+
 def _pct(stat):
     return {"mean": 100 * stat["mean"], "sd": 100 * stat["sd"]}
 
@@ -534,6 +598,16 @@ def render(latest):
         "earlier runs and of the changes they measured: [HISTORY.md](HISTORY.md)."),
         "",
     ]
+    pair_level = None
+    if "magellan" in latest:
+        pair_level = {name: r["configurations"]["default"]["summary"]["f1"]["mean"]
+                      for name, r in latest["magellan"]["results"].items()
+                      if "default" in r.get("configurations", {})}
+    if "linkage" in latest:
+        lines += ["## End to end: two tables in, matches out", ""]
+        for run in latest["linkage"].get("runs", [latest["linkage"]]):
+            lines += provenance(run) + [""]
+        lines += linkage(latest["linkage"], pair_level) + [""]
     if "magellan" in latest:
         lines += magellan(latest["magellan"])
     else:
