@@ -664,6 +664,7 @@ class _Reader:
     def __init__(self, path):
         self.path = path
         self.archive = self.dir_fd = None
+        self.fds = {}  # a directory's files, kept open once checked
         try:
             mode = os.stat(path).st_mode
         except FileNotFoundError:
@@ -690,6 +691,8 @@ class _Reader:
             self.archive.close()
         if self.dir_fd is not None:
             os.close(self.dir_fd)
+        for fd in self.fds.values():
+            os.close(fd)
 
     def read_manifest(self):
         with self._open(MANIFEST) as (f, size):
@@ -698,8 +701,13 @@ class _Reader:
             return f.read(_MAX_MANIFEST_BYTES)
 
     def check(self, name, size):
-        """Refuse `name` unless it is a regular file of `size` bytes."""
-        with self._open(name) as (_, actual):
+        """Refuse `name` unless it is a regular file of `size` bytes.
+
+        In a directory, the file stays open until the reader closes: another
+        save that replaces the directory and removes this one meanwhile does
+        not take the file from a read that comes later.
+        """
+        with self._open(name, keep=True) as (_, actual):
             _check_size(name, actual, size)
 
     def read(self, name, entry, limit):
@@ -719,8 +727,9 @@ class _Reader:
         return data
 
     @contextlib.contextmanager
-    def _open(self, name):
-        """An open file and its size, recorded before anything is read."""
+    def _open(self, name, keep=False):
+        """An open file and its size, recorded before anything is read; with
+        `keep`, a directory's file stays open for later reads."""
         try:
             if self.archive is not None:
                 info = self.archive.getinfo(name)
@@ -728,7 +737,16 @@ class _Reader:
                 with self.archive.open(info) as f:
                     yield f, info.file_size
             else:
-                with os.fdopen(self._open_regular(name), "rb") as f:
+                if name not in self.fds:
+                    fd = self._open_regular(name)
+                    if not keep:
+                        with os.fdopen(fd, "rb") as f:
+                            yield f, os.fstat(f.fileno()).st_size
+                        return
+                    self.fds[name] = fd
+                # A duplicate shares the offset: start each use at the beginning.
+                with os.fdopen(os.dup(self.fds[name]), "rb") as f:
+                    f.seek(0)
                     yield f, os.fstat(f.fileno()).st_size
         except (FileNotFoundError, KeyError):
             if self._replaced():
