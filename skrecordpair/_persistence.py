@@ -38,11 +38,14 @@ skrecordpair) raises a ``ValueError`` that says what is wrong.
 
 Every read is bounded: only regular files are read (no links, FIFOs or
 devices), each only after its size (on disk, or as recorded in the zip
-archive's directory) matches the manifest and fits its limit: fixed limits
-for the JSON files and the prior (whose own zip members are checked too), and
-for the weights a limit derived from the network that ``model.json``
-describes. The weights' header is checked against that network, built on the
-meta device, before any tensor is loaded or any module is built.
+archive's directory, whose members must be stored or deflated) matches the
+manifest and fits its limit: fixed limits for the JSON files and the prior
+(whose own zip members are checked too), and for the weights a fixed limit
+(``MAX_WEIGHTS_BYTES`` or the caller's), tightened by the network that
+``model.json`` describes. Every JSON document is parsed only if it holds few
+enough values (counted before parsing), so parsing cannot multiply the bytes
+read. The weights' header is checked against the network, built on the meta
+device, before any tensor is loaded or any module is built.
 
 The manifest detects corruption and accidental edits; it is not a signature.
 Whoever can write the files can also rewrite the manifest, but the worst a
@@ -51,8 +54,11 @@ run code, which an untrusted pickle can, nor make ``load`` read or allocate
 beyond these limits.
 
 Saving is atomic: the files are written under a new unique name beside the
-target and renamed into place, so a failed save leaves the previous model
-loadable and no temporary file behind.
+target and renamed (a directory: exchanged, where the system can) into
+place, so a failed save leaves the previous model loadable and no temporary
+file behind, and a reader finds one whole model: it keeps a directory's
+files open once checked, and starts over if the directory was replaced
+before.
 """
 
 from __future__ import annotations
