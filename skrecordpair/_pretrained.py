@@ -372,9 +372,12 @@ class FrozenTextEncoder:
             if differ:
                 details = "; ".join(f"{key}: saved {_short(saved.get(key))}, found "
                                     f"{_short(found.get(key))}" for key in differ)
+                trained = saved.get("model")
+                trained = (display_name(trained) if isinstance(trained, str)
+                           else _short(trained))
                 raise ValueError(
                     f"The model was trained with the text encoder "
-                    f"{_short(saved.get('model'))}, but {display_name(self.model)} is a "
+                    f"{trained}, but {display_name(self.model)} is a "
                     f"different encoder ({details}). Point text_encoder to the encoder "
                     "it was trained with (load(..., text_encoder=...) if it moved).")
 

@@ -852,7 +852,7 @@ def test_loads_during_directory_resaves_always_see_one_whole_model(fitted, peopl
 
     def resave():
         try:
-            for i in range(40):
+            for i in range(60):
                 (other if i % 2 else fitted).save(path)
                 saves.append(i)
         finally:
@@ -873,7 +873,7 @@ def test_loads_during_directory_resaves_always_see_one_whole_model(fitted, peopl
             assert any(np.array_equal(proba, e) for e in expected)
     finally:
         thread.join()
-    assert len(saves) == 40 and loads >= 5
+    assert len(saves) == 60 and loads >= 2
     assert failures == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["served"]
 
