@@ -165,7 +165,10 @@ class FrozenTextEncoder:
     model : str or path-like
         A model name of the Hugging Face hub or a local directory holding the
         model and its tokenizer (with ``HF_HUB_OFFLINE=1`` only local files are
-        read).
+        read). Code that comes with a model is never run
+        (``trust_remote_code=False``); an encoder named by a saved model
+        that ``RecordPairClassifier.load`` reads is read from local files
+        only.
     template : str, default="{value}"
         How a value becomes text; ``{field}`` is replaced by the field's name
         and ``{value}`` by the value, e.g. Ditto's ``"COL {field} VAL {value}"``.
@@ -274,6 +277,9 @@ class FrozenTextEncoder:
         logging.disable_progress_bar()
         local = getattr(self, "_local_files_only", False)
         try:
+            if os.path.isabs(os.fspath(self.model)) and not os.path.isdir(self.model):
+                # Else transformers takes the path for a malformed hub name.
+                raise FileNotFoundError("no such directory")
             # trust_remote_code=False refuses a repository's own code without
             # asking (None would prompt on a terminal).
             return getattr(transformers, kind).from_pretrained(
@@ -519,7 +525,7 @@ def _short(value, n=80):
 def _first_line(exc, hide=None):
     """The first line of an exception's message, without the path `hide`."""
     lines = str(exc).strip().splitlines()
-    text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    text = f"{type(exc).__name__}: {lines[0].rstrip('.') if lines else ''}"
     if hide and os.path.isabs(hide):
         text = text.replace(hide, os.path.basename(os.path.normpath(hide)))
     return text[:300]
