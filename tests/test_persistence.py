@@ -1152,3 +1152,13 @@ def test_crafted_files_of_probe_2_stay_within_the_documented_memory(probe_files,
         assert result["error"] is not None and re.search(match, result["error"]), result
     weights = 320 if name == "big_network" else 0
     assert result["peak_mib"] < _JSON_PEAK_MIB + 2 * weights, result
+
+
+def test_a_weights_header_of_many_values_is_refused_before_parsing(copy):
+    # N2: the safetensors header is JSON too; its values are counted first.
+    header = b'{"__metadata__": {"x": ' + _json_list_of(b"[]", 200_000) + b"}}"
+    data = len(header).to_bytes(8, "little") + header
+    _put(copy, "weights.safetensors", data)
+    with pytest.raises(ValueError, match=r"header holds up to \d+ JSON values; a "
+                                         r"network's takes at most 100000"):
+        RecordPairClassifier.load(copy)
