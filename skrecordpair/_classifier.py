@@ -596,7 +596,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     @classmethod
-    def load(cls, path, *, device=None, text_encoder=None):
+    def load(cls, path, *, device=None, text_encoder=None, max_weights_bytes=None):
         """Read a model written by :meth:`save`.
 
         Parameters
@@ -609,9 +609,17 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         text_encoder : str or path-like, default=None
             Where the model's pre-trained text encoder is now (a hub name or a
             local directory), when it moved since the model was saved; None
-            uses the saved `text_encoder`. Either way the encoder is checked
-            against the identity saved with the model (configuration and
-            weights hashes), and a different one raises a ValueError.
+            uses the saved `text_encoder`, from local files only (a local
+            directory, or the Hugging Face cache): loading a model contacts the
+            network, for a hub name, only when you name the encoder here.
+            Either way the encoder is checked against the identity saved with
+            the model (hashes of its configuration, tokenizer and weights),
+            and a different one raises a ValueError. Remote code is never run.
+        max_weights_bytes : int, default=None
+            The largest weights file to read, in bytes; None means 1 GiB
+            (``skrecordpair._persistence.MAX_WEIGHTS_BYTES``). A larger one
+            is refused before it is read: pass a larger number for a large
+            model that you trust (see :ref:`persistence`).
 
         Returns
         -------
@@ -619,7 +627,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             The fitted model, predicting exactly as the saved one did.
         """
         return load_files(path, partial(rebuild, cls, device=device,
-                                        text_encoder=text_encoder))
+                                        text_encoder=text_encoder),
+                          max_weights_bytes=max_weights_bytes)
 
     def score(self, X, y=None, *args, sample_weight=None):
         """Accuracy of the predictions.

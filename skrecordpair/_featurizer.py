@@ -458,17 +458,7 @@ def _text_encoder(featurizer, identity, where):
         raise invalid(f"{where} lacks the identity of the text encoder "
                       f"{short(featurizer.text_encoder)}")
     encoder = featurizer._build_text_encoder()
-    found = encoder.identity()
-    differ = sorted(key for key in set(identity) | set(found)
-                    if key != "model" and identity.get(key) != found.get(key))
-    if differ:
-        details = "; ".join(f"{key}: saved {short(identity.get(key))}, found "
-                            f"{short(found.get(key))}" for key in differ)
-        raise ValueError(
-            f"The model was trained with the text encoder {short(identity.get('model'))}, "
-            f"but {short(featurizer.text_encoder)} is a different encoder ({details}). "
-            "Point text_encoder to the encoder it was trained with "
-            "(load(..., text_encoder=...) if it moved).")
+    encoder.check_identity(identity)
     return encoder
 
 

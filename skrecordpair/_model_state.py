@@ -9,6 +9,7 @@ files, their manifest and the checked readers are ``_persistence``'s.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 
@@ -30,6 +31,7 @@ from ._persistence import (
     invalid,
     short,
 )
+from ._pretrained import encoders_from_local_files
 from ._training import load_net, net_state, network_arguments
 
 # The featurizer's entries of model.json (format 1 keeps them at the top level;
@@ -160,11 +162,15 @@ def rebuild(cls, config, model, history, read_weights, prior, *, device=None,
     for key in ("tfidf", "text_encoder"):
         if key in model:
             featurizer_state[key] = model[key]
-    featurizer = PairFeaturizer.from_state(
-        {name: getattr(clf, name) for name in PairFeaturizer.parameter_names()},
-        featurizer_state, prior=prior,
-        n_network_features=network.get("n_similarity_features", 0),
-        n_classes=len(clf.classes_), where=MODEL)
+    # An encoder that only the file names is read from local files only: a
+    # crafted file must not make load download anything.
+    with (contextlib.nullcontext() if text_encoder is not None
+          else encoders_from_local_files()):
+        featurizer = PairFeaturizer.from_state(
+            {name: getattr(clf, name) for name in PairFeaturizer.parameter_names()},
+            featurizer_state, prior=prior,
+            n_network_features=network.get("n_similarity_features", 0),
+            n_classes=len(clf.classes_), where=MODEL)
     vocabulary = featurizer.vocabulary_
     expected_sizes = {"n_words": len(vocabulary.words), "n_chars": len(vocabulary.chars),
                       "n_classes": len(clf.classes_)}

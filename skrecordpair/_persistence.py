@@ -38,11 +38,14 @@ skrecordpair) raises a ``ValueError`` that says what is wrong.
 
 Every read is bounded: only regular files are read (no links, FIFOs or
 devices), each only after its size (on disk, or as recorded in the zip
-archive's directory) matches the manifest and fits its limit: fixed limits
-for the JSON files and the prior (whose own zip members are checked too), and
-for the weights a limit derived from the network that ``model.json``
-describes. The weights' header is checked against that network, built on the
-meta device, before any tensor is loaded or any module is built.
+archive's directory, whose members must be stored or deflated) matches the
+manifest and fits its limit: fixed limits for the JSON files and the prior
+(whose own zip members are checked too), and for the weights a fixed limit
+(``MAX_WEIGHTS_BYTES`` or the caller's), tightened by the network that
+``model.json`` describes. Every JSON document is parsed only if it holds few
+enough values (counted before parsing), so parsing cannot multiply the bytes
+read. The weights' header is checked against the network, built on the meta
+device, before any tensor is loaded or any module is built.
 
 The manifest detects corruption and accidental edits; it is not a signature.
 Whoever can write the files can also rewrite the manifest, but the worst a
@@ -51,21 +54,28 @@ run code, which an untrusted pickle can, nor make ``load`` read or allocate
 beyond these limits.
 
 Saving is atomic: the files are written under a new unique name beside the
-target and renamed into place, so a failed save leaves the previous model
-loadable and no temporary file behind.
+target and renamed (a directory: exchanged, where the system can) into
+place, so a failed save leaves the previous model loadable and no temporary
+file behind, and a reader finds one whole model: it keeps a directory's
+files open once checked, and starts over if the directory was replaced
+before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import functools
 import hashlib
 import io
 import json
 import os
 import shutil
 import stat
+import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -87,22 +97,42 @@ PRIOR = "prior.skops"
 # The only type in a prior file beyond those skops trusts by default.
 _PRIOR_TYPES = frozenset({"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"})
 
-# Upper bounds on what load_files reads, so that a crafted file cannot make it
-# allocate without limit. The JSON files and the prior get fixed limits, far
-# above what a model needs (model.json holds the vocabularies and TF-IDF
-# weights: a few MB for 50,000 words). The weights' limit comes from the
-# network that model.json describes: _WEIGHT_COPIES times its parameters (the
-# weights and up to three optimizer moments each) plus _WEIGHTS_SLACK for the
-# header, the class weights, the shuffler's state and scalar optimizer state
-# (see weights_limit).
+# Upper bounds on what load_files reads and parses, so that a crafted file
+# cannot make it allocate without limit. Each JSON file has a byte limit and a
+# limit on its JSON values (counted, before parsing, as the characters
+# ``[ { , :``, which bounds the values from above): a parsed value costs up to
+# about 100 bytes (an empty list or object in a list), whatever its text, so the
+# value count bounds the parsed objects where the byte count does not. The
+# limits are far above what a model needs: model.json holds the vocabularies
+# and TF-IDF weights (a few MB and a few 100,000 values for 50,000 words); a
+# history of 20 epochs is a few KB. The weights' limit is fixed
+# (MAX_WEIGHTS_BYTES, or the caller's max_weights_bytes), never read from the
+# files; the network that model.json describes tightens it (see weights_limit).
 _MAX_MANIFEST_BYTES = 1 << 20
 _MAX_FILE_BYTES = 1 << 40  # a sanity bound on any size a manifest records
 _FILE_LIMITS = {
     CONFIG: 1 << 20,
-    MODEL: 256 << 20,
-    HISTORY: 64 << 20,
+    MODEL: 64 << 20,
+    HISTORY: 16 << 20,
     PRIOR: 64 << 20,  # the file, and the sum of its members uncompressed
 }
+# The most JSON values (see _json_values) each JSON document may hold.
+_VALUE_LIMITS = {
+    MANIFEST: 10_000,
+    CONFIG: 100_000,
+    MODEL: 2_000_000,
+    HISTORY: 1_000_000,
+    "prior.skops schema.json": 500_000,
+    "the weights' header": 100_000,
+}
+# The skops schema of a prior (its other members are NumPy arrays).
+_PRIOR_SCHEMA = "schema.json"
+_PRIOR_SCHEMA_BYTES = 16 << 20
+# The safetensors header of the weights (names, dtypes, shapes and offsets).
+_MAX_WEIGHTS_HEADER_BYTES = 16 << 20
+#: The largest weights file that ``load`` reads unless told otherwise
+#: (``max_weights_bytes``): 1 GiB, four times a network of 256 MiB.
+MAX_WEIGHTS_BYTES = 1 << 30
 _LIMIT_REASONS = {
     CONFIG: "a model's config.json", MODEL: "a model's model.json",
     HISTORY: "a model's history.json", PRIOR: "a similarity prior",
@@ -110,11 +140,18 @@ _LIMIT_REASONS = {
 }
 _WEIGHT_COPIES = 4
 _WEIGHTS_SLACK = 1 << 20
+# The zip compression methods that save() writes (and zip tools use by
+# default). Python's zip reader decompresses these within the bytes asked
+# for; its bzip2 and LZMA readers decompress a whole chunk of input at once,
+# however large its output, so a small member could allocate gigabytes.
+_ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
+# Reads of a directory that another save replaced meanwhile are retried.
+_LOAD_ATTEMPTS = 5
 
 _CLASS_DTYPE_KINDS = "biufUO"
 _JSON_SCALARS = (str, bool, int, float, type(None))
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load_files", "save_files"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_WEIGHTS_BYTES", "load_files", "save_files"]
 
 
 class Unsupported(TypeError):
@@ -352,16 +389,38 @@ def _check_target_directory(path):
             "(or a zip archive when the name ends with '.zip')."
         )
     names = sorted(os.listdir(path))
-    foreign = [n for n in names if n not in _SAVED_NAMES]
-    if names and MANIFEST not in names:
+    if not names:
+        return
+    foreign = [n for n in names if n not in _SAVED_NAMES
+               or not stat.S_ISREG(os.lstat(path / n).st_mode)]
+    if MANIFEST not in names:
         foreign = names
+    why = "" if MANIFEST in names else f" and no {MANIFEST}"
+    if not foreign and not _is_saved_manifest(path / MANIFEST):
+        foreign, why = [MANIFEST], f", which is not the manifest of a {FORMAT}"
     if foreign:
         raise ValueError(
-            f"{path} is not a saved model: it holds {short(foreign, 300)}"
-            f"{'' if MANIFEST in names else f' and no {MANIFEST}'}. save() replaces "
-            "the whole directory; save to a new or empty directory, or remove these "
-            "files first."
+            f"{path} is not a saved model: it holds {short(foreign, 300)}{why}. save() "
+            "replaces the whole directory; save to a new or empty directory, or remove "
+            "these files first."
         )
+
+
+def _is_saved_manifest(path):
+    """Whether `path` is a regular file holding a saved model's manifest."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return False
+        data = f.read(_MAX_MANIFEST_BYTES + 1)
+    try:
+        manifest = parse_json(data, MANIFEST)
+    except ValueError:
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT
 
 
 def _write_new_file(path, data):
@@ -374,12 +433,25 @@ def _write_new_file(path, data):
 def _swap_in(new, path):
     """Rename the directory `new` to `path`, replacing the saved model there.
 
-    The previous model is renamed aside first and removed only once `new` is
-    in place; if `new` cannot be put in place, the previous model is put back.
-    Another save to the same path at the same time may replace `path` between
-    these renames: then the last one to finish wins.
+    Where the system can (Linux: ``renameat2`` with ``RENAME_EXCHANGE``), the
+    two directories are exchanged in one step, so `path` always holds a
+    complete model, the previous one or the new one; the previous one is then
+    removed. Elsewhere the previous model is renamed aside first and removed
+    only once `new` is in place; if `new` cannot be put in place, the
+    previous model is put back. Another save to the same path at the same
+    time may replace `path` in between: then the last one to finish wins.
+    Readers (``load_files``) that find the directory replaced under them read
+    the new one.
     """
     for _ in range(_SWAP_ATTEMPTS):
+        if os.path.lexists(path):
+            try:
+                exchanged = _exchange(new, path)
+            except FileNotFoundError:  # another save moved it aside meanwhile
+                exchanged = False
+            if exchanged:  # `new` now holds the previous model
+                shutil.rmtree(new, ignore_errors=True)
+                return
         old = _move_aside(path) if os.path.lexists(path) else None
         try:
             os.rename(new, path)
@@ -396,6 +468,39 @@ def _swap_in(new, path):
         return
     raise OSError(f"Cannot move the saved model into {path}: other saves to the same "
                   "path kept replacing it.")
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a, b):
+    """Exchange the directories `a` and `b` atomically; False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b),
+                 _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM):
+        return False  # the kernel or the file system cannot exchange
+    raise OSError(err, os.strerror(err), os.fspath(b))
+
+
+@functools.lru_cache(maxsize=1)
+def _renameat2():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.renameat2  # glibc 2.28 and later
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                         ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
 
 
 _SWAP_ATTEMPTS = 10
@@ -434,7 +539,7 @@ def dump_json(data, indent=1):
 # ------------------------------------------------------------------- reading
 
 
-def load_files(path, rebuild):
+def load_files(path, rebuild, *, max_weights_bytes=None):
     """Read, check and parse the files of the model saved at `path`, and rebuild it.
 
     Parameters
@@ -448,6 +553,8 @@ def load_files(path, rebuild):
         network, see :func:`weights_limit`); ``prior`` is None without a
         prior file. A ValueError it raises names the versions that saved and
         load the model.
+    max_weights_bytes : int or None, default=None
+        The largest weights file to read; None means ``MAX_WEIGHTS_BYTES``.
 
     Raises
     ------
@@ -461,34 +568,95 @@ def load_files(path, rebuild):
     """
     from . import __version__
 
+    max_weights = _check_max_weights_bytes(max_weights_bytes)
     path = Path(os.fspath(path))
-    with _Reader(path) as reader:
-        manifest = parse_json(reader.read_manifest(), MANIFEST)
-        _check_manifest(manifest, __version__)
-        saved_version = manifest["skrecordpair_version"]
-        entries = manifest["files"]
-        for name, entry in entries.items():  # every file is there, regular, of its size
-            reader.check(name, entry["bytes"])
-        files = {name: reader.read(name, entries[name], _FILE_LIMITS[name])
-                 for name in (CONFIG, MODEL, HISTORY, PRIOR) if name in entries}
-        where = (f"(saved by skrecordpair {saved_version}, loaded by skrecordpair "
-                 f"{__version__})")
-
-        def read_weights(limit):
-            return reader.read(WEIGHTS, entries[WEIGHTS], limit)
-
+    for attempt in range(_LOAD_ATTEMPTS):
         try:
-            config = parse_json(files[CONFIG], CONFIG)
-            model = parse_json(files[MODEL], MODEL)
-            history = parse_json(files[HISTORY], HISTORY)
-            prior = files.get(PRIOR)
-            return rebuild(config, model, history, read_weights,
-                           None if prior is None else _load_prior(prior))
-        except RecursionError:
-            raise ValueError(f"Invalid saved model: values nested too deeply {where}.") \
-                from None
-        except ValueError as exc:
-            raise ValueError(f"{exc} {where}") from None
+            with _Reader(path) as reader:
+                return _load(reader, rebuild, max_weights, __version__)
+        except _Replaced:
+            pass  # another save replaced the directory: read the new one
+        except _Missing as exc:
+            left = _interrupted_saves(path)
+            if not left:
+                raise FileNotFoundError(str(exc)) from None
+            if attempt == _LOAD_ATTEMPTS - 1:
+                # Where the system cannot exchange two directories in one
+                # step, a save renames the previous model aside, then the new
+                # one in; one killed in between leaves both beside the path.
+                raise FileNotFoundError(
+                    f"No saved model at {path}, but a save to it was interrupted "
+                    f"or is in progress: {', '.join(p.name for p in left[:3])} beside "
+                    "it hold(s) saved models ('.old': the previous one, '.tmp': the "
+                    f"new one). Rename one of them to {path.name} to load it.") from None
+        time.sleep(0.02 * (attempt + 1))
+    raise ValueError(f"Cannot read the model at {path}: other saves kept replacing it "
+                     "while it was read; try again.")
+
+
+def _load(reader, rebuild, max_weights, version):
+    """`load_files` on one directory or archive; _Replaced if another save
+    replaced it meanwhile (all files come from one save)."""
+    manifest = parse_json(reader.read_manifest(), MANIFEST)
+    _check_manifest(manifest, version)
+    saved_version = manifest["skrecordpair_version"]
+    entries = manifest["files"]
+    for name, entry in entries.items():  # every file is there, regular, of its size
+        reader.check(name, entry["bytes"])
+    if entries[WEIGHTS]["bytes"] > max_weights:
+        raise ValueError(
+            f"Invalid saved model: {WEIGHTS} is recorded as {entries[WEIGHTS]['bytes']} "
+            f"bytes; load reads at most {max_weights} bytes of weights. If you trust "
+            "this model, pass a larger load(..., max_weights_bytes=...).")
+    files = {name: reader.read(name, entries[name], _FILE_LIMITS[name])
+             for name in (CONFIG, MODEL, HISTORY, PRIOR) if name in entries}
+    where = f"(saved by skrecordpair {saved_version}, loaded by skrecordpair {version})"
+
+    def read_weights(limit):
+        return reader.read(WEIGHTS, entries[WEIGHTS], min(limit, max_weights))
+
+    try:
+        # Each file's bytes are dropped once parsed.
+        config = parse_json(files.pop(CONFIG), CONFIG)
+        model = parse_json(files.pop(MODEL), MODEL)
+        history = parse_json(files.pop(HISTORY), HISTORY)
+        prior = files.pop(PRIOR, None)
+        return rebuild(config, model, history, read_weights,
+                       None if prior is None else _load_prior(prior))
+    except RecursionError:
+        raise ValueError(f"Invalid saved model: values nested too deeply {where}.") \
+            from None
+    except ValueError as exc:
+        raise ValueError(f"{exc} {where}") from None
+
+
+def _check_max_weights_bytes(value):
+    if value is None:
+        return MAX_WEIGHTS_BYTES
+    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            and value > 0):
+        raise ValueError(f"max_weights_bytes must be a positive integer (a number of "
+                         f"bytes) or None; got {short(value)}.")
+    return int(value)
+
+
+class _Replaced(Exception):
+    """The directory being read was replaced by another save meanwhile."""
+
+
+class _Missing(Exception):
+    """Nothing at the path of the model."""
+
+
+def _interrupted_saves(path):
+    """Hidden directories that a save to `path` left beside it, newest first."""
+    try:
+        found = [p for p in path.parent.iterdir()
+                 if p.name.startswith(f".{path.name}.") and p.suffix in (".old", ".tmp")
+                 and p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return []
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 class _Reader:
@@ -502,10 +670,11 @@ class _Reader:
     def __init__(self, path):
         self.path = path
         self.archive = self.dir_fd = None
+        self.fds = {}  # a directory's files, kept open once checked
         try:
             mode = os.stat(path).st_mode
         except FileNotFoundError:
-            raise FileNotFoundError(f"No saved model at {path}.") from None
+            raise _Missing(f"No saved model at {path}.") from None
         if stat.S_ISDIR(mode):
             self.dir_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         elif stat.S_ISREG(mode) and zipfile.is_zipfile(path):
@@ -528,6 +697,8 @@ class _Reader:
             self.archive.close()
         if self.dir_fd is not None:
             os.close(self.dir_fd)
+        for fd in self.fds.values():
+            os.close(fd)
 
     def read_manifest(self):
         with self._open(MANIFEST) as (f, size):
@@ -536,8 +707,13 @@ class _Reader:
             return f.read(_MAX_MANIFEST_BYTES)
 
     def check(self, name, size):
-        """Refuse `name` unless it is a regular file of `size` bytes."""
-        with self._open(name) as (_, actual):
+        """Refuse `name` unless it is a regular file of `size` bytes.
+
+        In a directory, the file stays open until the reader closes: another
+        save that replaces the directory and removes this one meanwhile does
+        not take the file from a read that comes later.
+        """
+        with self._open(name, keep=True) as (_, actual):
             _check_size(name, actual, size)
 
     def read(self, name, entry, limit):
@@ -557,22 +733,46 @@ class _Reader:
         return data
 
     @contextlib.contextmanager
-    def _open(self, name):
-        """An open file and its size, recorded before anything is read."""
+    def _open(self, name, keep=False):
+        """An open file and its size, recorded before anything is read; with
+        `keep`, a directory's file stays open for later reads."""
         try:
             if self.archive is not None:
                 info = self.archive.getinfo(name)
+                _check_zip_method(info, name)
                 with self.archive.open(info) as f:
                     yield f, info.file_size
             else:
-                with os.fdopen(self._open_regular(name), "rb") as f:
+                if name not in self.fds:
+                    fd = self._open_regular(name)
+                    if not keep:
+                        with os.fdopen(fd, "rb") as f:
+                            yield f, os.fstat(f.fileno()).st_size
+                        return
+                    self.fds[name] = fd
+                # A duplicate shares the offset: start each use at the beginning.
+                with os.fdopen(os.dup(self.fds[name]), "rb") as f:
+                    f.seek(0)
                     yield f, os.fstat(f.fileno()).st_size
         except (FileNotFoundError, KeyError):
+            if self._replaced():
+                raise _Replaced() from None
             raise ValueError(
                 f"Invalid saved model: {name} is missing from {self.path}."
             ) from None
         except (OSError, zipfile.BadZipFile, EOFError, RuntimeError) as exc:
             raise ValueError(f"Invalid saved model: cannot read {name}: {exc}.") from None
+
+    def _replaced(self):
+        """Whether the directory being read is no longer the one at the path."""
+        if self.dir_fd is None:
+            return False
+        try:
+            now = os.stat(self.path)
+        except OSError:
+            return True
+        then = os.fstat(self.dir_fd)
+        return (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino)
 
     def _open_regular(self, name):
         # O_NOFOLLOW refuses a link; O_NONBLOCK keeps a FIFO from blocking the open.
@@ -590,6 +790,16 @@ class _Reader:
         return fd
 
 
+def _check_zip_method(info, where):
+    """Refuse a zip member compressed with a method whose reader is unbounded."""
+    if info.compress_type not in _ZIP_METHODS:
+        raise ValueError(
+            f"Invalid saved model: {where} is compressed with zip method "
+            f"{info.compress_type} (e.g. bzip2 or LZMA); a saved model's archive "
+            f"holds {' or '.join(_ZIP_METHODS.values())} members only (zip it again "
+            "with the default method, or load the directory).")
+
+
 def _check_size(name, actual, expected):
     if actual != expected:
         raise ValueError(
@@ -603,11 +813,34 @@ def _too_large(name, size, limit, what):
                       f"{what} takes at most {limit} bytes.")
 
 
-def parse_json(data, name):
+def parse_json(data, name, max_values=None):
+    """The JSON document `data` (bytes) of the file `name`, bounded in memory.
+
+    Before parsing, its values are counted from above (see `_json_values`)
+    and refused beyond `max_values` (by default the limit of `name`), so a
+    file of small values (``[],[],...``: 3 bytes each, about 70 bytes once
+    parsed) cannot make parsing allocate many times its size.
+    """
+    if max_values is None:
+        max_values = _VALUE_LIMITS[name]
+    values = _json_values(data)
+    if values > max_values:
+        raise invalid(f"{name} holds up to {values} JSON values; {short(name)} takes at "
+                      f"most {max_values}")
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ValueError(f"Invalid saved model: {name} is not valid JSON ({exc}).") from None
+
+
+def _json_values(data):
+    """An upper bound on the number of values in the JSON text `data`.
+
+    Every value but the first follows a ``[``, a ``,`` or a ``:``, so these
+    characters (also when inside strings, which only counts too many) plus
+    one bound the values; each ``{`` counted too bounds the objects' keys.
+    """
+    return 1 + sum(data.count(c) for c in (b"[", b"{", b",", b":"))
 
 
 def _check_manifest(manifest, version):
@@ -678,23 +911,40 @@ def _load_prior(data):
 def _check_prior_members(data):
     """Refuse a prior whose members (skops files are zip archives) are too large.
 
-    Python's zipfile never decompresses more than a member's recorded size, so
-    checking the recorded sizes bounds what skops can read.
+    Python's zipfile never decompresses more than a member's recorded size
+    (for the stored and deflated members it accepts), so checking the
+    recorded sizes bounds what skops can read; skops parses the schema
+    (``schema.json``) as JSON, whose values are counted first.
     """
     limit = _FILE_LIMITS[PRIOR]
+    where = f"{PRIOR} schema.json"
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            total = 0
+            for info in members:
+                _check_zip_method(info, f"{PRIOR} member {short(info.filename)}")
+                total += info.file_size
+                if total > limit:
+                    raise invalid(f"{PRIOR} holds a member {short(info.filename)} of "
+                                  f"{info.file_size} bytes uncompressed, {total} bytes "
+                                  "with the ones before it; a similarity prior takes at "
+                                  f"most {limit} bytes")
+            try:
+                info = archive.getinfo(_PRIOR_SCHEMA)
+            except KeyError:
+                raise invalid(f"{PRIOR} has no {_PRIOR_SCHEMA}") from None
+            if info.file_size > _PRIOR_SCHEMA_BYTES:
+                raise invalid(f"{where} is {info.file_size} bytes uncompressed; the schema "
+                              f"of a similarity prior takes at most {_PRIOR_SCHEMA_BYTES}")
+            with archive.open(info) as f:
+                schema = f.read(_PRIOR_SCHEMA_BYTES + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
         raise invalid(f"{PRIOR} is not a skops file: {exc}") from None
-    total = 0
-    for info in members:
-        total += info.file_size
-        if total > limit:
-            raise invalid(f"{PRIOR} holds a member {short(info.filename)} of "
-                           f"{info.file_size} bytes uncompressed, {total} bytes with the "
-                           f"ones before it; a similarity prior takes at most {limit} "
-                           "bytes")
+    values = _json_values(schema)
+    if values > _VALUE_LIMITS[where]:
+        raise invalid(f"{where} holds up to {values} JSON values; the schema of a "
+                      f"similarity prior takes at most {_VALUE_LIMITS[where]}")
 
 
 # ------------------------------------------------------------------- tensors
@@ -720,8 +970,16 @@ def safetensors_header(data):
     length = int.from_bytes(data[:8], "little")
     if length > len(data) - 8:
         raise refuse(f"its header claims {length} bytes")
+    if length > _MAX_WEIGHTS_HEADER_BYTES:
+        raise refuse(f"its header has {length} bytes; a network's takes at most "
+                     f"{_MAX_WEIGHTS_HEADER_BYTES}")
+    text = data[8:8 + length]
+    where = "the weights' header"
+    if _json_values(text) > _VALUE_LIMITS[where]:
+        raise refuse(f"its header holds up to {_json_values(text)} JSON values; a "
+                     f"network's takes at most {_VALUE_LIMITS[where]}")
     try:
-        header = json.loads(data[8:8 + length])
+        header = json.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise refuse("its header is not JSON") from None
     if not isinstance(header, dict):
@@ -753,6 +1011,11 @@ def check_finite(name, tensor):
 
 def weights_limit(tensors):
     """The most bytes the weights file of a network with these parameters and
-    buffers (`tensors`, possibly on the meta device) can take."""
+    buffers (`tensors`, possibly on the meta device) can take.
+
+    This only tightens the fixed limit (``MAX_WEIGHTS_BYTES`` or the caller's
+    ``max_weights_bytes``) that ``load_files`` applies before reading: the
+    network is described by the file, so its size is the file's choice.
+    """
     return _WEIGHT_COPIES * sum(t.numel() * t.element_size() for t in tensors) \
         + _WEIGHTS_SLACK

@@ -11,8 +11,11 @@ This module imports nothing from pandas or scikit-learn.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +26,41 @@ _INSTALL_HINT = (
     "with `pip install skrecordpair[transformers]`."
 )
 POOLINGS = ("mean", "cls")
+
+# True while a saved model is loaded without the caller naming its encoder:
+# the encoder that the file names is then read from local files only.
+_FROM_SAVED_NAME = contextvars.ContextVar("skrecordpair_encoder_from_saved_name",
+                                          default=False)
+# Keys of a tokenizer's serialisation that change with its use, not its identity.
+_TOKENIZER_VOLATILE = ("truncation", "padding", "version")
+# Tokenizer settings hashed for tokenizers without a serialisation (slow ones).
+_TOKENIZER_SETTINGS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars",
+                       "do_basic_tokenize", "never_split", "add_prefix_space",
+                       "lowercase", "trim_offsets", "clean_up_tokenization_spaces")
+
+
+@contextlib.contextmanager
+def encoders_from_local_files():
+    """Within this context, new encoders load from local files only.
+
+    ``RecordPairClassifier.load`` builds the encoder that a saved model names
+    in it (unless the caller names the encoder): a file must not make ``load``
+    contact the network. The encoders keep the setting.
+    """
+    token = _FROM_SAVED_NAME.set(True)
+    try:
+        yield
+    finally:
+        _FROM_SAVED_NAME.reset(token)
+
+
+def display_name(model):
+    """How errors name an encoder: a hub name as is, a local directory by its
+    last component (the saving machine's full path is nobody's business)."""
+    text = os.fspath(model)
+    if os.path.isabs(text) or text.startswith((".", "~")) or os.path.isdir(text):
+        return f"the local directory {os.path.basename(os.path.normpath(text))!r}"
+    return repr(text)
 
 
 def _import_transformers():
@@ -127,7 +165,10 @@ class FrozenTextEncoder:
     model : str or path-like
         A model name of the Hugging Face hub or a local directory holding the
         model and its tokenizer (with ``HF_HUB_OFFLINE=1`` only local files are
-        read).
+        read). Code that comes with a model is never run
+        (``trust_remote_code=False``); an encoder named by a saved model
+        that ``RecordPairClassifier.load`` reads is read from local files
+        only.
     template : str, default="{value}"
         How a value becomes text; ``{field}`` is replaced by the field's name
         and ``{value}`` by the value, e.g. Ditto's ``"COL {field} VAL {value}"``.
@@ -187,6 +228,8 @@ class FrozenTextEncoder:
         self.cache = cache
         self.max_cache_bytes = max_cache_bytes
         self._tokenizer = self._model = None
+        # A name read from a saved model: never contact the network for it.
+        self._local_files_only = _FROM_SAVED_NAME.get()
         # Texts run through the model since construction (or clear_cache).
         self.n_encoded_ = 0
 
@@ -198,20 +241,76 @@ class FrozenTextEncoder:
 
     def _load(self):
         if self._model is None:
-            transformers = _import_transformers()
-            logging = transformers.utils.logging
-            bars = logging.is_progress_bar_enabled()
-            # Loading is not the user's progress to watch (and would print on
-            # every fit and load).
-            logging.disable_progress_bar()
+            tokenizer = self._load_tokenizer()
+            model = self._from_pretrained("AutoModel")
+            self._check_config(model.config)
             try:
-                self._tokenizer = transformers.AutoTokenizer.from_pretrained(self.model)
-                model = transformers.AutoModel.from_pretrained(self.model)
-            finally:
-                if bars:
-                    logging.enable_progress_bar()
-            self._model = model.eval().requires_grad_(False).to(self.device)
+                model = model.eval().requires_grad_(False).to(self.device)
+            except (AssertionError, RuntimeError, ValueError, TypeError) as exc:
+                raise ValueError(
+                    f"Cannot put the text encoder {display_name(self.model)} on device "
+                    f"{self.device!r}: {_first_line(exc)}. Set text_encoder_options="
+                    "{'device': ...} to an available device (e.g. 'cpu').") from exc
+            self._tokenizer, self._model = tokenizer, model
         return self._tokenizer, self._model
+
+    def _load_tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = self._from_pretrained("AutoTokenizer")
+        return self._tokenizer
+
+    def _load_config(self):
+        """The encoder's configuration alone (a small JSON file), checked."""
+        config = self._from_pretrained("AutoConfig")
+        self._check_config(config)
+        return config
+
+    def _from_pretrained(self, kind):
+        """``transformers.<kind>.from_pretrained`` of the encoder, never running
+        remote code, from local files only for a name read from a saved model;
+        its failures become errors that say what to pass."""
+        transformers = _import_transformers()
+        logging = transformers.utils.logging
+        bars = logging.is_progress_bar_enabled()
+        # Loading is not the user's progress to watch (and would print on
+        # every fit and load).
+        logging.disable_progress_bar()
+        local = getattr(self, "_local_files_only", False)
+        try:
+            if os.path.isabs(os.fspath(self.model)) and not os.path.isdir(self.model):
+                # Else transformers takes the path for a malformed hub name.
+                raise FileNotFoundError("no such directory")
+            # trust_remote_code=False refuses a repository's own code without
+            # asking (None would prompt on a terminal).
+            return getattr(transformers, kind).from_pretrained(
+                self.model, trust_remote_code=False, local_files_only=local)
+        except ImportError:
+            raise
+        except Exception as exc:  # OSError, ValueError, ...: whatever transformers raises
+            name = display_name(self.model)
+            if local:
+                hint = ("The saved model names this encoder, which is read from local "
+                        "files only (a directory, or the Hugging Face cache). Name the "
+                        "encoder it was trained with: RecordPairClassifier.load(path, "
+                        "text_encoder=<hub name or directory>); naming a hub name there "
+                        "allows downloading it.")
+            else:
+                hint = ("Pass as text_encoder a Hugging Face hub name or a local "
+                        "directory holding the model and its tokenizer.")
+            message = (f"Cannot load the text encoder {name}: "
+                       f"{_first_line(exc, hide=os.fspath(self.model))}. {hint}")
+            raise (OSError if isinstance(exc, OSError) else ValueError)(message) from exc
+        finally:
+            if bars:
+                logging.enable_progress_bar()
+
+    def _check_config(self, config):
+        positions = getattr(config, "max_position_embeddings", None)
+        if isinstance(positions, int) and 0 < positions < self.max_length:
+            raise ValueError(
+                f"max_length={self.max_length} is more than the {positions} positions of "
+                f"the text encoder {display_name(self.model)}; set text_encoder_options="
+                f"{{'max_length': ...}} to at most {positions}.")
 
     @property
     def dim(self):
@@ -232,31 +331,65 @@ class FrozenTextEncoder:
     def identity(self):
         """What identifies the encoder: a dict of plain data.
 
-        ``model`` (as given), ``revision`` (the hub commit, when the model
-        came from the hub), ``config_sha256`` (of its configuration) and
+        ``model`` (a hub name as given; a local directory by its last
+        component), ``revision`` (the hub commit, when the model came from the
+        hub), ``config_sha256`` (of its configuration), ``tokenizer_sha256``
+        (of its tokenizer: vocabulary, normalisation and special tokens) and
         ``weights_sha256`` (of every weight's name, dtype, shape and bytes),
         ``dim``, and the settings that change the vectors (``template``,
         ``layer``, ``max_length``).
         """
+        tokenizer, model = self._load()
+        return {**self._config_identity(model.config),
+                "tokenizer_sha256": _tokenizer_sha256(tokenizer),
+                "weights_sha256": _weights_sha256(model)}
+
+    def _config_identity(self, config):
+        """The identity's entries that the configuration alone gives."""
         import hashlib
 
-        _, model = self._load()
-        weights = hashlib.sha256()
-        for name, tensor in sorted(model.state_dict().items()):
-            tensor = tensor.detach().to("cpu").contiguous()
-            weights.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-            weights.update(tensor.view(torch.uint8).numpy().tobytes()
-                           if tensor.numel() else b"")
-        config = model.config.to_dict()
+        dim = config.hidden_size
+        config = config.to_dict()
         revision = config.pop("_commit_hash", None)
         for volatile in ("_name_or_path", "transformers_version"):
             config.pop(volatile, None)
         config_text = json.dumps(config, sort_keys=True, default=str)
-        return {"model": str(self.model), "revision": revision,
+        text = os.fspath(self.model)
+        local = os.path.isabs(text) or os.path.isdir(text)
+        return {"model": os.path.basename(os.path.normpath(text)) if local else text,
+                "revision": revision,
                 "config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
-                "weights_sha256": weights.hexdigest(), "dim": int(self.dim),
-                "template": self.template, "layer": int(self.layer),
-                "max_length": int(self.max_length)}
+                "dim": int(dim), "template": self.template,
+                "layer": int(self.layer), "max_length": int(self.max_length)}
+
+    def check_identity(self, saved):
+        """Raise a ValueError unless this is the encoder that `saved` identifies.
+
+        `saved` is an :meth:`identity` saved with a model. The configuration
+        (a small file) is compared first, then the tokenizer, and only then
+        are the weights loaded and compared, so a different encoder is
+        refused before its weights are read. Keys that `saved` lacks (a
+        model saved before ``tokenizer_sha256`` existed) are not compared.
+        """
+        def compare(found):
+            differ = sorted(key for key in found
+                            if key != "model" and key in saved
+                            and saved[key] != found[key])
+            if differ:
+                details = "; ".join(f"{key}: saved {_short(saved.get(key))}, found "
+                                    f"{_short(found.get(key))}" for key in differ)
+                trained = saved.get("model")
+                trained = (display_name(trained) if isinstance(trained, str)
+                           else _short(trained))
+                raise ValueError(
+                    f"The model was trained with the text encoder "
+                    f"{trained}, but {display_name(self.model)} is a "
+                    f"different encoder ({details}). Point text_encoder to the encoder "
+                    "it was trained with (load(..., text_encoder=...) if it moved).")
+
+        compare(self._config_identity(self._load_config()))
+        compare({"tokenizer_sha256": _tokenizer_sha256(self._load_tokenizer())})
+        compare({"weights_sha256": _weights_sha256(self._load()[1])})
 
     def text(self, value, field=None):
         """The text that encodes `value` of field `field`."""
@@ -349,6 +482,53 @@ class FrozenTextEncoder:
             return model(**batch).last_hidden_state
         states = model(**batch, output_hidden_states=True).hidden_states
         return states[self.layer]
+
+
+def _weights_sha256(model):
+    """SHA-256 of every weight's name, dtype, shape and bytes."""
+    import hashlib
+
+    weights = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().to("cpu").contiguous()
+        weights.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        weights.update(tensor.view(torch.uint8).numpy().tobytes()
+                       if tensor.numel() else b"")
+    return weights.hexdigest()
+
+
+def _tokenizer_sha256(tokenizer):
+    """SHA-256 of what makes a tokenizer split text as it does: its
+    serialisation (vocabulary, normalisation, pre-tokenisation, special
+    tokens), or for a tokenizer without one its vocabulary and settings."""
+    import hashlib
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        state = json.loads(backend.to_str())
+        for key in _TOKENIZER_VOLATILE:
+            state.pop(key, None)
+    else:
+        state = {"vocab": sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1]),
+                 "settings": {key: tokenizer.init_kwargs.get(key)
+                              for key in _TOKENIZER_SETTINGS}}
+    state["special_tokens"] = sorted(tokenizer.all_special_tokens)
+    text = json.dumps(state, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _short(value, n=80):
+    text = repr(value)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _first_line(exc, hide=None):
+    """The first line of an exception's message, without the path `hide`."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0].rstrip('.') if lines else ''}"
+    if hide and os.path.isabs(hide):
+        text = text.replace(hide, os.path.basename(os.path.normpath(hide)))
+    return text[:300]
 
 
 def cosine_similarities(left, right):

@@ -534,7 +534,7 @@ def test_load_does_not_warn(saved):
 # ------------------------------------------- hostile files: bounded reads, no hang
 
 _LOAD_ALL = textwrap.dedent("""
-    import json, resource, signal, sys, time
+    import json, signal, sys, time
     import safetensors.torch, skops.io, skorch, sklearn.ensemble  # imports before measuring
     from skrecordpair import RecordPairClassifier
 
@@ -542,8 +542,12 @@ _LOAD_ALL = textwrap.dedent("""
         raise TimeoutError("load did not return")
 
     signal.signal(signal.SIGALRM, timeout)
+    def peak_kib():  # VmHWM: ru_maxrss carries the parent's peak over fork and exec
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
     RecordPairClassifier.load(sys.argv[2])  # a valid model first: imports, first calls
-    start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = peak_kib()
     results = {}
     for name, path in json.loads(sys.argv[1]).items():
         began = time.perf_counter()
@@ -554,7 +558,7 @@ _LOAD_ALL = textwrap.dedent("""
         except (ValueError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         signal.alarm(0)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = peak_kib()
         results[name] = {"error": error, "seconds": time.perf_counter() - began,
                          "grew_mib": (peak - start) / 1024}
     print(json.dumps(results))
@@ -802,6 +806,114 @@ def test_two_saves_to_one_path_at_once_both_succeed(fitted, people, tmp_path,
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
+@pytest.mark.parametrize("make", [
+    lambda d: (d / "manifest.json").write_text('{"name": "my web app", "icons": []}'),
+    lambda d: (d / "manifest.json").write_text("not json at all"),
+    lambda d: (d / "manifest.json").symlink_to(d.parent / "elsewhere.json"),
+], ids=["web_app_manifest", "not_json", "symlink"])
+def test_save_refuses_a_directory_whose_manifest_is_not_a_saved_models(fitted, tmp_path,
+                                                                       make):
+    # Probe 2, D15 leftover: only the names were checked, so a web app's
+    # manifest.json and config.json were replaced whole, silently.
+    (tmp_path / "elsewhere.json").write_text('{"format": "skrecordpair.RecordPairClassifier"}')
+    target = tmp_path / "site"
+    target.mkdir()
+    make(target)
+    (target / "config.json").write_text('{"theme": "dark"}')
+    with pytest.raises(ValueError, match=r"not a saved model.*manifest.json"):
+        fitted.save(target)
+    assert (target / "config.json").read_text() == '{"theme": "dark"}'
+
+
+def test_save_refuses_a_directory_with_a_subdirectory_of_a_saved_name(fitted, tmp_path):
+    # Probe 2: a user's subdirectory named history.json was deleted with its files.
+    fitted.save(tmp_path / "m")
+    (tmp_path / "m" / "history.json").unlink()
+    (tmp_path / "m" / "history.json").mkdir()
+    (tmp_path / "m" / "history.json" / "mine.txt").write_text("keep")
+    with pytest.raises(ValueError, match=r"not a saved model.*history.json"):
+        fitted.save(tmp_path / "m")
+    assert (tmp_path / "m" / "history.json" / "mine.txt").read_text() == "keep"
+
+
+def test_loads_during_directory_resaves_always_see_one_whole_model(fitted, people,
+                                                                   tmp_path):
+    # N7: while one process re-saved a directory model, 144 of 165 loads
+    # failed ("weights.safetensors is missing", "No saved model").
+    import threading
+
+    left, right, y = people
+    other = tiny(max_epochs=1, random_state=3).fit(left, right, y)
+    expected = [m.predict_proba(left[:20], right[:20]) for m in (fitted, other)]
+    path = tmp_path / "served"
+    fitted.save(path)
+    done = threading.Event()
+    saves = []
+
+    def resave():
+        try:
+            for i in range(60):
+                (other if i % 2 else fitted).save(path)
+                saves.append(i)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=resave)
+    thread.start()
+    failures, loads = [], 0
+    try:
+        while not done.is_set():
+            try:
+                model = RecordPairClassifier.load(path)
+            except (OSError, ValueError) as exc:
+                failures.append(str(exc))
+                continue
+            loads += 1
+            proba = model.predict_proba(left[:20], right[:20])
+            assert any(np.array_equal(proba, e) for e in expected)
+    finally:
+        thread.join()
+    assert len(saves) == 60 and loads >= 2
+    assert failures == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["served"]
+
+
+def test_a_save_killed_between_its_renames_leaves_a_hint(fitted, tmp_path, monkeypatch):
+    # N7: where two directories cannot be exchanged in one step, a save killed
+    # between its two renames left nothing at the path and load said only
+    # "No saved model".
+    from skrecordpair import _persistence
+
+    fitted.save(tmp_path / "m")
+    monkeypatch.setattr(_persistence, "_exchange", lambda a, b: False)
+    real_rename = os.rename
+
+    def killed(src, dst):
+        if str(src).endswith(".tmp"):
+            raise KeyboardInterrupt  # the process dies here
+        real_rename(src, dst)
+
+    monkeypatch.setattr(_persistence.os, "rename", killed)
+    with pytest.raises(KeyboardInterrupt):
+        fitted.save(tmp_path / "m")
+    monkeypatch.undo()
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(FileNotFoundError, match=r"a save to it was interrupted.*\.m\..*"
+                                                r"\.old.*Rename one of them to m"):
+        RecordPairClassifier.load(tmp_path / "m")
+
+
+def test_load_refuses_a_weights_file_beyond_max_weights_bytes(saved):
+    # N4: the only bound was four times the network that model.json describes.
+    size = (saved / "weights.safetensors").stat().st_size
+    with pytest.raises(ValueError, match=rf"recorded as {size} bytes; load reads at most "
+                                         r"1000 bytes.*max_weights_bytes"):
+        RecordPairClassifier.load(saved, max_weights_bytes=1000)
+    RecordPairClassifier.load(saved, max_weights_bytes=size)
+    with pytest.raises(ValueError, match=r"max_weights_bytes must be a positive integer"):
+        RecordPairClassifier.load(saved, max_weights_bytes=0)
+
+
 def test_save_refuses_a_directory_with_other_files(fitted, tmp_path):
     target = tmp_path / "project"
     target.mkdir()
@@ -824,3 +936,229 @@ def test_datetime_labels_are_refused_with_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"class labels .*datetime64"):
         clf.save(tmp_path / "m")
     assert not (tmp_path / "m").exists()
+
+
+# ------------------ crafted files of reliability probe 2 (N2, N4): peak memory
+
+# What docs/persistence.rst promises ("What load reads at most"): beyond the
+# imported libraries, load's peak memory stays within _JSON_PEAK_MIB plus
+# twice the weights it reads (at most max_weights_bytes).
+_JSON_PEAK_MIB = 512
+
+_LOAD_EACH = textwrap.dedent("""
+    import gc, json, sys, time
+    import safetensors.torch, skops.io, skorch, sklearn.ensemble  # imports before measuring
+    from skrecordpair import RecordPairClassifier
+
+    # The peak RSS of this process image (VmHWM). ru_maxrss would not do: Linux
+    # carries the parent's peak over to a child across fork and exec.
+    def status(key):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1]) / 1024
+
+    def reset_peak():  # 5: reset the peak RSS to the current RSS
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            return True
+        except OSError:
+            return False
+
+    RecordPairClassifier.load(sys.argv[2])  # a valid model first: imports, first calls
+    gc.collect()
+    first = status("VmRSS:")
+    results = {}
+    for name, (path, kwargs) in json.loads(sys.argv[1]).items():
+        gc.collect()
+        # Without a reset the figure is the running peak since `first`.
+        base = status("VmRSS:") if reset_peak() else first
+        began = time.perf_counter()
+        try:
+            model = RecordPairClassifier.load(path, **kwargs)
+            error = None
+        except (ValueError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        model = None
+        results[name] = {"error": error, "seconds": time.perf_counter() - began,
+                         "peak_mib": status("VmHWM:") - base}
+    print(json.dumps(results))
+""")
+
+
+def _json_list_of(items, n):
+    """A JSON list of `n` copies of the JSON text `items`, as bytes."""
+    return b"[" + (items + b",") * (n - 1) + items + b"]"
+
+
+def _put(path, name, data):
+    (path / name).write_bytes(data)
+    rehash(path)
+
+
+def _zip_directory(source, target, method, **kwargs):
+    with zipfile.ZipFile(target, "w", method, **kwargs) as archive:
+        for member in sorted(source.iterdir()):
+            archive.write(member, member.name)
+    return target
+
+
+def _big_network(path, word_dim):
+    """Make the saved model at `path` describe a network of `word_dim`, with
+    zero weights and optimizer moments of the right shapes: a correctly
+    described large network (the probe's 549 KB zip, N4)."""
+    from safetensors.torch import load_file, save_file
+
+    from skrecordpair._training import _blueprint, network_arguments
+
+    model = json.loads((path / "model.json").read_text())
+    model["network"]["word_dim"] = word_dim
+    (path / "model.json").write_text(json.dumps(model))
+    blueprint = _blueprint(network_arguments(model["network"]))
+    shapes = {f"module.{k}": v.shape for k, v in blueprint.state_dict().items()}
+    params = list(blueprint.parameters())
+    tensors = load_file(path / "weights.safetensors")
+    for key, tensor in tensors.items():
+        if key in shapes:
+            tensors[key] = torch.zeros(shapes[key], dtype=tensor.dtype)
+        elif key.startswith("optimizer.") and key.split(".")[2] in ("exp_avg", "exp_avg_sq"):
+            tensors[key] = torch.zeros(params[int(key.split(".")[1])].shape)
+    save_file(tensors, path / "weights.safetensors")
+    rehash(path)
+    return (path / "weights.safetensors").stat().st_size
+
+
+@pytest.fixture(scope="module")
+def probe_files(saved, tmp_path_factory):
+    """The crafted files of reliability probe 2 (N2, N4), each loaded in one
+    fresh process: error, time and the process's peak memory."""
+    root = tmp_path_factory.mktemp("probe2")
+    cases = {}
+
+    def case(name, kwargs=None):
+        target = root / name
+        shutil.copytree(saved, target)
+        cases[name] = (str(target), kwargs or {})
+        return target
+
+    # N2, the 43 KB zip: model.json of `[],` under an unknown key and a
+    # history.json of `{},`, bzip2-compressed.
+    bomb = case("bzip2_bomb_source")
+    model = (bomb / "model.json").read_bytes().rstrip().rstrip(b"}")
+    _put(bomb, "model.json", model + b', "x": ' + _json_list_of(b"[]", 2 << 20) + b"}")
+    _put(bomb, "history.json", _json_list_of(b"{}", 2 << 20))
+    cases["bzip2_bomb"] = (str(_zip_directory(bomb, root / "bomb.zip", zipfile.ZIP_BZIP2)),
+                           {})
+    del cases["bzip2_bomb_source"]
+
+    # The same JSON within the byte caps, deflated as save() writes: the values
+    # are counted before parsing.
+    values = case("model_json_values")
+    _put(values, "model.json", model + b', "x": ' + _json_list_of(b"[]", 20 << 20) + b"}")
+    cases["model_json_values"] = (str(_zip_directory(
+        values, root / "values.zip", zipfile.ZIP_DEFLATED, compresslevel=1)), {})
+    history = case("history_values")  # 5.6 M empty objects: the probe kept 2 GB
+    _put(history, "history.json", _json_list_of(b"{}", (16 << 20) // 3 - 1))
+    schema = case("skops_schema_values")
+    with zipfile.ZipFile(saved / "prior.skops") as src, \
+            zipfile.ZipFile(schema / "prior.skops", "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "schema.json":
+                data = (data.rstrip().rstrip(b"}") + b', "x": '
+                        + _json_list_of(b"[]", 4 << 20) + b"}")
+            dst.writestr(info.filename, data)
+    rehash(schema)
+
+    # At the limits, the worst a file can do: a model.json of 64 MiB with as
+    # many values as allowed (a long string and empty lists, refused for its
+    # unknown key once parsed), a history of as many empty objects as allowed
+    # (loads).
+    worst = case("model_json_at_limit")
+    head = model + b', "x": ["' + b"a" * (40 << 20) + b'", '
+    n = 2_000_000 - _json_values_of(head) - 10
+    _put(worst, "model.json", head + _json_list_of(b"[]", n // 2) + b"]}")
+    assert len((worst / "model.json").read_bytes()) <= 64 << 20
+    full = case("history_at_limit")
+    _put(full, "history.json", _json_list_of(b"{}", 1_000_000 // 2 - 1))
+    # Both at once, loaded: the values under a fitted attribute, which load
+    # keeps, and a history of short strings.
+    both = case("all_json_at_limit")
+    parsed = json.loads(model + b"}")
+    parsed["attributes"]["padding_"] = "@"
+    head, tail = json.dumps(parsed).encode().split(b'"@"')
+    head += b'["' + b"a" * (40 << 20) + b'", '
+    n = 2_000_000 - _json_values_of(head + tail) - 10
+    _put(both, "model.json", head + _json_list_of(b"[]", n // 2) + b"]" + tail)
+    assert len((both / "model.json").read_bytes()) <= 64 << 20
+    _put(both, "history.json", _json_list_of(b'"ab"', 1_000_000 - 1))
+
+    # N4: the weights' limit no longer comes from the file. A network described
+    # as needing 1.5 GiB (a sparse file: nothing is written) is refused before
+    # it is read; a correctly described one of about 300 MiB of zeros loads
+    # within twice the limit the caller gives.
+    sparse = case("weights_over_limit")
+    with open(sparse / "weights.safetensors", "r+b") as f:
+        f.truncate(3 << 29)
+    rehash_sizes_only(sparse, "weights.safetensors")
+    big = case("big_network", {"max_weights_bytes": 320 << 20})
+    size = _big_network(big, word_dim=200_000)
+    assert 200 << 20 < size <= 320 << 20, size
+
+    paths = json.dumps(cases)
+    run = subprocess.run([sys.executable, "-c", _LOAD_EACH, paths, str(saved)], check=False,
+                         capture_output=True, text=True, timeout=600,
+                         cwd=Path(__file__).parents[1])
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def _json_values_of(data):
+    from skrecordpair._persistence import _json_values
+
+    return _json_values(data)
+
+
+def rehash_sizes_only(path, name):
+    """Record `name`'s size in the manifest without reading it (a checksum of
+    zeros: the size check comes first)."""
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"][name] = {"bytes": (path / name).stat().st_size, "sha256": "0" * 64}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("name, match", [
+    ("bzip2_bomb", r"compressed with zip method 12"),
+    ("model_json_values", r"model.json holds up to \d+ JSON values.* at most 2000000"),
+    ("history_values", r"history.json holds up to \d+ JSON values.* at most 1000000"),
+    ("skops_schema_values", r"schema.json holds up to \d+ JSON values"),
+    ("model_json_at_limit", r"unknown key\(s\) \['x'\]"),
+    ("history_at_limit", None),
+    ("all_json_at_limit", r"history.json must be a list of epochs"),
+    ("weights_over_limit", r"load reads at most 1073741824 bytes of weights.*"
+                           r"max_weights_bytes"),
+    ("big_network", None),
+])
+def test_crafted_files_of_probe_2_stay_within_the_documented_memory(probe_files, name,
+                                                                    match):
+    # N2: a 43 KB zip peaked at +8.5 GiB; a history of empty objects loaded
+    # with 2 GB resident. N4: a 549 KB zip loaded with a network of the
+    # file's choosing (+1.1 GiB). The figures are the child's running peak.
+    result = probe_files[name]
+    if match is None:
+        assert result["error"] is None, result
+    else:
+        assert result["error"] is not None and re.search(match, result["error"]), result
+    weights = 320 if name == "big_network" else 0
+    assert result["peak_mib"] < _JSON_PEAK_MIB + 2 * weights, result
+
+
+def test_a_weights_header_of_many_values_is_refused_before_parsing(copy):
+    # N2: the safetensors header is JSON too; its values are counted first.
+    header = b'{"__metadata__": {"x": ' + _json_list_of(b"[]", 200_000) + b"}}"
+    data = len(header).to_bytes(8, "little") + header
+    _put(copy, "weights.safetensors", data)
+    with pytest.raises(ValueError, match=r"header holds up to \d+ JSON values; a "
+                                         r"network's takes at most 100000"):
+        RecordPairClassifier.load(copy)
