@@ -91,7 +91,7 @@ class ActiveLearner:
     may write into one file at once, and lines added by hand are kept. The
     file can be edited by hand: when a pair appears more than once, its last
     line counts. ``unsure`` pairs are not proposed again and not trained on.
-    See :ref:`the labels file <labels_file>` for its format.
+    See :ref:`the labels file <labels-file>` for its format.
 
     Parameters
     ----------
@@ -788,7 +788,7 @@ class ActiveLearner:
 def read_labels(path):
     """Read a labels file: ``left_id,right_id,label`` lines.
 
-    The file is a log (see :ref:`the labels file <labels_file>`): each line
+    The file is a log (see :ref:`the labels file <labels-file>`): each line
     gives a pair a label, and an ``undo`` line takes back the latest earlier
     label of its pair (ids spelled as on that line). This function returns
     the labels that are not taken back, undo lines left out.
@@ -1008,17 +1008,29 @@ def _append_lines(path, rows):
     The header goes first when the file is missing or empty (deleted during
     a session, say); a line break goes first when the file does not end
     with one (a hand edit saved without a final newline), so that the first
-    row never merges into the last line. All of it is one ``os.write`` in
-    append mode, under an exclusive lock, then synced: another learner's
-    lines land before or after, never inside.
+    row never merges into the last line. The fields go in the order of the
+    file's header (edited by hand, it may hold the columns in another order,
+    or more of them). All of it is one ``os.write`` in append mode, under an
+    exclusive lock, then synced: another learner's lines land before or
+    after, never inside.
     """
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    data = buffer.getvalue().encode("utf-8")
     fd = _open_labels(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
     try:
         with _locked(fd, exclusive=True):
             size = os.fstat(fd).st_size
+            header = _header_of(fd) if size else None
+            if header is not None:
+                where = [header.index(c) for c in LABEL_COLUMNS]
+                ordered = []
+                for row in rows:
+                    fields = [""] * len(header)
+                    for i, value in zip(where, row):
+                        fields[i] = value
+                    ordered.append(fields)
+                rows = ordered
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows(rows)
+            data = buffer.getvalue().encode("utf-8")
             if size == 0:
                 data = _HEADER + data
             else:
@@ -1030,6 +1042,25 @@ def _append_lines(path, rows):
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _header_of(fd):
+    """The column names of the labels file open as `fd`, None when its first
+    line is not a header holding the three columns (the file is then
+    refused when read, and lines are written in the default order)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    head = b""
+    while b"\n" not in head and len(head) < 1 << 16:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        head += chunk
+    try:
+        line = head.split(b"\n", 1)[0].decode("utf-8-sig")
+        header = [name.strip() for name in next(csv.reader([line]), [])]
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    return header if all(c in header for c in LABEL_COLUMNS) else None
 
 
 def _read_text(path):

@@ -177,6 +177,15 @@ def test_an_append_starts_on_a_line_of_its_own(tables, tmp_path, content):
         *before, ["l5", "r9", 0], ["l6", "r6", pd.NA]]
 
 
+def test_an_append_follows_the_column_order_of_a_hand_made_header(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("right_id,note,left_id,label\nr3,looks right,l3,1\n")
+    _learner(tables, labels=path).teach("l5", "r9", 0)
+    assert path.read_text().splitlines()[-1] == "r9,,l5,0"
+    resumed = _learner(tables, labels=path).labels_
+    assert resumed.values.tolist() == [["l3", "r3", 1], ["l5", "r9", 0]]
+
+
 def test_an_append_after_an_integer_id_does_not_make_another_pair(tmp_path):
     # Integer ids (the CLI's without an id column): "3,3,1" then "5,9,0" merged
     # into "3,3,15,9,0" read as pair (15, 9) = 0, both labels lost.
