@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import numbers
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -22,14 +25,23 @@ from ._blocking import NearestNeighborBlocker, check_record_table
 from ._linking import _pairs, _positions
 from ._similarity import SimilarityFeatures
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 __all__ = ["ActiveLearner", "read_labels", "uncertain_pairs"]
 
 LABEL_COLUMNS = ["left_id", "right_id", "label"]
 # How a label is written in the labels file, and the spellings read back.
 _WRITTEN = {1: "1", 0: "0", None: "unsure"}
-_READ = {"1": 1, "0": 0, "unsure": None, "": None, "?": None,
+# No empty spelling: an empty label is what a line cut short leaves.
+_READ = {"1": 1, "0": 0, "unsure": None, "?": None,
          "match": 1, "non-match": 0, "nonmatch": 0, "true": 1, "false": 0,
          "yes": 1, "no": 0}
+_HEADER = ",".join(LABEL_COLUMNS).encode() + b"\r\n"
+# Markers of an undo line that names no label, and of a label not understood.
+_ANY, _BAD = object(), object()
 
 
 class ActiveLearner:
@@ -74,9 +86,12 @@ class ActiveLearner:
     (label ``1``, ``0`` or ``unsure``), one pair per line; each label is
     appended and flushed to disk as it is given, so a session killed at any
     point loses nothing, and a new learner on the same file picks up where
-    it ends. The file can be edited by hand: when a pair appears more than
-    once, its last line counts. ``unsure`` pairs are not proposed again and
-    not trained on.
+    it ends. The file is only ever appended to: :meth:`undo` appends an
+    ``undo`` line rather than cutting one, so two learners (two annotators)
+    may write into one file at once, and lines added by hand are kept. The
+    file can be edited by hand: when a pair appears more than once, its last
+    line counts. ``unsure`` pairs are not proposed again and not trained on.
+    See :ref:`the labels file <labels-file>` for its format.
 
     Parameters
     ----------
@@ -100,7 +115,8 @@ class ActiveLearner:
     labels : str, path-like or None, default=None
         The labels file. Read by :meth:`fit` if it exists (created with its
         header otherwise); every :meth:`teach` appends to it. None keeps the
-        labels in memory only.
+        labels in memory only. The file must be a regular file (not a
+        FIFO, a device or a directory).
     batch_size : int, default=10
         Number of pairs proposed per round.
     pool_factor : int, default=5
@@ -205,8 +221,10 @@ class ActiveLearner:
         TypeError
             If a table is not a DataFrame.
         ValueError
-            If a parameter is invalid, the blocker proposes no pair, or the
-            labels file is malformed or names unknown records.
+            If a parameter is invalid, two ids of a table are the same text
+            (``1`` and ``"1"``: ids are matched by their text), the blocker
+            proposes no pair, or the labels file is not a regular file, is
+            malformed or names unknown records.
         """
         self._check_params()
         check_record_table(left, "ActiveLearner.fit()", "left")
@@ -214,6 +232,9 @@ class ActiveLearner:
             check_record_table(right, "ActiveLearner.fit()", "right")
         self.dedupe_ = right is None
         self.left_, self.right_ = left, (left if right is None else right)
+        self._left_ids = _ids_by_text(self.left_.index, "left")
+        self._right_ids = (self._left_ids if self.dedupe_
+                           else _ids_by_text(self.right_.index, "right"))
         blocker = NearestNeighborBlocker() if self.blocker is None else self.blocker
         blocker = clone(blocker).fit(self.right_)
         candidates = blocker.candidates() if self.dedupe_ else blocker.candidates(left)
@@ -233,11 +254,11 @@ class ActiveLearner:
                                     dtype=np.float64)
         self._row = {pair: i for i, pair in enumerate(
             zip(candidates["left_id"], candidates["right_id"]))}
-        self._left_ids = {str(i): i for i in self.left_.index}
-        self._right_ids = {str(i): i for i in self.right_.index}
-        # The labels in the order given; the last label of a pair counts.
-        self._labels = {}
-        self._order = []
+        # The labels in the order given, those taken back left out: a log of
+        # (pair, label); the last label of a pair counts, and undo() pops the
+        # last one, bringing an earlier label of its pair back.
+        self._events = []
+        self._labels = {}  # pair -> its current label
         self._extra = {}  # features of labelled pairs that are not candidates
         if self.labels is not None:
             self._load(Path(self.labels))
@@ -264,14 +285,21 @@ class ActiveLearner:
 
     # ------------------------------------------------------------- labels
     def _load(self, path):
-        if not path.exists() or path.stat().st_size == 0:
-            with open(path, "w", newline="") as f:
-                csv.writer(f).writerow(LABEL_COLUMNS)
+        try:
+            _check_regular(path, os.stat(path).st_mode)
+        except FileNotFoundError:
+            _append_lines(path, [])  # a new file: its header
             return
-        frame = read_labels(path)
-        for left_id, right_id, label in frame.itertuples(index=False):
-            pair = self._pair(left_id, right_id, f"{path}")
-            self._set(pair, None if pd.isna(label) else int(label))
+        header, lines, left_ids, right_ids, labels, undos = _read_log(path)
+        if header is None:  # empty, or blank lines only
+            _append_lines(path, [] if path.stat().st_size == 0 else [LABEL_COLUMNS])
+            return
+        # Undo lines are matched to their labels by pair, as the learner
+        # names it: a deduplication pair in either order, ids by their text.
+        pairs = [self._pair(a, b, f"{str(path)!r}, line {line}")
+                 for line, a, b in zip(lines, left_ids, right_ids)]
+        for i in _replay(pairs, labels, undos):
+            self._set(pairs[i], labels[i])
 
     def pair(self, left_id, right_id):
         """The pair of record ids as the learner stores it.
@@ -323,23 +351,39 @@ class ActiveLearner:
             b = self._right_ids[str(right_id)]
         except KeyError as error:
             raise ValueError(
-                f"{where}: the pair ({left_id!r}, {right_id!r}) names a record id "
-                f"that the tables do not hold ({error.args[0]!r})."
+                f"{where}: the pair ({_short(left_id)}, {_short(right_id)}) names a "
+                f"record id that the tables do not hold ({_short(error.args[0])})."
             ) from None
         if self.dedupe_:
             if a == b:
-                raise ValueError(f"{where}: the pair ({left_id!r}, {right_id!r}) pairs "
-                                 "a record with itself.")
+                raise ValueError(f"{where}: the pair ({_short(left_id)}, "
+                                 f"{_short(right_id)}) pairs a record with itself.")
             index = self.left_.index
             if index.get_loc(a) > index.get_loc(b):
                 a, b = b, a
         return (a, b)
 
     def _set(self, pair, label):
-        if pair in self._labels:
-            self._order.remove(pair)
+        self._events.append((pair, label))
         self._labels[pair] = label
-        self._order.append(pair)
+
+    def _ordered_pairs(self):
+        """The labelled pairs, in the order of their current label."""
+        order = {}
+        for pair, _ in self._events:
+            order.pop(pair, None)
+            order[pair] = None
+        return list(order)
+
+    def _checked(self, left_id, right_id, label, where):
+        """The pair as the learner stores it and the label as an int (None
+        for unsure), or a ValueError."""
+        if label is not None and not (isinstance(label, (numbers.Integral, np.bool_))
+                                      and int(label) in (0, 1)):
+            raise ValueError(f"{where}: label must be 1, 0 or None (unsure); got "
+                             f"{_short(label)}.")
+        label = None if label is None else int(label)
+        return self._pair(left_id, right_id, where), label
 
     def teach(self, left_id, right_id, label):
         """Record the label of one pair, and append it to the labels file.
@@ -356,20 +400,27 @@ class ActiveLearner:
         Returns
         -------
         self : ActiveLearner
+
+        Raises
+        ------
+        ValueError
+            If the label is not one of those above, or the pair does not name
+            two records of the tables. Nothing is recorded then.
         """
         self._check_fitted()
-        if label is not None and not (isinstance(label, (numbers.Integral, np.bool_))
-                                      and int(label) in (0, 1)):
-            raise ValueError(f"label must be 1, 0 or None (unsure); got {label!r}.")
-        label = None if label is None else int(label)
-        pair = self._pair(left_id, right_id, "teach()")
+        pair, label = self._checked(left_id, right_id, label, "teach()")
+        self._write([(pair, label)], undo=False)
         self._set(pair, label)
-        if self.labels is not None:
-            with open(self.labels, "a", newline="") as f:
-                csv.writer(f).writerow([pair[0], pair[1], _WRITTEN[label]])
-                f.flush()
-                os.fsync(f.fileno())
         return self
+
+    def _write(self, events, undo):
+        """Append `events` ((pair, label) tuples) to the labels file, as
+        undo lines when `undo`."""
+        if self.labels is None:
+            return
+        rows = [[a, b, ("undo " if undo else "") + _WRITTEN[label]]
+                for (a, b), label in events]
+        _append_lines(self.labels, rows)
 
     def teach_many(self, labels):
         """Record many labels at once, e.g. those of an annotation file.
@@ -384,17 +435,40 @@ class ActiveLearner:
         Returns
         -------
         self : ActiveLearner
+
+        Raises
+        ------
+        ValueError
+            If a column is missing, or a row holds a label other than 1, 0 or
+            NA, or a pair that does not name two records of the tables. The
+            rows are all checked first: on an error, none of them is
+            recorded.
         """
+        self._check_fitted()
+        if not isinstance(labels, pd.DataFrame):
+            raise TypeError("teach_many() needs a DataFrame with the columns "
+                            f"{LABEL_COLUMNS}; got {type(labels).__name__}.")
         missing = [c for c in LABEL_COLUMNS if c not in labels]
         if missing:
             raise ValueError(f"teach_many() needs the columns {LABEL_COLUMNS}; the "
                              f"labels lack {missing}.")
-        for left_id, right_id, label in labels[LABEL_COLUMNS].itertuples(index=False):
-            self.teach(left_id, right_id, None if pd.isna(label) else int(label))
+        events = [self._checked(left_id, right_id, _many_label(label),
+                                f"teach_many(), row {i}")
+                  for i, (left_id, right_id, label) in enumerate(
+                      labels[LABEL_COLUMNS].itertuples(index=False))]
+        self._write(events, undo=False)  # one write: all of them or none
+        for pair, label in events:
+            self._set(pair, label)
         return self
 
     def undo(self):
-        """Take back the last label: drop it from memory and from the file.
+        """Take back the last label.
+
+        The label is dropped from memory, and an undo line is appended to
+        the labels file (nothing is cut from it: lines that another learner
+        or a hand edit added meanwhile stay). An earlier label of the same
+        pair, given before a correction, counts again, in memory and for a
+        new learner reading the file.
 
         Returns
         -------
@@ -403,18 +477,16 @@ class ActiveLearner:
             when there was none.
         """
         self._check_fitted()
-        if not self._order:
+        if not self._events:
             return None
-        pair = self._order.pop()
-        del self._labels[pair]
-        if self.labels is not None:
-            _drop_last_line(Path(self.labels))
-            # An earlier label of the same pair, given before a correction,
-            # counts again, as it would for a new learner reading the file.
-            for left_id, right_id, label in read_labels(self.labels).itertuples(
-                    index=False):
-                if self._pair(left_id, right_id, str(self.labels)) == pair:
-                    self._set(pair, None if pd.isna(label) else int(label))
+        pair, label = self._events[-1]
+        self._write([(pair, label)], undo=True)
+        self._events.pop()
+        earlier = next((old for p, old in reversed(self._events) if p == pair), _ANY)
+        if earlier is _ANY:
+            del self._labels[pair]
+        else:
+            self._labels[pair] = earlier
         return pair
 
     @property
@@ -422,7 +494,7 @@ class ActiveLearner:
         """The labels given so far, in order: ``left_id``, ``right_id``,
         ``label`` (1, 0, or NaN for unsure)."""
         self._check_fitted()
-        rows = [(a, b, self._labels[(a, b)]) for a, b in self._order]
+        rows = [(a, b, self._labels[(a, b)]) for a, b in self._ordered_pairs()]
         frame = pd.DataFrame(rows, columns=LABEL_COLUMNS)
         frame["label"] = frame["label"].astype("Int64")
         return frame
@@ -539,7 +611,7 @@ class ActiveLearner:
 
     def _training_set(self):
         """Features and labels of the labelled pairs (unsure ones left out)."""
-        pairs = [p for p in self._order if self._labels[p] is not None]
+        pairs = [p for p in self._ordered_pairs() if self._labels[p] is not None]
         y = np.array([self._labels[p] for p in pairs], dtype=np.int64)
         missing = [p for p in pairs if p not in self._row and p not in self._extra]
         if missing:
@@ -621,7 +693,7 @@ class ActiveLearner:
         y : numpy.ndarray of int
         """
         self._check_fitted()
-        pairs = [p for p in self._order if self._labels[p] is not None]
+        pairs = [p for p in self._ordered_pairs() if self._labels[p] is not None]
         left = self.left_.index.get_indexer([p[0] for p in pairs])
         right = self.right_.index.get_indexer([p[1] for p in pairs])
         X = _pairs(self.left_, left.astype(np.int64), self.right_,
@@ -716,23 +788,33 @@ class ActiveLearner:
 def read_labels(path):
     """Read a labels file: ``left_id,right_id,label`` lines.
 
+    The file is a log (see :ref:`the labels file <labels-file>`): each line
+    gives a pair a label, and an ``undo`` line takes back the latest earlier
+    label of its pair (ids spelled as on that line). This function returns
+    the labels that are not taken back, undo lines left out.
+
     Parameters
     ----------
     path : str or path-like
         The CSV file. Ids are read as strings; a label is ``1`` or ``0``
         (also ``match``/``non-match``, ``true``/``false``, ``yes``/``no``),
-        or ``unsure`` (also empty or ``?``).
+        ``unsure`` (also ``?``), or ``undo`` (optionally followed by the
+        label it takes back, e.g. ``undo 1``). An empty label is refused: it
+        is what a line cut short leaves.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``left_id``, ``right_id`` (str) and ``label`` (Int64: 1, 0,
-        or NA for unsure), one row per line, in file order.
+        or NA for unsure), one row per label line not taken back, in file
+        order (a pair labelled twice has two rows; the last one counts).
 
     Raises
     ------
     ValueError
-        If a column is missing or a label is not one of the spellings above.
+        If the path is not a regular file, the file is not UTF-8 text, a
+        column is missing, a line has more fields than the header or lacks
+        one of the three, or a label is not one of the spellings above.
 
     Examples
     --------
@@ -740,27 +822,19 @@ def read_labels(path):
     >>> from pathlib import Path
     >>> from skrecordpair import read_labels
     >>> path = Path(tempfile.mkdtemp()) / "labels.csv"
-    >>> _ = path.write_text("left_id,right_id,label\\nl1,r1,1\\nl2,r7,unsure\\n")
+    >>> _ = path.write_text("left_id,right_id,label\\nl1,r1,1\\nl2,r7,unsure\\n"
+    ...                     "l3,r3,0\\nl3,r3,undo 0\\n")
     >>> read_labels(path)
       left_id right_id  label
     0      l1       r1      1
     1      l2       r7   <NA>
     """
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in LABEL_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"The labels file {str(path)!r} must have the columns {LABEL_COLUMNS}; "
-            f"it lacks {missing} (its columns are {list(frame.columns)}).")
-    text = frame["label"].str.strip().str.lower()
-    bad = ~text.isin(list(_READ))
-    if bad.any():
-        lines = (np.flatnonzero(bad.to_numpy()) + 2)[:5].tolist()  # header, 1-based
-        raise ValueError(
-            f"The labels in {str(path)!r} must be 1, 0 or unsure; line(s) {lines} "
-            f"hold {frame['label'][bad].head().tolist()}.")
-    label = pd.array([_READ[t] for t in text], dtype="Int64")
-    return pd.DataFrame({"left_id": frame["left_id"], "right_id": frame["right_id"],
+    _, _, left_ids, right_ids, labels, undos = _read_log(path)
+    alive = _replay(list(zip(left_ids, right_ids)), labels, undos)
+    label = pd.array([labels[i] for i in alive], dtype="Int64")
+    return pd.DataFrame({"left_id": pd.Series([left_ids[i] for i in alive], dtype=object),
+                         "right_id": pd.Series([right_ids[i] for i in alive],
+                                               dtype=object),
                          "label": label})
 
 
@@ -810,6 +884,32 @@ def uncertain_pairs(pairs, band=(0.2, 0.8)):
     return inside.iloc[order].reset_index(drop=True)
 
 
+def _ids_by_text(index, side):
+    """``{str(id): id}`` of a table's index; the labels file stores ids as
+    text, so two ids of one text (``1`` and ``"1"``) would be one record."""
+    ids = {}
+    for record_id in index:
+        text = str(record_id)
+        if text in ids:
+            raise ValueError(
+                f"ActiveLearner.fit(): the ids of the {side} table must be distinct "
+                f"as text, since the labels file stores them as text; "
+                f"{_short(ids[text])} and {_short(record_id)} both read "
+                f"{_short(text)}. Give the table ids of one type (e.g. "
+                "table.index.astype(str), if the texts are then distinct).")
+        ids[text] = record_id
+    return ids
+
+
+def _many_label(value):
+    """A label of a teach_many() frame as teach() takes it: NA (None, NaN,
+    pd.NA) is unsure, and 1.0/0.0 are 1/0, since a column of labels with
+    NA in it is often of floats."""
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else (int(value) if value in (0, 1) else value)
+    return None if value is None or value is pd.NA else value
+
+
 def _drop_empty_columns(classifier, X):
     """`classifier` behind a step that drops the columns of `X` without a
     value: a few labelled pairs can leave a feature all NaN (no pair with a
@@ -837,14 +937,237 @@ def _without(candidates, exclude, either_order=False):
     return candidates[~dropped]
 
 
-def _drop_last_line(path):
-    """Cut the last non-empty line (not the header) off the file `path`."""
-    data = path.read_bytes().rstrip(b"\r\n")
-    cut = data.rfind(b"\n")
-    if cut < 0:  # only the header is left
-        return
-    with open(path, "r+b") as f:
-        f.truncate(cut + 1)
-        f.flush()
-        os.fsync(f.fileno())
+def _short(value, limit=60):
+    """``repr(value)``, cut to about `limit` characters: an id or a label
+    quoted in an error message can be megabytes long."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 20]}... ({len(str(value))} characters)"
 
+
+# The labels file is opened without blocking (a FIFO at its path would
+# otherwise block open() until a writer or reader appears) and in binary
+# mode (no newline translation on Windows).
+_OPEN_FLAGS = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _check_regular(path, mode):
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise ValueError(f"The labels file {str(path)!r} must be a regular file; "
+                         f"it is {kind}.")
+
+
+def _open_labels(path, flags):
+    """A descriptor of the labels file `path`, refused unless it is a
+    regular file (checked on the opened file, so a swap in between cannot
+    slip through)."""
+    with contextlib.suppress(FileNotFoundError):
+        _check_regular(path, os.stat(path).st_mode)
+    try:
+        fd = os.open(path, flags | _OPEN_FLAGS, 0o666)
+    except IsADirectoryError:
+        _check_regular(path, os.stat(path).st_mode)
+        raise
+    try:
+        _check_regular(path, os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def _locked(fd, exclusive):
+    """Hold an advisory lock on `fd` (POSIX), so that two learners writing
+    into one file take turns: the check of the last byte and the append of
+    one learner are not interleaved with another's. Where locks are not
+    available (Windows, some network file systems) the appends go
+    unlocked; each is still one write."""
+    if fcntl is None:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _append_lines(path, rows):
+    """Append `rows` (lists of fields) to the labels file `path` as CSV lines.
+
+    The header goes first when the file is missing or empty (deleted during
+    a session, say); a line break goes first when the file does not end
+    with one (a hand edit saved without a final newline), so that the first
+    row never merges into the last line. The fields go in the order of the
+    file's header (edited by hand, it may hold the columns in another order,
+    or more of them). All of it is one ``os.write`` in append mode, under an
+    exclusive lock, then synced: another learner's lines land before or
+    after, never inside.
+    """
+    fd = _open_labels(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+    try:
+        with _locked(fd, exclusive=True):
+            size = os.fstat(fd).st_size
+            header = _header_of(fd) if size else None
+            if header is not None:
+                where = [header.index(c) for c in LABEL_COLUMNS]
+                ordered = []
+                for row in rows:
+                    fields = [""] * len(header)
+                    for i, value in zip(where, row):
+                        fields[i] = value
+                    ordered.append(fields)
+                rows = ordered
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows(rows)
+            data = buffer.getvalue().encode("utf-8")
+            if size == 0:
+                data = _HEADER + data
+            else:
+                os.lseek(fd, size - 1, os.SEEK_SET)
+                if os.read(fd, 1) != b"\n":
+                    data = b"\n" + data
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _header_of(fd):
+    """The column names of the labels file open as `fd`, None when its first
+    line is not a header holding the three columns (the file is then
+    refused when read, and lines are written in the default order)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    head = b""
+    while b"\n" not in head and len(head) < 1 << 16:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        head += chunk
+    try:
+        line = head.split(b"\n", 1)[0].decode("utf-8-sig")
+        header = [name.strip() for name in next(csv.reader([line]), [])]
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    return header if all(c in header for c in LABEL_COLUMNS) else None
+
+
+def _read_text(path):
+    """The text of the labels file `path`, decoded as UTF-8 (a BOM, as a
+    spreadsheet may write, is dropped)."""
+    fd = _open_labels(path, os.O_RDONLY)
+    try:
+        with _locked(fd, exclusive=False):
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(
+            f"The labels file {str(path)!r} must be UTF-8 text; line {line} holds "
+            f"the byte {data[error.start:error.start + 1]!r}, which is not. Save it "
+            "as UTF-8.") from None
+
+
+def _read_log(path):
+    """Every line of the labels file `path`, in file order.
+
+    Returns the header (None when the file holds no line), the line
+    numbers, the left ids, the right ids, the labels (1, 0,
+    None for unsure; for an undo line the label it takes back, ``_ANY`` when
+    it names none) and whether each line is an undo line.
+    """
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""))
+    header = None
+    lines, left_ids, right_ids, labels, undos = [], [], [], [], []
+    bad = []
+    start = 1
+    while True:
+        try:
+            row = next(reader, None)
+        except csv.Error as error:  # a field over csv's limit (128 KiB)
+            raise ValueError(f"Line {start} of the labels file {str(path)!r} cannot "
+                             f"be read: {error}; ids are shorter.") from None
+        if row is None:
+            break
+        line, start = start, reader.line_num + 1
+        if not any(field.strip() for field in row):  # a blank line
+            continue
+        if header is None:
+            header = [name.strip() for name in row]
+            missing = [c for c in LABEL_COLUMNS if c not in header]
+            if missing:
+                raise ValueError(
+                    f"The labels file {str(path)!r} must have the columns "
+                    f"{LABEL_COLUMNS}; it lacks {missing} (its columns are "
+                    f"{_short(header, 200)}).")
+            columns = [header.index(c) for c in LABEL_COLUMNS]
+            continue
+        if len(row) > len(header):
+            raise ValueError(
+                f"Line {line} of the labels file {str(path)!r} has {len(row)} fields; "
+                f"its header has {len(header)}: {_short(row, 200)}.")
+        if len(row) <= max(columns):
+            raise ValueError(
+                f"Line {line} of the labels file {str(path)!r} is cut short: it has "
+                f"{len(row)} field(s), {_short(row, 200)}, and lacks "
+                f"{[LABEL_COLUMNS[i] for i, c in enumerate(columns) if c >= len(row)]}.")
+        left_id, right_id, text = (row[c] for c in columns)
+        text = text.strip().lower()
+        undo = text.startswith("undo")
+        if undo:
+            rest = text[len("undo"):].strip()
+            label = _ANY if not rest else _READ.get(rest, _BAD)
+        else:
+            label = _READ.get(text, _BAD)
+        if label is _BAD:
+            bad.append((line, row[columns[2]]))
+        lines.append(line)
+        left_ids.append(left_id)
+        right_ids.append(right_id)
+        labels.append(label)
+        undos.append(undo)
+    if bad:
+        raise ValueError(
+            f"The labels in {str(path)!r} must be 1, 0 or unsure (or undo, on an "
+            "undo line); an empty label, as a line cut short leaves, is refused "
+            f"(write unsure for an unsure pair). Line(s) {[line for line, _ in bad[:5]]}"
+            f" hold [{', '.join(_short(text) for _, text in bad[:5])}].")
+    return header, lines, left_ids, right_ids, labels, undos
+
+
+def _replay(pairs, labels, undos):
+    """The positions of the label lines that no undo line takes back.
+
+    An undo line takes back the latest earlier label line of its pair that
+    is still alive and has the label it names (any label for ``_ANY``); one
+    that finds none does nothing: its label was edited away by hand.
+    """
+    alive = [not undo for undo in undos]
+    stacks = {}  # pair -> positions of its alive label lines, oldest first
+    for i, (pair, label, undo) in enumerate(zip(pairs, labels, undos)):
+        stack = stacks.setdefault(pair, [])
+        if not undo:
+            stack.append(i)
+            continue
+        for j in range(len(stack) - 1, -1, -1):
+            if label is _ANY or labels[stack[j]] == label:
+                alive[stack.pop(j)] = False
+                break
+    return [i for i, keep in enumerate(alive) if keep]

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from ._active import LABEL_COLUMNS
+from ._active import LABEL_COLUMNS, _short
 from ._pairs import as_text
 
 __all__ = ["label_session", "read_annotation_file", "write_annotation_file"]
@@ -285,10 +285,17 @@ def write_annotation_file(path, pairs, left, right=None, *, labels=None,
 def read_annotation_file(path):
     """Read the labels of a recordlinkage annotation file.
 
+    The whole file is checked before anything is returned, so that
+    ``learner.teach_many(read_annotation_file(path).dropna())`` adds all of
+    its labels or, on an error, none.
+
     Parameters
     ----------
     path : str or path-like
-        A JSON file in recordlinkage's annotation format.
+        A JSON file in recordlinkage's annotation format (version 1): an
+        object with ``version`` and ``pairs``, each pair with
+        ``identifiers.a.record``, ``identifiers.b.record`` and optionally
+        ``label``.
 
     Returns
     -------
@@ -298,6 +305,13 @@ def read_annotation_file(path):
         order. ``learner.teach_many(frame.dropna())`` adds the annotated
         pairs to a learner's labels (without ``dropna``, the pairs not
         annotated count as unsure).
+
+    Raises
+    ------
+    ValueError
+        If the file is not UTF-8 JSON, is nested too deeply, is not of
+        version 1, a pair lacks one of the keys above or its record ids are
+        not text or numbers, or a label is not 0, 1 or null.
 
     Examples
     --------
@@ -316,17 +330,66 @@ def read_annotation_file(path):
       left_id right_id  label
     0      l1       r1      0
     """
-    from recordlinkage.annotation import read_annotation_file as read
-
-    result = read(path)
-    rows = [(p["identifiers"]["a"]["record"], p["identifiers"]["b"]["record"],
-             p.get("label")) for p in result.pairs or []]
-    frame = pd.DataFrame(rows, columns=LABEL_COLUMNS)
-    bad = frame["label"].dropna()
-    bad = bad[~bad.isin([0, 1])]
-    if len(bad):
-        raise ValueError(f"The labels in {str(path)!r} must be 0 or 1; found "
-                         f"{bad.head().tolist()}.")
-    frame["label"] = pd.array([None if pd.isna(v) else int(v) for v in frame["label"]],
-                              dtype="Int64")
+    name = repr(str(path))
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        content = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"The annotation file {name} must be UTF-8 text; byte "
+                         f"{error.start} is {data[error.start:error.start + 1]!r}."
+                         ) from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"The annotation file {name} is not JSON: {error}.") from None
+    except RecursionError:
+        raise ValueError(f"The annotation file {name} is nested too deeply to be an "
+                         "annotation file.") from None
+    if not isinstance(content, dict):
+        raise ValueError(f"The annotation file {name} must hold a JSON object with "
+                         f"'version' and 'pairs'; it holds a {type(content).__name__}.")
+    version = content.get("version")
+    if type(version) is not int or version != _ANNOTATION_VERSION:
+        raise ValueError(f"The annotation file {name} is of version "
+                         f"{_short(version)}; this reader knows version "
+                         f"{_ANNOTATION_VERSION} (recordlinkage's) only.")
+    pairs = content.get("pairs", _MISSING)
+    if pairs is None:  # recordlinkage writes no pairs as null
+        pairs = []
+    if not isinstance(pairs, list):
+        raise ValueError(f"The annotation file {name} must hold a list 'pairs'; "
+                         f"got {'none' if pairs is _MISSING else _short(pairs)}.")
+    rows = []
+    for i, item in enumerate(pairs):
+        ids = [_key(item, ("identifiers", side, "record"), name, i) for side in "ab"]
+        for side, value in zip("ab", ids):
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ValueError(f"Pair {i} of the annotation file {name}: its "
+                                 f"identifiers.{side}.record must be a text or a "
+                                 f"number; got {_short(value)}.")
+        label = item.get("label")
+        if label is not None and (not isinstance(label, (int, float))
+                                  or label not in (0, 1)):
+            raise ValueError(f"The labels in {name} must be 0 or 1 (or null); pair {i} "
+                             f"holds {_short(label)}.")
+        rows.append((*ids, None if label is None else int(label)))
+    frame = pd.DataFrame(rows, columns=LABEL_COLUMNS, dtype=object)
+    frame["label"] = pd.array(frame["label"].tolist(), dtype="Int64")
     return frame
+
+
+_ANNOTATION_VERSION = 1
+_MISSING = object()
+
+
+def _key(item, keys, name, i):
+    """``item[keys[0]][keys[1]]...``, or a ValueError naming the pair and the
+    missing key."""
+    value = item
+    for depth, key in enumerate(keys):
+        if not isinstance(value, dict) or key not in value:
+            where = ".".join(keys[:depth + 1])
+            raise ValueError(f"Pair {i} of the annotation file {name} lacks {where} "
+                             f"(each pair needs {'.'.join(keys[:1])}.a.record and "
+                             f"{'.'.join(keys[:1])}.b.record).")
+        value = value[key]
+    return value

@@ -1,5 +1,8 @@
 """Tests for the active-learning loop and its labels file."""
 
+import os
+import signal
+import threading
 from functools import partial
 
 import numpy as np
@@ -139,7 +142,257 @@ def test_undo_takes_the_last_label_back_from_the_file(tables, tmp_path):
     assert learner.labels_[["left_id", "right_id"]].values.tolist() == [["l0", "r0"]]
     assert learner.undo() == ("l0", "r0")
     assert learner.undo() is None
-    assert path.read_text() == "left_id,right_id,label\n"
+    # Nothing is cut: the file is a log, and undo lines take the labels back.
+    assert path.read_text().splitlines() == [
+        "left_id,right_id,label", "l0,r0,1", "l1,r1,0", "l1,r1,undo 0", "l0,r0,undo 1"]
+    assert len(read_labels(path)) == 0
+    assert len(_learner(tables, labels=path).labels_) == 0
+
+
+def test_undo_brings_back_the_label_a_correction_replaced(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    learner = _learner(tables, labels=path)
+    learner.teach("l0", "r0", 1).teach("l1", "r1", 0).teach("l0", "r0", 0)
+    assert learner.undo() == ("l0", "r0")
+    expected = [["l0", "r0", 1], ["l1", "r1", 0]]
+    assert learner.labels_.values.tolist() == expected
+    assert _learner(tables, labels=path).labels_.values.tolist() == expected
+    # The next undo takes back the label given before the correction.
+    assert learner.undo() == ("l1", "r1")
+    assert learner.labels_.values.tolist() == [["l0", "r0", 1]]
+    assert _learner(tables, labels=path).labels_.values.tolist() == [["l0", "r0", 1]]
+
+
+@pytest.mark.parametrize("content", [
+    "left_id,right_id,label",  # a header saved without its final newline
+    "left_id,right_id,label\r\nl3,r3,1",  # a label line without it
+])
+def test_an_append_starts_on_a_line_of_its_own(tables, tmp_path, content):
+    path = tmp_path / "labels.csv"
+    path.write_bytes(content.encode())
+    before = [] if "l3" not in content else [["l3", "r3", 1]]
+    _learner(tables, labels=path).teach("l5", "r9", 0).teach("l6", "r6", None)
+    resumed = _learner(tables, labels=path).labels_
+    assert resumed.astype(object).values.tolist() == [
+        *before, ["l5", "r9", 0], ["l6", "r6", pd.NA]]
+
+
+def test_an_append_follows_the_column_order_of_a_hand_made_header(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("right_id,note,left_id,label\nr3,looks right,l3,1\n")
+    _learner(tables, labels=path).teach("l5", "r9", 0)
+    assert path.read_text().splitlines()[-1] == "r9,,l5,0"
+    resumed = _learner(tables, labels=path).labels_
+    assert resumed.values.tolist() == [["l3", "r3", 1], ["l5", "r9", 0]]
+
+
+def test_an_append_after_an_integer_id_does_not_make_another_pair(tmp_path):
+    # Integer ids (the CLI's without an id column): "3,3,1" then "5,9,0" merged
+    # into "3,3,15,9,0" read as pair (15, 9) = 0, both labels lost.
+    left, right, _ = make_tables(n=20, n_extra=0, seed=1)
+    left, right = left.reset_index(drop=True), right.reset_index(drop=True)
+    path = tmp_path / "labels.csv"
+    path.write_text("left_id,right_id,label\n3,3,1")
+    learner = ActiveLearner(NearestNeighborBlocker(k=3), labels=path).fit(left, right)
+    learner.teach(5, 9, 0)
+    resumed = ActiveLearner(NearestNeighborBlocker(k=3), labels=path).fit(left, right)
+    assert resumed.labels_.values.tolist() == [[3, 3, 1], [5, 9, 0]]
+
+
+def test_undo_keeps_a_line_added_by_hand_meanwhile(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    learner = _learner(tables, labels=path)
+    learner.teach("l0", "r0", 1)
+    with open(path, "a") as f:
+        f.write("l5,r5,1\n")
+    assert learner.undo() == ("l0", "r0")
+    assert not learner.is_labelled("l0", "r0")
+    assert read_labels(path).values.tolist() == [["l5", "r5", 1]]
+    assert _learner(tables, labels=path).labels_.values.tolist() == [["l5", "r5", 1]]
+
+
+def test_two_learners_writing_into_one_file_lose_nothing(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    a, b = _learner(tables, labels=path), _learner(tables, labels=path)
+    a.teach("l0", "r0", 1)
+    b.teach("l1", "r1", 0)
+    a.undo()  # takes back l0-r0, not b's line below it
+    a.teach("l2", "r2", 1)
+    b.teach("l0", "r0", 0)  # b labels the pair a took back
+    b.teach("l3", "r3", 1)
+    a.teach("l4", "r4", 0)
+    b.undo()  # l3-r3
+    a.teach("l1", "r1", 1)  # a labels b's pair; b then takes its own label back
+    b.undo()  # b's l0-r0 = 0
+    b.undo()  # b's l1-r1 = 0: a's label of that pair stays
+    assert a.labels_.values.tolist() == [["l2", "r2", 1], ["l4", "r4", 0],
+                                         ["l1", "r1", 1]]
+    assert b.labels_.values.tolist() == []
+    resumed = _learner(tables, labels=path).labels_
+    assert resumed.values.tolist() == [["l2", "r2", 1], ["l4", "r4", 0], ["l1", "r1", 1]]
+
+
+def test_two_learners_in_threads_lose_nothing(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    learners = [_learner(tables, labels=path), _learner(tables, labels=path)]
+    barrier = threading.Barrier(2)
+
+    def work(learner, side):
+        barrier.wait()
+        for i in range(120):
+            # Disjoint pairs: side 0 labels left records l0.., side 1 l40..
+            learner.teach(f"l{side * 40 + i % 40}", f"r{i % 100}", i % 2)
+            if i % 3 == 2:
+                learner.undo()
+
+    threads = [threading.Thread(target=work, args=(learner, side))
+               for side, learner in enumerate(learners)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    expected = pd.concat([learner.labels_ for learner in learners])
+    resumed = _learner(tables, labels=path).labels_
+    key = ["left_id", "right_id"]
+    assert len(expected) == 160
+    pd.testing.assert_frame_equal(resumed.sort_values(key).reset_index(drop=True),
+                                  expected.sort_values(key).reset_index(drop=True))
+
+
+def test_hand_written_undo_lines_are_replayed(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("left_id,right_id,label\nl0,r0,1\nl1,r1,0\nl0,r0,0\n"
+                    "l0,r0,UNDO\nl1,r1,undo 1\nl2,r2,undo\n")
+    # A plain undo takes back the pair's latest label; "undo 1" finds no 1 for
+    # l1-r1 and an undo of an unlabelled pair does nothing.
+    expected = [["l0", "r0", 1], ["l1", "r1", 0]]
+    assert read_labels(path).values.tolist() == expected
+    assert _learner(tables, labels=path).labels_.values.tolist() == expected
+
+
+def test_undo_lines_match_a_deduplication_pair_in_either_order(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("left_id,right_id,label\nl2,l5,1\nl5,l2,undo 1\n")
+    learner = ActiveLearner(NearestNeighborBlocker(k=3), labels=path).fit(tables[0])
+    assert not learner.is_labelled("l2", "l5")
+
+
+@pytest.mark.parametrize("index", [[1, "1", 2], [True, "True", 2]])
+def test_ids_that_are_one_text_are_refused(index):
+    left = pd.DataFrame({"name": ["anna smith", "john doe", "jim beam"]}, index=index)
+    right = pd.DataFrame({"name": ["ana smith", "jon doe", "jim bean"]},
+                         index=["r1", "r2", "r3"])
+    with pytest.raises(ValueError, match="ids of the left table must be distinct "
+                                         "as text.*both read '(1|True)'"):
+        ActiveLearner(NearestNeighborBlocker(k=2)).fit(left, right)
+    with pytest.raises(ValueError, match="ids of the right table"):
+        ActiveLearner(NearestNeighborBlocker(k=2)).fit(right, left)
+    with pytest.raises(ValueError, match="ids of the left table"):
+        ActiveLearner(NearestNeighborBlocker(k=2)).fit(left)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not hasattr(signal, "alarm"),
+                    reason="FIFOs and alarms are POSIX only")
+def test_a_fifo_at_the_labels_path_is_refused_not_waited_on(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    os.mkfifo(path)
+
+    def hung(signum, frame):
+        raise TimeoutError("fit() waited on the FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        with pytest.raises(ValueError, match="must be a regular file; it is a FIFO"):
+            _learner(tables, labels=path)
+        with pytest.raises(ValueError, match="must be a regular file; it is a FIFO"):
+            read_labels(path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_directory_or_device_at_the_labels_path_is_refused(tables, tmp_path):
+    with pytest.raises(ValueError, match="must be a regular file; it is a directory"):
+        _learner(tables, labels=tmp_path)
+    if os.path.exists(os.devnull) and hasattr(os, "symlink"):
+        link = tmp_path / "labels.csv"
+        link.symlink_to(os.devnull)
+        with pytest.raises(ValueError, match="it is a character device"):
+            _learner(tables, labels=link)
+
+
+def test_a_labels_file_that_is_not_utf8_is_refused_naming_it(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_bytes(b"left_id,right_id,label\nl0,r0,1\nl1,r\xc41,0\n")
+    with pytest.raises(ValueError, match=r"labels.csv' must be UTF-8 text; line 3 "
+                                         r"holds the byte b'\\xc4'"):
+        _learner(tables, labels=path)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("l0,r58,", r"an empty label.*Line\(s\) \[3\] hold \[''\]"),
+    ("l0,r58", r"Line 3 .* is cut short.*lacks \['label'\]"),
+    ("l0,r5,1,extra", r"Line 3 .* has 4 fields; its header has 3"),
+    ("l0,r5,undo maybe", r"Line\(s\) \[3\] hold \['undo maybe'\]"),
+])
+def test_a_line_cut_short_or_too_long_is_refused_naming_it(tables, tmp_path, line,
+                                                           message):
+    path = tmp_path / "labels.csv"
+    path.write_text(f"left_id,right_id,label\nl1,r1,1\n{line}\n")
+    with pytest.raises(ValueError, match=message):
+        _learner(tables, labels=path)
+
+
+def test_a_huge_id_is_shortened_in_the_error(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text(f"left_id,right_id,label\nl1,r1,1\n{'x' * 100_000},r1,1\n")
+    with pytest.raises(ValueError, match="line 3: the pair") as error:
+        _learner(tables, labels=path)
+    assert len(str(error.value)) < 500
+    assert "(100000 characters)" in str(error.value)
+    # Beyond the csv module's field limit: refused, naming the line.
+    path.write_text(f"left_id,right_id,label\nl1,r1,1\n{'x' * 5_000_000},r1,1\n")
+    with pytest.raises(ValueError, match="Line 3 .* cannot be read") as error:
+        _learner(tables, labels=path)
+    assert len(str(error.value)) < 500
+    learner = _learner(tables)
+    with pytest.raises(ValueError) as error:
+        learner.teach("l1", "y" * 5_000_000, 1)
+    assert len(str(error.value)) < 500
+    with pytest.raises(ValueError) as error:
+        learner.teach("l1", "r1", "z" * 5_000_000)
+    assert len(str(error.value)) < 500
+
+
+def test_a_labels_file_deleted_during_a_session_is_recreated_with_its_header(
+        tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    learner = _learner(tables, labels=path)
+    learner.teach("l0", "r0", 1)
+    path.unlink()
+    learner.teach("l1", "r1", 0)
+    assert path.read_text().splitlines() == ["left_id,right_id,label", "l1,r1,0"]
+    assert _learner(tables, labels=path).labels_.values.tolist() == [["l1", "r1", 0]]
+
+
+def test_teach_many_checks_every_row_before_writing_any(tables, tmp_path):
+    path = tmp_path / "labels.csv"
+    learner = _learner(tables, labels=path)
+    for bad in ({"left_id": ["l0", "l1", "nobody"], "right_id": ["r0", "r1", "r2"],
+                 "label": [1, 0, 1]},
+                {"left_id": ["l0", "l1", "l2"], "right_id": ["r0", "r1", "r2"],
+                 "label": [1, 0, 2]}):
+        with pytest.raises(ValueError, match="teach_many\\(\\), row 2"):
+            learner.teach_many(pd.DataFrame(bad))
+        assert len(learner.labels_) == 0
+        assert path.read_text() == "left_id,right_id,label\n"
+    # A float column (labels with NaN in them) is fine: 1.0/0.0, NaN unsure.
+    learner.teach_many(pd.DataFrame({"left_id": ["l0", "l1", "l2"],
+                                     "right_id": ["r0", "r1", "r2"],
+                                     "label": [1.0, np.nan, 0.0]}))
+    assert read_labels(path).astype(object).values.tolist() == [
+        ["l0", "r0", 1], ["l1", "r1", pd.NA], ["l2", "r2", 0]]
 
 
 def test_teach_refuses_bad_labels(tables):

@@ -1,6 +1,7 @@
 """Tests for the labelling front ends: the terminal session, the ``label``
 command, the review of scored pairs and recordlinkage's annotation files."""
 
+import json
 import os
 import subprocess
 import sys
@@ -187,3 +188,67 @@ def test_the_label_command_exports_and_imports_annotations(tables, tmp_path):
     assert done.returncode == 0, done.stderr.decode()
     labels = read_labels(tmp_path / "labels.csv")
     assert labels["label"].tolist() == back["label"].tolist()
+
+
+def _annotation(tmp_path, pairs, **extra):
+    content = {"version": 1, "pairs": [
+        {"identifiers": {"a": {"dataset": None, "record": a},
+                         "b": {"dataset": None, "record": b}},
+         "fields": [], "label": label} for a, b, label in pairs]}
+    content.update(extra)
+    path = tmp_path / "annotation.json"
+    path.write_text(json.dumps(content))
+    return path
+
+
+def test_an_annotation_import_with_an_unknown_id_writes_nothing(tables, tmp_path):
+    labels = tmp_path / "labels.csv"
+    learner = _learner(tables, labels=labels)
+    path = _annotation(tmp_path, [("l0", "r0", 1), ("l1", "r1", 0),
+                                  ("l2", "nobody", 1)])
+    with pytest.raises(ValueError, match=r"row 2: the pair \('l2', 'nobody'\)"):
+        learner.teach_many(read_annotation_file(path).dropna())
+    assert len(learner.labels_) == 0
+    assert labels.read_text() == "left_id,right_id,label\n"
+    # The command refuses it the same way, before the session starts.
+    _write_tables(tables, tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(_cli(tmp_path, "--import-annotations", str(path),
+                               "--max-labels", "0"),
+                          capture_output=True, env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode != 0 and b"nobody" in done.stderr
+    assert labels.read_text() == "left_id,right_id,label\n"
+
+
+def test_a_bad_annotation_file_gets_a_clear_error(tmp_path):
+    path = tmp_path / "annotation.json"
+    good = {"identifiers": {"a": {"record": "l1"}, "b": {"record": "r1"}}, "label": 1}
+    cases = [
+        ({"version": 1, "pairs": [good, {"identifiers": {"a": {"record": "l2"}}}]},
+         r"Pair 1 of the annotation file .* lacks identifiers.b "),
+        ({"version": 1, "pairs": [{"identifiers": {"a": {}, "b": {"record": 2}}}]},
+         r"Pair 0 .* lacks identifiers.a.record"),
+        ({"version": 99, "pairs": [good]}, r"is of version 99; this reader knows "
+                                           r"version 1"),
+        ({"pairs": [good]}, r"is of version None"),
+        ({"version": 1}, r"must hold a list 'pairs'; got none"),
+        ([good], r"must hold a JSON object .* holds a list"),
+        ({"version": 1, "pairs": [{**good, "label": 2}]}, r"must be 0 or 1 .* pair 0 "
+                                                          r"holds 2"),
+        ({"version": 1, "pairs": [{**good, "identifiers": {
+            "a": {"record": ["l1"]}, "b": {"record": "r1"}}}]},
+         r"identifiers.a.record must be a text or a number; got \['l1'\]"),
+    ]
+    for content, message in cases:
+        path.write_text(json.dumps(content))
+        with pytest.raises(ValueError, match=message):
+            read_annotation_file(path)
+    path.write_text('{"version": 1, "pairs": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ValueError, match="nested too deeply"):
+        read_annotation_file(path)
+    path.write_bytes(b'{"version": 1, "pairs": [], "x": "\xff"}')
+    with pytest.raises(ValueError, match=r"annotation.json' must be UTF-8 text"):
+        read_annotation_file(path)
+    path.write_text('{"version": 1, "pairs": [')
+    with pytest.raises(ValueError, match=r"annotation.json' is not JSON"):
+        read_annotation_file(path)
