@@ -168,8 +168,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     max_epochs : int, default=20
         Maximum number of passes over the training data.
     batch_size : int, default=64
-        Pairs per gradient step. Prediction and ``explain`` use batches of
-        ``max(batch_size, 1024)`` pairs.
+        Pairs per gradient step, at most ``2**31 - 1``. Prediction and
+        ``explain`` use batches of ``max(batch_size, 1024)`` pairs.
     lr : float, default=1e-3
         Learning rate.
     optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
@@ -211,7 +211,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         Seeds weight initialisation, shuffling, dropout and the validation
         split. Two fits with the same integer give identical models.
     device : str or torch.device, default="cpu"
-        Where to train and predict, e.g. ``"cuda"``.
+        Where to train and predict, e.g. ``"cuda"`` or ``"cuda:1"``; a device
+        that torch knows and that holds data (not ``"meta"``).
     verbose : int, default=0
         0 is silent; 1 or more shows a progress bar and a table of epochs.
     warm_start : bool, default=False
@@ -618,6 +619,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         RecordPairClassifier
             The fitted model, predicting exactly as the saved one did.
         """
+        if device is not None:
+            validate_params({"device": cls._parameter_constraints["device"]},
+                            {"device": device})
         return load_files(path, partial(rebuild, cls, device=device,
                                         text_encoder=text_encoder))
 

@@ -47,7 +47,7 @@ from ._persistence import (
     short,
     weights_limit,
 )
-from ._validation import POSITIVE, Interval, SequenceOf, StrOptions
+from ._validation import POSITIVE, Interval, SequenceOf, StrOptions, TorchDevice
 
 # The network's arguments that the training data determine; the network's other
 # keyword-only arguments are hyperparameters of the estimator, of the same name
@@ -91,9 +91,13 @@ NETWORK_CONSTRAINTS = {
 }
 
 # The allowed values of the training settings.
+# Far above any batch that fits in memory, and below sys.maxsize on every
+# platform: beyond it the data loader's islice() fails with an unrelated error.
+MAX_BATCH_SIZE = 2**31 - 1
+
 TRAINING_CONSTRAINTS = {
     "max_epochs": [POSITIVE],
-    "batch_size": [POSITIVE],
+    "batch_size": [Interval(numbers.Integral, 1, MAX_BATCH_SIZE, closed="both")],
     "lr": [Interval(numbers.Real, 0, None, closed="neither")],
     "optimizer": [StrOptions(set(OPTIMIZERS)), callable],
     "early_stopping": ["boolean"],
@@ -104,7 +108,7 @@ TRAINING_CONSTRAINTS = {
     "pos_label": "no_validation",  # checked against the classes in fit
     "class_weight": [StrOptions({"balanced"}), dict, None],
     "random_state": ["random_state"],
-    "device": [str, torch.device],
+    "device": [TorchDevice()],
     "verbose": ["verbose"],
     "warm_start": ["boolean"],
     "callbacks": [list, tuple, None],

@@ -209,6 +209,11 @@ def test_errors_say_what_was_expected_and_received(fitted, people):
         tiny().fit(X.iloc[:6], y[:6])
     with pytest.raises(ValueError, match="max_epochs must be a positive integer; got 0"):
         tiny(max_epochs=0).fit(X, y)
+    # Both were accepted, then failed deep inside training with unrelated errors.
+    with pytest.raises(ValueError, match="batch_size must be a positive integer up to"):
+        tiny(batch_size=10**30).fit(X, y)
+    with pytest.raises(ValueError, match=r"device must be a torch device .*got 'meta'"):
+        tiny(device="meta").fit(X, y)
     with pytest.raises(ValueError, match="class_weight names labels \\[7\\]"):
         tiny(class_weight={7: 2.0}).fit(X, y)
 
