@@ -277,7 +277,10 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     another order, which means the rows were meant to be matched by label;
     align them with ``y.loc[X.index]``, or reset both indexes. Likewise
     ``X_left`` and ``X_right`` holding the same unique index labels in other
-    orders are refused.
+    orders are refused. Unique indexes that share nearly all (90 % or more)
+    but not all of their labels, some at other positions, are still paired
+    by position, with a ``UserWarning``: pass ``y.to_numpy()`` or reset the
+    indexes when the positions are right.
 
     A pair's probability does not depend on the other pairs scored with it,
     up to float32 rounding (1e-5 at most, tested), and not at all on the
