@@ -285,8 +285,11 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     A pair's probability does not depend on the other pairs scored with it,
     up to float32 rounding (1e-5 at most, tested), and not at all on the
     order of the pairs within a chunk of ``CHUNK_SIZE`` (32,768) of them
-    (``predict_proba`` featurises that many at a time): shuffled rows get the
-    same probabilities, bit for bit.
+    (``predict_proba`` featurises that many at a time): shuffling the rows of
+    a frame of at most ``CHUNK_SIZE`` pairs gives the same probabilities, bit
+    for bit, and copies of a pair get the same probability, bit for bit
+    (both tested). Across chunks, e.g. when a larger frame is shuffled, they
+    agree to float32 rounding.
 
     Examples
     --------

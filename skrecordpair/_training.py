@@ -284,11 +284,13 @@ def choose_threshold(net, decision_threshold, dataset, y_encoded, positive, vali
 def predict_encoded(net, encoded):
     """The class probabilities of the encoded pairs (an ``EncodedPairs``)."""
     # Pairs of similar length share batches (less padding); masking makes each
-    # probability independent of its batch, so the order can be restored.
-    order = encoded.by_length()
-    proba = np.empty((len(encoded), len(net.classes)))
-    proba[order] = net.predict_proba(PairDataset(encoded.take(order)))
-    return proba
+    # probability independent of its batch, up to rounding. Each distinct
+    # input is scored once, so that shuffled rows and copies of a pair get
+    # the same probabilities, bit for bit.
+    rows, where = encoded.distinct_by_length()
+    proba = np.asarray(net.predict_proba(PairDataset(encoded.take(rows))),
+                       dtype=np.float64)
+    return proba[where]
 
 
 def best_f1_threshold(y_true, scores):
