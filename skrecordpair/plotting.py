@@ -650,9 +650,12 @@ def plot_waterfall(explanation, pair=None, *, ax=None, max_chars=30):
     ax.set_xlabel("log-odds of a match")
     ax.set_title(f"pair {steps.attrs['pair']}: evidence for a match, field by field")
     ax.set_xlim(left_edge - 0.05 * span, right_edge + 0.3 * span)
-    if created:
-        ax.figure.tight_layout()
     _make_room(ax, texts)
+    if created:
+        # The labels left of the axes need room in the figure; the numbers,
+        # now inside the axes, keep their place in the narrower axes.
+        ax.figure.tight_layout()
+        _make_room(ax, texts)
     return ax
 
 
