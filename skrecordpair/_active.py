@@ -847,7 +847,8 @@ def uncertain_pairs(pairs, band=(0.2, 0.8)):
         Scored pairs with ``left_id``, ``right_id`` and ``probability``
         columns, such as :func:`~skrecordpair.link` returns with
         ``threshold=0`` (every scored candidate) or the pairs of
-        :func:`~skrecordpair.deduplicate` with ``return_pairs=True``.
+        :func:`~skrecordpair.deduplicate` with ``return_pairs="all"`` (with
+        ``return_pairs=True``, only the matches: no uncertain non-match).
     band : tuple of (float, float), default=(0.2, 0.8)
         The lowest and highest probability of a pair to review, inclusive.
 

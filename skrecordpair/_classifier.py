@@ -168,8 +168,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     max_epochs : int, default=20
         Maximum number of passes over the training data.
     batch_size : int, default=64
-        Pairs per gradient step. Prediction and ``explain`` use batches of
-        ``max(batch_size, 1024)`` pairs.
+        Pairs per gradient step, at most ``2**31 - 1``. Prediction and
+        ``explain`` use batches of ``max(batch_size, 1024)`` pairs.
     lr : float, default=1e-3
         Learning rate.
     optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
@@ -211,7 +211,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         Seeds weight initialisation, shuffling, dropout and the validation
         split. Two fits with the same integer give identical models.
     device : str or torch.device, default="cpu"
-        Where to train and predict, e.g. ``"cuda"``.
+        Where to train and predict, e.g. ``"cuda"`` or ``"cuda:1"``; a device
+        that torch knows and that holds data (not ``"meta"``).
     verbose : int, default=0
         0 is silent; 1 or more shows a progress bar and a table of epochs.
     warm_start : bool, default=False
@@ -276,13 +277,19 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     another order, which means the rows were meant to be matched by label;
     align them with ``y.loc[X.index]``, or reset both indexes. Likewise
     ``X_left`` and ``X_right`` holding the same unique index labels in other
-    orders are refused.
+    orders are refused. Unique indexes that share nearly all (90 % or more)
+    but not all of their labels, some at other positions, are still paired
+    by position, with a ``UserWarning``: pass ``y.to_numpy()`` or reset the
+    indexes when the positions are right.
 
     A pair's probability does not depend on the other pairs scored with it,
     up to float32 rounding (1e-5 at most, tested), and not at all on the
     order of the pairs within a chunk of ``CHUNK_SIZE`` (32,768) of them
-    (``predict_proba`` featurises that many at a time): shuffled rows get the
-    same probabilities, bit for bit.
+    (``predict_proba`` featurises that many at a time): shuffling the rows of
+    a frame of at most ``CHUNK_SIZE`` pairs gives the same probabilities, bit
+    for bit, and copies of a pair get the same probability, bit for bit
+    (both tested). Across chunks, e.g. when a larger frame is shuffled, they
+    agree to float32 rounding.
 
     Examples
     --------
@@ -626,6 +633,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         RecordPairClassifier
             The fitted model, predicting exactly as the saved one did.
         """
+        if device is not None:
+            validate_params({"device": cls._parameter_constraints["device"]},
+                            {"device": device})
         return load_files(path, partial(rebuild, cls, device=device,
                                         text_encoder=text_encoder),
                           max_weights_bytes=max_weights_bytes)

@@ -13,7 +13,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ._blocking import check_record_table
+from ._blocking import _frame, check_record_table
 from ._labels import positive_index
 from ._pairs import pair_frame
 
@@ -129,7 +129,10 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
     threshold, strict = _decision(classifier, threshold)
     if not isinstance(one_to_one, (bool, np.bool_)):
         raise TypeError(f"one_to_one must be a bool; got {one_to_one!r}.")
-    candidates = clone(blocker).fit(right).candidates(left)
+    if len(right):
+        candidates = clone(blocker).fit(right).candidates(left)
+    else:  # a blocker cannot be fitted on no records, and there is no pair
+        candidates = _no_candidates(left.index, right.index)
     left_pos = _positions(left, candidates["left_id"], "left")
     right_pos = _positions(right, candidates["right_id"], "right")
     proba = _score(left, left_pos, right, right_pos, classifier, positive, batch_size)
@@ -186,8 +189,13 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
         above its ``threshold_``, or above 0.5 without one.
     batch_size : int, default=20_000
         Number of candidate pairs scored per ``predict_proba`` call.
-    return_pairs : bool, default=False
-        Whether to also return the matched pairs (the edges).
+    return_pairs : bool or "all", default=False
+        Whether to also return the matched pairs (the edges); ``"all"``
+        returns every scored candidate pair instead, matches or not, while
+        the clusters are still built from the matches only. Pass ``"all"`` to
+        review the uncertain pairs on both sides of the threshold with
+        :func:`~skrecordpair.uncertain_pairs`: the matched pairs alone hold
+        no uncertain non-match.
 
     Returns
     -------
@@ -196,8 +204,9 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
         ``"cluster"``; ids run from 0 in the order of first appearance, and a
         record without a match is an entity of its own.
     pairs : pandas.DataFrame
-        Only with `return_pairs`: the matched pairs, columns ``left_id``,
-        ``right_id``, ``similarity`` and ``probability``.
+        Only with `return_pairs`: the matched pairs (with ``"all"``, every
+        scored pair), columns ``left_id``, ``right_id``, ``similarity`` and
+        ``probability``.
 
     Raises
     ------
@@ -205,9 +214,9 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
         If `table` is not a DataFrame or the classifier has no
         ``predict_proba``.
     ValueError
-        If `threshold` or `batch_size` is invalid, the classifier is not
-        binary, or which class is the match is unknown (see
-        ``pos_label``).
+        If `threshold`, `batch_size` or `return_pairs` is invalid, the
+        classifier is not binary, or which class is the match is unknown
+        (see ``pos_label``).
     sklearn.exceptions.NotFittedError
         If the classifier is not fitted.
 
@@ -236,7 +245,14 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
     _check_batch_size(batch_size)
     positive = _positive_column(classifier, "deduplicate()")
     threshold, strict = _decision(classifier, threshold)
-    candidates = clone(blocker).fit(table).candidates()
+    if not (isinstance(return_pairs, (bool, np.bool_))
+            or (isinstance(return_pairs, str) and return_pairs == "all")):
+        raise ValueError(
+            f"return_pairs must be False, True or 'all'; got {return_pairs!r}.")
+    if len(table):
+        candidates = clone(blocker).fit(table).candidates()
+    else:  # a blocker cannot be fitted on no records, and there is no pair
+        candidates = _no_candidates(table.index, table.index)
     a = _positions(table, candidates["left_id"], "table")
     b = _positions(table, candidates["right_id"], "table")
     proba = _score(table, a, table, b, classifier, positive, batch_size)
@@ -248,8 +264,10 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
     _warn_large_clusters(labels, int(keep.sum()))
     clusters = pd.Series(_first_appearance(labels), index=table.index, name="cluster")
     if return_pairs:
-        pairs = candidates.assign(probability=proba)[keep].reset_index(drop=True)
-        return clusters, pairs
+        pairs = candidates.assign(probability=proba)
+        if return_pairs != "all":
+            pairs = pairs[keep]
+        return clusters, pairs.reset_index(drop=True)
     return clusters
 
 
@@ -295,6 +313,13 @@ def _warn_large_clusters(labels, n_edges):
             "merges entities. Raise threshold, or fit the classifier also on the "
             "blocker's candidates (ActiveLearner).",
             UserWarning, stacklevel=3)
+
+
+def _no_candidates(left_index, right_index):
+    """The blocker's frame of no candidate pair, with the usual columns and
+    the ids' dtypes."""
+    none = np.empty(0, dtype=np.int64)
+    return _frame(left_index, none, right_index, none, np.empty(0, dtype=np.float64))
 
 
 def _positions(table, ids, name):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import namedtuple
 from collections.abc import Sequence
 
@@ -210,7 +211,9 @@ def resolve_pair_args(method, args, left_prefix, right_prefix, *, with_y):
 
     Rows are paired by position. Indexes that hold the same unique labels in
     different orders (a Series `y` and the frames, or the two frames) are
-    refused: they suggest rows meant to be matched by label.
+    refused: they suggest rows meant to be matched by label. Unique indexes
+    that share nearly all their labels (NEAR_MISS_SHARE), some at other
+    positions, draw a warning for the same reason.
     """
     n = len(args)
     if with_y:
@@ -293,14 +296,50 @@ def _reordered(a, b):
             and bool(a.isin(b).all()))
 
 
+# The share of labels two indexes must have in common, some of them at other
+# positions, for pairing by position to draw a warning: with nearly all
+# labels shared, the rows were most likely meant to be matched by label.
+NEAR_MISS_SHARE = 0.9
+
+
+def _near_miss(a, b):
+    """``(shared, n)`` when the unique indexes `a` and `b` of equal length share
+    at least NEAR_MISS_SHARE of their labels but not all, and a shared label
+    sits at another position; else None.
+
+    Repeated labels are left alone: pairing by label is then ambiguous itself,
+    and the record ids of candidate pairs repeat by design.
+    """
+    if len(a) != len(b) or not (a.is_unique and b.is_unique) or a.equals(b):
+        return None
+    where = b.get_indexer(a)
+    shared = where >= 0
+    moved = shared & (where != np.arange(len(a)))
+    n_shared = int(shared.sum())
+    if n_shared < len(a) and n_shared >= NEAR_MISS_SHARE * len(a) and moved.any():
+        return n_shared, len(a)
+    return None
+
+
 def _check_y_order(method, name, index, y):
-    if isinstance(y, pd.Series) and _reordered(index, y.index):
+    if not isinstance(y, pd.Series):
+        return
+    if _reordered(index, y.index):
         raise ValueError(
             f"{method}(): y is a Series whose index holds the same labels as the index "
             f"of {name} in another order, but rows are paired by position, not by "
             f"label. Align them first, e.g. y.loc[{name}.index], or reset both "
             "indexes if the positions already match."
         )
+    near = _near_miss(index, y.index)
+    if near is not None:
+        warnings.warn(
+            f"{method}(): y is a Series whose index shares {near[0]} of its {near[1]} "
+            f"labels with the index of {name}, some at other positions, but rows are "
+            "paired by position, not by label. If they were meant to be matched by "
+            f"label, align them first (e.g. y.reindex({name}.index)); if the "
+            "positions already match, pass y.to_numpy() or reset the indexes to "
+            "silence this warning.", UserWarning, stacklevel=4)
 
 
 def _check_frames_order(method, left, right):
@@ -311,6 +350,15 @@ def _check_frames_order(method, left, right):
             "them first, e.g. X_right.loc[X_left.index], or reset both indexes if the "
             "positions already match."
         )
+    near = _near_miss(left, right)
+    if near is not None:
+        warnings.warn(
+            f"{method}(): the indexes of X_left and X_right share {near[0]} of their "
+            f"{near[1]} labels, some at other positions, but records are paired by "
+            "position, not by label. If they were meant to be matched by label, "
+            "align them first (e.g. X_right.reindex(X_left.index)); if the positions "
+            "already match, reset the indexes to silence this warning.",
+            UserWarning, stacklevel=4)
 
 
 def as_text(values) -> np.ndarray:

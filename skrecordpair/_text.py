@@ -170,6 +170,41 @@ class EncodedPairs:
                              (self.right != 0).sum(-1).max(-1))
         return by_content[np.argsort(longest[by_content], kind="stable")]
 
+    def distinct_by_length(self):
+        """One pair of each distinct input, sorted as :meth:`by_length`
+        sorts, and where each pair's input is among them.
+
+        The network may round a row differently at another place in its
+        batch, so copies of one pair would get probabilities that differ in
+        the last bits, and which copy lands where would depend on the order of
+        the pairs. Scoring each distinct input once gives them all the same
+        probability, whatever the order.
+
+        Returns
+        -------
+        rows : ndarray of int64
+            The index of one pair of each distinct input (token ids,
+            similarity features, prior, pre-trained values), sorted by the
+            longest field, then by content.
+        where : ndarray of int64 of shape (n_pairs,)
+            Each pair's position in `rows`.
+        """
+        n = len(self)
+        parts = [a for a in (self.left, self.right, self.similarity, self.prior,
+                             self.left_values, self.right_values) if a is not None]
+        # The bytes of every input of a pair: equal bytes, equal input.
+        content = np.concatenate(
+            [np.ascontiguousarray(a).reshape(n, -1).view(np.uint8) for a in parts], axis=1)
+        content = np.ascontiguousarray(content).view(
+            np.dtype((np.void, content.shape[1]))).ravel()
+        _, first, inverse = np.unique(content, return_index=True, return_inverse=True)
+        longest = np.maximum((self.left != 0).sum(-1).max(-1),
+                             (self.right != 0).sum(-1).max(-1))
+        order = np.argsort(longest[first], kind="stable")
+        position = np.empty(len(order), dtype=np.int64)
+        position[order] = np.arange(len(order))
+        return first[order], position[inverse.reshape(-1)]
+
     def take(self, index):
         """The pairs at `index`, sharing this batch's token table."""
         return EncodedPairs(left=self.left[index], right=self.right[index],

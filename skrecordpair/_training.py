@@ -47,7 +47,7 @@ from ._persistence import (
     short,
     weights_limit,
 )
-from ._validation import POSITIVE, Interval, SequenceOf, StrOptions
+from ._validation import POSITIVE, Interval, SequenceOf, StrOptions, TorchDevice
 
 # The network's arguments that the training data determine; the network's other
 # keyword-only arguments are hyperparameters of the estimator, of the same name
@@ -91,9 +91,13 @@ NETWORK_CONSTRAINTS = {
 }
 
 # The allowed values of the training settings.
+# Far above any batch that fits in memory, and below sys.maxsize on every
+# platform: beyond it the data loader's islice() fails with an unrelated error.
+MAX_BATCH_SIZE = 2**31 - 1
+
 TRAINING_CONSTRAINTS = {
     "max_epochs": [POSITIVE],
-    "batch_size": [POSITIVE],
+    "batch_size": [Interval(numbers.Integral, 1, MAX_BATCH_SIZE, closed="both")],
     "lr": [Interval(numbers.Real, 0, None, closed="neither")],
     "optimizer": [StrOptions(set(OPTIMIZERS)), callable],
     "early_stopping": ["boolean"],
@@ -104,7 +108,7 @@ TRAINING_CONSTRAINTS = {
     "pos_label": "no_validation",  # checked against the classes in fit
     "class_weight": [StrOptions({"balanced"}), dict, None],
     "random_state": ["random_state"],
-    "device": [str, torch.device],
+    "device": [TorchDevice()],
     "verbose": ["verbose"],
     "warm_start": ["boolean"],
     "callbacks": [list, tuple, None],
@@ -280,11 +284,13 @@ def choose_threshold(net, decision_threshold, dataset, y_encoded, positive, vali
 def predict_encoded(net, encoded):
     """The class probabilities of the encoded pairs (an ``EncodedPairs``)."""
     # Pairs of similar length share batches (less padding); masking makes each
-    # probability independent of its batch, so the order can be restored.
-    order = encoded.by_length()
-    proba = np.empty((len(encoded), len(net.classes)))
-    proba[order] = net.predict_proba(PairDataset(encoded.take(order)))
-    return proba
+    # probability independent of its batch, up to rounding. Each distinct
+    # input is scored once, so that shuffled rows and copies of a pair get
+    # the same probabilities, bit for bit.
+    rows, where = encoded.distinct_by_length()
+    proba = np.asarray(net.predict_proba(PairDataset(encoded.take(rows))),
+                       dtype=np.float64)
+    return proba[where]
 
 
 def best_f1_threshold(y_true, scores):

@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import (
 )
 
 __all__ = ["Interval", "InvalidParameterError", "SequenceOf", "StrOptions",
-           "validate_params"]
+           "TorchDevice", "validate_params"]
 
 POSITIVE = Interval(numbers.Integral, 1, None, closed="left")
 
@@ -49,6 +49,28 @@ class SequenceOf(_Constraint):
 
     def __str__(self):
         return f"a tuple of {self.description}"
+
+
+class TorchDevice(_Constraint):
+    """A str or torch.device naming a device that holds data.
+
+    torch must parse it, and its type must not be ``"meta"``: meta tensors
+    have shapes but no values, so nothing can be trained or predicted there.
+    """
+
+    def is_satisfied_by(self, val):
+        import torch
+
+        if not isinstance(val, (str, torch.device)):
+            return False
+        try:
+            device = torch.device(val)
+        except (RuntimeError, TypeError, ValueError):
+            return False
+        return device.type != "meta"
+
+    def __str__(self):
+        return "a torch device such as 'cpu', 'cuda', 'cuda:1' or 'mps' (not 'meta')"
 
 
 def validate_params(constraints, params):
@@ -128,11 +150,16 @@ def _describe_interval(interval):
             return "a positive integer"
         if interval.left == 0:
             return "a non-negative integer" if integer else "a non-negative number"
+    if (integer and interval.left == 1 and interval.right is not None
+            and interval.closed == "both"):
+        return f"a positive integer up to {interval.right:d}"
     if interval.right is None and interval.left == 0 and not integer:
         return "a positive number"
     left = "[" if interval.closed in ("left", "both") else "("
     right = "]" if interval.closed in ("right", "both") else ")"
-    low = "-inf" if interval.left is None else f"{interval.left:g}"
-    high = "inf" if interval.right is None else f"{interval.right:g}"
+    # Integer bounds in full: "2.14748e+09" would not say which is allowed.
+    bound = "{:d}" if integer else "{:g}"
+    low = "-inf" if interval.left is None else bound.format(interval.left)
+    high = "inf" if interval.right is None else bound.format(interval.right)
     kind = "an integer" if integer else "a number"
     return f"{kind} in {left}{low}, {high}{right}"

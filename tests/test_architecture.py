@@ -6,6 +6,7 @@ import inspect
 from pathlib import Path
 
 import pytest
+import torch
 
 import skrecordpair
 from skrecordpair import RecordPairClassifier
@@ -54,7 +55,13 @@ def test_every_hyperparameter_is_constrained_and_documented():
 
 
 @pytest.mark.parametrize("name, value, match", [
-    ("batch_size", 0, "batch_size must be a positive integer; got 0."),
+    ("batch_size", 0, "batch_size must be a positive integer up to 2147483647; got 0."),
+    ("batch_size", 10**30, r"batch_size must be a positive integer up to 2147483647; "
+                           r"got 10{30}."),
+    ("device", "meta", r"device must be a torch device such as 'cpu', 'cuda', 'cuda:1' "
+                       r"or 'mps' \(not 'meta'\); got 'meta'."),
+    ("device", "gpu", r"device must be a torch device .*; got 'gpu'."),
+    ("device", torch.device("meta"), r"device must be a torch device .*; got device"),
     ("dropout", 1.0, r"dropout must be a number in \[0, 1\); got 1.0."),
     ("lr", -1.0, "lr must be a positive number; got -1.0."),
     ("record_encoder", "cnn",

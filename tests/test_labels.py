@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -351,6 +352,40 @@ def test_left_and_right_with_the_same_labels_in_another_order_are_refused(people
     # Records repeated across pairs (record ids) are paired by position.
     repeated = np.repeat(ids[: len(y) // 2], 2)
     fitted.predict(left.set_axis(repeated), right.set_axis(repeated[::-1]))
+
+
+def test_indexes_sharing_nearly_all_labels_in_another_order_warn(people):
+    # 19 of 20 labels shared, in another order: most likely meant to be
+    # matched by label, but paired by position (silently, before).
+    left, right, y = people
+    n = len(y)
+    ids = np.array([f"e{i}" for i in range(n)])
+    order = np.random.default_rng(0).permutation(n)
+    near = ids[order].copy()
+    near[0] = "stranger"
+    X = pair_frame(left, right).set_axis(ids)
+    fitted = tiny(max_epochs=1).fit(left, right, y)
+    with pytest.warns(UserWarning, match=rf"y is a Series whose index shares {n - 1} of "
+                                         rf"its {n} labels with the index of X, some at "
+                                         r"other positions.*paired by position"):
+        fitted.score(X, pd.Series(y, index=near))
+    with pytest.warns(UserWarning, match=rf"X_left and X_right share {n - 1} of their "
+                                         rf"{n} labels"):
+        fitted.predict_proba(left.set_axis(ids), right.set_axis(near))
+    # Positions that already agree with the labels, labels mostly not shared,
+    # repeated labels (the record ids of candidate pairs) or a plain array y:
+    # no warning.
+    one_off = ids.copy()
+    one_off[3] = "stranger"
+    half = np.concatenate([ids[order][: n // 2], [f"q{i}" for i in range(n - n // 2)]])
+    repeated = np.repeat(ids[: n // 2], 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted.score(X, pd.Series(y, index=one_off))
+        fitted.score(X, pd.Series(y, index=half))
+        fitted.score(X, np.asarray(y))
+        fitted.predict_proba(left.set_axis(ids), right.set_axis(one_off))
+        fitted.predict_proba(left.set_axis(repeated), right.set_axis(repeated[::-1]))
 
 
 # ------------------------------------------------------------ degenerate fits

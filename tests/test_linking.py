@@ -221,6 +221,23 @@ def test_link_and_deduplicate_without_candidates(classifier):
     assert len(empty) == 0 and list(empty.columns) == list(matches.columns)
 
 
+def test_link_and_deduplicate_of_empty_tables_give_no_pair(classifier):
+    # A blocker cannot be fitted on no record; there is no pair to find.
+    left, right, _ = make_tables(n=10, n_extra=0, seed=19)
+    usual = link(left, right, NearestNeighborBlocker(k=2), classifier)
+    for one_to_one in (False, True):
+        empty = link(left, right.iloc[:0], NearestNeighborBlocker(k=2), classifier,
+                     one_to_one=one_to_one)
+        assert len(empty) == 0
+        pd.testing.assert_series_equal(empty.dtypes, usual.dtypes)
+    clusters, pairs = deduplicate(left.iloc[:0], NearestNeighborBlocker(k=2), classifier,
+                                  return_pairs=True)
+    assert len(clusters) == 0 and clusters.name == "cluster"
+    assert clusters.dtype == np.int64 and clusters.index.equals(left.index[:0])
+    assert len(pairs) == 0
+    pd.testing.assert_series_equal(pairs.dtypes, usual.dtypes)
+
+
 # -------------------------------------------------------------- deduplicate
 def test_deduplicate_clusters(classifier):
     left, right, true = make_tables(seed=16)
@@ -265,6 +282,34 @@ def test_deduplicate_without_matches_gives_singletons():
     clusters = deduplicate(table, NearestNeighborBlocker(k=2),
                            LastNameClassifier().fit(None), threshold=1.0)
     assert list(clusters) == [0, 1, 2]
+
+
+def test_deduplicate_return_pairs_all_keeps_the_uncertain_non_matches():
+    from skrecordpair import uncertain_pairs
+
+    table = pd.DataFrame({"last": ["smithsonian", "smithsonia", "smythsonean",
+                                   "jones", "jonas"],
+                          "first": list("abcde")}, index=list("abcde"))
+    clf = LastNameClassifier().fit(None)
+    blocker = NearestNeighborBlocker(fields=["last"], k=4, ngram_range=(2, 2))
+    clusters, matched = deduplicate(table, blocker, clf, threshold=0.9,
+                                    return_pairs=True)
+    same, scored = deduplicate(table, blocker, clf, threshold=0.9, return_pairs="all")
+    # The clusters still come from the matches only ...
+    pd.testing.assert_series_equal(same, clusters)
+    assert (matched["probability"] >= 0.9).all()
+    # ... and the pairs are every scored candidate, those below the threshold too.
+    assert len(scored) > len(matched)
+    assert (scored["probability"] < 0.9).any()
+    assert list(scored.columns) == list(matched.columns)
+    kept = scored[scored["probability"] >= 0.9].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, matched)
+    band = (0.5, 0.95)
+    review = uncertain_pairs(scored, band)
+    below = review["probability"] < 0.9
+    assert below.any() and not uncertain_pairs(matched, band)["probability"].lt(0.9).any()
+    with pytest.raises(ValueError, match="return_pairs must be False, True or 'all'"):
+        deduplicate(table, blocker, clf, return_pairs="yes")
 
 
 def test_deduplicate_errors(classifier):

@@ -407,6 +407,10 @@ def test_pickle_file_instead_of_a_model(fitted, tmp_path):
      r"parameter\(s\) \['attention_heads'\], which this version"),
     ("config.json", lambda c: c["params"].update(batch_size=-3),
      "batch_size must be a positive integer"),
+    ("config.json", lambda c: c["params"].update(batch_size=10**30),
+     "batch_size must be a positive integer up to 2147483647"),
+    ("config.json", lambda c: c["params"].update(device="meta"),
+     r"device must be a torch device .*\(not 'meta'\); got 'meta'"),
     ("config.json", lambda c: c["params"].update(optimizer={"__optimizer__": "os"}),
      "not a torch.optim optimizer"),
     ("config.json", lambda c: c["params"].update(lr={"__import__": "os.system"}),
@@ -523,6 +527,11 @@ def test_cuda_model_loads_on_the_cpu_with_a_warning(copy, fitted, people):
     explicit = RecordPairClassifier.load(copy, device="cpu")
     np.testing.assert_array_equal(explicit.predict_proba(*people[:2]),
                                   fitted.predict_proba(*people[:2]))
+
+
+def test_load_refuses_a_device_without_data(saved):
+    with pytest.raises(ValueError, match=r"device must be a torch device .*; got 'meta'"):
+        RecordPairClassifier.load(saved, device="meta")
 
 
 def test_load_does_not_warn(saved):
