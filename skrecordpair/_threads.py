@@ -7,8 +7,8 @@ workers (the similarity features, which take torch's thread count). torch and
 scikit-learn each bring their own OpenMP runtime, whose threads busy-wait for
 each other at the end of every parallel operation; on cores that other
 processes also use, a thread that loses its core holds up the others at each
-of the network's many small operations, and a fit becomes 10 to 40 times
-slower than on one thread (measured in ``benchmarks/busy_cpu.py``). So every
+of the network's many small operations, and a fit becomes many times slower
+than on one thread (``benchmarks/busy_cpu.py`` measures it). So every
 call runs inside :func:`cpu_threads`, which gives all of them the estimator's
 ``n_jobs`` and gives back the caller's settings afterwards, and the network
 takes no more threads than its batches can use (:func:`batch_threads`).
