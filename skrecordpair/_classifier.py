@@ -230,7 +230,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         that share their cores with other work wait for each other at every
         operation of the network, so more than one thread pays only on cores
         that nothing else uses (see :ref:`cpu-threads`). PyTorch's setting
-        (``torch.set_num_threads``) is restored after each call.
+        (``torch.set_num_threads``) is restored after each call. The
+        probabilities do not depend on `n_jobs` (up to float rounding).
 
     Attributes
     ----------
