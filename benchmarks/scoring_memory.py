@@ -125,6 +125,8 @@ def score(args):
         torch.set_num_threads(args.threads)
     rss_start = rss_mb()
     clf = RecordPairClassifier.load(args.model)
+    # The model's threads are its n_jobs (0: all cores, as torch's default was).
+    clf.set_params(n_jobs=args.threads or -1)
     left, right, _, _ = load_pairs(args.data, args.dataset)
     rss_model = rss_mb()
     X = resampled_pair_frame(left, right, args.n, seed=args.n)
@@ -165,7 +167,7 @@ def main(argv=None):
     parser.add_argument("--train-pairs", type=int, default=3000)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch intra-op threads (0: torch's default)")
+                        help="threads (the model's n_jobs; 0: all cores)")
     parser.add_argument("--budget-mb", type=float, default=2000.0,
                         help="fail if the peak above the model exceeds this")
     sub = parser.add_subparsers(dest="command")

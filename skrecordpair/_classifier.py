@@ -30,6 +30,7 @@ from ._labels import (
 from ._model_state import rebuild, saved_state
 from ._pairs import resolve_pair_args
 from ._persistence import load_files, save_files
+from ._threads import on_cpu_threads
 from ._training import (
     NETWORK_CONSTRAINTS,
     TRAINING_CONSTRAINTS,
@@ -221,6 +222,17 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     callbacks : list of skorch callbacks or None, default=None
         Extra skorch callbacks (or ``(name, callback)`` tuples), e.g. a
         learning-rate schedule.
+    n_jobs : int or None, default=None
+        Number of CPU threads for ``fit``, ``predict_proba`` and ``explain``:
+        PyTorch's threads, the gradient boosting's (`similarity_prior`) and
+        the string comparisons' (`similarity_features`). None means 1 unless
+        in a :func:`joblib.parallel_config` context; -1 means all cores. The
+        network takes at most one thread per 32 pairs of a batch. Threads
+        that share their cores with other work wait for each other at every
+        operation of the network, so more than one thread pays only on cores
+        that nothing else uses (see :ref:`cpu-threads`). PyTorch's setting
+        (``torch.set_num_threads``) is restored after each call. The
+        probabilities do not depend on `n_jobs` (up to float rounding).
 
     Attributes
     ----------
@@ -334,7 +346,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         max_epochs=20, batch_size=64, lr=1e-3, optimizer="adam", early_stopping=True,
         validation_fraction=0.1, n_iter_no_change=3, decision_threshold="auto",
         pos_label=None, class_weight=None, random_state=None, device="cpu", verbose=0,
-        warm_start=False, callbacks=None,
+        warm_start=False, callbacks=None, n_jobs=None,
     ):
         # Every argument stored unchanged under its own name, as scikit-learn
         # requires (get_params reads them back).
@@ -351,6 +363,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
+    @on_cpu_threads
     def fit(self, X, y=None, *args, validation_data=None):
         """Fit the vocabularies and train the network.
 
@@ -435,6 +448,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- predict
 
+    @on_cpu_threads
     def predict_proba(self, X, X_right=None):
         """Probability of each class for each pair.
 
@@ -478,6 +492,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         """
         return predicted_labels(self, self.predict_proba(X, X_right))
 
+    @on_cpu_threads
     def explain(self, X, X_right=None, *, target=None, n_steps=50, normalize=True):
         """Per-field evidence: why each pair got its prediction.
 

@@ -47,6 +47,7 @@ from ._persistence import (
     short,
     weights_limit,
 )
+from ._threads import N_JOBS_CONSTRAINT, batch_threads, torch_threads
 from ._validation import POSITIVE, Interval, SequenceOf, StrOptions, TorchDevice
 
 # The network's arguments that the training data determine; the network's other
@@ -112,6 +113,7 @@ TRAINING_CONSTRAINTS = {
     "verbose": ["verbose"],
     "warm_start": ["boolean"],
     "callbacks": [list, tuple, None],
+    "n_jobs": N_JOBS_CONSTRAINT,
 }
 
 
@@ -124,6 +126,9 @@ def train(clf, dataset, y_encoded, seed, validation_data=None, *, continuing=Fal
     """Train the net of the classifier `clf` on the encoded pairs `dataset` (or
     continue training it), then set its decision threshold.
 
+    The network runs on torch's threads, as many as batches of ``batch_size``
+    pairs can use (``batch_threads``).
+
     ``clf.classes_`` and ``clf.featurizer_`` are fitted; ``clf.net_`` and
     ``clf.threshold_`` are set.
     """
@@ -134,7 +139,7 @@ def train(clf, dataset, y_encoded, seed, validation_data=None, *, continuing=Fal
     # Seed a private RNG stream so that fitting never disturbs the caller's
     # (scoring the validation pairs for the threshold draws from it too: each
     # DataLoader iteration takes a seed).
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch_threads(batch_threads(clf.batch_size)):
         torch.manual_seed(seed)
         if continuing:
             continue_training(clf.net_, clf, dataset, y_encoded, valid)
@@ -282,14 +287,18 @@ def choose_threshold(net, decision_threshold, dataset, y_encoded, positive, vali
 
 
 def predict_encoded(net, encoded):
-    """The class probabilities of the encoded pairs (an ``EncodedPairs``)."""
+    """The class probabilities of the encoded pairs (an ``EncodedPairs``), on
+    as many of torch's threads as the batches can use."""
     # Pairs of similar length share batches (less padding); masking makes each
     # probability independent of its batch, up to rounding. Each distinct
     # input is scored once, so that shuffled rows and copies of a pair get
     # the same probabilities, bit for bit.
     rows, where = encoded.distinct_by_length()
-    proba = np.asarray(net.predict_proba(PairDataset(encoded.take(rows))),
-                       dtype=np.float64)
+    # Older pickled nets may predate the prediction batch size.
+    batch = min(len(rows), getattr(net, "iterator_valid__batch_size", net.batch_size))
+    with torch_threads(batch_threads(batch)):
+        proba = np.asarray(net.predict_proba(PairDataset(encoded.take(rows))),
+                           dtype=np.float64)
     return proba[where]
 
 

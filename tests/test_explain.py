@@ -1,3 +1,4 @@
+import copy
 import doctest
 import io
 import re
@@ -135,15 +136,14 @@ def torch_threads():
 
 
 def test_sides_run_at_once_with_the_same_result(fitted, people, torch_threads):
-    # With two threads or more the two sides run concurrently, each on its
-    # share of the threads; one thread runs them in turn.
+    # With two threads or more (n_jobs) the two sides run concurrently, each
+    # on its share of the threads; one thread runs them in turn.
     left, right, _ = people
-    torch.set_num_threads(1)
-    in_turn = fitted.explain(left.iloc[:6], right.iloc[:6])
-    assert torch.get_num_threads() == 1
-    torch.set_num_threads(3)
-    at_once = fitted.explain(left.iloc[:6], right.iloc[:6])
-    assert torch.get_num_threads() == 3
+    torch.set_num_threads(2)
+    in_turn = copy.copy(fitted).set_params(n_jobs=1).explain(left.iloc[:6], right.iloc[:6])
+    assert torch.get_num_threads() == 2
+    at_once = copy.copy(fitted).set_params(n_jobs=3).explain(left.iloc[:6], right.iloc[:6])
+    assert torch.get_num_threads() == 2
     pd.testing.assert_frame_equal(at_once, in_turn, check_exact=False, atol=1e-6)
 
 
