@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._blocking import check_record_table
 from ._labels import positive_index
 from ._pairs import pair_frame
+from ._progress import Progress, count
 
 __all__ = ["deduplicate", "link"]
 
@@ -24,7 +25,7 @@ PAIR_INDEX_NAMES = ["left_id", "right_id"]
 
 
 def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
-         batch_size=20_000):
+         batch_size=20_000, verbose=0):
     """Match the records of two tables: blocking, then pair classification.
 
     1. A clone of `blocker` is fitted on `right` and proposes candidate pairs
@@ -80,6 +81,10 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
     batch_size : int, default=20_000
         Number of candidate pairs scored per ``predict_proba`` call, which
         bounds the memory of the pair frames.
+    verbose : int, default=0
+        0 is silent; 1 or more says what each step does (and the blocker
+        shows its progress, if it has a `verbose` parameter) and shows a
+        progress bar of the candidate pairs scored, batch by batch.
 
     Returns
     -------
@@ -95,8 +100,10 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
         ``predict_proba``.
     ValueError
         If `threshold` or `batch_size` is invalid, the classifier is not
-        binary, or which class is the match is unknown (see
-        ``pos_label``).
+        binary, which class is the match is unknown (see ``pos_label``), or
+        a table lacks a column that the classifier was fitted on (the
+        ``left_<column>`` and ``right_<column>`` of its
+        ``feature_names_in_``).
     sklearn.exceptions.NotFittedError
         If the classifier is not fitted.
 
@@ -128,12 +135,19 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
     threshold, strict = _decision(classifier, threshold)
     if not isinstance(one_to_one, (bool, np.bool_)):
         raise TypeError(f"one_to_one must be a bool; got {one_to_one!r}.")
-    candidates = clone(blocker).fit(right).candidates(left)
+    fitted = _fitted_columns(classifier, "link()", left=left, right=right)
+    progress = Progress(verbose, "link")
+    with progress.step(f"Blocking: {count(len(left))} left records against "
+                       f"{count(len(right))} right records"):
+        candidates = _verbose(blocker, verbose).fit(right).candidates(left)
     left_pos = _positions(left, candidates["left_id"], "left")
     right_pos = _positions(right, candidates["right_id"], "right")
-    proba = _score(left, left_pos, right, right_pos, classifier, positive, batch_size)
+    proba = _score(left[fitted["left"]], left_pos, right[fitted["right"]], right_pos,
+                   classifier, positive, batch_size, progress)
     matches = candidates.assign(probability=proba)
     keep = proba > threshold if strict else proba >= threshold
+    progress.say(f"{count(keep.sum())} of {count(len(keep))} candidate pairs are "
+                 f"matches (probability {'>' if strict else '>='} {threshold:g}).")
     matches, left_pos = matches[keep], left_pos[keep]
     if one_to_one:
         chosen = _greedy_one_to_one(
@@ -145,7 +159,7 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
 
 
 def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000,
-                return_pairs=False):
+                return_pairs=False, verbose=0):
     """Cluster the records of one table into entities.
 
     1. A clone of `blocker` is fitted on `table` and proposes candidate pairs
@@ -185,6 +199,8 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
         Number of candidate pairs scored per ``predict_proba`` call.
     return_pairs : bool, default=False
         Whether to also return the matched pairs (the edges).
+    verbose : int, default=0
+        0 is silent; 1 or more reports each step, as in :func:`link`.
 
     Returns
     -------
@@ -203,8 +219,8 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
         ``predict_proba``.
     ValueError
         If `threshold` or `batch_size` is invalid, the classifier is not
-        binary, or which class is the match is unknown (see
-        ``pos_label``).
+        binary, which class is the match is unknown (see ``pos_label``), or
+        `table` lacks a column that the classifier was fitted on.
     sklearn.exceptions.NotFittedError
         If the classifier is not fitted.
 
@@ -233,11 +249,17 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
     _check_batch_size(batch_size)
     positive = _positive_column(classifier, "deduplicate()")
     threshold, strict = _decision(classifier, threshold)
-    candidates = clone(blocker).fit(table).candidates()
+    fitted = _fitted_columns(classifier, "deduplicate()", table=table)
+    progress = Progress(verbose, "deduplicate")
+    with progress.step(f"Blocking: {count(len(table))} records"):
+        candidates = _verbose(blocker, verbose).fit(table).candidates()
     a = _positions(table, candidates["left_id"], "table")
     b = _positions(table, candidates["right_id"], "table")
-    proba = _score(table, a, table, b, classifier, positive, batch_size)
+    proba = _score(table[fitted["left"]], a, table[fitted["right"]], b, classifier,
+                   positive, batch_size, progress)
     keep = proba > threshold if strict else proba >= threshold
+    progress.say(f"{count(keep.sum())} of {count(len(keep))} candidate pairs are "
+                 f"matches (probability {'>' if strict else '>='} {threshold:g}).")
     n = len(table)
     graph = sp.coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])),
                           shape=(n, n))
@@ -307,13 +329,54 @@ def _positive_column(classifier, method):
                           method)
 
 
-def _score(left, left_pos, right, right_pos, classifier, column, batch_size):
+def _score(left, left_pos, right, right_pos, classifier, column, batch_size,
+           progress):
     proba = np.empty(len(left_pos), dtype=np.float64)
-    for start in range(0, len(left_pos), batch_size):
-        stop = start + batch_size
-        X = _pairs(left, left_pos[start:stop], right, right_pos[start:stop])
-        proba[start:stop] = np.asarray(classifier.predict_proba(X))[:, column]
+    with progress.bar(len(left_pos), "Scoring candidate pairs") as bar:
+        for start in range(0, len(left_pos), batch_size):
+            stop = start + batch_size
+            X = _pairs(left, left_pos[start:stop], right, right_pos[start:stop])
+            proba[start:stop] = np.asarray(classifier.predict_proba(X))[:, column]
+            bar.update(len(X))
     return proba
+
+
+def _verbose(blocker, verbose):
+    """A clone of `blocker`, as verbose as the caller when it has a `verbose`."""
+    blocker = clone(blocker)
+    if verbose and "verbose" in blocker.get_params(deep=False):
+        blocker.set_params(verbose=max(verbose, blocker.get_params()["verbose"]))
+    return blocker
+
+
+def _fitted_columns(classifier, caller, **tables):
+    """The columns of the tables that the classifier's pair frames hold, per
+    side (``{"left": [...], "right": [...]}``): those of its
+    ``feature_names_in_`` (``left_<column>``, ``right_<column>``), or every
+    column when it has none.
+
+    A column the classifier was fitted on that a table lacks raises a
+    ValueError now, rather than after the blocking.
+    """
+    names = [str(n) for n in getattr(classifier, "feature_names_in_", [])]
+    sides = {"left": "left_", "right": "right_"}
+    out = {}
+    for side, prefix in sides.items():
+        name, table = next(iter(tables.items())) if len(tables) == 1 else (
+            side, tables[side])
+        if not names or not all(n.startswith(tuple(sides.values())) for n in names):
+            out[side] = list(table.columns)
+            continue
+        expected = [n[len(prefix):] for n in names if n.startswith(prefix)]
+        missing = [c for c in expected if c not in table.columns]
+        if missing:
+            raise ValueError(
+                f"The classifier was fitted on pairs whose {side} records have the "
+                f"columns {expected}, but {name} passed to {caller} lacks {missing}; "
+                f"its columns are {list(table.columns)}. Pass tables with the "
+                f"columns the classifier was fitted on.")
+        out[side] = expected
+    return out
 
 
 def _pairs(left, left_pos, right, right_pos):
