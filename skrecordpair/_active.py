@@ -19,8 +19,8 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import check_random_state
 
 from ._blocking import NearestNeighborBlocker, check_record_table
-from ._linking import _pairs, _positions, _verbose
-from ._progress import Progress, count
+from ._linking import _pairs, _positions
+from ._progress import Progress, count, pass_verbose
 from ._similarity import SimilarityFeatures
 
 __all__ = ["ActiveLearner", "read_labels", "uncertain_pairs"]
@@ -227,7 +227,7 @@ class ActiveLearner:
         progress = Progress(self.verbose, type(self).__name__)
         with progress.step(f"Blocking: {count(len(left))} records" + (
                 "" if right is None else f" against {count(len(right))}")):
-            blocker = _verbose(blocker, self.verbose).fit(self.right_)
+            blocker = pass_verbose(clone(blocker), self.verbose).fit(self.right_)
             candidates = (blocker.candidates() if self.dedupe_
                           else blocker.candidates(left))
         if len(candidates) == 0:
@@ -712,9 +712,7 @@ class ActiveLearner:
             estimator = RecordPairClassifier()
         else:
             estimator = self.estimator
-        estimator = clone(estimator)
-        if self.verbose and not estimator.get_params().get("verbose", True):
-            estimator.set_params(verbose=self.verbose)
+        estimator = pass_verbose(clone(estimator), self.verbose)
         progress = Progress(self.verbose, type(self).__name__)
         with progress.step(
                 f"Fitting {type(estimator).__name__} on {count(len(y) - len(y_sure))} "

@@ -430,8 +430,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
 
     def _warn_id_fields(self, X, y_encoded):
         """Warn about a field that holds record ids: named like an id, with
-        values that differ in most of the matching pairs (an attribute such
-        as a social security number agrees in them)."""
+        values that differ in nearly all the matching pairs (an attribute
+        such as a social security number agrees in most of them, and
+        pseudo-labels or typos make it differ in some)."""
         positive = match_index(self) if len(self.classes_) == 2 else None
         matches = y_encoded == positive
         if positive is None or not matches.any():
@@ -442,7 +443,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             left = as_text(X[field.left].to_numpy()[matches])
             right = as_text(X[field.right].to_numpy()[matches])
             agree = np.mean([a is not None and a == b for a, b in zip(left, right)])
-            if agree < 0.5:
+            if agree < 0.1:
                 warnings.warn(id_column_message(
                     field.name, type(self).__name__,
                     f"named like an id, and its two values differ in "

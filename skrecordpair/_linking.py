@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._blocking import check_record_table
 from ._labels import positive_index
 from ._pairs import pair_frame
-from ._progress import Progress, count
+from ._progress import Progress, count, pass_verbose
 
 __all__ = ["deduplicate", "link"]
 
@@ -139,7 +139,7 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
     progress = Progress(verbose, "link")
     with progress.step(f"Blocking: {count(len(left))} left records against "
                        f"{count(len(right))} right records"):
-        candidates = _verbose(blocker, verbose).fit(right).candidates(left)
+        candidates = pass_verbose(clone(blocker), verbose).fit(right).candidates(left)
     left_pos = _positions(left, candidates["left_id"], "left")
     right_pos = _positions(right, candidates["right_id"], "right")
     proba = _score(left[fitted["left"]], left_pos, right[fitted["right"]], right_pos,
@@ -252,7 +252,7 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
     fitted = _fitted_columns(classifier, "deduplicate()", table=table)
     progress = Progress(verbose, "deduplicate")
     with progress.step(f"Blocking: {count(len(table))} records"):
-        candidates = _verbose(blocker, verbose).fit(table).candidates()
+        candidates = pass_verbose(clone(blocker), verbose).fit(table).candidates()
     a = _positions(table, candidates["left_id"], "table")
     b = _positions(table, candidates["right_id"], "table")
     proba = _score(table[fitted["left"]], a, table[fitted["right"]], b, classifier,
@@ -339,14 +339,6 @@ def _score(left, left_pos, right, right_pos, classifier, column, batch_size,
             proba[start:stop] = np.asarray(classifier.predict_proba(X))[:, column]
             bar.update(len(X))
     return proba
-
-
-def _verbose(blocker, verbose):
-    """A clone of `blocker`, as verbose as the caller when it has a `verbose`."""
-    blocker = clone(blocker)
-    if verbose and "verbose" in blocker.get_params(deep=False):
-        blocker.set_params(verbose=max(verbose, blocker.get_params()["verbose"]))
-    return blocker
 
 
 def _fitted_columns(classifier, caller, **tables):

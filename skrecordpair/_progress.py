@@ -68,6 +68,15 @@ class _NoBar:
         pass
 
 
+def pass_verbose(estimator, verbose):
+    """`estimator` (a clone), told the caller's `verbose` when it has a
+    `verbose` parameter left at 0 (or False)."""
+    own = estimator.get_params(deep=False).get("verbose", True)
+    if verbose and not own:
+        estimator.set_params(verbose=True if isinstance(own, bool) else verbose)
+    return estimator
+
+
 def count(n):
     """`n` with thousands separators, as the status lines print counts."""
     return f"{int(n):,}"
