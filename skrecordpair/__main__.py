@@ -167,12 +167,13 @@ def _check_labels(path, tables):
         known = set(table.index.astype(str))
         unknown = labels.loc[~labels[column].isin(known), column].unique()
         if len(unknown):
+            where = ("the row numbers" if table.index.name is None
+                     else f"column {table.index.name!r}")
             raise SystemExit(
                 f"{path}: {len(unknown)} {column} value(s) are not ids of "
-                f"{table_path}: {unknown[:5].tolist()}; its ids (column "
-                f"{table.index.name!r}) are e.g. {table.index[:5].astype(str).tolist()}. "
-                f"Were the labels given on other tables, or is --id-column another "
-                f"column?")
+                f"{table_path}: {unknown[:5].tolist()}; its ids ({where}) are e.g. "
+                f"{table.index[:5].astype(str).tolist()}. Were the labels given on "
+                f"other tables, or is --id-column another column?")
     counts = labels["label"].value_counts()
     if counts.get(1, 0) == 0 or counts.get(0, 0) == 0:
         raise SystemExit(
