@@ -1,5 +1,7 @@
 """Command line: ``python -m skrecordpair demo`` trains and explains a matcher;
-``python -m skrecordpair label`` labels pairs of two tables (or one) in the terminal."""
+``python -m skrecordpair label`` labels pairs of two tables (or one) in the terminal;
+``python -m skrecordpair link`` and ``deduplicate`` train a matcher on those labels
+and write the matched pairs."""
 
 from __future__ import annotations
 
@@ -127,6 +129,158 @@ def label(args, read=None, write=None):
     return 0
 
 
+def _read_records(path, id_column, labels):
+    """A table of the ``link``/``deduplicate`` commands (see :func:`read_table`),
+    refused when it has no record or repeats an id."""
+    try:
+        table = read_table(path, id_column)
+    except pd.errors.EmptyDataError:
+        raise SystemExit(f"{path}: the file is empty; expected a CSV table with a "
+                         "header line and one record per line.") from None
+    if len(table) == 0:
+        raise SystemExit(f"{path}: the table has no record (only its header "
+                         f"{list(table.columns)}).")
+    repeated = table.index[table.index.duplicated()].unique()
+    if len(repeated):
+        raise SystemExit(
+            f"{path}: the ids must be unique (the labels file {labels} names "
+            f"records by id), but the column {table.index.name!r} repeats "
+            f"{len(repeated)} id(s): {repeated[:5].tolist()}. Pass the column "
+            f"of unique ids with --id-column.")
+    return table
+
+
+def _check_labels(path, tables):
+    """Refuse a labels file that is missing, lacks a match or a non-match, or
+    names ids that are not in the tables, before any blocking or training."""
+    from . import read_labels
+
+    try:
+        labels = read_labels(path)
+    except FileNotFoundError:
+        raise SystemExit(
+            f"{path}: no such labels file. Label pairs of the tables first: "
+            f"python -m skrecordpair label ... --labels {path}") from None
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    for column, (table_path, table) in zip(("left_id", "right_id"), tables):
+        known = set(table.index.astype(str))
+        unknown = labels.loc[~labels[column].isin(known), column].unique()
+        if len(unknown):
+            where = ("the row numbers" if table.index.name is None
+                     else f"column {table.index.name!r}")
+            raise SystemExit(
+                f"{path}: {len(unknown)} {column} value(s) are not ids of "
+                f"{table_path}: {unknown[:5].tolist()}; its ids ({where}) are e.g. "
+                f"{table.index[:5].astype(str).tolist()}. Were the labels given on "
+                f"other tables, or is --id-column another column?")
+    counts = labels["label"].value_counts()
+    if counts.get(1, 0) == 0 or counts.get(0, 0) == 0:
+        raise SystemExit(
+            f"{path}: training needs at least one match and one non-match; the "
+            f"file has {counts.get(1, 0)} match(es) and {counts.get(0, 0)} "
+            f"non-match(es). Label more pairs: python -m skrecordpair label ...")
+
+
+def _estimator(args):
+    """The model the ``link``/``deduplicate`` commands train on the labels."""
+    from . import RecordPairClassifier
+
+    return RecordPairClassifier(max_epochs=args.max_epochs, random_state=args.seed,
+                                verbose=int(not args.quiet))
+
+
+def link_command(args, out=None):
+    """The ``link`` and ``deduplicate`` commands: train a matcher on a labels
+    file (through :class:`~skrecordpair.ActiveLearner`, which adds the pairs
+    its proposer is sure about), match the tables and write the pairs."""
+    from . import ActiveLearner, NearestNeighborBlocker, deduplicate, link
+
+    def say(*parts):
+        print(*parts, file=out or sys.stdout, flush=True)
+
+    dedupe = args.command == "deduplicate"
+    paths = [args.table] if dedupe else [args.left, args.right]
+    tables = [_read_records(path, args.id, args.labels) for path in paths]
+    sides = list(zip(paths, tables))
+    _check_labels(args.labels, sides * 2 if dedupe else sides)
+    verbose = int(not args.quiet)
+    learner = ActiveLearner(NearestNeighborBlocker(k=args.k), _estimator(args),
+                            labels=args.labels, random_state=args.seed,
+                            verbose=verbose)
+    try:
+        learner.fit(*tables)
+        classifier = learner.fit_estimator()
+        if dedupe:
+            clusters, matches = deduplicate(
+                tables[0], NearestNeighborBlocker(k=args.k), classifier,
+                args.threshold, return_pairs=True, verbose=verbose)
+        else:
+            matches = link(*tables, NearestNeighborBlocker(k=args.k), classifier,
+                           args.threshold, one_to_one=args.one_to_one, verbose=verbose)
+    except ValueError as error:
+        raise SystemExit(f"skrecordpair {args.command}: {error}") from None
+    matches.to_csv(args.out, index=False)
+    # In one table a record is matched more than once whichever side it is on.
+    id_lists = ([pd.concat([matches["left_id"], matches["right_id"]])] if dedupe
+                else [matches["left_id"], matches["right_id"]])
+    n_again = sum(int((ids.value_counts() > 1).sum()) for ids in id_lists)
+    records = (f"{len(tables[0]):,} records" if dedupe else
+               f"{len(tables[0]):,} left and {len(tables[1]):,} right records")
+    say(f"\n{records}, {len(learner.candidates_):,} candidate pairs (k={args.k}), "
+        f"{len(matches):,} matches written to {args.out}.")
+    say(f"{n_again:,} record(s) matched more than once"
+        + ("." if dedupe or args.one_to_one else
+           " (--one-to-one keeps each record's best match only)."))
+    if dedupe:
+        sizes = clusters.value_counts()
+        say(f"{int((sizes > 1).sum()):,} entities with more than one record "
+            f"({int(sizes[sizes > 1].sum()):,} records).")
+        if args.clusters:
+            clusters.rename_axis(tables[0].index.name or "id").to_csv(args.clusters)
+            say(f"The entity of every record written to {args.clusters}.")
+    return 0
+
+
+def _add_link_commands(commands):
+    """The ``link`` and ``deduplicate`` subcommands of :func:`main`."""
+    for name in ("link", "deduplicate"):
+        one = name == "deduplicate"
+        sub = commands.add_parser(
+            name, help=("find the duplicate records of one table" if one else
+                        "match the records of two tables"),
+            description="Train a RecordPairClassifier on a labels file (as written "
+            "by the label command), block the table(s) with NearestNeighborBlocker, "
+            "score the candidate pairs and write the matched pairs with their "
+            "probabilities.")
+        if one:
+            sub.add_argument("table", help="CSV of the table")
+        else:
+            sub.add_argument("left", help="CSV of the left table")
+            sub.add_argument("right", help="CSV of the right table")
+        sub.add_argument("--labels", required=True,
+                         help="the labels CSV (left_id,right_id,label)")
+        sub.add_argument("--out", required=True, help="CSV to write the matched pairs "
+                         "to (left_id,right_id,similarity,probability)")
+        sub.add_argument("--id-column", "--id", dest="id", default=None,
+                         help="the id column (default: 'id' if present, else the row)")
+        sub.add_argument("--k", type=int, default=10, help="candidates per record")
+        sub.add_argument("--threshold", type=float, default=None,
+                         help="smallest match probability of a written pair "
+                         "(default: the classifier's own threshold)")
+        if one:
+            sub.add_argument("--clusters", default=None, metavar="CSV",
+                             help="also write the entity (cluster) of every record")
+        else:
+            sub.add_argument("--one-to-one", action="store_true",
+                             help="match each record at most once (best pairs first)")
+        sub.add_argument("--max-epochs", type=int, default=20,
+                         help="training epochs of the network (default 20)")
+        sub.add_argument("--seed", type=int, default=0)
+        sub.add_argument("--quiet", action="store_true",
+                         help="print the counts only, not the progress")
+
+
 def main(argv=None):
     """Entry point of ``python -m skrecordpair`` and the ``skrecordpair`` script."""
     parser = argparse.ArgumentParser(prog="skrecordpair", description=__doc__)
@@ -160,11 +314,14 @@ def main(argv=None):
                      "instead of labelling them here")
     lab.add_argument("--import-annotations", default=None, metavar="JSON",
                      help="add the labels of a recordlinkage annotation file first")
+    _add_link_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "demo":
         demo(max_epochs=args.max_epochs, random_state=args.seed)
     elif args.command == "label":
         return label(args)
+    elif args.command in ("link", "deduplicate"):
+        return link_command(args)
     return 0
 
 

@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 
 from ._blocking import NearestNeighborBlocker, check_record_table
 from ._linking import _pairs, _positions
+from ._progress import Progress, count, pass_verbose
 from ._similarity import SimilarityFeatures
 
 try:
@@ -135,6 +136,12 @@ class ActiveLearner:
         in (0.5, 1].
     random_state : int, RandomState instance or None, default=None
         Seed of the random draws and of the clustering.
+    verbose : int, default=0
+        0 is silent; 1 or more says what :meth:`fit` and
+        :meth:`fit_estimator` do, each step with its time, and passes the
+        same `verbose` to the blocker and the final model when they have
+        one and it is 0 (so the model shows its own progress while it
+        trains).
 
     Attributes
     ----------
@@ -181,7 +188,8 @@ class ActiveLearner:
 
     def __init__(self, blocker=None, estimator=None, *, proposer=None, features=None,
                  labels=None, batch_size=10, pool_factor=5, explore=0.0,
-                 pseudo_labels=3000, pseudo_confidence=0.9, random_state=None):
+                 pseudo_labels=3000, pseudo_confidence=0.9, random_state=None,
+                 verbose=0):
         self.blocker = blocker
         self.estimator = estimator
         self.proposer = proposer
@@ -193,6 +201,7 @@ class ActiveLearner:
         self.pseudo_labels = pseudo_labels
         self.pseudo_confidence = pseudo_confidence
         self.random_state = random_state
+        self.verbose = verbose
 
     # ------------------------------------------------------------- set-up
     def fit(self, left, right=None, *, exclude=None):
@@ -236,8 +245,12 @@ class ActiveLearner:
         self._right_ids = (self._left_ids if self.dedupe_
                            else _ids_by_text(self.right_.index, "right"))
         blocker = NearestNeighborBlocker() if self.blocker is None else self.blocker
-        blocker = clone(blocker).fit(self.right_)
-        candidates = blocker.candidates() if self.dedupe_ else blocker.candidates(left)
+        progress = Progress(self.verbose, type(self).__name__)
+        with progress.step(f"Blocking: {count(len(left))} records" + (
+                "" if right is None else f" against {count(len(right))}")):
+            blocker = pass_verbose(clone(blocker), self.verbose).fit(self.right_)
+            candidates = (blocker.candidates() if self.dedupe_
+                          else blocker.candidates(left))
         if len(candidates) == 0:
             raise ValueError("The blocker proposed no candidate pair: there is nothing "
                              "to label. Check its fields, or raise its k.")
@@ -249,9 +262,10 @@ class ActiveLearner:
         self._right_pos = _positions(self.right_, candidates["right_id"], "right")
         X = _pairs(self.left_, self._left_pos, self.right_, self._right_pos)
         features = SimilarityFeatures() if self.features is None else self.features
-        self.features_transformer_ = clone(features).fit(X)
-        self.features_ = np.asarray(self.features_transformer_.transform(X),
-                                    dtype=np.float64)
+        with progress.step(f"Similarity features of {count(len(X))} candidate pairs"):
+            self.features_transformer_ = clone(features).fit(X)
+            self.features_ = np.asarray(self.features_transformer_.transform(X),
+                                        dtype=np.float64)
         self._row = {pair: i for i, pair in enumerate(
             zip(candidates["left_id"], candidates["right_id"]))}
         # The labels in the order given, those taken back left out: a log of
@@ -770,7 +784,12 @@ class ActiveLearner:
             estimator = RecordPairClassifier()
         else:
             estimator = self.estimator
-        self.estimator_ = clone(estimator).fit(X, y, **fit_params)
+        estimator = pass_verbose(clone(estimator), self.verbose)
+        progress = Progress(self.verbose, type(self).__name__)
+        with progress.step(
+                f"Fitting {type(estimator).__name__} on {count(len(y) - len(y_sure))} "
+                f"labelled and {count(len(y_sure))} pseudo-labelled pairs"):
+            self.estimator_ = estimator.fit(X, y, **fit_params)
         return self.estimator_
 
     def record(self, record_id, side):

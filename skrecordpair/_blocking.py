@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
 from ._pairs import as_text
+from ._progress import Progress, count, id_column_message, looks_like_id
 
 __all__ = ["NearestNeighborBlocker"]
 
@@ -94,6 +96,9 @@ class NearestNeighborBlocker(BaseEstimator):
         Number of query records whose similarities are computed at once,
         which bounds memory. None picks ``2**24 // n_fitted`` (at least 1),
         which keeps a block of similarities around 64 MiB.
+    verbose : int, default=0
+        0 is silent; 1 or more says what :meth:`fit` indexes and shows a
+        progress bar of the records searched by :meth:`candidates`.
 
     Attributes
     ----------
@@ -168,6 +173,7 @@ class NearestNeighborBlocker(BaseEstimator):
         max_df=1.0,
         blocking_keys=None,
         chunk_size=None,
+        verbose=0,
     ):
         self.fields = fields
         self.weights = weights
@@ -178,6 +184,7 @@ class NearestNeighborBlocker(BaseEstimator):
         self.max_df = max_df
         self.blocking_keys = blocking_keys
         self.chunk_size = chunk_size
+        self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None):
@@ -210,7 +217,16 @@ class NearestNeighborBlocker(BaseEstimator):
         weights = self._resolve_weights(len(views))
         self._keys = _key_columns(self.blocking_keys)
         _check_columns(X, [c for view in views for c in view] + self._keys, "fit")
+        _warn_id_columns(X, views)
 
+        progress = Progress(self.verbose, type(self).__name__)
+        with progress.step(f"Indexing {count(len(X))} records ({len(views)} view(s), "
+                           f"{self.analyzer!r} n-grams {tuple(self.ngram_range)})"):
+            self._index(X, views, weights)
+        progress.say(f"{count(self.n_unique_)} distinct records indexed.")
+        return self
+
+    def _index(self, X, views, weights):
         vectorizers, blocks = [], []
         for view in views:
             vectorizer = TfidfVectorizer(
@@ -253,7 +269,6 @@ class NearestNeighborBlocker(BaseEstimator):
         self._record_group = group
         self._group_ptr, self._group_members = _members(group, len(first))
         self.n_unique_ = len(first)
-        return self
 
     # ----------------------------------------------------------- candidates
     def candidates(self, X=None):
@@ -296,7 +311,9 @@ class NearestNeighborBlocker(BaseEstimator):
             codes = self._key_uniques.get_indexer(_key_text(X, self._keys))
         else:
             codes = np.zeros(len(X), dtype=np.int64)
-        q, u, sim = self._search(query, codes, self.k, exclude_self=False)
+        with self._bar(len(X)) as bar:
+            q, u, sim = self._search(query, codes, self.k, exclude_self=False,
+                                     progress=bar)
         left, right, sim = _expand(q, u, sim, self._group_ptr, self._group_members,
                                    np.full(len(X), self.k, dtype=np.int64))
         return _frame(X.index, left, self.index_, right, sim)
@@ -335,7 +352,9 @@ class NearestNeighborBlocker(BaseEstimator):
         # from the nearest other groups.
         searchable = (norms > 0) & (self._block >= 0)
         copies = np.where(searchable, np.minimum(sizes - 1, k), 0)
-        q, u, sim = self._search(self._matrix, self._block, k, exclude_self=True)
+        with self._bar(self._matrix.shape[0]) as bar:
+            q, u, sim = self._search(self._matrix, self._block, k, exclude_self=True,
+                                     progress=bar)
         a, b, s = _expand(q, u, sim, ptr, members, k - copies, left_members=True)
         c, d, t = _copies(ptr, members, copies, norms)
         a, b, s = np.concatenate([a, c]), np.concatenate([b, d]), np.concatenate([s, t])
@@ -348,7 +367,11 @@ class NearestNeighborBlocker(BaseEstimator):
         first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
         return _frame(self.index_, lo[first], self.index_, hi[first], s[first])
 
-    def _search(self, query, query_block, k, *, exclude_self):
+    def _bar(self, n):
+        return Progress(self.verbose, type(self).__name__).bar(
+            n, f"Searching the {self.k} nearest records", unit="records")
+
+    def _search(self, query, query_block, k, *, exclude_self, progress):
         """Top-k fitted unique rows per query row, within equal blocks."""
         fitted, fitted_block = self._matrix, self._block
         out_q, out_u, out_s = [], [], []
@@ -363,6 +386,8 @@ class NearestNeighborBlocker(BaseEstimator):
             u_hi = np.searchsorted(u_sorted, blocks, "right")
             parts = [(q_order[a:b], u_order[c:d])
                      for a, b, c, d in zip(q_lo, q_hi, u_lo, u_hi)]
+            # The query rows without a block are done at once.
+            progress.update(query.shape[0] - sum(len(q_rows) for q_rows, _ in parts))
         else:
             parts = [(None, None)]
         if not parts:  # no query record shares a key value with a fitted one
@@ -371,7 +396,7 @@ class NearestNeighborBlocker(BaseEstimator):
             sub_query = query if q_rows is None else query[q_rows]
             sub_fitted = fitted if u_rows is None else fitted[u_rows]
             q, u, s = _top_k(sub_query, sub_fitted, k, self._chunk_rows(
-                sub_fitted.shape[0]), exclude_self=exclude_self)
+                sub_fitted.shape[0]), exclude_self=exclude_self, progress=progress)
             if q_rows is not None:
                 q, u = q_rows[q], u_rows[u]
             out_q.append(q)
@@ -490,6 +515,21 @@ def _check_columns(X, needed, method):
         )
 
 
+def _warn_id_columns(X, views):
+    """Warn about a view column that holds the record ids: named like an id,
+    a value for every record and no value twice, in a table left with a
+    default index (the ids were read as a column, not as the index)."""
+    if not isinstance(X.index, pd.RangeIndex) or len(X) < 2:
+        return
+    for column in dict.fromkeys(c for view in views for c in view):
+        values = X[column]
+        if looks_like_id(column) and values.notna().all() and values.is_unique:
+            warnings.warn(id_column_message(
+                column, "NearestNeighborBlocker", "named like an id, a different "
+                "value for every record, and the table has a default index"),
+                UserWarning, stacklevel=3)
+
+
 def _key_columns(blocking_keys):
     if blocking_keys is None:
         return []
@@ -565,11 +605,12 @@ def _members(group, n_groups):
     return ptr, members
 
 
-def _top_k(query, fitted, k, chunk_rows, *, exclude_self):
+def _top_k(query, fitted, k, chunk_rows, *, exclude_self, progress):
     """The `k` largest non-zero similarities of each query row.
 
     Returns ``(query_rows, fitted_rows, similarities)``. With `exclude_self`,
-    `query` is `fitted` and row ``i`` is not its own neighbour.
+    `query` is `fitted` and row ``i`` is not its own neighbour. `progress`
+    is told the query rows done, block by block.
     """
     n_query, n_fitted = query.shape[0], fitted.shape[0]
     want = k + 1 if exclude_self else k
@@ -579,6 +620,7 @@ def _top_k(query, fitted, k, chunk_rows, *, exclude_self):
         sims = (query[start:start + chunk_rows] @ fitted_t).tocsr()
         q, u, s = _top_k_block(sims, want, n_fitted)
         q += start
+        progress.update(min(chunk_rows, n_query - start))
         if exclude_self:
             keep = q != u
             q, u, s = q[keep], u[keep], s[keep]

@@ -7,6 +7,7 @@ pairs train the BiMPM network through skorch (``_training``); explanations are
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import ClassVar
 
@@ -24,12 +25,14 @@ from ._featurizer import CHUNK_SIZE, PairFeaturizer, chunks
 from ._labels import (
     check_threshold_known,
     encode_labels,
+    match_index,
     positive_index,
     predicted_labels,
 )
 from ._model_state import rebuild, saved_state
-from ._pairs import resolve_pair_args
+from ._pairs import as_text, resolve_pair_args
 from ._persistence import load_files, save_files
+from ._progress import Progress, count, id_column_message, looks_like_id
 from ._threads import on_cpu_threads
 from ._training import (
     NETWORK_CONSTRAINTS,
@@ -215,7 +218,11 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         Where to train and predict, e.g. ``"cuda"`` or ``"cuda:1"``; a device
         that torch knows and that holds data (not ``"meta"``).
     verbose : int, default=0
-        0 is silent; 1 or more shows a progress bar and a table of epochs.
+        0 is silent; 1 or more says what ``fit`` does before training
+        (vocabularies, similarity features, similarity prior, each with its
+        time), shows a progress bar and a table of epochs, and a progress
+        bar of the pairs that ``predict_proba`` featurises and scores when
+        they are more than one chunk of ``CHUNK_SIZE``.
     warm_start : bool, default=False
         When True, ``fit`` on a fitted model continues training it (same
         vocabularies and classes) instead of starting anew.
@@ -399,14 +406,18 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             X, y, self.classes_ if continuing else None, self.pos_label,
             self.decision_threshold)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        progress = Progress(self.verbose, type(self).__name__)
         if continuing:
             # The features stay as fitted; the prior's predictions on the
             # pairs it was fitted on are then in-sample.
-            encoded = self.featurizer_.transform(X)
+            with progress.step(f"Featurising {count(len(X))} training pairs"):
+                encoded = self.featurizer_.transform(X)
         else:
             self.featurizer_ = PairFeaturizer(**{
                 name: getattr(self, name) for name in PairFeaturizer.parameter_names()})
-            encoded = self.featurizer_.fit(X, y_encoded, seed=seed)
+            encoded = self.featurizer_.fit(X, y_encoded, seed=seed, progress=progress)
+            self._warn_id_fields(X, y_encoded)
+        progress.say(f"Training the network on {count(len(X))} pairs.")
         train(self, PairDataset(encoded, y_encoded), y_encoded, seed, validation_data,
               continuing=continuing)
         return self
@@ -436,6 +447,27 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         if not reset:
             self._check_fitted_columns(X.columns)
         return X
+
+    def _warn_id_fields(self, X, y_encoded):
+        """Warn about a field that holds record ids: named like an id, with
+        values that differ in nearly all the matching pairs (an attribute
+        such as a social security number agrees in most of them, and
+        pseudo-labels or typos make it differ in some)."""
+        positive = match_index(self) if len(self.classes_) == 2 else None
+        matches = y_encoded == positive
+        if positive is None or not matches.any():
+            return
+        for field in self.fields_:
+            if not (field.two_sided and looks_like_id(field.name)):
+                continue
+            left = as_text(X[field.left].to_numpy()[matches])
+            right = as_text(X[field.right].to_numpy()[matches])
+            agree = np.mean([a is not None and a == b for a, b in zip(left, right)])
+            if agree < 0.1:
+                warnings.warn(id_column_message(
+                    field.name, type(self).__name__,
+                    f"named like an id, and its two values differ in "
+                    f"{1 - agree:.0%} of the matching pairs"), UserWarning, stacklevel=3)
 
     def _check_fitted_columns(self, columns):  # also used by skrecordpair.dask
         self.featurizer_.check_columns(columns)
@@ -470,8 +502,15 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         X = self._validate_pairs(X, reset=False)
         if len(X) == 0:
             return np.empty((0, len(self.classes_)))
-        return np.concatenate([predict_encoded(self.net_, self.featurizer_.transform(c))
-                               for c in chunks(X)])
+        # One chunk has no progress to show (and link() scores smaller batches
+        # under a bar of its own).
+        progress = Progress(self.verbose and len(X) > CHUNK_SIZE, type(self).__name__)
+        out = []
+        with progress.bar(len(X), "Featurising and scoring pairs") as bar:
+            for chunk in chunks(X):
+                out.append(predict_encoded(self.net_, self.featurizer_.transform(chunk)))
+                bar.update(len(chunk))
+        return np.concatenate(out)
 
     def predict(self, X, X_right=None):
         """Predict the class label of each pair.

@@ -24,6 +24,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from ._pairs import Field, PairTexts, pair_texts, resolve_fields
 from ._persistence import invalid, short
 from ._pretrained import FrozenTextEncoder
+from ._progress import Progress, count
 from ._similarity import (
     auto_numeric_fields,
     feature_fields,
@@ -136,7 +137,7 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
 
     # ------------------------------------------------------------- fitting
 
-    def fit(self, X, y, *, seed):
+    def fit(self, X, y, *, seed, progress=None):
         """Learn the features from the training pairs `X` with labels `y`.
 
         Parameters
@@ -147,6 +148,8 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
             The class indices (0 to n_classes - 1) of the pairs.
         seed : int
             Seeds the prior's folds and trees.
+        progress : Progress or None, default=None
+            Told each step and its time (silent when None).
 
         Returns
         -------
@@ -155,25 +158,33 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
             log-probabilities as their prior: the network learns what the
             prior misses on new pairs, not on the pairs it was fitted on.
         """
+        progress = Progress(0, "") if progress is None else progress
         self.fields_ = resolve_fields(X.columns, self.fields, self.left_prefix,
                                       self.right_prefix)
         self.text_encoder_ = self._build_text_encoder()
-        texts = self._texts(X)
-        self.encoder_ = PairEncoder(
-            self.fields_, max_tokens_per_field=self.max_tokens_per_field,
-            max_chars_per_token=self.max_chars_per_token,
-            prepend_field_names=self.prepend_field_names,
-        ).fit(texts, min_frequency=self.min_frequency, max_vocabulary=self.max_vocabulary)
+        n = count(len(X))
+        with progress.step(f"Vocabularies of {n} pairs ({len(self.fields_)} fields)"):
+            texts = self._texts(X)
+            self.encoder_ = PairEncoder(
+                self.fields_, max_tokens_per_field=self.max_tokens_per_field,
+                max_chars_per_token=self.max_chars_per_token,
+                prepend_field_names=self.prepend_field_names,
+            ).fit(texts, min_frequency=self.min_frequency,
+                  max_vocabulary=self.max_vocabulary)
         self.numeric_fields_, self.plan_, self.tfidf_, self.prior_ = [], None, None, None
         similarity = prior = None
         if self.similarity_features or self.similarity_prior:
-            self.numeric_fields_ = auto_numeric_fields(texts, self.fields_)
-            self.plan_ = field_plan(self.fields_, self.numeric_fields_)
-            self.tfidf_ = fit_tfidf(texts, self.plan_)
-            similarity = self._similarities(texts)
+            with progress.step(f"Similarity features of {n} pairs"):
+                self.numeric_fields_ = auto_numeric_fields(texts, self.fields_)
+                self.plan_ = field_plan(self.fields_, self.numeric_fields_)
+                self.tfidf_ = fit_tfidf(texts, self.plan_)
+                similarity = self._similarities(texts)
             if self.similarity_prior:
-                self.prior_, prior = fit_prior(similarity, y, seed)
-        return self._encode(texts, similarity, prior)
+                with progress.step("Similarity prior (gradient boosting, out-of-fold "
+                                   "predictions of the training pairs)"):
+                    self.prior_, prior = fit_prior(similarity, y, seed)
+        with progress.step(f"Encoding {n} pairs for the network"):
+            return self._encode(texts, similarity, prior)
 
     # ---------------------------------------------------------- transforms
 

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._blocking import _frame, check_record_table
 from ._labels import positive_index
 from ._pairs import pair_frame
+from ._progress import Progress, count, pass_verbose
 
 __all__ = ["deduplicate", "link"]
 
@@ -25,7 +26,7 @@ PAIR_INDEX_NAMES = ["left_id", "right_id"]
 
 
 def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
-         batch_size=20_000):
+         batch_size=20_000, verbose=0):
     """Match the records of two tables: blocking, then pair classification.
 
     1. A clone of `blocker` is fitted on `right` and proposes candidate pairs
@@ -81,6 +82,10 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
     batch_size : int, default=20_000
         Number of candidate pairs scored per ``predict_proba`` call, which
         bounds the memory of the pair frames.
+    verbose : int, default=0
+        0 is silent; 1 or more says what each step does (and the blocker
+        shows its progress, if it has a `verbose` parameter) and shows a
+        progress bar of the candidate pairs scored, batch by batch.
 
     Returns
     -------
@@ -96,8 +101,10 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
         ``predict_proba``.
     ValueError
         If `threshold` or `batch_size` is invalid, the classifier is not
-        binary, or which class is the match is unknown (see
-        ``pos_label``).
+        binary, which class is the match is unknown (see ``pos_label``), or
+        a table lacks a column that the classifier was fitted on (the
+        ``left_<column>`` and ``right_<column>`` of its
+        ``feature_names_in_``).
     sklearn.exceptions.NotFittedError
         If the classifier is not fitted.
 
@@ -129,15 +136,22 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
     threshold, strict = _decision(classifier, threshold)
     if not isinstance(one_to_one, (bool, np.bool_)):
         raise TypeError(f"one_to_one must be a bool; got {one_to_one!r}.")
-    if len(right):
-        candidates = clone(blocker).fit(right).candidates(left)
-    else:  # a blocker cannot be fitted on no records, and there is no pair
-        candidates = _no_candidates(left.index, right.index)
+    fitted = _fitted_columns(classifier, "link()", left=left, right=right)
+    progress = Progress(verbose, "link")
+    with progress.step(f"Blocking: {count(len(left))} left records against "
+                       f"{count(len(right))} right records"):
+        if len(right):
+            candidates = pass_verbose(clone(blocker), verbose).fit(right).candidates(left)
+        else:  # a blocker cannot be fitted on no records, and there is no pair
+            candidates = _no_candidates(left.index, right.index)
     left_pos = _positions(left, candidates["left_id"], "left")
     right_pos = _positions(right, candidates["right_id"], "right")
-    proba = _score(left, left_pos, right, right_pos, classifier, positive, batch_size)
+    proba = _score(left[fitted["left"]], left_pos, right[fitted["right"]], right_pos,
+                   classifier, positive, batch_size, progress)
     matches = candidates.assign(probability=proba)
     keep = proba > threshold if strict else proba >= threshold
+    progress.say(f"{count(keep.sum())} of {count(len(keep))} candidate pairs are "
+                 f"matches (probability {'>' if strict else '>='} {threshold:g}).")
     matches, left_pos = matches[keep], left_pos[keep]
     if not one_to_one and threshold > 0:  # threshold 0 asks for every candidate
         _warn_many_matches(matches, len(left), len(right))
@@ -151,7 +165,7 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
 
 
 def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000,
-                return_pairs=False):
+                return_pairs=False, verbose=0):
     """Cluster the records of one table into entities.
 
     1. A clone of `blocker` is fitted on `table` and proposes candidate pairs
@@ -196,6 +210,8 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
         review the uncertain pairs on both sides of the threshold with
         :func:`~skrecordpair.uncertain_pairs`: the matched pairs alone hold
         no uncertain non-match.
+    verbose : int, default=0
+        0 is silent; 1 or more reports each step, as in :func:`link`.
 
     Returns
     -------
@@ -215,8 +231,9 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
         ``predict_proba``.
     ValueError
         If `threshold`, `batch_size` or `return_pairs` is invalid, the
-        classifier is not binary, or which class is the match is unknown
-        (see ``pos_label``).
+        classifier is not binary, which class is the match is unknown (see
+        ``pos_label``), or `table` lacks a column that the classifier was
+        fitted on.
     sklearn.exceptions.NotFittedError
         If the classifier is not fitted.
 
@@ -249,14 +266,20 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
             or (isinstance(return_pairs, str) and return_pairs == "all")):
         raise ValueError(
             f"return_pairs must be False, True or 'all'; got {return_pairs!r}.")
-    if len(table):
-        candidates = clone(blocker).fit(table).candidates()
-    else:  # a blocker cannot be fitted on no records, and there is no pair
-        candidates = _no_candidates(table.index, table.index)
+    fitted = _fitted_columns(classifier, "deduplicate()", table=table)
+    progress = Progress(verbose, "deduplicate")
+    with progress.step(f"Blocking: {count(len(table))} records"):
+        if len(table):
+            candidates = pass_verbose(clone(blocker), verbose).fit(table).candidates()
+        else:  # a blocker cannot be fitted on no records, and there is no pair
+            candidates = _no_candidates(table.index, table.index)
     a = _positions(table, candidates["left_id"], "table")
     b = _positions(table, candidates["right_id"], "table")
-    proba = _score(table, a, table, b, classifier, positive, batch_size)
+    proba = _score(table[fitted["left"]], a, table[fitted["right"]], b, classifier,
+                   positive, batch_size, progress)
     keep = proba > threshold if strict else proba >= threshold
+    progress.say(f"{count(keep.sum())} of {count(len(keep))} candidate pairs are "
+                 f"matches (probability {'>' if strict else '>='} {threshold:g}).")
     n = len(table)
     graph = sp.coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])),
                           shape=(n, n))
@@ -379,13 +402,46 @@ def _positive_column(classifier, method):
                           method)
 
 
-def _score(left, left_pos, right, right_pos, classifier, column, batch_size):
+def _score(left, left_pos, right, right_pos, classifier, column, batch_size,
+           progress):
     proba = np.empty(len(left_pos), dtype=np.float64)
-    for start in range(0, len(left_pos), batch_size):
-        stop = start + batch_size
-        X = _pairs(left, left_pos[start:stop], right, right_pos[start:stop])
-        proba[start:stop] = np.asarray(classifier.predict_proba(X))[:, column]
+    with progress.bar(len(left_pos), "Scoring candidate pairs") as bar:
+        for start in range(0, len(left_pos), batch_size):
+            stop = start + batch_size
+            X = _pairs(left, left_pos[start:stop], right, right_pos[start:stop])
+            proba[start:stop] = np.asarray(classifier.predict_proba(X))[:, column]
+            bar.update(len(X))
     return proba
+
+
+def _fitted_columns(classifier, caller, **tables):
+    """The columns of the tables that the classifier's pair frames hold, per
+    side (``{"left": [...], "right": [...]}``): those of its
+    ``feature_names_in_`` (``left_<column>``, ``right_<column>``), or every
+    column when it has none.
+
+    A column the classifier was fitted on that a table lacks raises a
+    ValueError now, rather than after the blocking.
+    """
+    names = [str(n) for n in getattr(classifier, "feature_names_in_", [])]
+    sides = {"left": "left_", "right": "right_"}
+    out = {}
+    for side, prefix in sides.items():
+        name, table = next(iter(tables.items())) if len(tables) == 1 else (
+            side, tables[side])
+        if not names or not all(n.startswith(tuple(sides.values())) for n in names):
+            out[side] = list(table.columns)
+            continue
+        expected = [n[len(prefix):] for n in names if n.startswith(prefix)]
+        missing = [c for c in expected if c not in table.columns]
+        if missing:
+            raise ValueError(
+                f"The classifier was fitted on pairs whose {side} records have the "
+                f"columns {expected}, but {name} passed to {caller} lacks {missing}; "
+                f"its columns are {list(table.columns)}. Pass tables with the "
+                f"columns the classifier was fitted on.")
+        out[side] = expected
+    return out
 
 
 def _pairs(left, left_pos, right, right_pos):
