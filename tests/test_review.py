@@ -274,11 +274,26 @@ def test_read_key_takes_an_escape_sequence_as_one_key(monkeypatch, capsys):
     """An arrow key (three bytes) or a non-ASCII letter (two bytes) is one
     key, and the escape sequence is not echoed back raw."""
     import pty
+    import signal
+    import termios
+    import tty
 
     from skrecordpair import _review
 
+    # read_key enters cbreak mode with TCSAFLUSH, which drops the keys typed
+    # before the pair was shown; here the keys are all typed first.
+    setcbreak = tty.setcbreak
+    monkeypatch.setattr(tty, "setcbreak",
+                        lambda fd, when=None: setcbreak(fd, termios.TCSANOW))
+
+    def timeout(*args):
+        raise TimeoutError("read_key waited for a key that was sent")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
     master, slave = pty.openpty()
     try:
+        tty.setcbreak(slave)
+        signal.alarm(20)
         with open(slave, closefd=False) as tty_in:
             monkeypatch.setattr(sys, "stdin", tty_in)
             os.write(master, b"\x1b[A")
@@ -286,6 +301,8 @@ def test_read_key_takes_an_escape_sequence_as_one_key(monkeypatch, capsys):
             os.write(master, "é".encode() + b"m\x1bOP")
             keys = [_review.read_key("> ") for _ in range(4)]
     finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
         os.close(master)
         os.close(slave)
     assert keys == ["\x1b[A", "é", "m", "\x1bOP"]
