@@ -173,7 +173,9 @@ def read_key(prompt=""):
     character when the input is not a terminal; ``"q"`` at the end of input.
 
     A key that sends several bytes (an arrow or function key: an escape
-    sequence; a non-ASCII character) is returned whole, as one string.
+    sequence; a non-ASCII character) is returned whole, as one string. Keys
+    typed before the prompt are dropped, so that no key labels a pair that
+    was not on screen yet.
     """
     sys.stdout.write(prompt)
     sys.stdout.flush()
