@@ -6,12 +6,17 @@ and write the matched pairs."""
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
+
+from ._review import _visible
 
 
 def demo(max_epochs=5, random_state=0, out=sys.stdout):
@@ -78,20 +83,114 @@ def evidence_table(clf, left, right):
 
 def read_table(path, id_column=None):
     """A CSV table of records, all values as text, indexed by `id_column` (by
-    default ``id`` when the table has it, else the row number)."""
+    default ``id`` when the table has it, else the row number).
+
+    Raises
+    ------
+    ValueError
+        If `id_column` is not a column of the table, or holds an id twice.
+    """
     table = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     if id_column is None:
         id_column = "id" if "id" in table.columns else None
     if id_column is not None:
         if id_column not in table.columns:
-            raise SystemExit(f"{path}: no column {id_column!r} (the --id column); its "
+            raise ValueError(f"{path}: no column {id_column!r} (the --id column); its "
                              f"columns are {list(table.columns)}.")
+        repeated = table[id_column][table[id_column].duplicated()].unique()
+        if len(repeated):
+            shown = ", ".join(repr(_visible(str(i))) for i in repeated[:5])
+            raise ValueError(f"{path}: the id column {id_column!r} must name each record "
+                             f"once; it repeats {len(repeated)} id(s): {shown}"
+                             f"{', ...' if len(repeated) > 5 else ''}.")
         table = table.set_index(id_column)
     return table
 
 
+def _check_labels_path(path):
+    """Refuse a labels path that cannot be a labels file before any slow step:
+    a directory, a FIFO or device (reading one can block forever), a
+    missing folder, or a file that cannot be written."""
+    if path.exists():
+        if not path.is_file():
+            raise ValueError(f"--labels {path}: expected a labels CSV file; this path is "
+                             f"{'a directory' if path.is_dir() else 'not a regular file'}.")
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise ValueError(f"--labels {path}: the file cannot be read and written "
+                             "(check its permissions).")
+        return
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"--labels {path}: the folder {str(folder)!r} does not exist; "
+                         "create it first, or give a path in an existing folder.")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"--labels {path}: cannot create a file in {str(folder)!r} "
+                         "(check its permissions).")
+
+
+def _labels_summary(path):
+    """What the labels file holds, in words, and the number of labelled
+    pairs (its last line counting for a pair listed twice)."""
+    from . import read_labels
+
+    if not path.exists() or path.stat().st_size == 0:
+        return f"{path}: new labels file", 0
+    labels = read_labels(path).drop_duplicates(["left_id", "right_id"], keep="last")
+    counts = labels["label"].value_counts(dropna=False)
+    n = len(labels)
+    return (f"{path}: {n} labels to resume from ({counts.get(1, 0)} matches, "
+            f"{counts.get(0, 0)} non-matches, {n - counts.get(1, 0) - counts.get(0, 0)} "
+            "unsure)"), n
+
+
+class _Status:
+    """A status line while a slow step runs: the message at once, then (on a
+    terminal) the seconds elapsed, rewritten in place every second; and the
+    time taken when the step is done."""
+
+    def __init__(self, message, out=None, live=None):
+        self.message = message
+        self.out = sys.stdout if out is None else out
+        self.live = self.out.isatty() if live is None else live
+
+    def __enter__(self):
+        import threading
+
+        self.start = time.perf_counter()
+        self.out.write(f"{self.message} ...")
+        self.out.flush()
+        self._done = threading.Event()
+        if self.live:
+            self._thread = threading.Thread(target=self._tick, daemon=True)
+            self._thread.start()
+        return self
+
+    def _tick(self):
+        while not self._done.wait(1.0):
+            seconds = time.perf_counter() - self.start
+            self.out.write(f"\r{self.message} ... {seconds:.0f} s")
+            self.out.flush()
+
+    def __exit__(self, kind, error, traceback):
+        self._done.set()
+        if self.live:
+            self._thread.join()
+        seconds = time.perf_counter() - self.start
+        ending = f"{'done' if kind is None else 'stopped'} in {seconds:.1f} s.\n"
+        # On a terminal the line is rewritten; in a log it is ended.
+        self.out.write(f"\r{self.message} ... {ending}" if self.live else f" {ending}")
+        self.out.flush()
+        return False
+
+
 def label(args, read=None, write=None):
-    """The ``label`` command: an active-learning session in the terminal."""
+    """The ``label`` command: an active-learning session in the terminal.
+
+    Every check of the command line and the files comes before the slow
+    step (blocking and computing the candidates' features); an error raises
+    ValueError or OSError, which :func:`main` prints as one line. Returns the
+    exit status: 0, or 130 when interrupted by Ctrl-C.
+    """
     from . import (
         ActiveLearner,
         NearestNeighborBlocker,
@@ -100,32 +199,71 @@ def label(args, read=None, write=None):
         uncertain_pairs,
         write_annotation_file,
     )
+    from ._review import PairQueue
 
+    say = print if write is None else write
+    labels_path = Path(args.labels)
+    _check_labels_path(labels_path)
     left = read_table(args.left, args.id)
     right = None if args.right is None else read_table(args.right, args.id)
-    learner = ActiveLearner(NearestNeighborBlocker(k=args.k), labels=args.labels,
-                            batch_size=args.batch_size, random_state=args.seed)
-    learner.fit(left, right)
-    say = print if write is None else write
-    if args.import_annotations:
-        imported = read_annotation_file(args.import_annotations).dropna()
-        learner.teach_many(imported)
-        say(f"Imported {len(imported)} labels from {args.import_annotations}.")
-    pairs = None
+    tables = [(args.left, left)] + ([] if right is None else [(args.right, right)])
+    for path, table in tables:
+        ids = "row numbers" if table.index.name is None else f"column {table.index.name!r}"
+        fields = _visible(", ".join(map(str, table.columns)))
+        say(f"{path}: {len(table):,} records, fields {fields}; ids: {ids}.")
+    summary, n_labels = _labels_summary(labels_path)
+    say(summary + ".")
+    by_row = [path for path, table in tables if table.index.name is None]
+    if by_row:
+        _check_row_ids(by_row, labels_path, n_labels, args.row_ids, say)
+    review = None
     if args.review:
         scored = pd.read_csv(args.review, dtype={"left_id": str, "right_id": str})
-        pairs = uncertain_pairs(scored, band=args.band)
-        say(f"{len(pairs)} pairs of {args.review} to review (probability in "
-            f"{args.band[0]}..{args.band[1]}).")
+        review = uncertain_pairs(scored, band=args.band)
+    imported = None
+    if args.import_annotations:
+        imported = read_annotation_file(args.import_annotations).dropna()
+
+    learner = ActiveLearner(NearestNeighborBlocker(k=args.k), labels=args.labels,
+                            batch_size=args.batch_size, random_state=args.seed)
+    sizes = " x ".join(f"{len(table):,}" for _, table in tables)
+    with _Status(f"Finding the {args.k} nearest candidates of each record ({sizes}) "
+                 "and their similarity features", out=_Out(say) if write else None):
+        learner.fit(left, right)
+    say(f"{len(learner.candidates_):,} candidate pairs.")
+    pairs = None
+    if review is not None:
+        queue = PairQueue(learner, review)  # unknown ids fail here, before labelling
+        repeated = len(review) - len(queue.pairs)
+        done = sum(learner.is_labelled(*pair) for pair in queue.pairs)
+        notes = [f"{repeated} listed more than once are asked once"] if repeated else []
+        notes += [f"{done} already labelled are skipped"] if done else []
+        say(f"{len(queue.pairs)} pairs of {args.review} to review (probability in "
+            f"{args.band[0]}..{args.band[1]}){'; ' if notes else ''}{'; '.join(notes)}.")
+        pairs = pd.DataFrame([(*pair, queue.probability(pair)) for pair in queue.pairs],
+                             columns=["left_id", "right_id", "probability"])
+    if imported is not None:
+        learner.teach_many(imported)
+        say(f"Imported {len(imported)} labels from {args.import_annotations}.")
     learner.refit()
     if args.export_annotations:
         batch = pairs if pairs is not None else learner.propose(args.batch_size)
         write_annotation_file(args.export_annotations, batch, left, right)
         say(f"Wrote {len(batch)} pairs to {args.export_annotations}.")
         return 0
-    n = label_session(learner, pairs=pairs, max_labels=args.max_labels, read=read,
-                      write=write, color=sys.stdout.isatty() and read is None)
+    before = _n_labels(learner)
+    try:
+        n = label_session(learner, pairs=pairs, max_labels=args.max_labels, read=read,
+                          write=write, color=sys.stdout.isatty() and read is None)
+    except KeyboardInterrupt:
+        # Each label went to the file as it was given: nothing is lost.
+        total = _n_labels(learner)
+        say(f"\nInterrupted: {max(total - before, 0)} labels given in this session; "
+            f"{total} labels are in {args.labels}, each saved as it was given.")
+        say(_next_step(args))
+        return 130
     say(f"{n} labels given; all labels are in {args.labels}.")
+    say(_next_step(args))
     return 0
 
 
@@ -281,6 +419,57 @@ def _add_link_commands(commands):
                          help="print the counts only, not the progress")
 
 
+def _n_labels(learner):
+    report = learner.report()
+    return report["n_labels"] + report["n_unsure"]
+
+
+class _Out:
+    """A file-like front for a ``write(text)`` callable, for :class:`_Status`."""
+
+    def __init__(self, write):
+        self._write, self._text = write, ""
+
+    def write(self, text):
+        self._text += text
+
+    def flush(self):
+        if self._text.endswith("\n"):
+            self._write(self._text.rstrip("\n"))
+            self._text = ""
+
+    def isatty(self):
+        return False
+
+
+def _check_row_ids(paths, labels_path, n_labels, row_ids, say):
+    """Tables without an id column are named by row numbers, which a sorted
+    or edited CSV silently changes: say so, and resume such labels only when
+    the user confirms the rows are unchanged (``--row-ids``)."""
+    names = " and ".join(str(p) for p in paths)
+    if n_labels and not row_ids:
+        raise ValueError(
+            f"{labels_path} holds {n_labels} labels, and {names} has no id column, so "
+            "its records are named by row number: if the CSV was sorted, filtered or "
+            "edited since, those labels now name other records. Resume with "
+            "--row-ids if the rows are as they were, or give an id column (--id).")
+    say(f"Note: {names} has no 'id' column; its records are named by row number "
+        "(0, 1, ...), and so are they in the labels. Do not sort, filter or edit "
+        "the CSV while it has labels (resuming will need --row-ids), or give an "
+        "id column (--id COLUMN).")
+
+
+def _next_step(args):
+    """The command to run next: train on the labels and link the tables."""
+    words = ["python", "-m", "skrecordpair", "link", args.left]
+    words += [] if args.right is None else [args.right]
+    words += ["--labels", args.labels]
+    words += [] if args.id is None else ["--id", args.id]
+    words += ["--out", "matches.csv"]
+    return "Next: train a model on the labels and link the tables with\n  " + \
+        " ".join(shlex.quote(str(w)) for w in words)
+
+
 def main(argv=None):
     """Entry point of ``python -m skrecordpair`` and the ``skrecordpair`` script."""
     parser = argparse.ArgumentParser(prog="skrecordpair", description=__doc__)
@@ -300,9 +489,13 @@ def main(argv=None):
                      help="the labels CSV (left_id,right_id,label), created if absent")
     lab.add_argument("--id", default=None,
                      help="the id column (default: 'id' if present, else the row)")
-    lab.add_argument("--k", type=int, default=10, help="candidates per record")
-    lab.add_argument("--batch-size", type=int, default=10, help="pairs per round")
-    lab.add_argument("--max-labels", type=int, default=None)
+    lab.add_argument("--row-ids", action="store_true",
+                     help="resume labels of a table without an id column (named by "
+                     "row number): the CSV's rows are as they were when labelled")
+    lab.add_argument("--k", type=_at_least(1), default=10, help="candidates per record")
+    lab.add_argument("--batch-size", type=_at_least(1), default=10,
+                     help="pairs per round")
+    lab.add_argument("--max-labels", type=_at_least(0), default=None)
     lab.add_argument("--seed", type=int, default=0)
     lab.add_argument("--review", default=None, help="CSV of scored pairs (left_id, "
                      "right_id, probability), e.g. link()'s output, to review")
@@ -316,13 +509,38 @@ def main(argv=None):
                      help="add the labels of a recordlinkage annotation file first")
     _add_link_commands(commands)
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        demo(max_epochs=args.max_epochs, random_state=args.seed)
-    elif args.command == "label":
-        return label(args)
-    elif args.command in ("link", "deduplicate"):
-        return link_command(args)
+    try:
+        if args.command == "demo":
+            demo(max_epochs=args.max_epochs, random_state=args.seed)
+        elif args.command == "label":
+            return label(args)
+        elif args.command in ("link", "deduplicate"):
+            return link_command(args)
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as error:
+        # A user's mistake (a path, a table, an option), not a bug: one line,
+        # without the traceback. Record values in it are shown escaped.
+        message = "\n".join(_visible(line) for line in str(error).splitlines())
+        if len(message) > 2000:  # a huge value quoted in the message
+            message = message[:1999] + "…"
+        print(f"skrecordpair {args.command}: error: {message}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _at_least(least):
+    """An argparse type: an integer no smaller than `least`."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {least}, got {value}")
+        return value
+    return parse
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ recordlinkage's annotation files."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -18,11 +20,18 @@ __all__ = ["label_session", "read_annotation_file", "write_annotation_file"]
 _KEYS = {"m": 1, "y": 1, "n": 0, "u": None, "?": None}
 _UNDO, _QUIT = ("b", "z"), ("q",)
 HELP = "[m]atch  [n]on-match  [u]nsure  [b]ack (undo)  [q]uit"
+SHORT_HELP = "m n u b q"  # for narrow terminals
 _HIGHLIGHT, _RESET = "\033[1;33m", "\033[0m"
 
 
-def format_pair(left, right, *, color=False, width=36):
-    """The two records side by side, one line per field, differences marked.
+def format_pair(left, right, *, color=False, width=36, columns=None):
+    r"""The two records side by side, one line per field, differences marked.
+
+    Values are shown as text that cannot act on the terminal: control
+    characters (escape sequences among them), invisible formatting
+    characters and bidirectional overrides are written as escapes such as
+    ``\x1b`` or ``\u202e``. Columns are aligned by display width, so wide
+    (CJK) characters and emoji count as two columns.
 
     Parameters
     ----------
@@ -32,36 +41,142 @@ def format_pair(left, right, *, color=False, width=36):
         Whether to highlight the fields that differ with ANSI colours; they
         are always marked with ``*`` in the first column.
     width : int, default=36
-        Largest number of characters shown of a value.
+        Largest number of columns shown of a value; ignored when `columns`
+        is given.
+    columns : int or None, default=None
+        The width of the terminal to fit: the values get the columns that
+        the field names leave, and below 48 columns each field takes three
+        lines (its name, then the left and the right value) instead of one.
+        None lays the values out `width` columns wide.
 
     Returns
     -------
     str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skrecordpair._review import format_pair
+    >>> left = pd.Series({"name": "Anna Smith", "city": "Berlin"}, name="l1")
+    >>> right = pd.Series({"name": "anna smith", "city": "Paris\x1b]0;x\x07"},
+    ...                   name="r9")
+    >>> print(format_pair(left, right, width=18))
+            left l1             right r9
+      name  Anna Smith          anna smith
+    * city  Berlin              Paris\x1b]0;x\x07
     """
     fields = list(dict.fromkeys([*left.index, *right.index]))
     values = {side: as_text(pd.Series([record.get(f) for f in fields], dtype=object))
               for side, record in (("left", left), ("right", right))}
-    name_width = max(len(str(f)) for f in fields)
-    lines = [f"  {'':<{name_width}}  {'left ' + str(left.name):<{width}}  "
-             f"right {right.name}"]
-    for i, field in enumerate(fields):
+    names = [_cut(str(f), 10**9) for f in fields]
+    ids = [_cut(str(left.name), 10**9), _cut(str(right.name), 10**9)]
+    stacked = columns is not None and columns < 48
+    name_width = max(_display_width(n) for n in names)
+    if columns is not None:
+        # Long field names are cut to a fifth of the line: the values matter more.
+        name_width = min(name_width, max(8, columns // 5))
+        width = max(4, (columns - 1 - name_width - 6) // 2)
+    if stacked:
+        width = max(4, columns - 5)
+        lines = [f"  {_cut('left ' + ids[0], width + 2)}",
+                 f"  {_cut('right ' + ids[1], width + 2)}"]
+    else:
+        lines = [f"  {'':<{name_width}}  {_pad(_cut('left ' + ids[0], width), width)}  "
+                 f"{_cut('right ' + ids[1], width)}"]
+    for i, name in enumerate(names):
         a, b = values["left"][i], values["right"][i]
-        same = (a or "").strip().lower() == (b or "").strip().lower()
+        same = not _differ(a, b)
+        mark = " " if same else "*"
         shown = [_cut("" if v is None else v, width) for v in (a, b)]
-        line = f"{' ' if same else '*'} {field!s:<{name_width}}  {shown[0]:<{width}}  " \
-               f"{shown[1]}"
-        lines.append(line if same or not color else _HIGHLIGHT + line + _RESET)
+        if stacked:
+            rows = [f"{mark} {_cut(name, width + 2)}", f"  < {shown[0]}", f"  > {shown[1]}"]
+        else:
+            rows = [f"{mark} {_pad(_cut(name, name_width), name_width)}  "
+                    f"{_pad(shown[0], width)}  {shown[1]}"]
+        lines.extend(row if same or not color else _HIGHLIGHT + row + _RESET
+                     for row in rows)
     return "\n".join(lines)
 
 
+def _differ(a, b):
+    """Whether two values (text or None) differ beyond case and surrounding
+    white space: the fields marked ``*``. Computed on the values themselves,
+    never on what is shown of them, so a value cut short or holding
+    characters shown as escapes still differs from another."""
+    return (a or "").strip().lower() != (b or "").strip().lower()
+
+
+# Shown as escapes: C0 and C1 controls and DEL (category Cc: escape sequences
+# start with them), and the invisible format characters (Cf: bidirectional
+# overrides and isolates, zero-width spaces and joiners, the BOM), which can
+# reorder or hide what a value shows.
+_INVISIBLE = {"Cc", "Cf"}
+
+
+def _visible(text):
+    """`text` with each character that could act on a terminal or hide itself
+    written as a Python-style escape (``\\x1b``, ``\\u202e``, ``\\U000e0001``)."""
+    if text.isprintable():  # the usual case, fast: none of those characters
+        return text
+    return "".join(_escape(c) if unicodedata.category(c) in _INVISIBLE else c
+                   for c in text)
+
+
+def _escape(char):
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _char_width(char):
+    """Columns a terminal gives `char`: 2 for wide (East Asian wide and full
+    width, most emoji), 0 for combining marks, else 1."""
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _display_width(text):
+    if text.isascii():
+        return len(text)
+    return sum(_char_width(c) for c in text)
+
+
 def _cut(text, width):
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[:width - 1] + "…"
+    """`text` on one line, white space collapsed, the other control
+    characters escaped (:func:`_visible`), cut to `width` columns with an
+    ellipsis when longer."""
+    text = _visible(" ".join(text.split()))
+    if _display_width(text) <= width:
+        return text
+    kept, used = [], 0
+    for char in text:
+        w = _char_width(char)
+        if used + w > width - 1:
+            break
+        kept.append(char)
+        used += w
+    return "".join(kept) + "…"
+
+
+def _pad(text, width):
+    """`text` padded with spaces to `width` display columns."""
+    return text + " " * max(0, width - _display_width(text))
+
+
+_CSI_END = range(0x40, 0x7F)
 
 
 def read_key(prompt=""):
     """One key press from the terminal (no Enter needed), or one line's first
-    character when the input is not a terminal; ``"q"`` at the end of input."""
+    character when the input is not a terminal; ``"q"`` at the end of input.
+
+    A key that sends several bytes (an arrow or function key: an escape
+    sequence; a non-ASCII character) is returned whole, as one string. Keys
+    typed before the prompt are dropped, so that no key labels a pair that
+    was not on screen yet.
+    """
     sys.stdout.write(prompt)
     sys.stdout.flush()
     if sys.stdin.isatty():
@@ -72,17 +187,51 @@ def read_key(prompt=""):
         old = termios.tcgetattr(fd)
         try:
             tty.setcbreak(fd)
-            key = sys.stdin.read(1)
+            key = _read_tty_key(fd)
         finally:
             termios.tcsetattr(fd, termios.TCSADRAIN, old)
-        sys.stdout.write(key + "\n")
-        return "q" if key in ("\x03", "\x04") else key
+        # Only a printable key is echoed: an escape sequence echoed raw would
+        # act on the terminal (and eat the start of the next line).
+        sys.stdout.write((key if key.isprintable() else "") + "\n")
+        sys.stdout.flush()
+        return "q" if key in ("\x03", "\x04", "") else key
     line = sys.stdin.readline()
     return line.strip()[:1].lower() if line else "q"
 
 
+def _read_tty_key(fd):
+    """One key from the terminal `fd` in cbreak mode, read byte by byte with
+    ``os.read`` (not through ``sys.stdin``'s buffer, which would keep the
+    rest of an escape sequence and hand it out as further keys)."""
+    import codecs
+    import os
+    import select
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    key = ""
+    while not key:  # a multi-byte character: until it is whole
+        byte = os.read(fd, 1)
+        if not byte:
+            return ""
+        key = decoder.decode(byte)
+    if key != "\x1b":
+        return key
+    # An escape sequence arrives at once; a lone Esc key has nothing after it.
+    sequence = b""
+    while len(sequence) < 32 and select.select([fd], [], [], 0.05)[0]:
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        sequence += byte
+        if len(sequence) > 1 and sequence[:1] in (b"[", b"O") and sequence[-1] in _CSI_END:
+            break  # the final byte of a CSI or SS3 sequence
+        if len(sequence) == 1 and sequence not in (b"[", b"O"):
+            break  # Alt and a key
+    return key + sequence.decode("utf-8", errors="replace")
+
+
 def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None,
-                  color=False):
+                  color=False, columns=None):
     """Label pairs in the terminal: the records side by side, one key per pair.
 
     Each round shows the learner's proposed batch (or the next pairs of
@@ -102,7 +251,9 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
     pairs : pandas.DataFrame or None, default=None
         Pairs to review (``left_id`` and ``right_id`` columns, e.g. from
         :func:`~skrecordpair.uncertain_pairs`) instead of the learner's
-        proposals; the pairs already labelled are skipped.
+        proposals; the pairs already labelled are skipped, a pair listed
+        twice is asked once, and a ``probability`` column is shown with each
+        pair.
     max_labels : int or None, default=None
         Stop after this many labels in this session; None goes on until
         ``q``, the end of the input, or nothing is left to label.
@@ -112,11 +263,21 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
         ``write(text)`` shows text; None prints it.
     color : bool, default=False
         Whether to highlight differing fields with ANSI colours.
+    columns : int or None, default=None
+        The width of the terminal, which the records are laid out to fit
+        (see :func:`~skrecordpair._review.format_pair`); None asks the
+        terminal, and takes 100 when it cannot tell.
 
     Returns
     -------
     int
         The number of labels given in this session (undone ones not counted).
+
+    Raises
+    ------
+    ValueError
+        If a pair of `pairs` names a record that the tables do not hold;
+        raised before the first pair is shown.
 
     Examples
     --------
@@ -136,6 +297,9 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
     read = read_key if read is None else read
     write = print if write is None else write
     queue = PairQueue(learner, pairs)
+    if columns is None:
+        columns = shutil.get_terminal_size((100, 24)).columns
+    prompt = f"{HELP} > " if columns > len(HELP) + 3 else f"{SHORT_HELP} > "
     given = []  # the pairs labelled in this session, in order
     while max_labels is None or len(given) < max_labels:
         todo = queue.next_batch()
@@ -146,10 +310,13 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
         while todo and (max_labels is None or len(given) < max_labels):
             pair = todo[0]
             n = learner.report()["n_labels"]
-            write(f"\n--- pair {n + 1} ({len(given)} in this session) ---")
+            p = queue.probability(pair)
+            write(f"\n--- pair {n + 1} ({len(given)} in this session"
+                  f"{'' if p is None else f'; p={p:.2f}'}) ---")
             write(format_pair(learner.record(pair[0], "left"),
-                              learner.record(pair[1], "right"), color=color))
-            key = read(f"{HELP} > ")
+                              learner.record(pair[1], "right"), color=color,
+                              columns=columns))
+            key = read(prompt)
             if key in _QUIT:
                 quit_ = True
                 break
@@ -161,10 +328,10 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
                 if given and given[-1] == undone:
                     given.pop()
                 todo.insert(0, undone)
-                write(f"Took back the label of {undone}.")
+                write(f"Took back the label of {_pair_text(undone)}.")
                 continue
             if key not in _KEYS:
-                write(HELP)
+                write(HELP if prompt.startswith(HELP) else SHORT_HELP)
                 continue
             learner.teach(pair[0], pair[1], _KEYS[key])
             given.append(learner.pair(*pair))
@@ -185,18 +352,50 @@ class PairQueue:
     learner : ActiveLearner
         The fitted learner.
     pairs : pandas.DataFrame or None, default=None
-        Pairs to review, with ``left_id`` and ``right_id`` columns.
+        Pairs to review, with ``left_id`` and ``right_id`` columns (and
+        optionally ``probability``); a pair listed more than once (in either
+        order, when deduplicating) is kept once, at its first place.
+
+    Raises
+    ------
+    ValueError
+        If `pairs` lacks a column, or a pair names a record id that the
+        tables do not hold (checked here, before anything is shown).
     """
 
     def __init__(self, learner, pairs=None):
-        if pairs is not None:
-            missing = [c for c in ("left_id", "right_id") if c not in pairs]
-            if missing:
-                raise ValueError("pairs must be a DataFrame with left_id and right_id "
-                                 f"columns; it lacks {missing}.")
         self.learner = learner
-        self.pairs = None if pairs is None else list(zip(pairs["left_id"],
-                                                         pairs["right_id"]))
+        self.pairs = None
+        self._probability = {}
+        if pairs is None:
+            return
+        missing = [c for c in ("left_id", "right_id") if c not in pairs]
+        if missing:
+            raise ValueError("pairs must be a DataFrame with left_id and right_id "
+                             f"columns; it lacks {missing}.")
+        probability = (pairs["probability"] if "probability" in pairs
+                       else [None] * len(pairs))
+        # Each pair as the learner stores it (ids as the tables spell them,
+        # in table order when deduplicating), so that a pair listed twice,
+        # or in both orders when deduplicating, is asked once.
+        self.pairs, bad = [], []
+        for left_id, right_id, p in zip(pairs["left_id"], pairs["right_id"],
+                                        probability):
+            try:
+                pair = learner.pair(left_id, right_id)
+            except ValueError:
+                bad.append((left_id, right_id))
+                continue
+            if pair not in self._probability:
+                self.pairs.append(pair)
+                self._probability[pair] = _number(p)
+        if bad:
+            shown = ", ".join(_pair_text(b) for b in bad[:3])
+            raise ValueError(
+                f"{len(bad)} of the {len(pairs)} pairs to review name a record id that "
+                f"the tables do not hold, or pair a record with itself: {shown}"
+                f"{', ...' if len(bad) > 3 else ''}. Are they pairs of these tables, "
+                "with the same id column?")
 
     def next_batch(self):
         """The next ``(left_id, right_id)`` pairs, at most the learner's
@@ -208,6 +407,23 @@ class PairQueue:
         size = self.learner.batch_size
         batch, self.pairs = self.pairs[:size], self.pairs[size:]
         return batch
+
+    def probability(self, pair):
+        """The probability given with `pair` in the pairs to review, or None."""
+        return self._probability.get(pair)
+
+
+def _number(value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(value) else value
+
+
+def _pair_text(pair):
+    """A pair of ids as text to show: ``(l1, r7)``, control characters escaped."""
+    return f"({_visible(str(pair[0]))}, {_visible(str(pair[1]))})"
 
 
 def _report_line(report):

@@ -7,7 +7,7 @@ import html
 import pandas as pd
 
 from ._pairs import as_text
-from ._review import PairQueue, _report_line
+from ._review import PairQueue, _differ, _pair_text, _report_line, _visible
 
 __all__ = ["LabelWidget"]
 
@@ -155,7 +155,7 @@ class LabelWidget:
             self.given.pop()
         self._todo.insert(0, undone)
         self._next()
-        self._update_status(f"Took back the label of {html.escape(str(undone))}. "
+        self._update_status(f"Took back the label of {html.escape(_pair_text(undone))}. "
                             + _report_line(self.learner.report()))
 
     def _update_status(self, text):
@@ -174,6 +174,10 @@ def pair_html(left, right):
     """The two records as an HTML table, one row per field, the rows whose
     values differ highlighted.
 
+    Values, field names and ids are HTML-escaped, and their control and
+    invisible formatting characters (bidirectional overrides among them)
+    are shown as escapes such as ``\\u202e``, as in the terminal.
+
     Parameters
     ----------
     left, right : pandas.Series
@@ -189,10 +193,14 @@ def pair_html(left, right):
     rows = []
     for i, field in enumerate(fields):
         a, b = values["left"][i], values["right"][i]
-        same = (a or "").strip().lower() == (b or "").strip().lower()
-        style = "" if same else ' style="background-color:#fff3b0"'
-        cells = "".join(f"<td>{html.escape(v or '')}</td>" for v in (a, b))
-        rows.append(f"<tr{style}><th>{html.escape(str(field))}</th>{cells}</tr>")
-    head = (f"<tr><th></th><th>left {html.escape(str(left.name))}</th>"
-            f"<th>right {html.escape(str(right.name))}</th></tr>")
+        style = ' style="background-color:#fff3b0"' if _differ(a, b) else ""
+        cells = "".join(f"<td>{_html(v or '')}</td>" for v in (a, b))
+        rows.append(f"<tr{style}><th>{_html(str(field))}</th>{cells}</tr>")
+    head = (f"<tr><th></th><th>left {_html(str(left.name))}</th>"
+            f"<th>right {_html(str(right.name))}</th></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _html(text):
+    # White space collapses in HTML anyway; the other controls are shown.
+    return html.escape(_visible(" ".join(text.split())))

@@ -252,3 +252,168 @@ def test_a_bad_annotation_file_gets_a_clear_error(tmp_path):
     path.write_text('{"version": 1, "pairs": [')
     with pytest.raises(ValueError, match=r"annotation.json' is not JSON"):
         read_annotation_file(path)
+# ------------------------------------------- what reaches the terminal (N6)
+_ATTACK = "evil corp\x1b[1G \x1b[47Gjohn smith\x1b[K"  # redraws its row as "john smith"
+
+
+def test_format_pair_shows_control_characters_as_escapes():
+    left = pd.Series({"name": "john smith", "city": "berlin", "note": "abc"}, name="a1")
+    right = pd.Series({"name": _ATTACK, "city": "berlin\x1b]0;PWNED\x07",
+                       "note": "\u202ecba", "na\x1bme": "x"}, name="b\x9b1")
+    for columns in (None, 30, 100):
+        text = format_pair(left, right, columns=columns)
+        # Nothing reaches the terminal that it would act on: no C0/C1 control
+        # but the line breaks, no bidi override.
+        assert not [c for c in text if (ord(c) < 32 and c != "\n")
+                    or 0x7f <= ord(c) < 0xa0 or c == "\u202e"]
+        assert "\\x1b" in text and "\\u202e" in text and "\\x9b" in text
+    lines = format_pair(left, right, width=60).splitlines()
+    assert lines[1].startswith("* name") and "evil corp\\x1b[1G" in lines[1]
+    assert lines[2].startswith("* city") and "\\x1b]0;PWNED\\x07" in lines[2]
+    assert lines[3].startswith("* note") and "\\u202ecba" in lines[3]
+    assert lines[4].startswith("* na\\x1bme")
+    assert "right b\\x9b1" in lines[0]
+
+
+def test_the_difference_mark_is_computed_on_the_values_not_on_what_is_shown():
+    # Values that look alike once cut short, or only differ by an invisible
+    # character, are still marked different; case and outer spaces are not.
+    left = pd.Series({"a": "x" * 50 + "1", "b": "john\u200bsmith", "c": " Anna "})
+    right = pd.Series({"a": "x" * 50 + "2", "b": "johnsmith", "c": "anna"})
+    lines = format_pair(left, right, width=20).splitlines()
+    assert [line[0] for line in lines[1:]] == ["*", "*", " "]
+    assert "\\u200b" in lines[2]
+
+
+def test_pair_html_escapes_markup_and_shows_control_characters():
+    from skrecordpair._widget import pair_html
+
+    left = pd.Series({"name": "<b>john</b>", "city": "berlin"}, name="<i>a1")
+    right = pd.Series({"name": "\u202enhoj", "city": "berlin\x1b[K"}, name="b1")
+    page = pair_html(left, right)
+    assert "<b>john" not in page and "&lt;b&gt;john&lt;/b&gt;" in page
+    assert "&lt;i&gt;a1" in page
+    assert "\u202e" not in page and "\x1b" not in page
+    assert "\\u202enhoj" in page and "berlin\\x1b[K" in page
+    assert page.count("background-color") == 2  # both rows differ
+
+
+# ----------------------------------------------------- layout (N18)
+def _display_width(text):
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def test_wide_characters_keep_the_columns_aligned():
+    left = pd.Series({"name": "東京 太郎", "city": "😀 smile", "zip": "10115"}, name="l1")
+    right = pd.Series({"name": "tokyo taro", "city": "smile", "zip": "10115"}, name="r1")
+    lines = format_pair(left, right, width=12).splitlines()
+    # The right value starts at the same display column on every line.
+    starts = {_display_width(line[:line.rindex(value)])
+              for line, value in zip(lines, ["right r1", "tokyo taro", "smile", "10115"])}
+    assert len(starts) == 1
+    # Cutting counts display columns too: 8 CJK characters fill 16 columns.
+    cut = format_pair(pd.Series({"f": "東" * 20}), pd.Series({"f": "x"}), width=9)
+    assert cut.splitlines()[1].split("  ")[1].strip() == "東東東東…"
+
+
+@pytest.mark.parametrize("columns", [20, 40, 60, 100, 200])
+def test_the_pair_fits_the_terminal(columns):
+    left = pd.Series({"a_rather_long_field_name": "x" * 300, "city": "東京" * 50},
+                     name="l1")
+    right = pd.Series({"a_rather_long_field_name": "y" * 300, "city": "berlin"},
+                      name="r1")
+    lines = format_pair(left, right, columns=columns).splitlines()
+    assert max(_display_width(line) for line in lines) < columns
+    if columns >= 100:  # a wide terminal shows more than the old 36 characters
+        assert "x" * (35 if columns == 100 else 80) in lines[1]
+    if columns < 48:  # narrow: one field per three lines, left then right value
+        assert lines[2].startswith("* a_rather") and lines[3].startswith("  < xxx")
+        assert lines[4].startswith("  > yyy")
+
+
+def test_read_key_takes_an_escape_sequence_as_one_key(monkeypatch, capsys):
+    """An arrow key (three bytes) or a non-ASCII letter (two bytes) is one
+    key, and the escape sequence is not echoed back raw."""
+    import pty
+    import signal
+    import termios
+    import tty
+
+    from skrecordpair import _review
+
+    # read_key enters cbreak mode with TCSAFLUSH, which drops the keys typed
+    # before the pair was shown; here the keys are all typed first.
+    setcbreak = tty.setcbreak
+    monkeypatch.setattr(tty, "setcbreak",
+                        lambda fd, when=None: setcbreak(fd, termios.TCSANOW))
+
+    def timeout(*args):
+        raise TimeoutError("read_key waited for a key that was sent")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
+    master, slave = pty.openpty()
+    try:
+        tty.setcbreak(slave)
+        signal.alarm(20)
+        with open(slave, closefd=False) as tty_in:
+            monkeypatch.setattr(sys, "stdin", tty_in)
+            os.write(master, b"\x1b[A")
+            time.sleep(0.1)
+            os.write(master, "é".encode() + b"m\x1bOP")
+            keys = [_review.read_key("> ") for _ in range(4)]
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        os.close(master)
+        os.close(slave)
+    assert keys == ["\x1b[A", "é", "m", "\x1bOP"]
+    assert "\x1b" not in capsys.readouterr().out
+
+
+def test_an_arrow_key_shows_the_help_once(tables, tmp_path):
+    learner = _learner(tables)
+    labeller = Labeller(tables[2], script=["\x1b[A", "q"])
+    label_session(learner, read=labeller.read, write=labeller.write, columns=100)
+    assert sum(t.startswith("[m]atch") for t in labeller.out) == 1
+
+
+# -------------------------------------------------- reviewed pairs (N17)
+def test_review_asks_a_pair_listed_twice_once(tables, tmp_path):
+    learner = _learner(tables, labels=tmp_path / "labels.csv")
+    c = learner.candidates_.iloc[[3, 1, 7]][["left_id", "right_id"]]
+    pairs = pd.concat([c, c.iloc[::-1]], ignore_index=True).assign(probability=0.5)
+    labeller = Labeller(tables[2])
+    assert label_session(learner, pairs=pairs, read=labeller.read,
+                         write=labeller.write) == 3
+    assert labeller.shown == list(zip(c.left_id, c.right_id))
+    assert any("p=0.50" in t for t in labeller.out)  # the probability is shown
+
+
+def test_review_when_deduplicating_asks_a_pair_once_in_either_order(tables):
+    from skrecordpair import ActiveLearner, NearestNeighborBlocker
+    from skrecordpair._review import PairQueue
+
+    table = tables[0]
+    learner = ActiveLearner(NearestNeighborBlocker(k=3), batch_size=50,
+                            random_state=0).fit(table)
+    c = learner.candidates_.iloc[:4]
+    pairs = pd.DataFrame({"left_id": [*c.left_id, *c.right_id],
+                          "right_id": [*c.right_id, *c.left_id]})
+    queue = PairQueue(learner, pairs)
+    assert queue.next_batch() == list(zip(c.left_id, c.right_id))
+    assert queue.next_batch() == []
+
+
+def test_review_refuses_unknown_ids_before_showing_a_pair(tables):
+    from skrecordpair._review import PairQueue
+
+    learner = _learner(tables)
+    pairs = pd.DataFrame({"left_id": ["l1", "zz9", "l2"], "right_id": ["r1", "r2", "q7"]})
+    with pytest.raises(ValueError, match=r"2 of the 3 pairs .*\(zz9, r2\), \(l2, q7\)"):
+        PairQueue(learner, pairs)
+    out = []
+    with pytest.raises(ValueError, match="2 of the 3 pairs"):
+        label_session(learner, pairs=pairs, read=lambda prompt: "m", write=out.append)
+    assert out == []
