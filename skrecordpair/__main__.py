@@ -102,7 +102,8 @@ def read_table(path, id_column=None):
             shown = ", ".join(repr(_visible(str(i))) for i in repeated[:5])
             raise ValueError(f"{path}: the id column {id_column!r} must name each record "
                              f"once; it repeats {len(repeated)} id(s): {shown}"
-                             f"{', ...' if len(repeated) > 5 else ''}.")
+                             f"{', ...' if len(repeated) > 5 else ''}. Name a column of unique "
+                             "ids with --id.")
         table = table.set_index(id_column)
     return table
 
@@ -267,9 +268,9 @@ def label(args, read=None, write=None):
     return 0
 
 
-def _read_records(path, id_column, labels):
+def _read_records(path, id_column):
     """A table of the ``link``/``deduplicate`` commands (see :func:`read_table`),
-    refused when it has no record or repeats an id."""
+    refused when it has no record."""
     try:
         table = read_table(path, id_column)
     except pd.errors.EmptyDataError:
@@ -278,13 +279,6 @@ def _read_records(path, id_column, labels):
     if len(table) == 0:
         raise SystemExit(f"{path}: the table has no record (only its header "
                          f"{list(table.columns)}).")
-    repeated = table.index[table.index.duplicated()].unique()
-    if len(repeated):
-        raise SystemExit(
-            f"{path}: the ids must be unique (the labels file {labels} names "
-            f"records by id), but the column {table.index.name!r} repeats "
-            f"{len(repeated)} id(s): {repeated[:5].tolist()}. Pass the column "
-            f"of unique ids with --id-column.")
     return table
 
 
@@ -339,7 +333,7 @@ def link_command(args, out=None):
 
     dedupe = args.command == "deduplicate"
     paths = [args.table] if dedupe else [args.left, args.right]
-    tables = [_read_records(path, args.id, args.labels) for path in paths]
+    tables = [_read_records(path, args.id) for path in paths]
     sides = list(zip(paths, tables))
     _check_labels(args.labels, sides * 2 if dedupe else sides)
     verbose = int(not args.quiet)
