@@ -143,7 +143,10 @@ def test_ctrl_c_is_one_line_and_exit_status_130(files):
     process = subprocess.Popen(
         [sys.executable, "-m", "skrecordpair", "label", str(files / "left.csv"),
          str(files / "right.csv"), "--labels", str(labels), "--k", "3"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        # A suite started in the background (nohup, `&`) passes SIGINT on
+        # ignored, and Python keeps it ignored; a terminal's Ctrl-C is not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     process.stdin.write(b"n\n")
     process.stdin.flush()  # left open: the session waits for the next key
     deadline = time.monotonic() + 120
