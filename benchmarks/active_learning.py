@@ -65,7 +65,7 @@ from skrecordpair import (
     best_f1_threshold,
     pair_frame,
 )
-from skrecordpair._active import _drop_empty_columns
+from skrecordpair._labelling.learner import _drop_empty_columns
 from skrecordpair.datasets import load_magellan
 
 DATASETS = ["febrl4", "abt_buy", "amazon_google", "dblp_acm", "walmart_amazon"]

@@ -52,8 +52,8 @@ from _bench import Run, add_arguments, magellan_folder
 from scipy.stats import spearmanr
 
 from skrecordpair import RecordPairClassifier
-from skrecordpair._explain import REFERENCES, explain_pairs
-from skrecordpair._labels import match_index
+from skrecordpair._matcher.classes import match_index
+from skrecordpair._matcher.explain import REFERENCES, explain_pairs
 from skrecordpair.datasets import load_magellan
 
 DATASETS = ["beer", "fodors_zagats", "amazon_google", "abt_buy", "dblp_acm",

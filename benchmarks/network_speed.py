@@ -42,9 +42,9 @@ from _bench import (
     magellan_folder,
 )
 
-import skrecordpair._explain as explain_module
+import skrecordpair._matcher.explain as explain_module
 from skrecordpair import RecordPairClassifier
-from skrecordpair._data import PairDataset
+from skrecordpair._matcher.batches import PairDataset
 from skrecordpair.datasets import load_magellan
 
 

@@ -81,8 +81,8 @@ from sklearn.metrics import average_precision_score, f1_score
 from sklearn.model_selection import train_test_split
 
 from skrecordpair import RecordPairClassifier, SimilarityFeatures, best_f1_threshold
+from skrecordpair._matcher.text_encoder import FrozenTextEncoder, cosine_similarities
 from skrecordpair._pairs import as_text
-from skrecordpair._pretrained import FrozenTextEncoder, cosine_similarities
 from skrecordpair.datasets import load_magellan
 
 # (label, template, layer, pooling). The first is the one the network variant

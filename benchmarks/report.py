@@ -41,6 +41,7 @@ OTHERS = {
     "blocking-scale": "Blocking two large synthetic people tables",
     "active_learning": "Active learning: labels against F1",
     "threshold_sources": "Where the decision threshold comes from",
+    "busy_cpu": "Training on a shared CPU: one thread against all cores",
 }
 
 # Scripts whose runs each cover some of the data sets or configurations: their
@@ -579,12 +580,42 @@ def _pct(stat):
     return {"mean": 100 * stat["mean"], "sd": 100 * stat["sd"]}
 
 
+def busy_cpu(record):
+    r = record["results"]
+    settings = record["settings"]
+    lines = [
+        (f"The default model fitted on `{r['dataset']}`'s train split "
+         f"({r['train_pairs']:,} pairs) and scoring its test split "
+         f"({r['test_pairs']:,} pairs), median of {settings['repeats']} fits per cell, "
+         "the two settings timed in turns. *Busy*: one other process spins a "
+         f"pure-Python loop on core {settings['busy_core']}. *new default*: `n_jobs=None` "
+         f"(one thread); *old behaviour*: `n_jobs={settings['old_threads']}` (the "
+         "threads torch and OpenMP took before `n_jobs` existed)."),
+        "",
+    ]
+    conditions = [c for c in ("quiet", "busy") if c in r]
+    rows = []
+    for name in [n for n in r[conditions[0]] if isinstance(r[conditions[0]][n], dict)]:
+        cells = {c: r[c][name] for c in conditions}
+        fit = {c: cells[c]["fit"]["median_seconds"] for c in conditions}
+        proba = {c: cells[c]["predict_proba"]["median_seconds"] for c in conditions}
+        ratio = (f"{fit['busy'] / fit['quiet']:.2f}" if len(fit) == 2 else "")
+        rows.append([name, *(f"{fit[c]:.1f}" for c in conditions), ratio,
+                     *(f"{proba[c]:.2f}" for c in conditions),
+                     f"{cells[conditions[0]]['test_f1']:.1%}"])
+    return lines + table(["setting", *(f"fit s, {c}" for c in conditions),
+                          "busy / quiet", *(f"predict_proba s, {c}" for c in conditions),
+                          "test F1"], rows) + ["", "Largest difference of a test "
+        "probability between the two settings: " + ", ".join(
+            f"{c} {r[c]['max_abs_proba_difference']:.1g}" for c in conditions) + "."]
+
+
 RENDER = {"scoring_memory": scoring_memory, "inference_speed": inference_speed,
           "network_speed": network_speed, "explain": explain,
           "explain_faithfulness": explain_faithfulness,
           "blocking-magellan": blocking_magellan, "blocking-febrl": blocking_febrl,
           "blocking-scale": blocking_scale, "active_learning": active_learning,
-          "threshold_sources": threshold_sources}
+          "threshold_sources": threshold_sources, "busy_cpu": busy_cpu}
 
 
 def render(latest):

@@ -1,17 +1,21 @@
 """skrecordpair: entity matching with a BiMPM record-pair network, the scikit-learn way."""
 
 from . import datasets
-from ._active import ActiveLearner, read_labels, uncertain_pairs
 from ._blocking import NearestNeighborBlocker
 from ._blocking_metrics import pair_completeness, reduction_ratio
 from ._candidate_nonmatches import add_candidate_nonmatches
-from ._classifier import CHUNK_SIZE, RecordPairClassifier, best_f1_threshold
+from ._labelling.learner import ActiveLearner, read_labels, uncertain_pairs
+from ._labelling.terminal import (
+    label_session,
+    read_annotation_file,
+    write_annotation_file,
+)
+from ._labelling.widget import LabelWidget
 from ._linking import deduplicate, link
+from ._matcher.classifier import CHUNK_SIZE, RecordPairClassifier, best_f1_threshold
+from ._matcher.text_encoder import FrozenTextEncoder
 from ._pairs import pair_frame
-from ._pretrained import FrozenTextEncoder
-from ._review import label_session, read_annotation_file, write_annotation_file
 from ._similarity import SimilarityFeatures
-from ._widget import LabelWidget
 from .plotting import (
     ExplanationView,
     evidence_by_field,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
-from ._review import _visible
+from ._labelling.terminal import _visible
 
 
 def demo(max_epochs=5, random_state=0, out=sys.stdout):
@@ -200,7 +200,7 @@ def label(args, read=None, write=None):
         uncertain_pairs,
         write_annotation_file,
     )
-    from ._review import PairQueue
+    from ._labelling.terminal import PairQueue
 
     say = print if write is None else write
     labels_path = Path(args.labels)

@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ._blocking import _frame, check_record_table
-from ._labels import positive_index
+from ._matcher.classes import positive_index
 from ._pairs import pair_frame
 from ._progress import Progress, count, pass_verbose
 

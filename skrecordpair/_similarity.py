@@ -18,8 +18,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._matcher.tokens import code_points, map_characters, row_positions
 from ._pairs import Sides, pair_texts, resolve_fields
-from ._text import code_points, map_characters, row_positions
 from ._validation import POSITIVE, Interval, validate_params
 
 __all__ = ["SimilarityFeatures"]

@@ -10,8 +10,8 @@ import torch
 
 import skrecordpair
 from skrecordpair import RecordPairClassifier
-from skrecordpair._bimpm import RecordPairNetwork
-from skrecordpair._training import (
+from skrecordpair._matcher.network import RecordPairNetwork
+from skrecordpair._matcher.training import (
     NETWORK_DATA_SIZES,
     NETWORK_OPTIONS_NOT_OFFERED,
     NETWORK_PARAMS,
@@ -36,7 +36,7 @@ def test_network_hyperparameters_are_the_estimators_with_the_same_defaults():
 
 
 def test_featurizer_parameters_are_the_estimators_with_the_same_defaults():
-    from skrecordpair._featurizer import PairFeaturizer
+    from skrecordpair._matcher.featurizer import PairFeaturizer
 
     featurizer = {name: p.default for name, p in _init_parameters(PairFeaturizer).items()}
     estimator = {name: p.default for name, p in _init_parameters(RecordPairClassifier).items()}
@@ -76,31 +76,43 @@ def test_invalid_hyperparameters_name_what_they_must_be(name, value, match):
         RecordPairClassifier(**{name: value})._validate_params()
 
 
-def _internal_imports(path):
-    """The package modules that the module at `path` imports (at any depth)."""
+def _module_name(path):
+    """`path`'s dotted name inside the package: ``_matcher.featurizer``."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _internal_imports(path, modules):
+    """The package modules (of `modules`) that the module at `path` imports,
+    at any depth of its code."""
+    name = _module_name(path)
+    here = name.split(".") if path.stem == "__init__" else name.split(".")[:-1]
     tree = ast.parse(path.read_text(encoding="utf-8"))
     imported = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                imported.add(node.module.split(".")[0])
-            else:  # from . import x
-                imported.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.startswith("skrecordpair."):
-                    imported.add(alias.name.split(".")[1])
+        targets = []
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = here[:len(here) - (node.level - 1)]
+            module = [*base, *(node.module.split(".") if node.module else [])]
+            targets = [".".join(module)] + [".".join([*module, a.name]) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
                 "skrecordpair."):
-            imported.add(node.module.split(".")[1])
+            module = node.module.split(".")[1:]
+            targets = [".".join(module)] + [".".join([*module, a.name]) for a in node.names]
+        elif isinstance(node, ast.Import):
+            targets = [a.name.split(".", 1)[1] for a in node.names
+                       if a.name.startswith("skrecordpair.")]
+        imported.update(t for t in targets if t in modules and t != name)
     return imported
 
 
 def test_no_module_imports_a_module_that_imports_it_back():
-    modules = {path.stem: path for path in PACKAGE.glob("*.py") if path.stem != "__init__"}
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")
+               if path.stem != "__init__"}
     for name in modules:
         importlib.import_module(f"skrecordpair.{name}")
-    graph = {name: _internal_imports(path) & set(modules) for name, path in modules.items()}
+    graph = {name: _internal_imports(path, modules) for name, path in modules.items()}
+    assert graph["_matcher.classifier"] >= {"_matcher.featurizer", "_matcher.training"}
     # The saved-model format knows no estimator nor component: they use it.
     assert graph["_persistence"] == set()
 

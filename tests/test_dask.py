@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from skrecordpair import RecordPairClassifier, pair_frame
-from skrecordpair._classifier import CHUNK_SIZE
+from skrecordpair._matcher.classifier import CHUNK_SIZE
 
 from .conftest import TINY, make_people_pairs
 

@@ -15,12 +15,12 @@ from skrecordpair import (
     NearestNeighborBlocker,
     RecordPairClassifier,
     SimilarityFeatures,
-    _classifier,
-    _featurizer,
     deduplicate,
     link,
     pair_frame,
 )
+from skrecordpair._matcher import classifier as _classifier
+from skrecordpair._matcher import featurizer as _featurizer
 
 from .conftest import TINY, make_tables
 

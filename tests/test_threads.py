@@ -11,11 +11,11 @@ from skorch.callbacks import Callback
 from threadpoolctl import threadpool_info
 
 from skrecordpair import RecordPairClassifier
-from skrecordpair import _featurizer as featurizer_module
+from skrecordpair._matcher import featurizer as featurizer_module
 from skrecordpair._threads import PAIRS_PER_THREAD, batch_threads, cpu_threads
 
 from .conftest import TINY
-from .test_compatibility import DATA
+from .matcher.test_saved_model_compatibility import DATA
 
 
 def openmp_threads():

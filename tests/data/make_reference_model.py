@@ -1,4 +1,4 @@
-"""Write the reference model that tests/test_compatibility.py loads.
+"""Write the reference model that tests/matcher/test_saved_model_compatibility.py loads.
 
 Run once, with the skrecordpair that defines the format being frozen
 (format version 1, written at commit 2d2baa8)::

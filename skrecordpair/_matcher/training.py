@@ -27,11 +27,8 @@ from skorch.callbacks import EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.helper import predefined_split
 
-from ._bimpm import MATCHING_STRATEGIES, RecordPairNetwork
-from ._data import PairDataset, collate_pairs
-from ._labels import encode_validation_labels, match_index
-from ._pairs import resolve_pair_args
-from ._persistence import (
+from .._pairs import resolve_pair_args
+from .._persistence import (
     MODEL,
     SAFETENSORS_DTYPES,
     WEIGHTS,
@@ -47,8 +44,11 @@ from ._persistence import (
     short,
     weights_limit,
 )
-from ._threads import N_JOBS_CONSTRAINT, batch_threads, torch_threads
-from ._validation import POSITIVE, Interval, SequenceOf, StrOptions, TorchDevice
+from .._threads import N_JOBS_CONSTRAINT, batch_threads, torch_threads
+from .._validation import POSITIVE, Interval, SequenceOf, StrOptions, TorchDevice
+from .batches import PairDataset, collate_pairs
+from .classes import encode_validation_labels, match_index
+from .network import MATCHING_STRATEGIES, RecordPairNetwork
 
 # The network's arguments that the training data determine; the network's other
 # keyword-only arguments are hyperparameters of the estimator, of the same name

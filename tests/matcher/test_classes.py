@@ -12,10 +12,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skrecordpair import NearestNeighborBlocker, RecordPairClassifier, pair_frame
-from skrecordpair._classifier import best_f1_threshold
 from skrecordpair._linking import deduplicate, link
+from skrecordpair._matcher.classifier import best_f1_threshold
 
-from .conftest import TINY, make_people_pairs, make_tables
+from ..conftest import TINY, make_people_pairs, make_tables
 
 # The error of anything that needs to know which of "match" / "non-match" is the match.
 NEEDS_POS_LABEL = (r"needs to know which class is the match; the classes are "

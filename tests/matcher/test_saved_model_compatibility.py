@@ -8,9 +8,9 @@ from numpy.testing import assert_allclose
 
 from skrecordpair import RecordPairClassifier
 
-from .conftest import make_people_pairs
+from ..conftest import make_people_pairs
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.fixture(scope="module")

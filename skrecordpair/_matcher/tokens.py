@@ -15,8 +15,8 @@ from itertools import chain
 import numpy as np
 import pandas as pd
 
-from ._pairs import pair_texts
-from ._persistence import expect_keys, invalid
+from .._pairs import pair_texts
+from .._persistence import expect_keys, invalid
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -50,7 +50,7 @@ def tokenize(text: str) -> list[str]:
 
     Examples
     --------
-    >>> from skrecordpair._text import tokenize
+    >>> from skrecordpair._matcher.tokens import tokenize
     >>> tokenize("Sony DSC-W55, 7.2 MP (silver)")
     ['sony', 'dsc', '-', 'w55', ',', '7.2', 'mp', '(', 'silver', ')']
     """

@@ -4,8 +4,14 @@ import numpy as np
 import pandas as pd
 
 from skrecordpair import pair_frame
+from skrecordpair._matcher.tokens import (
+    MISSING_ID,
+    UNK_ID,
+    PairEncoder,
+    Vocabulary,
+    tokenize,
+)
 from skrecordpair._pairs import resolve_fields
-from skrecordpair._text import MISSING_ID, UNK_ID, PairEncoder, Vocabulary, tokenize
 
 
 def test_tokenize_normalises_and_splits():

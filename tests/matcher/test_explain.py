@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from skrecordpair import RecordPairClassifier, pair_frame
-from skrecordpair._data import PairDataset, collate_pairs
-from skrecordpair._explain import EXACT_SHAPLEY_FIELDS, _each_side
+from skrecordpair._matcher.batches import PairDataset, collate_pairs
+from skrecordpair._matcher.explain import EXACT_SHAPLEY_FIELDS, _each_side
 
-from .conftest import TINY
+from ..conftest import TINY
 
 COLUMNS = ["pair", "side", "field", "text", "attribution", "raw_attribution", "target",
            "prediction", "probability", "convergence_delta", "evidence_for_match",
@@ -374,7 +374,7 @@ def test_evidence_of_labels_without_a_known_match(people):
 
 
 def test_shuffled_reference(fitted, people):
-    from skrecordpair._explain import explain_pairs
+    from skrecordpair._matcher.explain import explain_pairs
 
     left, right, _ = people
     X = pair_frame(left.iloc[:6], right.iloc[:6])
@@ -396,7 +396,7 @@ def test_exact_prior_shapley_values_equal_captums():
     ShapleyValues, on a nonlinear function with grouped features and NaN."""
     from captum.attr import ShapleyValues
 
-    from skrecordpair._explain import prior_shapley
+    from skrecordpair._matcher.explain import prior_shapley
 
     rng = np.random.default_rng(0)
     fields = np.array([0, 0, 1, 2, 2, 2, 3])
@@ -444,7 +444,7 @@ def test_the_demo_shows_agreeing_fields_as_evidence_for_a_match(fitted, people):
 def test_the_worked_example_of_the_docs_is_current():
     """The examples of "A first explanation" in docs/explanations.rst run as a
     doctest: their numbers are those of the present code."""
-    text = (Path(__file__).resolve().parents[1] / "docs" / "explanations.rst").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "explanations.rst").read_text()
     section = text.split("\nA first explanation\n")[1].split("\nExplaining linked pairs\n")[0]
     blocks = re.findall(r"\.\. code-block:: pycon\n\n((?:(?:   .*)?\n)+)", section)
     assert len(blocks) == 2

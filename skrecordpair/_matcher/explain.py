@@ -54,10 +54,10 @@ from captum.attr import IntegratedGradients, ShapleyValueSampling
 from sklearn.utils.validation import column_or_1d
 from skorch.utils import to_tensor
 
-from ._data import PairDataset, collate_pairs
-from ._featurizer import as_network_input, chunks
-from ._labels import match_index
-from ._pairs import PairTexts
+from .._pairs import PairTexts
+from .batches import PairDataset, collate_pairs
+from .classes import match_index
+from .featurizer import as_network_input, chunks
 
 # The non-matching references a predicted match is explained against.
 REFERENCES = ("missing", "shuffled")

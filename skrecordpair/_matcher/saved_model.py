@@ -3,7 +3,7 @@
 ``RecordPairClassifier.save`` and ``load`` write and read through these: the
 estimator's own state (hyperparameters, classes, the fitted attributes such as
 ``threshold_``) beside the states that the featurizer and the network give of
-themselves (``PairFeaturizer.to_state``, ``net_state`` in ``_training``). The
+themselves (``PairFeaturizer.to_state``, ``net_state`` in ``training``). The
 files, their manifest and the checked readers are ``_persistence``'s.
 """
 
@@ -17,9 +17,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from ._featurizer import PairFeaturizer
-from ._labels import check_loaded_pos_label
-from ._persistence import (
+from .._persistence import (
     CONFIG,
     MODEL,
     Unsupported,
@@ -31,8 +29,10 @@ from ._persistence import (
     invalid,
     short,
 )
-from ._pretrained import encoders_from_local_files
-from ._training import load_net, net_state, network_arguments
+from .classes import check_loaded_pos_label
+from .featurizer import PairFeaturizer
+from .text_encoder import encoders_from_local_files
+from .training import load_net, net_state, network_arguments
 
 # The featurizer's entries of model.json (format 1 keeps them at the top level;
 # its numeric fields are among the attributes).

@@ -20,7 +20,7 @@ from skrecordpair import (
     uncertain_pairs,
 )
 
-from .conftest import make_learner, make_tables
+from ..conftest import make_learner, make_tables
 
 
 @pytest.fixture(scope="module")

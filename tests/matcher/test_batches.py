@@ -3,9 +3,9 @@ import pandas as pd
 import torch
 
 from skrecordpair import pair_frame
-from skrecordpair._data import PairDataset, collate_pairs
+from skrecordpair._matcher.batches import PairDataset, collate_pairs
+from skrecordpair._matcher.tokens import PairEncoder
 from skrecordpair._pairs import resolve_fields
-from skrecordpair._text import PairEncoder
 
 
 def _dataset():

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from skrecordpair import LabelWidget, read_labels
-from skrecordpair._widget import pair_html
+from skrecordpair._labelling.widget import pair_html
 
-from .conftest import make_learner, make_tables
+from ..conftest import make_learner, make_tables
 
 pytest.importorskip("ipywidgets", reason="the widget needs the optional extra 'widgets'")
 

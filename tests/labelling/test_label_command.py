@@ -11,12 +11,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from skrecordpair import _review, read_labels
+from skrecordpair import read_labels
 from skrecordpair.__main__ import main
+from skrecordpair._labelling import terminal as _review
 
-from .conftest import make_tables
+from ..conftest import make_tables
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from sklearn.preprocessing import FunctionTransformer
 from skorch.callbacks import Callback
 
 from skrecordpair import RecordPairClassifier, pair_frame
-from skrecordpair._data import PairDataset, collate_pairs
+from skrecordpair._matcher.batches import PairDataset, collate_pairs
 
-from .conftest import TINY
+from ..conftest import TINY
 
 
 def tiny(**kwargs):
@@ -398,7 +398,7 @@ def test_learns_febrl_person_records():
 
 
 def test_best_f1_threshold():
-    from skrecordpair._classifier import best_f1_threshold
+    from skrecordpair._matcher.classifier import best_f1_threshold
 
     scores = np.array([0.9, 0.8, 0.8, 0.3, 0.2, 0.1])
     y = np.array([1, 1, 0, 1, 0, 0])
@@ -420,7 +420,7 @@ def test_best_f1_threshold_is_public_and_checks_its_input():
 
 def test_chunk_size_is_public():
     import skrecordpair
-    from skrecordpair import _classifier
+    from skrecordpair._matcher import classifier as _classifier
 
     assert "CHUNK_SIZE" in skrecordpair.__all__
     assert skrecordpair.CHUNK_SIZE == _classifier.CHUNK_SIZE > 0
@@ -431,7 +431,7 @@ def test_auto_threshold_is_chosen_on_validation_data_and_used_by_predict(people)
     X = pair_frame(left, right)
     valid = (X.iloc[:40], y[:40])
     clf = tiny(decision_threshold="auto").fit(X.iloc[40:], y[40:], validation_data=valid)
-    from skrecordpair._classifier import best_f1_threshold
+    from skrecordpair._matcher.classifier import best_f1_threshold
 
     scores = clf.predict_proba(valid[0])[:, 1]
     assert clf.threshold_ == pytest.approx(best_f1_threshold(valid[1], scores))
@@ -442,7 +442,7 @@ def test_auto_threshold_is_chosen_on_validation_data_and_used_by_predict(people)
 
 
 def test_default_threshold_is_chosen_on_the_internal_split(people):
-    from skrecordpair._classifier import best_f1_threshold
+    from skrecordpair._matcher.classifier import best_f1_threshold
 
     left, right, y = people
     X = pair_frame(left, right)
@@ -462,7 +462,7 @@ def test_default_threshold_is_chosen_on_the_internal_split(people):
 
 
 def test_default_threshold_without_early_stopping(people):
-    from skrecordpair._classifier import best_f1_threshold
+    from skrecordpair._matcher.classifier import best_f1_threshold
 
     left, right, y = people
     X = pair_frame(left, right)
@@ -497,7 +497,7 @@ def test_validation_data_replaces_the_internal_split(people):
 
 def test_prior_is_added_to_the_network_logits(fitted, people):
     """predict_proba = softmax(network logits + log prior_.predict_proba)."""
-    from skrecordpair._featurizer import as_network_input
+    from skrecordpair._matcher.featurizer import as_network_input
     from skrecordpair._similarity import pair_similarities
 
     left, right, _ = people
@@ -518,7 +518,7 @@ def test_prior_is_added_to_the_network_logits(fitted, people):
 def test_prior_is_trained_on_out_of_fold_predictions():
     """On labels that the features cannot predict, the in-sample prior would be
     confident; the out-of-fold prior the network trains on stays uninformative."""
-    from skrecordpair._featurizer import fit_prior
+    from skrecordpair._matcher.featurizer import fit_prior
 
     rng = np.random.default_rng(0)
     similarity = rng.random((400, 6))

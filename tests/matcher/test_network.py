@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skrecordpair import _bimpm as bimpm
-from skrecordpair._bimpm import (
+from skrecordpair._matcher import network as bimpm
+from skrecordpair._matcher.network import (
     MATCHING_STRATEGIES,
     BiMpmMatching,
     RecordPairNetwork,

@@ -21,10 +21,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import check_random_state
 
-from ._blocking import NearestNeighborBlocker, check_record_table
-from ._linking import _pairs, _positions
-from ._progress import Progress, count, pass_verbose
-from ._similarity import SimilarityFeatures
+from .._blocking import NearestNeighborBlocker, check_record_table
+from .._linking import _pairs, _positions
+from .._progress import Progress, count, pass_verbose
+from .._similarity import SimilarityFeatures
 
 try:
     import fcntl
@@ -779,7 +779,7 @@ class ActiveLearner:
         X_sure, y_sure = self.pseudo_labelled_pairs()
         X, y = pd.concat([X, X_sure]), np.r_[y, y_sure]
         if self.estimator is None:
-            from ._classifier import RecordPairClassifier
+            from .._matcher.classifier import RecordPairClassifier
 
             estimator = RecordPairClassifier()
         else:

@@ -21,11 +21,10 @@ import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from ._pairs import Field, PairTexts, pair_texts, resolve_fields
-from ._persistence import invalid, short
-from ._pretrained import FrozenTextEncoder
-from ._progress import Progress, count
-from ._similarity import (
+from .._pairs import Field, PairTexts, pair_texts, resolve_fields
+from .._persistence import invalid, short
+from .._progress import Progress, count
+from .._similarity import (
     auto_numeric_fields,
     feature_fields,
     field_plan,
@@ -35,8 +34,9 @@ from ._similarity import (
     tfidf_from_state,
     tfidf_state,
 )
-from ._text import PairEncoder, Vocabulary
-from ._validation import POSITIVE
+from .._validation import POSITIVE
+from .text_encoder import FrozenTextEncoder
+from .tokens import PairEncoder, Vocabulary
 
 # The settings of the text encoder that ``text_encoder_options`` may hold.
 TEXT_ENCODER_OPTIONS = ("template", "layer", "pooling", "max_length",
@@ -68,7 +68,7 @@ class ExplanationInputs(NamedTuple):
 
 
 class PairFeaturizer:
-    """Turns pair frames into :class:`~skrecordpair._text.EncodedPairs`.
+    """Turns pair frames into :class:`~skrecordpair._matcher.tokens.EncodedPairs`.
 
     Parameters
     ----------

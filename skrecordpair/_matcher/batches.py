@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ._pretrained import subword_batch
+from .text_encoder import subword_batch
 
 
 class PairDataset(Dataset):

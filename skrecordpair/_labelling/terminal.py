@@ -11,8 +11,8 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from ._active import LABEL_COLUMNS, _short
-from ._pairs import as_text
+from .._pairs import as_text
+from .learner import LABEL_COLUMNS, _short
 
 __all__ = ["label_session", "read_annotation_file", "write_annotation_file"]
 
@@ -56,7 +56,7 @@ def format_pair(left, right, *, color=False, width=36, columns=None):
     Examples
     --------
     >>> import pandas as pd
-    >>> from skrecordpair._review import format_pair
+    >>> from skrecordpair._labelling.terminal import format_pair
     >>> left = pd.Series({"name": "Anna Smith", "city": "Berlin"}, name="l1")
     >>> right = pd.Series({"name": "anna smith", "city": "Paris\x1b]0;x\x07"},
     ...                   name="r9")
@@ -265,7 +265,7 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
         Whether to highlight differing fields with ANSI colours.
     columns : int or None, default=None
         The width of the terminal, which the records are laid out to fit
-        (see :func:`~skrecordpair._review.format_pair`); None asks the
+        (see :func:`~skrecordpair._labelling.terminal.format_pair`); None asks the
         terminal, and takes 100 when it cannot tell.
 
     Returns

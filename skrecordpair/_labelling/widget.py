@@ -6,8 +6,8 @@ import html
 
 import pandas as pd
 
-from ._pairs import as_text
-from ._review import PairQueue, _differ, _pair_text, _report_line, _visible
+from .._pairs import as_text
+from .terminal import PairQueue, _differ, _pair_text, _report_line, _visible
 
 __all__ = ["LabelWidget"]
 

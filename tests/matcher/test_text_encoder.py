@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from skrecordpair._bimpm import RecordPairNetwork
-from skrecordpair._pretrained import FrozenTextEncoder, cosine_similarities
+from skrecordpair._matcher.network import RecordPairNetwork
+from skrecordpair._matcher.text_encoder import FrozenTextEncoder, cosine_similarities
 
-from .conftest import save_tiny_bert
+from ..conftest import save_tiny_bert
 
 transformers = pytest.importorskip(
     "transformers", reason="the text encoder needs the optional extra 'transformers'")

@@ -19,11 +19,11 @@ from skrecordpair import (
     read_labels,
     write_annotation_file,
 )
-from skrecordpair._review import format_pair
+from skrecordpair._labelling.terminal import format_pair
 
-from .conftest import make_learner, make_tables
+from ..conftest import make_learner, make_tables
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -286,7 +286,7 @@ def test_the_difference_mark_is_computed_on_the_values_not_on_what_is_shown():
 
 
 def test_pair_html_escapes_markup_and_shows_control_characters():
-    from skrecordpair._widget import pair_html
+    from skrecordpair._labelling.widget import pair_html
 
     left = pd.Series({"name": "<b>john</b>", "city": "berlin"}, name="<i>a1")
     right = pd.Series({"name": "\u202enhoj", "city": "berlin\x1b[K"}, name="b1")
@@ -341,7 +341,7 @@ def test_read_key_takes_an_escape_sequence_as_one_key(monkeypatch, capsys):
     import termios
     import tty
 
-    from skrecordpair import _review
+    from skrecordpair._labelling import terminal as _review
 
     # read_key enters cbreak mode with TCSAFLUSH, which drops the keys typed
     # before the pair was shown; here the keys are all typed first.
@@ -393,7 +393,7 @@ def test_review_asks_a_pair_listed_twice_once(tables, tmp_path):
 
 def test_review_when_deduplicating_asks_a_pair_once_in_either_order(tables):
     from skrecordpair import ActiveLearner, NearestNeighborBlocker
-    from skrecordpair._review import PairQueue
+    from skrecordpair._labelling.terminal import PairQueue
 
     table = tables[0]
     learner = ActiveLearner(NearestNeighborBlocker(k=3), batch_size=50,
@@ -407,7 +407,7 @@ def test_review_when_deduplicating_asks_a_pair_once_in_either_order(tables):
 
 
 def test_review_refuses_unknown_ids_before_showing_a_pair(tables):
-    from skrecordpair._review import PairQueue
+    from skrecordpair._labelling.terminal import PairQueue
 
     learner = _learner(tables)
     pairs = pd.DataFrame({"left_id": ["l1", "zz9", "l2"], "right_id": ["r1", "r2", "q7"]})

@@ -1,8 +1,8 @@
 """``RecordPairClassifier``: scikit-learn glue around the featurizer and the network.
 
-``fit``'s pairs go from here to the featurizer (``_featurizer``), whose encoded
-pairs train the BiMPM network through skorch (``_training``); explanations are
-``_explain``'s, the saved state is composed in ``_model_state``.
+``fit``'s pairs go from here to the featurizer (``featurizer``), whose encoded
+pairs train the BiMPM network through skorch (``training``); explanations are
+``explain``'s, the saved state is composed in ``saved_model``.
 """
 
 from __future__ import annotations
@@ -18,23 +18,24 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._bimpm import MATCHING_STRATEGIES
-from ._data import PairDataset
-from ._explain import explain_pairs
-from ._featurizer import CHUNK_SIZE, PairFeaturizer, chunks
-from ._labels import (
+from .._pairs import as_text, resolve_pair_args
+from .._persistence import load_files, save_files
+from .._progress import Progress, count, id_column_message, looks_like_id
+from .._threads import on_cpu_threads
+from .._validation import validate_params
+from .batches import PairDataset
+from .classes import (
     check_threshold_known,
     encode_labels,
     match_index,
     positive_index,
     predicted_labels,
 )
-from ._model_state import rebuild, saved_state
-from ._pairs import as_text, resolve_pair_args
-from ._persistence import load_files, save_files
-from ._progress import Progress, count, id_column_message, looks_like_id
-from ._threads import on_cpu_threads
-from ._training import (
+from .explain import explain_pairs
+from .featurizer import CHUNK_SIZE, PairFeaturizer, chunks
+from .network import MATCHING_STRATEGIES
+from .saved_model import rebuild, saved_state
+from .training import (
     NETWORK_CONSTRAINTS,
     TRAINING_CONSTRAINTS,
     best_f1_threshold,
@@ -42,7 +43,6 @@ from ._training import (
     predict_encoded,
     train,
 )
-from ._validation import validate_params
 
 __all__ = ["CHUNK_SIZE", "RecordPairClassifier", "best_f1_threshold", "positive_index"]
 

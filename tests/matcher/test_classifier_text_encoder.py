@@ -10,9 +10,10 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from skrecordpair import RecordPairClassifier, _pretrained
+from skrecordpair import RecordPairClassifier
+from skrecordpair._matcher import text_encoder as _pretrained
 
-from .conftest import TINY, make_people_pairs, save_tiny_bert
+from ..conftest import TINY, make_people_pairs, save_tiny_bert
 
 transformers = pytest.importorskip(
     "transformers", reason="the text encoder needs the optional extra 'transformers'")

@@ -1,0 +1,2 @@
+"""Labelling: the active learner, its labels file and the front ends (terminal,
+notebook widget, annotation files)."""

@@ -1,0 +1,2 @@
+"""The record-pair classifier's parts: featurizing, the network, training,
+saving and explaining."""
