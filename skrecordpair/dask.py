@@ -107,7 +107,11 @@ def _check_input(clf, X):
             f"(a pair frame split into partitions); got {type(X).__name__}. Score a "
             "pandas DataFrame with clf.predict_proba(X)."
         )
-    clf._check_fitted_columns(X.columns)
+    # The model's own input checks (missing columns, unseen fields) run now,
+    # on dask's two-row stand-in for the data, rather than in every
+    # partition's task at compute time; any fitted classifier of pair frames
+    # (a RecordPairClassifier, a Pipeline) checks its input this way.
+    clf.predict_proba(X._meta_nonempty)
 
 
 def _proba_partition(part, model, columns):
@@ -126,8 +130,11 @@ def predict_proba(clf, X, *, client=None, model=None):
 
     Parameters
     ----------
-    clf : RecordPairClassifier
-        The fitted model.
+    clf : RecordPairClassifier or classifier of pair frames
+        The fitted model: a :class:`~skrecordpair.RecordPairClassifier`, or
+        any fitted classifier that scores pair frames, such as a
+        ``Pipeline`` of :class:`~skrecordpair.SimilarityFeatures` and a
+        gradient boosting classifier.
     X : dask.dataframe.DataFrame
         A pair frame (``left_<field>`` / ``right_<field>`` columns), in any
         number of partitions.
@@ -189,8 +196,8 @@ def predict(clf, X, *, client=None, model=None, name="prediction"):
 
     Parameters
     ----------
-    clf : RecordPairClassifier
-        The fitted model.
+    clf : RecordPairClassifier or classifier of pair frames
+        The fitted model (see :func:`predict_proba`).
     X : dask.dataframe.DataFrame
         A pair frame, in any number of partitions.
     client : distributed.Client, default=None

@@ -103,12 +103,36 @@ def test_refuses_pandas_and_missing_columns(fitted, pairs):
     with pytest.raises(TypeError, match="dask.dataframe.DataFrame"):
         skd.predict_proba(fitted, pairs)
     ddf = dd.from_pandas(pairs.drop(columns="right_city"), npartitions=2)
-    with pytest.raises(ValueError, match="lacks the columns \\['right_city'\\]"):
+    # The message of the model's own check, as predict_proba gives it in memory.
+    with pytest.raises(ValueError, match="missing:\n- right_city") as error:
         skd.predict(fitted, ddf)
+    with pytest.raises(ValueError) as in_memory:
+        fitted.predict_proba(pairs.drop(columns="right_city"))
+    assert str(error.value) == str(in_memory.value)
     from sklearn.exceptions import NotFittedError
 
     with pytest.raises(NotFittedError):
         skd.predict_proba(RecordPairClassifier(), dd.from_pandas(pairs, npartitions=1))
+
+
+def test_a_pipeline_of_similarity_features_scores_like_in_memory(pairs):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from skrecordpair import SimilarityFeatures
+
+    left, right, y = make_people_pairs(200, seed=4)
+    pipe = make_pipeline(SimilarityFeatures(), HistGradientBoostingClassifier(
+        random_state=0)).fit(pair_frame(left, right), y)
+    ddf = dd.from_pandas(pairs, npartitions=3, sort=False)
+    proba = skd.predict_proba(pipe, ddf).compute(scheduler="sync")
+    np.testing.assert_allclose(proba.to_numpy(), pipe.predict_proba(pairs))
+    assert list(proba.index) == list(pairs.index)
+    labels = skd.predict(pipe, ddf).compute(scheduler="sync")
+    assert labels.tolist() == pipe.predict(pairs).tolist()
+    with pytest.raises(ValueError, match="right_city"):
+        skd.predict(pipe, dd.from_pandas(pairs.drop(columns="right_city"),
+                                         npartitions=2))
 
 
 def test_scoring_candidate_ids_keeps_the_ids(fitted):
