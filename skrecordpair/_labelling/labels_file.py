@@ -37,7 +37,6 @@ _HEADER = ",".join(LABEL_COLUMNS).encode() + b"\r\n"
 _ANY, _BAD = object(), object()
 
 
-
 def read_labels(path):
     """Read a labels file: ``left_id,right_id,label`` lines.
 

@@ -280,7 +280,7 @@ class ActiveLearner:
     # ------------------------------------------------------------- labels
     def _load(self, path):
         log = read_or_create(path)
-        if log is None:  # a new file, or one without a label yet
+        if log is None:  # a new or empty file: its header was written
             return
         # Undo lines are matched to their labels by pair, as the learner
         # names it: a deduplication pair in either order, ids by their text.
