@@ -4,12 +4,10 @@ from . import datasets
 from ._blocking import NearestNeighborBlocker
 from ._blocking_metrics import pair_completeness, reduction_ratio
 from ._candidate_nonmatches import add_candidate_nonmatches
-from ._labelling.learner import ActiveLearner, read_labels, uncertain_pairs
-from ._labelling.terminal import (
-    label_session,
-    read_annotation_file,
-    write_annotation_file,
-)
+from ._labelling.annotation import read_annotation_file, write_annotation_file
+from ._labelling.labels_file import read_labels
+from ._labelling.learner import ActiveLearner, uncertain_pairs
+from ._labelling.terminal import label_session
 from ._labelling.widget import LabelWidget
 from ._linking import deduplicate, link
 from ._matcher.classifier import CHUNK_SIZE, RecordPairClassifier, best_f1_threshold

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
-from ._labelling.terminal import _visible
+from ._labelling.session import visible
 
 
 def demo(max_epochs=5, random_state=0, out=sys.stdout):
@@ -99,7 +99,7 @@ def read_table(path, id_column=None):
                              f"columns are {list(table.columns)}.")
         repeated = table[id_column][table[id_column].duplicated()].unique()
         if len(repeated):
-            shown = ", ".join(repr(_visible(str(i))) for i in repeated[:5])
+            shown = ", ".join(repr(visible(str(i))) for i in repeated[:5])
             raise ValueError(f"{path}: the id column {id_column!r} must name each record "
                              f"once; it repeats {len(repeated)} id(s): {shown}"
                              f"{', ...' if len(repeated) > 5 else ''}. Name a column of unique "
@@ -200,7 +200,7 @@ def label(args, read=None, write=None):
         uncertain_pairs,
         write_annotation_file,
     )
-    from ._labelling.terminal import PairQueue
+    from ._labelling.session import PairQueue
 
     say = print if write is None else write
     labels_path = Path(args.labels)
@@ -210,7 +210,7 @@ def label(args, read=None, write=None):
     tables = [(args.left, left)] + ([] if right is None else [(args.right, right)])
     for path, table in tables:
         ids = "row numbers" if table.index.name is None else f"column {table.index.name!r}"
-        fields = _visible(", ".join(map(str, table.columns)))
+        fields = visible(", ".join(map(str, table.columns)))
         say(f"{path}: {len(table):,} records, fields {fields}; ids: {ids}.")
     summary, n_labels = _labels_summary(labels_path)
     say(summary + ".")
@@ -516,7 +516,7 @@ def main(argv=None):
     except (ValueError, OSError) as error:
         # A user's mistake (a path, a table, an option), not a bug: one line,
         # without the traceback. Record values in it are shown escaped.
-        message = "\n".join(_visible(line) for line in str(error).splitlines())
+        message = "\n".join(visible(line) for line in str(error).splitlines())
         if len(message) > 2000:  # a huge value quoted in the message
             message = message[:1999] + "…"
         print(f"skrecordpair {args.command}: error: {message}", file=sys.stderr)

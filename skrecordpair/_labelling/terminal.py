@@ -1,20 +1,15 @@
-"""Labelling front ends over :class:`ActiveLearner`: a terminal session and
-recordlinkage's annotation files."""
+"""The terminal labelling session: the records side by side as text, one key
+per pair."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import unicodedata
 
-import numpy as np
-import pandas as pd
+from .session import LabellingSession, PairView, pair_text
 
-from .._pairs import as_text
-from .learner import LABEL_COLUMNS, _short
-
-__all__ = ["label_session", "read_annotation_file", "write_annotation_file"]
+__all__ = ["label_session"]
 
 # Key -> label (None: unsure); and the keys of the other actions.
 _KEYS = {"m": 1, "y": 1, "n": 0, "u": None, "?": None}
@@ -65,29 +60,23 @@ def format_pair(left, right, *, color=False, width=36, columns=None):
       name  Anna Smith          anna smith
     * city  Berlin              Paris\x1b]0;x\x07
     """
-    fields = list(dict.fromkeys([*left.index, *right.index]))
-    values = {side: as_text(pd.Series([record.get(f) for f in fields], dtype=object))
-              for side, record in (("left", left), ("right", right))}
-    names = [_cut(str(f), 10**9) for f in fields]
-    ids = [_cut(str(left.name), 10**9), _cut(str(right.name), 10**9)]
+    view = PairView(left, right)
     stacked = columns is not None and columns < 48
-    name_width = max(_display_width(n) for n in names)
+    name_width = max(_display_width(row[0]) for row in view.rows)
     if columns is not None:
         # Long field names are cut to a fifth of the line: the values matter more.
         name_width = min(name_width, max(8, columns // 5))
         width = max(4, (columns - 1 - name_width - 6) // 2)
     if stacked:
         width = max(4, columns - 5)
-        lines = [f"  {_cut('left ' + ids[0], width + 2)}",
-                 f"  {_cut('right ' + ids[1], width + 2)}"]
+        lines = [f"  {_cut('left ' + view.left_id, width + 2)}",
+                 f"  {_cut('right ' + view.right_id, width + 2)}"]
     else:
-        lines = [f"  {'':<{name_width}}  {_pad(_cut('left ' + ids[0], width), width)}  "
-                 f"{_cut('right ' + ids[1], width)}"]
-    for i, name in enumerate(names):
-        a, b = values["left"][i], values["right"][i]
-        same = not _differ(a, b)
+        lines = [f"  {'':<{name_width}}  {_pad(_cut('left ' + view.left_id, width), width)}"
+                 f"  {_cut('right ' + view.right_id, width)}"]
+    for name, a, b, same in view.rows:
         mark = " " if same else "*"
-        shown = [_cut("" if v is None else v, width) for v in (a, b)]
+        shown = [_cut(v, width) for v in (a, b)]
         if stacked:
             rows = [f"{mark} {_cut(name, width + 2)}", f"  < {shown[0]}", f"  > {shown[1]}"]
         else:
@@ -96,37 +85,6 @@ def format_pair(left, right, *, color=False, width=36, columns=None):
         lines.extend(row if same or not color else _HIGHLIGHT + row + _RESET
                      for row in rows)
     return "\n".join(lines)
-
-
-def _differ(a, b):
-    """Whether two values (text or None) differ beyond case and surrounding
-    white space: the fields marked ``*``. Computed on the values themselves,
-    never on what is shown of them, so a value cut short or holding
-    characters shown as escapes still differs from another."""
-    return (a or "").strip().lower() != (b or "").strip().lower()
-
-
-# Shown as escapes: C0 and C1 controls and DEL (category Cc: escape sequences
-# start with them), and the invisible format characters (Cf: bidirectional
-# overrides and isolates, zero-width spaces and joiners, the BOM), which can
-# reorder or hide what a value shows.
-_INVISIBLE = {"Cc", "Cf"}
-
-
-def _visible(text):
-    """`text` with each character that could act on a terminal or hide itself
-    written as a Python-style escape (``\\x1b``, ``\\u202e``, ``\\U000e0001``)."""
-    if text.isprintable():  # the usual case, fast: none of those characters
-        return text
-    return "".join(_escape(c) if unicodedata.category(c) in _INVISIBLE else c
-                   for c in text)
-
-
-def _escape(char):
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _char_width(char):
@@ -144,10 +102,8 @@ def _display_width(text):
 
 
 def _cut(text, width):
-    """`text` on one line, white space collapsed, the other control
-    characters escaped (:func:`_visible`), cut to `width` columns with an
-    ellipsis when longer."""
-    text = _visible(" ".join(text.split()))
+    """`text` (as a :class:`PairView` shows it) cut to `width` display
+    columns, with an ellipsis when longer."""
     if _display_width(text) <= width:
         return text
     kept, used = [], 0
@@ -296,22 +252,24 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
     """
     read = read_key if read is None else read
     write = print if write is None else write
-    queue = PairQueue(learner, pairs)
+    session = LabellingSession(learner, pairs)
     if columns is None:
         columns = shutil.get_terminal_size((100, 24)).columns
     prompt = f"{HELP} > " if columns > len(HELP) + 3 else f"{SHORT_HELP} > "
-    given = []  # the pairs labelled in this session, in order
-    while max_labels is None or len(given) < max_labels:
-        todo = queue.next_batch()
-        if not todo:
+
+    def room():
+        return max_labels is None or len(session.given) < max_labels
+
+    while room():
+        if not session.next_batch():
             write("Nothing left to label.")
             break
         quit_ = False
-        while todo and (max_labels is None or len(given) < max_labels):
-            pair = todo[0]
+        while session.current is not None and room():
+            pair = session.current
             n = learner.report()["n_labels"]
-            p = queue.probability(pair)
-            write(f"\n--- pair {n + 1} ({len(given)} in this session"
+            p = session.probability(pair)
+            write(f"\n--- pair {n + 1} ({len(session.given)} in this session"
                   f"{'' if p is None else f'; p={p:.2f}'}) ---")
             write(format_pair(learner.record(pair[0], "left"),
                               learner.record(pair[1], "right"), color=color,
@@ -321,291 +279,16 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
                 quit_ = True
                 break
             if key in _UNDO:
-                undone = learner.undo()
-                if undone is None:
-                    write("Nothing to take back.")
-                    continue
-                if given and given[-1] == undone:
-                    given.pop()
-                todo.insert(0, undone)
-                write(f"Took back the label of {_pair_text(undone)}.")
+                undone = session.undo()
+                write("Nothing to take back." if undone is None
+                      else f"Took back the label of {pair_text(undone)}.")
                 continue
             if key not in _KEYS:
                 write(HELP if prompt.startswith(HELP) else SHORT_HELP)
                 continue
-            learner.teach(pair[0], pair[1], _KEYS[key])
-            given.append(learner.pair(*pair))
-            todo.pop(0)
-        report = learner.refit()
-        write(_report_line(report))
+            session.teach(_KEYS[key])
+        # Between batches (or on leaving), and only then: refitting takes a while.
+        write(session.refit())
         if quit_:
             break
-    return len(given)
-
-
-class PairQueue:
-    """What a labelling front end shows next, a batch at a time: the
-    learner's proposals, or the given `pairs` not labelled yet.
-
-    Parameters
-    ----------
-    learner : ActiveLearner
-        The fitted learner.
-    pairs : pandas.DataFrame or None, default=None
-        Pairs to review, with ``left_id`` and ``right_id`` columns (and
-        optionally ``probability``); a pair listed more than once (in either
-        order, when deduplicating) is kept once, at its first place.
-
-    Raises
-    ------
-    ValueError
-        If `pairs` lacks a column, or a pair names a record id that the
-        tables do not hold (checked here, before anything is shown).
-    """
-
-    def __init__(self, learner, pairs=None):
-        self.learner = learner
-        self.pairs = None
-        self._probability = {}
-        if pairs is None:
-            return
-        missing = [c for c in ("left_id", "right_id") if c not in pairs]
-        if missing:
-            raise ValueError("pairs must be a DataFrame with left_id and right_id "
-                             f"columns; it lacks {missing}.")
-        probability = (pairs["probability"] if "probability" in pairs
-                       else [None] * len(pairs))
-        # Each pair as the learner stores it (ids as the tables spell them,
-        # in table order when deduplicating), so that a pair listed twice,
-        # or in both orders when deduplicating, is asked once.
-        self.pairs, bad = [], []
-        for left_id, right_id, p in zip(pairs["left_id"], pairs["right_id"],
-                                        probability):
-            try:
-                pair = learner.pair(left_id, right_id)
-            except ValueError:
-                bad.append((left_id, right_id))
-                continue
-            if pair not in self._probability:
-                self.pairs.append(pair)
-                self._probability[pair] = _number(p)
-        if bad:
-            shown = ", ".join(_pair_text(b) for b in bad[:3])
-            raise ValueError(
-                f"{len(bad)} of the {len(pairs)} pairs to review name a record id that "
-                f"the tables do not hold, or pair a record with itself: {shown}"
-                f"{', ...' if len(bad) > 3 else ''}. Are they pairs of these tables, "
-                "with the same id column?")
-
-    def next_batch(self):
-        """The next ``(left_id, right_id)`` pairs, at most the learner's
-        batch size; empty when nothing is left."""
-        if self.pairs is None:
-            batch = self.learner.propose()
-            return list(zip(batch["left_id"], batch["right_id"]))
-        self.pairs = [p for p in self.pairs if not self.learner.is_labelled(*p)]
-        size = self.learner.batch_size
-        batch, self.pairs = self.pairs[:size], self.pairs[size:]
-        return batch
-
-    def probability(self, pair):
-        """The probability given with `pair` in the pairs to review, or None."""
-        return self._probability.get(pair)
-
-
-def _number(value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(value) else value
-
-
-def _pair_text(pair):
-    """A pair of ids as text to show: ``(l1, r7)``, control characters escaped."""
-    return f"({_visible(str(pair[0]))}, {_visible(str(pair[1]))})"
-
-
-def _report_line(report):
-    line = (f"{report['n_labels']} labels ({report['n_matches']} matches, "
-            f"{report['n_non_matches']} non-matches, {report['n_unsure']} unsure)")
-    if not np.isnan(report["estimated_precision"]):
-        line += (f"; {report['predicted_matches']} predicted matches, estimated "
-                 f"precision {report['estimated_precision']:.2f}, recall "
-                 f"{report['estimated_recall']:.2f}")
-    return line
-
-
-# ------------------------------------------------------ annotation files
-def write_annotation_file(path, pairs, left, right=None, *, labels=None,
-                          left_name=None, right_name=None):
-    """Write pairs to label in recordlinkage's annotation file format.
-
-    The file is what :func:`recordlinkage.write_annotation_file` writes (a
-    JSON file for recordlinkage's browser annotator): each pair with both
-    records, field by field. Label it there, then read it back with
-    :func:`read_annotation_file` and :meth:`ActiveLearner.teach_many`.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The JSON file to write.
-    pairs : pandas.DataFrame
-        The pairs, with ``left_id`` and ``right_id`` columns (e.g.
-        :meth:`ActiveLearner.propose` or :func:`~skrecordpair.uncertain_pairs`).
-    left, right : pandas.DataFrame
-        The tables, indexed by record id; `right` None for deduplication.
-    labels : array-like or None, default=None
-        Labels already known (1, 0, or None/NA for unlabelled), one per pair,
-        written as each pair's ``label``.
-    left_name, right_name : str or None, default=None
-        The data set names recorded in the file.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> import pandas as pd
-    >>> from skrecordpair import read_annotation_file, write_annotation_file
-    >>> left = pd.DataFrame({"name": ["anna smith"]}, index=["l1"])
-    >>> right = pd.DataFrame({"name": ["ana smith", "jon doe"]}, index=["r1", "r2"])
-    >>> pairs = pd.DataFrame({"left_id": ["l1", "l1"], "right_id": ["r1", "r2"]})
-    >>> path = Path(tempfile.mkdtemp()) / "pairs.json"
-    >>> write_annotation_file(path, pairs, left, right, labels=[1, None])
-    >>> read_annotation_file(path)
-      left_id right_id  label
-    0      l1       r1      1
-    1      l1       r2   <NA>
-    """
-    import recordlinkage
-
-    # Unnamed levels: recordlinkage reads each pair's ids as pair[0], pair[1].
-    index = pd.MultiIndex.from_arrays([pairs["left_id"].to_numpy(),
-                                       pairs["right_id"].to_numpy()])
-    recordlinkage.write_annotation_file(path, index, left, right, left_name,
-                                        right_name)
-    if labels is not None:
-        labels = pd.array(labels, dtype="Int64")
-        if len(labels) != len(pairs):
-            raise ValueError(f"labels must have one entry per pair; got {len(labels)} "
-                             f"labels for {len(pairs)} pairs.")
-        with open(path) as f:
-            content = json.load(f)
-        for item, label in zip(content["pairs"], labels):
-            if not pd.isna(label):
-                item["label"] = int(label)
-        with open(path, "w") as f:
-            json.dump(content, f, indent=2)
-
-
-def read_annotation_file(path):
-    """Read the labels of a recordlinkage annotation file.
-
-    The whole file is checked before anything is returned, so that
-    ``learner.teach_many(read_annotation_file(path).dropna())`` adds all of
-    its labels or, on an error, none.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A JSON file in recordlinkage's annotation format (version 1): an
-        object with ``version`` and ``pairs``, each pair with
-        ``identifiers.a.record``, ``identifiers.b.record`` and optionally
-        ``label``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``left_id``, ``right_id`` and ``label`` (Int64: 1 for a link, 0 for
-        a distinct pair, NA when not annotated), one row per pair in file
-        order. ``learner.teach_many(frame.dropna())`` adds the annotated
-        pairs to a learner's labels (without ``dropna``, the pairs not
-        annotated count as unsure).
-
-    Raises
-    ------
-    ValueError
-        If the file is not UTF-8 JSON, is nested too deeply, is not of
-        version 1, a pair lacks one of the keys above or its record ids are
-        not text or numbers, or a label is not 0, 1 or null.
-
-    Examples
-    --------
-    A file as recordlinkage's annotator leaves it (see
-    :func:`write_annotation_file` for writing one):
-
-    >>> import json, tempfile
-    >>> from pathlib import Path
-    >>> from skrecordpair import read_annotation_file
-    >>> pair = {"identifiers": {"a": {"dataset": None, "record": "l1"},
-    ...                         "b": {"dataset": None, "record": "r1"}},
-    ...         "fields": [], "label": 0}
-    >>> path = Path(tempfile.mkdtemp()) / "pairs.json"
-    >>> _ = path.write_text(json.dumps({"version": 1, "pairs": [pair]}))
-    >>> read_annotation_file(path)
-      left_id right_id  label
-    0      l1       r1      0
-    """
-    name = repr(str(path))
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        content = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as error:
-        raise ValueError(f"The annotation file {name} must be UTF-8 text; byte "
-                         f"{error.start} is {data[error.start:error.start + 1]!r}."
-                         ) from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"The annotation file {name} is not JSON: {error}.") from None
-    except RecursionError:
-        raise ValueError(f"The annotation file {name} is nested too deeply to be an "
-                         "annotation file.") from None
-    if not isinstance(content, dict):
-        raise ValueError(f"The annotation file {name} must hold a JSON object with "
-                         f"'version' and 'pairs'; it holds a {type(content).__name__}.")
-    version = content.get("version")
-    if type(version) is not int or version != _ANNOTATION_VERSION:
-        raise ValueError(f"The annotation file {name} is of version "
-                         f"{_short(version)}; this reader knows version "
-                         f"{_ANNOTATION_VERSION} (recordlinkage's) only.")
-    pairs = content.get("pairs", _MISSING)
-    if pairs is None:  # recordlinkage writes no pairs as null
-        pairs = []
-    if not isinstance(pairs, list):
-        raise ValueError(f"The annotation file {name} must hold a list 'pairs'; "
-                         f"got {'none' if pairs is _MISSING else _short(pairs)}.")
-    rows = []
-    for i, item in enumerate(pairs):
-        ids = [_key(item, ("identifiers", side, "record"), name, i) for side in "ab"]
-        for side, value in zip("ab", ids):
-            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise ValueError(f"Pair {i} of the annotation file {name}: its "
-                                 f"identifiers.{side}.record must be a text or a "
-                                 f"number; got {_short(value)}.")
-        label = item.get("label")
-        if label is not None and (not isinstance(label, (int, float))
-                                  or label not in (0, 1)):
-            raise ValueError(f"The labels in {name} must be 0 or 1 (or null); pair {i} "
-                             f"holds {_short(label)}.")
-        rows.append((*ids, None if label is None else int(label)))
-    frame = pd.DataFrame(rows, columns=LABEL_COLUMNS, dtype=object)
-    frame["label"] = pd.array(frame["label"].tolist(), dtype="Int64")
-    return frame
-
-
-_ANNOTATION_VERSION = 1
-_MISSING = object()
-
-
-def _key(item, keys, name, i):
-    """``item[keys[0]][keys[1]]...``, or a ValueError naming the pair and the
-    missing key."""
-    value = item
-    for depth, key in enumerate(keys):
-        if not isinstance(value, dict) or key not in value:
-            where = ".".join(keys[:depth + 1])
-            raise ValueError(f"Pair {i} of the annotation file {name} lacks {where} "
-                             f"(each pair needs {'.'.join(keys[:1])}.a.record and "
-                             f"{'.'.join(keys[:1])}.b.record).")
-        value = value[key]
-    return value
+    return len(session.given)

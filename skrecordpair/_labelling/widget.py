@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import html
 
-import pandas as pd
-
-from .._pairs import as_text
-from .terminal import PairQueue, _differ, _pair_text, _report_line, _visible
+from .session import LabellingSession, PairView, pair_text
 
 __all__ = ["LabelWidget"]
 
@@ -81,14 +78,10 @@ class LabelWidget:
             raise ImportError(
                 "LabelWidget needs ipywidgets: pip install 'skrecordpair[widgets]' "
                 "(or pip install ipywidgets).") from None
-        learner._check_fitted()
         self.learner = learner
-        self._queue = PairQueue(learner, pairs)
+        self._session = LabellingSession(learner, pairs)
         if target is None:
             target = 300 if pairs is None else learner.report()["n_labels"] + len(pairs)
-        self._todo = []
-        self.given = []
-        self.current = None
 
         self.record_view = w.HTML()
         self.match_button = w.Button(description="Match", button_style="success",
@@ -109,20 +102,26 @@ class LabelWidget:
         buttons = w.HBox([self.match_button, self.non_match_button,
                           self.unsure_button, self.undo_button])
         self.widget = w.VBox([self.record_view, buttons, self.progress, self.status])
-        self._update_status(_report_line(learner.report()))
+        self._update_status(self._session.report_line())
         self._next()
+
+    @property
+    def current(self):
+        """The ``(left_id, right_id)`` pair shown; None when nothing is left."""
+        return self._session.current
+
+    @property
+    def given(self):
+        """The pairs labelled through the widget, in order (undone ones removed)."""
+        return self._session.given
 
     # ------------------------------------------------------------ the loop
     def _next(self):
-        """Show the next pair, refitting first when the batch is done."""
-        if not self._todo:
-            self._todo = self._queue.next_batch()
-        if not self._todo:
-            self.current = None
+        """Show the current pair, starting the next batch when one is done."""
+        if self.current is None and not self._session.next_batch():
             self.record_view.value = "<p><b>Nothing left to label.</b></p>"
             self._enable(False)
             return
-        self.current = self._todo[0]
         left = self.learner.record(self.current[0], "left")
         right = self.learner.record(self.current[1], "right")
         self.record_view.value = pair_html(left, right)
@@ -136,27 +135,21 @@ class LabelWidget:
     def _label(self, label):
         if self.current is None:
             return
-        pair = self.current
-        self.learner.teach(pair[0], pair[1], label)
-        self.given.append(self.learner.pair(*pair))
-        self._todo.pop(0)
-        if not self._todo:  # the batch is done: refit between batches only
-            self._update_status(_report_line(self.learner.refit()))
+        self._session.teach(label)
+        if self.current is None:  # the batch is done: refit between batches only
+            self._update_status(self._session.refit())
         else:
-            self._update_status(_report_line(self.learner.report()))
+            self._update_status(self._session.report_line())
         self._next()
 
     def _undo(self):
-        undone = self.learner.undo()
+        undone = self._session.undo()
         if undone is None:
             self._update_status("Nothing to take back.")
             return
-        if self.given and self.given[-1] == undone:
-            self.given.pop()
-        self._todo.insert(0, undone)
         self._next()
-        self._update_status(f"Took back the label of {html.escape(_pair_text(undone))}. "
-                            + _report_line(self.learner.report()))
+        self._update_status(f"Took back the label of {html.escape(pair_text(undone))}. "
+                            + self._session.report_line())
 
     def _update_status(self, text):
         report = self.learner.report()
@@ -187,20 +180,12 @@ def pair_html(left, right):
     -------
     str
     """
-    fields = list(dict.fromkeys([*left.index, *right.index]))
-    values = {side: as_text(pd.Series([record.get(f) for f in fields], dtype=object))
-              for side, record in (("left", left), ("right", right))}
+    view = PairView(left, right)
     rows = []
-    for i, field in enumerate(fields):
-        a, b = values["left"][i], values["right"][i]
-        style = ' style="background-color:#fff3b0"' if _differ(a, b) else ""
-        cells = "".join(f"<td>{_html(v or '')}</td>" for v in (a, b))
-        rows.append(f"<tr{style}><th>{_html(str(field))}</th>{cells}</tr>")
-    head = (f"<tr><th></th><th>left {_html(str(left.name))}</th>"
-            f"<th>right {_html(str(right.name))}</th></tr>")
+    for field, a, b, same in view.rows:
+        style = "" if same else ' style="background-color:#fff3b0"'
+        cells = "".join(f"<td>{html.escape(v)}</td>" for v in (a, b))
+        rows.append(f"<tr{style}><th>{html.escape(field)}</th>{cells}</tr>")
+    head = (f"<tr><th></th><th>left {html.escape(view.left_id)}</th>"
+            f"<th>right {html.escape(view.right_id)}</th></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
-
-
-def _html(text):
-    # White space collapses in HTML anyway; the other controls are shown.
-    return html.escape(_visible(" ".join(text.split())))

@@ -1,7 +1,7 @@
-"""Tests for the labelling front ends: the terminal session, the ``label``
-command, the review of scored pairs and recordlinkage's annotation files."""
+"""Tests for the terminal labelling session: scripted keys, undo, a killed
+session resumed from its file, what reaches the terminal, the layout, and the
+review of scored pairs."""
 
-import json
 import os
 import subprocess
 import sys
@@ -11,14 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from recordlinkage.annotation import read_annotation_file as rl_read
 
-from skrecordpair import (
-    label_session,
-    read_annotation_file,
-    read_labels,
-    write_annotation_file,
-)
+from skrecordpair import label_session, read_labels
 from skrecordpair._labelling.terminal import format_pair
 
 from ..conftest import make_learner, make_tables
@@ -150,108 +144,6 @@ def test_a_killed_session_resumes_from_its_file(tables, tmp_path):
     assert not final[["left_id", "right_id"]].duplicated().any()
 
 
-def test_annotation_file_round_trip(tables, tmp_path):
-    left, right, _ = tables
-    learner = _learner(tables)
-    pairs = learner.propose(6)
-    labels = [1, 0, None, 1, 0, None]
-    path = tmp_path / "annotation.json"
-    write_annotation_file(path, pairs, left, right, labels=labels,
-                          left_name="people", right_name="copies")
-    # recordlinkage reads it: the links and distinct pairs are ours.
-    result = rl_read(path)
-    assert list(result.links) == [tuple(pairs.iloc[i, :2]) for i in (0, 3)]
-    assert list(result.distinct) == [tuple(pairs.iloc[i, :2]) for i in (1, 4)]
-    back = read_annotation_file(path)
-    assert back[["left_id", "right_id"]].values.tolist() == \
-        pairs[["left_id", "right_id"]].values.tolist()
-    assert back["label"].tolist() == [1, 0, pd.NA, 1, 0, pd.NA]
-    learner.teach_many(back.dropna())
-    assert learner.report()["n_labels"] == 4
-    assert learner.report()["n_unsure"] == 0
-
-
-def test_the_label_command_exports_and_imports_annotations(tables, tmp_path):
-    _write_tables(tables, tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    path = tmp_path / "annotation.json"
-    done = subprocess.run(_cli(tmp_path, "--export-annotations", str(path)),
-                          capture_output=True, env=env, cwd=tmp_path, timeout=120)
-    assert done.returncode == 0, done.stderr.decode()
-    back = read_annotation_file(path)
-    assert len(back) == 5 and back["label"].isna().all()
-    back["label"] = [int(p in tables[2]) for p in zip(back.left_id, back.right_id)]
-    write_annotation_file(path, back, tables[0], tables[1], labels=back["label"])
-    done = subprocess.run(_cli(tmp_path, "--import-annotations", str(path),
-                               "--max-labels", "0"),
-                          capture_output=True, env=env, cwd=tmp_path, timeout=120)
-    assert done.returncode == 0, done.stderr.decode()
-    labels = read_labels(tmp_path / "labels.csv")
-    assert labels["label"].tolist() == back["label"].tolist()
-
-
-def _annotation(tmp_path, pairs, **extra):
-    content = {"version": 1, "pairs": [
-        {"identifiers": {"a": {"dataset": None, "record": a},
-                         "b": {"dataset": None, "record": b}},
-         "fields": [], "label": label} for a, b, label in pairs]}
-    content.update(extra)
-    path = tmp_path / "annotation.json"
-    path.write_text(json.dumps(content))
-    return path
-
-
-def test_an_annotation_import_with_an_unknown_id_writes_nothing(tables, tmp_path):
-    labels = tmp_path / "labels.csv"
-    learner = _learner(tables, labels=labels)
-    path = _annotation(tmp_path, [("l0", "r0", 1), ("l1", "r1", 0),
-                                  ("l2", "nobody", 1)])
-    with pytest.raises(ValueError, match=r"row 2: the pair \('l2', 'nobody'\)"):
-        learner.teach_many(read_annotation_file(path).dropna())
-    assert len(learner.labels_) == 0
-    assert labels.read_text() == "left_id,right_id,label\n"
-    # The command refuses it the same way, before the session starts.
-    _write_tables(tables, tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(_cli(tmp_path, "--import-annotations", str(path),
-                               "--max-labels", "0"),
-                          capture_output=True, env=env, cwd=tmp_path, timeout=120)
-    assert done.returncode != 0 and b"nobody" in done.stderr
-    assert labels.read_text() == "left_id,right_id,label\n"
-
-
-def test_a_bad_annotation_file_gets_a_clear_error(tmp_path):
-    path = tmp_path / "annotation.json"
-    good = {"identifiers": {"a": {"record": "l1"}, "b": {"record": "r1"}}, "label": 1}
-    cases = [
-        ({"version": 1, "pairs": [good, {"identifiers": {"a": {"record": "l2"}}}]},
-         r"Pair 1 of the annotation file .* lacks identifiers.b "),
-        ({"version": 1, "pairs": [{"identifiers": {"a": {}, "b": {"record": 2}}}]},
-         r"Pair 0 .* lacks identifiers.a.record"),
-        ({"version": 99, "pairs": [good]}, r"is of version 99; this reader knows "
-                                           r"version 1"),
-        ({"pairs": [good]}, r"is of version None"),
-        ({"version": 1}, r"must hold a list 'pairs'; got none"),
-        ([good], r"must hold a JSON object .* holds a list"),
-        ({"version": 1, "pairs": [{**good, "label": 2}]}, r"must be 0 or 1 .* pair 0 "
-                                                          r"holds 2"),
-        ({"version": 1, "pairs": [{**good, "identifiers": {
-            "a": {"record": ["l1"]}, "b": {"record": "r1"}}}]},
-         r"identifiers.a.record must be a text or a number; got \['l1'\]"),
-    ]
-    for content, message in cases:
-        path.write_text(json.dumps(content))
-        with pytest.raises(ValueError, match=message):
-            read_annotation_file(path)
-    path.write_text('{"version": 1, "pairs": ' + "[" * 100_000 + "]" * 100_000 + "}")
-    with pytest.raises(ValueError, match="nested too deeply"):
-        read_annotation_file(path)
-    path.write_bytes(b'{"version": 1, "pairs": [], "x": "\xff"}')
-    with pytest.raises(ValueError, match=r"annotation.json' must be UTF-8 text"):
-        read_annotation_file(path)
-    path.write_text('{"version": 1, "pairs": [')
-    with pytest.raises(ValueError, match=r"annotation.json' is not JSON"):
-        read_annotation_file(path)
 # ------------------------------------------- what reaches the terminal (N6)
 _ATTACK = "evil corp\x1b[1G \x1b[47Gjohn smith\x1b[K"  # redraws its row as "john smith"
 
@@ -391,29 +283,3 @@ def test_review_asks_a_pair_listed_twice_once(tables, tmp_path):
     assert any("p=0.50" in t for t in labeller.out)  # the probability is shown
 
 
-def test_review_when_deduplicating_asks_a_pair_once_in_either_order(tables):
-    from skrecordpair import ActiveLearner, NearestNeighborBlocker
-    from skrecordpair._labelling.terminal import PairQueue
-
-    table = tables[0]
-    learner = ActiveLearner(NearestNeighborBlocker(k=3), batch_size=50,
-                            random_state=0).fit(table)
-    c = learner.candidates_.iloc[:4]
-    pairs = pd.DataFrame({"left_id": [*c.left_id, *c.right_id],
-                          "right_id": [*c.right_id, *c.left_id]})
-    queue = PairQueue(learner, pairs)
-    assert queue.next_batch() == list(zip(c.left_id, c.right_id))
-    assert queue.next_batch() == []
-
-
-def test_review_refuses_unknown_ids_before_showing_a_pair(tables):
-    from skrecordpair._labelling.terminal import PairQueue
-
-    learner = _learner(tables)
-    pairs = pd.DataFrame({"left_id": ["l1", "zz9", "l2"], "right_id": ["r1", "r2", "q7"]})
-    with pytest.raises(ValueError, match=r"2 of the 3 pairs .*\(zz9, r2\), \(l2, q7\)"):
-        PairQueue(learner, pairs)
-    out = []
-    with pytest.raises(ValueError, match="2 of the 3 pairs"):
-        label_session(learner, pairs=pairs, read=lambda prompt: "m", write=out.append)
-    assert out == []
