@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -12,8 +13,9 @@ from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
-from ._pairs import as_text
+from ._pairs import as_text, require_columns
 from ._progress import Progress, count, id_column_message, looks_like_id
+from ._validation import POSITIVE, Condition, Interval, StrOptions, validate_params
 
 __all__ = ["NearestNeighborBlocker"]
 
@@ -161,6 +163,31 @@ class NearestNeighborBlocker(BaseEstimator):
     0        0         1    0.731...
     """
 
+    # The allowed values of the parameters (scikit-learn's declarations).
+    _parameter_constraints: ClassVar[dict] = {
+        "fields": [None, Condition(
+            lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(
+                not isinstance(e, (list, tuple)) or len(e) > 0 for e in v),
+            "a non-empty list whose entries are column names or non-empty lists "
+            "of column names")],
+        "weights": "no_validation",  # one per view of fields: checked in fit
+        "k": [POSITIVE],
+        "analyzer": [StrOptions(set(_ANALYZERS))],
+        "ngram_range": [Condition(
+            lambda v: isinstance(v, (tuple, list)) and len(v) == 2
+            and all(isinstance(n, numbers.Integral) and not isinstance(n, bool)
+                    for n in v) and 1 <= v[0] <= v[1],
+            "a pair (min_n, max_n) of integers with 1 <= min_n <= max_n")],
+        "sublinear_tf": ["boolean"],
+        # A share of the fitted records, or a number of them.
+        "max_df": [Interval(numbers.Real, 0, 1, closed="right"), POSITIVE],
+        "blocking_keys": [None, Condition(
+            lambda v: isinstance(v, str) or (isinstance(v, (list, tuple)) and len(v) > 0),
+            "a column name or a non-empty list of column names")],
+        "chunk_size": [POSITIVE, None],
+        "verbose": ["verbose"],
+    }
+
     def __init__(
         self,
         fields=None,
@@ -211,7 +238,7 @@ class NearestNeighborBlocker(BaseEstimator):
             If a parameter is invalid, `X` lacks a named column, its index
             has duplicates, or no view of `X` has any text.
         """
-        self._check_params()
+        validate_params(self._parameter_constraints, self.get_params(deep=False))
         check_record_table(X, "NearestNeighborBlocker.fit()")
         views = self._resolve_views(X.columns)
         weights = self._resolve_weights(len(views))
@@ -409,63 +436,13 @@ class NearestNeighborBlocker(BaseEstimator):
             return int(self.chunk_size)
         return max(1, _CHUNK_ENTRIES // max(n_fitted, 1))
 
-    # ----------------------------------------------------------- validation
-    def _check_params(self):
-        if (not isinstance(self.k, numbers.Integral) or isinstance(self.k, bool)
-                or self.k < 1):
-            raise ValueError(f"k must be a positive integer; got {self.k!r}.")
-        if self.analyzer not in _ANALYZERS:
-            raise ValueError(
-                f"analyzer must be one of {_ANALYZERS}; got {self.analyzer!r}."
-            )
-        ngram = self.ngram_range
-        if (not isinstance(ngram, (tuple, list)) or len(ngram) != 2
-                or not all(isinstance(n, numbers.Integral) and not isinstance(n, bool)
-                           for n in ngram)
-                or not 1 <= ngram[0] <= ngram[1]):
-            raise ValueError(
-                "ngram_range must be a pair (min_n, max_n) of integers with "
-                f"1 <= min_n <= max_n; got {ngram!r}."
-            )
-        if not isinstance(self.sublinear_tf, (bool, np.bool_)):
-            raise TypeError(f"sublinear_tf must be a bool; got {self.sublinear_tf!r}.")
-        max_df = self.max_df
-        if isinstance(max_df, bool) or not (
-            (isinstance(max_df, numbers.Integral) and max_df >= 1)
-            or (isinstance(max_df, numbers.Real) and 0 < max_df <= 1)
-        ):
-            raise ValueError(
-                "max_df must be a float in (0, 1] (a share of the fitted records) "
-                f"or an integer >= 1 (a number of records); got {max_df!r}."
-            )
-        if self.chunk_size is not None and (
-            not isinstance(self.chunk_size, numbers.Integral)
-            or isinstance(self.chunk_size, bool) or self.chunk_size < 1
-        ):
-            raise ValueError(
-                f"chunk_size must be None or a positive integer; got "
-                f"{self.chunk_size!r}."
-            )
-
+    # ------------------------------------------------------ views and weights
     def _resolve_views(self, columns):
+        # fields is checked in fit: None, or a non-empty list of non-empty views.
         if self.fields is None:
             return [list(columns)]
-        if isinstance(self.fields, (str, bytes)) or not isinstance(
-            self.fields, (list, tuple)
-        ):
-            raise TypeError(
-                "fields must be None or a list whose entries are column names or "
-                f"lists of column names; got {self.fields!r}."
-            )
-        if len(self.fields) == 0:
-            raise ValueError("fields must name at least one view; got an empty list.")
-        views = []
-        for entry in self.fields:
-            view = list(entry) if isinstance(entry, (list, tuple)) else [entry]
-            if not view:
-                raise ValueError(f"A view of fields is an empty list: {self.fields!r}.")
-            views.append(view)
-        return views
+        return [list(entry) if isinstance(entry, (list, tuple)) else [entry]
+                for entry in self.fields]
 
     def _resolve_weights(self, n_views):
         if self.weights is None:
@@ -506,13 +483,7 @@ def check_record_table(table, caller, name=None):
 
 
 def _check_columns(X, needed, method):
-    present = set(X.columns)
-    missing = [c for c in dict.fromkeys(needed) if c not in present]
-    if missing:
-        raise ValueError(
-            f"The table passed to {method}() lacks the column(s) {missing}; its "
-            f"columns are {list(X.columns)}."
-        )
+    require_columns(X, needed, f"The table passed to NearestNeighborBlocker.{method}()")
 
 
 def _warn_id_columns(X, views):
@@ -531,15 +502,11 @@ def _warn_id_columns(X, views):
 
 
 def _key_columns(blocking_keys):
+    # blocking_keys is checked in fit: None, a column name or a non-empty list.
     if blocking_keys is None:
         return []
     if isinstance(blocking_keys, str):
         return [blocking_keys]
-    if not isinstance(blocking_keys, (list, tuple)) or not blocking_keys:
-        raise TypeError(
-            "blocking_keys must be None, a column name or a non-empty list of "
-            f"column names; got {blocking_keys!r}."
-        )
     return list(blocking_keys)
 
 

@@ -7,9 +7,13 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from ._pairs import require_columns
+from ._validation import POSITIVE, Interval, checked, validate_params
+
 __all__ = ["pair_completeness", "reduction_ratio"]
 
 
+@checked({"deduplicate": ["boolean"]})
 def pair_completeness(candidates, true_pairs, *, deduplicate=False):
     """Share of the true matching pairs that are among the candidates.
 
@@ -72,6 +76,7 @@ def pair_completeness(candidates, true_pairs, *, deduplicate=False):
     return float(true.isin(cand).sum() / len(true))
 
 
+@checked({"n_left": [POSITIVE], "n_right": [POSITIVE, None]})
 def reduction_ratio(candidates, n_left, n_right=None):
     """Share of all possible pairs that the candidates rule out.
 
@@ -113,9 +118,9 @@ def reduction_ratio(candidates, n_left, n_right=None):
     0.9
     """
     deduplicate = n_right is None
-    _check_size(n_left, "n_left", 2 if deduplicate else 1)
-    if not deduplicate:
-        _check_size(n_right, "n_right", 1)
+    if deduplicate:  # one record makes no pair
+        validate_params({"n_left": [Interval(numbers.Integral, 2, None, closed="left")]},
+                        {"n_left": n_left})
     total = n_left * (n_left - 1) // 2 if deduplicate else n_left * n_right
     n_candidates = len(_pair_index(candidates, "candidates", deduplicate))
     if n_candidates > total:
@@ -125,12 +130,6 @@ def reduction_ratio(candidates, n_left, n_right=None):
             "table sizes right?"
         )
     return float(1.0 - n_candidates / total)
-
-
-def _check_size(value, name, minimum):
-    if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
-            or value < minimum):
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
 
 
 # Kinds of ids (pandas.api.types.infer_dtype) that compare equal by value.
@@ -165,12 +164,7 @@ def _check_id_types(cand, true, deduplicate):
 def _pair_index(pairs, name, deduplicate):
     """Distinct pairs as a two-level MultiIndex; ordered ``(min, max)`` if unordered."""
     if isinstance(pairs, pd.DataFrame):
-        missing = [c for c in ("left_id", "right_id") if c not in pairs.columns]
-        if missing:
-            raise ValueError(
-                f"{name} must have the columns 'left_id' and 'right_id'; it lacks "
-                f"{missing} (its columns are {list(pairs.columns)})."
-            )
+        require_columns(pairs, ("left_id", "right_id"), name)
         left, right = pairs["left_id"].to_numpy(), pairs["right_id"].to_numpy()
     elif isinstance(pairs, pd.MultiIndex):
         if pairs.nlevels != 2:

@@ -17,12 +17,15 @@ import pandas as pd
 from sklearn.base import clone
 
 from ._blocking import check_record_table
+from ._pairs import require_columns
+from ._validation import checked
 
 __all__ = ["add_candidate_nonmatches"]
 
 LABEL_COLUMNS = ["left_id", "right_id", "label"]
 
 
+@checked({"one_to_one": ["boolean"]})
 def add_candidate_nonmatches(left, right, labels, blocker, *, one_to_one=False,
                              pos_label=None, neg_label=None):
     """Add the blocker's other candidates of each matched left record as non-matches.
@@ -108,8 +111,6 @@ def add_candidate_nonmatches(left, right, labels, blocker, *, one_to_one=False,
     labels = _check_labels(labels, left, right)
     pos_label, neg_label = _match_labels(labels["label"], pos_label, neg_label)
     is_match = (labels["label"] == pos_label).to_numpy()
-    if not isinstance(one_to_one, (bool, np.bool_)):
-        raise TypeError(f"one_to_one must be a bool; got {one_to_one!r}.")
     matches = labels[is_match]
     single_left = _matched_once(matches, "left_id")
     if one_to_one:
@@ -143,12 +144,7 @@ def _check_labels(labels, left, right):
             "add_candidate_nonmatches() expects labels as a DataFrame with the columns "
             f"{LABEL_COLUMNS}; got {type(labels).__name__}."
         )
-    missing = [c for c in LABEL_COLUMNS if c not in labels.columns]
-    if missing:
-        raise ValueError(
-            f"The labels passed to add_candidate_nonmatches() lack the column(s) "
-            f"{missing}; their columns are {list(labels.columns)}."
-        )
+    require_columns(labels, LABEL_COLUMNS, "The labels passed to add_candidate_nonmatches()")
     labels = labels[LABEL_COLUMNS]
     for side, table in (("left", left), ("right", right)):
         ids = labels[f"{side}_id"]

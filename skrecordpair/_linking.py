@@ -15,16 +15,22 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._blocking import _frame, check_record_table
 from ._matcher.classes import positive_index
-from ._pairs import pair_frame
+from ._pairs import pair_frame, require_columns
 from ._progress import Progress, count, pass_verbose
+from ._validation import POSITIVE, Interval, StrOptions, checked
 
 __all__ = ["deduplicate", "link"]
 
 MATCH_COLUMNS = ["left_id", "right_id", "similarity", "probability"]
 # Index levels of the pair frames that link and deduplicate score.
 PAIR_INDEX_NAMES = ["left_id", "right_id"]
+# The arguments that link and deduplicate check before any work.
+_THRESHOLD = [Interval(numbers.Real, 0, 1, closed="both"), None]
+_BATCH_SIZE = [POSITIVE]
 
 
+@checked({"threshold": _THRESHOLD, "one_to_one": ["boolean"],
+          "batch_size": _BATCH_SIZE, "verbose": ["verbose"]})
 def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
          batch_size=20_000, verbose=0):
     """Match the records of two tables: blocking, then pair classification.
@@ -131,11 +137,8 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
     """
     for name, table in (("left", left), ("right", right)):
         check_record_table(table, "link()", name)
-    _check_batch_size(batch_size)
     positive = _positive_column(classifier, "link()")
     threshold, strict = _decision(classifier, threshold)
-    if not isinstance(one_to_one, (bool, np.bool_)):
-        raise TypeError(f"one_to_one must be a bool; got {one_to_one!r}.")
     fitted = _fitted_columns(classifier, "link()", left=left, right=right)
     progress = Progress(verbose, "link")
     with progress.step(f"Blocking: {count(len(left))} left records against "
@@ -164,6 +167,8 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
     return matches.iloc[order].reset_index(drop=True)
 
 
+@checked({"threshold": _THRESHOLD, "batch_size": _BATCH_SIZE,
+          "return_pairs": ["boolean", StrOptions({"all"})], "verbose": ["verbose"]})
 def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000,
                 return_pairs=False, verbose=0):
     """Cluster the records of one table into entities.
@@ -259,13 +264,8 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
     Name: cluster, dtype: int64
     """
     check_record_table(table, "deduplicate()", "table")
-    _check_batch_size(batch_size)
     positive = _positive_column(classifier, "deduplicate()")
     threshold, strict = _decision(classifier, threshold)
-    if not (isinstance(return_pairs, (bool, np.bool_))
-            or (isinstance(return_pairs, str) and return_pairs == "all")):
-        raise ValueError(
-            f"return_pairs must be False, True or 'all'; got {return_pairs!r}.")
     fitted = _fitted_columns(classifier, "deduplicate()", table=table)
     progress = Progress(verbose, "deduplicate")
     with progress.step(f"Blocking: {count(len(table))} records"):
@@ -321,7 +321,7 @@ def _warn_many_matches(matches, n_left, n_right):
             "fitted on pairs from another candidate generator than this blocker, "
             "add the blocker's candidates to its training pairs "
             "(add_candidate_nonmatches) or label some (ActiveLearner).",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=4)  # the caller of link, past @checked
 
 
 def _warn_large_clusters(labels, n_edges):
@@ -335,7 +335,7 @@ def _warn_large_clusters(labels, n_edges):
             f"entity ({n_edges} matched pairs in all): a chain of false matches "
             "merges entities. Raise threshold, or fit the classifier also on the "
             "blocker's candidates (ActiveLearner).",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=4)  # the caller, past @checked
 
 
 def _no_candidates(left_index, right_index):
@@ -356,19 +356,6 @@ def _positions(table, ids, name):
     return positions
 
 
-def _check_threshold(threshold):
-    if (not isinstance(threshold, numbers.Real) or isinstance(threshold, bool)
-            or not 0 <= threshold <= 1):
-        raise ValueError(f"threshold must be a number in [0, 1]; got {threshold!r}.")
-    return float(threshold)
-
-
-def _check_batch_size(batch_size):
-    if (not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool)
-            or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
-
-
 def _final_step(classifier):
     # A pipeline predicts with its last step's pos_label and threshold_.
     return classifier.steps[-1][1] if isinstance(classifier, Pipeline) else classifier
@@ -379,7 +366,7 @@ def _decision(classifier, threshold):
     probability reaches; or the classifier's, which it exceeds, as in its
     ``predict``."""
     if threshold is not None:
-        return _check_threshold(threshold), False
+        return float(threshold), False
     own = getattr(_final_step(classifier), "threshold_", None)
     return (0.5 if own is None else float(own)), True
 
@@ -433,13 +420,8 @@ def _fitted_columns(classifier, caller, **tables):
             out[side] = list(table.columns)
             continue
         expected = [n[len(prefix):] for n in names if n.startswith(prefix)]
-        missing = [c for c in expected if c not in table.columns]
-        if missing:
-            raise ValueError(
-                f"The classifier was fitted on pairs whose {side} records have the "
-                f"columns {expected}, but {name} passed to {caller} lacks {missing}; "
-                f"its columns are {list(table.columns)}. Pass tables with the "
-                f"columns the classifier was fitted on.")
+        require_columns(table, expected, f"{name} passed to {caller} (the classifier "
+                        f"was fitted on {side} records with these columns)")
         out[side] = expected
     return out
 

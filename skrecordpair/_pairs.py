@@ -109,6 +109,37 @@ class Field(Sides, namedtuple("Field", ["name", "left", "right"])):
     __slots__ = ()
 
 
+def require_columns(frame, columns, what):
+    """Raise unless `frame` has every one of `columns`.
+
+    The one check, with one wording, of "does this frame have these
+    columns" for every table, pair frame and labels frame of the package.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame or sequence
+        The frame, or its column names.
+    columns : sequence
+        The columns it must have.
+    what : str
+        The frame, as the message names it: ``"The table passed to
+        NearestNeighborBlocker.fit()"``.
+
+    Raises
+    ------
+    ValueError
+        ``"<what> must have the columns <columns>; it lacks <missing> (its
+        columns are <columns of frame>)."``
+    """
+    present = list(getattr(frame, "columns", frame))
+    required = list(dict.fromkeys(columns))
+    have = set(present)
+    missing = [c for c in required if c not in have]
+    if missing:
+        raise ValueError(f"{what} must have the columns {required}; it lacks "
+                         f"{missing} (its columns are {present}).")
+
+
 def _check_prefixes(left_prefix, right_prefix):
     if not isinstance(left_prefix, str) or not isinstance(right_prefix, str):
         raise TypeError(

@@ -19,7 +19,7 @@ from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._matcher.tokens import code_points, map_characters, row_positions
-from ._pairs import Sides, pair_texts, resolve_fields
+from ._pairs import Sides, pair_texts, require_columns, resolve_fields
 from ._validation import POSITIVE, Interval, validate_params
 
 __all__ = ["SimilarityFeatures"]
@@ -321,14 +321,10 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         _check_pair_frame(X, "transform")
-        needed = [c for field in self.fields_ for c in field.columns]
-        present = set(map(str, X.columns))
-        missing = [c for c in needed if c not in present]
-        if missing:
-            raise ValueError(
-                f"The pair frame lacks the column(s) {missing}, which were used "
-                f"during fit; its columns are {list(X.columns)}."
-            )
+        require_columns([str(c) for c in X.columns],
+                        [c for field in self.fields_ for c in field.columns],
+                        "The pair frame passed to SimilarityFeatures.transform() (the "
+                        "columns used during fit)")
         validate_data(self, X, skip_check_array=True, reset=False)
         return pair_similarities(X, self._field_plan(), self.tfidf_,
                                  lowercase=self.lowercase,

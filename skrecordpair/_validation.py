@@ -6,12 +6,16 @@ objects (``Interval``, ``StrOptions``, types, ``"boolean"``...), as
 scikit-learn's own estimators do. :func:`validate_params` checks a parameter
 dict against them with scikit-learn's constraint logic, and words the error as
 this package's other errors are worded: ``"<name> must be <what>; got
-<value>."``.
+<value>."``. Public functions declare theirs in the :func:`checked`
+decorator, as scikit-learn's functions do in its ``@validate_params``.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
+import os
 
 from sklearn.utils._param_validation import (
     Interval,
@@ -21,8 +25,8 @@ from sklearn.utils._param_validation import (
     make_constraint,
 )
 
-__all__ = ["Interval", "InvalidParameterError", "SequenceOf", "StrOptions",
-           "TorchDevice", "validate_params"]
+__all__ = ["Condition", "Interval", "InvalidParameterError", "SequenceOf",
+           "StrOptions", "TorchDevice", "checked", "validate_params"]
 
 POSITIVE = Interval(numbers.Integral, 1, None, closed="left")
 
@@ -49,6 +53,30 @@ class SequenceOf(_Constraint):
 
     def __str__(self):
         return f"a tuple of {self.description}"
+
+
+class Condition(_Constraint):
+    """A value for which `test` is true, for a rule no scikit-learn
+    constraint states (a pair of bounds in order, a template with a slot).
+
+    Parameters
+    ----------
+    test : callable
+        Takes the value, returns whether it is allowed; never raises.
+    description : str
+        What an allowed value is, in words ("a str containing '{value}'").
+    """
+
+    def __init__(self, test, description):
+        super().__init__()
+        self.test = test
+        self.description = description
+
+    def is_satisfied_by(self, val):
+        return bool(self.test(val))
+
+    def __str__(self):
+        return self.description
 
 
 class TorchDevice(_Constraint):
@@ -106,6 +134,42 @@ def validate_params(constraints, params):
         )
 
 
+def checked(constraints):
+    """Decorate a public function to check its arguments on each call.
+
+    Parameters
+    ----------
+    constraints : dict of str to list or "no_validation"
+        For some of the function's parameters, the constraints of which the
+        argument (or its default) must satisfy at least one, as in
+        ``_parameter_constraints``.
+
+    Returns
+    -------
+    callable
+        The decorator. The decorated function raises
+        :class:`InvalidParameterError` (see :func:`validate_params`) before it
+        runs when an argument satisfies none of its constraints.
+    """
+
+    def decorate(func):
+        signature = inspect.signature(func)
+        unknown = sorted(set(constraints) - set(signature.parameters))
+        if unknown:  # a typo in a declaration would silently check nothing
+            raise ValueError(f"{func.__name__} has no parameter(s) {unknown}.")
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            validate_params(constraints, bound.arguments)
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 def _satisfies(constraint, value):
     # True and False are integers to Python, but not sizes or counts.
     if isinstance(value, bool) and isinstance(constraint, Interval):
@@ -140,7 +204,16 @@ def _describe_one(constraint):
         return _describe_interval(constraint)
     if type(constraint).__name__ == "_Booleans":
         return "a bool"
+    if type(constraint).__name__ == "_InstancesOf" and constraint.type in _TYPE_NAMES:
+        return _TYPE_NAMES[constraint.type]
     return str(constraint)
+
+
+# Types named as the package's messages name them ("a str", not "an instance
+# of 'str'").
+_TYPE_NAMES = {str: "a str", dict: "a dict", list: "a list", tuple: "a tuple",
+               os.PathLike: "a path-like", numbers.Integral: "an integer",
+               numbers.Real: "a number"}
 
 
 def _describe_interval(interval):
@@ -150,6 +223,13 @@ def _describe_interval(interval):
             return "a positive integer"
         if interval.left == 0:
             return "a non-negative integer" if integer else "a non-negative number"
+    kind = "an integer" if integer else "a number"
+    # Integer bounds in full: "2.14748e+09" would not say which is allowed.
+    bound = "{:d}" if integer else "{:g}"
+    if interval.left is None and interval.right is None:
+        return kind
+    if interval.right is None and interval.closed in ("left", "both"):
+        return f"{kind} >= {bound.format(interval.left)}"
     if (integer and interval.left == 1 and interval.right is not None
             and interval.closed == "both"):
         return f"a positive integer up to {interval.right:d}"
@@ -157,9 +237,6 @@ def _describe_interval(interval):
         return "a positive number"
     left = "[" if interval.closed in ("left", "both") else "("
     right = "]" if interval.closed in ("right", "both") else ")"
-    # Integer bounds in full: "2.14748e+09" would not say which is allowed.
-    bound = "{:d}" if integer else "{:g}"
     low = "-inf" if interval.left is None else bound.format(interval.left)
     high = "inf" if interval.right is None else bound.format(interval.right)
-    kind = "an integer" if integer else "a number"
     return f"{kind} in {left}{low}, {high}{right}"

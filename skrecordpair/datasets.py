@@ -25,7 +25,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch
 
-from ._pairs import pair_frame
+from ._pairs import pair_frame, require_columns
 
 __all__ = ["load_febrl", "load_magellan"]
 
@@ -349,11 +349,7 @@ def _read_csv(file):
 def _read_table(file):
     """The table of `file`, indexed by its column ``id``."""
     table = _read_csv(file)
-    if "id" not in table.columns:
-        raise ValueError(
-            f"{str(file)!r} must have a column 'id'; its columns are "
-            f"{list(table.columns)}."
-        )
+    require_columns(table, ["id"], repr(str(file)))
     if len(table.columns) < 2:
         raise ValueError(
             f"{str(file)!r} must have at least one attribute besides 'id'; it "
@@ -378,12 +374,7 @@ def _read_table(file):
 
 def _read_split(file):
     pairs = _read_csv(file)
-    missing = [c for c in _SPLIT_COLUMNS if c not in pairs.columns]
-    if missing:
-        raise ValueError(
-            f"{str(file)!r} must have the columns {list(_SPLIT_COLUMNS)}; it lacks "
-            f"{missing} (its columns are {list(pairs.columns)})."
-        )
+    require_columns(pairs, _SPLIT_COLUMNS, repr(str(file)))
     bad = sorted(set(pairs["label"].dropna()) - {"0", "1"})
     if bad or pairs["label"].isna().any():
         found = bad + (["<empty>"] if pairs["label"].isna().any() else [])

@@ -16,6 +16,8 @@ import html
 import numpy as np
 import pandas as pd
 
+from ._pairs import require_columns
+
 __all__ = ["ExplanationView", "evidence_by_field", "explanation_html",
            "plot_evidence_by_field", "plot_explanation", "plot_waterfall",
            "waterfall_steps"]
@@ -23,6 +25,8 @@ __all__ = ["ExplanationView", "evidence_by_field", "explanation_html",
 #: The page of the documentation that explains the explanations.
 DOCS_URL = "https://skrecordpair.readthedocs.io/en/latest/explanations.html"
 
+# How the errors name the frame that the functions draw.
+_EXPLANATION = "The explanation (the frame returned by RecordPairClassifier.explain())"
 _COLUMNS = {"pair", "side", "field", "text", "attribution", "target", "prediction",
             "probability"}
 
@@ -35,12 +39,7 @@ _SHOWN = 0.005
 
 
 def _one_pair(explanation, pair):
-    missing = _COLUMNS - set(explanation.columns)
-    if missing:
-        raise ValueError(
-            "Expected the frame returned by RecordPairClassifier.explain(); it lacks "
-            f"the columns {sorted(missing)}."
-        )
+    require_columns(explanation, sorted(_COLUMNS), _EXPLANATION)
     if len(explanation) == 0:
         raise ValueError("The explanation is empty: there is no pair to draw.")
     if pair is None:
@@ -345,12 +344,7 @@ class ExplanationView:
 def _check_evidence(explanation):
     needed = {"pair", "side", "field", "text", "prediction", "probability",
               "evidence_for_match", "baseline_log_odds"}
-    missing = needed - set(explanation.columns)
-    if missing:
-        raise ValueError(
-            "Expected the frame returned by RecordPairClassifier.explain(); it lacks "
-            f"the columns {sorted(missing)}."
-        )
+    require_columns(explanation, sorted(needed), _EXPLANATION)
     if len(explanation) and explanation["evidence_for_match"].isna().all():
         raise ValueError(
             "The explanation has no evidence for a match (more than two classes, or "
@@ -521,11 +515,8 @@ def waterfall_steps(explanation, pair=None, *, max_chars=30):
     [-3.0, -0.5, 1.5, 1.386, 1.386]
     """
     _check_evidence(explanation)
-    if "baseline" not in explanation.columns:
-        raise ValueError(
-            "Expected the frame returned by RecordPairClassifier.explain(); it lacks "
-            "the column 'baseline' (which says whether the pair is a predicted match)."
-        )
+    # Its 'baseline' column says whether the pair is a predicted match.
+    require_columns(explanation, ["baseline"], _EXPLANATION)
     pair, left, right = _one_pair(explanation, pair)
     sides = (left["evidence_for_match"].to_numpy(dtype=float),
              right["evidence_for_match"].to_numpy(dtype=float))

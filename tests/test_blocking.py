@@ -321,15 +321,22 @@ def test_clone_and_params():
     (dict(analyzer="chars"), "analyzer must be one of"),
     (dict(ngram_range=(3, 2)), "ngram_range must be a pair"),
     (dict(ngram_range=3), "ngram_range must be a pair"),
-    (dict(max_df=0), "max_df must be a float in"),
-    (dict(max_df=1.5), "max_df must be a float in"),
-    (dict(chunk_size=0), "chunk_size must be None or a positive integer"),
-    (dict(fields=[]), "fields must name at least one view"),
-    (dict(fields=[[]]), "A view of fields is an empty list"),
+    (dict(max_df=0), r"max_df must be a number in \(0, 1\] or a positive integer; "
+                     r"got 0\."),
+    (dict(max_df=1.5), r"max_df must be a number in \(0, 1\] or a positive integer"),
+    (dict(chunk_size=0), "chunk_size must be a positive integer or None; got 0."),
+    (dict(sublinear_tf="yes"), "sublinear_tf must be a bool; got 'yes'."),
+    (dict(verbose=-1), "verbose must be"),
+    (dict(fields=[]), "fields must be None or a non-empty list whose entries are "
+                      r"column names or non-empty lists of column names; got \[\]\."),
+    (dict(fields=[[]]), r"fields must be None or a non-empty list .*; got \[\[\]\]\."),
+    (dict(blocking_keys=3), "blocking_keys must be None or a column name or a "
+                            "non-empty list of column names; got 3."),
     (dict(fields=["name"], weights=[1, 1]), "one entry per view"),
     (dict(fields=["name"], weights=[0]), "not all zero"),
-    (dict(fields=["nom"]), r"lacks the column\(s\) \['nom'\]"),
-    (dict(blocking_keys=["town"]), r"lacks the column\(s\) \['town'\]"),
+    (dict(fields=["nom"]), r"fit\(\) must have the columns \['nom'\]; it lacks "
+                           r"\['nom'\] \(its columns are \['name'\]\)\."),
+    (dict(blocking_keys=["town"]), r"it lacks \['town'\]"),
 ])
 def test_invalid_params(params, match):
     table = pd.DataFrame({"name": ["anna", "bob"]})
@@ -342,7 +349,7 @@ def test_invalid_inputs():
     with pytest.raises(TypeError,
                        match="expects a pandas DataFrame of records; got list"):
         NearestNeighborBlocker().fit([["anna"]])
-    with pytest.raises(TypeError, match="fields must be None or a list"):
+    with pytest.raises(TypeError, match="fields must be None or a non-empty list"):
         NearestNeighborBlocker(fields="name").fit(table)
     with pytest.raises(ValueError, match=r"must be unique.*repeats \[0\]"):
         NearestNeighborBlocker().fit(table.set_axis([0, 0]))
@@ -350,7 +357,8 @@ def test_invalid_inputs():
         NearestNeighborBlocker().fit(pd.DataFrame({"name": [None, None]}))
     fitted = NearestNeighborBlocker().fit(table)
     with pytest.raises(ValueError,
-                       match=r"candidates\(\) lacks the column\(s\) \['name'\]"):
+                       match=r"candidates\(\) must have the columns \['name'\]; "
+                             r"it lacks \['name'\]"):
         fitted.candidates(pd.DataFrame({"nom": ["anna"]}))
     with pytest.raises(TypeError, match="got ndarray"):
         fitted.candidates(np.array([["anna"]]))
@@ -390,8 +398,12 @@ def test_pair_completeness_errors():
         pair_completeness([(1, 2)], [])
     with pytest.raises(ValueError, match="needs at least one true pair"):
         pair_completeness([(1, 2)], [(3, 3)], deduplicate=True)
-    with pytest.raises(ValueError, match=r"lacks \['right_id'\]"):
+    with pytest.raises(ValueError, match=r"candidates must have the columns "
+                                         r"\['left_id', 'right_id'\]; it lacks "
+                                         r"\['right_id'\] \(its columns are \['left_id'\]\)\."):
         pair_completeness(pd.DataFrame({"left_id": [1]}), [(1, 2)])
+    with pytest.raises(ValueError, match="deduplicate must be a bool; got 'yes'."):
+        pair_completeness([(1, 2)], [(1, 2)], deduplicate="yes")
     with pytest.raises(ValueError, match="must hold .left_id, right_id. pairs; got the "
                                          "entry 5"):
         pair_completeness([5], [(1, 2)])
@@ -430,8 +442,12 @@ def test_reduction_ratio():
     assert reduction_ratio(frame, 2, 2) == 0.5
     with pytest.raises(ValueError, match="n_left must be an integer >= 2; got 1"):
         reduction_ratio([], 1)
-    with pytest.raises(ValueError, match="n_right must be an integer >= 1; got 0"):
+    with pytest.raises(ValueError, match="n_right must be a positive integer or None; got 0."):
         reduction_ratio([], 3, 0)
+    with pytest.raises(ValueError, match="n_left must be a positive integer; got 0."):
+        reduction_ratio([], 0, 3)
+    with pytest.raises(ValueError, match="n_left must be a positive integer; got True."):
+        reduction_ratio([], True, 3)
     with pytest.raises(ValueError, match="3 distinct candidate pairs but only 2"):
         reduction_ratio([(1, 1), (1, 2), (1, 3)], 1, 2)
 

@@ -80,7 +80,9 @@ def test_errors_say_what_was_expected():
     blocker = NearestNeighborBlocker(k=2)
     with pytest.raises(TypeError, match="expects labels as a DataFrame"):
         add_candidate_nonmatches(LEFT, RIGHT, [("l1", "r1", 1)], blocker)
-    with pytest.raises(ValueError, match=r"lack the column\(s\) \['label'\]"):
+    with pytest.raises(ValueError, match=r"add_candidate_nonmatches\(\) must have the "
+                                         r"columns \['left_id', 'right_id', 'label'\]; "
+                                         r"it lacks \['label'\]"):
         add_candidate_nonmatches(LEFT, RIGHT, labels([("l1", "r1", 1)])[
             ["left_id", "right_id"]], blocker)
     with pytest.raises(ValueError, match=r"right_id value\(s\).*\['r9'\]"):

@@ -226,7 +226,8 @@ def test_magellan_missing_files(tmp_path):
 
 def test_magellan_missing_id_column(tmp_path):
     write_folder(tmp_path, tableA_csv="key,name,city\n0,a,b\n")
-    with pytest.raises(ValueError, match=r"tableA.csv' must have a column 'id'"):
+    with pytest.raises(ValueError, match=r"tableA.csv' must have the columns \['id'\]; "
+                                         r"it lacks \['id'\]"):
         load_magellan(tmp_path)
 
 

@@ -144,8 +144,11 @@ def test_link_errors(classifier):
         link(left.to_numpy(), right, blocker, classifier)
     with pytest.raises(ValueError, match="index labels of right .* must be unique"):
         link(left, right.set_axis([0] * len(right)), blocker, classifier)
-    with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\] or "
+                                         r"None; got 1.5\."):
         link(left, right, blocker, classifier, threshold=1.5)
+    with pytest.raises(ValueError, match="verbose must be"):
+        link(left, right, blocker, classifier, verbose=-1)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         link(left, right, blocker, classifier, batch_size=0)
     with pytest.raises(TypeError, match="one_to_one must be a bool"):
@@ -308,7 +311,7 @@ def test_deduplicate_return_pairs_all_keeps_the_uncertain_non_matches():
     review = uncertain_pairs(scored, band)
     below = review["probability"] < 0.9
     assert below.any() and not uncertain_pairs(matched, band)["probability"].lt(0.9).any()
-    with pytest.raises(ValueError, match="return_pairs must be False, True or 'all'"):
+    with pytest.raises(ValueError, match="return_pairs must be a bool or 'all'; got 'yes'."):
         deduplicate(table, blocker, clf, return_pairs="yes")
 
 

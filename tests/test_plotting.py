@@ -190,7 +190,9 @@ def test_html_highlights_fields_and_escapes_text(explanation):
 def test_bad_inputs(explanation):
     with pytest.raises(ValueError, match="No pair 'nope'"):
         explanation_html(explanation, pair="nope")
-    with pytest.raises(ValueError, match="lacks the columns"):
+    with pytest.raises(ValueError, match=r"The explanation \(the frame returned by "
+                                         r"RecordPairClassifier.explain\(\)\) must have "
+                                         r"the columns .*; it lacks \['attribution'\]"):
         plot_explanation(explanation.drop(columns="attribution"))
     with pytest.raises(ValueError, match="empty"):
         explanation_html(explanation.iloc[:0])

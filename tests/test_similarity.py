@@ -425,7 +425,8 @@ def test_errors(X):
     est.fit(X)
     with pytest.raises(TypeError, match="expected a pair frame"):
         est.transform(X.to_numpy())
-    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['right_price'\]"):
+    with pytest.raises(ValueError, match=r"SimilarityFeatures.transform\(\) .* must "
+                                         r"have the columns .*; it lacks \['right_price'\]"):
         est.transform(X.drop(columns="right_price"))
     with pytest.raises(ValueError, match="feature names"):
         est.transform(X.assign(other=1))

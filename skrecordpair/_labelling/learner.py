@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.cluster import KMeans
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
@@ -18,14 +20,16 @@ from sklearn.utils import check_random_state
 
 from .._blocking import NearestNeighborBlocker, check_record_table
 from .._linking import _pairs, _positions
+from .._pairs import require_columns
 from .._progress import Progress, count, pass_verbose
 from .._similarity import SimilarityFeatures
+from .._validation import POSITIVE, Condition, Interval, checked, validate_params
 from .labels_file import LABEL_COLUMNS, append_labels, read_or_create, replay, short
 
 __all__ = ["ActiveLearner", "uncertain_pairs"]
 
 
-class ActiveLearner:
+class ActiveLearner(BaseEstimator):
     """Propose the candidate pairs worth labelling, learn from the labels, repeat.
 
     Starting from two tables (or one, to deduplicate) and no labels, the
@@ -166,6 +170,23 @@ class ActiveLearner:
     2
     """
 
+    # The allowed values of the parameters (scikit-learn's declarations).
+    _parameter_constraints: ClassVar[dict] = {
+        # The components are cloned and fitted: they check their own parameters.
+        "blocker": "no_validation",
+        "estimator": "no_validation",
+        "proposer": "no_validation",
+        "features": "no_validation",
+        "labels": [str, os.PathLike, None],
+        "batch_size": [POSITIVE],
+        "pool_factor": [POSITIVE],
+        "explore": [Interval(numbers.Real, 0, 1, closed="both")],
+        "pseudo_labels": [Interval(numbers.Integral, 0, None, closed="left")],
+        "pseudo_confidence": [Interval(numbers.Real, 0.5, 1, closed="right")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
     def __init__(self, blocker=None, estimator=None, *, proposer=None, features=None,
                  labels=None, batch_size=10, pool_factor=5, explore=0.0,
                  pseudo_labels=3000, pseudo_confidence=0.9, random_state=None,
@@ -262,20 +283,7 @@ class ActiveLearner:
         return self
 
     def _check_params(self):
-        for name, least in (("batch_size", 1), ("pool_factor", 1), ("pseudo_labels", 0)):
-            value = getattr(self, name)
-            if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
-                    or value < least):
-                kind = "a positive" if least else "a non-negative"
-                raise ValueError(f"{name} must be {kind} integer; got {value!r}.")
-        confidence = self.pseudo_confidence
-        if (not isinstance(confidence, numbers.Real) or isinstance(confidence, bool)
-                or not 0.5 < confidence <= 1):
-            raise ValueError("pseudo_confidence must be a number in (0.5, 1]; got "
-                             f"{confidence!r}.")
-        if (not isinstance(self.explore, numbers.Real) or isinstance(self.explore, bool)
-                or not 0 <= self.explore <= 1):
-            raise ValueError(f"explore must be a number in [0, 1]; got {self.explore!r}.")
+        validate_params(self._parameter_constraints, self.get_params(deep=False))
 
     # ------------------------------------------------------------- labels
     def _load(self, path):
@@ -776,6 +784,17 @@ class ActiveLearner:
                 "This ActiveLearner is not fitted yet: call fit(left, right) first.")
 
 
+def _is_band(band):
+    """Whether `band` is two numbers ``low <= high`` in [0, 1]."""
+    try:
+        low, high = (float(b) for b in band)
+    except (TypeError, ValueError):
+        return False
+    return 0 <= low <= high <= 1
+
+
+@checked({"band": [Condition(_is_band, "a pair (low, high) of numbers with "
+                                       "0 <= low <= high <= 1")]})
 def uncertain_pairs(pairs, band=(0.2, 0.8)):
     """The pairs whose match probability lies in `band`: the ones to review.
 
@@ -806,16 +825,9 @@ def uncertain_pairs(pairs, band=(0.2, 0.8)):
     0        2         8         0.45
     1        3         9         0.70
     """
-    missing = [c for c in ("left_id", "right_id", "probability") if c not in pairs]
-    if missing:
-        raise ValueError(f"uncertain_pairs() needs the columns left_id, right_id and "
-                         f"probability; the pairs lack {missing}.")
-    try:
-        low, high = (float(b) for b in band)
-    except (TypeError, ValueError):
-        raise ValueError(f"band must be two numbers (low, high); got {band!r}.") from None
-    if not 0 <= low <= high <= 1:
-        raise ValueError(f"band must satisfy 0 <= low <= high <= 1; got {band!r}.")
+    require_columns(pairs, ("left_id", "right_id", "probability"),
+                    "The pairs passed to uncertain_pairs()")
+    low, high = (float(b) for b in band)
     p = pairs["probability"].to_numpy(dtype=float)
     inside = pairs[(p >= low) & (p <= high)]
     order = np.argsort(np.abs(inside["probability"].to_numpy(dtype=float) - 0.5),

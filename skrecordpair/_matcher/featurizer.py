@@ -21,7 +21,7 @@ import torch
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from .._pairs import Field, PairTexts, pair_texts, resolve_fields
+from .._pairs import Field, PairTexts, pair_texts, require_columns, resolve_fields
 from .._persistence import invalid, short
 from .._progress import Progress, count
 from .._similarity import (
@@ -38,9 +38,16 @@ from .._validation import POSITIVE
 from .text_encoder import FrozenTextEncoder
 from .tokens import PairEncoder, Vocabulary
 
+# FrozenTextEncoder's settings that ``text_encoder_options`` does not offer:
+# every encoder that the featurizer builds keeps their defaults (the model is
+# `text_encoder` itself).
+TEXT_ENCODER_OPTIONS_NOT_OFFERED = ("storage_dtype", "cache")
 # The settings of the text encoder that ``text_encoder_options`` may hold.
-TEXT_ENCODER_OPTIONS = ("template", "layer", "pooling", "max_length",
-                        "max_batch_tokens", "max_cache_bytes", "device")
+TEXT_ENCODER_OPTIONS = tuple(
+    name for name, parameter in inspect.signature(FrozenTextEncoder).parameters.items()
+    if parameter.kind is parameter.KEYWORD_ONLY
+    and name not in TEXT_ENCODER_OPTIONS_NOT_OFFERED
+)
 
 #: Pairs featurised and scored at a time by ``predict_proba``, ``predict`` and
 #: ``explain``: their working memory is that of one chunk, whatever the size
@@ -349,12 +356,8 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
 
     def check_columns(self, columns):
         """Raise unless `columns` hold the columns of every field."""
-        missing = [c for f in self.fields_ for c in f.columns if c not in columns]
-        if missing:
-            raise ValueError(
-                f"X lacks the columns {missing} of fields the model was fitted on; "
-                f"it has {list(columns)}."
-            )
+        require_columns(columns, [c for f in self.fields_ for c in f.columns],
+                        "X (the pair frame of the fields the model was fitted on)")
 
     @property
     def vocabulary_(self):

@@ -6,7 +6,8 @@ without gradients. Each distinct value is encoded once: values are
 deduplicated, batched by length (little padding) under a bound on the tokens
 per batch, and kept in a cache keyed by the encoded text.
 
-This module imports nothing from pandas or scikit-learn.
+This module imports nothing from pandas, and from scikit-learn only its
+constraint objects, through the package's parameter validation.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ import contextlib
 import contextvars
 import json
 import math
+import numbers
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
+
+from .._validation import Condition, Interval, StrOptions, TorchDevice, validate_params
 
 _INSTALL_HINT = (
     "FrozenTextEncoder needs the optional dependency 'transformers'; install it "
@@ -196,6 +201,13 @@ class FrozenTextEncoder:
         Bound on the memory of the cache: when a call's new vectors would
         pass it, the cache is emptied first.
 
+    Raises
+    ------
+    ValueError
+        If a parameter is invalid: it is checked when the encoder is built
+        (the encoder is no scikit-learn estimator, and the estimator that
+        builds it passes on the user's ``text_encoder_options``).
+
     Examples
     --------
     >>> encoder = FrozenTextEncoder("sentence-transformers/all-MiniLM-L6-v2",
@@ -206,17 +218,32 @@ class FrozenTextEncoder:
     [0, -1, 0]
     """
 
+    # The allowed values of the parameters (scikit-learn's declarations).
+    _parameter_constraints: ClassVar[dict] = {
+        "model": [str, os.PathLike],
+        "template": [Condition(lambda v: isinstance(v, str) and "{value}" in v,
+                               "a str containing '{value}'")],
+        "layer": [Interval(numbers.Integral, None, None, closed="neither")],
+        "pooling": [StrOptions(set(POOLINGS))],
+        # A text needs room for its special tokens and one subword.
+        "max_length": [Interval(numbers.Integral, 3, None, closed="left")],
+        "max_batch_tokens": [Interval(numbers.Integral, 3, None, closed="left")],
+        "storage_dtype": [Condition(
+            lambda v: isinstance(v, torch.dtype) and v.is_floating_point,
+            "a floating torch dtype")],
+        "device": [TorchDevice()],
+        "cache": ["boolean"],
+        "max_cache_bytes": [Interval(numbers.Integral, 0, None, closed="left")],
+    }
+
     def __init__(self, model, *, template="{value}", layer=-1, pooling="mean",
                  max_length=64, max_batch_tokens=8192, storage_dtype=torch.float16,
                  device="cpu", cache=True, max_cache_bytes=2**30):
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {list(POOLINGS)}; got {pooling!r}.")
-        for name, value in (("max_length", max_length),
-                            ("max_batch_tokens", max_batch_tokens)):
-            if not isinstance(value, int) or value < 3:
-                raise ValueError(f"{name} must be an integer of at least 3; got {value!r}.")
-        if "{value}" not in template:
-            raise ValueError(f"template must contain '{{value}}'; got {template!r}.")
+        validate_params(self._parameter_constraints, {
+            "model": model, "template": template, "layer": layer, "pooling": pooling,
+            "max_length": max_length, "max_batch_tokens": max_batch_tokens,
+            "storage_dtype": storage_dtype, "device": device, "cache": cache,
+            "max_cache_bytes": max_cache_bytes})
         self.model = model
         self.template = template
         self.layer = layer

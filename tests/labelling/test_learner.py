@@ -271,9 +271,10 @@ def test_uncertain_pairs_keeps_the_band_most_uncertain_first():
                           "probability": [0.1, 0.75, 0.52, 0.3]})
     assert uncertain_pairs(pairs).left_id.tolist() == [3, 4, 2]
     assert uncertain_pairs(pairs, band=(0.0, 0.2)).left_id.tolist() == [1]
-    with pytest.raises(ValueError, match="band must satisfy"):
+    with pytest.raises(ValueError, match=r"band must be a pair \(low, high\) of numbers "
+                                         r"with 0 <= low <= high <= 1; got \(0.8, 0.2\)\."):
         uncertain_pairs(pairs, band=(0.8, 0.2))
-    with pytest.raises(ValueError, match="lack \\['probability'\\]"):
+    with pytest.raises(ValueError, match="lacks \\['probability'\\]"):
         uncertain_pairs(pairs.drop(columns="probability"))
 
 

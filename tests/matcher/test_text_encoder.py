@@ -94,9 +94,16 @@ def test_missing_transformers_says_what_to_install(monkeypatch):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"pooling": "max"}, "pooling must be one of"),
-    ({"max_length": 2}, "max_length must be an integer"),
-    ({"template": "{field}"}, "must contain"),
+    ({"pooling": "max"}, r"pooling must be one of \['cls', 'mean'\]; got 'max'\."),
+    ({"max_length": 2}, "max_length must be an integer >= 3; got 2."),
+    ({"max_batch_tokens": 2.5}, "max_batch_tokens must be an integer >= 3; got 2.5."),
+    ({"template": "{field}"},
+     r"template must be a str containing '\{value\}'; got '\{field\}'\."),
+    ({"layer": "last"}, "layer must be an integer; got 'last'."),
+    ({"storage_dtype": torch.int8}, "storage_dtype must be a floating torch dtype"),
+    ({"device": "meta"}, "device must be a torch device"),
+    ({"cache": "yes"}, "cache must be a bool; got 'yes'."),
+    ({"max_cache_bytes": -1}, "max_cache_bytes must be a non-negative integer; got -1."),
 ])
 def test_bad_parameters_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
