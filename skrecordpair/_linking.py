@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._blocking import _frame, check_record_table
 from ._matcher.classes import positive_index
-from ._pairs import pair_frame, require_columns
+from ._pairs import id_positions, pairs_at, require_columns
 from ._progress import Progress, count, pass_verbose
 from ._validation import POSITIVE, Interval, StrOptions, checked
 
@@ -23,7 +23,6 @@ __all__ = ["deduplicate", "link"]
 
 MATCH_COLUMNS = ["left_id", "right_id", "similarity", "probability"]
 # Index levels of the pair frames that link and deduplicate score.
-PAIR_INDEX_NAMES = ["left_id", "right_id"]
 # The arguments that link and deduplicate check before any work.
 _THRESHOLD = [Interval(numbers.Real, 0, 1, closed="both"), None]
 _BATCH_SIZE = [POSITIVE]
@@ -147,8 +146,8 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
             candidates = pass_verbose(clone(blocker), verbose).fit(right).candidates(left)
         else:  # a blocker cannot be fitted on no records, and there is no pair
             candidates = _no_candidates(left.index, right.index)
-    left_pos = _positions(left, candidates["left_id"], "left")
-    right_pos = _positions(right, candidates["right_id"], "right")
+    left_pos = id_positions(left, candidates["left_id"], "left")
+    right_pos = id_positions(right, candidates["right_id"], "right")
     proba = _score(left[fitted["left"]], left_pos, right[fitted["right"]], right_pos,
                    classifier, positive, batch_size, progress)
     matches = candidates.assign(probability=proba)
@@ -273,8 +272,8 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
             candidates = pass_verbose(clone(blocker), verbose).fit(table).candidates()
         else:  # a blocker cannot be fitted on no records, and there is no pair
             candidates = _no_candidates(table.index, table.index)
-    a = _positions(table, candidates["left_id"], "table")
-    b = _positions(table, candidates["right_id"], "table")
+    a = id_positions(table, candidates["left_id"], "table")
+    b = id_positions(table, candidates["right_id"], "table")
     proba = _score(table[fitted["left"]], a, table[fitted["right"]], b, classifier,
                    positive, batch_size, progress)
     keep = proba > threshold if strict else proba >= threshold
@@ -345,17 +344,6 @@ def _no_candidates(left_index, right_index):
     return _frame(left_index, none, right_index, none, np.empty(0, dtype=np.float64))
 
 
-def _positions(table, ids, name):
-    positions = table.index.get_indexer(ids)
-    if (positions < 0).any():
-        unknown = pd.unique(np.asarray(ids, dtype=object)[positions < 0])[:5].tolist()
-        raise ValueError(
-            f"The blocker returned ids that are not index labels of {name}: "
-            f"{unknown}."
-        )
-    return positions
-
-
 def _final_step(classifier):
     # A pipeline predicts with its last step's pos_label and threshold_.
     return classifier.steps[-1][1] if isinstance(classifier, Pipeline) else classifier
@@ -395,7 +383,7 @@ def _score(left, left_pos, right, right_pos, classifier, column, batch_size,
     with progress.bar(len(left_pos), "Scoring candidate pairs") as bar:
         for start in range(0, len(left_pos), batch_size):
             stop = start + batch_size
-            X = _pairs(left, left_pos[start:stop], right, right_pos[start:stop])
+            X = pairs_at(left, left_pos[start:stop], right, right_pos[start:stop])
             proba[start:stop] = np.asarray(classifier.predict_proba(X))[:, column]
             bar.update(len(X))
     return proba
@@ -424,18 +412,6 @@ def _fitted_columns(classifier, caller, **tables):
                         f"was fitted on {side} records with these columns)")
         out[side] = expected
     return out
-
-
-def _pairs(left, left_pos, right, right_pos):
-    """The pair frame of the records at these positions, indexed by their ids.
-
-    The index, ``(left_id, right_id)``, travels with the pairs through the
-    classifier, so that e.g. an explanation of a pair names its two records.
-    """
-    X = pair_frame(left.iloc[left_pos], right.iloc[right_pos])
-    X.index = pd.MultiIndex.from_arrays(
-        [left.index[left_pos], right.index[right_pos]], names=PAIR_INDEX_NAMES)
-    return X
 
 
 def _greedy_one_to_one(left_pos, right_pos, probability, similarity):

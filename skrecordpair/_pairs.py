@@ -445,3 +445,32 @@ def _value_text(value):
         # Integer columns with missing values arrive as floats: 1999.0 -> "1999".
         return str(int(value))
     return value if isinstance(value, str) else str(value)
+
+
+#: The index levels of the pairs that link and deduplicate return.
+PAIR_INDEX_NAMES = ["left_id", "right_id"]
+
+
+def id_positions(table, ids, name):
+    """The positions in `table` of the index labels `ids`; an id that is not
+    one of them raises ValueError naming `name`."""
+    positions = table.index.get_indexer(ids)
+    if (positions < 0).any():
+        unknown = pd.unique(np.asarray(ids, dtype=object)[positions < 0])[:5].tolist()
+        raise ValueError(
+            f"The blocker returned ids that are not index labels of {name}: "
+            f"{unknown}."
+        )
+    return positions
+
+
+def pairs_at(left, left_pos, right, right_pos):
+    """The pair frame of the records at these positions, indexed by their ids.
+
+    The index, ``(left_id, right_id)``, travels with the pairs through the
+    classifier, so that e.g. an explanation of a pair names its two records.
+    """
+    X = pair_frame(left.iloc[left_pos], right.iloc[right_pos])
+    X.index = pd.MultiIndex.from_arrays(
+        [left.index[left_pos], right.index[right_pos]], names=PAIR_INDEX_NAMES)
+    return X

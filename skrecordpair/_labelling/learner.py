@@ -19,8 +19,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import check_random_state
 
 from .._blocking import NearestNeighborBlocker, check_record_table
-from .._linking import _pairs, _positions
-from .._pairs import require_columns
+from .._pairs import id_positions, pairs_at, require_columns
 from .._progress import Progress, count, pass_verbose
 from .._similarity import SimilarityFeatures
 from .._validation import POSITIVE, Condition, Interval, checked, validate_params
@@ -259,9 +258,9 @@ class ActiveLearner(BaseEstimator):
             candidates = _without(candidates, exclude, either_order=self.dedupe_)
         self._random = check_random_state(self.random_state)
         self.candidates_ = candidates.reset_index(drop=True).assign(probability=np.nan)
-        self._left_pos = _positions(self.left_, candidates["left_id"], "left")
-        self._right_pos = _positions(self.right_, candidates["right_id"], "right")
-        X = _pairs(self.left_, self._left_pos, self.right_, self._right_pos)
+        self._left_pos = id_positions(self.left_, candidates["left_id"], "left")
+        self._right_pos = id_positions(self.right_, candidates["right_id"], "right")
+        X = pairs_at(self.left_, self._left_pos, self.right_, self._right_pos)
         features = SimilarityFeatures() if self.features is None else self.features
         with progress.step(f"Similarity features of {count(len(X))} candidate pairs"):
             self.features_transformer_ = clone(features).fit(X)
@@ -612,7 +611,7 @@ class ActiveLearner(BaseEstimator):
             left = self.left_.index.get_indexer([p[0] for p in missing])
             right = self.right_.index.get_indexer([p[1] for p in missing])
             X = self.features_transformer_.transform(
-                _pairs(self.left_, left, self.right_, right))
+                pairs_at(self.left_, left, self.right_, right))
             self._extra.update(zip(missing, np.asarray(X, dtype=np.float64)))
         X = np.array([self.features_[self._row[p]] if p in self._row else self._extra[p]
                       for p in pairs]).reshape(len(pairs), self.features_.shape[1])
@@ -690,7 +689,7 @@ class ActiveLearner(BaseEstimator):
         pairs = [p for p in self._ordered_pairs() if self._labels[p] is not None]
         left = self.left_.index.get_indexer([p[0] for p in pairs])
         right = self.right_.index.get_indexer([p[1] for p in pairs])
-        X = _pairs(self.left_, left.astype(np.int64), self.right_,
+        X = pairs_at(self.left_, left.astype(np.int64), self.right_,
                    right.astype(np.int64))
         y = np.array([self._labels[p] for p in pairs], dtype=np.int64)
         return X, y
@@ -726,7 +725,7 @@ class ActiveLearner(BaseEstimator):
             if len(rows) > self.pseudo_labels:
                 random = check_random_state(self.random_state)
                 rows = np.sort(random.choice(rows, self.pseudo_labels, replace=False))
-        X = _pairs(self.left_, self._left_pos[rows], self.right_, self._right_pos[rows])
+        X = pairs_at(self.left_, self._left_pos[rows], self.right_, self._right_pos[rows])
         return X, (p[rows] > 0.5).astype(np.int64)
 
     def fit_estimator(self, **fit_params):
