@@ -41,6 +41,7 @@ def _model_nodes(collection, clf):
     return [k for k, v in graph.items() if getattr(v, "value", None) is clf]
 
 
+@pytest.mark.slow
 def test_predict_proba_on_a_local_cluster_equals_in_memory(fitted, pairs, client):
     # Partitions aligned with predict_proba's chunks (CHUNK_SIZE pairs) hold the
     # same prediction batches as in memory: the results are identical, bit for bit.
@@ -55,6 +56,7 @@ def test_predict_proba_on_a_local_cluster_equals_in_memory(fitted, pairs, client
     np.testing.assert_array_equal(proba.to_numpy(), fitted.predict_proba(X))
 
 
+@pytest.mark.slow
 def test_any_partitioning_equals_partition_wise_in_memory(fitted, pairs, client):
     ddf = dd.from_pandas(pairs, npartitions=7, sort=False)
     proba = skd.predict_proba(fitted, ddf).compute().to_numpy()
@@ -67,6 +69,7 @@ def test_any_partitioning_equals_partition_wise_in_memory(fitted, pairs, client)
     np.testing.assert_array_equal(labels.to_numpy(), fitted.predict(pairs))
 
 
+@pytest.mark.slow
 def test_model_scattered_once_to_all_workers(fitted, pairs, client):
     future = skd.scatter_model(fitted, client)
     assert len(client.who_has([future])[future.key]) == 2  # on both workers

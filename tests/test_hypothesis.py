@@ -137,6 +137,7 @@ def test_probabilities_are_finite_and_sum_to_one(model, X):
     assert set(model.predict(X)) <= set(model.classes_)
 
 
+@pytest.mark.slow
 @settings(PROFILE)
 @given(X=pair_frames(min_rows=2, max_rows=6))
 def test_probability_does_not_depend_on_the_batch(model, X):

@@ -651,6 +651,7 @@ def hostile(saved, tmp_path_factory):
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, match", [
     ("zip_bomb", r"weights.safetensors .*134217728 bytes.* at most"),
     ("skops_bomb", r"prior.skops .*schema.json.* at most"),
@@ -845,6 +846,7 @@ def test_save_refuses_a_directory_with_a_subdirectory_of_a_saved_name(fitted, tm
     assert (tmp_path / "m" / "history.json" / "mine.txt").read_text() == "keep"
 
 
+@pytest.mark.slow
 def test_loads_during_directory_resaves_always_see_one_whole_model(fitted, people,
                                                                    tmp_path):
     # N7: while one process re-saved a directory model, 144 of 165 loads
@@ -1137,6 +1139,7 @@ def rehash_sizes_only(path, name):
     (path / "manifest.json").write_text(json.dumps(manifest))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, match", [
     ("bzip2_bomb", r"compressed with zip method 12"),
     ("model_json_values", r"model.json holds up to \d+ JSON values.* at most 2000000"),

@@ -62,6 +62,7 @@ def test_annotation_file_round_trip(tables, tmp_path):
     assert learner.report()["n_unsure"] == 0
 
 
+@pytest.mark.slow
 def test_the_label_command_exports_and_imports_annotations(tables, tmp_path):
     _write_tables(tables, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -92,6 +93,7 @@ def _annotation(tmp_path, pairs, **extra):
     return path
 
 
+@pytest.mark.slow
 def test_an_annotation_import_with_an_unknown_id_writes_nothing(tables, tmp_path):
     labels = tmp_path / "labels.csv"
     learner = _learner(tables, labels=labels)

@@ -137,6 +137,7 @@ def test_ctrl_c_in_the_session_keeps_the_labels_and_says_so(files, monkeypatch, 
     assert len(read_labels(files / "labels.csv")) == 2
 
 
+@pytest.mark.slow
 def test_ctrl_c_is_one_line_and_exit_status_130(files):
     """A real SIGINT to the command waiting for a key: no traceback."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

@@ -119,6 +119,7 @@ def _write_tables(tables, tmp_path):
     right.rename_axis("id").to_csv(tmp_path / "right.csv")
 
 
+@pytest.mark.slow
 def test_a_killed_session_resumes_from_its_file(tables, tmp_path):
     _write_tables(tables, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
