@@ -355,11 +355,54 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         pos_label=None, class_weight=None, random_state=None, device="cpu", verbose=0,
         warm_start=False, callbacks=None, n_jobs=None,
     ):
-        # Every argument stored unchanged under its own name, as scikit-learn
-        # requires (get_params reads them back).
-        arguments = dict(locals())
-        del arguments["self"]
-        vars(self).update(arguments)
+        self.fields = fields
+        self.left_prefix = left_prefix
+        self.right_prefix = right_prefix
+        self.min_frequency = min_frequency
+        self.max_vocabulary = max_vocabulary
+        self.max_tokens_per_field = max_tokens_per_field
+        self.max_chars_per_token = max_chars_per_token
+        self.prepend_field_names = prepend_field_names
+        self.word_dim = word_dim
+        self.char_dim = char_dim
+        self.char_encoder = char_encoder
+        self.char_hidden_size = char_hidden_size
+        self.token_match_features = token_match_features
+        self.field_encoder = field_encoder
+        self.field_hidden_size = field_hidden_size
+        self.field_bidirectional = field_bidirectional
+        self.record_encoder = record_encoder
+        self.record_hidden_size = record_hidden_size
+        self.num_perspectives = num_perspectives
+        self.forward_matching = forward_matching
+        self.backward_matching = backward_matching
+        self.matching_variant = matching_variant
+        self.share_matching_weights = share_matching_weights
+        self.aggregator = aggregator
+        self.aggregator_hidden_size = aggregator_hidden_size
+        self.aggregator_bidirectional = aggregator_bidirectional
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.similarity_features = similarity_features
+        self.similarity_prior = similarity_prior
+        self.text_encoder = text_encoder
+        self.text_encoder_options = text_encoder_options
+        self.dropout = dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.decision_threshold = decision_threshold
+        self.pos_label = pos_label
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.callbacks = callbacks
+        self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
