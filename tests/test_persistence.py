@@ -1021,7 +1021,7 @@ def _big_network(path, word_dim):
     described large network (the probe's 549 KB zip, N4)."""
     from safetensors.torch import load_file, save_file
 
-    from skrecordpair._matcher.training import _blueprint, network_arguments
+    from skrecordpair._matcher.net_state import _blueprint, network_arguments
 
     model = json.loads((path / "model.json").read_text())
     model["network"]["word_dim"] = word_dim

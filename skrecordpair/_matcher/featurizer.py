@@ -374,6 +374,15 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
         """The size of the text encoder's vectors (0 without one)."""
         return 0 if self.text_encoder_ is None else self.text_encoder_.dim
 
+    def network_sizes(self):
+        """The network's input sizes that the fitted featurisation sets:
+        ``n_words``, ``n_chars``, ``n_similarity_features`` and
+        ``pretrained_dim`` (``RecordPairNetwork``'s arguments)."""
+        vocabulary = self.vocabulary_
+        return {"n_words": len(vocabulary.words), "n_chars": len(vocabulary.chars),
+                "n_similarity_features": self.n_network_features,
+                "pretrained_dim": self.pretrained_dim}
+
     @property
     def feature_fields(self):
         """The field index of each similarity feature, or None without them."""

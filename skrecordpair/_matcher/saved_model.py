@@ -29,10 +29,11 @@ from .._persistence import (
     invalid,
     short,
 )
-from .classes import check_loaded_pos_label
+from .classes import loaded_pos_label
 from .featurizer import PairFeaturizer
+from .net_state import load_net, net_state, network_arguments
 from .text_encoder import encoders_from_local_files
-from .training import load_net, net_state, network_arguments
+from .training import NETWORK_PARAMS, TrainingSettings
 
 # The featurizer's entries of model.json (format 1 keeps them at the top level;
 # its numeric fields are among the attributes).
@@ -45,29 +46,42 @@ _REBUILT = frozenset({"classes_", "fields_", "vocabulary_", "net_", "prior_",
 _ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*_")
 
 
-def saved_state(clf):
-    """The contents of a fitted classifier's files, for ``save_files``."""
-    featurizer = clf.featurizer_.to_state()
-    net, tensors, history = net_state(clf.net_)
-    names = getattr(clf, "feature_names_in_", None)
+def saved_state(params, attributes, featurizer, net):
+    """The contents of a fitted classifier's files, for ``save_files``.
+
+    Parameters
+    ----------
+    params : dict
+        The estimator's parameters (``get_params(deep=False)``).
+    attributes : dict
+        The estimator's own attributes (its ``vars``): ``classes_``,
+        ``n_features_in_``, ``feature_names_in_`` (if any), and any other
+        public fitted attribute of plain data such as ``threshold_``.
+    featurizer : PairFeaturizer
+        The fitted featurizer.
+    net : skorch.NeuralNetClassifier
+        The trained net.
+    """
+    state = featurizer.to_state()
+    network, tensors, history = net_state(net)
+    names = attributes.get("feature_names_in_")
     model = {
-        "classes": encode_classes(clf.classes_),
-        **{key: featurizer[key] for key in _FEATURIZER_KEYS},
-        "n_features_in": int(clf.n_features_in_),
+        "classes": encode_classes(attributes["classes_"]),
+        **{key: state[key] for key in _FEATURIZER_KEYS},
+        "n_features_in": int(attributes["n_features_in_"]),
         "feature_names_in": None if names is None else [str(n) for n in names],
-        **net,
-        "attributes": {"numeric_fields_": featurizer["numeric_fields"],
-                       **_extra_attributes(clf)},
+        **network,
+        "attributes": {"numeric_fields_": state["numeric_fields"],
+                       **_extra_attributes(attributes)},
     }
     for key in ("tfidf", "text_encoder"):
-        if key in featurizer:
-            model[key] = featurizer[key]
-    return {"config": {"params": _encode_params(clf)}, "model": model,
-            "tensors": tensors, "history": history, "prior": clf.featurizer_.prior_}
+        if key in state:
+            model[key] = state[key]
+    return {"config": {"params": _encode_params(params)}, "model": model,
+            "tensors": tensors, "history": history, "prior": featurizer.prior_}
 
 
-def _encode_params(clf):
-    params = clf.get_params(deep=False)
+def _encode_params(params):
     out = {}
     for name, value in params.items():
         if name == "callbacks" and value is not None:
@@ -95,9 +109,9 @@ def _encode_params(clf):
     return out
 
 
-def _extra_attributes(clf):
+def _extra_attributes(attributes):
     out = {}
-    for name, value in vars(clf).items():
+    for name, value in attributes.items():
         if name in _REBUILT or not _ATTRIBUTE_NAME.fullmatch(name):
             continue
         try:
@@ -197,14 +211,22 @@ def rebuild(cls, config, model, history, read_weights, prior, *, device=None,
                           f"{short(name)}")
         setattr(clf, name, decode_value(value, f"attribute {name!r}"))
     try:
-        check_loaded_pos_label(clf)
+        clf.pos_label, threshold = loaded_pos_label(
+            clf.classes_, clf.pos_label, clf.decision_threshold,
+            vars(clf).pop("threshold_", None))
     except ValueError as exc:
         raise invalid(str(exc).rstrip(".")) from None
+    if threshold is not None:
+        clf.threshold_ = threshold
     clf.featurizer_ = featurizer
 
     # --- the network
     seed = check_random_state(clf.random_state).randint(np.iinfo(np.int32).max)
-    clf.net_ = load_net(clf, {"network": network, "shared_weights": model["shared_weights"],
-                              "optimizer": model["optimizer"]}, read_weights, history,
-                        seed)
+    params = clf.get_params(deep=False)
+    clf.net_ = load_net(
+        {"network": network, "shared_weights": model["shared_weights"],
+         "optimizer": model["optimizer"]}, read_weights, history,
+        network_params={name: params[name] for name in NETWORK_PARAMS},
+        sizes=clf._network_sizes(), settings=TrainingSettings.from_params(params),
+        seed=seed)
     return clf
