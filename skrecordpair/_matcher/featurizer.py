@@ -22,7 +22,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from .._pairs import Field, PairTexts, pair_texts, require_columns, resolve_fields
-from .._persistence import invalid, short
+from .._persistence import expect_keys, invalid, short
 from .._progress import Progress, count
 from .._similarity import (
     auto_numeric_fields,
@@ -321,6 +321,8 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
         where : str, default="model.json"
             Where the state was read, for the error messages.
         """
+        expect_keys(state, ("fields", "encoder", "vocabulary", "numeric_fields"),
+                    f"{where} 'featurizer'", optional=("tfidf", "text_encoder"))
         # The settings as fitted (the parameters may have changed since).
         featurizer = cls(**{**params, "similarity_features": bool(n_network_features),
                             "similarity_prior": prior is not None})

@@ -42,7 +42,7 @@ def net_state(net):
     Returns
     -------
     state : dict
-        ``network`` (the module's constructor arguments), ``shared_weights``
+        ``arguments`` (the module's constructor arguments), ``shared_weights``
         (weights saved once under another name) and ``optimizer`` (the
         non-tensor part of the optimizer state, or None).
     tensors : dict of str to torch.Tensor
@@ -63,15 +63,22 @@ def net_state(net):
     optimizer = _optimizer_state(net, tensors)
     network = {k[len("module__"):]: v for k, v in net.get_params().items()
                if k.startswith("module__")}
-    state = {"network": {k: encode_value(v, f"module__{k}") for k, v in network.items()},
+    state = {"arguments": {k: encode_value(v, f"module__{k}") for k, v in network.items()},
              "shared_weights": shared, "optimizer": optimizer}
     return state, tensors, _history(net)
+
+
+def read_net_state(saved):
+    """The state that :func:`net_state` saved (``model.json``'s ``network``),
+    with its constructor arguments decoded (:func:`network_arguments`)."""
+    expect_keys(saved, ("arguments", "shared_weights", "optimizer"), f"{MODEL} 'network'")
+    return {**saved, "arguments": network_arguments(saved["arguments"])}
 
 
 def network_arguments(saved):
     """The network's constructor arguments saved by :func:`net_state`."""
     if not isinstance(saved, dict):
-        raise invalid(f"{MODEL} 'network' must be a JSON object")
+        raise invalid(f"{MODEL} 'network' 'arguments' must be a JSON object")
     allowed = set(inspect.signature(RecordPairNetwork).parameters)
     unknown = sorted(set(saved) - allowed)
     if unknown:
@@ -85,14 +92,15 @@ def load_net(state, read_weights, history, *, network_params, sizes, settings, s
     Parameters
     ----------
     state : dict
-        :func:`net_state`'s, with the decoded :func:`network_arguments`.
+        :func:`net_state`'s, as :func:`read_net_state` reads it.
     read_weights : callable
         ``read_weights(limit)`` returns the weights file's bytes.
     history : list
         The training history.
     network_params, sizes, settings, seed
         As for :func:`~.training.build_net`: the estimator's values, which
-        the saved network arguments override.
+        the saved network arguments override. The saved sizes must be
+        `sizes` (those of the saved vocabularies, classes and text encoder).
 
     Returns
     -------
@@ -101,8 +109,10 @@ def load_net(state, read_weights, history, *, network_params, sizes, settings, s
         built on the meta device, before any tensor is loaded or any module
         is built.
     """
+    arguments = state["arguments"]
+    _check_sizes(arguments, sizes)
     n_classes = sizes["n_classes"]
-    blueprint = _blueprint(state["network"])
+    blueprint = _blueprint(arguments)
     tensors = _read_tensors(read_weights, blueprint, state["shared_weights"])
     module_state = _module_state(tensors, state["shared_weights"])
     class_weight = _class_weight(tensors.pop("criterion.weight", None), n_classes)
@@ -112,7 +122,7 @@ def load_net(state, read_weights, history, *, network_params, sizes, settings, s
     if tensors:
         raise invalid(f"{WEIGHTS} holds unknown tensors {sorted(tensors)[:5]}")
     net = build_net(network_params, sizes, settings, class_weight, seed)
-    net.set_params(**{f"module__{k}": v for k, v in state["network"].items()})
+    net.set_params(**{f"module__{k}": v for k, v in arguments.items()})
     _restore_generator(net, generator_state)
     try:
         net.initialize()
@@ -126,6 +136,19 @@ def load_net(state, read_weights, history, *, network_params, sizes, settings, s
 
     net.history_ = History(history)
     return net
+
+
+def _check_sizes(arguments, sizes):
+    """The saved network's input and output sizes are those of the saved
+    vocabularies and classes (and text encoder); the featurizer checks the
+    similarity features'."""
+    expected = {key: sizes[key] for key in ("n_words", "n_chars", "n_classes")}
+    if sizes["pretrained_dim"] or arguments.get("pretrained_dim"):
+        expected["pretrained_dim"] = sizes["pretrained_dim"]
+    for key, size in expected.items():
+        if arguments.get(key) != size:
+            raise invalid(f"the network's {key}={short(arguments.get(key))} does not match "
+                          f"the saved vocabularies and classes ({size})")
 
 
 def _dedup_shared(state):
