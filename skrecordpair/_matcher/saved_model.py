@@ -133,8 +133,7 @@ def rebuild(cls, config, model, history, read_weights, prior, *, format_version,
     if format_version == 1:
         model = _upgrade_format_1(model)
     expect_keys(model, ("estimator", "featurizer", "network"), MODEL)
-    clf = cls(**_params_from(cls, config, text_encoder))
-    _check_params(clf)
+    clf = _estimator_from(cls, config, text_encoder)
     clf.device = _loaded_device(clf.device, device)
     fitted = _fitted_attributes_from(cls, model["estimator"])
     network = read_net_state(model["network"])
@@ -154,7 +153,7 @@ def rebuild(cls, config, model, history, read_weights, prior, *, format_version,
             fitted.pop("threshold_", None))
     except ValueError as exc:
         raise invalid(str(exc).rstrip(".")) from None
-
+    # The estimator's fitted attributes, then its trained net.
     clf.pos_label = pos_label
     for name, value in fitted.items():
         setattr(clf, name, value)
@@ -165,7 +164,8 @@ def rebuild(cls, config, model, history, read_weights, prior, *, format_version,
     clf.net_ = load_net(
         network, read_weights, history,
         network_params={name: params[name] for name in NETWORK_PARAMS},
-        sizes=clf._network_sizes(), settings=TrainingSettings.from_params(params),
+        sizes={**featurizer.network_sizes(), "n_classes": len(clf.classes_)},
+        settings=TrainingSettings.from_params(params),
         seed=check_random_state(clf.random_state).randint(np.iinfo(np.int32).max))
     return clf
 
@@ -200,9 +200,10 @@ def _upgrade_format_1(model):
     }
 
 
-def _params_from(cls, config, text_encoder):
-    """The hyperparameters saved in ``config.json`` (`text_encoder`, if given,
-    replacing the saved one)."""
+def _estimator_from(cls, config, text_encoder):
+    """A new, unfitted estimator of class `cls` with the hyperparameters saved
+    in ``config.json`` (`text_encoder`, if given, replacing the saved one),
+    checked."""
     expect_keys(config, ("params",), CONFIG)
     saved = config["params"]
     if not isinstance(saved, dict):
@@ -218,10 +219,7 @@ def _params_from(cls, config, text_encoder):
     params = {name: decode_value(value, f"parameter {name!r}") for name, value in saved.items()}
     if text_encoder is not None:
         params["text_encoder"] = text_encoder
-    return params
-
-
-def _check_params(clf):
+    clf = cls(**params)
     try:
         clf._validate_params()
     except (ValueError, TypeError) as exc:
@@ -229,6 +227,7 @@ def _check_params(clf):
     for name in ("left_prefix", "right_prefix"):
         if not isinstance(getattr(clf, name), str):
             raise invalid(f"{name} must be a string")
+    return clf
 
 
 def _loaded_device(saved, device):
