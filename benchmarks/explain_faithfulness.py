@@ -163,7 +163,7 @@ def main(argv=None):
         X = data.test[0]
         X = X.iloc[: args.max_pairs]
         fields = [f.name for f in clf.fields_]
-        match = match_index(clf, "the benchmark")
+        match = match_index(clf.classes_, clf.pos_label, "the benchmark")
         p, perturbed = perturbed_probabilities(clf, X, fields, match, args.seed)
         result = run.results[name] = {
             "fit_seconds": fit_seconds, "epochs": len(clf.net_.history_),

@@ -10,9 +10,12 @@ archive of the same files):
 ``config.json``
     The estimator's hyperparameters (``get_params()``).
 ``model.json``
-    The fitted state: classes (with their dtype), fields, vocabularies, the
-    featurisation settings, the network's constructor arguments, and the
-    non-tensor part of the optimizer state.
+    The fitted state, one entry per component (format 2): ``estimator``
+    (classes with their dtype, feature names, other fitted attributes such
+    as the threshold), ``featurizer`` (fields, vocabularies, TF-IDF weights,
+    the text encoder's identity) and ``network`` (its constructor arguments
+    and the non-tensor part of the optimizer state). Format 1 held the same
+    entries side by side at the top level; the estimator reads it still.
 ``weights.safetensors``
     The tensors: network weights (``module.*``), the class weights of the loss
     (``criterion.weight``), the optimizer's moment estimates (``optimizer.*``)
@@ -83,7 +86,8 @@ import numpy as np
 import torch
 
 FORMAT = "skrecordpair.RecordPairClassifier"
-FORMAT_VERSION = 1
+# 2: model.json nests each component's state under its own key; 1: side by side.
+FORMAT_VERSION = 2
 
 MANIFEST = "manifest.json"
 CONFIG = "config.json"
@@ -547,12 +551,15 @@ def load_files(path, rebuild, *, max_weights_bytes=None):
     path : str or path-like
         The directory or ``.zip`` archive written by :func:`save_files`.
     rebuild : callable
-        ``rebuild(config, model, history, read_weights, prior)`` builds the
-        model from the parsed files; ``read_weights(limit)`` returns the bytes
-        of the weights file, refused beyond `limit` bytes (derived from the
-        network, see :func:`weights_limit`); ``prior`` is None without a
-        prior file. A ValueError it raises names the versions that saved and
-        load the model.
+        ``rebuild(config, model, history, read_weights, prior,
+        format_version=...)`` builds the model from the parsed files;
+        ``read_weights(limit)`` returns the bytes of the weights file, refused
+        beyond `limit` bytes (derived from the network, see
+        :func:`weights_limit`); ``prior`` is None without a prior file;
+        ``format_version`` is the manifest's (at most ``FORMAT_VERSION``), so
+        that the model's layout of an earlier format can be read. A
+        ValueError it raises names the versions that saved and load the
+        model.
     max_weights_bytes : int or None, default=None
         The largest weights file to read; None means ``MAX_WEIGHTS_BYTES``.
 
@@ -622,7 +629,8 @@ def _load(reader, rebuild, max_weights, version):
         history = parse_json(files.pop(HISTORY), HISTORY)
         prior = files.pop(PRIOR, None)
         return rebuild(config, model, history, read_weights,
-                       None if prior is None else _load_prior(prior))
+                       None if prior is None else _load_prior(prior),
+                       format_version=manifest["format_version"])
     except RecursionError:
         raise ValueError(f"Invalid saved model: values nested too deeply {where}.") \
             from None

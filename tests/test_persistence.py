@@ -93,6 +93,68 @@ def test_round_trip_gives_identical_predictions(fitted, people, tmp_path, archiv
     assert type(loaded.prior_) is type(fitted.prior_)
 
 
+def test_model_json_holds_each_components_state_under_its_own_key(fitted, saved):
+    # Format 2: the featurizer's and the network's states as they give them.
+    from skrecordpair._matcher.net_state import net_state
+
+    model = json.loads((saved / "model.json").read_text())
+    assert sorted(model) == ["estimator", "featurizer", "network"]
+    assert model["featurizer"] == json.loads(json.dumps(fitted.featurizer_.to_state()))
+    assert model["network"] == json.loads(json.dumps(net_state(fitted.net_)[0]))
+    assert sorted(model["estimator"]) == ["attributes", "classes", "feature_names_in",
+                                          "n_features_in"]
+    assert model["estimator"]["attributes"] == {"threshold_": fitted.threshold_}
+
+
+def _as_format_1(path):
+    """Rewrite the format-2 model at `path` as format 1 laid it out."""
+    def flatten(model):
+        estimator, featurizer, network = (model.pop(k) for k in
+                                          ("estimator", "featurizer", "network"))
+        numeric = featurizer.pop("numeric_fields")
+        model.update(estimator, **featurizer, network=network["arguments"],
+                     shared_weights=network["shared_weights"],
+                     optimizer=network["optimizer"])
+        model["attributes"] = {"numeric_fields_": numeric, **model["attributes"]}
+
+    edit_json(path, "model.json", flatten)
+    edit_json(path, "manifest.json", lambda m: m.update(format_version=1),
+              fix_manifest=False)
+
+
+@pytest.mark.parametrize("prior", [True, False])
+def test_a_format_1_model_upgrades_and_predicts_as_saved(people, tmp_path, prior):
+    left, right, y = people
+    clf = tiny(similarity_prior=prior, similarity_features=prior, warm_start=True)
+    clf.fit(left, right, y).save(tmp_path / "m")
+    _as_format_1(tmp_path / "m")
+    loaded = RecordPairClassifier.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict_proba(left, right),
+                                  clf.predict_proba(left, right))
+    assert loaded.threshold_ == clf.threshold_
+    assert loaded.numeric_fields_ == clf.numeric_fields_
+    # Saved again, it is format 2, and continues training as the original.
+    loaded.save(tmp_path / "again")
+    manifest = json.loads((tmp_path / "again" / "manifest.json").read_text())
+    assert manifest["format_version"] == FORMAT_VERSION == 2
+    np.testing.assert_array_equal(loaded.fit(left, right, y).predict_proba(left, right),
+                                  clf.fit(left, right, y).predict_proba(left, right))
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: m.pop("vocabulary"), r"model.json lacks the key\(s\) \['vocabulary'\]"),
+    (lambda m: m.update(attributes=[]), "'attributes' must be a JSON object"),
+    (lambda m: m["attributes"].pop("numeric_fields_"),
+     "numeric_fields_ must be a list of field names"),
+    (lambda m: m["network"].update(evil=1), "unknown argument"),
+])
+def test_a_malformed_format_1_model_is_refused(copy, edit, match):
+    _as_format_1(copy)
+    edit_json(copy, "model.json", edit)
+    with pytest.raises(ValueError, match=match):
+        RecordPairClassifier.load(copy)
+
+
 def test_without_prior_no_prior_file_and_stale_one_removed(people, tmp_path):
     left, right, y = people
     clf = RecordPairClassifier(**TINY, max_epochs=1, random_state=0)
@@ -400,7 +462,7 @@ def test_pickle_file_instead_of_a_model(fitted, tmp_path):
 
 @pytest.mark.parametrize("where, edit, match", [
     ("model.json", lambda m: m.update(extra=1), r"unknown key\(s\) \['extra'\]"),
-    ("model.json", lambda m: m["encoder"].update(lowercase=True),
+    ("model.json", lambda m: m["featurizer"]["encoder"].update(lowercase=True),
      r"'encoder' has unknown key"),
     ("config.json", lambda c: c.update(comment="hi"), r"unknown key\(s\) \['comment'\]"),
     ("config.json", lambda c: c["params"].update(attention_heads=4),
@@ -415,23 +477,27 @@ def test_pickle_file_instead_of_a_model(fitted, tmp_path):
      "not a torch.optim optimizer"),
     ("config.json", lambda c: c["params"].update(lr={"__import__": "os.system"}),
      "unexpected value"),
-    ("model.json", lambda m: m.pop("vocabulary"), r"lacks the key\(s\) \['vocabulary'\]"),
-    ("model.json", lambda m: m["vocabulary"]["words"].pop(),
+    ("model.json", lambda m: m["featurizer"].pop("vocabulary"),
+     r"'featurizer' lacks the key\(s\) \['vocabulary'\]"),
+    ("model.json", lambda m: m["featurizer"]["vocabulary"]["words"].pop(),
      "n_words=.* does not match"),
-    ("model.json", lambda m: m["vocabulary"]["words"].__setitem__(0, "x"),
+    ("model.json", lambda m: m["featurizer"]["vocabulary"]["words"].__setitem__(0, "x"),
      "must start with"),
-    ("model.json", lambda m: m["classes"].update(dtype="<M8[ns]"), "unsupported dtype"),
-    ("model.json", lambda m: m["classes"].update(values=[0, "a"]), "do not fit the dtype"),
-    ("model.json", lambda m: m["network"].update(field_hidden_size=9),
+    ("model.json", lambda m: m["estimator"]["classes"].update(dtype="<M8[ns]"),
+     "unsupported dtype"),
+    ("model.json", lambda m: m["estimator"]["classes"].update(values=[0, "a"]),
+     "do not fit the dtype"),
+    ("model.json", lambda m: m["network"]["arguments"].update(field_hidden_size=9),
      "weight .* has shape"),
-    ("model.json", lambda m: m["network"].update(evil=1), "unknown argument"),
-    ("model.json", lambda m: m["fields"].append(["x", None, None]), "invalid field"),
-    ("model.json", lambda m: m["shared_weights"].update(a="b"), "shared weight"),
-    ("model.json", lambda m: m.update(optimizer=None),
+    ("model.json", lambda m: m["network"]["arguments"].update(evil=1), "unknown argument"),
+    ("model.json", lambda m: m["featurizer"]["fields"].append(["x", None, None]), "invalid field"),
+    ("model.json", lambda m: m["network"]["shared_weights"].update(a="b"), "shared weight"),
+    ("model.json", lambda m: m["network"].update(optimizer=None),
      "optimizer tensors without an optimizer state"),
-    ("model.json", lambda m: m.pop("tfidf"), "'tfidf' must hold the TF-IDF weights"),
-    ("model.json", lambda m: next(iter(m["tfidf"].values()))["tfidf_cosine"]["idf"].pop(),
-     "'tfidf' is malformed"),
+    ("model.json", lambda m: m["featurizer"].pop("tfidf"),
+     "'tfidf' must hold the TF-IDF weights"),
+    ("model.json", lambda m: next(iter(m["featurizer"]["tfidf"].values()))["tfidf_cosine"]
+     ["idf"].pop(), "'tfidf' is malformed"),
     ("history.json", lambda h: None, None),
 ])
 def test_edited_json_with_a_matching_manifest(copy, where, edit, match):
@@ -641,7 +707,7 @@ def hostile(saved, tmp_path_factory):
     _write_manifest_entry(zero, "weights.safetensors", 1 << 30)
 
     wide = case("huge_word_dim")
-    edit_json(wide, "model.json", lambda m: m["network"].update(word_dim=10_000_000))
+    edit_json(wide, "model.json", lambda m: m["network"]["arguments"].update(word_dim=10_000_000))
 
     paths = json.dumps({name: str(path) for name, path in cases.items()})
     run = subprocess.run([sys.executable, "-c", _LOAD_ALL, paths, str(saved)], check=False,
@@ -1021,12 +1087,12 @@ def _big_network(path, word_dim):
     described large network (the probe's 549 KB zip, N4)."""
     from safetensors.torch import load_file, save_file
 
-    from skrecordpair._matcher.training import _blueprint, network_arguments
+    from skrecordpair._matcher.net_state import _blueprint, network_arguments
 
     model = json.loads((path / "model.json").read_text())
-    model["network"]["word_dim"] = word_dim
+    model["network"]["arguments"]["word_dim"] = word_dim
     (path / "model.json").write_text(json.dumps(model))
-    blueprint = _blueprint(network_arguments(model["network"]))
+    blueprint = _blueprint(network_arguments(model["network"]["arguments"]))
     shapes = {f"module.{k}": v.shape for k, v in blueprint.state_dict().items()}
     params = list(blueprint.parameters())
     tensors = load_file(path / "weights.safetensors")
@@ -1097,7 +1163,7 @@ def probe_files(saved, tmp_path_factory):
     # keeps, and a history of short strings.
     both = case("all_json_at_limit")
     parsed = json.loads(model + b"}")
-    parsed["attributes"]["padding_"] = "@"
+    parsed["estimator"]["attributes"]["padding_"] = "@"
     head, tail = json.dumps(parsed).encode().split(b'"@"')
     head += b'["' + b"a" * (40 << 20) + b'", '
     n = 2_000_000 - _json_values_of(head + tail) - 10

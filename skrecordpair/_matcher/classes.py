@@ -85,55 +85,55 @@ def check_pos_label(classes, pos_label, decision_threshold):
         positive_index(classes, pos_label, f"decision_threshold={decision_threshold!r}")
 
 
-def match_index(clf, needed_for=None):
-    """Position of the match class in ``clf.classes_`` (binary tasks).
+def match_index(classes, pos_label, needed_for=None):
+    """Position of the match class among the two `classes` (binary tasks).
 
     None if it is unknown and `needed_for` is None; otherwise an unknown
     match class raises a ValueError saying that `needed_for` needs it.
     """
     try:
-        return positive_index(clf.classes_, clf.pos_label, needed_for or "threshold_")
+        return positive_index(classes, pos_label, needed_for or "threshold_")
     except ValueError:
-        if needed_for is None and clf.pos_label is None:
+        if needed_for is None and pos_label is None:
             return None
         raise
 
 
-def check_threshold_known(clf):
-    """For ``clf.threshold_`` found missing: raise why, for a binary model
-    whose match class is unknown (an ``UnknownPositiveClass``)."""
-    classes = vars(clf).get("classes_")
+def check_threshold_known(classes, pos_label):
+    """For ``threshold_`` found missing on a model fitted on `classes` (None
+    if unfitted): raise why, for a binary model whose match class is unknown
+    (an ``UnknownPositiveClass``)."""
     if classes is not None and len(classes) == 2:
         try:
-            match_index(clf, "threshold_")
+            match_index(classes, pos_label, "threshold_")
         except ValueError as exc:
             raise UnknownPositiveClass(str(exc)) from None
 
 
-def check_loaded_pos_label(clf):
-    """Check the `pos_label` of a loaded model against its classes.
+def loaded_pos_label(classes, pos_label, decision_threshold, threshold):
+    """The `pos_label` and ``threshold_`` (None for none) of a loaded model,
+    checked against its classes.
 
     Versions before `pos_label` applied ``threshold_`` to ``classes_[1]``
     whatever the labels. A model they saved with labels from which no
     match class can be inferred predicts as before: the most probable
     class if its threshold was 0.5, else with ``pos_label=classes_[1]``.
     """
-    if len(clf.classes_) != 2:
-        check_pos_label(clf.classes_, clf.pos_label, clf.decision_threshold)
-        return
-    threshold = vars(clf).get("threshold_")
-    if match_index(clf) is not None or threshold is None:
-        return
+    if len(classes) != 2:
+        check_pos_label(classes, pos_label, decision_threshold)
+        return pos_label, threshold
+    if match_index(classes, pos_label) is not None or threshold is None:
+        return pos_label, threshold
     if threshold == 0.5:
-        del clf.threshold_
-        return
-    clf.pos_label = clf.classes_.tolist()[1]
+        return pos_label, None
+    pos_label = classes.tolist()[1]
     warnings.warn(
         f"The model was saved without pos_label and its threshold_={threshold} "
         f"applies to the probability of classes_[1]; it is loaded with "
-        f"pos_label={clf.pos_label!r}, which link() and deduplicate() take as "
+        f"pos_label={pos_label!r}, which link() and deduplicate() take as "
         "the match. Set pos_label=... and refit if that is not the match.",
         UserWarning, stacklevel=5)
+    return pos_label, threshold
 
 
 def positive_index(classes, pos_label, needed_for):
@@ -176,10 +176,12 @@ class UnknownPositiveClass(ValueError, AttributeError):
     ``getattr(..., default)`` treat it as absent."""
 
 
-def predicted_labels(clf, proba):
-    """The labels that the classifier `clf` predicts from the probabilities."""
-    if len(clf.classes_) == 2 and "threshold_" in vars(clf):
-        positive = match_index(clf, "predict() with threshold_")
-        match = proba[:, positive] > clf.threshold_
-        return clf.classes_[np.where(match, positive, 1 - positive)]
-    return clf.classes_[proba.argmax(axis=1)]
+def predicted_labels(classes, proba, threshold=None, pos_label=None):
+    """The labels predicted from the probabilities `proba` of the `classes`:
+    for two classes and a `threshold`, the match class (`pos_label`, or
+    inferred) where its probability exceeds it; else the most probable."""
+    if len(classes) == 2 and threshold is not None:
+        positive = match_index(classes, pos_label, "predict() with threshold_")
+        match = proba[:, positive] > threshold
+        return classes[np.where(match, positive, 1 - positive)]
+    return classes[proba.argmax(axis=1)]

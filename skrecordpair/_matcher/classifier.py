@@ -27,6 +27,7 @@ from .batches import PairDataset
 from .classes import (
     check_threshold_known,
     encode_labels,
+    encode_validation_labels,
     match_index,
     positive_index,
     predicted_labels,
@@ -37,9 +38,13 @@ from .network import MATCHING_STRATEGIES
 from .saved_model import rebuild, saved_state
 from .training import (
     NETWORK_CONSTRAINTS,
+    NETWORK_PARAMS,
     TRAINING_CONSTRAINTS,
+    TrainingSettings,
     best_f1_threshold,
-    check_training_params,
+    build_net,
+    check_validation_split,
+    class_weights,
     predict_encoded,
     train,
 )
@@ -355,11 +360,54 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         pos_label=None, class_weight=None, random_state=None, device="cpu", verbose=0,
         warm_start=False, callbacks=None, n_jobs=None,
     ):
-        # Every argument stored unchanged under its own name, as scikit-learn
-        # requires (get_params reads them back).
-        arguments = dict(locals())
-        del arguments["self"]
-        vars(self).update(arguments)
+        self.fields = fields
+        self.left_prefix = left_prefix
+        self.right_prefix = right_prefix
+        self.min_frequency = min_frequency
+        self.max_vocabulary = max_vocabulary
+        self.max_tokens_per_field = max_tokens_per_field
+        self.max_chars_per_token = max_chars_per_token
+        self.prepend_field_names = prepend_field_names
+        self.word_dim = word_dim
+        self.char_dim = char_dim
+        self.char_encoder = char_encoder
+        self.char_hidden_size = char_hidden_size
+        self.token_match_features = token_match_features
+        self.field_encoder = field_encoder
+        self.field_hidden_size = field_hidden_size
+        self.field_bidirectional = field_bidirectional
+        self.record_encoder = record_encoder
+        self.record_hidden_size = record_hidden_size
+        self.num_perspectives = num_perspectives
+        self.forward_matching = forward_matching
+        self.backward_matching = backward_matching
+        self.matching_variant = matching_variant
+        self.share_matching_weights = share_matching_weights
+        self.aggregator = aggregator
+        self.aggregator_hidden_size = aggregator_hidden_size
+        self.aggregator_bidirectional = aggregator_bidirectional
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.similarity_features = similarity_features
+        self.similarity_prior = similarity_prior
+        self.text_encoder = text_encoder
+        self.text_encoder_options = text_encoder_options
+        self.dropout = dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.decision_threshold = decision_threshold
+        self.pos_label = pos_label
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.callbacks = callbacks
+        self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -418,22 +466,40 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             encoded = self.featurizer_.fit(X, y_encoded, seed=seed, progress=progress)
             self._warn_id_fields(X, y_encoded)
         progress.say(f"Training the network on {count(len(X))} pairs.")
-        train(self, PairDataset(encoded, y_encoded), y_encoded, seed, validation_data,
-              continuing=continuing)
+        valid = None if validation_data is None else self._validation_dataset(validation_data)
+        if self.early_stopping and valid is None:
+            check_validation_split(self.validation_fraction, len(y_encoded),
+                                   len(self.classes_))
+        params = self.get_params(deep=False)
+        settings = TrainingSettings.from_params(params)
+        net = self.net_ if continuing else build_net(
+            {name: params[name] for name in NETWORK_PARAMS}, self._network_sizes(),
+            settings, class_weights(self.class_weight, self.classes_, y_encoded), seed,
+            valid)
+        positive = (match_index(self.classes_, self.pos_label)
+                    if len(self.classes_) == 2 else None)
+        self.net_, threshold = train(
+            net, PairDataset(encoded, y_encoded), y_encoded, seed, settings, valid=valid,
+            continuing=continuing, decision_threshold=self.decision_threshold,
+            positive=positive)
+        if threshold is None:
+            # Without a known match class there is no threshold; a refit must
+            # not keep one from an earlier fit.
+            vars(self).pop("threshold_", None)
+        else:
+            self.threshold_ = threshold
         return self
 
     def __getattr__(self, name):
         # Only called for a missing attribute: say why a binary model has no
         # threshold_ rather than just that it is missing.
         if name == "threshold_":
-            check_threshold_known(self)
+            check_threshold_known(vars(self).get("classes_"), self.pos_label)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _validate_params(self):
-        """Check the hyperparameters against ``_parameter_constraints``, then
-        those that depend on each other."""
+        """Check the hyperparameters against ``_parameter_constraints``."""
         validate_params(self._parameter_constraints, self.get_params(deep=False))
-        check_training_params(self)
 
     def _validate_pairs(self, X, *, reset):
         if not isinstance(X, pd.DataFrame):
@@ -448,12 +514,30 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             self._check_fitted_columns(X.columns)
         return X
 
+    def _validation_dataset(self, validation_data):
+        """``fit``'s `validation_data` as a dataset of encoded pairs."""
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise TypeError(
+                "validation_data must be a tuple (X_valid, y_valid) or (X_valid_left, "
+                f"X_valid_right, y_valid); got {type(validation_data).__name__}."
+            )
+        X, y = resolve_pair_args("fit", tuple(validation_data), self.left_prefix,
+                                 self.right_prefix, with_y=True)
+        X = self._validate_pairs(X, reset=False)
+        return PairDataset(self.featurizer_.transform(X),
+                           encode_validation_labels(X, y, self.classes_))
+
+    def _network_sizes(self):
+        """The network's sizes that the data set (``NETWORK_DATA_SIZES``)."""
+        return {**self.featurizer_.network_sizes(), "n_classes": len(self.classes_)}
+
     def _warn_id_fields(self, X, y_encoded):
         """Warn about a field that holds record ids: named like an id, with
         values that differ in nearly all the matching pairs (an attribute
         such as a social security number agrees in most of them, and
         pseudo-labels or typos make it differ in some)."""
-        positive = match_index(self) if len(self.classes_) == 2 else None
+        positive = (match_index(self.classes_, self.pos_label)
+                    if len(self.classes_) == 2 else None)
         matches = y_encoded == positive
         if positive is None or not matches.any():
             return
@@ -529,7 +613,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             `pos_label` where its probability exceeds ``threshold_``;
             otherwise the most probable class.
         """
-        return predicted_labels(self, self.predict_proba(X, X_right))
+        proba = self.predict_proba(X, X_right)
+        return predicted_labels(self.classes_, proba, vars(self).get("threshold_"),
+                                self.pos_label)
 
     @on_cpu_threads
     def explain(self, X, X_right=None, *, target=None, n_steps=50, normalize=True):
@@ -653,7 +739,8 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         self : RecordPairClassifier
         """
         check_is_fitted(self)
-        save_files(path, **saved_state(self))
+        save_files(path, **saved_state(self.get_params(deep=False), vars(self),
+                                        self.featurizer_, self.net_))
         return self
 
     @classmethod

@@ -72,7 +72,9 @@ def explain_pairs(clf, X, *, target=None, n_steps=50, normalize=True, reference=
     Parameters
     ----------
     clf : RecordPairClassifier
-        The fitted classifier.
+        The fitted classifier, read through its public attributes only
+        (``classes_``, ``pos_label``, ``fields_``, ``featurizer_``, ``net_``),
+        as scikit-learn's inspection functions read an estimator.
     X : pandas.DataFrame
         A pair frame with the columns of the fields `clf` was fitted on.
     target : label, array-like of labels or None, default=None
@@ -108,7 +110,7 @@ def explain_pairs(clf, X, *, target=None, n_steps=50, normalize=True, reference=
     if reference not in REFERENCES:
         raise ValueError(f"reference must be one of {list(REFERENCES)}; got {reference!r}.")
     targets = _target_indices(target, len(X), clf.classes_)
-    match = _match_class(clf)
+    match = _match_class(clf.classes_, clf.pos_label)
     net = clf.net_
     module = net.module_
     module.eval()
@@ -164,16 +166,16 @@ def explain_pairs(clf, X, *, target=None, n_steps=50, normalize=True, reference=
                               normalize)
 
 
-def _match_class(clf):
-    """The match class's index in ``clf.classes_``, or None: more than two
-    classes, or two whose match class is unknown (with a warning, as the
-    evidence for a match is then missing)."""
-    if len(clf.classes_) != 2:
+def _match_class(classes, pos_label):
+    """The match class's index in `classes`, or None: more than two classes,
+    or two whose match class is unknown (with a warning, as the evidence for
+    a match is then missing)."""
+    if len(classes) != 2:
         return None
-    index = match_index(clf)
+    index = match_index(classes, pos_label)
     if index is None:
         warnings.warn(
-            f"explain() cannot tell which of the classes {clf.classes_.tolist()} is the "
+            f"explain() cannot tell which of the classes {classes.tolist()} is the "
             "match: evidence_for_match is NaN and every pair is explained against a "
             "perfect duplicate. Pass pos_label=<the match label> to "
             "RecordPairClassifier (and refit), or use the labels 0/1, -1/1 or False/True.",

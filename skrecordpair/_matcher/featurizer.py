@@ -22,7 +22,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from .._pairs import Field, PairTexts, pair_texts, require_columns, resolve_fields
-from .._persistence import invalid, short
+from .._persistence import expect_keys, invalid, short
 from .._progress import Progress, count
 from .._similarity import (
     auto_numeric_fields,
@@ -321,6 +321,8 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
         where : str, default="model.json"
             Where the state was read, for the error messages.
         """
+        expect_keys(state, ("fields", "encoder", "vocabulary", "numeric_fields"),
+                    f"{where} 'featurizer'", optional=("tfidf", "text_encoder"))
         # The settings as fitted (the parameters may have changed since).
         featurizer = cls(**{**params, "similarity_features": bool(n_network_features),
                             "similarity_prior": prior is not None})
@@ -373,6 +375,15 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
     def pretrained_dim(self):
         """The size of the text encoder's vectors (0 without one)."""
         return 0 if self.text_encoder_ is None else self.text_encoder_.dim
+
+    def network_sizes(self):
+        """The network's input sizes that the fitted featurisation sets:
+        ``n_words``, ``n_chars``, ``n_similarity_features`` and
+        ``pretrained_dim`` (``RecordPairNetwork``'s arguments)."""
+        vocabulary = self.vocabulary_
+        return {"n_words": len(vocabulary.words), "n_chars": len(vocabulary.chars),
+                "n_similarity_features": self.n_network_features,
+                "pretrained_dim": self.pretrained_dim}
 
     @property
     def feature_fields(self):

@@ -1,10 +1,18 @@
 """The fitted ``RecordPairClassifier``'s saved state, composed of its parts'.
 
-``RecordPairClassifier.save`` and ``load`` write and read through these: the
-estimator's own state (hyperparameters, classes, the fitted attributes such as
-``threshold_``) beside the states that the featurizer and the network give of
-themselves (``PairFeaturizer.to_state``, ``net_state`` in ``training``). The
-files, their manifest and the checked readers are ``_persistence``'s.
+``RecordPairClassifier.save`` and ``load`` write and read through these.
+``model.json`` (format 2) holds one entry per component, each written and read
+by the component itself::
+
+    {"estimator": {"classes": ..., "n_features_in": ..., "feature_names_in": ...,
+                   "attributes": {"threshold_": ...}},
+     "featurizer": PairFeaturizer.to_state(),
+     "network": net_state(net)[0]}
+
+The hyperparameters are in ``config.json``. Format 1 held the same entries
+side by side at the top level (the featurizer's numeric fields among the
+estimator's attributes); :func:`_upgrade_format_1` translates it. The files,
+their manifest and the checked readers are ``_persistence``'s.
 """
 
 from __future__ import annotations
@@ -29,45 +37,53 @@ from .._persistence import (
     invalid,
     short,
 )
-from .classes import check_loaded_pos_label
+from .classes import loaded_pos_label
 from .featurizer import PairFeaturizer
+from .net_state import load_net, net_state, read_net_state
 from .text_encoder import encoders_from_local_files
-from .training import load_net, net_state, network_arguments
+from .training import NETWORK_PARAMS, TrainingSettings
 
-# The featurizer's entries of model.json (format 1 keeps them at the top level;
-# its numeric fields are among the attributes).
-_FEATURIZER_KEYS = ("fields", "encoder", "vocabulary")
-# Fitted attributes rebuilt from their own entries; any other public fitted
-# attribute (e.g. ``threshold_``) is saved generically if it is plain data.
-_REBUILT = frozenset({"classes_", "fields_", "vocabulary_", "net_", "prior_",
-                      "n_features_in_", "feature_names_in_", "featurizer_",
-                      "numeric_fields_"})
+# The estimator's own fitted attributes that have entries of their own (or are
+# components); any other public fitted attribute (e.g. ``threshold_``) is
+# saved generically among ``attributes`` if it is plain data.
+_REBUILT = frozenset({"classes_", "n_features_in_", "feature_names_in_", "featurizer_",
+                      "net_"})
 _ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*_")
 
 
-def saved_state(clf):
-    """The contents of a fitted classifier's files, for ``save_files``."""
-    featurizer = clf.featurizer_.to_state()
-    net, tensors, history = net_state(clf.net_)
-    names = getattr(clf, "feature_names_in_", None)
-    model = {
-        "classes": encode_classes(clf.classes_),
-        **{key: featurizer[key] for key in _FEATURIZER_KEYS},
-        "n_features_in": int(clf.n_features_in_),
+# ------------------------------------------------------------------- saving
+
+
+def saved_state(params, attributes, featurizer, net):
+    """The contents of a fitted classifier's files, for ``save_files``.
+
+    Parameters
+    ----------
+    params : dict
+        The estimator's parameters (``get_params(deep=False)``).
+    attributes : dict
+        The estimator's own attributes (its ``vars``): ``classes_``,
+        ``n_features_in_``, ``feature_names_in_`` (if any), and any other
+        public fitted attribute of plain data such as ``threshold_``.
+    featurizer : PairFeaturizer
+        The fitted featurizer.
+    net : skorch.NeuralNetClassifier
+        The trained net.
+    """
+    network, tensors, history = net_state(net)
+    names = attributes.get("feature_names_in_")
+    estimator = {
+        "classes": encode_classes(attributes["classes_"]),
+        "n_features_in": int(attributes["n_features_in_"]),
         "feature_names_in": None if names is None else [str(n) for n in names],
-        **net,
-        "attributes": {"numeric_fields_": featurizer["numeric_fields"],
-                       **_extra_attributes(clf)},
+        "attributes": _extra_attributes(attributes),
     }
-    for key in ("tfidf", "text_encoder"):
-        if key in featurizer:
-            model[key] = featurizer[key]
-    return {"config": {"params": _encode_params(clf)}, "model": model,
-            "tensors": tensors, "history": history, "prior": clf.featurizer_.prior_}
+    model = {"estimator": estimator, "featurizer": featurizer.to_state(), "network": network}
+    return {"config": {"params": _encode_params(params)}, "model": model,
+            "tensors": tensors, "history": history, "prior": featurizer.prior_}
 
 
-def _encode_params(clf):
-    params = clf.get_params(deep=False)
+def _encode_params(params):
     out = {}
     for name, value in params.items():
         if name == "callbacks" and value is not None:
@@ -95,9 +111,9 @@ def _encode_params(clf):
     return out
 
 
-def _extra_attributes(clf):
+def _extra_attributes(attributes):
     out = {}
-    for name, value in vars(clf).items():
+    for name, value in attributes.items():
         if name in _REBUILT or not _ATTRIBUTE_NAME.fullmatch(name):
             continue
         try:
@@ -108,10 +124,86 @@ def _extra_attributes(clf):
     return out
 
 
-def rebuild(cls, config, model, history, read_weights, prior, *, device=None,
-            text_encoder=None):
+# ------------------------------------------------------------------ loading
+
+
+def rebuild(cls, config, model, history, read_weights, prior, *, format_version,
+            device=None, text_encoder=None):
     """The classifier of class `cls` from its parsed files (see ``load_files``)."""
-    # --- hyperparameters
+    if format_version == 1:
+        model = _upgrade_format_1(model)
+    expect_keys(model, ("estimator", "featurizer", "network"), MODEL)
+    clf = _estimator_from(cls, config, text_encoder)
+    clf.device = _loaded_device(clf.device, device)
+    fitted = _fitted_attributes_from(cls, model["estimator"])
+    network = read_net_state(model["network"])
+    # An encoder that only the file names is read from local files only: a
+    # crafted file must not make load download anything.
+    with (contextlib.nullcontext() if text_encoder is not None
+          else encoders_from_local_files()):
+        featurizer = PairFeaturizer.from_state(
+            {name: getattr(clf, name) for name in PairFeaturizer.parameter_names()},
+            model["featurizer"], prior=prior,
+            n_network_features=network["arguments"].get("n_similarity_features", 0),
+            n_classes=len(fitted["classes_"]), where=MODEL)
+    _check_feature_names(fitted.get("feature_names_in_"), featurizer)
+    try:
+        pos_label, threshold = loaded_pos_label(
+            fitted["classes_"], clf.pos_label, clf.decision_threshold,
+            fitted.pop("threshold_", None))
+    except ValueError as exc:
+        raise invalid(str(exc).rstrip(".")) from None
+    # The estimator's fitted attributes, then its trained net.
+    clf.pos_label = pos_label
+    for name, value in fitted.items():
+        setattr(clf, name, value)
+    if threshold is not None:
+        clf.threshold_ = threshold
+    clf.featurizer_ = featurizer
+    params = clf.get_params(deep=False)
+    clf.net_ = load_net(
+        network, read_weights, history,
+        network_params={name: params[name] for name in NETWORK_PARAMS},
+        sizes={**featurizer.network_sizes(), "n_classes": len(clf.classes_)},
+        settings=TrainingSettings.from_params(params),
+        seed=check_random_state(clf.random_state).randint(np.iinfo(np.int32).max))
+    return clf
+
+
+def _upgrade_format_1(model):
+    """Format 1's ``model.json`` in format 2's layout.
+
+    Format 1 held the featurizer's ``fields``, ``encoder``, ``vocabulary``,
+    ``tfidf`` and ``text_encoder`` and the network's ``network`` (its
+    arguments), ``shared_weights`` and ``optimizer`` at the top level, beside
+    the estimator's entries, and the featurizer's numeric fields among the
+    estimator's ``attributes`` (as ``numeric_fields_``).
+    """
+    expect_keys(model, ("classes", "fields", "n_features_in", "feature_names_in",
+                        "encoder", "vocabulary", "network", "shared_weights",
+                        "optimizer", "attributes"), MODEL,
+                optional=("tfidf", "text_encoder"))
+    attributes = model["attributes"]
+    if not isinstance(attributes, dict):
+        raise invalid(f"{MODEL} 'attributes' must be a JSON object")
+    attributes = dict(attributes)
+    featurizer = {key: model[key] for key in ("fields", "encoder", "vocabulary", "tfidf",
+                                              "text_encoder") if key in model}
+    featurizer["numeric_fields"] = attributes.pop("numeric_fields_", None)
+    return {
+        "estimator": {"classes": model["classes"], "n_features_in": model["n_features_in"],
+                      "feature_names_in": model["feature_names_in"],
+                      "attributes": attributes},
+        "featurizer": featurizer,
+        "network": {"arguments": model["network"], "shared_weights": model["shared_weights"],
+                    "optimizer": model["optimizer"]},
+    }
+
+
+def _estimator_from(cls, config, text_encoder):
+    """A new, unfitted estimator of class `cls` with the hyperparameters saved
+    in ``config.json`` (`text_encoder`, if given, replacing the saved one),
+    checked."""
     expect_keys(config, ("params",), CONFIG)
     saved = config["params"]
     if not isinstance(saved, dict):
@@ -135,76 +227,54 @@ def rebuild(cls, config, model, history, read_weights, prior, *, device=None,
     for name in ("left_prefix", "right_prefix"):
         if not isinstance(getattr(clf, name), str):
             raise invalid(f"{name} must be a string")
-    if device is not None:
-        clf.device = device
-    elif str(clf.device).startswith("cuda") and not torch.cuda.is_available():
-        warnings.warn(f"The model was saved with device={clf.device!r}, but CUDA is not "
-                      "available; it is loaded on the CPU.", UserWarning, stacklevel=4)
-        clf.device = "cpu"
+    return clf
 
-    # --- fitted attributes
-    expect_keys(model, ("classes", "fields", "n_features_in", "feature_names_in",
-                        "encoder", "vocabulary", "network", "shared_weights",
-                        "optimizer", "attributes"), MODEL,
-                optional=("tfidf", "text_encoder"))
-    clf.classes_ = decode_classes(model["classes"])
-    n_features = model["n_features_in"]
+
+def _loaded_device(saved, device):
+    """Where the loaded model goes: `device`, else the `saved` one (the CPU
+    if that is CUDA and none is available)."""
+    if device is not None:
+        return device
+    if str(saved).startswith("cuda") and not torch.cuda.is_available():
+        warnings.warn(f"The model was saved with device={saved!r}, but CUDA is not "
+                      "available; it is loaded on the CPU.", UserWarning, stacklevel=5)
+        return "cpu"
+    return saved
+
+
+def _fitted_attributes_from(cls, saved):
+    """The estimator's own fitted attributes, by name, from ``model.json``'s
+    ``estimator`` entry."""
+    expect_keys(saved, ("classes", "n_features_in", "feature_names_in", "attributes"),
+                f"{MODEL} 'estimator'")
+    fitted = {"classes_": decode_classes(saved["classes"])}
+    n_features = saved["n_features_in"]
     if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
         raise invalid(f"n_features_in must be a positive integer, got {short(n_features)}")
-    clf.n_features_in_ = n_features
-    attributes = model["attributes"]
-    if not isinstance(attributes, dict):
-        raise invalid(f"{MODEL} 'attributes' must be a JSON object")
-    attributes = dict(attributes)
-    network = network_arguments(model["network"])
-    featurizer_state = {key: model[key] for key in _FEATURIZER_KEYS}
-    featurizer_state["numeric_fields"] = attributes.pop("numeric_fields_", None)
-    for key in ("tfidf", "text_encoder"):
-        if key in model:
-            featurizer_state[key] = model[key]
-    # An encoder that only the file names is read from local files only: a
-    # crafted file must not make load download anything.
-    with (contextlib.nullcontext() if text_encoder is not None
-          else encoders_from_local_files()):
-        featurizer = PairFeaturizer.from_state(
-            {name: getattr(clf, name) for name in PairFeaturizer.parameter_names()},
-            featurizer_state, prior=prior,
-            n_network_features=network.get("n_similarity_features", 0),
-            n_classes=len(clf.classes_), where=MODEL)
-    vocabulary = featurizer.vocabulary_
-    expected_sizes = {"n_words": len(vocabulary.words), "n_chars": len(vocabulary.chars),
-                      "n_classes": len(clf.classes_)}
-    if featurizer.text_encoder_ is not None or network.get("pretrained_dim"):
-        expected_sizes["pretrained_dim"] = featurizer.pretrained_dim
-    for key, size in expected_sizes.items():
-        if network.get(key) != size:
-            raise invalid(f"the network's {key}={short(network.get(key))} does not match "
-                          f"the saved vocabularies and classes ({size})")
-    names = model["feature_names_in"]
+    fitted["n_features_in_"] = n_features
+    names = saved["feature_names_in"]
     if names is not None:
         if not (isinstance(names, list) and len(names) == n_features
                 and all(isinstance(n, str) for n in names)):
             raise invalid("feature_names_in must be n_features_in strings")
-        clf.feature_names_in_ = np.array(names, dtype=object)
-        absent = [c for f in featurizer.fields_ for c in f.columns if c not in set(names)]
-        if absent:
-            raise invalid(f"the fields use columns {absent} that are not among the "
-                          "feature names")
+        fitted["feature_names_in_"] = np.array(names, dtype=object)
+    attributes = saved["attributes"]
+    if not isinstance(attributes, dict):
+        raise invalid(f"{MODEL} 'attributes' must be a JSON object")
     for name, value in attributes.items():
         if (name in _REBUILT or not _ATTRIBUTE_NAME.fullmatch(name)
                 or hasattr(cls, name)):
             raise invalid(f"{MODEL} 'attributes' names an invalid attribute "
                           f"{short(name)}")
-        setattr(clf, name, decode_value(value, f"attribute {name!r}"))
-    try:
-        check_loaded_pos_label(clf)
-    except ValueError as exc:
-        raise invalid(str(exc).rstrip(".")) from None
-    clf.featurizer_ = featurizer
+        fitted[name] = decode_value(value, f"attribute {name!r}")
+    return fitted
 
-    # --- the network
-    seed = check_random_state(clf.random_state).randint(np.iinfo(np.int32).max)
-    clf.net_ = load_net(clf, {"network": network, "shared_weights": model["shared_weights"],
-                              "optimizer": model["optimizer"]}, read_weights, history,
-                        seed)
-    return clf
+
+def _check_feature_names(names, featurizer):
+    """The fields' columns are among the feature names seen in ``fit``."""
+    if names is None:
+        return
+    absent = [c for f in featurizer.fields_ for c in f.columns if c not in set(names)]
+    if absent:
+        raise invalid(f"the fields use columns {absent} that are not among the "
+                      "feature names")

@@ -1,19 +1,19 @@
-"""The network with skorch: its hyperparameters, training and saved state.
+"""The network with skorch: its hyperparameters, training and prediction.
 
-``RecordPairClassifier.fit`` hands the featurizer's encoded pairs to
-:func:`train`, which builds the skorch net (the estimator's hyperparameters
-are read from it by name), trains it or continues training it, and chooses the
-decision threshold. :func:`net_state` and :func:`load_net` are the net's own
-saved state: its constructor arguments, weights and optimizer state, each
-tensor checked against the network before it is built.
+``RecordPairClassifier.fit`` builds the skorch net with :func:`build_net` from
+explicit values (the network's hyperparameters, the sizes the fitted
+featurizer sets, the training settings) and hands it the featurizer's encoded
+pairs through :func:`train`, which trains it or continues training it; the
+:class:`ThresholdOnValid` callback chooses the decision threshold on the
+validation pairs that skorch holds. :func:`predict_encoded` scores encoded
+pairs. The net's saved state is ``net_state``'s.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import numbers
-import warnings
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -23,31 +23,13 @@ from sklearn.utils.validation import (
     column_or_1d,
 )
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import Callback, EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.helper import predefined_split
 
-from .._pairs import resolve_pair_args
-from .._persistence import (
-    MODEL,
-    SAFETENSORS_DTYPES,
-    WEIGHTS,
-    Unsupported,
-    check_finite,
-    check_tensor,
-    decode_value,
-    encode_value,
-    expect_keys,
-    invalid,
-    parse_weights,
-    safetensors_header,
-    short,
-    weights_limit,
-)
 from .._threads import N_JOBS_CONSTRAINT, batch_threads, torch_threads
 from .._validation import POSITIVE, Interval, SequenceOf, StrOptions, TorchDevice
 from .batches import PairDataset, collate_pairs
-from .classes import encode_validation_labels, match_index
 from .network import MATCHING_STRATEGIES, RecordPairNetwork
 
 # The network's arguments that the training data determine; the network's other
@@ -117,99 +99,200 @@ TRAINING_CONSTRAINTS = {
 }
 
 
-def check_training_params(clf):
-    """Check the training settings that depend on each other (none at present:
-    ``decision_threshold="auto"`` without validation pairs is 0.5)."""
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The estimator's settings of the skorch net and of its training loop
+    (its parameters of the same names)."""
+
+    max_epochs: int
+    batch_size: int
+    lr: float
+    optimizer: object
+    early_stopping: bool
+    validation_fraction: float
+    n_iter_no_change: int
+    device: object
+    verbose: int
+    callbacks: object
+
+    @classmethod
+    def from_params(cls, params):
+        """The settings among the estimator's parameters `params` (a dict)."""
+        return cls(**{field.name: params[field.name] for field in fields(cls)})
 
 
-def train(clf, dataset, y_encoded, seed, validation_data=None, *, continuing=False):
-    """Train the net of the classifier `clf` on the encoded pairs `dataset` (or
-    continue training it), then set its decision threshold.
-
-    The network runs on torch's threads, as many as batches of ``batch_size``
-    pairs can use (``batch_threads``).
-
-    ``clf.classes_`` and ``clf.featurizer_`` are fitted; ``clf.net_`` and
-    ``clf.threshold_`` are set.
-    """
-    valid = None if validation_data is None else validation_dataset(clf, validation_data)
-    if clf.early_stopping and valid is None:
-        check_validation_split(clf.validation_fraction, len(y_encoded),
-                               len(clf.classes_))
-    # Seed a private RNG stream so that fitting never disturbs the caller's
-    # (scoring the validation pairs for the threshold draws from it too: each
-    # DataLoader iteration takes a seed).
-    with torch.random.fork_rng(devices=[]), torch_threads(batch_threads(clf.batch_size)):
-        torch.manual_seed(seed)
-        if continuing:
-            continue_training(clf.net_, clf, dataset, y_encoded, valid)
-        else:
-            clf.net_ = build_net(clf, y_encoded, seed, valid)
-            clf.net_.fit(dataset, y_encoded)
-        positive = match_index(clf) if len(clf.classes_) == 2 else None
-        if positive is None:
-            # Without a known match class there is no threshold; a refit must
-            # not keep one from an earlier fit.
-            vars(clf).pop("threshold_", None)
-        else:
-            clf.threshold_ = choose_threshold(clf.net_, clf.decision_threshold,
-                                              dataset, y_encoded, positive, valid)
-
-
-def build_net(clf, y_encoded, seed, valid=None):
-    """The skorch net of the classifier `clf`, whose featurizer is fitted.
+def build_net(network_params, sizes, settings, class_weights, seed, valid=None):
+    """A skorch net of the record-pair network, not yet trained.
 
     Parameters
     ----------
-    clf : RecordPairClassifier
-        Its hyperparameters, ``classes_`` and ``featurizer_`` are read.
-    y_encoded : ndarray of shape (n_pairs,)
-        The training pairs' class indices, for ``class_weight="balanced"``.
+    network_params : dict
+        The network's hyperparameters (``NETWORK_PARAMS``).
+    sizes : dict
+        The network's sizes that the data set (``NETWORK_DATA_SIZES``): the
+        featurizer's ``network_sizes()`` and ``n_classes``.
+    settings : TrainingSettings
+        The net's and the training loop's settings.
+    class_weights : torch.Tensor or None
+        The weight of each class in the loss (:func:`class_weights`).
     seed : int
         Seeds the validation split and the shuffling of the batches.
     valid : PairDataset, default=None
         Validation pairs replacing the internal split.
+
+    Returns
+    -------
+    skorch.NeuralNetClassifier
+        Its last callback, ``"threshold"``, chooses the decision threshold at
+        the end of each training (:class:`ThresholdOnValid`).
     """
-    n_classes = len(clf.classes_)
-    callbacks = list(clf.callbacks or [])
+    callbacks = list(settings.callbacks or [])
     train_split = False
-    if clf.early_stopping:
-        train_split = (ValidSplit(clf.validation_fraction, stratified=True,
+    if settings.early_stopping:
+        train_split = (ValidSplit(settings.validation_fraction, stratified=True,
                                   random_state=seed)
                        if valid is None else predefined_split(valid))
         callbacks.append(("early_stopping", EarlyStopping(
-            monitor="valid_loss", patience=clf.n_iter_no_change, load_best=True)))
-    if clf.verbose:
+            monitor="valid_loss", patience=settings.n_iter_no_change, load_best=True)))
+    if settings.verbose:
         callbacks.append(("progress_bar", ProgressBar()))
-    vocabulary = clf.featurizer_.vocabulary_
+    # Last, so that it scores with the weights EarlyStopping restored.
+    callbacks.append(("threshold", ThresholdOnValid()))
     return NeuralNetClassifier(
         RecordPairNetwork,
-        module__n_words=len(vocabulary.words),
-        module__n_chars=len(vocabulary.chars),
-        module__n_classes=n_classes,
-        module__n_similarity_features=clf.featurizer_.n_network_features,
-        module__pretrained_dim=clf.featurizer_.pretrained_dim,
-        **{f"module__{name}": getattr(clf, name) for name in NETWORK_PARAMS},
+        **{f"module__{name}": size for name, size in sizes.items()},
+        **{f"module__{name}": value for name, value in network_params.items()},
         criterion=torch.nn.CrossEntropyLoss,
-        criterion__weight=_class_weights(clf.class_weight, clf.classes_, y_encoded),
-        optimizer=OPTIMIZERS.get(clf.optimizer, clf.optimizer),
-        lr=clf.lr,
-        max_epochs=clf.max_epochs,
-        batch_size=clf.batch_size,
+        criterion__weight=class_weights,
+        optimizer=OPTIMIZERS.get(settings.optimizer, settings.optimizer),
+        lr=settings.lr,
+        max_epochs=settings.max_epochs,
+        batch_size=settings.batch_size,
         train_split=train_split,
-        callbacks=callbacks or None,
+        callbacks=callbacks,
         iterator_train__collate_fn=collate_pairs,
         iterator_valid__collate_fn=collate_pairs,
-        iterator_valid__batch_size=prediction_batch_size(clf.batch_size),
+        iterator_valid__batch_size=prediction_batch_size(settings.batch_size),
         iterator_train__shuffle=True,
         iterator_train__generator=torch.Generator().manual_seed(seed),
-        classes=list(range(n_classes)),
-        device=clf.device,
-        verbose=int(clf.verbose),
+        classes=list(range(sizes["n_classes"])),
+        device=settings.device,
+        verbose=int(settings.verbose),
     )
 
 
-def _class_weights(class_weight, classes, y_encoded):
+def train(net, dataset, y_encoded, seed, settings, *, valid=None, continuing=False,
+          decision_threshold="auto", positive=None):
+    """Train the skorch `net` on the encoded pairs `dataset`, or continue
+    training it (``warm_start``), and choose its decision threshold.
+
+    The network runs on torch's threads, as many as batches of ``batch_size``
+    pairs can use (``batch_threads``).
+
+    Parameters
+    ----------
+    net : skorch.NeuralNetClassifier
+        A net of :func:`build_net`, trained before when `continuing`.
+    dataset : PairDataset
+        The training pairs.
+    y_encoded : ndarray of shape (n_pairs,)
+        Their class indices.
+    seed : int
+        Seeds torch's random numbers during training.
+    settings : TrainingSettings
+        The training settings; when `continuing`, they replace those the net
+        was trained with.
+    valid : PairDataset, default=None
+        The validation pairs (``validation_data``), if any.
+    continuing : bool, default=False
+        Continue training the trained `net`.
+    decision_threshold : float or "auto", default="auto"
+        The estimator's parameter.
+    positive : int or None, default=None
+        The index of the match class; None (no known match class) chooses
+        no threshold.
+
+    Returns
+    -------
+    net : skorch.NeuralNetClassifier
+        The trained `net`.
+    threshold : float or None
+        The decision threshold on the probability of the class `positive`
+        (None when `positive` is None).
+    """
+    chooser = _threshold_callback(net)
+    chooser.decision_threshold = decision_threshold
+    chooser.positive = positive
+    chooser.valid = valid
+    # Seed a private RNG stream so that fitting never disturbs the caller's
+    # (scoring the validation pairs for the threshold draws from it too: each
+    # DataLoader iteration takes a seed).
+    with torch.random.fork_rng(devices=[]), torch_threads(batch_threads(settings.batch_size)):
+        torch.manual_seed(seed)
+        if continuing:
+            continue_training(net, settings, dataset, y_encoded, valid)
+        else:
+            net.fit(dataset, y_encoded)
+    return net, chooser.threshold_
+
+
+def _threshold_callback(net):
+    """The net's ``ThresholdOnValid`` (the callbacks given by the user may be
+    bare instances; build_net names its own)."""
+    callbacks = net.callbacks_ if net.initialized_ else net.callbacks
+    return dict(c for c in callbacks if isinstance(c, tuple))["threshold"]
+
+
+class ThresholdOnValid(Callback):
+    """Chooses the decision threshold at the end of training, on the
+    validation pairs that skorch holds (``dataset_valid``).
+
+    It runs after ``EarlyStopping`` (the last callback of :func:`build_net`),
+    so the threshold is chosen with the best epoch's weights. :func:`train`
+    sets its attributes before each training.
+
+    Parameters
+    ----------
+    decision_threshold : float or "auto", default="auto"
+        A number is the threshold; ``"auto"`` chooses the one that maximises
+        F1 of the class `positive` on the validation pairs, or 0.5 without any.
+    positive : int or None, default=None
+        The match class's index; None chooses no threshold.
+    valid : PairDataset, default=None
+        The validation pairs when skorch holds none: ``validation_data``
+        without early stopping, where they only serve the threshold.
+
+    Attributes
+    ----------
+    threshold_ : float or None
+        The threshold of the last training.
+    """
+
+    def __init__(self, decision_threshold="auto", positive=None, valid=None):
+        self.decision_threshold = decision_threshold
+        self.positive = positive
+        self.valid = valid
+
+    def on_train_begin(self, net, **kwargs):
+        self.threshold_ = None
+        self.dataset_valid_ = None
+
+    def on_epoch_begin(self, net, dataset_valid=None, **kwargs):
+        self.dataset_valid_ = dataset_valid
+
+    def on_train_end(self, net, **kwargs):
+        valid = self.valid if self.dataset_valid_ is None else self.dataset_valid_
+        # The pairs are not kept with the trained net.
+        self.valid = self.dataset_valid_ = None
+        if self.positive is not None:
+            self.threshold_ = choose_threshold(net, self.decision_threshold,
+                                               self.positive, valid)
+
+
+def class_weights(class_weight, classes, y_encoded):
+    """The loss's weight of each class, as a tensor (None for equal weights),
+    from the estimator's `class_weight`, its `classes` and the training
+    pairs' class indices `y_encoded`."""
     if class_weight is None:
         return None
     if isinstance(class_weight, dict):
@@ -227,32 +310,18 @@ def _class_weights(class_weight, classes, y_encoded):
     )
 
 
-def validation_dataset(clf, validation_data):
-    """The `validation_data` of ``clf.fit`` as a dataset of encoded pairs."""
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-        raise TypeError(
-            "validation_data must be a tuple (X_valid, y_valid) or (X_valid_left, "
-            f"X_valid_right, y_valid); got {type(validation_data).__name__}."
-        )
-    X, y = resolve_pair_args("fit", tuple(validation_data), clf.left_prefix,
-                             clf.right_prefix, with_y=True)
-    X = clf._validate_pairs(X, reset=False)
-    return PairDataset(clf.featurizer_.transform(X),
-                       encode_validation_labels(X, y, clf.classes_))
-
-
-def continue_training(net, clf, dataset, y_encoded, valid=None):
-    """Train the fitted `net` further (``warm_start``), with `clf`'s settings.
+def continue_training(net, settings, dataset, y_encoded, valid=None):
+    """Train the fitted `net` further (``warm_start``), with the `settings`.
 
     Training settings changed with ``set_params`` since the last fit apply to
     the continued training; the optimizer keeps its state. (Attributes, not
     ``set_params``, which would re-initialise the net.)
     """
-    net.max_epochs = clf.max_epochs
-    net.batch_size = clf.batch_size
-    net.iterator_valid__batch_size = prediction_batch_size(clf.batch_size)
+    net.max_epochs = settings.max_epochs
+    net.batch_size = settings.batch_size
+    net.iterator_valid__batch_size = prediction_batch_size(settings.batch_size)
     for group in net.optimizer_.param_groups:
-        group["lr"] = clf.lr
+        group["lr"] = settings.lr
     if valid is not None:
         net.train_split = predefined_split(valid)
     return net.partial_fit(dataset, y_encoded)
@@ -270,17 +339,15 @@ def check_validation_split(validation_fraction, n_pairs, n_classes):
         )
 
 
-def choose_threshold(net, decision_threshold, dataset, y_encoded, positive, valid=None):
+def choose_threshold(net, decision_threshold, positive, valid=None):
     """The decision threshold on the probability of the class `positive`:
     `decision_threshold`, or for ``"auto"`` the one that maximises F1 of that
-    class on the validation pairs: `valid` (``validation_data``), else the
-    net's internal split; 0.5 when there are none (no early stopping)."""
+    class on the validation pairs `valid` (a dataset or a subset of one);
+    0.5 when there are none."""
     if decision_threshold != "auto":
         return float(decision_threshold)
     if valid is None:
-        if not net.train_split:
-            return 0.5
-        _, valid = net.train_split(dataset, y_encoded)
+        return 0.5
     y_valid = valid.dataset.y[valid.indices] if hasattr(valid, "indices") else valid.y
     scores = net.predict_proba(valid)[:, positive]
     return best_f1_threshold((np.asarray(y_valid) == positive).astype(int), scores)
@@ -356,291 +423,3 @@ def prediction_batch_size(batch_size):
     the results independent of the batch size.
     """
     return max(batch_size, 1024)
-
-
-# ---------------------------------------------------------------- saved state
-
-
-def net_state(net):
-    """The trained skorch `net` as plain data, tensors and history.
-
-    Returns
-    -------
-    state : dict
-        ``network`` (the module's constructor arguments), ``shared_weights``
-        (weights saved once under another name) and ``optimizer`` (the
-        non-tensor part of the optimizer state, or None).
-    tensors : dict of str to torch.Tensor
-        The module's weights (``module.*``), the loss's class weights, the
-        optimizer's tensors and the training shuffler's state.
-    history : list
-        skorch's training history, as JSON data.
-    """
-    tensors = {}
-    module_state, shared = _dedup_shared(net.module_.state_dict())
-    tensors.update({f"module.{k}": v for k, v in module_state.items()})
-    weight = getattr(net.criterion_, "weight", None)
-    if weight is not None:
-        tensors["criterion.weight"] = weight.detach()
-    generator = net.get_params().get("iterator_train__generator")
-    if isinstance(generator, torch.Generator):
-        tensors["generator.state"] = generator.get_state()
-    optimizer = _optimizer_state(net, tensors)
-    network = {k[len("module__"):]: v for k, v in net.get_params().items()
-               if k.startswith("module__")}
-    state = {"network": {k: encode_value(v, f"module__{k}") for k, v in network.items()},
-             "shared_weights": shared, "optimizer": optimizer}
-    return state, tensors, _history(net)
-
-
-def network_arguments(saved):
-    """The network's constructor arguments saved by :func:`net_state`."""
-    if not isinstance(saved, dict):
-        raise invalid(f"{MODEL} 'network' must be a JSON object")
-    allowed = set(inspect.signature(RecordPairNetwork).parameters)
-    unknown = sorted(set(saved) - allowed)
-    if unknown:
-        raise invalid(f"the network has unknown argument(s) {unknown}")
-    return {k: decode_value(v, f"network argument {k!r}") for k, v in saved.items()}
-
-
-def load_net(clf, state, read_weights, history, seed):
-    """The net of the classifier `clf` saved by :func:`net_state`.
-
-    `clf` holds its hyperparameters, ``classes_`` and ``featurizer_``;
-    `state` is :func:`net_state`'s with the decoded :func:`network_arguments`;
-    ``read_weights(limit)`` returns the weights file's bytes. Every tensor's
-    shape is checked against the network, built on the meta device, before
-    any tensor is loaded or any module is built.
-    """
-    n_classes = len(clf.classes_)
-    blueprint = _blueprint(state["network"])
-    tensors = _read_tensors(read_weights, blueprint, state["shared_weights"])
-    module_state = _module_state(tensors, state["shared_weights"])
-    class_weight = _class_weight(tensors.pop("criterion.weight", None), n_classes)
-    optimizer_state = _saved_optimizer_state(state["optimizer"], tensors,
-                                             list(blueprint.parameters()))
-    generator_state = tensors.pop("generator.state", None)
-    if tensors:
-        raise invalid(f"{WEIGHTS} holds unknown tensors {sorted(tensors)[:5]}")
-    # Dummy labels: the class weights of the loss are restored from the file.
-    net = build_net(clf, np.arange(n_classes), seed=seed)
-    net.set_params(**{f"module__{k}": v for k, v in state["network"].items()},
-                   criterion__weight=class_weight)
-    _restore_generator(net, generator_state)
-    try:
-        net.initialize()
-    except Exception as exc:  # whatever the constructor raises on bad arguments
-        raise invalid(f"cannot build the network from the saved arguments: {exc}") from None
-    net.module_.load_state_dict(module_state)
-    _load_optimizer(net, optimizer_state)
-    if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
-        raise invalid("history.json must be a list of epochs")
-    from skorch.history import History
-
-    net.history_ = History(history)
-    return net
-
-
-def _dedup_shared(state):
-    """Drop the keys that alias an earlier tensor (safetensors refuses them).
-
-    ``BiMpmMatching`` with shared weights registers one Parameter under two
-    names; the alias is restored from its canonical name on load (and the
-    rebuilt network shares the Parameter again by construction).
-    """
-    seen, out, shared = {}, {}, {}
-    for key, tensor in state.items():
-        ident = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(),
-                 tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype)
-        if tensor.numel() and ident in seen:
-            shared[key] = seen[ident]
-            continue
-        seen.setdefault(ident, key)
-        out[key] = tensor
-    # Any remaining partial overlap gets its own copy.
-    return {k: v.clone() for k, v in out.items()}, shared
-
-
-def _optimizer_state(net, tensors):
-    optimizer = getattr(net, "optimizer_", None)
-    if optimizer is None:
-        return None
-    state = optimizer.state_dict()
-    try:
-        groups = encode_value(state["param_groups"], "optimizer param_groups")
-        scalars = {}
-        for index, entry in state["state"].items():
-            scalars[str(index)] = {}
-            for key, value in entry.items():
-                if isinstance(value, torch.Tensor):
-                    tensors[f"optimizer.{index}.{key}"] = value.detach()
-                    scalars[str(index)][key] = {"__tensor__": f"optimizer.{index}.{key}"}
-                else:
-                    scalars[str(index)][key] = encode_value(value, f"optimizer state {key}")
-    except Unsupported as exc:
-        warnings.warn(
-            f"The optimizer state is not saved ({exc}); training with warm_start "
-            "after loading restarts the optimizer's running averages.",
-            UserWarning, stacklevel=5)
-        for key in [k for k in tensors if k.startswith("optimizer.")]:
-            del tensors[key]
-        return None
-    return {"param_groups": groups, "state": scalars}
-
-
-def _history(net):
-    history = list(getattr(net, "history_", None) or [])
-
-    def scalar(value):
-        if isinstance(value, np.generic) or (isinstance(value, torch.Tensor)
-                                             and value.numel() == 1):
-            return value.item()
-        raise TypeError(type(value).__name__)
-
-    try:
-        return json.loads(json.dumps(history, default=scalar))
-    except (TypeError, ValueError):
-        warnings.warn("The training history holds values that are not plain data "
-                      "(written by a callback?); it is not saved.", UserWarning,
-                      stacklevel=5)
-        return []
-
-
-# Optimizer state that is one number per parameter (Adam's step count, ASGD's
-# eta and mu, NAdam's mu_product); any other optimizer tensor is per element.
-_SCALAR_OPTIMIZER_STATE = frozenset({"step", "mu_product", "eta", "mu"})
-
-
-def _blueprint(network):
-    """The network that the saved arguments describe, on the meta device.
-
-    A meta module has the shapes and dtypes of its tensors but no storage, so
-    arguments that describe a huge network cost nothing before the weights are
-    checked against it.
-    """
-    try:
-        with torch.device("meta"):
-            return RecordPairNetwork(**network)
-    except Exception as exc:  # whatever the constructor raises on bad arguments
-        raise invalid(f"cannot build the network from the saved arguments: {exc}") from None
-
-
-def _read_tensors(read_weights, blueprint, shared):
-    """The saved tensors, read once their header fits the network."""
-    data = read_weights(weights_limit([*blueprint.parameters(), *blueprint.buffers()]))
-    _check_module_header(safetensors_header(data), blueprint, shared)
-    return parse_weights(data)
-
-
-def _check_shared(shared):
-    if not (isinstance(shared, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in shared.items())):
-        raise invalid("shared_weights must map names to names")
-
-
-def _check_module_header(header, blueprint, shared):
-    """The module's tensors in the header have exactly the network's names and shapes."""
-    _check_shared(shared)
-    saved = {k[len("module."):]: v for k, v in header.items() if k.startswith("module.")}
-    for alias, canonical in shared.items():
-        if alias in saved or canonical not in saved:
-            raise invalid(f"the shared weight {alias!r} -> {canonical!r} is inconsistent")
-        saved[alias] = saved[canonical]
-    expected = blueprint.state_dict()
-    missing = sorted(set(expected) - set(saved))
-    unknown = sorted(set(saved) - set(expected))
-    if missing or unknown:
-        raise invalid(f"the weights do not fit the network: missing {missing[:5]}, "
-                       f"unexpected {unknown[:5]}")
-    for key, target in expected.items():  # in the network's order: inputs first
-        entry = saved[key]
-        shape = tuple(entry["shape"])
-        dtype = SAFETENSORS_DTYPES.get(entry["dtype"], entry["dtype"])
-        if shape != tuple(target.shape) or dtype != target.dtype:
-            raise invalid(
-                f"the weight {key!r} has shape {shape} and dtype {dtype}; the network "
-                f"expects {tuple(target.shape)} and {target.dtype}"
-            )
-
-
-def _module_state(tensors, shared):
-    """The network's state dict (shared weights restored), taken out of `tensors`."""
-    state = {k[len("module."):]: tensors.pop(k) for k in list(tensors)
-             if k.startswith("module.")}
-    for key, tensor in state.items():
-        check_finite(f"module.{key}", tensor)
-    for alias, canonical in shared.items():
-        state[alias] = state[canonical]
-    return state
-
-
-def _class_weight(weight, n_classes):
-    """The loss's class weights: one finite, non-negative float per class."""
-    if weight is None:
-        return None
-    check_tensor("criterion.weight", weight, (n_classes,), torch.float32)
-    if bool((weight < 0).any()):
-        raise invalid("criterion.weight holds negative class weights")
-    return weight
-
-
-def _restore_generator(net, state):
-    generator = net.get_params().get("iterator_train__generator")
-    if state is None or not isinstance(generator, torch.Generator):
-        return
-    expected = generator.get_state()
-    check_tensor("generator.state", state, expected.shape, expected.dtype)
-    try:
-        generator.set_state(state)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise invalid(f"generator.state is not a generator state: {exc}") from None
-
-
-def _saved_optimizer_state(saved, tensors, params):
-    """The optimizer's state dict, each tensor checked against its parameter."""
-    optimizer_tensors = {k: tensors.pop(k) for k in list(tensors)
-                         if k.startswith("optimizer.")}
-    if saved is None:
-        if optimizer_tensors:
-            raise invalid("optimizer tensors without an optimizer state")
-        return None
-    expect_keys(saved, ("param_groups", "state"), f"{MODEL} 'optimizer'")
-    groups = decode_value(saved["param_groups"], "optimizer param_groups")
-    if not (isinstance(groups, list) and all(isinstance(g, dict) for g in groups)):
-        raise invalid("optimizer param_groups must be a list of objects")
-    if not isinstance(saved["state"], dict):
-        raise invalid("optimizer state must be a JSON object")
-    state = {}
-    for index, entry in saved["state"].items():
-        if not (index.isdigit() and isinstance(entry, dict)):
-            raise invalid("invalid optimizer state")
-        if int(index) >= len(params):
-            raise invalid("the optimizer state names a parameter the network lacks")
-        param = params[int(index)]
-        state[int(index)] = {}
-        for key, value in entry.items():
-            if isinstance(value, dict) and set(value) == {"__tensor__"}:
-                name = value["__tensor__"]
-                if not isinstance(name, str) or name not in optimizer_tensors:
-                    raise invalid(f"the optimizer tensor {short(name)} is missing")
-                tensor = optimizer_tensors.pop(name)
-                if key in _SCALAR_OPTIMIZER_STATE:
-                    check_tensor(name, tensor, (), None)
-                else:
-                    check_tensor(name, tensor, param.shape, param.dtype)
-                state[int(index)][key] = tensor
-            else:
-                state[int(index)][key] = decode_value(value, f"optimizer state {key!r}")
-    if optimizer_tensors:
-        raise invalid(f"unknown optimizer tensors {sorted(optimizer_tensors)[:5]}")
-    return {"state": state, "param_groups": groups}
-
-
-def _load_optimizer(net, state):
-    if state is None:
-        return
-    try:
-        net.optimizer_.load_state_dict(state)
-    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
-        raise invalid(f"the optimizer state does not fit the optimizer: {exc}") from None

@@ -151,7 +151,8 @@ def _save_as_before_pos_label(clf, path, threshold=None):
     _edit_saved(path, "config.json", lambda config: config["params"].pop("pos_label"))
     if threshold is not None:
         _edit_saved(path, "model.json",
-                    lambda model: model["attributes"].update(threshold_=threshold))
+                    lambda model: model["estimator"]["attributes"].update(
+                        threshold_=threshold))
 
 
 def test_a_model_saved_without_pos_label_still_loads(people, words, tmp_path):

@@ -297,7 +297,8 @@ def test_an_encoder_with_another_tokenizer_is_refused(encoded_clf, saved_model, 
 
 def test_a_model_saved_before_the_tokenizer_hash_still_loads(encoded_clf, saved_model):
     clf, (left, right, _) = encoded_clf
-    _resign(saved_model, "model.json", lambda m: m["text_encoder"].pop("tokenizer_sha256"))
+    _resign(saved_model, "model.json",
+            lambda m: m["featurizer"]["text_encoder"].pop("tokenizer_sha256"))
     loaded = RecordPairClassifier.load(saved_model)
     np.testing.assert_array_equal(loaded.predict_proba(left, right),
                                   clf.predict_proba(left, right))
@@ -331,7 +332,8 @@ def test_max_length_beyond_the_encoders_positions_is_a_clear_error(tiny_bert, pe
 
     both(lambda c: c["params"].update(text_encoder_options={
         "__dict__": [["max_length", 502]]}))
-    _resign(saved_model, "model.json", lambda m: m["text_encoder"].update(max_length=502))
+    _resign(saved_model, "model.json",
+            lambda m: m["featurizer"]["text_encoder"].update(max_length=502))
     with pytest.raises(ValueError, match=r"max_length=502 is more than the 64 positions"):
         RecordPairClassifier.load(saved_model)
 
