@@ -65,6 +65,8 @@ from skrecordpair import (
     best_f1_threshold,
     pair_frame,
 )
+
+# The learner's own proposer, so that the curves measure what the loop uses.
 from skrecordpair._labelling.learner import _drop_empty_columns
 from skrecordpair.datasets import load_magellan
 

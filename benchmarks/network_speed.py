@@ -44,6 +44,8 @@ from _bench import (
 
 import skrecordpair._matcher.explain as explain_module
 from skrecordpair import RecordPairClassifier
+
+# This benchmark times the network itself, below the public API.
 from skrecordpair._matcher.batches import PairDataset
 from skrecordpair.datasets import load_magellan
 

@@ -80,8 +80,15 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score, f1_score
 from sklearn.model_selection import train_test_split
 
-from skrecordpair import RecordPairClassifier, SimilarityFeatures, best_f1_threshold
-from skrecordpair._matcher.text_encoder import FrozenTextEncoder, cosine_similarities
+from skrecordpair import (
+    FrozenTextEncoder,
+    RecordPairClassifier,
+    SimilarityFeatures,
+    best_f1_threshold,
+)
+
+# The probe compares the encoder's raw vectors, below the public API.
+from skrecordpair._matcher.text_encoder import cosine_similarities
 from skrecordpair._pairs import as_text
 from skrecordpair.datasets import load_magellan
 
