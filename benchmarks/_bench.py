@@ -28,8 +28,14 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
-MAGELLAN_DATASETS = ["amazon_google", "dblp_acm", "walmart_amazon", "abt_buy", "beer",
-                     "fodors_zagats"]
+MAGELLAN_DATASETS = [
+    "amazon_google",
+    "dblp_acm",
+    "walmart_amazon",
+    "abt_buy",
+    "beer",
+    "fodors_zagats",
+]
 
 
 # ---------------------------------------------------------------------- timing
@@ -55,9 +61,13 @@ def rates(pairs, seconds):
     """The record :func:`timed_calls` returns, for calls already timed."""
     seconds = [float(s) for s in seconds]
     per_second = [pairs / s for s in seconds]
-    return {"pairs": int(pairs), "seconds": seconds, "pairs_per_second": per_second,
-            "median_seconds": float(np.median(seconds)),
-            "median_pairs_per_second": float(np.median(per_second))}
+    return {
+        "pairs": int(pairs),
+        "seconds": seconds,
+        "pairs_per_second": per_second,
+        "median_seconds": float(np.median(seconds)),
+        "median_pairs_per_second": float(np.median(per_second)),
+    }
 
 
 def in_turns(funcs, repeats):
@@ -137,8 +147,12 @@ class PeakMemory:
         return False
 
     def record(self):
-        return {"start_mb": self.start_mb, "peak_mb": self.peak_mb,
-                "above_start_mb": self.above_start_mb, "exact_peak": self.exact}
+        return {
+            "start_mb": self.start_mb,
+            "peak_mb": self.peak_mb,
+            "above_start_mb": self.above_start_mb,
+            "exact_peak": self.exact,
+        }
 
 
 # ------------------------------------------------------------------------ data
@@ -167,16 +181,19 @@ def resampled_pair_frame(left, right, n, seed=0):
 def magellan_candidates(data, n):
     """`n` candidate pairs of a tableA and a tableB record of a Magellan data set
     (a :func:`~skrecordpair.datasets.load_magellan` Bunch) drawn at random."""
-    return resampled_pair_frame(data.left_table[data.fields],
-                                data.right_table[data.fields], n)
+    return resampled_pair_frame(
+        data.left_table[data.fields], data.right_table[data.fields], n
+    )
 
 
 def magellan_folder(data, name):
     """``data / name``, checked to be a Magellan data set folder."""
     folder = Path(data) / name
     if not (folder / "tableA.csv").is_file():
-        raise SystemExit(f"{folder} is not a Magellan data set folder (no tableA.csv); "
-                         "--data must be the folder holding the data set folders.")
+        raise SystemExit(
+            f"{folder} is not a Magellan data set folder (no tableA.csv); "
+            "--data must be the folder holding the data set folders."
+        )
     return folder
 
 
@@ -185,8 +202,9 @@ def magellan_folder(data, name):
 
 def _git(*args):
     try:
-        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
     # Not strip(): porcelain lines start with a space for unstaged changes.
@@ -222,8 +240,9 @@ def environment():
             "commit": _git("rev-parse", "HEAD"),
             # Untracked files (earlier result files among them) do not count.
             "dirty": None if changed is None else bool(changed),
-            "changed_files": [] if not changed else
-            [line[3:] for line in changed.splitlines()],
+            "changed_files": []
+            if not changed
+            else [line[3:] for line in changed.splitlines()],
         },
         "machine": {
             "cpu": _cpu_model(),
@@ -231,7 +250,9 @@ def environment():
             "usable_cores": usable,
             "torch_threads": torch.get_num_threads(),
             "platform": platform.platform(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "cuda": torch.cuda.get_device_name(0)
+            if torch.cuda.is_available()
+            else None,
         },
         "versions": {
             "python": platform.python_version(),
@@ -256,12 +277,21 @@ def add_arguments(parser, data=True, data_help=None):
     """The options every script has: ``--data`` (required, where the script
     reads data) and ``--out`` (where the JSON goes)."""
     if data:
-        parser.add_argument("--data", type=Path, required=True,
-                            help=data_help or "the folder holding the ER-Magellan data "
-                            "set folders, e.g. /work/shared/data/magellan")
-    parser.add_argument("--out", type=Path, default=RESULTS,
-                        help="a .json file, or a folder for "
-                        "<script>-<UTC time>-<commit>.json (default: benchmarks/results)")
+        parser.add_argument(
+            "--data",
+            type=Path,
+            required=True,
+            help=data_help
+            or "the folder holding the ER-Magellan data "
+            "set folders, e.g. /work/shared/data/magellan",
+        )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS,
+        help="a .json file, or a folder for "
+        "<script>-<UTC time>-<commit>.json (default: benchmarks/results)",
+    )
     return parser
 
 
@@ -293,8 +323,9 @@ class Run:
             "argv": [sys.argv[0], *(sys.argv[1:] if argv is None else argv)],
             "started_utc": self.started.isoformat(timespec="seconds"),
             "environment": environment(),
-            "settings": {k: v for k, v in vars(args).items()
-                         if k not in ("out", "func")},
+            "settings": {
+                k: v for k, v in vars(args).items() if k not in ("out", "func")
+            },
             "results": {},
         }
         self.results = self.record["results"]
@@ -326,13 +357,13 @@ class Run:
     def write(self, path=None):
         """Write the JSON file (at `path`, or as ``--out`` says); return its path."""
         self.record["finished_utc"] = datetime.now(timezone.utc).isoformat(
-            timespec="seconds")
+            timespec="seconds"
+        )
         self.record["wall_seconds"] = time.perf_counter() - self.start_time
         path = Path(path) if path is not None else self.path()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.record, indent=1, default=_plain) + "\n")
-        print(f"\nwrote {path}",
-              flush=True)
+        print(f"\nwrote {path}", flush=True)
         return path
 
 
@@ -350,5 +381,8 @@ def _plain(value):
 def mean_sd(values):
     """Mean and standard deviation (ddof=0) of the per-seed figures."""
     values = np.asarray(values, dtype=float)
-    return {"mean": float(values.mean()), "sd": float(values.std()),
-            "values": values.tolist()}
+    return {
+        "mean": float(values.mean()),
+        "sd": float(values.std()),
+        "values": values.tolist(),
+    }

@@ -97,24 +97,29 @@ class Task:
         self.test = test  # (pair frame, y) or None: link F1 over the candidates
 
     def label(self, left_ids, right_ids):
-        return np.array([(a, b) in self.truth for a, b in zip(left_ids, right_ids)],
-                        dtype=np.int64)
+        return np.array(
+            [(a, b) in self.truth for a, b in zip(left_ids, right_ids)], dtype=np.int64
+        )
 
     def measure(self, learner, model):
         """Precision, recall and F1 of `model` (on the learner's features)."""
         if self.test is not None:
             X, y = self.test
             pred = model.predict(learner.features_transformer_.transform(X))
-            p, r, f, _ = precision_recall_fscore_support(y, pred, average="binary",
-                                                         zero_division=0)
+            p, r, f, _ = precision_recall_fscore_support(
+                y, pred, average="binary", zero_division=0
+            )
             return {"precision": p, "recall": r, "f1": f}
         pred = model.predict(learner.features_) == 1
         c = learner.candidates_
         found = self.label(c["left_id"][pred], c["right_id"][pred]).sum()
         p = found / max(int(pred.sum()), 1)
         r = found / len(self.truth)
-        return {"precision": p, "recall": r,
-                "f1": 2 * p * r / (p + r) if p + r else 0.0}
+        return {
+            "precision": p,
+            "recall": r,
+            "f1": 2 * p * r / (p + r) if p + r else 0.0,
+        }
 
 
 def febrl_task():
@@ -133,17 +138,27 @@ def magellan_task(data, name, evaluate="test"):
     held out of the pool)."""
     folder = magellan_folder(data, name)
     bunch = load_magellan(folder)
-    splits = {s: pd.read_csv(folder / f"{s}.csv", dtype=str)
-              for s in ("train", "valid", "test")}
+    splits = {
+        s: pd.read_csv(folder / f"{s}.csv", dtype=str)
+        for s in ("train", "valid", "test")
+    }
     truth = set()
     for s in ("train", "valid"):
         positive = splits[s][splits[s]["label"] == "1"]
         truth.update(zip(positive["ltable_id"], positive["rtable_id"]))
     held_out = pd.concat([splits[s] for s in dict.fromkeys(("test", evaluate))])
-    held_out = held_out.rename(columns={"ltable_id": "left_id", "rtable_id": "right_id"})
+    held_out = held_out.rename(
+        columns={"ltable_id": "left_id", "rtable_id": "right_id"}
+    )
     X_left, X_right, y = getattr(bunch, evaluate)
-    task = Task(name, bunch.left_table, bunch.right_table, truth, exclude=held_out,
-                test=(pair_frame(X_left, X_right), y))
+    task = Task(
+        name,
+        bunch.left_table,
+        bunch.right_table,
+        truth,
+        exclude=held_out,
+        test=(pair_frame(X_left, X_right), y),
+    )
     task.evaluate = evaluate
     task.bunch = bunch
     return task
@@ -155,15 +170,20 @@ def reference(task):
     model = make_pipeline(SimilarityFeatures(), similarity_model(0)).fit(X, y)
     X_test, y_test = task.test
     X_valid = pair_frame(*task.bunch.valid[:2])
-    threshold = best_f1_threshold(task.bunch.valid[2],
-                                  model.predict_proba(X_valid)[:, 1])
+    threshold = best_f1_threshold(
+        task.bunch.valid[2], model.predict_proba(X_valid)[:, 1]
+    )
     proba = model.predict_proba(X_test)[:, 1]
     task.reference_model = model
-    return {"f1_threshold_0.5": f1_score(y_test, proba > 0.5),
-            # A threshold chosen on the split measured on would flatter it.
-            "f1_threshold_valid": (None if task.evaluate == "valid"
-                                   else f1_score(y_test, proba > threshold)),
-            "threshold_valid": threshold, "train_pairs": len(y)}
+    return {
+        "f1_threshold_0.5": f1_score(y_test, proba > 0.5),
+        # A threshold chosen on the split measured on would flatter it.
+        "f1_threshold_valid": (
+            None if task.evaluate == "valid" else f1_score(y_test, proba > threshold)
+        ),
+        "threshold_valid": threshold,
+        "train_pairs": len(y),
+    }
 
 
 def whole_pool(task, learner):
@@ -173,7 +193,8 @@ def whole_pool(task, learner):
     c = learner.candidates_
     y = task.label(c["left_id"], c["right_id"])
     model = _drop_empty_columns(similarity_model(0), learner.features_).fit(
-        learner.features_, y)
+        learner.features_, y
+    )
     return {"pairs": len(y), "matches": int(y.sum()), **task.measure(learner, model)}
 
 
@@ -187,10 +208,12 @@ def held_out_pool(task, learner):
     X = pair_frame(task.left.loc[held["left_id"]], task.right.loc[held["right_id"]])
     scores = {"pairs": len(held), "matches": int(y.sum())}
     for name, predicted in (
-            ("loop", held["probability"].to_numpy() > 0.5),
-            ("whole_train", task.reference_model.predict_proba(X)[:, 1] > 0.5)):
-        p, r, f, _ = precision_recall_fscore_support(y, predicted, average="binary",
-                                                     zero_division=0)
+        ("loop", held["probability"].to_numpy() > 0.5),
+        ("whole_train", task.reference_model.predict_proba(X)[:, 1] > 0.5),
+    ):
+        p, r, f, _ = precision_recall_fscore_support(
+            y, predicted, average="binary", zero_division=0
+        )
         scores[name] = {"precision": p, "recall": r, "f1": f}
     return scores
 
@@ -198,10 +221,14 @@ def held_out_pool(task, learner):
 # ------------------------------------------------------------------- the runs
 def active_curve(task, seed, budgets, batch_size, k, final, explore):
     start = time.perf_counter()
-    learner = ActiveLearner(NearestNeighborBlocker(k=k),
-                            RecordPairClassifier(random_state=seed),
-                            batch_size=batch_size, proposer=similarity_model(seed),
-                            explore=explore, random_state=seed)
+    learner = ActiveLearner(
+        NearestNeighborBlocker(k=k),
+        RecordPairClassifier(random_state=seed),
+        batch_size=batch_size,
+        proposer=similarity_model(seed),
+        explore=explore,
+        random_state=seed,
+    )
     learner.fit(task.left, task.right, exclude=task.exclude)
     setup = time.perf_counter() - start
     curve, refit_seconds, propose_seconds = [], [], []
@@ -213,29 +240,43 @@ def active_curve(task, seed, budgets, batch_size, k, final, explore):
         propose_seconds.append(time.perf_counter() - t)
         if batch.empty:
             break
-        for a, b, label in zip(batch.left_id, batch.right_id,
-                               task.label(batch.left_id, batch.right_id)):
+        for a, b, label in zip(
+            batch.left_id, batch.right_id, task.label(batch.left_id, batch.right_id)
+        ):
             learner.teach(a, b, int(label))
         t = time.perf_counter()
         report = learner.refit()
         refit_seconds.append(time.perf_counter() - t)
         if report["n_labels"] in budgets:
-            scores = ({"precision": 0.0, "recall": 0.0, "f1": 0.0}
-                      if learner.proposer_ is None
-                      else task.measure(learner, learner.proposer_))
-            curve.append({"labels": report["n_labels"],
-                          "matches": report["n_matches"], **scores,
-                          "estimated_precision": report["estimated_precision"],
-                          "estimated_recall": report["estimated_recall"]})
-            print(f"  {task.name} seed {seed} active {report['n_labels']:>4} labels "
-                  f"({report['n_matches']} matches): F1 {scores['f1']:.3f}", flush=True)
+            scores = (
+                {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+                if learner.proposer_ is None
+                else task.measure(learner, learner.proposer_)
+            )
+            curve.append(
+                {
+                    "labels": report["n_labels"],
+                    "matches": report["n_matches"],
+                    **scores,
+                    "estimated_precision": report["estimated_precision"],
+                    "estimated_recall": report["estimated_recall"],
+                }
+            )
+            print(
+                f"  {task.name} seed {seed} active {report['n_labels']:>4} labels "
+                f"({report['n_matches']} matches): F1 {scores['f1']:.3f}",
+                flush=True,
+            )
     if task.test is not None:
         result_pool = held_out_pool(task, learner)
         print(f"  {task.name} seed {seed} held-out pool: {result_pool}", flush=True)
-    result = {"curve": curve, "candidates": len(learner.candidates_),
-              "setup_seconds": setup,
-              "median_refit_seconds": float(np.median(refit_seconds)),
-              "median_propose_seconds": float(np.median(propose_seconds))}
+    result = {
+        "curve": curve,
+        "candidates": len(learner.candidates_),
+        "setup_seconds": setup,
+        "median_refit_seconds": float(np.median(refit_seconds)),
+        "median_propose_seconds": float(np.median(propose_seconds)),
+    }
     if task.test is not None:
         result["held_out_pool"] = result_pool
     if final:
@@ -258,16 +299,26 @@ def final_model(task, learner, seed):
         X_all = pair_frame(task.left.loc[c["left_id"]], task.right.loc[c["right_id"]])
         pred = clf.predict(X_all)
         y_test = task.label(c["left_id"], c["right_id"])
-    p, r, f, _ = precision_recall_fscore_support(y_test, pred, average="binary",
-                                                 zero_division=0)
+    p, r, f, _ = precision_recall_fscore_support(
+        y_test, pred, average="binary", zero_division=0
+    )
     if task.test is None:  # link F1: recall over all the true links
         r = r * y_test.sum() / len(task.truth)
         f = 2 * p * r / (p + r) if p + r else 0.0
-    print(f"  {task.name} seed {seed} RecordPairClassifier on {len(y)} labels and "
-          f"{len(y_sure)} pseudo-labels: F1 {f:.3f}", flush=True)
-    return {"labels": len(y), "pseudo_labels": len(y_sure),
-            "pseudo_matches": int(y_sure.sum()), "precision": p, "recall": r,
-            "f1": f, "fit_seconds": time.perf_counter() - t}
+    print(
+        f"  {task.name} seed {seed} RecordPairClassifier on {len(y)} labels and "
+        f"{len(y_sure)} pseudo-labels: F1 {f:.3f}",
+        flush=True,
+    )
+    return {
+        "labels": len(y),
+        "pseudo_labels": len(y_sure),
+        "pseudo_matches": int(y_sure.sum()),
+        "precision": p,
+        "recall": r,
+        "f1": f,
+        "fit_seconds": time.perf_counter() - t,
+    }
 
 
 def random_curve(task, learner, seed, budgets):
@@ -288,20 +339,29 @@ def random_curve(task, learner, seed, budgets):
             fitted = _drop_empty_columns(clone(model), X).fit(X, y)
             scores = task.measure(learner, fitted)
         curve.append({"labels": budget, "matches": int(y.sum()), **scores})
-        print(f"  {task.name} seed {seed} random {budget:>4} labels "
-              f"({int(y.sum())} matches): F1 {scores['f1']:.3f}", flush=True)
+        print(
+            f"  {task.name} seed {seed} random {budget:>4} labels "
+            f"({int(y.sum())} matches): F1 {scores['f1']:.3f}",
+            flush=True,
+        )
     return {"curve": curve}
 
 
 def summarise(per_seed, budgets):
     out = {}
-    methods = ["active", "random"] + (["ablation_explore"]
-                                      if "ablation_explore" in per_seed[0] else [])
+    methods = ["active", "random"] + (
+        ["ablation_explore"] if "ablation_explore" in per_seed[0] else []
+    )
     for method in methods:
         rows = []
         for budget in budgets:
-            f1 = [next((p["f1"] for p in s[method]["curve"] if p["labels"] == budget),
-                       np.nan) for s in per_seed]
+            f1 = [
+                next(
+                    (p["f1"] for p in s[method]["curve"] if p["labels"] == budget),
+                    np.nan,
+                )
+                for s in per_seed
+            ]
             rows.append({"labels": budget, "f1": mean_sd(f1)})
         out[method] = rows
     return out
@@ -314,28 +374,40 @@ def plot(results, path):
     import matplotlib.pyplot as plt
 
     names = list(results)
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(3.2 * len(names), 3.0), squeeze=False
+    )
     for ax, name in zip(axes[0], names):
         summary = results[name]["summary"]
         for method, style in (("active", "o-"), ("random", "s--")):
             x = [r["labels"] for r in summary[method]]
             y = np.array([100 * r["f1"]["mean"] for r in summary[method]])
             sd = np.array([100 * r["f1"]["sd"] for r in summary[method]])
-            ax.plot(x, y, style, label="active learning" if method == "active"
-                    else "random sampling", markersize=4)
+            ax.plot(
+                x,
+                y,
+                style,
+                label="active learning" if method == "active" else "random sampling",
+                markersize=4,
+            )
             ax.fill_between(x, y - sd, y + sd, alpha=0.2)
         ref = results[name].get("reference")
         if ref:
-            ax.axhline(100 * ref["f1_threshold_0.5"], color="grey", lw=0.8, ls=":",
-                       label="whole train split")
+            ax.axhline(
+                100 * ref["f1_threshold_0.5"],
+                color="grey",
+                lw=0.8,
+                ls=":",
+                label="whole train split",
+            )
         ax.set_title(name)
         ax.set_xlabel("labels")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("F1 (%)")
     # The legend of the panel with the most lines (a reference line included).
-    handles, labels = max((ax.get_legend_handles_labels() for ax in axes[0]),
-                          key=lambda h: len(h[1]))
+    handles, labels = max(
+        (ax.get_legend_handles_labels() for ax in axes[0]), key=lambda h: len(h[1])
+    )
     axes[0][0].legend(handles, labels, fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -344,8 +416,9 @@ def plot(results, path):
 
 def merged_results(paths, datasets):
     """Each data set of `datasets` from the latest result file that holds it."""
-    records = sorted((json.loads(Path(p).read_text()) for p in paths),
-                     key=lambda r: r["started_utc"])
+    records = sorted(
+        (json.loads(Path(p).read_text()) for p in paths), key=lambda r: r["started_utc"]
+    )
     merged = {}
     for record in records:
         merged.update(record["results"])
@@ -362,23 +435,47 @@ def main(argv=None):
     parser.add_argument("--budgets", nargs="+", type=int, default=BUDGETS)
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--k", type=int, default=10, help="the blocker's k")
-    parser.add_argument("--explore", type=float, default=ActiveLearner().explore,
-                        help="ActiveLearner's explore share")
-    parser.add_argument("--final", action="store_true",
-                        help="also fit RecordPairClassifier at the largest budget")
-    parser.add_argument("--evaluate", choices=["test", "valid"], default="test",
-                        help="the Magellan split measured on; 'valid' also holds "
-                        "it out of the pool, to choose settings without test")
-    parser.add_argument("--ablation", action="store_true",
-                        help=f"also, on the same seeds: the loop with explore "
-                        f"{ABLATION_EXPLORE} and (with --final) the final model on "
-                        "the labels alone (pseudo_labels=0)")
+    parser.add_argument(
+        "--explore",
+        type=float,
+        default=ActiveLearner().explore,
+        help="ActiveLearner's explore share",
+    )
+    parser.add_argument(
+        "--final",
+        action="store_true",
+        help="also fit RecordPairClassifier at the largest budget",
+    )
+    parser.add_argument(
+        "--evaluate",
+        choices=["test", "valid"],
+        default="test",
+        help="the Magellan split measured on; 'valid' also holds "
+        "it out of the pool, to choose settings without test",
+    )
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help=f"also, on the same seeds: the loop with explore "
+        f"{ABLATION_EXPLORE} and (with --final) the final model on "
+        "the labels alone (pseudo_labels=0)",
+    )
     parser.add_argument("--plot", default=None, help="PNG of the learning curves")
-    parser.add_argument("--from-json", nargs="+", default=None, metavar="FILE",
-                        help="draw --plot from these result files, run nothing")
-    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
-                        help="HistGradientBoostingClassifier parameters of the "
-                        "similarity model, e.g. min_samples_leaf=5")
+    parser.add_argument(
+        "--from-json",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="draw --plot from these result files, run nothing",
+    )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="HistGradientBoostingClassifier parameters of the "
+        "similarity model, e.g. min_samples_leaf=5",
+    )
     # --from-json runs nothing, so it needs none of the required arguments.
     replot = argparse.ArgumentParser(add_help=False)
     for name in ("--from-json", "--datasets"):
@@ -396,32 +493,54 @@ def main(argv=None):
         MODEL_PARAMS[name] = ast.literal_eval(value)
     run = Run("active_learning", args, argv)
     for name in args.datasets:
-        task = (febrl_task() if name == "febrl4"
-                else magellan_task(args.data, name, args.evaluate))
+        task = (
+            febrl_task()
+            if name == "febrl4"
+            else magellan_task(args.data, name, args.evaluate)
+        )
         budgets = FEBRL_BUDGETS if name == "febrl4" else args.budgets
         entry = {"budgets": budgets}
         if task.test is not None:
             entry["reference"] = reference(task)
-            print(f"{name}: similarity model on the whole train split: "
-                  f"{entry['reference']}", flush=True)
+            print(
+                f"{name}: similarity model on the whole train split: "
+                f"{entry['reference']}",
+                flush=True,
+            )
         per_seed = []
         for seed in args.seeds:
-            active, learner = active_curve(task, seed, budgets, args.batch_size,
-                                           args.k, args.final, args.explore)
-            per_seed.append({"seed": seed, "active": active,
-                             "random": random_curve(task, learner, seed, budgets)})
+            active, learner = active_curve(
+                task, seed, budgets, args.batch_size, args.k, args.final, args.explore
+            )
+            per_seed.append(
+                {
+                    "seed": seed,
+                    "active": active,
+                    "random": random_curve(task, learner, seed, budgets),
+                }
+            )
             if args.ablation:
                 per_seed[-1]["ablation_explore"], _ = active_curve(
-                    task, seed, budgets, args.batch_size, args.k, False,
-                    ABLATION_EXPLORE)
+                    task,
+                    seed,
+                    budgets,
+                    args.batch_size,
+                    args.k,
+                    False,
+                    ABLATION_EXPLORE,
+                )
                 if args.final:
                     learner.pseudo_labels = 0
-                    per_seed[-1]["ablation_labels_only"] = final_model(task, learner,
-                                                                       seed)
+                    per_seed[-1]["ablation_labels_only"] = final_model(
+                        task, learner, seed
+                    )
             if "whole_pool" not in entry:  # the pool is the same for every seed
                 entry["whole_pool"] = whole_pool(task, learner)
-                print(f"{name}: similarity model on the whole pool: "
-                      f"{entry['whole_pool']}", flush=True)
+                print(
+                    f"{name}: similarity model on the whole pool: "
+                    f"{entry['whole_pool']}",
+                    flush=True,
+                )
         entry["per_seed"] = per_seed
         entry["summary"] = summarise(per_seed, budgets)
         run.results[name] = entry

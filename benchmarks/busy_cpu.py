@@ -68,7 +68,8 @@ class BusyCore:
 
     def __enter__(self):
         self.process = multiprocessing.get_context("spawn").Process(
-            target=spin, args=(self.core,), daemon=True)
+            target=spin, args=(self.core,), daemon=True
+        )
         self.process.start()
         time.sleep(1.0)  # let it start spinning
         return self
@@ -107,16 +108,25 @@ def measure(settings, X, y, X_test, y_test, repeats, max_epochs):
             proba[name] = clf.predict_proba(X_test)
             seconds[name]["predict_proba"].append(time.perf_counter() - start)
             f1[name] = float(f1_score(y_test, clf.predict(X_test)))
-            print(f"  {name} (n_jobs={n_jobs}): fit {seconds[name]['fit'][-1]:.1f} s, "
-                  f"predict_proba {seconds[name]['predict_proba'][-1]:.2f} s, "
-                  f"test F1 {100 * f1[name]:.1f}", flush=True)
-    out = {name: {"n_jobs": settings[name], "test_f1": f1[name],
-                  "fit": rates(len(y), seconds[name]["fit"]),
-                  "predict_proba": rates(len(y_test), seconds[name]["predict_proba"])}
-           for name in settings}
+            print(
+                f"  {name} (n_jobs={n_jobs}): fit {seconds[name]['fit'][-1]:.1f} s, "
+                f"predict_proba {seconds[name]['predict_proba'][-1]:.2f} s, "
+                f"test F1 {100 * f1[name]:.1f}",
+                flush=True,
+            )
+    out = {
+        name: {
+            "n_jobs": settings[name],
+            "test_f1": f1[name],
+            "fit": rates(len(y), seconds[name]["fit"]),
+            "predict_proba": rates(len(y_test), seconds[name]["predict_proba"]),
+        }
+        for name in settings
+    }
     names = list(settings)
     out["max_abs_proba_difference"] = float(
-        np.abs(proba[names[0]] - proba[names[1]]).max())
+        np.abs(proba[names[0]] - proba[names[1]]).max()
+    )
     return out
 
 
@@ -124,21 +134,37 @@ def main(argv=None):
     parser = add_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
     parser.add_argument("--dataset", default="walmart_amazon")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--train-pairs", type=int, default=None,
-                        help="fit on a random subsample of this many train pairs "
-                        "(default: all)")
-    parser.add_argument("--test-pairs", type=int, default=None,
-                        help="score a random subsample of this many test pairs "
-                        "(default: all)")
-    parser.add_argument("--max-epochs", type=int, default=None,
-                        help="default: the estimator's")
-    parser.add_argument("--old-threads", type=int, default=cpu_count(),
-                        help="n_jobs of the old behaviour (default: the cores, "
-                        "torch's and OpenMP's default before n_jobs)")
-    parser.add_argument("--conditions", nargs="+", default=["quiet", "busy"],
-                        choices=["quiet", "busy"])
-    parser.add_argument("--busy-core", type=int, default=0,
-                        help="the core the busy process is pinned to")
+    parser.add_argument(
+        "--train-pairs",
+        type=int,
+        default=None,
+        help="fit on a random subsample of this many train pairs (default: all)",
+    )
+    parser.add_argument(
+        "--test-pairs",
+        type=int,
+        default=None,
+        help="score a random subsample of this many test pairs (default: all)",
+    )
+    parser.add_argument(
+        "--max-epochs", type=int, default=None, help="default: the estimator's"
+    )
+    parser.add_argument(
+        "--old-threads",
+        type=int,
+        default=cpu_count(),
+        help="n_jobs of the old behaviour (default: the cores, "
+        "torch's and OpenMP's default before n_jobs)",
+    )
+    parser.add_argument(
+        "--conditions", nargs="+", default=["quiet", "busy"], choices=["quiet", "busy"]
+    )
+    parser.add_argument(
+        "--busy-core",
+        type=int,
+        default=0,
+        help="the core the busy process is pinned to",
+    )
     args = parser.parse_args(argv)
     run = Run("busy_cpu", args, argv)
     bunch = load_magellan(magellan_folder(args.data, args.dataset))
@@ -150,18 +176,23 @@ def main(argv=None):
         print(f"{condition}:", flush=True)
         busy = BusyCore(args.busy_core) if condition == "busy" else None
         if busy is None:
-            result = measure(settings, X, y, X_test, y_test, args.repeats,
-                             args.max_epochs)
+            result = measure(
+                settings, X, y, X_test, y_test, args.repeats, args.max_epochs
+            )
         else:
             with busy:
-                result = measure(settings, X, y, X_test, y_test, args.repeats,
-                                 args.max_epochs)
+                result = measure(
+                    settings, X, y, X_test, y_test, args.repeats, args.max_epochs
+                )
         run.results[condition] = result
         new, old = result["new default"], result["old behaviour"]
-        print(f"{condition}: median fit {new['fit']['median_seconds']:.1f} s (new) vs "
-              f"{old['fit']['median_seconds']:.1f} s (old); predict_proba "
-              f"{new['predict_proba']['median_seconds']:.2f} s vs "
-              f"{old['predict_proba']['median_seconds']:.2f} s", flush=True)
+        print(
+            f"{condition}: median fit {new['fit']['median_seconds']:.1f} s (new) vs "
+            f"{old['fit']['median_seconds']:.1f} s (old); predict_proba "
+            f"{new['predict_proba']['median_seconds']:.2f} s vs "
+            f"{old['predict_proba']['median_seconds']:.2f} s",
+            flush=True,
+        )
         path = run.write()
     print(f"done: {path}")
 

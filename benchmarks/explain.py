@@ -34,8 +34,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--figure", type=Path, default=None,
-                        help="save plot_explanation of a non-matching test pair here")
+    parser.add_argument(
+        "--figure",
+        type=Path,
+        default=None,
+        help="save plot_explanation of a non-matching test pair here",
+    )
     args = parser.parse_args(argv)
 
     run = Run("explain", args, argv)
@@ -43,38 +47,57 @@ def main(argv=None):
     X, y = data.train
     start = time.perf_counter()
     clf = RecordPairClassifier(random_state=args.seed).fit(
-        X, y, validation_data=data.valid)
+        X, y, validation_data=data.valid
+    )
     X_test, y_test = data.test
-    run.results.update(fit_seconds=time.perf_counter() - start,
-                       epochs=len(clf.net_.history_),
-                       test_accuracy=clf.score(X_test, y_test))
-    print(f"test accuracy {run.results['test_accuracy']:.3f}, "
-          f"{run.results['epochs']} epochs")
+    run.results.update(
+        fit_seconds=time.perf_counter() - start,
+        epochs=len(clf.net_.history_),
+        test_accuracy=clf.score(X_test, y_test),
+    )
+    print(
+        f"test accuracy {run.results['test_accuracy']:.3f}, "
+        f"{run.results['epochs']} epochs"
+    )
 
     explanation = clf.explain(X_test)
-    table = (explanation.assign(abs_attribution=explanation["attribution"].abs())
-             .pivot_table(index="field", columns="side", values="abs_attribution",
-                          aggfunc="mean"))
+    table = explanation.assign(
+        abs_attribution=explanation["attribution"].abs()
+    ).pivot_table(
+        index="field", columns="side", values="abs_attribution", aggfunc="mean"
+    )
     table["both"] = table.mean(axis=1)
     table = table.sort_values("both", ascending=False)
     run.results["test_pairs"] = len(X_test)
     run.results["mean_abs_attribution"] = {
-        field: row.to_dict() for field, row in table.iterrows()}
+        field: row.to_dict() for field, row in table.iterrows()
+    }
     with pd.option_context("display.float_format", "{:.3f}".format):
-        print("\nmean |attribution| over", len(X_test), "test pairs "
-              "(L2-normalised per side):")
+        print(
+            "\nmean |attribution| over",
+            len(X_test),
+            "test pairs (L2-normalised per side):",
+        )
         print(table.to_string())
     # The baseline is "the other record", so a field equal on both sides gets no
     # attribution: 'class' should dominate the explanations of non-matches.
-    top = (explanation.assign(a=explanation["attribution"].abs())
-           .sort_values("a").groupby(["pair", "side"]).tail(1))
+    top = (
+        explanation.assign(a=explanation["attribution"].abs())
+        .sort_values("a")
+        .groupby(["pair", "side"])
+        .tail(1)
+    )
     shares = run.results["class_top_field_share"] = {}
     for label, group in top.groupby("prediction"):
-        shares[str(label)] = {"share": float(np.mean(group["field"] == "class")),
-                              "explanations": len(group)}
-        print(f"predicted {label}: 'class' is the top field in "
-              f"{shares[str(label)]['share']:.0%} of {len(group)} "
-              "(pair, side) explanations")
+        shares[str(label)] = {
+            "share": float(np.mean(group["field"] == "class")),
+            "explanations": len(group),
+        }
+        print(
+            f"predicted {label}: 'class' is the top field in "
+            f"{shares[str(label)]['share']:.0%} of {len(group)} "
+            "(pair, side) explanations"
+        )
 
     if args.figure is not None:
         from skrecordpair import plot_explanation
@@ -88,10 +111,13 @@ def main(argv=None):
 
     sample = pd.concat([X_test] * (args.pairs // len(X_test) + 1)).iloc[: args.pairs]
     timing = run.results["explain"] = timed_calls(
-        lambda rows: clf.explain(rows, n_steps=50), sample, args.repeats)
-    print(f"\nexplain, n_steps=50: {args.pairs} pairs in {timing['median_seconds']:.2f} s "
-          f"(median of {args.repeats}) = {timing['median_pairs_per_second']:.0f} pairs/s "
-          f"(runs: {', '.join(f'{t:.2f}' for t in timing['seconds'])} s)")
+        lambda rows: clf.explain(rows, n_steps=50), sample, args.repeats
+    )
+    print(
+        f"\nexplain, n_steps=50: {args.pairs} pairs in {timing['median_seconds']:.2f} s "
+        f"(median of {args.repeats}) = {timing['median_pairs_per_second']:.0f} pairs/s "
+        f"(runs: {', '.join(f'{t:.2f}' for t in timing['seconds'])} s)"
+    )
     run.write()
 
 

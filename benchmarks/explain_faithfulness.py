@@ -57,8 +57,16 @@ from skrecordpair import RecordPairClassifier
 from skrecordpair._matcher.explain import REFERENCES, explain_pairs
 from skrecordpair.datasets import load_magellan
 
-DATASETS = ["beer", "fodors_zagats", "amazon_google", "abt_buy", "dblp_acm",
-            "walmart_amazon", "itunes_amazon", "dblp_scholar"]
+DATASETS = [
+    "beer",
+    "fodors_zagats",
+    "amazon_google",
+    "abt_buy",
+    "dblp_acm",
+    "walmart_amazon",
+    "itunes_amazon",
+    "dblp_scholar",
+]
 
 
 # The change of the match probability below which a field "does not move" it.
@@ -68,8 +76,13 @@ MOVED = 0.01
 def field_evidence(explanation, fields):
     """Evidence for a match per (pair, field): the mean of the two sides,
     (n_pairs, n_fields), pairs in the order of the explanation."""
-    table = explanation.pivot_table(index="pair", columns="field",
-                                    values="evidence_for_match", aggfunc="mean", sort=False)
+    table = explanation.pivot_table(
+        index="pair",
+        columns="field",
+        values="evidence_for_match",
+        aggfunc="mean",
+        sort=False,
+    )
     return table[fields].to_numpy()
 
 
@@ -113,10 +126,12 @@ def faithfulness(evidence, p, perturbed, is_match, seed):
             return None
         return {
             "pairs": int(mask.sum()),
-            "top_beats_random": float(np.mean(effect[rows, top][mask]
-                                              > effect[rows, random][mask])),
-            "top_beats_smallest": float(np.mean(effect[rows, top][mask]
-                                                > effect[rows, smallest][mask])),
+            "top_beats_random": float(
+                np.mean(effect[rows, top][mask] > effect[rows, random][mask])
+            ),
+            "top_beats_smallest": float(
+                np.mean(effect[rows, top][mask] > effect[rows, smallest][mask])
+            ),
             "mean_effect_top": float(effect[rows, top][mask].mean()),
             "mean_effect_random": float(effect[rows, random][mask].mean()),
             "mean_effect_smallest": float(effect[rows, smallest][mask].mean()),
@@ -126,14 +141,16 @@ def faithfulness(evidence, p, perturbed, is_match, seed):
     # the fields: every effect ties near 0 (e.g. a sure non-match that no one
     # agreeing field can rescue). The shares are also given without them.
     moved = np.abs(effect).max(1) >= MOVED
-    return {**shares(np.ones(n, bool)),
-            "pairs_some_field_moves": int(moved.sum()),
-            "where_some_field_moves": shares(moved),
-            "spearman_mean": float(np.mean(rho)) if rho else None,
-            "spearman_median": float(np.median(rho)) if rho else None,
-            "spearman_pairs": len(rho),
-            "predicted_match": shares(is_match),
-            "predicted_non_match": shares(~is_match)}
+    return {
+        **shares(np.ones(n, bool)),
+        "pairs_some_field_moves": int(moved.sum()),
+        "where_some_field_moves": shares(moved),
+        "spearman_mean": float(np.mean(rho)) if rho else None,
+        "spearman_median": float(np.median(rho)) if rho else None,
+        "spearman_pairs": len(rho),
+        "predicted_match": shares(is_match),
+        "predicted_non_match": shares(~is_match),
+    }
 
 
 def main(argv=None):
@@ -141,15 +158,24 @@ def main(argv=None):
     add_arguments(parser)
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument("--max-epochs", type=int, default=10)
-    parser.add_argument("--max-pairs", type=int, default=400,
-                        help="explain at most this many test pairs (the first ones)")
-    parser.add_argument("--references", nargs="+", default=list(REFERENCES),
-                        choices=REFERENCES)
+    parser.add_argument(
+        "--max-pairs",
+        type=int,
+        default=400,
+        help="explain at most this many test pairs (the first ones)",
+    )
+    parser.add_argument(
+        "--references", nargs="+", default=list(REFERENCES), choices=REFERENCES
+    )
     parser.add_argument("--n-steps", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--text-encoder", default=None, metavar="MODEL",
-                        help="a hub name or local directory of a Hugging Face encoder: "
-                             "the pre-trained configuration instead of the default one")
+    parser.add_argument(
+        "--text-encoder",
+        default=None,
+        metavar="MODEL",
+        help="a hub name or local directory of a Hugging Face encoder: "
+        "the pre-trained configuration instead of the default one",
+    )
     args = parser.parse_args(argv)
 
     run = Run("explain_faithfulness", args, argv)
@@ -157,8 +183,11 @@ def main(argv=None):
     for name in args.datasets:
         data = load_magellan(magellan_folder(args.data, name), as_frame=True)
         start = time.perf_counter()
-        clf = RecordPairClassifier(max_epochs=args.max_epochs, random_state=args.seed,
-                                   text_encoder=args.text_encoder)
+        clf = RecordPairClassifier(
+            max_epochs=args.max_epochs,
+            random_state=args.seed,
+            text_encoder=args.text_encoder,
+        )
         clf.fit(*data.train, validation_data=data.valid)
         fit_seconds = time.perf_counter() - start
         X = data.test[0]
@@ -167,29 +196,43 @@ def main(argv=None):
         match = list(clf.classes_).index(1 if clf.pos_label is None else clf.pos_label)
         p, perturbed = perturbed_probabilities(clf, X, fields, match, args.seed)
         result = run.results[name] = {
-            "fit_seconds": fit_seconds, "epochs": len(clf.net_.history_),
-            "test_accuracy": clf.score(*data.test), "pairs": len(X),
-            "fields": fields, "references": {}}
+            "fit_seconds": fit_seconds,
+            "epochs": len(clf.net_.history_),
+            "test_accuracy": clf.score(*data.test),
+            "pairs": len(X),
+            "fields": fields,
+            "references": {},
+        }
         for reference in args.references:
             start = time.perf_counter()
-            explanation = explain_pairs(clf, X, n_steps=args.n_steps, reference=reference)
+            explanation = explain_pairs(
+                clf, X, n_steps=args.n_steps, reference=reference
+            )
             seconds = time.perf_counter() - start
-            is_match = (explanation.groupby("pair", sort=False)["prediction"].first()
-                        .to_numpy() == clf.classes_[match])
+            is_match = (
+                explanation.groupby("pair", sort=False)["prediction"].first().to_numpy()
+                == clf.classes_[match]
+            )
             evidence = field_evidence(explanation, fields)
             figures = faithfulness(evidence, p, perturbed, is_match, args.seed)
             figures["explain_seconds"] = seconds
             result["references"][reference] = figures
-            print(f"{name} ({len(X)} pairs, {len(fields)} fields), reference {reference}: "
-                  f"top beats random in {figures['top_beats_random']:.0%}, smallest in "
-                  f"{figures['top_beats_smallest']:.0%}; effects top "
-                  f"{figures['mean_effect_top']:.3f} random "
-                  f"{figures['mean_effect_random']:.3f} smallest "
-                  f"{figures['mean_effect_smallest']:.3f}; Spearman mean "
-                  f"{figures['spearman_mean']}; where some field moves p "
-                  f"({figures['pairs_some_field_moves']} pairs): top beats random in "
-                  + (f"{figures['where_some_field_moves']['top_beats_random']:.0%}"
-                     if figures["where_some_field_moves"] else "-"), flush=True)
+            print(
+                f"{name} ({len(X)} pairs, {len(fields)} fields), reference {reference}: "
+                f"top beats random in {figures['top_beats_random']:.0%}, smallest in "
+                f"{figures['top_beats_smallest']:.0%}; effects top "
+                f"{figures['mean_effect_top']:.3f} random "
+                f"{figures['mean_effect_random']:.3f} smallest "
+                f"{figures['mean_effect_smallest']:.3f}; Spearman mean "
+                f"{figures['spearman_mean']}; where some field moves p "
+                f"({figures['pairs_some_field_moves']} pairs): top beats random in "
+                + (
+                    f"{figures['where_some_field_moves']['top_beats_random']:.0%}"
+                    if figures["where_some_field_moves"]
+                    else "-"
+                ),
+                flush=True,
+            )
         run.write(path)
 
 

@@ -47,8 +47,12 @@ from _bench import (
 
 def checkout(ref, into):
     """The package of commit `ref`, unpacked under `into`."""
-    archive = subprocess.run(["git", "archive", ref, "skrecordpair"], cwd=ROOT,
-                             check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "archive", ref, "skrecordpair"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     return into
@@ -70,23 +74,38 @@ def worker(model, data, candidates, repeats, explain_pairs, out):
     attributions = clf.explain(sample)["raw_attribution"].to_numpy()
     seconds = {"predict": [], "candidates": [], "explain": []}
     for _ in range(repeats):
-        for task, func, rows in (("predict", clf.predict_proba, X),
-                                 ("candidates", clf.predict_proba, candidates),
-                                 ("explain", clf.explain, sample)):
+        for task, func, rows in (
+            ("predict", clf.predict_proba, X),
+            ("candidates", clf.predict_proba, candidates),
+            ("explain", clf.explain, sample),
+        ):
             start = time.perf_counter()
             func(rows)
             seconds[task].append(time.perf_counter() - start)
-    np.savez(out, proba=proba, candidate_proba=candidate_proba,
-             attributions=attributions)
+    np.savez(
+        out, proba=proba, candidate_proba=candidate_proba, attributions=attributions
+    )
     print(json.dumps({"seconds": seconds, "package": skrecordpair.__file__}))
 
 
 def run_worker(root, model, data, candidates, repeats, explain_pairs, out):
     env = dict(os.environ, PYTHONPATH=str(root))
     result = subprocess.run(
-        [sys.executable, __file__, "--worker", str(model), str(data), str(candidates),
-         str(repeats), str(explain_pairs), str(out)], env=env, capture_output=True,
-        text=True)
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            str(model),
+            str(data),
+            str(candidates),
+            str(repeats),
+            str(explain_pairs),
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode:
         raise RuntimeError(f"the worker in {root} failed:\n{result.stderr}")
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -98,19 +117,35 @@ def run_worker(root, model, data, candidates, repeats, explain_pairs, out):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ref", help="the commit to compare with (required)")
-    parser.add_argument("--data", type=Path,
-                        help="the folder holding the ER-Magellan data set folders "
-                        "(required)")
-    parser.add_argument("--out", type=Path, default=RESULTS,
-                        help="a .json file, or a folder (default: benchmarks/results)")
-    parser.add_argument("--datasets", nargs="+", default=MAGELLAN_DATASETS,
-                        choices=MAGELLAN_DATASETS)
-    parser.add_argument("--candidates", type=int, default=20_000,
-                        help="candidate pairs, as in magellan.py")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="processes per checkout, in turns")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timed predictions and explanations per process")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="the folder holding the ER-Magellan data set folders (required)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS,
+        help="a .json file, or a folder (default: benchmarks/results)",
+    )
+    parser.add_argument(
+        "--datasets", nargs="+", default=MAGELLAN_DATASETS, choices=MAGELLAN_DATASETS
+    )
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=20_000,
+        help="candidate pairs, as in magellan.py",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="processes per checkout, in turns"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed predictions and explanations per process",
+    )
     parser.add_argument("--explain-pairs", type=int, default=200)
     parser.add_argument("--worker", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -138,38 +173,67 @@ def main(argv=None):
         reports = {label: [] for label in roots}
         for _ in range(args.rounds):
             for label, root in roots.items():
-                reports[label].append(run_worker(root, model, folder, args.candidates,
-                                                 args.repeats, args.explain_pairs,
-                                                 work / f"{label}.npz"))
+                reports[label].append(
+                    run_worker(
+                        root,
+                        model,
+                        folder,
+                        args.candidates,
+                        args.repeats,
+                        args.explain_pairs,
+                        work / f"{label}.npz",
+                    )
+                )
         outputs = {label: np.load(work / f"{label}.npz") for label in roots}
         n_test = len(data.test[0])
         n_candidates = len(outputs["now"]["candidate_proba"])
         rows = run.results[name] = []
         for task, key, array, n in (
-                ("predict_proba", "predict", "proba", n_test),
-                ("predict_proba, candidates", "candidates", "candidate_proba",
-                 n_candidates),
-                ("explain", "explain", "attributions", min(n_test, args.explain_pairs))):
+            ("predict_proba", "predict", "proba", n_test),
+            (
+                "predict_proba, candidates",
+                "candidates",
+                "candidate_proba",
+                n_candidates,
+            ),
+            ("explain", "explain", "attributions", min(n_test, args.explain_pairs)),
+        ):
             reference = outputs[args.ref][array]
             difference = float(np.abs(reference - outputs["now"][array]).max())
             tolerance = 1e-2 * np.abs(reference).max() if key == "explain" else 1e-4
             if difference > tolerance:
-                raise AssertionError(f"{name} {task}: the outputs differ by "
-                                     f"{difference:.2g}")
+                raise AssertionError(
+                    f"{name} {task}: the outputs differ by {difference:.2g}"
+                )
             # Per process, the median of its calls; then the median of processes.
-            seconds = {label: [float(np.median(r["seconds"][key]))
-                               for r in reports[label]] for label in roots}
+            seconds = {
+                label: [float(np.median(r["seconds"][key])) for r in reports[label]]
+                for label in roots
+            }
             old, new = (float(np.median(seconds[label])) for label in roots)
-            rows.append({
-                "task": task, "pairs": n, "ref_seconds": old, "now_seconds": new,
-                "ratio": new / old, "ref_pairs_per_second": n / old,
-                "now_pairs_per_second": n / new, "max_abs_difference": difference,
-                "calls": {("ref" if label == args.ref else label):
-                          [r["seconds"][key] for r in reports[label]]
-                          for label in roots},
-            })
-            print(f"{name} {task}, {n:,} pairs: {old:.3f} s at {args.ref}, {new:.3f} s "
-                  f"now ({new / old:.2f}); outputs within {difference:.1g}", flush=True)
+            rows.append(
+                {
+                    "task": task,
+                    "pairs": n,
+                    "ref_seconds": old,
+                    "now_seconds": new,
+                    "ratio": new / old,
+                    "ref_pairs_per_second": n / old,
+                    "now_pairs_per_second": n / new,
+                    "max_abs_difference": difference,
+                    "calls": {
+                        ("ref" if label == args.ref else label): [
+                            r["seconds"][key] for r in reports[label]
+                        ]
+                        for label in roots
+                    },
+                }
+            )
+            print(
+                f"{name} {task}, {n:,} pairs: {old:.3f} s at {args.ref}, {new:.3f} s "
+                f"now ({new / old:.2f}); outputs within {difference:.1g}",
+                flush=True,
+            )
     run.write()
 
 

@@ -89,13 +89,17 @@ from skrecordpair import (
 
 DATASETS = [*MAGELLAN_DATASETS, "febrl4", "people"]
 AUGMENTATIONS = {"": None, " + candidates": False, " + candidates, one-to-one": True}
-ROWS = [f"{model}{suffix}" for model in ("similarity model", "default")
-        for suffix in AUGMENTATIONS] + ["active learning"]
+ROWS = [
+    f"{model}{suffix}"
+    for model in ("similarity model", "default")
+    for suffix in AUGMENTATIONS
+] + ["active learning"]
 
 
 def similarity_model(seed):
-    return make_pipeline(SimilarityFeatures(),
-                         HistGradientBoostingClassifier(random_state=seed))
+    return make_pipeline(
+        SimilarityFeatures(), HistGradientBoostingClassifier(random_state=seed)
+    )
 
 
 MODELS = {
@@ -112,8 +116,9 @@ class Task:
     `train`: the labelled training pairs (left_id, right_id, label).
     """
 
-    def __init__(self, name, left, right, train, truth, judged, query=None,
-                 one_table=False):
+    def __init__(
+        self, name, left, right, train, truth, judged, query=None, one_table=False
+    ):
         self.name, self.left, self.right, self.train = name, left, right, train
         self.truth, self.judged, self.one_table = truth, judged, one_table
         self.query = left if query is None else query
@@ -125,23 +130,34 @@ class Task:
 
 
 def read_table(path):
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]).set_index(
-        "id")
+    return pd.read_csv(
+        path, dtype=str, keep_default_na=False, na_values=[""]
+    ).set_index("id")
 
 
 def magellan_task(data, name):
     folder = magellan_folder(data, name)
     left, right = read_table(folder / "tableA.csv"), read_table(folder / "tableB.csv")
-    splits = {s: pd.read_csv(folder / f"{s}.csv", dtype=str).rename(
-        columns={"ltable_id": "left_id", "rtable_id": "right_id"})
-        for s in ("train", "valid", "test")}
+    splits = {
+        s: pd.read_csv(folder / f"{s}.csv", dtype=str).rename(
+            columns={"ltable_id": "left_id", "rtable_id": "right_id"}
+        )
+        for s in ("train", "valid", "test")
+    }
     for s in splits.values():
         s["label"] = s["label"].astype(int)
     every = pd.concat(splits.values(), ignore_index=True)
     query = left.loc[splits["test"]["left_id"].unique()]
     truth = set(zip(*every.loc[every.label == 1, ["left_id", "right_id"]].T.to_numpy()))
-    task = Task(name, left, right, splits["train"], {p for p in truth if p[0] in query.index},
-                set(zip(every.left_id, every.right_id)), query=query)
+    task = Task(
+        name,
+        left,
+        right,
+        splits["train"],
+        {p for p in truth if p[0] in query.index},
+        set(zip(every.left_id, every.right_id)),
+        query=query,
+    )
     task.pool = (left.drop(query.index), right, truth)
     return task
 
@@ -159,10 +175,22 @@ def febrl_task(n_train=1000):
     order = np.random.default_rng(0).permutation(len(a))
     trained, query = a.iloc[order[:n_train]], a.iloc[order[n_train:]]
     c = NearestNeighborBlocker().fit(b).candidates(trained)
-    train = pd.DataFrame({"left_id": c.left_id, "right_id": c.right_id, "label": [
-        int(p in truth) for p in zip(c.left_id, c.right_id)]})
-    task = Task("febrl4", a, b, train, {p for p in truth if p[0] in set(query.index)},
-                set(truth), query=query)
+    train = pd.DataFrame(
+        {
+            "left_id": c.left_id,
+            "right_id": c.right_id,
+            "label": [int(p in truth) for p in zip(c.left_id, c.right_id)],
+        }
+    )
+    task = Task(
+        "febrl4",
+        a,
+        b,
+        train,
+        {p for p in truth if p[0] in set(query.index)},
+        set(truth),
+        query=query,
+    )
     task.pool = (trained, b, truth)
     return task
 
@@ -176,11 +204,18 @@ def people_task(n):
     truth = {tuple(sorted(p)) for p in zip(links.left_id, links.right_id)}
     # Training pairs: the blocker's candidates of another table, from its truth.
     other, other_links = table(1)
-    other_truth = {tuple(sorted(p)) for p in zip(other_links.left_id, other_links.right_id)}
+    other_truth = {
+        tuple(sorted(p)) for p in zip(other_links.left_id, other_links.right_id)
+    }
     c = NearestNeighborBlocker().fit(other).candidates()
     labels = [tuple(sorted(p)) in other_truth for p in zip(c.left_id, c.right_id)]
-    train = pd.DataFrame({"left_id": c.left_id, "right_id": c.right_id,
-                          "label": np.asarray(labels, dtype=int)})
+    train = pd.DataFrame(
+        {
+            "left_id": c.left_id,
+            "right_id": c.right_id,
+            "label": np.asarray(labels, dtype=int),
+        }
+    )
     task = Task("people", table_, table_, train, truth, set(truth), one_table=True)
     task.train_tables = (other, other)
     task.pool = (other, None, other_truth)
@@ -199,13 +234,19 @@ def score(task, returned, left_out):
     jp = tp / len(judged) if judged else 0.0
     r = tp / len(truth) if truth else 0.0
     counts = returned.groupby("left_id").size()
-    return {"returned": len(pred), "true": tp, "truth": len(truth),
-            "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
-            "judged_precision": jp,
-            "judged_f1": 2 * jp * r / (jp + r) if jp + r else 0.0,
-            "unjudged": len(pred - task.judged),
-            "query_records_matched": len(counts),
-            "query_records_matched_more_than_once": int((counts > 1).sum())}
+    return {
+        "returned": len(pred),
+        "true": tp,
+        "truth": len(truth),
+        "precision": p,
+        "recall": r,
+        "f1": 2 * p * r / (p + r) if p + r else 0.0,
+        "judged_precision": jp,
+        "judged_f1": 2 * jp * r / (jp + r) if jp + r else 0.0,
+        "unjudged": len(pred - task.judged),
+        "query_records_matched": len(counts),
+        "query_records_matched_more_than_once": int((counts > 1).sum()),
+    }
 
 
 def blocking(task, left_out):
@@ -214,18 +255,23 @@ def blocking(task, left_out):
     else:
         c = NearestNeighborBlocker().fit(task.right).candidates(task.query)
     truth = task.truth - left_out
-    return {"candidates": len(c), "query_records": len(task.query),
-            "candidates_per_record": len(c) / len(task.query),
-            "pair_completeness": len(task.pairs(c) & truth) / max(len(truth), 1)}
+    return {
+        "candidates": len(c),
+        "query_records": len(task.query),
+        "candidates_per_record": len(c) / len(task.query),
+        "pair_completeness": len(task.pairs(c) & truth) / max(len(truth), 1),
+    }
 
 
 def matched(task, model, one_to_one):
     if task.one_table:
-        _, pairs = deduplicate(task.left, NearestNeighborBlocker(), model,
-                               return_pairs=True)
+        _, pairs = deduplicate(
+            task.left, NearestNeighborBlocker(), model, return_pairs=True
+        )
         return pairs
-    return link(task.query, task.right, NearestNeighborBlocker(), model,
-                one_to_one=one_to_one)
+    return link(
+        task.query, task.right, NearestNeighborBlocker(), model, one_to_one=one_to_one
+    )
 
 
 def fitted(make, seed, task, labels):
@@ -238,19 +284,26 @@ def fitted(make, seed, task, labels):
 
 def active_learning(task, seed, budget):
     start = time.perf_counter()
-    learner = ActiveLearner(NearestNeighborBlocker(), RecordPairClassifier(random_state=seed),
-                            random_state=seed)
+    learner = ActiveLearner(
+        NearestNeighborBlocker(),
+        RecordPairClassifier(random_state=seed),
+        random_state=seed,
+    )
     left, right, truth = task.pool
     learner.fit(left, right)
     while learner.report()["n_labels"] < budget:
-        batch = learner.propose(min(learner.batch_size,
-                                    budget - learner.report()["n_labels"]))
+        batch = learner.propose(
+            min(learner.batch_size, budget - learner.report()["n_labels"])
+        )
         if batch.empty:
             break
-        answers = [(tuple(sorted(p)) if task.one_table else p) in truth
-                   for p in zip(batch.left_id, batch.right_id)]
-        learner.teach_many(batch[["left_id", "right_id"]].assign(
-            label=np.asarray(answers, dtype=int)))
+        answers = [
+            (tuple(sorted(p)) if task.one_table else p) in truth
+            for p in zip(batch.left_id, batch.right_id)
+        ]
+        learner.teach_many(
+            batch[["left_id", "right_id"]].assign(label=np.asarray(answers, dtype=int))
+        )
         learner.refit()
     model = learner.fit_estimator()
     labelled = learner.labels_
@@ -260,18 +313,29 @@ def active_learning(task, seed, budget):
 def run_dataset(task, args):
     rows = {}
     left, right = getattr(task, "train_tables", (task.left, task.right))
-    training = {suffix: task.train if one_to_one is None or task.one_table
-                else add_candidate_nonmatches(left, right, task.train,
-                                              NearestNeighborBlocker(),
-                                              one_to_one=one_to_one)
-                for suffix, one_to_one in AUGMENTATIONS.items()}
+    training = {
+        suffix: task.train
+        if one_to_one is None or task.one_table
+        else add_candidate_nonmatches(
+            left, right, task.train, NearestNeighborBlocker(), one_to_one=one_to_one
+        )
+        for suffix, one_to_one in AUGMENTATIONS.items()
+    }
     # The same pairs are left out of every row: all those any row trained on.
-    left_out = (set() if hasattr(task, "train_tables")
-                else set().union(*(task.pairs(t) for t in training.values())))
-    entry = {"blocking": blocking(task, left_out),
-             "train_pairs": len(task.train),
-             "added_nonmatches": {suffix.strip(" +"): len(t) - len(task.train)
-                                  for suffix, t in training.items() if suffix}}
+    left_out = (
+        set()
+        if hasattr(task, "train_tables")
+        else set().union(*(task.pairs(t) for t in training.values()))
+    )
+    entry = {
+        "blocking": blocking(task, left_out),
+        "train_pairs": len(task.train),
+        "added_nonmatches": {
+            suffix.strip(" +"): len(t) - len(task.train)
+            for suffix, t in training.items()
+            if suffix
+        },
+    }
     print(f"{task.name}: {entry}", flush=True)
     for row in args.rows:
         model_name, _, suffix = row.partition(" + ")
@@ -284,26 +348,44 @@ def run_dataset(task, args):
                 model, labelled, seconds = active_learning(task, seed, args.labels)
                 skip = left_out | task.pairs(labelled)
             else:
-                model, seconds = fitted(MODELS[model_name], seed, task, training[suffix])
+                model, seconds = fitted(
+                    MODELS[model_name], seed, task, training[suffix]
+                )
                 skip = left_out
             result = {"seed": seed, "fit_seconds": seconds}
-            for one_to_one in ((False,) if task.one_table else (False, True)):
+            for one_to_one in (False,) if task.one_table else (False, True):
                 t = time.perf_counter()
                 returned = matched(task, model, one_to_one)
                 figures = score(task, returned, skip)
                 figures["seconds"] = time.perf_counter() - t
                 result["one_to_one" if one_to_one else "plain"] = figures
-                print(f"  {task.name} | {row} | seed {seed} | one_to_one={one_to_one}: "
-                      f"F1 {100 * figures['f1']:.1f} (P {figures['precision']:.2f}, "
-                      f"R {figures['recall']:.2f}, judged P "
-                      f"{figures['judged_precision']:.2f}, {figures['returned']} "
-                      f"returned, {figures['unjudged']} unjudged) "
-                      f"fit {seconds:.0f} s", flush=True)
+                print(
+                    f"  {task.name} | {row} | seed {seed} | one_to_one={one_to_one}: "
+                    f"F1 {100 * figures['f1']:.1f} (P {figures['precision']:.2f}, "
+                    f"R {figures['recall']:.2f}, judged P "
+                    f"{figures['judged_precision']:.2f}, {figures['returned']} "
+                    f"returned, {figures['unjudged']} unjudged) "
+                    f"fit {seconds:.0f} s",
+                    flush=True,
+                )
             per_seed.append(result)
-        rows[row] = {"per_seed": per_seed, **{
-            mode: {k: mean_sd([s[mode][k] for s in per_seed])
-                   for k in ("f1", "precision", "recall", "judged_precision", "judged_f1")}
-            for mode in per_seed[0] if mode in ("plain", "one_to_one")}}
+        rows[row] = {
+            "per_seed": per_seed,
+            **{
+                mode: {
+                    k: mean_sd([s[mode][k] for s in per_seed])
+                    for k in (
+                        "f1",
+                        "precision",
+                        "recall",
+                        "judged_precision",
+                        "judged_f1",
+                    )
+                }
+                for mode in per_seed[0]
+                if mode in ("plain", "one_to_one")
+            },
+        }
     entry["rows"] = rows
     return entry
 
@@ -313,15 +395,28 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--rows", nargs="+", default=ROWS, choices=ROWS)
-    parser.add_argument("--labels", type=int, default=300,
-                        help="the active-learning row's budget of labels")
-    parser.add_argument("--people", type=int, default=20_000,
-                        help="records of the synthetic people table")
+    parser.add_argument(
+        "--labels",
+        type=int,
+        default=300,
+        help="the active-learning row's budget of labels",
+    )
+    parser.add_argument(
+        "--people",
+        type=int,
+        default=20_000,
+        help="records of the synthetic people table",
+    )
     args = parser.parse_args(argv)
     run = Run("linkage", args, argv)
     for name in args.datasets:
-        task = (febrl_task() if name == "febrl4" else people_task(args.people)
-                if name == "people" else magellan_task(args.data, name))
+        task = (
+            febrl_task()
+            if name == "febrl4"
+            else people_task(args.people)
+            if name == "people"
+            else magellan_task(args.data, name)
+        )
         run.results[name] = run_dataset(task, args)
         run.write()
 

@@ -38,8 +38,16 @@ import pandas as pd
 from _bench import Run
 
 FIELDS = [
-    "given_name", "surname", "street_number", "address_1", "address_2",
-    "suburb", "postcode", "state", "date_of_birth", "soc_sec_id",
+    "given_name",
+    "surname",
+    "street_number",
+    "address_1",
+    "address_2",
+    "suburb",
+    "postcode",
+    "state",
+    "date_of_birth",
+    "soc_sec_id",
 ]
 
 _LETTERS = np.array(list(string.ascii_lowercase))
@@ -67,27 +75,33 @@ def _people(rng, source: pd.DataFrame, n: int) -> pd.DataFrame:
     street = street[street.str.len() == 2]
     localities = source[["suburb", "postcode", "state"]].dropna()
     loc = localities.iloc[rng.integers(0, len(localities), n)].reset_index(drop=True)
-    dob = (
-        np.datetime64("1920-01-01")
-        + rng.integers(0, 365 * 90, n).astype("timedelta64[D]")
+    dob = np.datetime64("1920-01-01") + rng.integers(0, 365 * 90, n).astype(
+        "timedelta64[D]"
     )
-    people = pd.DataFrame({
-        "given_name": _sample(rng, source["given_name"], n),
-        "surname": _sample(rng, source["surname"], n),
-        "street_number": rng.zipf(1.6, n).clip(1, 999).astype(str),
-        "address_1": _sample(rng, street.str[0], n) + " "
-        + _sample(rng, street.str[1], n),
-        "address_2": _sample(rng, source["address_2"], n),
-        "suburb": loc["suburb"].to_numpy(),
-        "postcode": loc["postcode"].to_numpy(),
-        "state": loc["state"].to_numpy(),
-        "date_of_birth": pd.DatetimeIndex(dob).strftime("%Y%m%d").to_numpy(),
-        "soc_sec_id": rng.choice(9_000_000, n, replace=False) + 1_000_000,
-    })
+    people = pd.DataFrame(
+        {
+            "given_name": _sample(rng, source["given_name"], n),
+            "surname": _sample(rng, source["surname"], n),
+            "street_number": rng.zipf(1.6, n).clip(1, 999).astype(str),
+            "address_1": _sample(rng, street.str[0], n)
+            + " "
+            + _sample(rng, street.str[1], n),
+            "address_2": _sample(rng, source["address_2"], n),
+            "suburb": loc["suburb"].to_numpy(),
+            "postcode": loc["postcode"].to_numpy(),
+            "state": loc["state"].to_numpy(),
+            "date_of_birth": pd.DatetimeIndex(dob).strftime("%Y%m%d").to_numpy(),
+            "soc_sec_id": rng.choice(9_000_000, n, replace=False) + 1_000_000,
+        }
+    )
     people["soc_sec_id"] = people["soc_sec_id"].astype(str)
     # Like FEBRL, some values are missing from the start.
-    for field, share in (("given_name", 0.02), ("address_2", 0.08),
-                         ("street_number", 0.03), ("date_of_birth", 0.02)):
+    for field, share in (
+        ("given_name", 0.02),
+        ("address_2", 0.08),
+        ("street_number", 0.03),
+        ("date_of_birth", 0.02),
+    ):
         people.loc[rng.random(n) < share, field] = None
     return people
 
@@ -100,10 +114,10 @@ def _typo(rng, value: str) -> str:
     if kind == 0:  # insert
         return value[:i] + char + value[i:]
     if kind == 1 and len(value) > 1:  # delete
-        return value[:i] + value[i + 1:]
+        return value[:i] + value[i + 1 :]
     if kind == 2 and len(value) > 1 and i < len(value) - 1:  # transpose
-        return value[:i] + value[i + 1] + value[i] + value[i + 2:]
-    return value[:i] + char + value[i + 1:]  # substitute
+        return value[:i] + value[i + 1] + value[i] + value[i + 2 :]
+    return value[:i] + char + value[i + 1 :]  # substitute
 
 
 def _corrupt(rng, copies: pd.DataFrame, pool: pd.DataFrame) -> pd.DataFrame:
@@ -123,7 +137,9 @@ def _corrupt(rng, copies: pd.DataFrame, pool: pd.DataFrame) -> pd.DataFrame:
         value = values[field][row]
         if kind == 4:  # swap given name and surname
             values["given_name"][row], values["surname"][row] = (
-                values["surname"][row], values["given_name"][row])
+                values["surname"][row],
+                values["given_name"][row],
+            )
         elif value is None:
             continue
         elif kind == 0:
@@ -165,8 +181,9 @@ def make_people(n: int = 200_000, *, overlap: float = 0.5, seed: int = 0):
     left = _people(rng, source, n)
     fresh = _people(rng, source, n - n_copies)
     copied = np.sort(rng.choice(n, n_copies, replace=False))
-    copies = _corrupt(rng, left.iloc[copied].reset_index(drop=True), fresh
-                      if len(fresh) else left)
+    copies = _corrupt(
+        rng, left.iloc[copied].reset_index(drop=True), fresh if len(fresh) else left
+    )
     right = pd.concat([copies, fresh], ignore_index=True)
     order = rng.permutation(n)
     right = right.iloc[order].reset_index(drop=True)
@@ -176,10 +193,12 @@ def make_people(n: int = 200_000, *, overlap: float = 0.5, seed: int = 0):
     # n_copies are copies of left row copied[row].
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n)
-    links = pd.DataFrame({
-        "left_id": left.index[copied],
-        "right_id": right.index[position[:n_copies]],
-    })
+    links = pd.DataFrame(
+        {
+            "left_id": left.index[copied],
+            "right_id": right.index[position[:n_copies]],
+        }
+    )
     return left, right, links
 
 
@@ -188,20 +207,26 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--overlap", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True,
-                        help="the folder to write the tables to")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="the folder to write the tables to"
+    )
     args = parser.parse_args(argv)
     run = Run("make_synthetic_people", args, argv)
     start = time.perf_counter()
     left, right, links = make_people(args.n, overlap=args.overlap, seed=args.seed)
-    run.results.update(records=[len(left), len(right)], true_links=len(links),
-                       seconds=time.perf_counter() - start)
+    run.results.update(
+        records=[len(left), len(right)],
+        true_links=len(links),
+        seconds=time.perf_counter() - start,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     left.to_parquet(args.out / "left.parquet")
     right.to_parquet(args.out / "right.parquet")
     links.to_parquet(args.out / "links.parquet", index=False)
-    print(f"{len(left)} + {len(right)} records, {len(links)} true links, "
-          f"{run.results['seconds']:.1f} s -> {args.out}")
+    print(
+        f"{len(left)} + {len(right)} records, {len(links)} true links, "
+        f"{run.results['seconds']:.1f} s -> {args.out}"
+    )
     run.write(args.out / "manifest.json")
 
 

@@ -52,8 +52,13 @@ from skrecordpair.datasets import load_magellan
 
 def network_module_at(ref):
     """``skrecordpair/_bimpm.py`` of commit `ref`, imported as a module."""
-    source = subprocess.run(["git", "show", f"{ref}:skrecordpair/_bimpm.py"], cwd=ROOT,
-                            check=True, capture_output=True, text=True).stdout
+    source = subprocess.run(
+        ["git", "show", f"{ref}:skrecordpair/_bimpm.py"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     path = Path(tempfile.mkdtemp()) / "baseline_bimpm.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("baseline_bimpm", path)
@@ -66,8 +71,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     parser.add_argument("--ref", required=True, help="the commit to compare with")
-    parser.add_argument("--datasets", nargs="+", default=MAGELLAN_DATASETS,
-                        choices=MAGELLAN_DATASETS)
+    parser.add_argument(
+        "--datasets", nargs="+", default=MAGELLAN_DATASETS, choices=MAGELLAN_DATASETS
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--explain-pairs", type=int, default=200)
     args = parser.parse_args(argv)
@@ -82,9 +88,13 @@ def main(argv=None):
         dataset = PairDataset(encoded.take(encoded.by_length()))
         net = clf.net_
         current = net.module_
-        old = baseline.RecordPairNetwork(**{k[len("module__"):]: v for k, v in
-                                            net.get_params().items()
-                                            if k.startswith("module__")})
+        old = baseline.RecordPairNetwork(
+            **{
+                k[len("module__") :]: v
+                for k, v in net.get_params().items()
+                if k.startswith("module__")
+            }
+        )
         old.load_state_dict(current.state_dict())
         old.eval()
 
@@ -92,17 +102,21 @@ def main(argv=None):
             def run():
                 net.module_ = module
                 return net.predict_proba(dataset)
+
             return run
 
         new_proba, old_proba = predict_with(current)(), predict_with(old)()
         if not np.allclose(new_proba, old_proba, atol=1e-5):
-            sys.exit(f"{name}: the networks disagree by "
-                     f"{np.abs(new_proba - old_proba).max():.2e}")
-        network = in_turns({"old": predict_with(old), "new": predict_with(current)},
-                           args.repeats)
+            sys.exit(
+                f"{name}: the networks disagree by "
+                f"{np.abs(new_proba - old_proba).max():.2e}"
+            )
+        network = in_turns(
+            {"old": predict_with(old), "new": predict_with(current)}, args.repeats
+        )
         net.module_ = current
 
-        sample = X.iloc[:args.explain_pairs]
+        sample = X.iloc[: args.explain_pairs]
         frozen = explain_module._frozen
 
         def explain_with(context, clf=clf, sample=sample, frozen=frozen):
@@ -112,28 +126,43 @@ def main(argv=None):
                     clf.explain(sample)
                 finally:
                     explain_module._frozen = frozen
+
             return run
 
         explain = in_turns(
-            {"on": explain_with(lambda module: contextlib.nullcontext()),
-             "off": explain_with(frozen)}, args.repeats)
-        median = {name: float(np.median(t)) for name, t in {**network, **explain}.items()}
+            {
+                "on": explain_with(lambda module: contextlib.nullcontext()),
+                "off": explain_with(frozen),
+            },
+            args.repeats,
+        )
+        median = {
+            name: float(np.median(t)) for name, t in {**network, **explain}.items()
+        }
         run.results[name] = {
-            "test_pairs": len(X), "explain_pairs": len(sample),
+            "test_pairs": len(X),
+            "explain_pairs": len(sample),
             "network_seconds": {"ref": network["old"], "now": network["new"]},
             "network_median_seconds": {"ref": median["old"], "now": median["new"]},
             "network_ratio": median["new"] / median["old"],
-            "explain_seconds": {"gradients_on": explain["on"],
-                                "gradients_off": explain["off"]},
-            "explain_median_seconds": {"gradients_on": median["on"],
-                                       "gradients_off": median["off"]},
+            "explain_seconds": {
+                "gradients_on": explain["on"],
+                "gradients_off": explain["off"],
+            },
+            "explain_median_seconds": {
+                "gradients_on": median["on"],
+                "gradients_off": median["off"],
+            },
             "explain_ratio": median["off"] / median["on"],
         }
-        print(f"{name}, {len(X):,} test pairs: network {median['old']:.3f} s at "
-              f"{args.ref}, {median['new']:.3f} s now "
-              f"({median['new'] / median['old']:.2f}); explain {median['on']:.2f} s "
-              f"with gradients on, {median['off']:.2f} s off "
-              f"({median['off'] / median['on']:.2f})", flush=True)
+        print(
+            f"{name}, {len(X):,} test pairs: network {median['old']:.3f} s at "
+            f"{args.ref}, {median['new']:.3f} s now "
+            f"({median['new'] / median['old']:.2f}); explain {median['on']:.2f} s "
+            f"with gradients on, {median['off']:.2f} s off "
+            f"({median['off'] / median['on']:.2f})",
+            flush=True,
+        )
     run.write()
 
 

@@ -112,27 +112,40 @@ class PooledLookup:
         """Encode every distinct value of both tables; return the seconds."""
         start = time.perf_counter()
         for field in self.fields:
-            values = np.concatenate([as_text(left_table[field]), as_text(right_table[field])])
+            values = np.concatenate(
+                [as_text(left_table[field]), as_text(right_table[field])]
+            )
             self.encoder.encode(values, field=field)
         return time.perf_counter() - start
 
     def side(self, X, prefix):
         """(n_pairs, n_fields, dim) float32 pooled vectors of one side's fields."""
-        return torch.stack([
-            self.encoder.encode(as_text(X[prefix + f]), field=f).pooled_per_value()
-            for f in self.fields], dim=1)
+        return torch.stack(
+            [
+                self.encoder.encode(as_text(X[prefix + f]), field=f).pooled_per_value()
+                for f in self.fields
+            ],
+            dim=1,
+        )
 
     def cosines(self, X):
         """(n_pairs, n_fields) cosine of the two values of each field (NaN if missing)."""
         left, right = self.side(X, "left_"), self.side(X, "right_")
-        return torch.stack([cosine_similarities(left[:, i], right[:, i])
-                            for i in range(len(self.fields))], dim=1).numpy()
+        return torch.stack(
+            [
+                cosine_similarities(left[:, i], right[:, i])
+                for i in range(len(self.fields))
+            ],
+            dim=1,
+        ).numpy()
 
 
 def scores(y_hold, hold_proba, y_valid, valid_proba):
     threshold = best_f1_threshold(y_hold, hold_proba)
-    return (100 * average_precision_score(y_valid, valid_proba),
-            100 * f1_score(y_valid, (valid_proba > threshold).astype(int)))
+    return (
+        100 * average_precision_score(y_valid, valid_proba),
+        100 * f1_score(y_valid, (valid_proba > threshold).astype(int)),
+    )
 
 
 def pairs_per_second(func, X, repeats=3):
@@ -161,8 +174,13 @@ def run_similarity(name, fit, hold, valid, seed, extra=None):
         return model.predict_proba(transform(X))[:, 1]
 
     ap, f1 = scores(hold[1], proba(hold[0]), valid[1], proba(valid[0]))
-    return {"model": name, "valid_ap": ap, "valid_f1": f1, "fit_s": seconds,
-            "pairs_s": pairs_per_second(proba, valid[0])}
+    return {
+        "model": name,
+        "valid_ap": ap,
+        "valid_f1": f1,
+        "fit_s": seconds,
+        "pairs_s": pairs_per_second(proba, valid[0]),
+    }
 
 
 def run_network(name, fit, hold, valid, seed):
@@ -173,16 +191,22 @@ def run_network(name, fit, hold, valid, seed):
     valid_proba = clf.predict_proba(valid[0])[:, 1]
     ap = 100 * average_precision_score(valid[1], valid_proba)
     f1 = 100 * f1_score(valid[1], (valid_proba > clf.threshold_).astype(int))
-    return {"model": name, "valid_ap": ap, "valid_f1": f1, "fit_s": seconds,
-            "pairs_s": pairs_per_second(lambda X: clf.predict_proba(X), valid[0]),
-            "epochs": len(clf.net_.history_)}
+    return {
+        "model": name,
+        "valid_ap": ap,
+        "valid_f1": f1,
+        "fit_s": seconds,
+        "pairs_s": pairs_per_second(lambda X: clf.predict_proba(X), valid[0]),
+        "epochs": len(clf.net_.history_),
+    }
 
 
 def probe(name, args):
     data = load_magellan(args.data / name, as_frame=True)
     X, y = data.train
     X_fit, X_hold, y_fit, y_hold = train_test_split(
-        X, y, test_size=0.1, stratify=y, random_state=args.seed)
+        X, y, test_size=0.1, stratify=y, random_state=args.seed
+    )
     fit, hold, valid = (X_fit, y_fit), (X_hold, y_hold), data.valid
     rows = [run_similarity("sim", fit, hold, valid, args.seed)]
     print(name, rows[-1], flush=True)
@@ -190,13 +214,22 @@ def probe(name, args):
         rows.append(run_network("net", fit, hold, valid, args.seed))
         print(name, rows[-1], flush=True)
     for label, template, layer, pooling in CONFIGS[: args.configs]:
-        encoder = FrozenTextEncoder(str(args.model), template=template, layer=layer,
-                                    pooling=pooling, max_length=args.max_length)
+        encoder = FrozenTextEncoder(
+            str(args.model),
+            template=template,
+            layer=layer,
+            pooling=pooling,
+            max_length=args.max_length,
+        )
         lookup = PooledLookup(encoder, data.fields)
         seconds = lookup.encode_tables(data.left_table, data.right_table)
         encode = {"encode_s": seconds, "values": encoder.n_encoded_}
-        rows.append(run_similarity(f"sim+cos[{label}]", fit, hold, valid, args.seed,
-                                   extra=lookup.cosines) | encode)
+        rows.append(
+            run_similarity(
+                f"sim+cos[{label}]", fit, hold, valid, args.seed, extra=lookup.cosines
+            )
+            | encode
+        )
         print(name, rows[-1], flush=True)
     return [dict(dataset=name, **row) for row in rows]
 
@@ -204,12 +237,20 @@ def probe(name, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--model", type=Path, required=True,
-                        help="local directory of a Hugging Face encoder")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        help="local directory of a Hugging Face encoder",
+    )
     parser.add_argument("--datasets", nargs="+", default=["amazon_google", "abt_buy"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--configs", type=int, default=len(CONFIGS),
-                        help="how many of the encoder configurations to run")
+    parser.add_argument(
+        "--configs",
+        type=int,
+        default=len(CONFIGS),
+        help="how many of the encoder configurations to run",
+    )
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--skip-network", action="store_true")
     args = parser.parse_args(argv)

@@ -43,14 +43,19 @@ def fit_worker(data, max_epochs, explain_pairs, out):
     params = {"random_state": 0}
     if max_epochs:
         params["max_epochs"] = max_epochs
-    clf = RecordPairClassifier(**params).fit(*magellan.train,
-                                             validation_data=magellan.valid)
+    clf = RecordPairClassifier(**params).fit(
+        *magellan.train, validation_data=magellan.valid
+    )
     X = magellan.test[0]
     proba = clf.predict_proba(X)
     attributions = clf.explain(X.iloc[:explain_pairs])["raw_attribution"].to_numpy()
     clf.save(f"{out}.model")
-    np.savez(out, proba=proba, attributions=attributions,
-             threshold=getattr(clf, "threshold_", np.nan))
+    np.savez(
+        out,
+        proba=proba,
+        attributions=attributions,
+        threshold=getattr(clf, "threshold_", np.nan),
+    )
     print(json.dumps({"package": skrecordpair.__file__}))
 
 
@@ -67,8 +72,12 @@ def load_worker(data, model, out):
 
 def run_worker(root, *args):
     env = dict(os.environ, PYTHONPATH=str(root))
-    result = subprocess.run([sys.executable, __file__, "--worker", *map(str, args)],
-                            env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--worker", *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode:
         raise RuntimeError(f"the worker in {root} failed:\n{result.stderr}")
     package = json.loads(result.stdout.strip().splitlines()[-1])["package"]
@@ -79,14 +88,26 @@ def run_worker(root, *args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ref", help="the commit to compare with (required)")
-    parser.add_argument("--data", type=Path, help="the folder holding the "
-                        "ER-Magellan data set folders (required)")
-    parser.add_argument("--out", type=Path, default=RESULTS,
-                        help="a .json file, or a folder (default: benchmarks/results)")
-    parser.add_argument("--datasets", nargs="+", default=MAGELLAN_DATASETS,
-                        choices=MAGELLAN_DATASETS)
-    parser.add_argument("--max-epochs", type=int, default=0,
-                        help="shorter fits (0: the default max_epochs)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="the folder holding the ER-Magellan data set folders (required)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS,
+        help="a .json file, or a folder (default: benchmarks/results)",
+    )
+    parser.add_argument(
+        "--datasets", nargs="+", default=MAGELLAN_DATASETS, choices=MAGELLAN_DATASETS
+    )
+    parser.add_argument(
+        "--max-epochs",
+        type=int,
+        default=0,
+        help="shorter fits (0: the default max_epochs)",
+    )
     parser.add_argument("--explain-pairs", type=int, default=50)
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -109,11 +130,22 @@ def main(argv=None):
         folder = magellan_folder(args.data, name)
         out = {}
         for label, root in roots.items():
-            run_worker(root, "fit", folder, args.max_epochs, args.explain_pairs,
-                       work / f"{name}-{label}.npz")
+            run_worker(
+                root,
+                "fit",
+                folder,
+                args.max_epochs,
+                args.explain_pairs,
+                work / f"{name}-{label}.npz",
+            )
             out[label] = np.load(work / f"{name}-{label}.npz")
-        run_worker(ROOT, "load", folder, work / f"{name}-ref.npz.model",
-                   work / f"{name}-loaded.npz")
+        run_worker(
+            ROOT,
+            "load",
+            folder,
+            work / f"{name}-ref.npz.model",
+            work / f"{name}-loaded.npz",
+        )
         loaded = np.load(work / f"{name}-loaded.npz")
 
         def largest(a, b):
@@ -123,13 +155,20 @@ def main(argv=None):
             "test_pairs": len(out["now"]["proba"]),
             "proba": largest(out["ref"]["proba"], out["now"]["proba"]),
             "threshold": largest(out["ref"]["threshold"], out["now"]["threshold"]),
-            "attributions": largest(out["ref"]["attributions"],
-                                    out["now"]["attributions"]),
+            "attributions": largest(
+                out["ref"]["attributions"], out["now"]["attributions"]
+            ),
             "loaded_ref_model_proba": largest(out["ref"]["proba"], loaded["proba"]),
         }
-        print(f"{name}: largest differences, now against {args.ref}: "
-              + ", ".join(f"{key} {value:.2g}" for key, value in row.items()
-                          if key != "test_pairs"), flush=True)
+        print(
+            f"{name}: largest differences, now against {args.ref}: "
+            + ", ".join(
+                f"{key} {value:.2g}"
+                for key, value in row.items()
+                if key != "test_pairs"
+            ),
+            flush=True,
+        )
     run.write()
 
 

@@ -71,27 +71,67 @@ def load_pairs(data, dataset):
 
 def _synthetic_products(n, seed=0):
     rng = np.random.default_rng(seed)
-    brands = ["sony", "adobe", "microsoft", "apple", "canon", "nikon", "hp", "intuit",
-              "symantec", "logitech", "corel", "autodesk"]
-    words = ["photo", "studio", "pro", "home", "office", "suite", "premium", "deluxe",
-             "camera", "lens", "digital", "upgrade", "license", "edition", "v2",
-             "mac", "win", "dvd", "box", "small", "business", "server"]
+    brands = [
+        "sony",
+        "adobe",
+        "microsoft",
+        "apple",
+        "canon",
+        "nikon",
+        "hp",
+        "intuit",
+        "symantec",
+        "logitech",
+        "corel",
+        "autodesk",
+    ]
+    words = [
+        "photo",
+        "studio",
+        "pro",
+        "home",
+        "office",
+        "suite",
+        "premium",
+        "deluxe",
+        "camera",
+        "lens",
+        "digital",
+        "upgrade",
+        "license",
+        "edition",
+        "v2",
+        "mac",
+        "win",
+        "dvd",
+        "box",
+        "small",
+        "business",
+        "server",
+    ]
 
     def title():
         k = rng.integers(3, 9)
-        return " ".join(rng.choice(words, k)) + f" {rng.integers(1, 20)}.{rng.integers(0, 9)}"
+        return (
+            " ".join(rng.choice(words, k))
+            + f" {rng.integers(1, 20)}.{rng.integers(0, 9)}"
+        )
 
-    items = pd.DataFrame({
-        "title": [title() for _ in range(n)],
-        "manufacturer": rng.choice(brands, n),
-        "price": [f"{p:.2f}" for p in rng.gamma(2.0, 60.0, n)],
-    })
+    items = pd.DataFrame(
+        {
+            "title": [title() for _ in range(n)],
+            "manufacturer": rng.choice(brands, n),
+            "price": [f"{p:.2f}" for p in rng.gamma(2.0, 60.0, n)],
+        }
+    )
     items.loc[rng.random(n) < 0.3, "manufacturer"] = None
     y = (rng.random(n) < 0.2).astype(int)
     other = rng.permutation(n)
     right = items.iloc[np.where(y == 1, np.arange(n), other)].reset_index(drop=True)
-    right["title"] = [t.replace(" ", "  ", 1) if rng.random() < 0.5 else t.upper()
-                      for t in right["title"]]
+    right["title"] = [
+        t.replace(" ", "  ", 1) if rng.random() < 0.5 else t.upper()
+        for t in right["title"]
+    ]
     return items, right, y
 
 
@@ -110,9 +150,14 @@ def train(args, model_dir):
     seconds = time.perf_counter() - start
     clf.save(model_dir)
     n_params = sum(p.numel() for p in clf.net_.module_.parameters())
-    return {"source": source, "train_pairs": n, "epochs": args.epochs,
-            "train_seconds": seconds, "parameters": n_params,
-            "words": len(clf.vocabulary_.words)}
+    return {
+        "source": source,
+        "train_pairs": n,
+        "epochs": args.epochs,
+        "train_seconds": seconds,
+        "parameters": n_params,
+        "words": len(clf.vocabulary_.words),
+    }
 
 
 def score(args):
@@ -139,37 +184,66 @@ def score(args):
     peak = peak_mb()
     assert proba.shape == (args.n, len(clf.classes_))
     assert np.isfinite(proba).all()
-    print(json.dumps({
-        "pairs": args.n, "seconds": seconds, "pairs_per_second": args.n / seconds,
-        "rss_start_mb": rss_start, "rss_model_mb": rss_model,
-        "rss_input_mb": rss_input, "peak_mb": peak,
-        "peak_above_model_mb": peak - rss_model,
-        "input_frame_mb": rss_input - rss_model,
-        "scoring_overhead_mb": peak - rss_input, "exact_peak": exact,
-        "threads": torch.get_num_threads(),
-        "mean_match_probability": float(proba[:, -1].mean()),
-    }))
+    print(
+        json.dumps(
+            {
+                "pairs": args.n,
+                "seconds": seconds,
+                "pairs_per_second": args.n / seconds,
+                "rss_start_mb": rss_start,
+                "rss_model_mb": rss_model,
+                "rss_input_mb": rss_input,
+                "peak_mb": peak,
+                "peak_above_model_mb": peak - rss_model,
+                "input_frame_mb": rss_input - rss_model,
+                "scoring_overhead_mb": peak - rss_input,
+                "exact_peak": exact,
+                "threads": torch.get_num_threads(),
+                "mean_match_probability": float(proba[:, -1].mean()),
+            }
+        )
+    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path,
-                        help="the folder holding the ER-Magellan data set folders")
-    source.add_argument("--synthetic", action="store_true",
-                        help="synthetic product records instead of --data")
-    parser.add_argument("--dataset", default="amazon_google",
-                        help="a data set with title, manufacturer and price fields")
-    parser.add_argument("--out", type=Path, default=RESULTS,
-                        help="a .json file, or a folder (default: benchmarks/results)")
-    parser.add_argument("--sizes", type=int, nargs="+",
-                        default=[10_000, 100_000, 1_000_000])
+    source.add_argument(
+        "--data", type=Path, help="the folder holding the ER-Magellan data set folders"
+    )
+    source.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="synthetic product records instead of --data",
+    )
+    parser.add_argument(
+        "--dataset",
+        default="amazon_google",
+        help="a data set with title, manufacturer and price fields",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS,
+        help="a .json file, or a folder (default: benchmarks/results)",
+    )
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000]
+    )
     parser.add_argument("--train-pairs", type=int, default=3000)
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=0,
-                        help="threads (the model's n_jobs; 0: all cores)")
-    parser.add_argument("--budget-mb", type=float, default=2000.0,
-                        help="fail if the peak above the model exceeds this")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="threads (the model's n_jobs; 0: all cores)",
+    )
+    parser.add_argument(
+        "--budget-mb",
+        type=float,
+        default=2000.0,
+        help="fail if the peak above the model exceeds this",
+    )
     sub = parser.add_subparsers(dest="command")
     child = sub.add_parser("_score", help=argparse.SUPPRESS)
     child.add_argument("--model", required=True)
@@ -186,24 +260,41 @@ def main(argv=None):
         model_dir = Path(tmp) / "model"
         info = train(args, model_dir)
         run.results["model"] = info
-        print(f"trained the default RecordPairClassifier for {args.epochs} epoch(s) on "
-              f"{info['train_pairs']} pairs of {info['source']} in "
-              f"{info['train_seconds']:.0f} s: {info['parameters']:,} parameters, "
-              f"{info['words']:,} words", flush=True)
+        print(
+            f"trained the default RecordPairClassifier for {args.epochs} epoch(s) on "
+            f"{info['train_pairs']} pairs of {info['source']} in "
+            f"{info['train_seconds']:.0f} s: {info['parameters']:,} parameters, "
+            f"{info['words']:,} words",
+            flush=True,
+        )
         rows = run.results["sizes"] = []
         for n in args.sizes:
-            cmd = [sys.executable, __file__, *data_args, "--dataset", args.dataset,
-                   "--threads", str(args.threads), "_score", "--model", str(model_dir),
-                   "--n", str(n)]
+            cmd = [
+                sys.executable,
+                __file__,
+                *data_args,
+                "--dataset",
+                args.dataset,
+                "--threads",
+                str(args.threads),
+                "_score",
+                "--model",
+                str(model_dir),
+                "--n",
+                str(n),
+            ]
             out = subprocess.run(cmd, capture_output=True, text=True)
             if out.returncode:
                 sys.stderr.write(out.stderr)
                 raise SystemExit(f"scoring {n:,} pairs failed (exit {out.returncode})")
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"{n:,} pairs: {row['seconds']:.1f} s, {row['pairs_per_second']:,.0f} "
-                  f"pairs/s, peak {row['peak_mb']:,.0f} MB, "
-                  f"{row['peak_above_model_mb']:,.0f} MB above the model", flush=True)
+            print(
+                f"{n:,} pairs: {row['seconds']:.1f} s, {row['pairs_per_second']:,.0f} "
+                f"pairs/s, peak {row['peak_mb']:,.0f} MB, "
+                f"{row['peak_above_model_mb']:,.0f} MB above the model",
+                flush=True,
+            )
     over = [r["pairs"] for r in rows if r["peak_above_model_mb"] > args.budget_mb]
     run.results["over_budget"] = over
     run.write()

@@ -33,26 +33,34 @@ STATIC = Path(__file__).resolve().parent / "_static"
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True,
-                        help="the folder holding the ER-Magellan data set folders")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="the folder holding the ER-Magellan data set folders",
+    )
     parser.add_argument("--dataset", default="beer")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     data = load_magellan(args.data / args.dataset, as_frame=True)
     clf = RecordPairClassifier(random_state=args.seed).fit(
-        *data.train, validation_data=data.valid)
+        *data.train, validation_data=data.valid
+    )
     X, y = data.test
     explanation = clf.explain(X)
     ax = plot_evidence_by_field(explanation)
-    ax.set_title(f"{args.dataset}: which fields drive the decisions "
-                 f"({len(X)} test pairs)")
+    ax.set_title(
+        f"{args.dataset}: which fields drive the decisions ({len(X)} test pairs)"
+    )
     ax.figure.savefig(STATIC / "evidence_by_field.png", dpi=100, bbox_inches="tight")
     proba = clf.predict_proba(X)[:, 1]
     surest = X.index[np.argmax(np.where(y == 1, proba, -1))]
     ax = plot_waterfall(explanation, pair=surest)
     ax.figure.savefig(STATIC / "waterfall.png", dpi=100, bbox_inches="tight")
-    print(f"wrote {STATIC / 'evidence_by_field.png'} and {STATIC / 'waterfall.png'} "
-          f"(pair {surest})")
+    print(
+        f"wrote {STATIC / 'evidence_by_field.png'} and {STATIC / 'waterfall.png'} "
+        f"(pair {surest})"
+    )
 
 
 if __name__ == "__main__":

@@ -165,25 +165,47 @@ class NearestNeighborBlocker(BaseEstimator):
 
     # The allowed values of the parameters (scikit-learn's declarations).
     _parameter_constraints: ClassVar[dict] = {
-        "fields": [None, Condition(
-            lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(
-                not isinstance(e, (list, tuple)) or len(e) > 0 for e in v),
-            "a non-empty list whose entries are column names or non-empty lists "
-            "of column names")],
+        "fields": [
+            None,
+            Condition(
+                lambda v: (
+                    isinstance(v, (list, tuple))
+                    and len(v) > 0
+                    and all(not isinstance(e, (list, tuple)) or len(e) > 0 for e in v)
+                ),
+                "a non-empty list whose entries are column names or non-empty lists "
+                "of column names",
+            ),
+        ],
         "weights": "no_validation",  # one per view of fields: checked in fit
         "k": [POSITIVE],
         "analyzer": [StrOptions(set(_ANALYZERS))],
-        "ngram_range": [Condition(
-            lambda v: isinstance(v, (tuple, list)) and len(v) == 2
-            and all(isinstance(n, numbers.Integral) and not isinstance(n, bool)
-                    for n in v) and 1 <= v[0] <= v[1],
-            "a pair (min_n, max_n) of integers with 1 <= min_n <= max_n")],
+        "ngram_range": [
+            Condition(
+                lambda v: (
+                    isinstance(v, (tuple, list))
+                    and len(v) == 2
+                    and all(
+                        isinstance(n, numbers.Integral) and not isinstance(n, bool)
+                        for n in v
+                    )
+                    and 1 <= v[0] <= v[1]
+                ),
+                "a pair (min_n, max_n) of integers with 1 <= min_n <= max_n",
+            )
+        ],
         "sublinear_tf": ["boolean"],
         # A share of the fitted records, or a number of them.
         "max_df": [Interval(numbers.Real, 0, 1, closed="right"), POSITIVE],
-        "blocking_keys": [None, Condition(
-            lambda v: isinstance(v, str) or (isinstance(v, (list, tuple)) and len(v) > 0),
-            "a column name or a non-empty list of column names")],
+        "blocking_keys": [
+            None,
+            Condition(
+                lambda v: (
+                    isinstance(v, str) or (isinstance(v, (list, tuple)) and len(v) > 0)
+                ),
+                "a column name or a non-empty list of column names",
+            ),
+        ],
         "chunk_size": [POSITIVE, None],
         "verbose": ["verbose"],
     }
@@ -247,8 +269,10 @@ class NearestNeighborBlocker(BaseEstimator):
         _warn_id_columns(X, views)
 
         progress = Progress(self.verbose, type(self).__name__)
-        with progress.step(f"Indexing {count(len(X))} records ({len(views)} view(s), "
-                           f"{self.analyzer!r} n-grams {tuple(self.ngram_range)})"):
+        with progress.step(
+            f"Indexing {count(len(X))} records ({len(views)} view(s), "
+            f"{self.analyzer!r} n-grams {tuple(self.ngram_range)})"
+        ):
             self._index(X, views, weights)
         progress.say(f"{count(self.n_unique_)} distinct records indexed.")
         return self
@@ -331,18 +355,26 @@ class NearestNeighborBlocker(BaseEstimator):
         if X is None:
             return self._duplicates()
         check_record_table(X, "NearestNeighborBlocker.candidates()")
-        _check_columns(X, [c for view in self.views_ for c in view] + self._keys,
-                       "candidates")
+        _check_columns(
+            X, [c for view in self.views_ for c in view] + self._keys, "candidates"
+        )
         query = self.transform(X)
         if self._keys:
             codes = self._key_uniques.get_indexer(_key_text(X, self._keys))
         else:
             codes = np.zeros(len(X), dtype=np.int64)
         with self._bar(len(X)) as bar:
-            q, u, sim = self._search(query, codes, self.k, exclude_self=False,
-                                     progress=bar)
-        left, right, sim = _expand(q, u, sim, self._group_ptr, self._group_members,
-                                   np.full(len(X), self.k, dtype=np.int64))
+            q, u, sim = self._search(
+                query, codes, self.k, exclude_self=False, progress=bar
+            )
+        left, right, sim = _expand(
+            q,
+            u,
+            sim,
+            self._group_ptr,
+            self._group_members,
+            np.full(len(X), self.k, dtype=np.int64),
+        )
         return _frame(X.index, left, self.index_, right, sim)
 
     def transform(self, X):
@@ -366,8 +398,10 @@ class NearestNeighborBlocker(BaseEstimator):
             # TfidfVectorizer refuses empty input.
             n_features = sum(len(v.vocabulary_) for v in self.vectorizers_)
             return sp.csr_matrix((0, n_features), dtype=np.float32)
-        blocks = [v.transform(_view_text(X, view))
-                  for v, view in zip(self.vectorizers_, self.views_)]
+        blocks = [
+            v.transform(_view_text(X, view))
+            for v, view in zip(self.vectorizers_, self.views_)
+        ]
         return _combine(blocks, self.weights_)
 
     def _duplicates(self):
@@ -380,8 +414,9 @@ class NearestNeighborBlocker(BaseEstimator):
         searchable = (norms > 0) & (self._block >= 0)
         copies = np.where(searchable, np.minimum(sizes - 1, k), 0)
         with self._bar(self._matrix.shape[0]) as bar:
-            q, u, sim = self._search(self._matrix, self._block, k, exclude_self=True,
-                                     progress=bar)
+            q, u, sim = self._search(
+                self._matrix, self._block, k, exclude_self=True, progress=bar
+            )
         a, b, s = _expand(q, u, sim, ptr, members, k - copies, left_members=True)
         c, d, t = _copies(ptr, members, copies, norms)
         a, b, s = np.concatenate([a, c]), np.concatenate([b, d]), np.concatenate([s, t])
@@ -396,7 +431,8 @@ class NearestNeighborBlocker(BaseEstimator):
 
     def _bar(self, n):
         return Progress(self.verbose, type(self).__name__).bar(
-            n, f"Searching the {self.k} nearest records", unit="records")
+            n, f"Searching the {self.k} nearest records", unit="records"
+        )
 
     def _search(self, query, query_block, k, *, exclude_self, progress):
         """Top-k fitted unique rows per query row, within equal blocks."""
@@ -411,8 +447,10 @@ class NearestNeighborBlocker(BaseEstimator):
             q_hi = np.searchsorted(q_sorted, blocks, "right")
             u_lo = np.searchsorted(u_sorted, blocks, "left")
             u_hi = np.searchsorted(u_sorted, blocks, "right")
-            parts = [(q_order[a:b], u_order[c:d])
-                     for a, b, c, d in zip(q_lo, q_hi, u_lo, u_hi)]
+            parts = [
+                (q_order[a:b], u_order[c:d])
+                for a, b, c, d in zip(q_lo, q_hi, u_lo, u_hi)
+            ]
             # The query rows without a block are done at once.
             progress.update(query.shape[0] - sum(len(q_rows) for q_rows, _ in parts))
         else:
@@ -422,8 +460,14 @@ class NearestNeighborBlocker(BaseEstimator):
         for q_rows, u_rows in parts:
             sub_query = query if q_rows is None else query[q_rows]
             sub_fitted = fitted if u_rows is None else fitted[u_rows]
-            q, u, s = _top_k(sub_query, sub_fitted, k, self._chunk_rows(
-                sub_fitted.shape[0]), exclude_self=exclude_self, progress=progress)
+            q, u, s = _top_k(
+                sub_query,
+                sub_fitted,
+                k,
+                self._chunk_rows(sub_fitted.shape[0]),
+                exclude_self=exclude_self,
+                progress=progress,
+            )
             if q_rows is not None:
                 q, u = q_rows[q], u_rows[u]
             out_q.append(q)
@@ -441,8 +485,10 @@ class NearestNeighborBlocker(BaseEstimator):
         # fields is checked in fit: None, or a non-empty list of non-empty views.
         if self.fields is None:
             return [list(columns)]
-        return [list(entry) if isinstance(entry, (list, tuple)) else [entry]
-                for entry in self.fields]
+        return [
+            list(entry) if isinstance(entry, (list, tuple)) else [entry]
+            for entry in self.fields
+        ]
 
     def _resolve_weights(self, n_views):
         if self.weights is None:
@@ -453,8 +499,11 @@ class NearestNeighborBlocker(BaseEstimator):
                 f"weights must have one entry per view of fields ({n_views}); got "
                 f"{self.weights!r}."
             )
-        if (not np.all(np.isfinite(weights)) or np.any(weights < 0)
-                or weights.sum() <= 0):
+        if (
+            not np.all(np.isfinite(weights))
+            or np.any(weights < 0)
+            or weights.sum() <= 0
+        ):
             raise ValueError(
                 "weights must be finite, non-negative and not all zero; got "
                 f"{self.weights!r}."
@@ -495,10 +544,16 @@ def _warn_id_columns(X, views):
     for column in dict.fromkeys(c for view in views for c in view):
         values = X[column]
         if looks_like_id(column) and values.notna().all() and values.is_unique:
-            warnings.warn(id_column_message(
-                column, "NearestNeighborBlocker", "named like an id, a different "
-                "value for every record, and the table has a default index"),
-                UserWarning, stacklevel=3)
+            warnings.warn(
+                id_column_message(
+                    column,
+                    "NearestNeighborBlocker",
+                    "named like an id, a different "
+                    "value for every record, and the table has a default index",
+                ),
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def _key_columns(blocking_keys):
@@ -522,8 +577,10 @@ def _key_text(X, columns):
     """One key string per record, None when a key value is missing."""
     parts = [as_text(X[c]) for c in columns]
     return np.array(
-        [None if any(v is None for v in row) else "\x1f".join(row)
-         for row in zip(*parts)],
+        [
+            None if any(v is None for v in row) else "\x1f".join(row)
+            for row in zip(*parts)
+        ],
         dtype=object,
     )
 
@@ -552,8 +609,9 @@ def _group_identical(matrix, codes):
     """
     indptr, indices, data = matrix.indptr, matrix.indices, matrix.data
     keys = [
-        indices[a:b].tobytes() + data[a:b].tobytes() + int(c).to_bytes(8, "little",
-                                                                     signed=True)
+        indices[a:b].tobytes()
+        + data[a:b].tobytes()
+        + int(c).to_bytes(8, "little", signed=True)
         for a, b, c in zip(indptr[:-1], indptr[1:], codes)
     ]
     group, _ = pd.factorize(pd.Series(keys, dtype=object))
@@ -584,7 +642,7 @@ def _top_k(query, fitted, k, chunk_rows, *, exclude_self, progress):
     fitted_t = fitted.T.tocsr()
     out_q, out_u, out_s = [], [], []
     for start in range(0, n_query, chunk_rows):
-        sims = (query[start:start + chunk_rows] @ fitted_t).tocsr()
+        sims = (query[start : start + chunk_rows] @ fitted_t).tocsr()
         q, u, s = _top_k_block(sims, want, n_fitted)
         q += start
         progress.update(min(chunk_rows, n_query - start))
@@ -619,7 +677,7 @@ def _top_k_block(sims, k, n_fitted):
         return rows, sims.indices.astype(np.int64), sims.data.copy()
     if sims.nnz > _DENSE_FRACTION * n_rows * n_fitted:
         dense = sims.toarray()
-        cols = np.argpartition(dense, n_fitted - k, axis=1)[:, n_fitted - k:]
+        cols = np.argpartition(dense, n_fitted - k, axis=1)[:, n_fitted - k :]
         vals = np.take_along_axis(dense, cols, axis=1).ravel()
         rows = np.repeat(np.arange(n_rows, dtype=np.int64), k)
         keep = vals > 0
@@ -634,7 +692,7 @@ def _top_k_block(sims, k, n_fitted):
     indptr, indices, data = sims.indptr, sims.indices, sims.data
     for i in np.flatnonzero(counts > k):
         a, b = indptr[i], indptr[i + 1]
-        top = np.argpartition(data[a:b], b - a - k)[b - a - k:]
+        top = np.argpartition(data[a:b], b - a - k)[b - a - k :]
         out_r.append(np.full(k, i, dtype=np.int64))
         out_c.append(indices[a:b][top].astype(np.int64))
         out_v.append(data[a:b][top])
@@ -679,9 +737,9 @@ def _copies(ptr, members, copies, norms):
     other records of its group ``g``, similarity ``norms[g]``."""
     groups = np.flatnonzero(copies > 0)
     sizes = ptr[groups + 1] - ptr[groups]
-    slot = _ranges(ptr[groups], sizes)           # every member, by group
+    slot = _ranges(ptr[groups], sizes)  # every member, by group
     start = np.repeat(ptr[groups], sizes)
-    rank = slot - start                          # its rank within the group
+    rank = slot - start  # its rank within the group
     n_copies = np.repeat(copies[groups], sizes)
     # The first n_copies + 1 members of the group, less the record itself
     # (or less the last one when the record is not among them).
@@ -707,8 +765,10 @@ def _ranges(starts, counts):
 def _frame(left_index, left, right_index, right, sim):
     order = np.lexsort((right, -sim, left))
     left, right, sim = left[order], right[order], sim[order]
-    return pd.DataFrame({
-        "left_id": left_index[left],
-        "right_id": right_index[right],
-        "similarity": sim.astype(np.float64),
-    })
+    return pd.DataFrame(
+        {
+            "left_id": left_index[left],
+            "right_id": right_index[right],
+            "similarity": sim.astype(np.float64),
+        }
+    )

@@ -119,8 +119,10 @@ def reduction_ratio(candidates, n_left, n_right=None):
     """
     deduplicate = n_right is None
     if deduplicate:  # one record makes no pair
-        validate_params({"n_left": [Interval(numbers.Integral, 2, None, closed="left")]},
-                        {"n_left": n_left})
+        validate_params(
+            {"n_left": [Interval(numbers.Integral, 2, None, closed="left")]},
+            {"n_left": n_left},
+        )
     total = n_left * (n_left - 1) // 2 if deduplicate else n_left * n_right
     n_candidates = len(_pair_index(candidates, "candidates", deduplicate))
     if n_candidates > total:
@@ -145,12 +147,22 @@ def _check_id_types(cand, true, deduplicate):
         for pairs in (true, cand):
             values = pairs.levels[level]
             kind = pd.api.types.infer_dtype(values, skipna=True)
-            kinds.append((kind, "number" if kind in _NUMBER_KINDS else kind,
-                          values[0] if len(values) else None))
-        (true_kind, true_family, true_example), (cand_kind, cand_family,
-                                                 cand_example) = kinds
-        if (true_family != cand_family and true_kind not in _MIXED_KINDS
-                and cand_kind not in _MIXED_KINDS):
+            kinds.append(
+                (
+                    kind,
+                    "number" if kind in _NUMBER_KINDS else kind,
+                    values[0] if len(values) else None,
+                )
+            )
+        (
+            (true_kind, true_family, true_example),
+            (cand_kind, cand_family, cand_example),
+        ) = kinds
+        if (
+            true_family != cand_family
+            and true_kind not in _MIXED_KINDS
+            and cand_kind not in _MIXED_KINDS
+        ):
             which = "" if deduplicate else f"{side} "
             raise TypeError(
                 "pair_completeness() compares ids by value, so the candidates and "
@@ -183,8 +195,9 @@ def _pair_index(pairs, name, deduplicate):
                 f"two-level MultiIndex or a list of (left_id, right_id) tuples; got "
                 f"{type(pairs).__name__}."
             ) from None
-        bad = next((p for p in pairs
-                    if not isinstance(p, (tuple, list)) or len(p) != 2), None)
+        bad = next(
+            (p for p in pairs if not isinstance(p, (tuple, list)) or len(p) != 2), None
+        )
         if bad is not None:
             raise ValueError(
                 f"{name} as a list must hold (left_id, right_id) pairs; got the "
@@ -201,8 +214,9 @@ def _pair_index(pairs, name, deduplicate):
         try:
             swap = np.array([a > b for a, b in zip(left, right)], dtype=bool)
         except TypeError:
-            swap = np.array([repr(a) > repr(b) for a, b in zip(left, right)],
-                            dtype=bool)
+            swap = np.array(
+                [repr(a) > repr(b) for a, b in zip(left, right)], dtype=bool
+            )
         left, right = np.where(swap, right, left), np.where(swap, left, right)
     return pd.MultiIndex.from_arrays(
         [pd.Index(left, dtype=object), pd.Index(right, dtype=object)]

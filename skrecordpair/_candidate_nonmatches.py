@@ -26,8 +26,9 @@ LABEL_COLUMNS = ["left_id", "right_id", "label"]
 
 
 @checked({"one_to_one": ["boolean"]})
-def add_candidate_nonmatches(left, right, labels, blocker, *, one_to_one=False,
-                             pos_label=None, neg_label=None):
+def add_candidate_nonmatches(
+    left, right, labels, blocker, *, one_to_one=False, pos_label=None, neg_label=None
+):
     """Add the blocker's other candidates of each matched left record as non-matches.
 
     For every left record with exactly one labelled match, a clone of
@@ -116,8 +117,10 @@ def add_candidate_nonmatches(left, right, labels, blocker, *, one_to_one=False,
     if one_to_one:
         single_right = _matched_once(matches, "right_id")
         candidates = clone(blocker).fit(right).candidates(left)
-        candidates = candidates[candidates["left_id"].isin(single_left)
-                                | candidates["right_id"].isin(single_right)]
+        candidates = candidates[
+            candidates["left_id"].isin(single_left)
+            | candidates["right_id"].isin(single_right)
+        ]
     elif len(single_left):
         candidates = clone(blocker).fit(right).candidates(left.loc[single_left])
     else:
@@ -144,7 +147,9 @@ def _check_labels(labels, left, right):
             "add_candidate_nonmatches() expects labels as a DataFrame with the columns "
             f"{LABEL_COLUMNS}; got {type(labels).__name__}."
         )
-    require_columns(labels, LABEL_COLUMNS, "The labels passed to add_candidate_nonmatches()")
+    require_columns(
+        labels, LABEL_COLUMNS, "The labels passed to add_candidate_nonmatches()"
+    )
     labels = labels[LABEL_COLUMNS]
     for side, table in (("left", left), ("right", right)):
         ids = labels[f"{side}_id"]
@@ -163,8 +168,12 @@ def _match_labels(y, pos_label, neg_label):
     if pos_label is None:
         known = set(classes.tolist())
         if known <= {0, 1} or known <= {-1, 1}:
-            pos_label = True if known <= {False, True} and any(
-                isinstance(c, (bool, np.bool_)) for c in classes) else 1
+            pos_label = (
+                True
+                if known <= {False, True}
+                and any(isinstance(c, (bool, np.bool_)) for c in classes)
+                else 1
+            )
         else:
             raise ValueError(
                 f"Which label is the match is not known for the labels "

@@ -28,10 +28,25 @@ _THRESHOLD = [Interval(numbers.Real, 0, 1, closed="both"), None]
 _BATCH_SIZE = [POSITIVE]
 
 
-@checked({"threshold": _THRESHOLD, "one_to_one": ["boolean"],
-          "batch_size": _BATCH_SIZE, "verbose": ["verbose"]})
-def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
-         batch_size=20_000, verbose=0):
+@checked(
+    {
+        "threshold": _THRESHOLD,
+        "one_to_one": ["boolean"],
+        "batch_size": _BATCH_SIZE,
+        "verbose": ["verbose"],
+    }
+)
+def link(
+    left,
+    right,
+    blocker,
+    classifier,
+    threshold=None,
+    *,
+    one_to_one=False,
+    batch_size=20_000,
+    verbose=0,
+):
     """Match the records of two tables: blocking, then pair classification.
 
     1. A clone of `blocker` is fitted on `right` and proposes candidate pairs
@@ -140,36 +155,67 @@ def link(left, right, blocker, classifier, threshold=None, *, one_to_one=False,
     threshold, strict = _decision(classifier, threshold)
     fitted = _fitted_columns(classifier, "link()", left=left, right=right)
     progress = Progress(verbose, "link")
-    with progress.step(f"Blocking: {count(len(left))} left records against "
-                       f"{count(len(right))} right records"):
+    with progress.step(
+        f"Blocking: {count(len(left))} left records against "
+        f"{count(len(right))} right records"
+    ):
         if len(right):
-            candidates = pass_verbose(clone(blocker), verbose).fit(right).candidates(left)
+            candidates = (
+                pass_verbose(clone(blocker), verbose).fit(right).candidates(left)
+            )
         else:  # a blocker cannot be fitted on no records, and there is no pair
             candidates = _no_candidates(left.index, right.index)
     left_pos = id_positions(left, candidates["left_id"], "left")
     right_pos = id_positions(right, candidates["right_id"], "right")
-    proba = _score(left[fitted["left"]], left_pos, right[fitted["right"]], right_pos,
-                   classifier, positive, batch_size, progress)
+    proba = _score(
+        left[fitted["left"]],
+        left_pos,
+        right[fitted["right"]],
+        right_pos,
+        classifier,
+        positive,
+        batch_size,
+        progress,
+    )
     matches = candidates.assign(probability=proba)
     keep = proba > threshold if strict else proba >= threshold
-    progress.say(f"{count(keep.sum())} of {count(len(keep))} candidate pairs are "
-                 f"matches (probability {'>' if strict else '>='} {threshold:g}).")
+    progress.say(
+        f"{count(keep.sum())} of {count(len(keep))} candidate pairs are "
+        f"matches (probability {'>' if strict else '>='} {threshold:g})."
+    )
     matches, left_pos = matches[keep], left_pos[keep]
     if not one_to_one and threshold > 0:  # threshold 0 asks for every candidate
         _warn_many_matches(matches, len(left), len(right))
     if one_to_one:
         chosen = _greedy_one_to_one(
-            left_pos, right_pos[keep], matches["probability"].to_numpy(),
-            matches["similarity"].to_numpy())
+            left_pos,
+            right_pos[keep],
+            matches["probability"].to_numpy(),
+            matches["similarity"].to_numpy(),
+        )
         matches, left_pos = matches.iloc[chosen], left_pos[chosen]
     order = np.lexsort((-matches["probability"].to_numpy(), left_pos))
     return matches.iloc[order].reset_index(drop=True)
 
 
-@checked({"threshold": _THRESHOLD, "batch_size": _BATCH_SIZE,
-          "return_pairs": ["boolean", StrOptions({"all"})], "verbose": ["verbose"]})
-def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000,
-                return_pairs=False, verbose=0):
+@checked(
+    {
+        "threshold": _THRESHOLD,
+        "batch_size": _BATCH_SIZE,
+        "return_pairs": ["boolean", StrOptions({"all"})],
+        "verbose": ["verbose"],
+    }
+)
+def deduplicate(
+    table,
+    blocker,
+    classifier,
+    threshold=None,
+    *,
+    batch_size=20_000,
+    return_pairs=False,
+    verbose=0,
+):
     """Cluster the records of one table into entities.
 
     1. A clone of `blocker` is fitted on `table` and proposes candidate pairs
@@ -274,14 +320,23 @@ def deduplicate(table, blocker, classifier, threshold=None, *, batch_size=20_000
             candidates = _no_candidates(table.index, table.index)
     a = id_positions(table, candidates["left_id"], "table")
     b = id_positions(table, candidates["right_id"], "table")
-    proba = _score(table[fitted["left"]], a, table[fitted["right"]], b, classifier,
-                   positive, batch_size, progress)
+    proba = _score(
+        table[fitted["left"]],
+        a,
+        table[fitted["right"]],
+        b,
+        classifier,
+        positive,
+        batch_size,
+        progress,
+    )
     keep = proba > threshold if strict else proba >= threshold
-    progress.say(f"{count(keep.sum())} of {count(len(keep))} candidate pairs are "
-                 f"matches (probability {'>' if strict else '>='} {threshold:g}).")
+    progress.say(
+        f"{count(keep.sum())} of {count(len(keep))} candidate pairs are "
+        f"matches (probability {'>' if strict else '>='} {threshold:g})."
+    )
     n = len(table)
-    graph = sp.coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])),
-                          shape=(n, n))
+    graph = sp.coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     _warn_large_clusters(labels, int(keep.sum()))
     clusters = pd.Series(_first_appearance(labels), index=table.index, name="cluster")
@@ -320,7 +375,9 @@ def _warn_many_matches(matches, n_left, n_right):
             "fitted on pairs from another candidate generator than this blocker, "
             "add the blocker's candidates to its training pairs "
             "(add_candidate_nonmatches) or label some (ActiveLearner).",
-            UserWarning, stacklevel=4)  # the caller of link, past @checked
+            UserWarning,
+            stacklevel=4,
+        )  # the caller of link, past @checked
 
 
 def _warn_large_clusters(labels, n_edges):
@@ -334,7 +391,9 @@ def _warn_large_clusters(labels, n_edges):
             f"entity ({n_edges} matched pairs in all): a chain of false matches "
             "merges entities. Raise threshold, or fit the classifier also on the "
             "blocker's candidates (ActiveLearner).",
-            UserWarning, stacklevel=4)  # the caller, past @checked
+            UserWarning,
+            stacklevel=4,
+        )  # the caller, past @checked
 
 
 def _no_candidates(left_index, right_index):
@@ -373,12 +432,12 @@ def _positive_column(classifier, method):
             "The classifier must be binary (match / non-match) with two classes_; "
             f"got classes_={classes!r}."
         )
-    return positive_index(classes, getattr(_final_step(classifier), "pos_label", None),
-                          method)
+    return positive_index(
+        classes, getattr(_final_step(classifier), "pos_label", None), method
+    )
 
 
-def _score(left, left_pos, right, right_pos, classifier, column, batch_size,
-           progress):
+def _score(left, left_pos, right, right_pos, classifier, column, batch_size, progress):
     proba = np.empty(len(left_pos), dtype=np.float64)
     with progress.bar(len(left_pos), "Scoring candidate pairs") as bar:
         for start in range(0, len(left_pos), batch_size):
@@ -402,14 +461,19 @@ def _fitted_columns(classifier, caller, **tables):
     sides = {"left": "left_", "right": "right_"}
     out = {}
     for side, prefix in sides.items():
-        name, table = next(iter(tables.items())) if len(tables) == 1 else (
-            side, tables[side])
+        name, table = (
+            next(iter(tables.items())) if len(tables) == 1 else (side, tables[side])
+        )
         if not names or not all(n.startswith(tuple(sides.values())) for n in names):
             out[side] = list(table.columns)
             continue
-        expected = [n[len(prefix):] for n in names if n.startswith(prefix)]
-        require_columns(table, expected, f"{name} passed to {caller} (the classifier "
-                        f"was fitted on {side} records with these columns)")
+        expected = [n[len(prefix) :] for n in names if n.startswith(prefix)]
+        require_columns(
+            table,
+            expected,
+            f"{name} passed to {caller} (the classifier "
+            f"was fitted on {side} records with these columns)",
+        )
         out[side] = expected
     return out
 

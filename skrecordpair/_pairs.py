@@ -136,8 +136,10 @@ def require_columns(frame, columns, what):
     have = set(present)
     missing = [c for c in required if c not in have]
     if missing:
-        raise ValueError(f"{what} must have the columns {required}; it lacks "
-                         f"{missing} (its columns are {present}).")
+        raise ValueError(
+            f"{what} must have the columns {required}; it lacks "
+            f"{missing} (its columns are {present})."
+        )
 
 
 def _check_prefixes(left_prefix, right_prefix):
@@ -176,12 +178,12 @@ def resolve_fields(columns, fields, left_prefix, right_prefix):
     present = set(columns)
     if fields is None:
         right_names = {
-            c[len(right_prefix):] for c in columns if c.startswith(right_prefix)
+            c[len(right_prefix) :] for c in columns if c.startswith(right_prefix)
         }
         resolved = [
-            Field(c[len(left_prefix):], c, right_prefix + c[len(left_prefix):])
+            Field(c[len(left_prefix) :], c, right_prefix + c[len(left_prefix) :])
             for c in columns
-            if c.startswith(left_prefix) and c[len(left_prefix):] in right_names
+            if c.startswith(left_prefix) and c[len(left_prefix) :] in right_names
         ]
         if not resolved:
             raise ValueError(
@@ -211,8 +213,10 @@ def resolve_fields(columns, fields, left_prefix, right_prefix):
                     "A field pair must name a column on at least one side; got "
                     "(None, None)."
                 )
-            name = left_name if right_name is None or left_name == right_name else (
-                right_name if left_name is None else f"{left_name}|{right_name}"
+            name = (
+                left_name
+                if right_name is None or left_name == right_name
+                else (right_name if left_name is None else f"{left_name}|{right_name}")
             )
         else:
             raise TypeError(
@@ -221,7 +225,9 @@ def resolve_fields(columns, fields, left_prefix, right_prefix):
             )
         left_col = None if left_name is None else left_prefix + str(left_name)
         right_col = None if right_name is None else right_prefix + str(right_name)
-        missing = [c for c in (left_col, right_col) if c is not None and c not in present]
+        missing = [
+            c for c in (left_col, right_col) if c is not None and c not in present
+        ]
         if missing:
             raise ValueError(
                 f"Field {field!r} needs the column(s) {missing}, which the pair "
@@ -260,7 +266,9 @@ def resolve_pair_args(method, args, left_prefix, right_prefix, *, with_y):
             return X, y
         if n == 3:
             left, right, y = args
-            if not isinstance(left, pd.DataFrame) or not isinstance(right, pd.DataFrame):
+            if not isinstance(left, pd.DataFrame) or not isinstance(
+                right, pd.DataFrame
+            ):
                 raise TypeError(
                     f"{method}(X_left, X_right, y) expects two DataFrames before y; "
                     f"got {type(left).__name__} and {type(right).__name__}."
@@ -268,8 +276,9 @@ def resolve_pair_args(method, args, left_prefix, right_prefix, *, with_y):
             _check_frames_order(method, left.index, right.index)
             _check_y_order(method, "X_left", left.index, y)
             _check_y_order(method, "X_right", right.index, y)
-            return pair_frame(left, right, left_prefix=left_prefix,
-                              right_prefix=right_prefix), y
+            return pair_frame(
+                left, right, left_prefix=left_prefix, right_prefix=right_prefix
+            ), y
         raise TypeError(
             f"{method}() takes (X, y) or (X_left, X_right, y); got {n} positional "
             "argument(s)."
@@ -283,7 +292,9 @@ def resolve_pair_args(method, args, left_prefix, right_prefix, *, with_y):
             f"{type(X).__name__} and {type(right).__name__}."
         )
     _check_frames_order(method, X.index, right.index)
-    return pair_frame(X, right, left_prefix=left_prefix, right_prefix=right_prefix), None
+    return pair_frame(
+        X, right, left_prefix=left_prefix, right_prefix=right_prefix
+    ), None
 
 
 class PairTexts(dict):
@@ -316,15 +327,22 @@ def pair_texts(X, columns):
     for column in columns:
         values = X[column]
         if isinstance(values, pd.DataFrame):
-            raise ValueError(f"The pair frame has more than one column named {column!r}.")
+            raise ValueError(
+                f"The pair frame has more than one column named {column!r}."
+            )
         texts[column] = as_text(values)
     return PairTexts(texts, len(X))
 
 
 def _reordered(a, b):
     """Whether the indexes `a` and `b` hold the same unique labels in other orders."""
-    return (len(a) == len(b) and a.is_unique and b.is_unique and not a.equals(b)
-            and bool(a.isin(b).all()))
+    return (
+        len(a) == len(b)
+        and a.is_unique
+        and b.is_unique
+        and not a.equals(b)
+        and bool(a.isin(b).all())
+    )
 
 
 # The share of labels two indexes must have in common, some of them at other
@@ -370,7 +388,10 @@ def _check_y_order(method, name, index, y):
             "paired by position, not by label. If they were meant to be matched by "
             f"label, align them first (e.g. y.reindex({name}.index)); if the "
             "positions already match, pass y.to_numpy() or reset the indexes to "
-            "silence this warning.", UserWarning, stacklevel=4)
+            "silence this warning.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _check_frames_order(method, left, right):
@@ -389,7 +410,9 @@ def _check_frames_order(method, left, right):
             "position, not by label. If they were meant to be matched by label, "
             "align them first (e.g. X_right.reindex(X_left.index)); if the positions "
             "already match, reset the indexes to silence this warning.",
-            UserWarning, stacklevel=4)
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def as_text(values) -> np.ndarray:
@@ -408,8 +431,9 @@ def as_text(values) -> np.ndarray:
         # Columns of strings, the usual case, skip this loop over the values.
         text[present] = [_value_text(value) for value in text[present]]
     _check_unicode(text[present], getattr(values, "name", None))
-    blank = np.fromiter((not value or value.isspace() for value in text[present]), bool,
-                        len(present))
+    blank = np.fromiter(
+        (not value or value.isspace() for value in text[present]), bool, len(present)
+    )
     text[present[blank]] = None
     return text
 
@@ -458,8 +482,7 @@ def id_positions(table, ids, name):
     if (positions < 0).any():
         unknown = pd.unique(np.asarray(ids, dtype=object)[positions < 0])[:5].tolist()
         raise ValueError(
-            f"The blocker returned ids that are not index labels of {name}: "
-            f"{unknown}."
+            f"The blocker returned ids that are not index labels of {name}: {unknown}."
         )
     return positions
 
@@ -472,5 +495,6 @@ def pairs_at(left, left_pos, right, right_pos):
     """
     X = pair_frame(left.iloc[left_pos], right.iloc[right_pos])
     X.index = pd.MultiIndex.from_arrays(
-        [left.index[left_pos], right.index[right_pos]], names=PAIR_INDEX_NAMES)
+        [left.index[left_pos], right.index[right_pos]], names=PAIR_INDEX_NAMES
+    )
     return X

@@ -99,7 +99,9 @@ DATA_FILES = (CONFIG, MODEL, WEIGHTS, HISTORY)
 # present only when the model has one.
 PRIOR = "prior.skops"
 # The only type in a prior file beyond those skops trusts by default.
-_PRIOR_TYPES = frozenset({"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"})
+_PRIOR_TYPES = frozenset(
+    {"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"}
+)
 
 # Upper bounds on what load_files reads and parses, so that a crafted file
 # cannot make it allocate without limit. Each JSON file has a byte limit and a
@@ -138,8 +140,10 @@ _MAX_WEIGHTS_HEADER_BYTES = 16 << 20
 #: (``max_weights_bytes``): 1 GiB, four times a network of 256 MiB.
 MAX_WEIGHTS_BYTES = 1 << 30
 _LIMIT_REASONS = {
-    CONFIG: "a model's config.json", MODEL: "a model's model.json",
-    HISTORY: "a model's history.json", PRIOR: "a similarity prior",
+    CONFIG: "a model's config.json",
+    MODEL: "a model's model.json",
+    HISTORY: "a model's history.json",
+    PRIOR: "a similarity prior",
     WEIGHTS: "the weights of the network that model.json describes",
 }
 _WEIGHT_COPIES = 4
@@ -182,12 +186,21 @@ def encode_value(value, where):
     if isinstance(value, list):
         return [encode_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, tuple):
-        return {"__tuple__": [encode_value(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+        return {
+            "__tuple__": [encode_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        }
     if isinstance(value, dict):
-        return {"__dict__": [[encode_value(k, f"{where} key"), encode_value(v, f"{where}[{k!r}]")]
-                             for k, v in value.items()]}
-    if (isinstance(value, type) and issubclass(value, torch.optim.Optimizer)
-            and getattr(torch.optim, value.__name__, None) is value):
+        return {
+            "__dict__": [
+                [encode_value(k, f"{where} key"), encode_value(v, f"{where}[{k!r}]")]
+                for k, v in value.items()
+            ]
+        }
+    if (
+        isinstance(value, type)
+        and issubclass(value, torch.optim.Optimizer)
+        and getattr(torch.optim, value.__name__, None) is value
+    ):
         return {"__optimizer__": value.__name__}
     raise Unsupported(f"{where} = {value!r} is not plain data")
 
@@ -198,7 +211,7 @@ def decode_value(value, where):
     if isinstance(value, list):
         return [decode_value(v, where) for v in value]
     if isinstance(value, dict) and len(value) == 1:
-        (tag, content), = value.items()
+        ((tag, content),) = value.items()
         if tag == "__tuple__" and isinstance(content, list):
             return tuple(decode_value(v, where) for v in content)
         if tag == "__dict__" and isinstance(content, list):
@@ -215,9 +228,13 @@ def decode_value(value, where):
                 return out
         if tag == "__optimizer__" and isinstance(content, str):
             optimizer = getattr(torch.optim, content, None)
-            if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+            if isinstance(optimizer, type) and issubclass(
+                optimizer, torch.optim.Optimizer
+            ):
                 return optimizer
-            raise invalid(f"{where} names {content!r}, which is not a torch.optim optimizer")
+            raise invalid(
+                f"{where} names {content!r}, which is not a torch.optim optimizer"
+            )
     raise invalid(f"{where} holds an unexpected value {short(value)}")
 
 
@@ -244,9 +261,11 @@ def expect_keys(obj, keys, where, optional=()):
 def encode_classes(classes):
     """``classes_`` as JSON data: their NumPy dtype and their values."""
     classes = np.asarray(classes)
-    message = (f"Cannot save the model as plain data: the class labels have dtype "
-               f"{classes.dtype}; save() writes labels that are strings, numbers or "
-               "booleans. Fit with such labels, or save the model with pickle/joblib.")
+    message = (
+        f"Cannot save the model as plain data: the class labels have dtype "
+        f"{classes.dtype}; save() writes labels that are strings, numbers or "
+        "booleans. Fit with such labels, or save the model with pickle/joblib."
+    )
     if classes.dtype.kind not in _CLASS_DTYPE_KINDS:
         raise ValueError(message)
     try:
@@ -255,8 +274,10 @@ def encode_classes(classes):
         raise ValueError(message) from None
     if not all(isinstance(v, _JSON_SCALARS) for v in values):
         raise ValueError(message)
-    return {"dtype": classes.dtype.str if classes.dtype.kind != "O" else "object",
-            "values": values}
+    return {
+        "dtype": classes.dtype.str if classes.dtype.kind != "O" else "object",
+        "values": values,
+    }
 
 
 def decode_classes(saved):
@@ -279,7 +300,9 @@ def decode_classes(saved):
         classes = np.empty(len(values), dtype=dtype)
         classes[:] = values
     except (TypeError, ValueError, OverflowError):
-        raise invalid(f"the classes {short(values)} do not fit the dtype {dtype}") from None
+        raise invalid(
+            f"the classes {short(values)} do not fit the dtype {dtype}"
+        ) from None
     if classes.tolist() != values or len(set(values)) != len(values):
         raise invalid(f"the classes {short(values)} are not distinct values of {dtype}")
     return classes
@@ -325,8 +348,10 @@ def save_files(path, *, config, model, tensors, history, prior=None):
         "format_version": FORMAT_VERSION,
         "skrecordpair_version": __version__,
         "torch_version": torch.__version__,
-        "files": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-                  for name, data in files.items()},
+        "files": {
+            name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            for name, data in files.items()
+        },
     }
     files[MANIFEST] = dump_json(manifest)
     if path.suffix.lower() == ".zip":
@@ -346,8 +371,15 @@ def _save_zip(files, path):
         with os.fdopen(fd, "wb") as f:
             with zipfile.ZipFile(f, "w") as archive:
                 for name, data in files.items():
-                    archive.writestr(name, data, compress_type=(
-                        zipfile.ZIP_STORED if name == WEIGHTS else zipfile.ZIP_DEFLATED))
+                    archive.writestr(
+                        name,
+                        data,
+                        compress_type=(
+                            zipfile.ZIP_STORED
+                            if name == WEIGHTS
+                            else zipfile.ZIP_DEFLATED
+                        ),
+                    )
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
@@ -367,7 +399,9 @@ def _save_directory(files, path):
         path = Path(os.path.realpath(path))
     _check_target_directory(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp = Path(
+        tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    )
     try:
         for name, data in files.items():
             _write_new_file(tmp / name, data)
@@ -395,8 +429,11 @@ def _check_target_directory(path):
     names = sorted(os.listdir(path))
     if not names:
         return
-    foreign = [n for n in names if n not in _SAVED_NAMES
-               or not stat.S_ISREG(os.lstat(path / n).st_mode)]
+    foreign = [
+        n
+        for n in names
+        if n not in _SAVED_NAMES or not stat.S_ISREG(os.lstat(path / n).st_mode)
+    ]
     if MANIFEST not in names:
         foreign = names
     why = "" if MANIFEST in names else f" and no {MANIFEST}"
@@ -470,8 +507,10 @@ def _swap_in(new, path):
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return
-    raise OSError(f"Cannot move the saved model into {path}: other saves to the same "
-                  "path kept replacing it.")
+    raise OSError(
+        f"Cannot move the saved model into {path}: other saves to the same "
+        "path kept replacing it."
+    )
 
 
 _RENAME_EXCHANGE = 2
@@ -485,11 +524,21 @@ def _exchange(a, b):
     renameat2 = _renameat2()
     if renameat2 is None:
         return False
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b),
-                 _RENAME_EXCHANGE) == 0:
+    if (
+        renameat2(
+            _AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE
+        )
+        == 0
+    ):
         return True
     err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EPERM):
+    if err in (
+        errno.ENOSYS,
+        errno.EINVAL,
+        errno.EOPNOTSUPP,
+        errno.ENOTSUP,
+        errno.EPERM,
+    ):
         return False  # the kernel or the file system cannot exchange
     raise OSError(err, os.strerror(err), os.fspath(b))
 
@@ -501,8 +550,13 @@ def _renameat2():
         function = libc.renameat2  # glibc 2.28 and later
     except (OSError, AttributeError):
         return None
-    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                         ctypes.c_uint]
+    function.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
     function.restype = ctypes.c_int
     return function
 
@@ -595,10 +649,13 @@ def load_files(path, rebuild, *, max_weights_bytes=None):
                     f"No saved model at {path}, but a save to it was interrupted "
                     f"or is in progress: {', '.join(p.name for p in left[:3])} beside "
                     "it hold(s) saved models ('.old': the previous one, '.tmp': the "
-                    f"new one). Rename one of them to {path.name} to load it.") from None
+                    f"new one). Rename one of them to {path.name} to load it."
+                ) from None
         time.sleep(0.02 * (attempt + 1))
-    raise ValueError(f"Cannot read the model at {path}: other saves kept replacing it "
-                     "while it was read; try again.")
+    raise ValueError(
+        f"Cannot read the model at {path}: other saves kept replacing it "
+        "while it was read; try again."
+    )
 
 
 def _load(reader, rebuild, max_weights, version):
@@ -614,9 +671,13 @@ def _load(reader, rebuild, max_weights, version):
         raise ValueError(
             f"Invalid saved model: {WEIGHTS} is recorded as {entries[WEIGHTS]['bytes']} "
             f"bytes; load reads at most {max_weights} bytes of weights. If you trust "
-            "this model, pass a larger load(..., max_weights_bytes=...).")
-    files = {name: reader.read(name, entries[name], _FILE_LIMITS[name])
-             for name in (CONFIG, MODEL, HISTORY, PRIOR) if name in entries}
+            "this model, pass a larger load(..., max_weights_bytes=...)."
+        )
+    files = {
+        name: reader.read(name, entries[name], _FILE_LIMITS[name])
+        for name in (CONFIG, MODEL, HISTORY, PRIOR)
+        if name in entries
+    }
     where = f"(saved by skrecordpair {saved_version}, loaded by skrecordpair {version})"
 
     def read_weights(limit):
@@ -628,12 +689,18 @@ def _load(reader, rebuild, max_weights, version):
         model = parse_json(files.pop(MODEL), MODEL)
         history = parse_json(files.pop(HISTORY), HISTORY)
         prior = files.pop(PRIOR, None)
-        return rebuild(config, model, history, read_weights,
-                       None if prior is None else _load_prior(prior),
-                       format_version=manifest["format_version"])
+        return rebuild(
+            config,
+            model,
+            history,
+            read_weights,
+            None if prior is None else _load_prior(prior),
+            format_version=manifest["format_version"],
+        )
     except RecursionError:
-        raise ValueError(f"Invalid saved model: values nested too deeply {where}.") \
-            from None
+        raise ValueError(
+            f"Invalid saved model: values nested too deeply {where}."
+        ) from None
     except ValueError as exc:
         raise ValueError(f"{exc} {where}") from None
 
@@ -641,10 +708,15 @@ def _load(reader, rebuild, max_weights, version):
 def _check_max_weights_bytes(value):
     if value is None:
         return MAX_WEIGHTS_BYTES
-    if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            and value > 0):
-        raise ValueError(f"max_weights_bytes must be a positive integer (a number of "
-                         f"bytes) or None; got {short(value)}.")
+    if not (
+        isinstance(value, (int, np.integer))
+        and not isinstance(value, bool)
+        and value > 0
+    ):
+        raise ValueError(
+            f"max_weights_bytes must be a positive integer (a number of "
+            f"bytes) or None; got {short(value)}."
+        )
     return int(value)
 
 
@@ -659,9 +731,14 @@ class _Missing(Exception):
 def _interrupted_saves(path):
     """Hidden directories that a save to `path` left beside it, newest first."""
     try:
-        found = [p for p in path.parent.iterdir()
-                 if p.name.startswith(f".{path.name}.") and p.suffix in (".old", ".tmp")
-                 and p.is_dir() and not p.is_symlink()]
+        found = [
+            p
+            for p in path.parent.iterdir()
+            if p.name.startswith(f".{path.name}.")
+            and p.suffix in (".old", ".tmp")
+            and p.is_dir()
+            and not p.is_symlink()
+        ]
     except OSError:
         return []
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
@@ -689,7 +766,9 @@ class _Reader:
             try:
                 self.archive = zipfile.ZipFile(path)
             except (zipfile.BadZipFile, OSError) as exc:
-                raise ValueError(f"{path} is not a readable zip archive: {exc}.") from None
+                raise ValueError(
+                    f"{path} is not a readable zip archive: {exc}."
+                ) from None
         else:
             raise ValueError(
                 f"{path} is neither a directory written by save() nor a zip "
@@ -769,7 +848,9 @@ class _Reader:
                 f"Invalid saved model: {name} is missing from {self.path}."
             ) from None
         except (OSError, zipfile.BadZipFile, EOFError, RuntimeError) as exc:
-            raise ValueError(f"Invalid saved model: cannot read {name}: {exc}.") from None
+            raise ValueError(
+                f"Invalid saved model: cannot read {name}: {exc}."
+            ) from None
 
     def _replaced(self):
         """Whether the directory being read is no longer the one at the path."""
@@ -789,8 +870,10 @@ class _Reader:
             fd = os.open(name, flags, dir_fd=self.dir_fd)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise ValueError(f"Invalid saved model: {name} is a symbolic link; a "
-                                 "saved model holds regular files only.") from None
+                raise ValueError(
+                    f"Invalid saved model: {name} is a symbolic link; a "
+                    "saved model holds regular files only."
+                ) from None
             raise
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
@@ -805,7 +888,8 @@ def _check_zip_method(info, where):
             f"Invalid saved model: {where} is compressed with zip method "
             f"{info.compress_type} (e.g. bzip2 or LZMA); a saved model's archive "
             f"holds {' or '.join(_ZIP_METHODS.values())} members only (zip it again "
-            "with the default method, or load the directory).")
+            "with the default method, or load the directory)."
+        )
 
 
 def _check_size(name, actual, expected):
@@ -817,8 +901,10 @@ def _check_size(name, actual, expected):
 
 
 def _too_large(name, size, limit, what):
-    return ValueError(f"Invalid saved model: {name} is recorded as {size} bytes; "
-                      f"{what} takes at most {limit} bytes.")
+    return ValueError(
+        f"Invalid saved model: {name} is recorded as {size} bytes; "
+        f"{what} takes at most {limit} bytes."
+    )
 
 
 def parse_json(data, name, max_values=None):
@@ -833,12 +919,16 @@ def parse_json(data, name, max_values=None):
         max_values = _VALUE_LIMITS[name]
     values = _json_values(data)
     if values > max_values:
-        raise invalid(f"{name} holds up to {values} JSON values; {short(name)} takes at "
-                      f"most {max_values}")
+        raise invalid(
+            f"{name} holds up to {values} JSON values; {short(name)} takes at "
+            f"most {max_values}"
+        )
     try:
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ValueError(f"Invalid saved model: {name} is not valid JSON ({exc}).") from None
+        raise ValueError(
+            f"Invalid saved model: {name} is not valid JSON ({exc})."
+        ) from None
 
 
 def _json_values(data):
@@ -869,15 +959,22 @@ def _check_manifest(manifest, version):
             f"skrecordpair {version} reads format versions up to {FORMAT_VERSION}. "
             f"Upgrade skrecordpair (to {saved} or later) to load it."
         )
-    expect_keys(manifest, ("format", "format_version", "skrecordpair_version",
-                            "files"), MANIFEST, optional=("torch_version",))
+    expect_keys(
+        manifest,
+        ("format", "format_version", "skrecordpair_version", "files"),
+        MANIFEST,
+        optional=("torch_version",),
+    )
     files = manifest["files"]
     expect_keys(files, DATA_FILES, f"{MANIFEST} 'files'", optional=(PRIOR,))
     for name, entry in files.items():
         expect_keys(entry, ("bytes", "sha256"), f"{MANIFEST} entry {name!r}")
         size, digest = entry["bytes"], entry["sha256"]
-        if not (isinstance(size, int) and not isinstance(size, bool)
-                and 0 <= size <= _MAX_FILE_BYTES):
+        if not (
+            isinstance(size, int)
+            and not isinstance(size, bool)
+            and 0 <= size <= _MAX_FILE_BYTES
+        ):
             raise invalid(f"{MANIFEST} records an invalid size for {name}")
         if not (isinstance(digest, str) and len(digest) == 64):
             raise invalid(f"{MANIFEST} records an invalid checksum for {name}")
@@ -899,13 +996,14 @@ def _load_prior(data):
     import skops.io
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-
     _check_prior_members(data)
     try:
         untrusted = set(skops.io.get_untrusted_types(data=data))
         if untrusted - _PRIOR_TYPES:
-            raise invalid(f"{PRIOR} holds types that a similarity prior does not "
-                           f"use: {sorted(untrusted - _PRIOR_TYPES)[:5]}")
+            raise invalid(
+                f"{PRIOR} holds types that a similarity prior does not "
+                f"use: {sorted(untrusted - _PRIOR_TYPES)[:5]}"
+            )
         prior = skops.io.loads(data, trusted=sorted(untrusted))
     except ValueError:
         raise
@@ -934,25 +1032,31 @@ def _check_prior_members(data):
                 _check_zip_method(info, f"{PRIOR} member {short(info.filename)}")
                 total += info.file_size
                 if total > limit:
-                    raise invalid(f"{PRIOR} holds a member {short(info.filename)} of "
-                                  f"{info.file_size} bytes uncompressed, {total} bytes "
-                                  "with the ones before it; a similarity prior takes at "
-                                  f"most {limit} bytes")
+                    raise invalid(
+                        f"{PRIOR} holds a member {short(info.filename)} of "
+                        f"{info.file_size} bytes uncompressed, {total} bytes "
+                        "with the ones before it; a similarity prior takes at "
+                        f"most {limit} bytes"
+                    )
             try:
                 info = archive.getinfo(_PRIOR_SCHEMA)
             except KeyError:
                 raise invalid(f"{PRIOR} has no {_PRIOR_SCHEMA}") from None
             if info.file_size > _PRIOR_SCHEMA_BYTES:
-                raise invalid(f"{where} is {info.file_size} bytes uncompressed; the schema "
-                              f"of a similarity prior takes at most {_PRIOR_SCHEMA_BYTES}")
+                raise invalid(
+                    f"{where} is {info.file_size} bytes uncompressed; the schema "
+                    f"of a similarity prior takes at most {_PRIOR_SCHEMA_BYTES}"
+                )
             with archive.open(info) as f:
                 schema = f.read(_PRIOR_SCHEMA_BYTES + 1)
     except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
         raise invalid(f"{PRIOR} is not a skops file: {exc}") from None
     values = _json_values(schema)
     if values > _VALUE_LIMITS[where]:
-        raise invalid(f"{where} holds up to {values} JSON values; the schema of a "
-                      f"similarity prior takes at most {_VALUE_LIMITS[where]}")
+        raise invalid(
+            f"{where} holds up to {values} JSON values; the schema of a "
+            f"similarity prior takes at most {_VALUE_LIMITS[where]}"
+        )
 
 
 # ------------------------------------------------------------------- tensors
@@ -961,17 +1065,26 @@ def _check_prior_members(data):
 # safetensors' dtype names, for the header check that comes before any tensor is
 # loaded (the names a module's state can use).
 SAFETENSORS_DTYPES = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
-    "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32,
-    "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
 }
 
 
 def safetensors_header(data):
     """The safetensors header (name -> dtype and shape), parsed without the tensors."""
+
     def refuse(why):
-        return ValueError(f"Invalid saved model: {WEIGHTS} is not a valid safetensors "
-                          f"file ({why}).")
+        return ValueError(
+            f"Invalid saved model: {WEIGHTS} is not a valid safetensors file ({why})."
+        )
 
     if len(data) < 8:
         raise refuse("shorter than its header")
@@ -979,13 +1092,17 @@ def safetensors_header(data):
     if length > len(data) - 8:
         raise refuse(f"its header claims {length} bytes")
     if length > _MAX_WEIGHTS_HEADER_BYTES:
-        raise refuse(f"its header has {length} bytes; a network's takes at most "
-                     f"{_MAX_WEIGHTS_HEADER_BYTES}")
-    text = data[8:8 + length]
+        raise refuse(
+            f"its header has {length} bytes; a network's takes at most "
+            f"{_MAX_WEIGHTS_HEADER_BYTES}"
+        )
+    text = data[8 : 8 + length]
     where = "the weights' header"
     if _json_values(text) > _VALUE_LIMITS[where]:
-        raise refuse(f"its header holds up to {_json_values(text)} JSON values; a "
-                     f"network's takes at most {_VALUE_LIMITS[where]}")
+        raise refuse(
+            f"its header holds up to {_json_values(text)} JSON values; a "
+            f"network's takes at most {_VALUE_LIMITS[where]}"
+        )
     try:
         header = json.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -994,9 +1111,12 @@ def safetensors_header(data):
         raise refuse("its header is not a JSON object")
     header.pop("__metadata__", None)
     for name, entry in header.items():
-        if not (isinstance(entry, dict) and isinstance(entry.get("dtype"), str)
-                and isinstance(entry.get("shape"), list)
-                and all(isinstance(n, int) and n >= 0 for n in entry["shape"])):
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("dtype"), str)
+            and isinstance(entry.get("shape"), list)
+            and all(isinstance(n, int) and n >= 0 for n in entry["shape"])
+        ):
             raise refuse(f"invalid header entry {short(name)}")
     return header
 
@@ -1008,7 +1128,8 @@ def check_tensor(name, tensor, shape, dtype):
         raise invalid(
             f"{name} has shape {tuple(tensor.shape)} and dtype {tensor.dtype}; the model "
             f"expects shape {tuple(shape)} and "
-            f"{'a floating-point dtype' if dtype is None else f'dtype {dtype}'}")
+            f"{'a floating-point dtype' if dtype is None else f'dtype {dtype}'}"
+        )
     check_finite(name, tensor)
 
 
@@ -1025,5 +1146,7 @@ def weights_limit(tensors):
     ``max_weights_bytes``) that ``load_files`` applies before reading: the
     network is described by the file, so its size is the file's choice.
     """
-    return _WEIGHT_COPIES * sum(t.numel() * t.element_size() for t in tensors) \
+    return (
+        _WEIGHT_COPIES * sum(t.numel() * t.element_size() for t in tensors)
         + _WEIGHTS_SLACK
+    )

@@ -50,8 +50,13 @@ class Progress:
             return _NoBar()
         import tqdm
 
-        return tqdm.tqdm(total=total, desc=f"[{self.name}] {description}", unit=unit,
-                         unit_scale=total >= 10_000, mininterval=0.5)
+        return tqdm.tqdm(
+            total=total,
+            desc=f"[{self.name}] {description}",
+            unit=unit,
+            unit_scale=total >= 10_000,
+            mininterval=0.5,
+        )
 
 
 class _NoBar:
@@ -85,9 +90,11 @@ def count(n):
 # ---------------------------------------------------------- id-like columns
 def looks_like_id(name):
     """Whether a column name reads as an identifier: ``id``, ``*_id``, ``*ID``."""
-    return isinstance(name, str) and (name.lower() == "id"
-                                      or name.lower().endswith(("_id", "-id", " id"))
-                                      or name.endswith(("ID", "Id")))
+    return isinstance(name, str) and (
+        name.lower() == "id"
+        or name.lower().endswith(("_id", "-id", " id"))
+        or name.endswith(("ID", "Id"))
+    )
 
 
 def id_column_message(column, caller, why):

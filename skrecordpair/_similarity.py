@@ -33,12 +33,20 @@ _FUZZY_SCORERS = (
     ("levenshtein", Levenshtein.normalized_similarity, 1.0),
 )
 _SIMILARITIES = tuple(name for name, _, _ in _FUZZY_SCORERS) + (
-    "jaccard", "code_jaccard", "tfidf_cosine", "char_tfidf_cosine")
+    "jaccard",
+    "code_jaccard",
+    "tfidf_cosine",
+    "char_tfidf_cosine",
+)
 # Whether a value's words, and its character 3-grams, occur anywhere in the
 # other record: a brand or a model number given in another field there (the
 # title, a description), maybe written differently ("r39-00292", "r3900292").
-_CONTAINMENTS = ("left_in_right_record", "right_in_left_record",
-                 "left_chars_in_right_record", "right_chars_in_left_record")
+_CONTAINMENTS = (
+    "left_in_right_record",
+    "right_in_left_record",
+    "left_chars_in_right_record",
+    "right_chars_in_left_record",
+)
 _FLAGS = ("left_missing", "right_missing")
 # One code point in a character n-gram's code (see _char_ngrams).
 _CODE_POINT_MASK = (1 << 21) - 1
@@ -220,7 +228,11 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         "numeric_fields": "no_validation",  # checked against the fields in fit
         "lowercase": ["boolean"],
         "max_length": [POSITIVE],
-        "n_jobs": [Interval(numbers.Integral, None, -1, closed="right"), POSITIVE, None],
+        "n_jobs": [
+            Interval(numbers.Integral, None, -1, closed="right"),
+            POSITIVE,
+            None,
+        ],
     }
 
     def __init__(
@@ -265,8 +277,12 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         )
         texts = pair_texts(X, [c for f in self.fields_ for c in f.columns])
         self.numeric_fields_ = self._resolve_numeric_fields(texts)
-        self.tfidf_ = fit_tfidf(texts, self._field_plan(), lowercase=self.lowercase,
-                                max_length=self.max_length)
+        self.tfidf_ = fit_tfidf(
+            texts,
+            self._field_plan(),
+            lowercase=self.lowercase,
+            max_length=self.max_length,
+        )
         return self
 
     def _resolve_numeric_fields(self, texts):
@@ -321,15 +337,21 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         _check_pair_frame(X, "transform")
-        require_columns([str(c) for c in X.columns],
-                        [c for field in self.fields_ for c in field.columns],
-                        "The pair frame passed to SimilarityFeatures.transform() (the "
-                        "columns used during fit)")
+        require_columns(
+            [str(c) for c in X.columns],
+            [c for field in self.fields_ for c in field.columns],
+            "The pair frame passed to SimilarityFeatures.transform() (the "
+            "columns used during fit)",
+        )
         validate_data(self, X, skip_check_array=True, reset=False)
-        return pair_similarities(X, self._field_plan(), self.tfidf_,
-                                 lowercase=self.lowercase,
-                                 max_length=self.max_length,
-                                 workers=effective_n_jobs(self.n_jobs))
+        return pair_similarities(
+            X,
+            self._field_plan(),
+            self.tfidf_,
+            lowercase=self.lowercase,
+            max_length=self.max_length,
+            workers=effective_n_jobs(self.n_jobs),
+        )
 
     def get_feature_names_out(self, input_features=None):
         """Get the output feature names.
@@ -372,8 +394,9 @@ class SimilarityFeatures(TransformerMixin, BaseEstimator):
         return tags
 
 
-class FieldFeatures(Sides, namedtuple("FieldFeatures",
-                                      ["name", "left", "right", "features"])):
+class FieldFeatures(
+    Sides, namedtuple("FieldFeatures", ["name", "left", "right", "features"])
+):
     """A field and the names of its similarity features, in output order."""
 
     __slots__ = ()
@@ -441,8 +464,13 @@ _TFIDF_SETTINGS = {
 
 
 def _tfidf_vectorizer(feature, vocabulary=None):
-    return TfidfVectorizer(lowercase=False, sublinear_tf=True, dtype=np.float64,
-                           vocabulary=vocabulary, **_TFIDF_SETTINGS[feature])
+    return TfidfVectorizer(
+        lowercase=False,
+        sublinear_tf=True,
+        dtype=np.float64,
+        vocabulary=vocabulary,
+        **_TFIDF_SETTINGS[feature],
+    )
 
 
 def fit_tfidf(X, plan, *, lowercase=True, max_length=1000):
@@ -458,12 +486,18 @@ def fit_tfidf(X, plan, *, lowercase=True, max_length=1000):
         None when the values hold no token (the feature is then NaN).
     """
     tfidf = {}
-    texts = pair_texts(X, [c for field in plan if field.two_sided for c in field.columns])
+    texts = pair_texts(
+        X, [c for field in plan if field.two_sided for c in field.columns]
+    )
     for field in plan:
         if not set(_TFIDF_SETTINGS) <= set(field.features):
             continue
-        values = np.concatenate([_column_text(texts, column, max_length)
-                                 for column in (field.left, field.right)])
+        values = np.concatenate(
+            [
+                _column_text(texts, column, max_length)
+                for column in (field.left, field.right)
+            ]
+        )
         values = values[~pd.isna(values)]
         values = _lower(values) if lowercase else list(values)
         tfidf[field.name] = {}
@@ -477,11 +511,18 @@ def fit_tfidf(X, plan, *, lowercase=True, max_length=1000):
 
 def tfidf_state(tfidf):
     """The fitted TF-IDF weights as plain data (JSON): vocabulary and idf."""
-    return {name: {feature: None if v is None else
-                   {"vocabulary": {str(k): int(i) for k, i in v.vocabulary_.items()},
-                    "idf": v.idf_.tolist()}
-                   for feature, v in vectorizers.items()}
-            for name, vectorizers in tfidf.items()}
+    return {
+        name: {
+            feature: None
+            if v is None
+            else {
+                "vocabulary": {str(k): int(i) for k, i in v.vocabulary_.items()},
+                "idf": v.idf_.tolist(),
+            }
+            for feature, v in vectorizers.items()
+        }
+        for name, vectorizers in tfidf.items()
+    }
 
 
 def tfidf_from_state(state):
@@ -489,19 +530,29 @@ def tfidf_from_state(state):
     tfidf = {}
     for name, vectorizers in state.items():
         if set(vectorizers) != set(_TFIDF_SETTINGS):
-            raise ValueError(f"field {name!r} must have the TF-IDF features "
-                             f"{sorted(_TFIDF_SETTINGS)}; got {sorted(vectorizers)}")
+            raise ValueError(
+                f"field {name!r} must have the TF-IDF features "
+                f"{sorted(_TFIDF_SETTINGS)}; got {sorted(vectorizers)}"
+            )
         tfidf[name] = {}
         for feature, saved in vectorizers.items():
             if saved is None:
                 tfidf[name][feature] = None
                 continue
-            vocabulary, idf = saved["vocabulary"], np.asarray(saved["idf"], dtype=np.float64)
-            if not (isinstance(vocabulary, dict) and idf.shape == (len(vocabulary),)
-                    and np.isfinite(idf).all()
-                    and sorted(vocabulary.values()) == list(range(len(vocabulary)))):
-                raise ValueError(f"the {feature} weights of field {name!r} need a "
-                                 "vocabulary numbered 0..n-1 and n finite idf values")
+            vocabulary, idf = (
+                saved["vocabulary"],
+                np.asarray(saved["idf"], dtype=np.float64),
+            )
+            if not (
+                isinstance(vocabulary, dict)
+                and idf.shape == (len(vocabulary),)
+                and np.isfinite(idf).all()
+                and sorted(vocabulary.values()) == list(range(len(vocabulary)))
+            ):
+                raise ValueError(
+                    f"the {feature} weights of field {name!r} need a "
+                    "vocabulary numbered 0..n-1 and n finite idf values"
+                )
             vectorizer = _tfidf_vectorizer(feature, vocabulary)
             vectorizer.idf_ = idf
             tfidf[name][feature] = vectorizer
@@ -515,17 +566,25 @@ def pair_similarities(X, plan, tfidf, *, lowercase=True, max_length=1000, worker
     `plan` comes from `field_plan`, `tfidf` from `fit_tfidf`.
     """
     texts = pair_texts(X, [c for field in plan for c in field.columns])
-    values = _PairValues([_column_text(texts, column, max_length)
-                          for field in plan for column in (field.left, field.right)],
-                         lowercase)
-    blocks = [_field_features(values, 2 * i, 2 * i + 1, field.features,
-                              tfidf.get(field.name), workers)
-              for i, field in enumerate(plan)]
+    values = _PairValues(
+        [
+            _column_text(texts, column, max_length)
+            for field in plan
+            for column in (field.left, field.right)
+        ],
+        lowercase,
+    )
+    blocks = [
+        _field_features(
+            values, 2 * i, 2 * i + 1, field.features, tfidf.get(field.name), workers
+        )
+        for i, field in enumerate(plan)
+    ]
     if any(_CONTAINMENTS[0] in field.features for field in plan):
         for block, field, shares in zip(blocks, plan, _record_shares(values)):
             if _CONTAINMENTS[0] in field.features:
                 start = field.features.index(_CONTAINMENTS[0])
-                block[:, start:start + len(_CONTAINMENTS)] = shares
+                block[:, start : start + len(_CONTAINMENTS)] = shares
     return np.hstack(blocks) if blocks else np.empty((texts.n_pairs, 0))
 
 
@@ -543,15 +602,17 @@ class _PairValues:
     def __init__(self, columns, lowercase):
         self.n_pairs = len(columns[0]) if columns else 0
         raw_codes, raw = pd.factorize(
-            np.concatenate(columns) if columns else np.empty(0, dtype=object))
+            np.concatenate(columns) if columns else np.empty(0, dtype=object)
+        )
         text = _lower(raw) if lowercase else list(raw)
         # Values equal once lower-cased are one value: their similarities are
         # those of equal strings, exactly.
         text_codes, text = pd.factorize(pd.Series(text, dtype=object))
         self.text = np.asarray(text, dtype=object)
         # A missing value (-1) picks the appended -1, even when no value is present.
-        self.codes = np.append(text_codes, -1)[raw_codes].reshape(len(columns),
-                                                                  self.n_pairs)
+        self.codes = np.append(text_codes, -1)[raw_codes].reshape(
+            len(columns), self.n_pairs
+        )
         self._raw_codes = raw_codes.reshape(len(columns), self.n_pairs)
         self._raw = raw
 
@@ -580,8 +641,9 @@ class _PairValues:
     def code_words(self):
         """Which words hold a digit: codes such as model numbers and years."""
         _, words = self.word_counts
-        return np.fromiter((any(map(str.isdigit, word)) for word in words),
-                           bool, len(words))
+        return np.fromiter(
+            (any(map(str.isdigit, word)) for word in words), bool, len(words)
+        )
 
     @cached_property
     def char_sets(self):
@@ -589,8 +651,10 @@ class _PairValues:
         holds, binary CSR (spaces and punctuation dropped first)."""
         doc, codes = _char_ngrams(self.text, 3, keep=str.isalnum)
         gram_ids, grams = pd.factorize(codes)
-        held = sp.csr_matrix((np.ones(len(gram_ids)), (doc, gram_ids)),
-                             shape=(len(self.text), len(grams)))
+        held = sp.csr_matrix(
+            (np.ones(len(gram_ids)), (doc, gram_ids)),
+            shape=(len(self.text), len(grams)),
+        )
         held.sum_duplicates()
         held.data[:] = 1.0
         return held
@@ -618,8 +682,10 @@ def _record_shares(values):
         left_record = sum(rows[0::2]) > 0
         right_record = sum(rows[1::2]) > 0
         for field, (left, right) in enumerate(zip(rows[0::2], rows[1::2])):
-            shares[field] += [_share_found(left, right_record),
-                              _share_found(right, left_record)]
+            shares[field] += [
+                _share_found(left, right_record),
+                _share_found(right, left_record),
+            ]
     return [np.column_stack(field) for field in shares]
 
 
@@ -652,10 +718,11 @@ def _field_features(values, left_column, right_column, features, tfidf, workers)
         )
         out[both, column[name]] = scores * scale
     out[both, column["jaccard"]], out[both, column["code_jaccard"]] = _jaccard(
-        values.word_sets[left], values.word_sets[right], values.code_words)
+        values.word_sets[left], values.word_sets[right], values.code_words
+    )
     # The TF-IDF vectors of this field's distinct values only.
     distinct, pair_rows = np.unique(np.concatenate([left, right]), return_inverse=True)
-    left_rows, right_rows = pair_rows[:len(left)], pair_rows[len(left):]
+    left_rows, right_rows = pair_rows[: len(left)], pair_rows[len(left) :]
     for feature, vectorizer in tfidf.items():
         if vectorizer is None:
             continue
@@ -663,12 +730,16 @@ def _field_features(values, left_column, right_column, features, tfidf, workers)
             counts = _char_ngram_counts(values.text[distinct], vectorizer.vocabulary_)
         else:
             word_counts, words = values.word_counts
-            counts = _in_vocabulary(word_counts[distinct], words, vectorizer.vocabulary_)
+            counts = _in_vocabulary(
+                word_counts[distinct], words, vectorizer.vocabulary_
+            )
         out[both, column[feature]] = _tfidf_cosine(
-            _tfidf_weights(counts, vectorizer.idf_), left_rows, right_rows)
+            _tfidf_weights(counts, vectorizer.idf_), left_rows, right_rows
+        )
     if "num_rel_diff" in features:
         out[:, column["num_rel_diff"]] = _relative_difference(
-            values.numbers(left_column), values.numbers(right_column))
+            values.numbers(left_column), values.numbers(right_column)
+        )
     return out
 
 
@@ -687,7 +758,9 @@ def _column_text(texts, column, max_length):
     if column is None:
         return np.full(texts.n_pairs, None, dtype=object)
     text = texts[column]
-    long = np.fromiter((t is not None and len(t) > max_length for t in text), bool, len(text))
+    long = np.fromiter(
+        (t is not None and len(t) > max_length for t in text), bool, len(text)
+    )
     if long.any():
         text = text.copy()
         text[long] = [t[:max_length] for t in text[long]]
@@ -705,13 +778,18 @@ def _word_counts(docs):
     lowercase=False)``, from one regex pass per value and array operations
     rather than scikit-learn's Python loop over the tokens.
     """
-    tokens = pd.Series(docs, dtype=object).reset_index(drop=True).str.findall(
-        _WORD_PATTERN).explode()
+    tokens = (
+        pd.Series(docs, dtype=object)
+        .reset_index(drop=True)
+        .str.findall(_WORD_PATTERN)
+        .explode()
+    )
     tokens = tokens[tokens.notna()]
     word_ids, words = pd.factorize(tokens, sort=True)
     counts = sp.csr_matrix(
         (np.ones(len(word_ids)), (tokens.index.to_numpy(), word_ids)),
-        shape=(len(docs), len(words)))
+        shape=(len(docs), len(words)),
+    )
     counts.sum_duplicates()
     return counts, np.asarray(words, dtype=object)
 
@@ -752,13 +830,16 @@ def _in_vocabulary(counts, words, vocabulary):
     counts = counts.tocsr()
     used = np.unique(counts.indices)  # look up only the words these rows hold
     target = np.full(len(words), -1, dtype=np.int64)
-    target[used] = np.fromiter((vocabulary.get(w, -1) for w in words[used]), np.int64,
-                               len(used))
+    target[used] = np.fromiter(
+        (vocabulary.get(w, -1) for w in words[used]), np.int64, len(used)
+    )
     columns = target[counts.indices]
     known = columns >= 0
     rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
-    return sp.csr_matrix((counts.data[known], (rows[known], columns[known])),
-                         shape=(counts.shape[0], len(vocabulary)))
+    return sp.csr_matrix(
+        (counts.data[known], (rows[known], columns[known])),
+        shape=(counts.shape[0], len(vocabulary)),
+    )
 
 
 def _char_ngram_counts(docs, vocabulary):
@@ -784,8 +865,10 @@ def _char_ngram_counts(docs, vocabulary):
     # A hash lookup: a binary search of a million unsorted codes misses the cache.
     slot = pd.Index(known).get_indexer(codes)
     hit = slot >= 0
-    return sp.csr_matrix((np.ones(hit.sum()), (doc[hit], columns[slot[hit]])),
-                         shape=(len(docs), len(vocabulary)))
+    return sp.csr_matrix(
+        (np.ones(hit.sum()), (doc[hit], columns[slot[hit]])),
+        shape=(len(docs), len(vocabulary)),
+    )
 
 
 def _char_ngrams(docs, n, keep=None, spaces=False):
@@ -803,13 +886,14 @@ def _char_ngrams(docs, n, keep=None, spaces=False):
     if keep is not None:
         kept = map_characters(points, keep, bool)
         points = points[kept]
-        lengths = np.bincount(np.repeat(np.arange(len(docs)), lengths)[kept],
-                              minlength=len(docs))
+        lengths = np.bincount(
+            np.repeat(np.arange(len(docs)), lengths)[kept], minlength=len(docs)
+        )
     points = points.astype(np.int64)
     m = max(len(points) - n + 1, 0)
     codes = np.zeros(m, dtype=np.int64)
     for k in range(n):
-        codes = (codes << 21) | points[k:k + m]
+        codes = (codes << 21) | points[k : k + m]
     # The n-gram starting at a character counts if it ends within that
     # character's doc.
     doc, position = (a[:m] for a in row_positions(lengths))
@@ -833,9 +917,12 @@ def _tfidf_cosine(vectors, left, right):
     of `vectors`; NaN where one has no known token."""
     left_vectors, right_vectors = vectors[left], vectors[right]
     cosine = np.minimum(
-        np.asarray(left_vectors.multiply(right_vectors).sum(axis=1)).ravel(), 1.0)
+        np.asarray(left_vectors.multiply(right_vectors).sum(axis=1)).ravel(), 1.0
+    )
     cosine[left == right] = 1.0  # exactly, not up to rounding
-    cosine[(left_vectors.getnnz(axis=1) == 0) | (right_vectors.getnnz(axis=1) == 0)] = np.nan
+    cosine[(left_vectors.getnnz(axis=1) == 0) | (right_vectors.getnnz(axis=1) == 0)] = (
+        np.nan
+    )
     return cosine
 
 

@@ -28,7 +28,11 @@ from ._validation import POSITIVE, Interval, validate_params
 
 #: The allowed values of ``n_jobs``, as in scikit-learn: a positive number of
 #: threads, -1 for all cores (-2 all but one...) or None.
-N_JOBS_CONSTRAINT = [Interval(numbers.Integral, None, -1, closed="right"), POSITIVE, None]
+N_JOBS_CONSTRAINT = [
+    Interval(numbers.Integral, None, -1, closed="right"),
+    POSITIVE,
+    None,
+]
 
 # A batch of the network gains a thread per this many pairs at most: its
 # operations are small (a GRU step over a batch of 64 pairs is a product of a
@@ -106,4 +110,6 @@ def batch_threads(batch_pairs):
     """The torch threads worth giving batches of `batch_pairs` pairs: one per
     :data:`PAIRS_PER_THREAD` pairs, at most torch's current number (set by
     :func:`cpu_threads`), at least one."""
-    return max(1, min(torch.get_num_threads(), -(-int(batch_pairs) // PAIRS_PER_THREAD)))
+    return max(
+        1, min(torch.get_num_threads(), -(-int(batch_pairs) // PAIRS_PER_THREAD))
+    )

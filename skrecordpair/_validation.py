@@ -25,8 +25,16 @@ from sklearn.utils._param_validation import (
     make_constraint,
 )
 
-__all__ = ["Condition", "Interval", "InvalidParameterError", "SequenceOf",
-           "StrOptions", "TorchDevice", "checked", "validate_params"]
+__all__ = [
+    "Condition",
+    "Interval",
+    "InvalidParameterError",
+    "SequenceOf",
+    "StrOptions",
+    "TorchDevice",
+    "checked",
+    "validate_params",
+]
 
 POSITIVE = Interval(numbers.Integral, 1, None, closed="left")
 
@@ -49,7 +57,8 @@ class SequenceOf(_Constraint):
 
     def is_satisfied_by(self, val):
         return isinstance(val, (tuple, list)) and all(
-            any(_satisfies(option, v) for option in self.options) for v in val)
+            any(_satisfies(option, v) for option in self.options) for v in val
+        )
 
     def __str__(self):
         return f"a tuple of {self.description}"
@@ -128,7 +137,8 @@ def validate_params(constraints, params):
         visible = [o for o in options if not getattr(o, "hidden", False)]
         if len(visible) == 1 and isinstance(visible[0], SequenceOf):
             raise InvalidParameterError(
-                f"{name} may list {visible[0].description}; got {value!r}.")
+                f"{name} may list {visible[0].description}; got {value!r}."
+            )
         raise InvalidParameterError(
             f"{name} must be {describe(visible)}; got {value!r}."
         )
@@ -186,7 +196,9 @@ def describe(options):
     """What a value satisfying one of the constraint objects `options` is, in words."""
     choices = [o for o in options if isinstance(o, StrOptions) or _is_none(o)]
     if choices and len(choices) == len(options):
-        listed = [s for o in choices if isinstance(o, StrOptions) for s in sorted(o.options)]
+        listed = [
+            s for o in choices if isinstance(o, StrOptions) for s in sorted(o.options)
+        ]
         if any(_is_none(o) for o in choices):
             listed.append(None)
         return f"one of {listed}"
@@ -211,9 +223,15 @@ def _describe_one(constraint):
 
 # Types named as the package's messages name them ("a str", not "an instance
 # of 'str'").
-_TYPE_NAMES = {str: "a str", dict: "a dict", list: "a list", tuple: "a tuple",
-               os.PathLike: "a path-like", numbers.Integral: "an integer",
-               numbers.Real: "a number"}
+_TYPE_NAMES = {
+    str: "a str",
+    dict: "a dict",
+    list: "a list",
+    tuple: "a tuple",
+    os.PathLike: "a path-like",
+    numbers.Integral: "an integer",
+    numbers.Real: "a number",
+}
 
 
 def _describe_interval(interval):
@@ -230,8 +248,12 @@ def _describe_interval(interval):
         return kind
     if interval.right is None and interval.closed in ("left", "both"):
         return f"{kind} >= {bound.format(interval.left)}"
-    if (integer and interval.left == 1 and interval.right is not None
-            and interval.closed == "both"):
+    if (
+        integer
+        and interval.left == 1
+        and interval.right is not None
+        and interval.closed == "both"
+    ):
         return f"a positive integer up to {interval.right:d}"
     if interval.right is None and interval.left == 0 and not integer:
         return "a positive number"

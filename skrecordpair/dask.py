@@ -121,8 +121,12 @@ def _proba_partition(part, model, columns):
 
 def _predict_partition(part, model, name):
     labels = model.predict(part)
-    return pd.Series(labels, index=part.index, name=name,
-                     dtype=object if labels.dtype.kind == "U" else labels.dtype)
+    return pd.Series(
+        labels,
+        index=part.index,
+        name=name,
+        dtype=object if labels.dtype.kind == "U" else labels.dtype,
+    )
 
 
 def predict_proba(clf, X, *, client=None, model=None):
@@ -187,8 +191,9 @@ def predict_proba(clf, X, *, client=None, model=None):
     meta.columns = columns
     meta.index = X._meta.index
     node = _model_node(clf, model, client)
-    return X.map_partitions(_proba_partition, node, columns, meta=meta,
-                            align_dataframes=False)
+    return X.map_partitions(
+        _proba_partition, node, columns, meta=meta, align_dataframes=False
+    )
 
 
 def predict(clf, X, *, client=None, model=None, name="prediction"):
@@ -233,5 +238,6 @@ def predict(clf, X, *, client=None, model=None, name="prediction"):
     dtype = object if classes.dtype.kind == "U" else classes.dtype
     meta = pd.Series(np.empty(0, dtype=dtype), name=name, index=X._meta.index)
     node = _model_node(clf, model, client)
-    return X.map_partitions(_predict_partition, node, name, meta=meta,
-                            align_dataframes=False)
+    return X.map_partitions(
+        _predict_partition, node, name, meta=meta, align_dataframes=False
+    )

@@ -134,9 +134,7 @@ def load_febrl(
     ['left_given_name', 'left_surname', 'left_street_number']
     """
     if subset not in ("train", "test", "all"):
-        raise ValueError(
-            f"subset must be 'train', 'test' or 'all'; got {subset!r}."
-        )
+        raise ValueError(f"subset must be 'train', 'test' or 'all'; got {subset!r}.")
     if (
         not isinstance(negatives_per_positive, numbers.Integral)
         or isinstance(negatives_per_positive, bool)
@@ -184,12 +182,15 @@ def _febrl_pairs(negatives_per_positive):
 
     rng = np.random.default_rng(_FEBRL_SEED)
     n_negatives = negatives_per_positive * len(true_links)
-    negatives = candidates[np.sort(rng.choice(len(candidates), n_negatives,
-                                              replace=False))]
-    left_ids = np.concatenate([true_links.get_level_values(0),
-                               negatives.get_level_values(0)])
-    right_ids = np.concatenate([true_links.get_level_values(1),
-                                negatives.get_level_values(1)])
+    negatives = candidates[
+        np.sort(rng.choice(len(candidates), n_negatives, replace=False))
+    ]
+    left_ids = np.concatenate(
+        [true_links.get_level_values(0), negatives.get_level_values(0)]
+    )
+    right_ids = np.concatenate(
+        [true_links.get_level_values(1), negatives.get_level_values(1)]
+    )
     y = np.repeat(np.array([1, 0], dtype=np.int64), [len(true_links), n_negatives])
 
     order = rng.permutation(len(y))
@@ -321,13 +322,24 @@ def load_magellan(path, *, split=None, as_frame=False):
     splits = {}
     for name in MAGELLAN_SPLITS if split is None else (split,):
         pairs = _read_split(folder / f"{name}.csv")
-        X_left = _lookup(left_table, pairs["ltable_id"], folder / f"{name}.csv",
-                         "ltable_id", "tableA.csv")
-        X_right = _lookup(right_table, pairs["rtable_id"], folder / f"{name}.csv",
-                          "rtable_id", "tableB.csv")
+        X_left = _lookup(
+            left_table,
+            pairs["ltable_id"],
+            folder / f"{name}.csv",
+            "ltable_id",
+            "tableA.csv",
+        )
+        X_right = _lookup(
+            right_table,
+            pairs["rtable_id"],
+            folder / f"{name}.csv",
+            "rtable_id",
+            "tableB.csv",
+        )
         y = pairs["label"].to_numpy()
-        splits[name] = (pair_frame(X_left, X_right), y) if as_frame else (
-            X_left, X_right, y)
+        splits[name] = (
+            (pair_frame(X_left, X_right), y) if as_frame else (X_left, X_right, y)
+        )
 
     if split is not None:
         return splits[split]

@@ -18,17 +18,31 @@ import pandas as pd
 
 from ._pairs import require_columns
 
-__all__ = ["ExplanationView", "evidence_by_field", "explanation_html",
-           "plot_evidence_by_field", "plot_explanation", "plot_waterfall",
-           "waterfall_steps"]
+__all__ = [
+    "ExplanationView",
+    "evidence_by_field",
+    "explanation_html",
+    "plot_evidence_by_field",
+    "plot_explanation",
+    "plot_waterfall",
+    "waterfall_steps",
+]
 
 #: The page of the documentation that explains the explanations.
 DOCS_URL = "https://skrecordpair.readthedocs.io/en/latest/explanations.html"
 
 # How the errors name the frame that the functions draw.
 _EXPLANATION = "The explanation (the frame returned by RecordPairClassifier.explain())"
-_COLUMNS = {"pair", "side", "field", "text", "attribution", "target", "prediction",
-            "probability"}
+_COLUMNS = {
+    "pair",
+    "side",
+    "field",
+    "text",
+    "attribution",
+    "target",
+    "prediction",
+    "probability",
+}
 
 #: The colours of evidence for a match and against it, in every picture.
 FOR_MATCH = "#d62728"
@@ -47,8 +61,10 @@ def _one_pair(explanation, pair):
     rows = explanation[explanation["pair"] == pair]
     if rows.empty:
         known = list(dict.fromkeys(explanation["pair"]))
-        raise ValueError(f"No pair {pair!r} in the explanation; its pairs are "
-                         f"{known[:10]}{' ...' if len(known) > 10 else ''}.")
+        raise ValueError(
+            f"No pair {pair!r} in the explanation; its pairs are "
+            f"{known[:10]}{' ...' if len(known) > 10 else ''}."
+        )
     left = rows[rows["side"] == "left"].reset_index(drop=True)
     right = rows[rows["side"] == "right"].reset_index(drop=True)
     return pair, left, right
@@ -73,7 +89,8 @@ def _evidence_cmap():
     from matplotlib.colors import LinearSegmentedColormap
 
     return LinearSegmentedColormap.from_list(
-        "skrecordpair_evidence", [AGAINST_MATCH, "#ffffff", FOR_MATCH])
+        "skrecordpair_evidence", [AGAINST_MATCH, "#ffffff", FOR_MATCH]
+    )
 
 
 def _signed(value):
@@ -84,8 +101,10 @@ def _signed(value):
 
 def _title(pair, rows):
     first = rows.iloc[0]
-    return (f"pair {pair}: predicted {first['prediction']!s} "
-            f"(p={first['probability']:.3f}), explaining {first['target']!s}")
+    return (
+        f"pair {pair}: predicted {first['prediction']!s} "
+        f"(p={first['probability']:.3f}), explaining {first['target']!s}"
+    )
 
 
 def _display(text):
@@ -111,6 +130,7 @@ def _fit_label(artist, field, text, max_chars, right_px, renderer):
     of `right_px` (display pixels): the longest prefix of the value that fits,
     with an ellipsis; the whole label shortened when the field name alone does
     not fit."""
+
     def fits(label):
         artist.set_text(label)
         return artist.get_window_extent(renderer).x1 <= right_px
@@ -201,15 +221,31 @@ def plot_explanation(explanation, pair=None, *, ax=None, max_chars=40, cmap=None
         for row, record in side.iterrows():
             y = n_rows - 1 - row
             value = record[column]
-            ax.add_patch(plt.Rectangle((column_index * 1.05, y), 1.0, 0.9,
-                                       color=colormap(norm(value))))
+            ax.add_patch(
+                plt.Rectangle(
+                    (column_index * 1.05, y), 1.0, 0.9, color=colormap(norm(value))
+                )
+            )
             # Dark cells (strong values) need light text to stay readable.
             ink = "white" if abs(value) > 0.6 * limit else "black"
-            label = ax.text(column_index * 1.05 + 0.02, y + 0.45,
-                            f"{record['field']}: {_shorten(record['text'], max_chars)}",
-                            va="center", ha="left", fontsize=9, color=ink)
-            number = ax.text(column_index * 1.05 + 0.98, y + 0.45, _signed(value),
-                             va="center", ha="right", fontsize=8, color=ink)
+            label = ax.text(
+                column_index * 1.05 + 0.02,
+                y + 0.45,
+                f"{record['field']}: {_shorten(record['text'], max_chars)}",
+                va="center",
+                ha="left",
+                fontsize=9,
+                color=ink,
+            )
+            number = ax.text(
+                column_index * 1.05 + 0.98,
+                y + 0.45,
+                _signed(value),
+                va="center",
+                ha="right",
+                fontsize=8,
+                color=ink,
+            )
             cells.append((label, number, record))
     ax.set_xlim(0, 2.05)
     ax.set_ylim(0, n_rows)
@@ -227,13 +263,14 @@ def plot_explanation(explanation, pair=None, *, ax=None, max_chars=40, cmap=None
         gap = 4 * ax.figure.dpi / 72  # 4 points
         for label, number, record in cells:
             right_px = number.get_window_extent(renderer).x0 - gap
-            _fit_label(label, record["field"], record["text"], max_chars, right_px,
-                       renderer)
+            _fit_label(
+                label, record["field"], record["text"], max_chars, right_px, renderer
+            )
     return ax
 
 
 def _rgb(colour):
-    return ", ".join(str(int(colour[i:i + 2], 16)) for i in (1, 3, 5))
+    return ", ".join(str(int(colour[i : i + 2], 16)) for i in (1, 3, 5))
 
 
 def _css_colour(value, limit):
@@ -274,8 +311,11 @@ def explanation_html(explanation, pair=None):
     pair, left, right = _one_pair(explanation, pair)
     column, what = _coloured(pd.concat([left, right]))
     limit = _limit(left, right, column)
-    legend = ("red: for a match, blue: against it" if column == "evidence_for_match"
-              else f"red: towards {left['target'].iloc[0]!s}, blue: away from it")
+    legend = (
+        "red: for a match, blue: against it"
+        if column == "evidence_for_match"
+        else f"red: towards {left['target'].iloc[0]!s}, blue: away from it"
+    )
     cell = "padding:4px 8px;border:1px solid #ddd;"
     rows = []
     for i in range(max(len(left), len(right))):
@@ -289,9 +329,9 @@ def explanation_html(explanation, pair=None):
             cells.append(
                 f'<td style="{cell}background:{_css_colour(value, limit)}" '
                 f'title="{html.escape(what)}: {value:+.3f}">'
-                f'<b>{html.escape(str(record["field"]))}'
+                f"<b>{html.escape(str(record['field']))}"
                 f"</b>: {html.escape(_display(record['text']))} "
-                f'<small>({_signed(value)})</small></td>'
+                f"<small>({_signed(value)})</small></td>"
             )
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (
@@ -299,7 +339,8 @@ def explanation_html(explanation, pair=None):
         f"<caption>{html.escape(_title(pair, left))}; {html.escape(legend)} "
         f'(<a href="{DOCS_URL}" target="_blank">how to read this</a>)</caption>'
         f'<tr><th style="{cell}">left record</th><th style="{cell}">right record</th></tr>'
-        + "".join(rows) + "</table>"
+        + "".join(rows)
+        + "</table>"
     )
 
 
@@ -331,8 +372,9 @@ class ExplanationView:
 
     def _repr_html_(self):
         pairs = list(dict.fromkeys(self.explanation["pair"]))
-        shown = "<br>".join(explanation_html(self.explanation, pair)
-                            for pair in pairs[: self.max_pairs])
+        shown = "<br>".join(
+            explanation_html(self.explanation, pair) for pair in pairs[: self.max_pairs]
+        )
         if len(pairs) > self.max_pairs:
             shown += f"<p>… {len(pairs) - self.max_pairs} more pairs not shown.</p>"
         return shown
@@ -342,8 +384,16 @@ class ExplanationView:
 
 
 def _check_evidence(explanation):
-    needed = {"pair", "side", "field", "text", "prediction", "probability",
-              "evidence_for_match", "baseline_log_odds"}
+    needed = {
+        "pair",
+        "side",
+        "field",
+        "text",
+        "prediction",
+        "probability",
+        "evidence_for_match",
+        "baseline_log_odds",
+    }
     require_columns(explanation, sorted(needed), _EXPLANATION)
     if len(explanation) and explanation["evidence_for_match"].isna().all():
         raise ValueError(
@@ -388,8 +438,9 @@ def evidence_by_field(explanation):
     """
     _check_evidence(explanation)
     fields = list(dict.fromkeys(explanation["field"]))
-    table = explanation.pivot_table(index="field", columns="prediction",
-                                    values="evidence_for_match", aggfunc="mean")
+    table = explanation.pivot_table(
+        index="field", columns="prediction", values="evidence_for_match", aggfunc="mean"
+    )
     table = table.reindex(fields)
     table.attrs["pairs"] = explanation.groupby("prediction")["pair"].nunique().to_dict()
     return table
@@ -426,7 +477,9 @@ def plot_evidence_by_field(explanation, *, ax=None):
 
     table = evidence_by_field(explanation)
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 0.5 * len(table) * max(1, table.shape[1]) + 1.5))
+        _, ax = plt.subplots(
+            figsize=(7, 0.5 * len(table) * max(1, table.shape[1]) + 1.5)
+        )
     height = 0.8 / max(1, table.shape[1])
     y = np.arange(len(table))[::-1]
     # Red for a match and blue against, as in every picture; the predicted
@@ -436,14 +489,28 @@ def plot_evidence_by_field(explanation, *, ax=None):
     for k, label in enumerate(table.columns):
         n = table.attrs["pairs"].get(label, 0)
         values = table[label].fillna(0).to_numpy()
-        ax.barh(y + (k - (table.shape[1] - 1) / 2) * height, values, height=height,
-                color=np.where(values > 0, FOR_MATCH, AGAINST_MATCH).tolist(),
-                edgecolor="black", linewidth=0.5, hatch=hatches[k % len(hatches)])
-        handles.append(Patch(facecolor="white", edgecolor="black", linewidth=0.5,
-                             hatch=hatches[k % len(hatches)],
-                             label=f"predicted {label} ({n} pairs)"))
-    handles += [Patch(color=FOR_MATCH, label="for a match"),
-                Patch(color=AGAINST_MATCH, label="against a match")]
+        ax.barh(
+            y + (k - (table.shape[1] - 1) / 2) * height,
+            values,
+            height=height,
+            color=np.where(values > 0, FOR_MATCH, AGAINST_MATCH).tolist(),
+            edgecolor="black",
+            linewidth=0.5,
+            hatch=hatches[k % len(hatches)],
+        )
+        handles.append(
+            Patch(
+                facecolor="white",
+                edgecolor="black",
+                linewidth=0.5,
+                hatch=hatches[k % len(hatches)],
+                label=f"predicted {label} ({n} pairs)",
+            )
+        )
+    handles += [
+        Patch(color=FOR_MATCH, label="for a match"),
+        Patch(color=AGAINST_MATCH, label="against a match"),
+    ]
     ax.set_yticks(y, table.index)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("mean evidence for a match (log-odds)")
@@ -518,28 +585,44 @@ def waterfall_steps(explanation, pair=None, *, max_chars=30):
     # Its 'baseline' column says whether the pair is a predicted match.
     require_columns(explanation, ["baseline"], _EXPLANATION)
     pair, left, right = _one_pair(explanation, pair)
-    sides = (left["evidence_for_match"].to_numpy(dtype=float),
-             right["evidence_for_match"].to_numpy(dtype=float))
+    sides = (
+        left["evidence_for_match"].to_numpy(dtype=float),
+        right["evidence_for_match"].to_numpy(dtype=float),
+    )
     evidence = (sides[0] + sides[1]) / 2
-    start = float((left["baseline_log_odds"].iloc[0]
-                   + right["baseline_log_odds"].iloc[0]) / 2)
+    start = float(
+        (left["baseline_log_odds"].iloc[0] + right["baseline_log_odds"].iloc[0]) / 2
+    )
     ends = start + np.cumsum(evidence)
     reached = float(ends[-1]) if len(ends) else start
     model = _match_log_odds(left)
     gap = model - reached
-    labels = [f"{field}: {_shorten(a, max_chars)} | {_shorten(b, max_chars)}"
-              for field, a, b in zip(left["field"], left["text"], right["text"])]
+    labels = [
+        f"{field}: {_shorten(a, max_chars)} | {_shorten(b, max_chars)}"
+        for field, a, b in zip(left["field"], left["text"], right["text"])
+    ]
     rest = abs(gap) >= _SHOWN
-    steps = pd.DataFrame({
-        "step": ["baseline", *left["field"], *(["integration error"] if rest else []),
-                 "pair"],
-        "label": ["baseline", *labels, *(["integration error"] if rest else []), "pair"],
-        "evidence": [np.nan, *evidence, *([gap] if rest else []), np.nan],
-        "left_evidence": [np.nan, *sides[0], *([np.nan] if rest else []), np.nan],
-        "right_evidence": [np.nan, *sides[1], *([np.nan] if rest else []), np.nan],
-        "start": [start, start, *ends[:-1], *([reached] if rest else []), start],
-        "end": [start, *ends, *([model] if rest else []), model],
-    })
+    steps = pd.DataFrame(
+        {
+            "step": [
+                "baseline",
+                *left["field"],
+                *(["integration error"] if rest else []),
+                "pair",
+            ],
+            "label": [
+                "baseline",
+                *labels,
+                *(["integration error"] if rest else []),
+                "pair",
+            ],
+            "evidence": [np.nan, *evidence, *([gap] if rest else []), np.nan],
+            "left_evidence": [np.nan, *sides[0], *([np.nan] if rest else []), np.nan],
+            "right_evidence": [np.nan, *sides[1], *([np.nan] if rest else []), np.nan],
+            "start": [start, start, *ends[:-1], *([reached] if rest else []), start],
+            "end": [start, *ends, *([model] if rest else []), model],
+        }
+    )
     steps["probability"] = 1 / (1 + np.exp(-steps["end"]))
     steps.attrs["pair"] = pair
     steps.attrs["integration_error"] = gap
@@ -625,17 +708,31 @@ def plot_waterfall(explanation, pair=None, *, ax=None, max_chars=30):
                 # The mean hides sides that disagree: draw and write both.
                 note += f"  (left {_signed(a)}, right {_signed(b)})"
                 for offset, value in ((0.2, a), (-0.2, b)):
-                    ax.barh(y[i] + offset, abs(value),
-                            left=min(row["start"], row["start"] + value), height=0.12,
-                            color=FOR_MATCH if value > 0 else AGAINST_MATCH,
-                            edgecolor="black", linewidth=0.4)
+                    ax.barh(
+                        y[i] + offset,
+                        abs(value),
+                        left=min(row["start"], row["start"] + value),
+                        height=0.12,
+                        color=FOR_MATCH if value > 0 else AGAINST_MATCH,
+                        edgecolor="black",
+                        linewidth=0.4,
+                    )
                 row_low[i] = min(row_low[i], row["start"] + min(a, b))
                 row_high[i] = max(row_high[i], row["start"] + max(a, b))
         notes.append(note)
     left_edge, right_edge = float(np.min(row_low)), float(np.max(row_high))
     span = max(right_edge - left_edge, 1e-9)
-    texts = [ax.text(row_high[i] + 0.01 * span, y[i], notes[i], va="center", ha="left",
-                     fontsize=8) for i in range(n)]
+    texts = [
+        ax.text(
+            row_high[i] + 0.01 * span,
+            y[i],
+            notes[i],
+            va="center",
+            ha="left",
+            fontsize=8,
+        )
+        for i in range(n)
+    ]
     ax.set_yticks(y, steps["label"], fontsize=8)
     ax.axvline(0, color="black", linewidth=0.6)
     ax.set_xlabel("log-odds of a match")

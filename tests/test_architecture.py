@@ -21,25 +21,39 @@ PACKAGE = Path(skrecordpair.__file__).resolve().parent
 
 
 def _init_parameters(cls):
-    return {name: p for name, p in inspect.signature(cls).parameters.items()
-            if p.kind is not p.VAR_KEYWORD}
+    return {
+        name: p
+        for name, p in inspect.signature(cls).parameters.items()
+        if p.kind is not p.VAR_KEYWORD
+    }
 
 
 def test_network_hyperparameters_are_the_estimators_with_the_same_defaults():
-    network = {name: p.default for name, p in _init_parameters(RecordPairNetwork).items()
-               if p.kind is p.KEYWORD_ONLY}
-    estimator = {name: p.default for name, p in _init_parameters(RecordPairClassifier).items()}
-    assert set(NETWORK_PARAMS) == (set(network) - set(NETWORK_DATA_SIZES)
-                                   - set(NETWORK_OPTIONS_NOT_OFFERED))
+    network = {
+        name: p.default
+        for name, p in _init_parameters(RecordPairNetwork).items()
+        if p.kind is p.KEYWORD_ONLY
+    }
+    estimator = {
+        name: p.default for name, p in _init_parameters(RecordPairClassifier).items()
+    }
+    assert set(NETWORK_PARAMS) == (
+        set(network) - set(NETWORK_DATA_SIZES) - set(NETWORK_OPTIONS_NOT_OFFERED)
+    )
     assert {name: estimator.get(name, "absent") for name in NETWORK_PARAMS} == {
-        name: network[name] for name in NETWORK_PARAMS}
+        name: network[name] for name in NETWORK_PARAMS
+    }
 
 
 def test_featurizer_parameters_are_the_estimators_with_the_same_defaults():
     from skrecordpair._matcher.featurizer import PairFeaturizer
 
-    featurizer = {name: p.default for name, p in _init_parameters(PairFeaturizer).items()}
-    estimator = {name: p.default for name, p in _init_parameters(RecordPairClassifier).items()}
+    featurizer = {
+        name: p.default for name, p in _init_parameters(PairFeaturizer).items()
+    }
+    estimator = {
+        name: p.default for name, p in _init_parameters(RecordPairClassifier).items()
+    }
     assert {name: estimator.get(name, "absent") for name in featurizer} == featurizer
     assert list(featurizer) == PairFeaturizer.parameter_names()
 
@@ -48,29 +62,63 @@ def test_every_hyperparameter_is_constrained_and_documented():
     names = list(_init_parameters(RecordPairClassifier))
     assert sorted(RecordPairClassifier._parameter_constraints) == sorted(names)
     doc = inspect.getdoc(RecordPairClassifier)
-    section = doc[doc.index("Parameters\n----------\n"):doc.index("Attributes\n----------\n")]
-    documented = [line.split(" : ")[0] for line in section.splitlines()
-                  if " : " in line and not line.startswith(" ")]
+    section = doc[
+        doc.index("Parameters\n----------\n") : doc.index("Attributes\n----------\n")
+    ]
+    documented = [
+        line.split(" : ")[0]
+        for line in section.splitlines()
+        if " : " in line and not line.startswith(" ")
+    ]
     assert documented == names
 
 
-@pytest.mark.parametrize("name, value, match", [
-    ("batch_size", 0, "batch_size must be a positive integer up to 2147483647; got 0."),
-    ("batch_size", 10**30, r"batch_size must be a positive integer up to 2147483647; "
-                           r"got 10{30}."),
-    ("device", "meta", r"device must be a torch device such as 'cpu', 'cuda', 'cuda:1' "
-                       r"or 'mps' \(not 'meta'\); got 'meta'."),
-    ("device", "gpu", r"device must be a torch device .*; got 'gpu'."),
-    ("device", torch.device("meta"), r"device must be a torch device .*; got device"),
-    ("dropout", 1.0, r"dropout must be a number in \[0, 1\); got 1.0."),
-    ("lr", -1.0, "lr must be a positive number; got -1.0."),
-    ("record_encoder", "cnn",
-     r"record_encoder must be one of \['gru', 'lstm'\]; got 'cnn'."),
-    ("char_encoder", 3, r"char_encoder must be one of \['cnn', 'gru', 'lstm', None\]"),
-    ("hidden_layer_sizes", (8, 0),
-     r"hidden_layer_sizes may list positive integers; got \(8, 0\)."),
-    ("similarity_prior", "yes", "similarity_prior must be"),
-])
+@pytest.mark.parametrize(
+    "name, value, match",
+    [
+        (
+            "batch_size",
+            0,
+            "batch_size must be a positive integer up to 2147483647; got 0.",
+        ),
+        (
+            "batch_size",
+            10**30,
+            r"batch_size must be a positive integer up to 2147483647; "
+            r"got 10{30}.",
+        ),
+        (
+            "device",
+            "meta",
+            r"device must be a torch device such as 'cpu', 'cuda', 'cuda:1' "
+            r"or 'mps' \(not 'meta'\); got 'meta'.",
+        ),
+        ("device", "gpu", r"device must be a torch device .*; got 'gpu'."),
+        (
+            "device",
+            torch.device("meta"),
+            r"device must be a torch device .*; got device",
+        ),
+        ("dropout", 1.0, r"dropout must be a number in \[0, 1\); got 1.0."),
+        ("lr", -1.0, "lr must be a positive number; got -1.0."),
+        (
+            "record_encoder",
+            "cnn",
+            r"record_encoder must be one of \['gru', 'lstm'\]; got 'cnn'.",
+        ),
+        (
+            "char_encoder",
+            3,
+            r"char_encoder must be one of \['cnn', 'gru', 'lstm', None\]",
+        ),
+        (
+            "hidden_layer_sizes",
+            (8, 0),
+            r"hidden_layer_sizes may list positive integers; got \(8, 0\).",
+        ),
+        ("similarity_prior", "yes", "similarity_prior must be"),
+    ],
+)
 def test_invalid_hyperparameters_name_what_they_must_be(name, value, match):
     with pytest.raises(ValueError, match=match):
         RecordPairClassifier(**{name: value})._validate_params()
@@ -92,23 +140,34 @@ def _internal_imports(path, modules):
     for node in ast.walk(tree):
         targets = []
         if isinstance(node, ast.ImportFrom) and node.level:
-            base = here[:len(here) - (node.level - 1)]
+            base = here[: len(here) - (node.level - 1)]
             module = [*base, *(node.module.split(".") if node.module else [])]
-            targets = [".".join(module)] + [".".join([*module, a.name]) for a in node.names]
+            targets = [".".join(module)] + [
+                ".".join([*module, a.name]) for a in node.names
+            ]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
-                "skrecordpair."):
+            "skrecordpair."
+        ):
             module = node.module.split(".")[1:]
-            targets = [".".join(module)] + [".".join([*module, a.name]) for a in node.names]
+            targets = [".".join(module)] + [
+                ".".join([*module, a.name]) for a in node.names
+            ]
         elif isinstance(node, ast.Import):
-            targets = [a.name.split(".", 1)[1] for a in node.names
-                       if a.name.startswith("skrecordpair.")]
+            targets = [
+                a.name.split(".", 1)[1]
+                for a in node.names
+                if a.name.startswith("skrecordpair.")
+            ]
         imported.update(t for t in targets if t in modules and t != name)
     return imported
 
 
 def test_no_module_imports_a_module_that_imports_it_back():
-    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")
-               if path.stem != "__init__"}
+    modules = {
+        _module_name(path): path
+        for path in PACKAGE.rglob("*.py")
+        if path.stem != "__init__"
+    }
     for name in modules:
         importlib.import_module(f"skrecordpair.{name}")
     graph = {name: _internal_imports(path, modules) for name, path in modules.items()}

@@ -16,11 +16,23 @@ from skrecordpair import (
     pair_frame,
 )
 
-LEFT = pd.DataFrame({"name": ["anna smith", "john doe", "carl marx", "dora day"]},
-                    index=["l1", "l2", "l3", "l4"])
-RIGHT = pd.DataFrame({"name": ["ana smith", "anna smyth", "jon doe", "john dough",
-                               "karl marx", "nora bay"]},
-                     index=["r1", "r2", "r3", "r4", "r5", "r6"])
+LEFT = pd.DataFrame(
+    {"name": ["anna smith", "john doe", "carl marx", "dora day"]},
+    index=["l1", "l2", "l3", "l4"],
+)
+RIGHT = pd.DataFrame(
+    {
+        "name": [
+            "ana smith",
+            "anna smyth",
+            "jon doe",
+            "john dough",
+            "karl marx",
+            "nora bay",
+        ]
+    },
+    index=["r1", "r2", "r3", "r4", "r5", "r6"],
+)
 
 
 def labels(rows):
@@ -35,7 +47,10 @@ def test_adds_the_other_candidates_of_matched_records_as_nonmatches():
     added = out.iloc[4:]
     candidates = blocker.fit(RIGHT).candidates(LEFT.loc[["l1", "l2"]])
     expected = {p for p in zip(candidates.left_id, candidates.right_id)} - {
-        ("l1", "r1"), ("l2", "r3"), ("l2", "r4")}
+        ("l1", "r1"),
+        ("l2", "r3"),
+        ("l2", "r4"),
+    }
     assert set(zip(added.left_id, added.right_id)) == expected
     assert (added.label == 0).all()
     # l3 has no label and l4 no match: none of their candidates is added.
@@ -47,18 +62,21 @@ def test_string_labels_need_pos_label_and_keep_their_values():
     given = labels([("l1", "r1", "same"), ("l2", "r5", "different")])
     with pytest.raises(ValueError, match="pass pos_label"):
         add_candidate_nonmatches(LEFT, RIGHT, given, NearestNeighborBlocker(k=2))
-    out = add_candidate_nonmatches(LEFT, RIGHT, given, NearestNeighborBlocker(k=2),
-                                   pos_label="same")
+    out = add_candidate_nonmatches(
+        LEFT, RIGHT, given, NearestNeighborBlocker(k=2), pos_label="same"
+    )
     assert set(out.label.iloc[2:]) == {"different"}
     assert len(out) > 2
 
 
 def test_only_matches_given_uses_zero_or_false():
-    out = add_candidate_nonmatches(LEFT, RIGHT, labels([("l1", "r1", True)]),
-                                   NearestNeighborBlocker(k=2))
+    out = add_candidate_nonmatches(
+        LEFT, RIGHT, labels([("l1", "r1", True)]), NearestNeighborBlocker(k=2)
+    )
     assert out.label.tolist() == [True, False]
-    out = add_candidate_nonmatches(LEFT, RIGHT, labels([("l1", "r1", 1)]),
-                                   NearestNeighborBlocker(k=2))
+    out = add_candidate_nonmatches(
+        LEFT, RIGHT, labels([("l1", "r1", 1)]), NearestNeighborBlocker(k=2)
+    )
     assert out.label.tolist() == [1, 0]
 
 
@@ -80,16 +98,21 @@ def test_errors_say_what_was_expected():
     blocker = NearestNeighborBlocker(k=2)
     with pytest.raises(TypeError, match="expects labels as a DataFrame"):
         add_candidate_nonmatches(LEFT, RIGHT, [("l1", "r1", 1)], blocker)
-    with pytest.raises(ValueError, match=r"add_candidate_nonmatches\(\) must have the "
-                                         r"columns \['left_id', 'right_id', 'label'\]; "
-                                         r"it lacks \['label'\]"):
-        add_candidate_nonmatches(LEFT, RIGHT, labels([("l1", "r1", 1)])[
-            ["left_id", "right_id"]], blocker)
+    with pytest.raises(
+        ValueError,
+        match=r"add_candidate_nonmatches\(\) must have the "
+        r"columns \['left_id', 'right_id', 'label'\]; "
+        r"it lacks \['label'\]",
+    ):
+        add_candidate_nonmatches(
+            LEFT, RIGHT, labels([("l1", "r1", 1)])[["left_id", "right_id"]], blocker
+        )
     with pytest.raises(ValueError, match=r"right_id value\(s\).*\['r9'\]"):
         add_candidate_nonmatches(LEFT, RIGHT, labels([("l1", "r9", 1)]), blocker)
     with pytest.raises(ValueError, match="record ids and must be unique"):
-        add_candidate_nonmatches(pd.concat([LEFT, LEFT]), RIGHT,
-                                 labels([("l1", "r1", 1)]), blocker)
+        add_candidate_nonmatches(
+            pd.concat([LEFT, LEFT]), RIGHT, labels([("l1", "r1", 1)]), blocker
+        )
 
 
 def every_pair_a_match(table):
@@ -103,8 +126,11 @@ def test_link_warns_when_most_records_match_several_times():
     left = pd.DataFrame({"name": words[:15]})
     right = pd.DataFrame({"name": words[15:]})
     clf = every_pair_a_match(left)
-    with pytest.warns(UserWarning, match=r"matched 15 of the 15 matched left records "
-                      r"\(100%\) with several.*one_to_one=True"):
+    with pytest.warns(
+        UserWarning,
+        match=r"matched 15 of the 15 matched left records "
+        r"\(100%\) with several.*one_to_one=True",
+    ):
         link(left, right, NearestNeighborBlocker(k=3), clf)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -115,8 +141,9 @@ def test_link_warns_when_most_records_match_several_times():
 def test_deduplicate_warns_when_one_entity_takes_most_records():
     table = pd.DataFrame({"name": [f"anna smith {i}" for i in range(60)]})
     with pytest.warns(UserWarning, match="put 60 of the 60 records in one entity"):
-        clusters = deduplicate(table, NearestNeighborBlocker(k=3),
-                               every_pair_a_match(table))
+        clusters = deduplicate(
+            table, NearestNeighborBlocker(k=3), every_pair_a_match(table)
+        )
     assert clusters.nunique() == 1
 
 
@@ -125,8 +152,11 @@ def test_one_to_one_also_adds_the_other_left_records_of_matched_right_records():
     blocker = NearestNeighborBlocker(k=6)
     out = add_candidate_nonmatches(LEFT, RIGHT, given, blocker, one_to_one=True)
     candidates = blocker.fit(RIGHT).candidates(LEFT)
-    expected = {p for p in zip(candidates.left_id, candidates.right_id)
-                if p[0] == "l1" or p[1] == "r1"} - {("l1", "r1")}
+    expected = {
+        p
+        for p in zip(candidates.left_id, candidates.right_id)
+        if p[0] == "l1" or p[1] == "r1"
+    } - {("l1", "r1")}
     added = out.iloc[1:]
     assert set(zip(added.left_id, added.right_id)) == expected
     assert set(added.left_id) - {"l1"}  # r1 was a candidate of other records too

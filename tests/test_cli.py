@@ -23,8 +23,9 @@ def febrl():
     left, right, y = load_febrl("test")
     left = left.iloc[:N].set_axis([f"a{i}" for i in range(N)]).rename_axis("id")
     right = right.iloc[:N].set_axis([f"b{i}" for i in range(N)]).rename_axis("id")
-    labels = pd.DataFrame({"left_id": left.index[:30], "right_id": right.index[:30],
-                           "label": y[:30]})
+    labels = pd.DataFrame(
+        {"left_id": left.index[:30], "right_id": right.index[:30], "label": y[:30]}
+    )
     assert 0 < labels["label"].sum() < 30
     return left, right, labels
 
@@ -41,9 +42,16 @@ def files(febrl, tmp_path):
 @pytest.fixture
 def tiny(monkeypatch):
     """The commands train a tiny network, to keep the tests fast."""
-    monkeypatch.setattr(cli, "_estimator", lambda args: RecordPairClassifier(
-        **TINY, max_epochs=args.max_epochs, random_state=args.seed,
-        verbose=int(not args.quiet)))
+    monkeypatch.setattr(
+        cli,
+        "_estimator",
+        lambda args: RecordPairClassifier(
+            **TINY,
+            max_epochs=args.max_epochs,
+            random_state=args.seed,
+            verbose=int(not args.quiet),
+        ),
+    )
 
 
 def _run(*argv):
@@ -52,20 +60,36 @@ def _run(*argv):
 
 def test_link_end_to_end(files, tiny, capsys):
     out = files / "matches.csv"
-    assert _run("link", files / "left.csv", files / "right.csv", "--labels",
-                files / "labels.csv", "--out", out, "--k", 3, "--max-epochs", 2) == 0
+    assert (
+        _run(
+            "link",
+            files / "left.csv",
+            files / "right.csv",
+            "--labels",
+            files / "labels.csv",
+            "--out",
+            out,
+            "--k",
+            3,
+            "--max-epochs",
+            2,
+        )
+        == 0
+    )
     matches = pd.read_csv(out)
-    assert list(matches.columns) == ["left_id", "right_id", "similarity",
-                                     "probability"]
+    assert list(matches.columns) == ["left_id", "right_id", "similarity", "probability"]
     assert len(matches) > 0
     assert matches["left_id"].str.match(r"a\d+$").all()
     assert matches["right_id"].str.match(r"b\d+$").all()
     assert (matches["probability"].between(0, 1)).all()
     printed, err = capsys.readouterr()
-    again = ((matches["left_id"].value_counts() > 1).sum()
-             + (matches["right_id"].value_counts() > 1).sum())
-    assert (f"60 left and 60 right records, 180 candidate pairs (k=3), "
-            f"{len(matches)} matches written to {out}.") in printed
+    again = (matches["left_id"].value_counts() > 1).sum() + (
+        matches["right_id"].value_counts() > 1
+    ).sum()
+    assert (
+        f"60 left and 60 right records, 180 candidate pairs (k=3), "
+        f"{len(matches)} matches written to {out}."
+    ) in printed
     assert f"{again} record(s) matched more than once" in printed
     # The progress of each long step, on by default.
     assert "[ActiveLearner] Fitting RecordPairClassifier on 30 labelled" in printed
@@ -75,9 +99,23 @@ def test_link_end_to_end(files, tiny, capsys):
 
 def test_link_one_to_one_and_threshold_quietly(files, tiny, capsys):
     out = files / "matches.csv"
-    _run("link", files / "left.csv", files / "right.csv", "--labels",
-         files / "labels.csv", "--out", out, "--k", 3, "--max-epochs", 1,
-         "--one-to-one", "--threshold", 0, "--quiet")
+    _run(
+        "link",
+        files / "left.csv",
+        files / "right.csv",
+        "--labels",
+        files / "labels.csv",
+        "--out",
+        out,
+        "--k",
+        3,
+        "--max-epochs",
+        1,
+        "--one-to-one",
+        "--threshold",
+        0,
+        "--quiet",
+    )
     matches = pd.read_csv(out)
     # Threshold 0 keeps every candidate; one to one, each record at most once.
     assert 0 < len(matches) <= N
@@ -85,7 +123,9 @@ def test_link_one_to_one_and_threshold_quietly(files, tiny, capsys):
     printed, err = capsys.readouterr()
     assert printed.strip().splitlines() == [
         f"60 left and 60 right records, 180 candidate pairs (k=3), {len(matches)} "
-        f"matches written to {out}.", "0 record(s) matched more than once."]
+        f"matches written to {out}.",
+        "0 record(s) matched more than once.",
+    ]
     assert err == ""
 
 
@@ -94,18 +134,34 @@ def test_deduplicate_end_to_end(febrl, tiny, tmp_path, capsys):
     pd.concat([left, right]).to_csv(tmp_path / "table.csv")
     labels.to_csv(tmp_path / "labels.csv", index=False)
     out, clusters = tmp_path / "matches.csv", tmp_path / "clusters.csv"
-    assert _run("deduplicate", tmp_path / "table.csv", "--labels",
-                tmp_path / "labels.csv", "--out", out, "--clusters", clusters,
-                "--k", 3, "--max-epochs", 2, "--quiet") == 0
+    assert (
+        _run(
+            "deduplicate",
+            tmp_path / "table.csv",
+            "--labels",
+            tmp_path / "labels.csv",
+            "--out",
+            out,
+            "--clusters",
+            clusters,
+            "--k",
+            3,
+            "--max-epochs",
+            2,
+            "--quiet",
+        )
+        == 0
+    )
     matches = pd.read_csv(out)
-    assert list(matches.columns) == ["left_id", "right_id", "similarity",
-                                     "probability"]
+    assert list(matches.columns) == ["left_id", "right_id", "similarity", "probability"]
     assert len(matches) > 0
     entities = pd.read_csv(clusters, index_col="id")["cluster"]
     assert len(entities) == 2 * N
     # Matched records are in the same entity.
-    assert (entities.loc[matches["left_id"]].to_numpy()
-            == entities.loc[matches["right_id"]].to_numpy()).all()
+    assert (
+        entities.loc[matches["left_id"]].to_numpy()
+        == entities.loc[matches["right_id"]].to_numpy()
+    ).all()
     printed = capsys.readouterr().out
     assert "120 records, " in printed
     assert f"{len(matches)} matches written to {out}." in printed
@@ -114,9 +170,17 @@ def test_deduplicate_end_to_end(febrl, tiny, tmp_path, capsys):
 
 # ----------------------------------------------------------------- bad input
 def _link(files, *extra):
-    return _run("link", files / "left.csv", files / "right.csv", "--labels",
-                files / "labels.csv", "--out", files / "matches.csv", "--quiet",
-                *extra)
+    return _run(
+        "link",
+        files / "left.csv",
+        files / "right.csv",
+        "--labels",
+        files / "labels.csv",
+        "--out",
+        files / "matches.csv",
+        "--quiet",
+        *extra,
+    )
 
 
 def _fails(files, match, *extra):
@@ -140,8 +204,11 @@ def test_labels_whose_ids_are_not_in_the_tables(files):
     labels = pd.read_csv(files / "labels.csv")
     labels.loc[3, "right_id"] = "zz9"
     labels.to_csv(files / "labels.csv", index=False)
-    _fails(files, r"labels.csv: 1 right_id value\(s\) are not ids of .*right.csv: "
-           r"\['zz9'\]; its ids \(column 'id'\) are e.g. \['b0', 'b1'")
+    _fails(
+        files,
+        r"labels.csv: 1 right_id value\(s\) are not ids of .*right.csv: "
+        r"\['zz9'\]; its ids \(column 'id'\) are e.g. \['b0', 'b1'",
+    )
 
 
 def test_labels_given_on_other_ids(files):
@@ -156,16 +223,23 @@ def test_tables_without_unique_ids(files):
     left = pd.read_csv(files / "left.csv", dtype=str)
     left.loc[5, "id"] = "a0"
     left.to_csv(files / "left.csv", index=False)
-    _fails(files, r"left.csv: the id column 'id' must name each record once; it "
-           r"repeats 1 id\(s\): 'a0'")
-    _fails(files, r"left.csv: no column 'key' \(the --id column\)", "--id-column",
-           "key")
+    _fails(
+        files,
+        r"left.csv: the id column 'id' must name each record once; it "
+        r"repeats 1 id\(s\): 'a0'",
+    )
+    _fails(
+        files, r"left.csv: no column 'key' \(the --id column\)", "--id-column", "key"
+    )
 
 
 def test_empty_tables(files):
     (files / "right.csv").write_text("id,given_name,surname\n")
-    _fails(files, r"right.csv: the table has no record \(only its header "
-           r"\['given_name', 'surname'\]\)")
+    _fails(
+        files,
+        r"right.csv: the table has no record \(only its header "
+        r"\['given_name', 'surname'\]\)",
+    )
     (files / "right.csv").write_text("")
     _fails(files, r"right.csv: the file is empty")
 

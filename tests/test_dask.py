@@ -18,9 +18,13 @@ import skrecordpair.dask as skd  # noqa: E402  (after the importorskip)
 @pytest.fixture(scope="module")
 def client():
     """Two worker processes, one thread each; closed at the end of the module."""
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                       processes=True, dashboard_address=None,
-                                       worker_dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        worker_dashboard_address=None,
+    )
     client = distributed.Client(cluster)
     yield client
     client.close()
@@ -60,8 +64,9 @@ def test_predict_proba_on_a_local_cluster_equals_in_memory(fitted, pairs, client
 def test_any_partitioning_equals_partition_wise_in_memory(fitted, pairs, client):
     ddf = dd.from_pandas(pairs, npartitions=7, sort=False)
     proba = skd.predict_proba(fitted, ddf).compute().to_numpy()
-    per_partition = np.concatenate([fitted.predict_proba(p.compute())
-                                    for p in ddf.partitions])
+    per_partition = np.concatenate(
+        [fitted.predict_proba(p.compute()) for p in ddf.partitions]
+    )
     np.testing.assert_array_equal(proba, per_partition)
     np.testing.assert_allclose(proba, fitted.predict_proba(pairs), rtol=0, atol=1e-6)
     labels = skd.predict(fitted, ddf).compute()
@@ -74,7 +79,9 @@ def test_model_scattered_once_to_all_workers(fitted, pairs, client):
     future = skd.scatter_model(fitted, client)
     assert len(client.who_has([future])[future.key]) == 2  # on both workers
     ddf = dd.from_pandas(pairs, npartitions=3, sort=False)
-    expected = np.concatenate([fitted.predict_proba(p.compute()) for p in ddf.partitions])
+    expected = np.concatenate(
+        [fitted.predict_proba(p.compute()) for p in ddf.partitions]
+    )
     for kwargs in ({"model": future}, {"client": client}):
         result = skd.predict_proba(fitted, ddf, **kwargs)
         assert not _model_nodes(result, fitted)  # the graph refers to the future
@@ -84,13 +91,16 @@ def test_model_scattered_once_to_all_workers(fitted, pairs, client):
 def test_string_labels_and_local_scheduler(pairs):
     left, right, y = make_people_pairs(80, seed=4)
     labels = np.where(y == 1, "match", "distinct")
-    clf = RecordPairClassifier(**TINY, max_epochs=1, early_stopping=False,
-                               random_state=0).fit(left, right, labels)
+    clf = RecordPairClassifier(
+        **TINY, max_epochs=1, early_stopping=False, random_state=0
+    ).fit(left, right, labels)
     ddf = dd.from_pandas(pairs.iloc[:300], npartitions=2, sort=False)
     proba = skd.predict_proba(clf, ddf).compute(scheduler="sync")
     assert list(proba.columns) == ["distinct", "match"]
-    np.testing.assert_array_equal(proba.to_numpy(), np.concatenate(
-        [clf.predict_proba(p.compute()) for p in ddf.partitions]))
+    np.testing.assert_array_equal(
+        proba.to_numpy(),
+        np.concatenate([clf.predict_proba(p.compute()) for p in ddf.partitions]),
+    )
     predicted = skd.predict(clf, ddf).compute(scheduler="threads")
     np.testing.assert_array_equal(predicted.to_numpy(), clf.predict(pairs.iloc[:300]))
 
@@ -125,8 +135,9 @@ def test_a_pipeline_of_similarity_features_scores_like_in_memory(pairs):
     from skrecordpair import SimilarityFeatures
 
     left, right, y = make_people_pairs(200, seed=4)
-    pipe = make_pipeline(SimilarityFeatures(), HistGradientBoostingClassifier(
-        random_state=0)).fit(pair_frame(left, right), y)
+    pipe = make_pipeline(
+        SimilarityFeatures(), HistGradientBoostingClassifier(random_state=0)
+    ).fit(pair_frame(left, right), y)
     ddf = dd.from_pandas(pairs, npartitions=3, sort=False)
     proba = skd.predict_proba(pipe, ddf).compute(scheduler="sync")
     np.testing.assert_allclose(proba.to_numpy(), pipe.predict_proba(pairs))
@@ -134,8 +145,9 @@ def test_a_pipeline_of_similarity_features_scores_like_in_memory(pairs):
     labels = skd.predict(pipe, ddf).compute(scheduler="sync")
     assert labels.tolist() == pipe.predict(pairs).tolist()
     with pytest.raises(ValueError, match="right_city"):
-        skd.predict(pipe, dd.from_pandas(pairs.drop(columns="right_city"),
-                                         npartitions=2))
+        skd.predict(
+            pipe, dd.from_pandas(pairs.drop(columns="right_city"), npartitions=2)
+        )
 
 
 def test_scoring_candidate_ids_keeps_the_ids(fitted):
@@ -149,9 +161,9 @@ def test_scoring_candidate_ids_keeps_the_ids(fitted):
     cands = NearestNeighborBlocker(k=3).fit(right).candidates(left)
     candidates = dd.from_pandas(cands[["left_id", "right_id"]], npartitions=3)
 
-    pairs = (candidates
-             .merge(left.add_prefix("left_"), left_on="left_id", right_index=True)
-             .merge(right.add_prefix("right_"), left_on="right_id", right_index=True))
+    pairs = candidates.merge(
+        left.add_prefix("left_"), left_on="left_id", right_index=True
+    ).merge(right.add_prefix("right_"), left_on="right_id", right_index=True)
     proba = skd.predict_proba(fitted, pairs[list(fitted.feature_names_in_)])
     scores = pairs[["left_id", "right_id"]].assign(probability=proba[1])
     result = scores.compute(scheduler="sync")
@@ -159,7 +171,8 @@ def test_scoring_candidate_ids_keeps_the_ids(fitted):
     assert list(result.columns) == ["left_id", "right_id", "probability"]
     assert len(result) == len(cands)
     result = result.set_index(["left_id", "right_id"]).loc[
-        list(zip(cands.left_id, cands.right_id))]
+        list(zip(cands.left_id, cands.right_id))
+    ]
     expected = fitted.predict_proba(left.loc[cands.left_id], right.loc[cands.right_id])
     np.testing.assert_allclose(result["probability"], expected[:, 1], atol=1e-6)
     labels = skd.predict(fitted, pairs[list(fitted.feature_names_in_)])

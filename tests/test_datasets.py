@@ -161,8 +161,11 @@ def test_magellan_round_trip(tmp_path):
     assert data.left_table.index.name == data.right_table.index.name == "id"
     assert list(data.left_table.index) == ["0", "1"]
     assert list(data.right_table.index) == ["10", "11"]
-    assert list(data.left_table.columns) == list(data.right_table.columns) == [
-        "name", "city"]
+    assert (
+        list(data.left_table.columns)
+        == list(data.right_table.columns)
+        == ["name", "city"]
+    )
     assert data.left_table.loc["1", "name"] == "NA"
     X_left, X_right, y = data.train
     assert list(X_left.columns) == list(X_right.columns) == ["name", "city"]
@@ -184,19 +187,25 @@ def test_magellan_tables_link_by_id(tmp_path):
     data = load_magellan(write_folder(tmp_path), as_frame=True)
     X, y = data.train
     clf = DummyClassifier(strategy="prior").fit(X, y)
-    matches = link(data.left_table, data.right_table, NearestNeighborBlocker(k=1),
-                   clf, threshold=0)
+    matches = link(
+        data.left_table, data.right_table, NearestNeighborBlocker(k=1), clf, threshold=0
+    )
     assert list(matches["left_id"]) == ["0", "1"]
     assert set(matches["right_id"]) <= {"10", "11"}
     # The ids are those of the split files.
     assert data.left_table.loc[matches["left_id"], "name"].tolist() == [
-        "joe's diner", "NA"]
+        "joe's diner",
+        "NA",
+    ]
 
 
 def test_magellan_values_are_strings(tmp_path):
-    write_folder(tmp_path, tableA_csv="id,name,zip\n0,007,02139\n",
-                 tableB_csv="id,name,zip\n0,7,2139\n",
-                 train_csv="ltable_id,rtable_id,label\n0,0,1\n")
+    write_folder(
+        tmp_path,
+        tableA_csv="id,name,zip\n0,007,02139\n",
+        tableB_csv="id,name,zip\n0,7,2139\n",
+        train_csv="ltable_id,rtable_id,label\n0,0,1\n",
+    )
     X_left, X_right, _ = load_magellan(tmp_path, split="train")
     assert X_left.iloc[0].tolist() == ["007", "02139"]  # leading zeros kept
     assert X_right.iloc[0].tolist() == ["7", "2139"]
@@ -226,62 +235,86 @@ def test_magellan_missing_files(tmp_path):
 
 def test_magellan_missing_id_column(tmp_path):
     write_folder(tmp_path, tableA_csv="key,name,city\n0,a,b\n")
-    with pytest.raises(ValueError, match=r"tableA.csv' must have the columns \['id'\]; "
-                                         r"it lacks \['id'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"tableA.csv' must have the columns \['id'\]; "
+        r"it lacks \['id'\]",
+    ):
         load_magellan(tmp_path)
 
 
 def test_magellan_missing_split_columns(tmp_path):
     write_folder(tmp_path, test_csv="ltable_id,right_id,label\n0,10,1\n")
-    with pytest.raises(ValueError, match=r"test.csv' must have the columns.*"
-                                         r"lacks \['rtable_id'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"test.csv' must have the columns.*"
+        r"lacks \['rtable_id'\]",
+    ):
         load_magellan(tmp_path)
 
 
 def test_magellan_mismatched_schemas(tmp_path):
     write_folder(tmp_path, tableB_csv="id,city,name\n10,boston,joes\n")
-    with pytest.raises(ValueError, match=r"same columns in the same order.*"
-                                         r"besides 'id', tableA.csv has \['name', 'city'\] and "
-                                         r"tableB.csv has \['city', 'name'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"same columns in the same order.*"
+        r"besides 'id', tableA.csv has \['name', 'city'\] and "
+        r"tableB.csv has \['city', 'name'\]",
+    ):
         load_magellan(tmp_path)
 
 
 def test_magellan_unknown_ids(tmp_path):
     pairs = "ltable_id,rtable_id,label\n0,10,1\n0,98,0\n1,99,0\n1,99,1\n"
     write_folder(tmp_path, valid_csv=pairs)
-    with pytest.raises(ValueError, match=r"rtable_id in '.*valid.csv' must be an id "
-                                         r"of tableB.csv; 2 value\(s\) are not: "
-                                         r"\['98', '99'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"rtable_id in '.*valid.csv' must be an id "
+        r"of tableB.csv; 2 value\(s\) are not: "
+        r"\['98', '99'\]",
+    ):
         load_magellan(tmp_path)
 
 
 def test_magellan_duplicate_ids(tmp_path):
     write_folder(tmp_path, tableA_csv="id,name,city\n0,a,b\n0,c,d\n")
-    with pytest.raises(ValueError, match=r"ids of '.*tableA.csv' must be unique; "
-                                         r"1 id\(s\) occur more than once: \['0'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"ids of '.*tableA.csv' must be unique; "
+        r"1 id\(s\) occur more than once: \['0'\]",
+    ):
         load_magellan(tmp_path)
 
 
 def test_magellan_bad_labels(tmp_path):
     write_folder(tmp_path, train_csv="ltable_id,rtable_id,label\n0,10,yes\n1,11,\n")
-    with pytest.raises(ValueError,
-                       match=r"must be 0 or 1; found \['yes', '<empty>'\]"):
+    with pytest.raises(ValueError, match=r"must be 0 or 1; found \['yes', '<empty>'\]"):
         load_magellan(tmp_path)
 
 
 def test_magellan_bad_split_argument(tmp_path):
-    with pytest.raises(ValueError, match="split must be None, 'train', 'valid' or "
-                                         "'test'; got 'validation'"):
+    with pytest.raises(
+        ValueError,
+        match="split must be None, 'train', 'valid' or 'test'; got 'validation'",
+    ):
         load_magellan(write_folder(tmp_path), split="validation")
 
 
 @pytest.mark.parametrize(
     "name, fields, sizes, positives",
     [
-        ("beer", ["Beer_Name", "Brew_Factory_Name", "Style", "ABV"],
-         (268, 91, 91), (40, 14, 14)),
-        ("fodors_zagats", ["name", "addr", "city", "phone", "type", "class"],
-         (567, 190, 189), (66, 22, 22)),
+        (
+            "beer",
+            ["Beer_Name", "Brew_Factory_Name", "Style", "ABV"],
+            (268, 91, 91),
+            (40, 14, 14),
+        ),
+        (
+            "fodors_zagats",
+            ["name", "addr", "city", "phone", "type", "class"],
+            (567, 190, 189),
+            (66, 22, 22),
+        ),
     ],
 )
 def test_magellan_real_folders(name, fields, sizes, positives):

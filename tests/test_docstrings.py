@@ -14,8 +14,12 @@ import skrecordpair.plotting
 
 
 def _public():
-    for module in (skrecordpair, skrecordpair.datasets, skrecordpair.plotting,
-                   skrecordpair.dask):
+    for module in (
+        skrecordpair,
+        skrecordpair.datasets,
+        skrecordpair.plotting,
+        skrecordpair.dask,
+    ):
         for name in module.__all__:
             obj = getattr(module, name)
             if inspect.isclass(obj) or inspect.isfunction(obj):
@@ -33,10 +37,22 @@ def test_public_names_have_numpydoc_docstrings_with_examples(name):
 
 
 def test_estimator_methods_are_documented():
-    for cls in (skrecordpair.RecordPairClassifier, skrecordpair.SimilarityFeatures,
-                skrecordpair.NearestNeighborBlocker):
-        for name in ("fit", "predict", "predict_proba", "score", "explain",
-                     "transform", "candidates", "save", "load"):
+    for cls in (
+        skrecordpair.RecordPairClassifier,
+        skrecordpair.SimilarityFeatures,
+        skrecordpair.NearestNeighborBlocker,
+    ):
+        for name in (
+            "fit",
+            "predict",
+            "predict_proba",
+            "score",
+            "explain",
+            "transform",
+            "candidates",
+            "save",
+            "load",
+        ):
             method = getattr(cls, name, None)
             if method is not None:
                 doc = inspect.getdoc(method) or ""

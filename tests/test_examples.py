@@ -30,8 +30,10 @@ def test_tables_to_matches(tmp_path, monkeypatch, capsys):
     default = runpy.run_path(str(script))["DEFAULT_PATH"]  # defines, runs nothing
     folder = Path(os.environ.get("SKRECORDPAIR_FODORS_ZAGATS", default))
     if not folder.is_dir():
-        pytest.skip(f"The Fodors-Zagats benchmark folder {folder} is absent; set "
-                    "SKRECORDPAIR_FODORS_ZAGATS to its path to run this example.")
+        pytest.skip(
+            f"The Fodors-Zagats benchmark folder {folder} is absent; set "
+            "SKRECORDPAIR_FODORS_ZAGATS to its path to run this example."
+        )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", [str(script), str(folder)])
     runpy.run_path(str(script), run_name="__main__")
@@ -39,8 +41,12 @@ def test_tables_to_matches(tmp_path, monkeypatch, capsys):
 
     # The linked pairs are named by the ids of the benchmark's tables: most
     # labeled matches are found, and the explained pair is one of them.
-    labeled = pd.concat([pd.read_csv(folder / f"{split}.csv", dtype=str)
-                         for split in ("train", "valid", "test")])
+    labeled = pd.concat(
+        [
+            pd.read_csv(folder / f"{split}.csv", dtype=str)
+            for split in ("train", "valid", "test")
+        ]
+    )
     labeled = labeled[labeled["label"] == "1"]
     known = set(zip(labeled["ltable_id"], labeled["rtable_id"]))
     found = re.search(r"(\d+) of the (\d+) labeled matches were linked", out)

@@ -8,8 +8,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _commands(text):
     """The ``pip install`` command lines of a file's code blocks."""
-    return [c.strip() for c in re.findall(r"^\s*(?:\$\s+)?(pip install [^\n#]+)",
-                                          text, re.MULTILINE)]
+    return [
+        c.strip()
+        for c in re.findall(r"^\s*(?:\$\s+)?(pip install [^\n#]+)", text, re.MULTILINE)
+    ]
 
 
 def test_readme_installs_as_the_install_page():
@@ -19,7 +21,7 @@ def test_readme_installs_as_the_install_page():
     # same two lines, one after the other, as the page's development set-up.
     assert readme[0].startswith("pip install torch") and "/whl/cpu" in readme[0]
     assert readme[1] == 'pip install -e ".[test]"'
-    assert any(page[i:i + 2] == readme[:2] for i in range(len(page)))
+    assert any(page[i : i + 2] == readme[:2] for i in range(len(page)))
     assert set(readme) <= set(page), set(readme) - set(page)
 
 

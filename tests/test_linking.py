@@ -54,9 +54,14 @@ class LastNameClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X):
-        p = process.cpdist(X["left_last"].fillna("").tolist(),
-                           X["right_last"].fillna("").tolist(),
-                           scorer=fuzz.ratio) / 100
+        p = (
+            process.cpdist(
+                X["left_last"].fillna("").tolist(),
+                X["right_last"].fillna("").tolist(),
+                scorer=fuzz.ratio,
+            )
+            / 100
+        )
         return np.column_stack([1 - p, p])
 
 
@@ -70,8 +75,7 @@ def f1(found, true):
 def test_link_recovers_true_matches(classifier):
     left, right, true = make_tables(seed=11)
     matches = link(left, right, NearestNeighborBlocker(k=5), classifier)
-    assert list(matches.columns) == ["left_id", "right_id", "similarity",
-                                     "probability"]
+    assert list(matches.columns) == ["left_id", "right_id", "similarity", "probability"]
     assert (matches["probability"] >= 0.5).all()
     assert f1(zip(matches.left_id, matches.right_id), true) >= 0.95
     # Sorted by left position, then decreasing probability.
@@ -87,8 +91,9 @@ def test_link_threshold_and_scores(classifier):
     assert len(everything) == len(cands)
     # The probabilities are the classifier's, column classes_[1].
     X = pair_frame(left.loc[everything.left_id], right.loc[everything.right_id])
-    np.testing.assert_allclose(everything["probability"],
-                               classifier.predict_proba(X)[:, 1])
+    np.testing.assert_allclose(
+        everything["probability"], classifier.predict_proba(X)[:, 1]
+    )
     strict = link(left, right, blocker, classifier, threshold=0.9)
     assert 0 < len(strict) < len(everything)
     assert (strict["probability"] >= 0.9).all()
@@ -108,13 +113,20 @@ def test_link_one_to_one(classifier):
     left, right, true = make_tables(seed=14)
     many = link(left, right, NearestNeighborBlocker(k=5), classifier, threshold=0.05)
     assert many["left_id"].duplicated().any()  # the test is not vacuous
-    one = link(left, right, NearestNeighborBlocker(k=5), classifier, threshold=0.05,
-               one_to_one=True)
+    one = link(
+        left,
+        right,
+        NearestNeighborBlocker(k=5),
+        classifier,
+        threshold=0.05,
+        one_to_one=True,
+    )
     assert not one["left_id"].duplicated().any()
     assert not one["right_id"].duplicated().any()
     assert set(zip(one.left_id, one.right_id)) <= set(zip(many.left_id, many.right_id))
     assert f1(zip(one.left_id, one.right_id), true) >= f1(
-        zip(many.left_id, many.right_id), true)
+        zip(many.left_id, many.right_id), true
+    )
 
 
 def test_greedy_one_to_one_takes_best_pairs_first():
@@ -125,9 +137,14 @@ def test_greedy_one_to_one_takes_best_pairs_first():
     sim = np.zeros(4)
     assert list(_greedy_one_to_one(left, right, proba, sim)) == [1, 3]
     # Equal probabilities: the more similar pair wins.
-    assert list(_greedy_one_to_one(np.array([0, 0]), np.array([0, 1]),
-                                   np.array([0.5, 0.5]),
-                                   np.array([0.1, 0.2]))) == [1]
+    assert list(
+        _greedy_one_to_one(
+            np.array([0, 0]),
+            np.array([0, 1]),
+            np.array([0.5, 0.5]),
+            np.array([0.1, 0.2]),
+        )
+    ) == [1]
 
 
 def test_link_leaves_the_blocker_untouched(classifier):
@@ -144,8 +161,11 @@ def test_link_errors(classifier):
         link(left.to_numpy(), right, blocker, classifier)
     with pytest.raises(ValueError, match="index labels of right .* must be unique"):
         link(left, right.set_axis([0] * len(right)), blocker, classifier)
-    with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\] or "
-                                         r"None; got 1.5\."):
+    with pytest.raises(
+        ValueError,
+        match=r"threshold must be a number in \[0, 1\] or "
+        r"None; got 1.5\.",
+    ):
         link(left, right, blocker, classifier, threshold=1.5)
     with pytest.raises(ValueError, match="verbose must be"):
         link(left, right, blocker, classifier, verbose=-1)
@@ -159,8 +179,9 @@ def test_link_errors(classifier):
         link(left, right, blocker, object())
     X = pair_frame(left.iloc[:3], right.iloc[:3])
     three = DummyClassifier().fit(X, [0, 1, 2])
-    with pytest.raises(ValueError,
-                       match=r"must be binary .* got classes_=array\(\[0, 1, 2\]\)"):
+    with pytest.raises(
+        ValueError, match=r"must be binary .* got classes_=array\(\[0, 1, 2\]\)"
+    ):
         link(left, right, blocker, three)
 
 
@@ -229,12 +250,18 @@ def test_link_and_deduplicate_of_empty_tables_give_no_pair(classifier):
     left, right, _ = make_tables(n=10, n_extra=0, seed=19)
     usual = link(left, right, NearestNeighborBlocker(k=2), classifier)
     for one_to_one in (False, True):
-        empty = link(left, right.iloc[:0], NearestNeighborBlocker(k=2), classifier,
-                     one_to_one=one_to_one)
+        empty = link(
+            left,
+            right.iloc[:0],
+            NearestNeighborBlocker(k=2),
+            classifier,
+            one_to_one=one_to_one,
+        )
         assert len(empty) == 0
         pd.testing.assert_series_equal(empty.dtypes, usual.dtypes)
-    clusters, pairs = deduplicate(left.iloc[:0], NearestNeighborBlocker(k=2), classifier,
-                                  return_pairs=True)
+    clusters, pairs = deduplicate(
+        left.iloc[:0], NearestNeighborBlocker(k=2), classifier, return_pairs=True
+    )
     assert len(clusters) == 0 and clusters.name == "cluster"
     assert clusters.dtype == np.int64 and clusters.index.equals(left.index[:0])
     assert len(pairs) == 0
@@ -245,8 +272,9 @@ def test_link_and_deduplicate_of_empty_tables_give_no_pair(classifier):
 def test_deduplicate_clusters(classifier):
     left, right, true = make_tables(seed=16)
     table = pd.concat([left, right])
-    clusters, pairs = deduplicate(table, NearestNeighborBlocker(k=5), classifier,
-                                  return_pairs=True)
+    clusters, pairs = deduplicate(
+        table, NearestNeighborBlocker(k=5), classifier, return_pairs=True
+    )
     assert isinstance(clusters, pd.Series)
     assert clusters.name == "cluster"
     assert clusters.index.equals(table.index)
@@ -261,16 +289,21 @@ def test_deduplicate_clusters(classifier):
     assert (sizes == 1).sum() >= 15  # the 20 strangers, mostly alone
     # The pairs are the graph's edges: each joins two records of one cluster.
     assert (pairs["probability"] >= 0.5).all()
-    assert (clusters[pairs.left_id].to_numpy()
-            == clusters[pairs.right_id].to_numpy()).all()
+    assert (
+        clusters[pairs.left_id].to_numpy() == clusters[pairs.right_id].to_numpy()
+    ).all()
     assert pair_completeness(pairs, true, deduplicate=True) >= 0.95
 
 
 def test_deduplicate_is_transitive():
     # a~b and b~c are matches, a and c are no candidates (k=1): one cluster.
-    table = pd.DataFrame({"last": ["smithsonian", "smithsonia", "smithsoni",
-                                   "zzyzx"],
-                          "first": ["a", "b", "c", "d"]}, index=list("abcd"))
+    table = pd.DataFrame(
+        {
+            "last": ["smithsonian", "smithsonia", "smithsoni", "zzyzx"],
+            "first": ["a", "b", "c", "d"],
+        },
+        index=list("abcd"),
+    )
     clf = LastNameClassifier().fit(None)
     blocker = NearestNeighborBlocker(fields=["last"], k=1, ngram_range=(2, 2))
     clusters = deduplicate(table, blocker, clf, threshold=0.9)
@@ -282,21 +315,30 @@ def test_deduplicate_is_transitive():
 
 def test_deduplicate_without_matches_gives_singletons():
     table = pd.DataFrame({"last": ["smith", "smyth", "jones"], "first": list("abc")})
-    clusters = deduplicate(table, NearestNeighborBlocker(k=2),
-                           LastNameClassifier().fit(None), threshold=1.0)
+    clusters = deduplicate(
+        table,
+        NearestNeighborBlocker(k=2),
+        LastNameClassifier().fit(None),
+        threshold=1.0,
+    )
     assert list(clusters) == [0, 1, 2]
 
 
 def test_deduplicate_return_pairs_all_keeps_the_uncertain_non_matches():
     from skrecordpair import uncertain_pairs
 
-    table = pd.DataFrame({"last": ["smithsonian", "smithsonia", "smythsonean",
-                                   "jones", "jonas"],
-                          "first": list("abcde")}, index=list("abcde"))
+    table = pd.DataFrame(
+        {
+            "last": ["smithsonian", "smithsonia", "smythsonean", "jones", "jonas"],
+            "first": list("abcde"),
+        },
+        index=list("abcde"),
+    )
     clf = LastNameClassifier().fit(None)
     blocker = NearestNeighborBlocker(fields=["last"], k=4, ngram_range=(2, 2))
-    clusters, matched = deduplicate(table, blocker, clf, threshold=0.9,
-                                    return_pairs=True)
+    clusters, matched = deduplicate(
+        table, blocker, clf, threshold=0.9, return_pairs=True
+    )
     same, scored = deduplicate(table, blocker, clf, threshold=0.9, return_pairs="all")
     # The clusters still come from the matches only ...
     pd.testing.assert_series_equal(same, clusters)
@@ -310,8 +352,12 @@ def test_deduplicate_return_pairs_all_keeps_the_uncertain_non_matches():
     band = (0.5, 0.95)
     review = uncertain_pairs(scored, band)
     below = review["probability"] < 0.9
-    assert below.any() and not uncertain_pairs(matched, band)["probability"].lt(0.9).any()
-    with pytest.raises(ValueError, match="return_pairs must be a bool or 'all'; got 'yes'."):
+    assert (
+        below.any() and not uncertain_pairs(matched, band)["probability"].lt(0.9).any()
+    )
+    with pytest.raises(
+        ValueError, match="return_pairs must be a bool or 'all'; got 'yes'."
+    ):
         deduplicate(table, blocker, clf, return_pairs="yes")
 
 
@@ -339,8 +385,13 @@ class ForeignIdBlocker:
         return self
 
     def candidates(self, left=None):
-        return pd.DataFrame({"left_id": ["nobody"], "right_id": [self.right_.index[0]],
-                             "similarity": [1.0]})
+        return pd.DataFrame(
+            {
+                "left_id": ["nobody"],
+                "right_id": [self.right_.index[0]],
+                "similarity": [1.0],
+            }
+        )
 
 
 def test_link_rejects_unknown_ids(classifier):

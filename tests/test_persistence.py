@@ -79,9 +79,12 @@ def test_round_trip_gives_identical_predictions(fitted, people, tmp_path, archiv
     assert path.is_file() == archive
     loaded = RecordPairClassifier.load(path)
     assert type(loaded) is RecordPairClassifier
-    np.testing.assert_array_equal(loaded.predict_proba(left, right),
-                                  fitted.predict_proba(left, right))
-    np.testing.assert_array_equal(loaded.predict(left, right), fitted.predict(left, right))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(left, right), fitted.predict_proba(left, right)
+    )
+    np.testing.assert_array_equal(
+        loaded.predict(left, right), fitted.predict(left, right)
+    )
     assert loaded.get_params() == fitted.get_params()
     assert loaded.fields_ == fitted.fields_
     assert loaded.vocabulary_ == fitted.vocabulary_
@@ -101,25 +104,36 @@ def test_model_json_holds_each_components_state_under_its_own_key(fitted, saved)
     assert sorted(model) == ["estimator", "featurizer", "network"]
     assert model["featurizer"] == json.loads(json.dumps(fitted.featurizer_.to_state()))
     assert model["network"] == json.loads(json.dumps(net_state(fitted.net_)[0]))
-    assert sorted(model["estimator"]) == ["attributes", "classes", "feature_names_in",
-                                          "n_features_in"]
+    assert sorted(model["estimator"]) == [
+        "attributes",
+        "classes",
+        "feature_names_in",
+        "n_features_in",
+    ]
     assert model["estimator"]["attributes"] == {"threshold_": fitted.threshold_}
 
 
 def _as_format_1(path):
     """Rewrite the format-2 model at `path` as format 1 laid it out."""
+
     def flatten(model):
-        estimator, featurizer, network = (model.pop(k) for k in
-                                          ("estimator", "featurizer", "network"))
+        estimator, featurizer, network = (
+            model.pop(k) for k in ("estimator", "featurizer", "network")
+        )
         numeric = featurizer.pop("numeric_fields")
-        model.update(estimator, **featurizer, network=network["arguments"],
-                     shared_weights=network["shared_weights"],
-                     optimizer=network["optimizer"])
+        model.update(
+            estimator,
+            **featurizer,
+            network=network["arguments"],
+            shared_weights=network["shared_weights"],
+            optimizer=network["optimizer"],
+        )
         model["attributes"] = {"numeric_fields_": numeric, **model["attributes"]}
 
     edit_json(path, "model.json", flatten)
-    edit_json(path, "manifest.json", lambda m: m.update(format_version=1),
-              fix_manifest=False)
+    edit_json(
+        path, "manifest.json", lambda m: m.update(format_version=1), fix_manifest=False
+    )
 
 
 @pytest.mark.parametrize("prior", [True, False])
@@ -129,25 +143,36 @@ def test_a_format_1_model_upgrades_and_predicts_as_saved(people, tmp_path, prior
     clf.fit(left, right, y).save(tmp_path / "m")
     _as_format_1(tmp_path / "m")
     loaded = RecordPairClassifier.load(tmp_path / "m")
-    np.testing.assert_array_equal(loaded.predict_proba(left, right),
-                                  clf.predict_proba(left, right))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(left, right), clf.predict_proba(left, right)
+    )
     assert loaded.threshold_ == clf.threshold_
     assert loaded.numeric_fields_ == clf.numeric_fields_
     # Saved again, it is format 2, and continues training as the original.
     loaded.save(tmp_path / "again")
     manifest = json.loads((tmp_path / "again" / "manifest.json").read_text())
     assert manifest["format_version"] == FORMAT_VERSION == 2
-    np.testing.assert_array_equal(loaded.fit(left, right, y).predict_proba(left, right),
-                                  clf.fit(left, right, y).predict_proba(left, right))
+    np.testing.assert_array_equal(
+        loaded.fit(left, right, y).predict_proba(left, right),
+        clf.fit(left, right, y).predict_proba(left, right),
+    )
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda m: m.pop("vocabulary"), r"model.json lacks the key\(s\) \['vocabulary'\]"),
-    (lambda m: m.update(attributes=[]), "'attributes' must be a JSON object"),
-    (lambda m: m["attributes"].pop("numeric_fields_"),
-     "numeric_fields_ must be a list of field names"),
-    (lambda m: m["network"].update(evil=1), "unknown argument"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (
+            lambda m: m.pop("vocabulary"),
+            r"model.json lacks the key\(s\) \['vocabulary'\]",
+        ),
+        (lambda m: m.update(attributes=[]), "'attributes' must be a JSON object"),
+        (
+            lambda m: m["attributes"].pop("numeric_fields_"),
+            "numeric_fields_ must be a list of field names",
+        ),
+        (lambda m: m["network"].update(evil=1), "unknown argument"),
+    ],
+)
 def test_a_malformed_format_1_model_is_refused(copy, edit, match):
     _as_format_1(copy)
     edit_json(copy, "model.json", edit)
@@ -165,8 +190,9 @@ def test_without_prior_no_prior_file_and_stale_one_removed(people, tmp_path):
     assert not (tmp_path / "model" / "prior.skops").exists()
     loaded = RecordPairClassifier.load(tmp_path / "model")
     assert loaded.prior_ is None and loaded.net_.module_.n_similarity_features == 0
-    np.testing.assert_array_equal(loaded.predict_proba(left, right),
-                                  plain.predict_proba(left, right))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(left, right), plain.predict_proba(left, right)
+    )
 
 
 def test_prior_file_with_foreign_types_is_refused(saved, tmp_path):
@@ -180,8 +206,10 @@ def test_prior_file_with_foreign_types_is_refused(saved, tmp_path):
     data = skops.io.dumps(make_pipeline(FunctionTransformer(np.log1p)))
     (copy / "prior.skops").write_bytes(data)
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["files"]["prior.skops"] = {"bytes": len(data),
-                                        "sha256": hashlib.sha256(data).hexdigest()}
+    manifest["files"]["prior.skops"] = {
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="prior.skops"):
         RecordPairClassifier.load(copy)
@@ -189,8 +217,14 @@ def test_prior_file_with_foreign_types_is_refused(saved, tmp_path):
 
 def test_directory_holds_plain_data_only(saved):
     names = sorted(p.name for p in saved.iterdir())
-    assert names == ["config.json", "history.json", "manifest.json", "model.json",
-                     "prior.skops", "weights.safetensors"]
+    assert names == [
+        "config.json",
+        "history.json",
+        "manifest.json",
+        "model.json",
+        "prior.skops",
+        "weights.safetensors",
+    ]
     manifest = json.loads((saved / "manifest.json").read_text())
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["skrecordpair_version"] == __version__
@@ -204,10 +238,13 @@ def test_loaded_model_pickles_and_explains(fitted, people, saved):
     left, right, _ = people
     loaded = RecordPairClassifier.load(saved)
     restored = pickle.loads(pickle.dumps(loaded))
-    np.testing.assert_array_equal(restored.predict_proba(left, right),
-                                  fitted.predict_proba(left, right))
-    pd.testing.assert_frame_equal(loaded.explain(left[:3], right[:3], n_steps=8),
-                                  fitted.explain(left[:3], right[:3], n_steps=8))
+    np.testing.assert_array_equal(
+        restored.predict_proba(left, right), fitted.predict_proba(left, right)
+    )
+    pd.testing.assert_frame_equal(
+        loaded.explain(left[:3], right[:3], n_steps=8),
+        fitted.explain(left[:3], right[:3], n_steps=8),
+    )
 
 
 @pytest.mark.parametrize("share", [True, False])
@@ -218,22 +255,31 @@ def test_shared_matching_weights_stay_shared(people, tmp_path, share):
     loaded = RecordPairClassifier.load(tmp_path / "m")
     for which in ("matcher_forward", "matcher_backward"):
         matcher = getattr(loaded.net_.module_, which)
-        same = matcher.attentive_match_weights is matcher.attentive_match_weights_reversed
+        same = (
+            matcher.attentive_match_weights is matcher.attentive_match_weights_reversed
+        )
         assert same == share
         original = getattr(clf.net_.module_, which)
-        torch.testing.assert_close(matcher.attentive_match_weights_reversed,
-                                   original.attentive_match_weights_reversed,
-                                   rtol=0, atol=0)
-    np.testing.assert_array_equal(loaded.predict_proba(left, right),
-                                  clf.predict_proba(left, right))
+        torch.testing.assert_close(
+            matcher.attentive_match_weights_reversed,
+            original.attentive_match_weights_reversed,
+            rtol=0,
+            atol=0,
+        )
+    np.testing.assert_array_equal(
+        loaded.predict_proba(left, right), clf.predict_proba(left, right)
+    )
 
 
-@pytest.mark.parametrize("labels", [
-    np.array(["match", "maybe", "no"]),                      # numpy unicode
-    pd.Series(["match", "maybe", "no"], dtype=object),     # object
-    np.array([-1, 3, 10**12]),                              # int64
-    np.array([False, True, True]),                          # bool
-])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array(["match", "maybe", "no"]),  # numpy unicode
+        pd.Series(["match", "maybe", "no"], dtype=object),  # object
+        np.array([-1, 3, 10**12]),  # int64
+        np.array([False, True, True]),  # bool
+    ],
+)
 def test_class_labels_round_trip_exactly(tmp_path, labels):
     left, right, _ = make_people_pairs(60, seed=1)
     y = np.asarray(labels, dtype=labels.dtype)[np.arange(60) % len(labels)]
@@ -249,11 +295,19 @@ def test_non_default_parameters_round_trip(tmp_path):
     left, right, y = make_people_pairs(60, seed=2)
     X = pair_frame(left, right).rename(columns={"right_name": "right_fullname"})
     clf = tiny(
-        fields=[("name", "fullname"), "city", ("year", None)], max_epochs=1,
-        hidden_layer_sizes=(6, 4), forward_matching=("full",), backward_matching=(),
-        class_weight={0: 1.0, 1: 2.5}, optimizer=torch.optim.AdamW,
-        device=torch.device("cpu"), char_encoder="gru", field_encoder="cnn",
-        aggregator="lstm", max_vocabulary=None, prepend_field_names=True,
+        fields=[("name", "fullname"), "city", ("year", None)],
+        max_epochs=1,
+        hidden_layer_sizes=(6, 4),
+        forward_matching=("full",),
+        backward_matching=(),
+        class_weight={0: 1.0, 1: 2.5},
+        optimizer=torch.optim.AdamW,
+        device=torch.device("cpu"),
+        char_encoder="gru",
+        field_encoder="cnn",
+        aggregator="lstm",
+        max_vocabulary=None,
+        prepend_field_names=True,
     ).fit(X, y)
     clf.save(tmp_path / "m")
     loaded = RecordPairClassifier.load(tmp_path / "m")
@@ -263,7 +317,9 @@ def test_non_default_parameters_round_trip(tmp_path):
     assert params["class_weight"] == {0: 1.0, 1: 2.5}
     assert params["optimizer"] is torch.optim.AdamW
     assert params["device"] == "cpu" and params["max_vocabulary"] is None
-    torch.testing.assert_close(loaded.net_.criterion_.weight, clf.net_.criterion_.weight)
+    torch.testing.assert_close(
+        loaded.net_.criterion_.weight, clf.net_.criterion_.weight
+    )
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
@@ -275,8 +331,9 @@ def test_set_params_after_fit_keeps_the_fitted_architecture(people, tmp_path):
     clf.save(tmp_path / "m")
     loaded = RecordPairClassifier.load(tmp_path / "m")
     assert loaded.field_hidden_size == 3 and loaded.max_tokens_per_field == 2
-    np.testing.assert_array_equal(loaded.predict_proba(left, right),
-                                  clf.predict_proba(left, right))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(left, right), clf.predict_proba(left, right)
+    )
 
 
 def test_callbacks_are_dropped_with_a_warning(people, tmp_path):
@@ -290,8 +347,9 @@ def test_callbacks_are_dropped_with_a_warning(people, tmp_path):
         clf.save(tmp_path / "m")
     loaded = RecordPairClassifier.load(tmp_path / "m")
     assert loaded.callbacks is None
-    np.testing.assert_array_equal(loaded.predict_proba(left, right),
-                                  clf.predict_proba(left, right))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(left, right), clf.predict_proba(left, right)
+    )
 
 
 def test_unsaveable_parameter_is_refused_at_save_time(fitted, tmp_path):
@@ -319,9 +377,10 @@ def test_saving_twice_overwrites(fitted, people, tmp_path):
     other = tiny(max_epochs=1, random_state=3).fit(left, right, y)
     fitted.save(tmp_path / "m")
     other.save(tmp_path / "m")
-    np.testing.assert_array_equal(RecordPairClassifier.load(tmp_path / "m")
-                                  .predict_proba(left, right),
-                                  other.predict_proba(left, right))
+    np.testing.assert_array_equal(
+        RecordPairClassifier.load(tmp_path / "m").predict_proba(left, right),
+        other.predict_proba(left, right),
+    )
 
 
 # ---------------------------------------------------- training continues after load
@@ -338,8 +397,9 @@ def test_warm_start_after_load_continues_exactly(people, tmp_path):
     clf.fit(left, right, y)
     loaded.fit(left, right, y)
     assert len(loaded.net_.history_) == len(clf.net_.history_) == 2
-    np.testing.assert_array_equal(loaded.predict_proba(left, right),
-                                  clf.predict_proba(left, right))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(left, right), clf.predict_proba(left, right)
+    )
 
 
 def test_resume_after_keyboard_interrupt_with_warm_start(people, tmp_path):
@@ -353,8 +413,12 @@ def test_resume_after_keyboard_interrupt_with_warm_start(people, tmp_path):
             if len(net.history) == self.epoch:
                 raise KeyboardInterrupt
 
-    clf = tiny(warm_start=True, early_stopping=False, max_epochs=3,
-               callbacks=[("interrupt", InterruptInEpoch(2))])
+    clf = tiny(
+        warm_start=True,
+        early_stopping=False,
+        max_epochs=3,
+        callbacks=[("interrupt", InterruptInEpoch(2))],
+    )
     clf.fit(left, right, y)  # skorch stops cleanly, the model is usable
     assert len(clf.net_.history_) == 2  # epoch 2 was cut short
     assert np.isfinite(clf.predict_proba(left, right)).all()
@@ -383,8 +447,16 @@ def test_missing_path(tmp_path):
         RecordPairClassifier.load(tmp_path / "nothing")
 
 
-@pytest.mark.parametrize("name", ["manifest.json", "config.json", "model.json",
-                                  "weights.safetensors", "history.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "manifest.json",
+        "config.json",
+        "model.json",
+        "weights.safetensors",
+        "history.json",
+    ],
+)
 def test_missing_file(copy, name):
     (copy / name).unlink()
     with pytest.raises(ValueError, match=f"{name} is missing"):
@@ -394,8 +466,10 @@ def test_missing_file(copy, name):
 def test_truncated_weights(copy):
     data = (copy / "weights.safetensors").read_bytes()
     (copy / "weights.safetensors").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="weights.safetensors has .* bytes where the "
-                                         "manifest records .*truncated"):
+    with pytest.raises(
+        ValueError,
+        match="weights.safetensors has .* bytes where the manifest records .*truncated",
+    ):
         RecordPairClassifier.load(copy)
 
 
@@ -411,8 +485,9 @@ def test_flipped_byte_in_weights(copy):
     data = bytearray((copy / "weights.safetensors").read_bytes())
     data[-10] ^= 0xFF
     (copy / "weights.safetensors").write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="checksum of weights.safetensors does not "
-                                         "match"):
+    with pytest.raises(
+        ValueError, match="checksum of weights.safetensors does not match"
+    ):
         RecordPairClassifier.load(copy)
 
 
@@ -423,8 +498,9 @@ def test_edited_json(copy):
     with pytest.raises(ValueError, match="checksum of config.json does not match"):
         RecordPairClassifier.load(copy)
     # A different size is reported as such.
-    edit_json(copy, "config.json", lambda c: c["params"].update(lr=0.5),
-              fix_manifest=False)
+    edit_json(
+        copy, "config.json", lambda c: c["params"].update(lr=0.5), fix_manifest=False
+    )
     with pytest.raises(ValueError, match="config.json has .* bytes where the manifest"):
         RecordPairClassifier.load(copy)
 
@@ -439,8 +515,9 @@ class _Payload:
 
 
 @pytest.mark.parametrize("fix_manifest", [False, True])
-def test_weights_replaced_with_a_pickle_are_never_unpickled(copy, tmp_path,
-                                                           fix_manifest):
+def test_weights_replaced_with_a_pickle_are_never_unpickled(
+    copy, tmp_path, fix_manifest
+):
     marker = tmp_path / "pwned"
     payload = _Payload()
     payload.marker = marker
@@ -460,46 +537,115 @@ def test_pickle_file_instead_of_a_model(fitted, tmp_path):
         RecordPairClassifier.load(path)
 
 
-@pytest.mark.parametrize("where, edit, match", [
-    ("model.json", lambda m: m.update(extra=1), r"unknown key\(s\) \['extra'\]"),
-    ("model.json", lambda m: m["featurizer"]["encoder"].update(lowercase=True),
-     r"'encoder' has unknown key"),
-    ("config.json", lambda c: c.update(comment="hi"), r"unknown key\(s\) \['comment'\]"),
-    ("config.json", lambda c: c["params"].update(attention_heads=4),
-     r"parameter\(s\) \['attention_heads'\], which this version"),
-    ("config.json", lambda c: c["params"].update(batch_size=-3),
-     "batch_size must be a positive integer"),
-    ("config.json", lambda c: c["params"].update(batch_size=10**30),
-     "batch_size must be a positive integer up to 2147483647"),
-    ("config.json", lambda c: c["params"].update(device="meta"),
-     r"device must be a torch device .*\(not 'meta'\); got 'meta'"),
-    ("config.json", lambda c: c["params"].update(optimizer={"__optimizer__": "os"}),
-     "not a torch.optim optimizer"),
-    ("config.json", lambda c: c["params"].update(lr={"__import__": "os.system"}),
-     "unexpected value"),
-    ("model.json", lambda m: m["featurizer"].pop("vocabulary"),
-     r"'featurizer' lacks the key\(s\) \['vocabulary'\]"),
-    ("model.json", lambda m: m["featurizer"]["vocabulary"]["words"].pop(),
-     "n_words=.* does not match"),
-    ("model.json", lambda m: m["featurizer"]["vocabulary"]["words"].__setitem__(0, "x"),
-     "must start with"),
-    ("model.json", lambda m: m["estimator"]["classes"].update(dtype="<M8[ns]"),
-     "unsupported dtype"),
-    ("model.json", lambda m: m["estimator"]["classes"].update(values=[0, "a"]),
-     "do not fit the dtype"),
-    ("model.json", lambda m: m["network"]["arguments"].update(field_hidden_size=9),
-     "weight .* has shape"),
-    ("model.json", lambda m: m["network"]["arguments"].update(evil=1), "unknown argument"),
-    ("model.json", lambda m: m["featurizer"]["fields"].append(["x", None, None]), "invalid field"),
-    ("model.json", lambda m: m["network"]["shared_weights"].update(a="b"), "shared weight"),
-    ("model.json", lambda m: m["network"].update(optimizer=None),
-     "optimizer tensors without an optimizer state"),
-    ("model.json", lambda m: m["featurizer"].pop("tfidf"),
-     "'tfidf' must hold the TF-IDF weights"),
-    ("model.json", lambda m: next(iter(m["featurizer"]["tfidf"].values()))["tfidf_cosine"]
-     ["idf"].pop(), "'tfidf' is malformed"),
-    ("history.json", lambda h: None, None),
-])
+@pytest.mark.parametrize(
+    "where, edit, match",
+    [
+        ("model.json", lambda m: m.update(extra=1), r"unknown key\(s\) \['extra'\]"),
+        (
+            "model.json",
+            lambda m: m["featurizer"]["encoder"].update(lowercase=True),
+            r"'encoder' has unknown key",
+        ),
+        (
+            "config.json",
+            lambda c: c.update(comment="hi"),
+            r"unknown key\(s\) \['comment'\]",
+        ),
+        (
+            "config.json",
+            lambda c: c["params"].update(attention_heads=4),
+            r"parameter\(s\) \['attention_heads'\], which this version",
+        ),
+        (
+            "config.json",
+            lambda c: c["params"].update(batch_size=-3),
+            "batch_size must be a positive integer",
+        ),
+        (
+            "config.json",
+            lambda c: c["params"].update(batch_size=10**30),
+            "batch_size must be a positive integer up to 2147483647",
+        ),
+        (
+            "config.json",
+            lambda c: c["params"].update(device="meta"),
+            r"device must be a torch device .*\(not 'meta'\); got 'meta'",
+        ),
+        (
+            "config.json",
+            lambda c: c["params"].update(optimizer={"__optimizer__": "os"}),
+            "not a torch.optim optimizer",
+        ),
+        (
+            "config.json",
+            lambda c: c["params"].update(lr={"__import__": "os.system"}),
+            "unexpected value",
+        ),
+        (
+            "model.json",
+            lambda m: m["featurizer"].pop("vocabulary"),
+            r"'featurizer' lacks the key\(s\) \['vocabulary'\]",
+        ),
+        (
+            "model.json",
+            lambda m: m["featurizer"]["vocabulary"]["words"].pop(),
+            "n_words=.* does not match",
+        ),
+        (
+            "model.json",
+            lambda m: m["featurizer"]["vocabulary"]["words"].__setitem__(0, "x"),
+            "must start with",
+        ),
+        (
+            "model.json",
+            lambda m: m["estimator"]["classes"].update(dtype="<M8[ns]"),
+            "unsupported dtype",
+        ),
+        (
+            "model.json",
+            lambda m: m["estimator"]["classes"].update(values=[0, "a"]),
+            "do not fit the dtype",
+        ),
+        (
+            "model.json",
+            lambda m: m["network"]["arguments"].update(field_hidden_size=9),
+            "weight .* has shape",
+        ),
+        (
+            "model.json",
+            lambda m: m["network"]["arguments"].update(evil=1),
+            "unknown argument",
+        ),
+        (
+            "model.json",
+            lambda m: m["featurizer"]["fields"].append(["x", None, None]),
+            "invalid field",
+        ),
+        (
+            "model.json",
+            lambda m: m["network"]["shared_weights"].update(a="b"),
+            "shared weight",
+        ),
+        (
+            "model.json",
+            lambda m: m["network"].update(optimizer=None),
+            "optimizer tensors without an optimizer state",
+        ),
+        (
+            "model.json",
+            lambda m: m["featurizer"].pop("tfidf"),
+            "'tfidf' must hold the TF-IDF weights",
+        ),
+        (
+            "model.json",
+            lambda m: next(iter(m["featurizer"]["tfidf"].values()))["tfidf_cosine"][
+                "idf"
+            ].pop(),
+            "'tfidf' is malformed",
+        ),
+        ("history.json", lambda h: None, None),
+    ],
+)
 def test_edited_json_with_a_matching_manifest(copy, where, edit, match):
     edit_json(copy, where, edit)
     if match is None:  # re-serialised but unchanged: still loads
@@ -538,32 +684,52 @@ def test_manifest_problems(copy):
 
 
 def test_newer_format_fails_naming_both_versions(copy):
-    edit_json(copy, "manifest.json", lambda m: m.update(
-        format_version=FORMAT_VERSION + 1, skrecordpair_version="9.0.0"),
-        fix_manifest=False)
-    with pytest.raises(ValueError, match=(
+    edit_json(
+        copy,
+        "manifest.json",
+        lambda m: m.update(
+            format_version=FORMAT_VERSION + 1, skrecordpair_version="9.0.0"
+        ),
+        fix_manifest=False,
+    )
+    with pytest.raises(
+        ValueError,
+        match=(
             f"saved by skrecordpair 9.0.0 in format version {FORMAT_VERSION + 1}; "
-            f"skrecordpair {__version__} reads format versions up to {FORMAT_VERSION}")):
+            f"skrecordpair {__version__} reads format versions up to {FORMAT_VERSION}"
+        ),
+    ):
         RecordPairClassifier.load(copy)
 
 
 def test_older_version_with_fewer_parameters_loads_with_defaults(copy, fitted, people):
     # A model from a version that predates a parameter gets that parameter's default.
     edit_json(copy, "config.json", lambda c: c["params"].pop("verbose"))
-    edit_json(copy, "manifest.json", lambda m: m.update(skrecordpair_version="0.0.1"),
-              fix_manifest=False)
+    edit_json(
+        copy,
+        "manifest.json",
+        lambda m: m.update(skrecordpair_version="0.0.1"),
+        fix_manifest=False,
+    )
     loaded = RecordPairClassifier.load(copy)
     assert loaded.verbose == 0
-    np.testing.assert_array_equal(loaded.predict_proba(*people[:2]),
-                                  fitted.predict_proba(*people[:2]))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(*people[:2]), fitted.predict_proba(*people[:2])
+    )
 
 
 def test_error_names_the_saving_and_loading_versions(copy):
     edit_json(copy, "model.json", lambda m: m.update(extra=1))
-    edit_json(copy, "manifest.json", lambda m: m.update(skrecordpair_version="0.0.1"),
-              fix_manifest=False)
-    with pytest.raises(ValueError, match=f"saved by skrecordpair 0.0.1, loaded by "
-                                         f"skrecordpair {__version__}"):
+    edit_json(
+        copy,
+        "manifest.json",
+        lambda m: m.update(skrecordpair_version="0.0.1"),
+        fix_manifest=False,
+    )
+    with pytest.raises(
+        ValueError,
+        match=f"saved by skrecordpair 0.0.1, loaded by skrecordpair {__version__}",
+    ):
         RecordPairClassifier.load(copy)
 
 
@@ -574,11 +740,14 @@ def test_tampered_zip(fitted, tmp_path):
     (tmp_path / "cut.zip").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError):
         RecordPairClassifier.load(tmp_path / "cut.zip")
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp_path / "edit.zip", "w") as dst:
+    with (
+        zipfile.ZipFile(path) as src,
+        zipfile.ZipFile(tmp_path / "edit.zip", "w") as dst,
+    ):
         for info in src.infolist():
             content = src.read(info)
             if info.filename == "config.json":
-                content = content.replace(b"\"lr\": 0.001", b"\"lr\": 0.002")
+                content = content.replace(b'"lr": 0.001', b'"lr": 0.002')
             dst.writestr(info, content)
     with pytest.raises(ValueError, match="checksum of config.json"):
         RecordPairClassifier.load(tmp_path / "edit.zip")
@@ -591,12 +760,15 @@ def test_cuda_model_loads_on_the_cpu_with_a_warning(copy, fitted, people):
         loaded = RecordPairClassifier.load(copy)
     assert loaded.device == "cpu"
     explicit = RecordPairClassifier.load(copy, device="cpu")
-    np.testing.assert_array_equal(explicit.predict_proba(*people[:2]),
-                                  fitted.predict_proba(*people[:2]))
+    np.testing.assert_array_equal(
+        explicit.predict_proba(*people[:2]), fitted.predict_proba(*people[:2])
+    )
 
 
 def test_load_refuses_a_device_without_data(saved):
-    with pytest.raises(ValueError, match=r"device must be a torch device .*; got 'meta'"):
+    with pytest.raises(
+        ValueError, match=r"device must be a torch device .*; got 'meta'"
+    ):
         RecordPairClassifier.load(saved, device="meta")
 
 
@@ -672,8 +844,13 @@ def hostile(saved, tmp_path_factory):
     source = case("bomb_source")
     _write_manifest_entry(source, "weights.safetensors", 128 << 20)
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        for name in ("manifest.json", "config.json", "model.json", "history.json",
-                     "prior.skops"):
+        for name in (
+            "manifest.json",
+            "config.json",
+            "model.json",
+            "history.json",
+            "prior.skops",
+        ):
             archive.write(source / name, name)
         _zip_member_stream(archive, "weights.safetensors", 128 << 20)
     cases["zip_bomb"] = bomb
@@ -681,9 +858,12 @@ def hostile(saved, tmp_path_factory):
 
     # A skops prior whose schema is padded to 128 MiB (valid JSON: trailing blanks).
     prior = case("skops_bomb")
-    with zipfile.ZipFile(saved / "prior.skops") as src, \
-            zipfile.ZipFile(prior / "prior.skops", "w", zipfile.ZIP_DEFLATED,
-                            compresslevel=1) as dst:
+    with (
+        zipfile.ZipFile(saved / "prior.skops") as src,
+        zipfile.ZipFile(
+            prior / "prior.skops", "w", zipfile.ZIP_DEFLATED, compresslevel=1
+        ) as dst,
+    ):
         for info in src.infolist():
             if info.filename == "schema.json":
                 schema, padded = src.read(info), zipfile.ZipInfo("schema.json")
@@ -707,27 +887,41 @@ def hostile(saved, tmp_path_factory):
     _write_manifest_entry(zero, "weights.safetensors", 1 << 30)
 
     wide = case("huge_word_dim")
-    edit_json(wide, "model.json", lambda m: m["network"]["arguments"].update(word_dim=10_000_000))
+    edit_json(
+        wide,
+        "model.json",
+        lambda m: m["network"]["arguments"].update(word_dim=10_000_000),
+    )
 
     paths = json.dumps({name: str(path) for name, path in cases.items()})
-    run = subprocess.run([sys.executable, "-c", _LOAD_ALL, paths, str(saved)], check=False,
-                         capture_output=True,
-                         text=True, timeout=300, cwd=Path(__file__).parents[1])
+    run = subprocess.run(
+        [sys.executable, "-c", _LOAD_ALL, paths, str(saved)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[1],
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, match", [
-    ("zip_bomb", r"weights.safetensors .*134217728 bytes.* at most"),
-    ("skops_bomb", r"prior.skops .*schema.json.* at most"),
-    ("fifo", r"manifest.json is not a regular file"),
-    ("dev_zero", r"weights.safetensors is a symbolic link"),
-    ("huge_word_dim", r"word_embedding.weight"),
-])
+@pytest.mark.parametrize(
+    "name, match",
+    [
+        ("zip_bomb", r"weights.safetensors .*134217728 bytes.* at most"),
+        ("skops_bomb", r"prior.skops .*schema.json.* at most"),
+        ("fifo", r"manifest.json is not a regular file"),
+        ("dev_zero", r"weights.safetensors is a symbolic link"),
+        ("huge_word_dim", r"word_embedding.weight"),
+    ],
+)
 def test_hostile_file_is_refused_quickly_in_bounded_memory(hostile, name, match):
     result = hostile[name]
-    assert result["error"] is not None and result["error"].startswith("ValueError"), result
+    assert result["error"] is not None and result["error"].startswith("ValueError"), (
+        result
+    )
     assert re.search(match, result["error"]), result["error"]
     assert result["seconds"] < 5, result
     assert result["grew_mib"] < 64, result
@@ -739,7 +933,9 @@ def test_zip_member_larger_than_the_manifest_records_is_refused(fitted, tmp_path
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp_path / "x.zip", "w") as dst:
         for info in src.infolist():
             data = src.read(info)
-            dst.writestr(info, data + b" " * 10 if info.filename == "config.json" else data)
+            dst.writestr(
+                info, data + b" " * 10 if info.filename == "config.json" else data
+            )
     with pytest.raises(ValueError, match=r"config.json .*\d+ bytes.* manifest records"):
         RecordPairClassifier.load(tmp_path / "x.zip")
 
@@ -760,26 +956,52 @@ def _edit_weights(path, edit):
     rehash(path)
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda t: t.update({"criterion.weight": torch.ones(5)}),
-     r"criterion.weight has shape \(5,\)"),
-    (lambda t: t.update({"optimizer.0.exp_avg": torch.zeros(())}),
-     r"optimizer.0.exp_avg has shape \(\)"),
-    (lambda t: t.update({"optimizer.0.step": torch.zeros(3)}),
-     r"optimizer.0.step has shape \(3,\)"),
-    (lambda t: t.update({"optimizer.0.exp_avg_sq": t["optimizer.0.exp_avg_sq"].double()}),
-     r"optimizer.0.exp_avg_sq has .*dtype torch.float64"),
-    (lambda t: t["optimizer.1.exp_avg"].view(-1)[0:1].fill_(float("nan")),
-     r"optimizer.1.exp_avg holds values that are not finite"),
-    (lambda t: next(v for k, v in t.items() if k.startswith("module."))
-     .view(-1)[0:1].fill_(float("inf")), r"module\..* not finite"),
-    (lambda t: t.update({"generator.state": torch.zeros(3, dtype=torch.uint8)}),
-     r"generator.state has shape \(3,\)"),
-])
-def test_tensors_of_the_wrong_shape_dtype_or_value_are_refused(people, tmp_path, edit,
-                                                                match):
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (
+            lambda t: t.update({"criterion.weight": torch.ones(5)}),
+            r"criterion.weight has shape \(5,\)",
+        ),
+        (
+            lambda t: t.update({"optimizer.0.exp_avg": torch.zeros(())}),
+            r"optimizer.0.exp_avg has shape \(\)",
+        ),
+        (
+            lambda t: t.update({"optimizer.0.step": torch.zeros(3)}),
+            r"optimizer.0.step has shape \(3,\)",
+        ),
+        (
+            lambda t: t.update(
+                {"optimizer.0.exp_avg_sq": t["optimizer.0.exp_avg_sq"].double()}
+            ),
+            r"optimizer.0.exp_avg_sq has .*dtype torch.float64",
+        ),
+        (
+            lambda t: t["optimizer.1.exp_avg"].view(-1)[0:1].fill_(float("nan")),
+            r"optimizer.1.exp_avg holds values that are not finite",
+        ),
+        (
+            lambda t: (
+                next(v for k, v in t.items() if k.startswith("module."))
+                .view(-1)[0:1]
+                .fill_(float("inf"))
+            ),
+            r"module\..* not finite",
+        ),
+        (
+            lambda t: t.update({"generator.state": torch.zeros(3, dtype=torch.uint8)}),
+            r"generator.state has shape \(3,\)",
+        ),
+    ],
+)
+def test_tensors_of_the_wrong_shape_dtype_or_value_are_refused(
+    people, tmp_path, edit, match
+):
     left, right, y = people
-    clf = tiny(max_epochs=1, warm_start=True, class_weight="balanced").fit(left, right, y)
+    clf = tiny(max_epochs=1, warm_start=True, class_weight="balanced").fit(
+        left, right, y
+    )
     clf.save(tmp_path / "m")
     _edit_weights(tmp_path / "m", edit)
     with pytest.raises(ValueError, match=match):
@@ -802,11 +1024,14 @@ def _file_size_limit(n_bytes):
 
 @pytest.mark.parametrize("archive", [False, True], ids=["directory", "zip"])
 def test_failed_save_leaves_the_previous_model_and_no_temporary_files(
-        fitted, people, tmp_path, archive):
+    fitted, people, tmp_path, archive
+):
     left, right, y = people
     path = tmp_path / ("model.zip" if archive else "model")
     fitted.save(path)
-    other = tiny(max_epochs=1, random_state=3, similarity_prior=False).fit(left, right, y)
+    other = tiny(max_epochs=1, random_state=3, similarity_prior=False).fit(
+        left, right, y
+    )
     before = sorted(p.name for p in tmp_path.iterdir())
     # Larger than the small JSON files, smaller than model.json and the weights:
     # the write fails part-way through the save.
@@ -815,10 +1040,19 @@ def test_failed_save_leaves_the_previous_model_and_no_temporary_files(
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     if not archive:
         assert sorted(p.name for p in path.iterdir()) == sorted(
-            ["config.json", "history.json", "manifest.json", "model.json",
-             "prior.skops", "weights.safetensors"])
-    np.testing.assert_array_equal(RecordPairClassifier.load(path).predict_proba(left, right),
-                                  fitted.predict_proba(left, right))
+            [
+                "config.json",
+                "history.json",
+                "manifest.json",
+                "model.json",
+                "prior.skops",
+                "weights.safetensors",
+            ]
+        )
+    np.testing.assert_array_equal(
+        RecordPairClassifier.load(path).predict_proba(left, right),
+        fitted.predict_proba(left, right),
+    )
 
 
 def test_zip_save_does_not_follow_a_planted_temporary_symlink(fitted, tmp_path):
@@ -828,8 +1062,11 @@ def test_zip_save_does_not_follow_a_planted_temporary_symlink(fitted, tmp_path):
     fitted.save(tmp_path / "model.zip")
     assert victim.read_text() == "precious"
     RecordPairClassifier.load(tmp_path / "model.zip")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.zip", "model.zip.tmp",
-                                                         "victim.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model.zip",
+        "model.zip.tmp",
+        "victim.txt",
+    ]
 
 
 def test_directory_save_does_not_follow_a_planted_temporary_symlink(fitted, tmp_path):
@@ -844,8 +1081,9 @@ def test_directory_save_does_not_follow_a_planted_temporary_symlink(fitted, tmp_
 
 
 @pytest.mark.parametrize("archive", [False, True], ids=["directory", "zip"])
-def test_two_saves_to_one_path_at_once_both_succeed(fitted, people, tmp_path,
-                                                    monkeypatch, archive):
+def test_two_saves_to_one_path_at_once_both_succeed(
+    fitted, people, tmp_path, monkeypatch, archive
+):
     left, right, y = people
     path = tmp_path / ("model.zip" if archive else "model")
     other = tiny(max_epochs=1, random_state=3).fit(left, right, y)
@@ -877,21 +1115,32 @@ def test_two_saves_to_one_path_at_once_both_succeed(fitted, people, tmp_path,
     monkeypatch.setattr(builtins, "open", open_during_save)
     monkeypatch.setattr(io, "open", open_during_save)
     fitted.save(path)
-    np.testing.assert_array_equal(RecordPairClassifier.load(path).predict_proba(left, right),
-                                  fitted.predict_proba(left, right))
+    np.testing.assert_array_equal(
+        RecordPairClassifier.load(path).predict_proba(left, right),
+        fitted.predict_proba(left, right),
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
-@pytest.mark.parametrize("make", [
-    lambda d: (d / "manifest.json").write_text('{"name": "my web app", "icons": []}'),
-    lambda d: (d / "manifest.json").write_text("not json at all"),
-    lambda d: (d / "manifest.json").symlink_to(d.parent / "elsewhere.json"),
-], ids=["web_app_manifest", "not_json", "symlink"])
-def test_save_refuses_a_directory_whose_manifest_is_not_a_saved_models(fitted, tmp_path,
-                                                                       make):
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d: (d / "manifest.json").write_text(
+            '{"name": "my web app", "icons": []}'
+        ),
+        lambda d: (d / "manifest.json").write_text("not json at all"),
+        lambda d: (d / "manifest.json").symlink_to(d.parent / "elsewhere.json"),
+    ],
+    ids=["web_app_manifest", "not_json", "symlink"],
+)
+def test_save_refuses_a_directory_whose_manifest_is_not_a_saved_models(
+    fitted, tmp_path, make
+):
     # Probe 2, D15 leftover: only the names were checked, so a web app's
     # manifest.json and config.json were replaced whole, silently.
-    (tmp_path / "elsewhere.json").write_text('{"format": "skrecordpair.RecordPairClassifier"}')
+    (tmp_path / "elsewhere.json").write_text(
+        '{"format": "skrecordpair.RecordPairClassifier"}'
+    )
     target = tmp_path / "site"
     target.mkdir()
     make(target)
@@ -913,8 +1162,9 @@ def test_save_refuses_a_directory_with_a_subdirectory_of_a_saved_name(fitted, tm
 
 
 @pytest.mark.slow
-def test_loads_during_directory_resaves_always_see_one_whole_model(fitted, people,
-                                                                   tmp_path):
+def test_loads_during_directory_resaves_always_see_one_whole_model(
+    fitted, people, tmp_path
+):
     # N7: while one process re-saved a directory model, 144 of 165 loads
     # failed ("weights.safetensors is missing", "No saved model").
     import threading
@@ -975,19 +1225,27 @@ def test_a_save_killed_between_its_renames_leaves_a_hint(fitted, tmp_path, monke
         fitted.save(tmp_path / "m")
     monkeypatch.undo()
     assert not (tmp_path / "m").exists()
-    with pytest.raises(FileNotFoundError, match=r"a save to it was interrupted.*\.m\..*"
-                                                r"\.old.*Rename one of them to m"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"a save to it was interrupted.*\.m\..*"
+        r"\.old.*Rename one of them to m",
+    ):
         RecordPairClassifier.load(tmp_path / "m")
 
 
 def test_load_refuses_a_weights_file_beyond_max_weights_bytes(saved):
     # N4: the only bound was four times the network that model.json describes.
     size = (saved / "weights.safetensors").stat().st_size
-    with pytest.raises(ValueError, match=rf"recorded as {size} bytes; load reads at most "
-                                         r"1000 bytes.*max_weights_bytes"):
+    with pytest.raises(
+        ValueError,
+        match=rf"recorded as {size} bytes; load reads at most "
+        r"1000 bytes.*max_weights_bytes",
+    ):
         RecordPairClassifier.load(saved, max_weights_bytes=1000)
     RecordPairClassifier.load(saved, max_weights_bytes=size)
-    with pytest.raises(ValueError, match=r"max_weights_bytes must be a positive integer"):
+    with pytest.raises(
+        ValueError, match=r"max_weights_bytes must be a positive integer"
+    ):
         RecordPairClassifier.load(saved, max_weights_bytes=0)
 
 
@@ -1008,7 +1266,9 @@ def test_save_refuses_a_directory_with_other_files(fitted, tmp_path):
 
 def test_datetime_labels_are_refused_with_a_clear_error(tmp_path):
     left, right, _ = make_people_pairs(60, seed=1)
-    y = np.array(["2020-01-01", "2021-06-30"], dtype="datetime64[ns]")[np.arange(60) % 2]
+    y = np.array(["2020-01-01", "2021-06-30"], dtype="datetime64[ns]")[
+        np.arange(60) % 2
+    ]
     clf = tiny(max_epochs=1, early_stopping=False).fit(left, right, y)
     with pytest.raises(ValueError, match=r"class labels .*datetime64"):
         clf.save(tmp_path / "m")
@@ -1099,7 +1359,10 @@ def _big_network(path, word_dim):
     for key, tensor in tensors.items():
         if key in shapes:
             tensors[key] = torch.zeros(shapes[key], dtype=tensor.dtype)
-        elif key.startswith("optimizer.") and key.split(".")[2] in ("exp_avg", "exp_avg_sq"):
+        elif key.startswith("optimizer.") and key.split(".")[2] in (
+            "exp_avg",
+            "exp_avg_sq",
+        ):
             tensors[key] = torch.zeros(params[int(key.split(".")[1])].shape)
     save_file(tensors, path / "weights.safetensors")
     rehash(path)
@@ -1125,26 +1388,42 @@ def probe_files(saved, tmp_path_factory):
     model = (bomb / "model.json").read_bytes().rstrip().rstrip(b"}")
     _put(bomb, "model.json", model + b', "x": ' + _json_list_of(b"[]", 2 << 20) + b"}")
     _put(bomb, "history.json", _json_list_of(b"{}", 2 << 20))
-    cases["bzip2_bomb"] = (str(_zip_directory(bomb, root / "bomb.zip", zipfile.ZIP_BZIP2)),
-                           {})
+    cases["bzip2_bomb"] = (
+        str(_zip_directory(bomb, root / "bomb.zip", zipfile.ZIP_BZIP2)),
+        {},
+    )
     del cases["bzip2_bomb_source"]
 
     # The same JSON within the byte caps, deflated as save() writes: the values
     # are counted before parsing.
     values = case("model_json_values")
-    _put(values, "model.json", model + b', "x": ' + _json_list_of(b"[]", 20 << 20) + b"}")
-    cases["model_json_values"] = (str(_zip_directory(
-        values, root / "values.zip", zipfile.ZIP_DEFLATED, compresslevel=1)), {})
+    _put(
+        values, "model.json", model + b', "x": ' + _json_list_of(b"[]", 20 << 20) + b"}"
+    )
+    cases["model_json_values"] = (
+        str(
+            _zip_directory(
+                values, root / "values.zip", zipfile.ZIP_DEFLATED, compresslevel=1
+            )
+        ),
+        {},
+    )
     history = case("history_values")  # 5.6 M empty objects: the probe kept 2 GB
     _put(history, "history.json", _json_list_of(b"{}", (16 << 20) // 3 - 1))
     schema = case("skops_schema_values")
-    with zipfile.ZipFile(saved / "prior.skops") as src, \
-            zipfile.ZipFile(schema / "prior.skops", "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(saved / "prior.skops") as src,
+        zipfile.ZipFile(schema / "prior.skops", "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for info in src.infolist():
             data = src.read(info)
             if info.filename == "schema.json":
-                data = (data.rstrip().rstrip(b"}") + b', "x": '
-                        + _json_list_of(b"[]", 4 << 20) + b"}")
+                data = (
+                    data.rstrip().rstrip(b"}")
+                    + b', "x": '
+                    + _json_list_of(b"[]", 4 << 20)
+                    + b"}"
+                )
             dst.writestr(info.filename, data)
     rehash(schema)
 
@@ -1184,9 +1463,14 @@ def probe_files(saved, tmp_path_factory):
     assert 200 << 20 < size <= 320 << 20, size
 
     paths = json.dumps(cases)
-    run = subprocess.run([sys.executable, "-c", _LOAD_EACH, paths, str(saved)], check=False,
-                         capture_output=True, text=True, timeout=600,
-                         cwd=Path(__file__).parents[1])
+    run = subprocess.run(
+        [sys.executable, "-c", _LOAD_EACH, paths, str(saved)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).parents[1],
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -1201,25 +1485,41 @@ def rehash_sizes_only(path, name):
     """Record `name`'s size in the manifest without reading it (a checksum of
     zeros: the size check comes first)."""
     manifest = json.loads((path / "manifest.json").read_text())
-    manifest["files"][name] = {"bytes": (path / name).stat().st_size, "sha256": "0" * 64}
+    manifest["files"][name] = {
+        "bytes": (path / name).stat().st_size,
+        "sha256": "0" * 64,
+    }
     (path / "manifest.json").write_text(json.dumps(manifest))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, match", [
-    ("bzip2_bomb", r"compressed with zip method 12"),
-    ("model_json_values", r"model.json holds up to \d+ JSON values.* at most 2000000"),
-    ("history_values", r"history.json holds up to \d+ JSON values.* at most 1000000"),
-    ("skops_schema_values", r"schema.json holds up to \d+ JSON values"),
-    ("model_json_at_limit", r"unknown key\(s\) \['x'\]"),
-    ("history_at_limit", None),
-    ("all_json_at_limit", r"history.json must be a list of epochs"),
-    ("weights_over_limit", r"load reads at most 1073741824 bytes of weights.*"
-                           r"max_weights_bytes"),
-    ("big_network", None),
-])
-def test_crafted_files_of_probe_2_stay_within_the_documented_memory(probe_files, name,
-                                                                    match):
+@pytest.mark.parametrize(
+    "name, match",
+    [
+        ("bzip2_bomb", r"compressed with zip method 12"),
+        (
+            "model_json_values",
+            r"model.json holds up to \d+ JSON values.* at most 2000000",
+        ),
+        (
+            "history_values",
+            r"history.json holds up to \d+ JSON values.* at most 1000000",
+        ),
+        ("skops_schema_values", r"schema.json holds up to \d+ JSON values"),
+        ("model_json_at_limit", r"unknown key\(s\) \['x'\]"),
+        ("history_at_limit", None),
+        ("all_json_at_limit", r"history.json must be a list of epochs"),
+        (
+            "weights_over_limit",
+            r"load reads at most 1073741824 bytes of weights.*"
+            r"max_weights_bytes",
+        ),
+        ("big_network", None),
+    ],
+)
+def test_crafted_files_of_probe_2_stay_within_the_documented_memory(
+    probe_files, name, match
+):
     # N2: a 43 KB zip peaked at +8.5 GiB; a history of empty objects loaded
     # with 2 GB resident. N4: a 549 KB zip loaded with a network of the
     # file's choosing (+1.1 GiB). The figures are the child's running peak.
@@ -1237,6 +1537,9 @@ def test_a_weights_header_of_many_values_is_refused_before_parsing(copy):
     header = b'{"__metadata__": {"x": ' + _json_list_of(b"[]", 200_000) + b"}}"
     data = len(header).to_bytes(8, "little") + header
     _put(copy, "weights.safetensors", data)
-    with pytest.raises(ValueError, match=r"header holds up to \d+ JSON values; a "
-                                         r"network's takes at most 100000"):
+    with pytest.raises(
+        ValueError,
+        match=r"header holds up to \d+ JSON values; a "
+        r"network's takes at most 100000",
+    ):
         RecordPairClassifier.load(copy)

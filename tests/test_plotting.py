@@ -57,12 +57,21 @@ def _pair_with_evidence(evidence, probability=0.9, baseline="reference", **colum
     """A hand-made explanation of pair 0: fields a, b, ..., each side's
     evidence for a match given as ``[(left, right), ...]``."""
     fields = [chr(ord("a") + i) for i in range(len(evidence))]
-    frame = pd.DataFrame({
-        "pair": 0, "side": ["left"] * len(fields) + ["right"] * len(fields),
-        "field": fields * 2, "text": [f"value {f}" for f in fields] * 2,
-        "evidence_for_match": [e[0] for e in evidence] + [e[1] for e in evidence],
-        "attribution": 0.0, "target": 1, "prediction": 1, "probability": probability,
-        "baseline": baseline, "baseline_log_odds": 0.0})
+    frame = pd.DataFrame(
+        {
+            "pair": 0,
+            "side": ["left"] * len(fields) + ["right"] * len(fields),
+            "field": fields * 2,
+            "text": [f"value {f}" for f in fields] * 2,
+            "evidence_for_match": [e[0] for e in evidence] + [e[1] for e in evidence],
+            "attribution": 0.0,
+            "target": 1,
+            "prediction": 1,
+            "probability": probability,
+            "baseline": baseline,
+            "baseline_log_odds": 0.0,
+        }
+    )
     return frame.assign(**columns)
 
 
@@ -92,8 +101,11 @@ def test_waterfall_ends_at_the_models_probability(fitted, people):
         else:
             assert "integration error" not in set(steps["step"])
     assert shown > 0
-    pair = next(p for p in range(6)
-                if abs(waterfall_steps(out, p).attrs["integration_error"]) >= 0.005)
+    pair = next(
+        p
+        for p in range(6)
+        if abs(waterfall_steps(out, p).attrs["integration_error"]) >= 0.005
+    )
     ax = plot_waterfall(out, pair=pair)
     texts = [t.get_text() for t in ax.texts]
     assert texts[-1].endswith(f"(p={p_match[pair]:.3f})")
@@ -104,8 +116,9 @@ def test_waterfall_ends_at_the_models_probability(fitted, people):
 
 def test_waterfall_shows_both_sides_when_they_disagree():
     # Sides of -1.09 and +1.09 averaged to a bar of nothing, written "-0.00".
-    out = _pair_with_evidence([(-1.09, 1.09), (0.5, 0.7)],
-                              probability=1 / (1 + np.exp(-0.6)))
+    out = _pair_with_evidence(
+        [(-1.09, 1.09), (0.5, 0.7)], probability=1 / (1 + np.exp(-0.6))
+    )
     steps = waterfall_steps(out)
     assert steps["left_evidence"].iloc[1] == -1.09
     assert steps["right_evidence"].iloc[1] == 1.09
@@ -116,9 +129,14 @@ def test_waterfall_shows_both_sides_when_they_disagree():
     # Two thin bars in the row of field a, one per side, coloured by sign.
     thin = [p for p in ax.patches if p.get_height() < 0.2]
     assert len(thin) == 2
-    widths = sorted((round(p.get_width(), 2), tuple(p.get_facecolor()[:3])) for p in thin)
+    widths = sorted(
+        (round(p.get_width(), 2), tuple(p.get_facecolor()[:3])) for p in thin
+    )
     assert [w for w, _ in widths] == [1.09, 1.09]
-    assert {c for _, c in widths} == {tuple(_rgb(FOR_MATCH)), tuple(_rgb(AGAINST_MATCH))}
+    assert {c for _, c in widths} == {
+        tuple(_rgb(FOR_MATCH)),
+        tuple(_rgb(AGAINST_MATCH)),
+    }
     # Every number lies inside the axes.
     renderer = ax.figure.canvas.get_renderer()
     box = ax.get_window_extent(renderer)
@@ -134,9 +152,12 @@ def test_long_values_do_not_overrun_the_numbers():
     renderer = ax.figure.canvas.get_renderer()
     labels, numbers = ax.texts[0::2], ax.texts[1::2]
     for label, number in zip(labels, numbers):
-        assert (label.get_window_extent(renderer).x1
-                < number.get_window_extent(renderer).x0)
-    assert labels[0].get_text().startswith("a: www") and labels[0].get_text().endswith("…")
+        assert (
+            label.get_window_extent(renderer).x1 < number.get_window_extent(renderer).x0
+        )
+    assert labels[0].get_text().startswith("a: www") and labels[0].get_text().endswith(
+        "…"
+    )
     assert labels[1].get_text().endswith("…")  # the long field name, shortened
     assert labels[2].get_text().startswith("a: WWW")
     plt.close(ax.figure)
@@ -148,8 +169,7 @@ def test_all_pictures_use_one_colour_meaning(fitted, people):
     # "for a match" in the waterfall.
     left, right, _ = people
     out = fitted.explain(left.iloc[:12], right.iloc[:12])
-    non_match = out[(out["prediction"] == 0)
-                    & (out["evidence_for_match"].abs() > 0.05)]
+    non_match = out[(out["prediction"] == 0) & (out["evidence_for_match"].abs() > 0.05)]
     pair = non_match["pair"].iloc[0]
     rows = out[out["pair"] == pair]
     evidence = rows["evidence_for_match"].to_numpy()
@@ -190,9 +210,12 @@ def test_html_highlights_fields_and_escapes_text(explanation):
 def test_bad_inputs(explanation):
     with pytest.raises(ValueError, match="No pair 'nope'"):
         explanation_html(explanation, pair="nope")
-    with pytest.raises(ValueError, match=r"The explanation \(the frame returned by "
-                                         r"RecordPairClassifier.explain\(\)\) must have "
-                                         r"the columns .*; it lacks \['attribution'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"The explanation \(the frame returned by "
+        r"RecordPairClassifier.explain\(\)\) must have "
+        r"the columns .*; it lacks \['attribution'\]",
+    ):
         plot_explanation(explanation.drop(columns="attribution"))
     with pytest.raises(ValueError, match="empty"):
         explanation_html(explanation.iloc[:0])
@@ -208,7 +231,9 @@ def test_evidence_by_field_is_the_mean_per_predicted_class(fitted, people):
     assert set(table.columns) == set(out["prediction"])
     for label in table.columns:
         rows = out[(out["prediction"] == label) & (out["field"] == "city")]
-        assert table.loc["city", label] == pytest.approx(rows["evidence_for_match"].mean())
+        assert table.loc["city", label] == pytest.approx(
+            rows["evidence_for_match"].mean()
+        )
     assert sum(table.attrs["pairs"].values()) == 12
     ax = plot_evidence_by_field(out)
     assert len(ax.patches) == table.size
@@ -224,7 +249,10 @@ def test_waterfall_steps_add_up_to_the_pair(fitted, people):
         steps = waterfall_steps(out, pair, max_chars=20)
         fields = ["name", "city", "year"]
         assert [s for s in steps["step"] if s != "integration error"] == [
-            "baseline", *fields, "pair"]
+            "baseline",
+            *fields,
+            "pair",
+        ]
         # From the baseline, the fields' evidence and the integration error
         # reach the model's probability of a match.
         assert steps["probability"].iloc[-1] == pytest.approx(p_match[pair], abs=1e-6)
@@ -239,7 +267,9 @@ def test_waterfall_steps_add_up_to_the_pair(fitted, people):
     n_steps = len(waterfall_steps(out, 0))
     assert len(ax.patches) >= n_steps
     texts = [t.get_text() for t in ax.texts]
-    assert texts[0].endswith(f"(p={waterfall_steps(out, 0)['probability'].iloc[0]:.3f})")
+    assert texts[0].endswith(
+        f"(p={waterfall_steps(out, 0)['probability'].iloc[0]:.3f})"
+    )
     plt.close(ax.figure)
 
 

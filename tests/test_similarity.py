@@ -34,8 +34,12 @@ SIMILARITIES = [
     "tfidf_cosine",
     "char_tfidf_cosine",
 ]
-CONTAINMENTS = ["left_in_right_record", "right_in_left_record",
-                "left_chars_in_right_record", "right_chars_in_left_record"]
+CONTAINMENTS = [
+    "left_in_right_record",
+    "right_in_left_record",
+    "left_chars_in_right_record",
+    "right_chars_in_left_record",
+]
 FLAGS = ["left_missing", "right_missing"]
 TEXT = SIMILARITIES + CONTAINMENTS + FLAGS  # features of a text field
 NUMERIC = SIMILARITIES + CONTAINMENTS + ["num_rel_diff"] + FLAGS  # of a numeric field
@@ -54,8 +58,10 @@ def _frame(left, right):
 
 
 def _missing(v):
-    return v is None or (isinstance(v, float) and np.isnan(v)) or (
-        isinstance(v, str) and not v.strip()
+    return (
+        v is None
+        or (isinstance(v, float) and np.isnan(v))
+        or (isinstance(v, str) and not v.strip())
     )
 
 
@@ -70,7 +76,7 @@ def _char_wb_3grams(text):
     grams = []
     for word in text.split():
         word = f" {word} "
-        grams += [word[i:i + 3] for i in range(max(1, len(word) - 2))]
+        grams += [word[i : i + 3] for i in range(max(1, len(word) - 2))]
     return grams
 
 
@@ -80,6 +86,7 @@ def _tfidf_reference(left, right, lowercase=True):
     Documents are the present values of both sides; smooth idf
     ln((1 + n) / (1 + df)) + 1, sublinear tf 1 + ln(count), unit vectors.
     """
+
     def norm(v):
         t = _text(v)
         return t.lower() if lowercase else t
@@ -97,8 +104,10 @@ def _tfidf_reference(left, right, lowercase=True):
             for term in analyze(t):
                 if term in df:
                     counts[term] = counts.get(term, 0) + 1
-            v = {term: (1 + np.log(c)) * (np.log((1 + len(docs)) / (1 + df[term])) + 1)
-                 for term, c in counts.items()}
+            v = {
+                term: (1 + np.log(c)) * (np.log((1 + len(docs)) / (1 + df[term])) + 1)
+                for term, c in counts.items()
+            }
             length = np.sqrt(sum(x * x for x in v.values()))
             return {term: x / length for term, x in v.items()}
 
@@ -108,8 +117,11 @@ def _tfidf_reference(left, right, lowercase=True):
                 cosines.append(np.nan)
                 continue
             va, vb = vector(norm(a)), vector(norm(b))
-            cosines.append(sum(x * vb.get(term, 0.0) for term, x in va.items())
-                           if va and vb else np.nan)
+            cosines.append(
+                sum(x * vb.get(term, 0.0) for term, x in va.items())
+                if va and vb
+                else np.nan
+            )
         out.append(cosines)
     return list(zip(*out))
 
@@ -118,6 +130,7 @@ def _containment_reference(left, right, field, lowercase=True):
     """The shares of the left value's words and character 3-grams found in the
     right record, and the reverse, for `field` of one pair (in the order of
     CONTAINMENTS); `left` and `right` map fields to values."""
+
     def text(v):
         t = _text(v)
         return t.lower() if lowercase else t
@@ -129,19 +142,24 @@ def _containment_reference(left, right, field, lowercase=True):
         if _missing(v):
             return set()
         letters = "".join(c for c in text(v) if c.isalnum())
-        return {letters[i:i + 3] for i in range(len(letters) - 2)}
+        return {letters[i : i + 3] for i in range(len(letters) - 2)}
 
     def share(held, value, record):
         found = set().union(*map(held, record.values()))
         mine = held(value)
         return len(mine & found) / len(mine) if mine else np.nan
 
-    return (share(words, left[field], right), share(words, right[field], left),
-            share(grams, left[field], right), share(grams, right[field], left))
+    return (
+        share(words, left[field], right),
+        share(words, right[field], left),
+        share(grams, left[field], right),
+        share(grams, right[field], left),
+    )
 
 
-def _reference(left, right, lowercase=True, tfidf=(np.nan, np.nan),
-               containment=(np.nan,) * 4):
+def _reference(
+    left, right, lowercase=True, tfidf=(np.nan, np.nan), containment=(np.nan,) * 4
+):
     """The features of one pair, computed slowly and independently; `tfidf`
     gives the pair's two TF-IDF cosines (see `_tfidf_reference`), `containment`
     its four record shares (see `_containment_reference`)."""
@@ -170,8 +188,9 @@ def _reference(left, right, lowercase=True, tfidf=(np.nan, np.nan),
     jaccard = len(ta & tb) / len(ta | tb) if ta | tb else 1.0
     ca = {t for t in ta if any(c.isdigit() for c in t)}
     cb = {t for t in tb if any(c.isdigit() for c in t)}
-    code_jaccard = (len(ca & cb) / len(ca | cb) if ca and cb
-                    else 1.0 if not (ca or cb) else np.nan)
+    code_jaccard = (
+        len(ca & cb) / len(ca | cb) if ca and cb else 1.0 if not (ca or cb) else np.nan
+    )
     return [
         fuzz.ratio(a, b) / 100,
         fuzz.partial_ratio(a, b) / 100,
@@ -202,8 +221,18 @@ LEFT = {
         "!!!",
     ],
     "price": [999.0, 149.99, np.nan, 5.0, 0.0, 649, 12.5, "300", "abc", -2.0],
-    "maker": ["Apple", "microsoft", "Chef's", "acme", "", "adobe", "JP", "sony",
-              "X", "??"],
+    "maker": [
+        "Apple",
+        "microsoft",
+        "Chef's",
+        "acme",
+        "",
+        "adobe",
+        "JP",
+        "sony",
+        "X",
+        "??",
+    ],
 }
 RIGHT = {
     "title": [
@@ -218,10 +247,19 @@ RIGHT = {
         "y",
         "???",
     ],
-    "price": [989.0, 149.99, 10.0, np.nan, 0.0, 700, -12.5, "300.0", "1",
-              "2e0"],
-    "maker": ["APPLE", "Microsoft Corp.", "chefs", None, "x", "Adobe Systems",
-              "jp", "SONY", "x", "!!"],
+    "price": [989.0, 149.99, 10.0, np.nan, 0.0, 700, -12.5, "300.0", "1", "2e0"],
+    "maker": [
+        "APPLE",
+        "Microsoft Corp.",
+        "chefs",
+        None,
+        "x",
+        "Adobe Systems",
+        "jp",
+        "SONY",
+        "x",
+        "!!",
+    ],
 }
 
 
@@ -245,11 +283,16 @@ def test_matches_per_pair_reference(X, numeric_fields):
         left = {f: LEFT[f][i] for f in fields}
         right = {f: RIGHT[f][i] for f in fields}
         for field in fields:
-            ref = _reference(left[field], right[field], tfidf=tfidf[field][i],
-                             containment=_containment_reference(left, right, field))
-            expected += ref if field in numeric else ref[:REL] + ref[REL + 1:]
-        assert_allclose(Xt[i], expected, rtol=1e-12, atol=1e-12, equal_nan=True,
-                        err_msg=f"row {i}")
+            ref = _reference(
+                left[field],
+                right[field],
+                tfidf=tfidf[field][i],
+                containment=_containment_reference(left, right, field),
+            )
+            expected += ref if field in numeric else ref[:REL] + ref[REL + 1 :]
+        assert_allclose(
+            Xt[i], expected, rtol=1e-12, atol=1e-12, equal_nan=True, err_msg=f"row {i}"
+        )
 
 
 def test_matches_reference_without_lowercase(X):
@@ -257,11 +300,16 @@ def test_matches_reference_without_lowercase(X):
     tfidf = _tfidf_reference(LEFT["maker"], RIGHT["maker"], lowercase=False)
     for i in range(len(X)):
         left, right = {"maker": LEFT["maker"][i]}, {"maker": RIGHT["maker"][i]}
-        ref = _reference(left["maker"], right["maker"], lowercase=False, tfidf=tfidf[i],
-                         containment=_containment_reference(left, right, "maker",
-                                                            lowercase=False))
-        assert_allclose(Xt[i], ref[:REL] + ref[REL + 1:], rtol=1e-12, atol=1e-12,
-                        equal_nan=True)
+        ref = _reference(
+            left["maker"],
+            right["maker"],
+            lowercase=False,
+            tfidf=tfidf[i],
+            containment=_containment_reference(left, right, "maker", lowercase=False),
+        )
+        assert_allclose(
+            Xt[i], ref[:REL] + ref[REL + 1 :], rtol=1e-12, atol=1e-12, equal_nan=True
+        )
     # "Apple" vs "APPLE": equal only when lowercased.
     lowered = SimilarityFeatures(fields=["maker"]).fit_transform(X)
     assert_array_equal(lowered[0, :N_SIM], 1.0)
@@ -310,8 +358,9 @@ def test_numbers():
     est = SimilarityFeatures().fit(X)
     assert est.numeric_fields_ == ["price", "year"]
     Xt = est.transform(X)
-    assert list(est.get_feature_names_out()[:len(NUMERIC)]) == [
-        f"price__{k}" for k in NUMERIC]
+    assert list(est.get_feature_names_out()[: len(NUMERIC)]) == [
+        f"price__{k}" for k in NUMERIC
+    ]
     rel = Xt[:, REL]
     assert_allclose(rel[:3], [0.5, 0.0, 0.0])
     assert rel[3] == 2.0  # |-5 - 5| / 5
@@ -325,7 +374,7 @@ def test_extreme_numbers_give_a_finite_difference_or_nan():
     b = [-1e308, 1e308, 1e308, 0, 5e-324, -5e-324, 7, 7, "1"]
     X = _frame({"n": a + [1] * 10}, {"n": b + [1] * 10})
     est = SimilarityFeatures(numeric_fields=["n"]).fit(X)
-    rel = est.transform(X)[:len(a), REL]
+    rel = est.transform(X)[: len(a), REL]
     # 1e308 - -1e308 overflows; the relative difference is 2 all the same.
     assert_array_equal(rel[:6], [2.0, 2.0, 0.0, 1.0, 1.0, 2.0])
     # Numbers beyond float64 are no numbers: missing, not infinite.
@@ -348,8 +397,7 @@ def test_unicode():
 
 
 def test_feature_names_out():
-    X = _frame({"b": ["1"], "a": ["2"], "only_left": ["3"]},
-               {"a": ["2"], "b": ["1"]})
+    X = _frame({"b": ["1"], "a": ["2"], "only_left": ["3"]}, {"a": ["2"], "b": ["1"]})
     est = SimilarityFeatures().fit(X)
     names = est.get_feature_names_out()
     assert names.dtype == object
@@ -364,14 +412,18 @@ def test_feature_names_out():
 
 
 def test_fields_tuples_and_one_sided():
-    X = _frame({"name": ["Ann", "Bob"], "extra": ["e", None]},
-               {"full_name": ["ann", "Rob"]})
+    X = _frame(
+        {"name": ["Ann", "Bob"], "extra": ["e", None]}, {"full_name": ["ann", "Rob"]}
+    )
     est = SimilarityFeatures(fields=[("name", "full_name"), ("extra", None)]).fit(X)
-    assert est.fields_ == [("name|full_name", "left_name", "right_full_name"),
-                           ("extra", "left_extra", None)]
+    assert est.fields_ == [
+        ("name|full_name", "left_name", "right_full_name"),
+        ("extra", "left_extra", None),
+    ]
     Xt = est.transform(X)
     assert list(est.get_feature_names_out()) == (
-        [f"name|full_name__{k}" for k in TEXT] + [f"extra__{k}" for k in FLAGS])
+        [f"name|full_name__{k}" for k in TEXT] + [f"extra__{k}" for k in FLAGS]
+    )
     assert Xt.shape == (2, K + 2)
     assert_array_equal(Xt[0, :N_SIM], 1.0)
     assert_array_equal(Xt[:, -2], [0, 1])  # extra__left_missing
@@ -391,16 +443,24 @@ def test_n_jobs_gives_same_result(X):
     many = pd.concat([X] * (_MIN_PAIRS_FOR_THREADS // len(X) + 1), ignore_index=True)
     assert len(many) >= _MIN_PAIRS_FOR_THREADS
     for pairs in (X, many):
-        assert_array_equal(SimilarityFeatures(n_jobs=-1).fit_transform(pairs),
-                           SimilarityFeatures().fit_transform(pairs))
+        assert_array_equal(
+            SimilarityFeatures(n_jobs=-1).fit_transform(pairs),
+            SimilarityFeatures().fit_transform(pairs),
+        )
 
 
 def test_clone_and_params():
     est = SimilarityFeatures(fields=["a"], lowercase=False, n_jobs=2)
     params = est.get_params()
-    assert params == {"fields": ["a"], "left_prefix": "left_",
-                      "right_prefix": "right_", "numeric_fields": "auto",
-                      "lowercase": False, "max_length": 1000, "n_jobs": 2}
+    assert params == {
+        "fields": ["a"],
+        "left_prefix": "left_",
+        "right_prefix": "right_",
+        "numeric_fields": "auto",
+        "lowercase": False,
+        "max_length": 1000,
+        "n_jobs": 2,
+    }
     cloned = clone(est)
     assert cloned.get_params() == params
     assert not hasattr(cloned, "fields_")
@@ -425,8 +485,11 @@ def test_errors(X):
     est.fit(X)
     with pytest.raises(TypeError, match="expected a pair frame"):
         est.transform(X.to_numpy())
-    with pytest.raises(ValueError, match=r"SimilarityFeatures.transform\(\) .* must "
-                                         r"have the columns .*; it lacks \['right_price'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"SimilarityFeatures.transform\(\) .* must "
+        r"have the columns .*; it lacks \['right_price'\]",
+    ):
         est.transform(X.drop(columns="right_price"))
     with pytest.raises(ValueError, match="feature names"):
         est.transform(X.assign(other=1))
@@ -451,10 +514,16 @@ def test_empty_frame(X):
 
 def test_numeric_fields_none_and_auto_rules():
     X = _frame(
-        {"title": ["2007", "office", "word", "excel"], "n": ["1", "2", None, "x"],
-         "half": ["1", None, None, None]},
-        {"title": ["2008", "office 2007", "word", "access"], "n": ["1", "3", "4", "5"],
-         "half": [None, "2", None, None]},
+        {
+            "title": ["2007", "office", "word", "excel"],
+            "n": ["1", "2", None, "x"],
+            "half": ["1", None, None, None],
+        },
+        {
+            "title": ["2008", "office 2007", "word", "access"],
+            "n": ["1", "3", "4", "5"],
+            "half": [None, "2", None, None],
+        },
     )
     # title: 2 of 8 values are numbers; n: 6 of 7; half: numbers but never in
     # the same pair (the feature would be all NaN).
@@ -463,31 +532,58 @@ def test_numeric_fields_none_and_auto_rules():
     assert est.numeric_fields_ == []
     assert est.transform(X).shape == (4, 3 * K)
     assert SimilarityFeatures(numeric_fields=["half", "title"]).fit(
-        X).numeric_fields_ == ["title", "half"]
+        X
+    ).numeric_fields_ == ["title", "half"]
 
 
 def _synthetic_pairs(n=300, seed=0):
     rng = np.random.default_rng(seed)
-    first = ["anna", "bernd", "clara", "dieter", "eva", "felix", "greta", "hans",
-             "ida", "jonas", "karla", "lukas"]
-    last = ["meier", "schmidt", "huber", "wagner", "becker", "hoffmann", "koch",
-            "richter", "klein", "wolf"]
+    first = [
+        "anna",
+        "bernd",
+        "clara",
+        "dieter",
+        "eva",
+        "felix",
+        "greta",
+        "hans",
+        "ida",
+        "jonas",
+        "karla",
+        "lukas",
+    ]
+    last = [
+        "meier",
+        "schmidt",
+        "huber",
+        "wagner",
+        "becker",
+        "hoffmann",
+        "koch",
+        "richter",
+        "klein",
+        "wolf",
+    ]
     cities = ["berlin", "hamburg", "munich", "cologne", "bremen", "dresden"]
 
     def record():
-        return {"name": f"{rng.choice(first)} {rng.choice(last)}",
-                "city": str(rng.choice(cities)), "year": int(rng.integers(1940, 2005))}
+        return {
+            "name": f"{rng.choice(first)} {rng.choice(last)}",
+            "city": str(rng.choice(cities)),
+            "year": int(rng.integers(1940, 2005)),
+        }
 
     def typo(s):
         i = int(rng.integers(len(s)))
-        return s[:i] + s[i + 1:]
+        return s[:i] + s[i + 1 :]
 
     left, right, y = [], [], []
     for i in range(n):
         a = record()
         if i % 2:
-            b = dict(a, name=typo(a["name"]).upper() if rng.random() < 0.5
-                     else a["name"])
+            b = dict(
+                a, name=typo(a["name"]).upper() if rng.random() < 0.5 else a["name"]
+            )
             if rng.random() < 0.3:
                 b["city"] = None
         else:
@@ -500,8 +596,10 @@ def _synthetic_pairs(n=300, seed=0):
 
 def test_classic_matcher_pipeline():
     X, y = _synthetic_pairs()
-    pipe = make_pipeline(SimilarityFeatures(),
-                         HistGradientBoostingClassifier(max_iter=50, random_state=0))
+    pipe = make_pipeline(
+        SimilarityFeatures(),
+        HistGradientBoostingClassifier(max_iter=50, random_state=0),
+    )
     # One OpenMP thread: on a small, busy machine HGB's threads mostly spin.
     with threadpool_limits(limits=1, user_api="openmp"):
         scores = cross_val_score(pipe, X, y, cv=3, scoring="f1")
@@ -524,8 +622,9 @@ def test_long_values_compare_their_first_max_length_characters():
     minutes; the cut makes them cost what their first characters cost."""
     huge = "ab c" * 25_000
     long_a, long_b = "ab c" * 375, "ab c" * 374 + "xyz!"  # 1,500 characters
-    X = pair_frame(pd.DataFrame({"text": [huge, long_a]}),
-                   pd.DataFrame({"text": [huge, long_b]}))
+    X = pair_frame(
+        pd.DataFrame({"text": [huge, long_a]}), pd.DataFrame({"text": [huge, long_b]})
+    )
     features = SimilarityFeatures().fit(X)
     assert features.max_length == 1000
     cut = X.apply(lambda column: column.str[:1000])
@@ -544,8 +643,18 @@ def test_max_length_must_be_a_positive_integer(X, max_length):
 
 def test_tfidf_weighs_rare_shared_words_above_common_ones():
     # "camera" is in every value, "x100" in two: sharing the rare word counts more.
-    left = ["sony x100 camera", "nikon d50 camera", "canon g7 camera", "leica q2 camera"]
-    right = ["fuji x100 photo", "pentax k1 camera", "olympus e5 camera", "ricoh gr camera"]
+    left = [
+        "sony x100 camera",
+        "nikon d50 camera",
+        "canon g7 camera",
+        "leica q2 camera",
+    ]
+    right = [
+        "fuji x100 photo",
+        "pentax k1 camera",
+        "olympus e5 camera",
+        "ricoh gr camera",
+    ]
     X = _frame({"title": left}, {"title": right})
     est = SimilarityFeatures().fit(X)
     word = list(est.get_feature_names_out()).index("title__tfidf_cosine")
@@ -559,10 +668,16 @@ def test_tfidf_weighs_rare_shared_words_above_common_ones():
 def test_tfidf_weights_come_from_fit_only():
     train = _frame({"a": ["red apple", "green pear"]}, {"a": ["red apple", "pear"]})
     est = SimilarityFeatures().fit(train)
-    assert sorted(est.tfidf_["a"]["tfidf_cosine"].vocabulary_) == ["apple", "green",
-                                                                    "pear", "red"]
-    new = _frame({"a": ["blue plum", "red plum", "red apple"]},
-                 {"a": ["blue plum", "blue plum", "apple red"]})
+    assert sorted(est.tfidf_["a"]["tfidf_cosine"].vocabulary_) == [
+        "apple",
+        "green",
+        "pear",
+        "red",
+    ]
+    new = _frame(
+        {"a": ["blue plum", "red plum", "red apple"]},
+        {"a": ["blue plum", "blue plum", "apple red"]},
+    )
     Xt = est.transform(new)
     word = WORD_TFIDF
     # No word seen during fit: NaN, even for equal values; then as fitted.
@@ -576,15 +691,37 @@ def test_tfidf_cosines_equal_scikit_learn_on_awkward_text():
     # The TF-IDF vectors are computed without scikit-learn's transform (faster);
     # they must equal its output on whitespace runs, tabs, non-breaking spaces,
     # characters beyond the BMP, long words and words unseen during fit.
-    left = ["a  b\tc\nd", "😀x😀 ok 😀", "Über  Straße", "x" * 300 + " y",
-            "  lead trail  ", "\u00a0nbsp\u2003em", "a", "東京 タワー", "ab cd ab",
-            "new words only"]
-    right = ["a b c d", "x😀 ok", "uber strasse", "x" * 299, "lead", "nbsp em",
-             "b", "東京タワー", "cd ab cd", "other unseen"]
+    left = [
+        "a  b\tc\nd",
+        "😀x😀 ok 😀",
+        "Über  Straße",
+        "x" * 300 + " y",
+        "  lead trail  ",
+        "\u00a0nbsp\u2003em",
+        "a",
+        "東京 タワー",
+        "ab cd ab",
+        "new words only",
+    ]
+    right = [
+        "a b c d",
+        "x😀 ok",
+        "uber strasse",
+        "x" * 299,
+        "lead",
+        "nbsp em",
+        "b",
+        "東京タワー",
+        "cd ab cd",
+        "other unseen",
+    ]
     X = _frame({"t": left}, {"t": right})
     est = SimilarityFeatures().fit(X.iloc[:-1])
     Xt = est.transform(X)
-    for feature, column in (("tfidf_cosine", WORD_TFIDF), ("char_tfidf_cosine", CHAR_TFIDF)):
+    for feature, column in (
+        ("tfidf_cosine", WORD_TFIDF),
+        ("char_tfidf_cosine", CHAR_TFIDF),
+    ):
         vectorizer = est.tfidf_["t"][feature]
         a = vectorizer.transform([v.lower() for v in left])
         b = vectorizer.transform([v.lower() for v in right])
@@ -597,8 +734,17 @@ def test_tfidf_cosines_equal_scikit_learn_on_awkward_text():
 def test_word_counts_equal_scikit_learn():
     # Counted with pandas rather than scikit-learn's tokeniser loop: the same
     # words and counts, also for values without any token.
-    docs = ["a  b\ta a", "😀x😀 ok_ok 😀", "über straße über", "--", "", "x" * 300,
-            "東京 タワー 東京", "B b", "12-34 12"]
+    docs = [
+        "a  b\ta a",
+        "😀x😀 ok_ok 😀",
+        "über straße über",
+        "--",
+        "",
+        "x" * 300,
+        "東京 タワー 東京",
+        "B b",
+        "12-34 12",
+    ]
     counts, words = _word_counts(docs)
     vectorizer = CountVectorizer(token_pattern=r"\w+", lowercase=False)
     expected = vectorizer.fit_transform(docs)
@@ -610,10 +756,16 @@ def test_word_counts_equal_scikit_learn():
 
 def test_record_containment_finds_words_in_any_compared_field():
     X = _frame(
-        {"title": ["WH-1000XM4 headphones", "ThinkPad X1", None],
-         "maker": ["Sony", "!!!", "acme"], "note": ["sony", "x", "y"]},
-        {"title": ["sony wh-1000xm4", "lenovo thinkpad", "acme widget"],
-         "maker": [None, "Lenovo", "ACME Corp"], "note": ["z", "z", "z"]},
+        {
+            "title": ["WH-1000XM4 headphones", "ThinkPad X1", None],
+            "maker": ["Sony", "!!!", "acme"],
+            "note": ["sony", "x", "y"],
+        },
+        {
+            "title": ["sony wh-1000xm4", "lenovo thinkpad", "acme widget"],
+            "maker": [None, "Lenovo", "ACME Corp"],
+            "note": ["z", "z", "z"],
+        },
     )
     est = SimilarityFeatures(fields=["title", "maker"]).fit(X)
     out = est.set_output(transform="pandas").transform(X)
@@ -633,10 +785,16 @@ def test_record_containment_finds_words_in_any_compared_field():
 
 
 def test_character_shares_ignore_spaces_and_punctuation():
-    X = _frame({"title": ["r39-00292 open win", "print shop", "xy"],
-                "code": ["R3900292", None, "zz"]},
-               {"title": ["Microsoft R39-00292", "the printshop", "x y z"],
-                "code": [None, "P-S", "x"]})
+    X = _frame(
+        {
+            "title": ["r39-00292 open win", "print shop", "xy"],
+            "code": ["R3900292", None, "zz"],
+        },
+        {
+            "title": ["Microsoft R39-00292", "the printshop", "x y z"],
+            "code": [None, "P-S", "x"],
+        },
+    )
     out = SimilarityFeatures().fit(X).set_output(transform="pandas").transform(X)
     # Every 3-gram of "r3900292" is in the right title, but not the word.
     assert out.loc[0, "code__left_chars_in_right_record"] == 1.0
@@ -652,14 +810,21 @@ def test_character_shares_ignore_spaces_and_punctuation():
 
 
 def test_record_containment_counts_one_sided_fields():
-    X = _frame({"name": ["anna smith"], "email": ["anna.smith@example.org"]},
-               {"name": ["smith org"]})
+    X = _frame(
+        {"name": ["anna smith"], "email": ["anna.smith@example.org"]},
+        {"name": ["smith org"]},
+    )
     est = SimilarityFeatures(fields=["name", ("email", None)]).fit(X)
     out = est.set_output(transform="pandas").transform(X)
     # "org" is in the left email, a field of the left record only.
     with_email = out.loc[0, "name__right_in_left_record"]
-    without = SimilarityFeatures(fields=["name"]).fit(X).set_output(
-        transform="pandas").transform(X).loc[0, "name__right_in_left_record"]
+    without = (
+        SimilarityFeatures(fields=["name"])
+        .fit(X)
+        .set_output(transform="pandas")
+        .transform(X)
+        .loc[0, "name__right_in_left_record"]
+    )
     assert (with_email, without) == (1.0, 0.5)
 
 
@@ -673,8 +838,10 @@ def test_tfidf_of_a_field_without_any_token():
 
 
 def test_code_jaccard_compares_tokens_with_digits():
-    X = _frame({"t": ["photoshop cs3 mac", "office 2007", "word", "x200 b3 kit"]},
-               {"t": ["photoshop cs4 mac", "office 2007 pro", "word 2", "kit x200"]})
+    X = _frame(
+        {"t": ["photoshop cs3 mac", "office 2007", "word", "x200 b3 kit"]},
+        {"t": ["photoshop cs4 mac", "office 2007 pro", "word 2", "kit x200"]},
+    )
     Xt = SimilarityFeatures().fit_transform(X)
     # A different version, the same year, a code on one side only, one of two codes.
     assert_array_equal(Xt[:, CODE], [0.0, 1.0, np.nan, 0.5])

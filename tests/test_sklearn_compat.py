@@ -59,8 +59,9 @@ class _NumericAdapter(RecordPairClassifier):
         return tags
 
     def _to_pairs(self, X, *, reset):
-        X = validate_data(self, X, reset=reset, accept_sparse=False,
-                          ensure_all_finite=True)
+        X = validate_data(
+            self, X, reset=reset, accept_sparse=False, ensure_all_finite=True
+        )
         text = np.vectorize(str, otypes=[object])(X)
         columns = {}
         for side in ("left", "right"):
@@ -93,9 +94,16 @@ class _NumericAdapter(RecordPairClassifier):
 # Tiny network, few epochs: the whole suite must run in seconds (conftest.py
 # also limits torch to one thread).
 _TINY = dict(
-    word_dim=8, char_dim=8, char_hidden_size=8, field_hidden_size=8,
-    record_hidden_size=4, num_perspectives=2, aggregator_hidden_size=4,
-    hidden_layer_sizes=(8,), max_epochs=3, early_stopping=False,
+    word_dim=8,
+    char_dim=8,
+    char_hidden_size=8,
+    field_hidden_size=8,
+    record_hidden_size=4,
+    num_perspectives=2,
+    aggregator_hidden_size=4,
+    hidden_layer_sizes=(8,),
+    max_epochs=3,
+    early_stopping=False,
 )
 
 # Checks expected to fail, each with its reason. fit takes no sample_weight (so the
@@ -119,18 +127,22 @@ def test_sklearn_compatible(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("check", [
-    check_estimator_cloneable,
-    check_estimator_repr,
-    check_no_attributes_set_in_init,
-    check_parameters_default_constructible,
-    check_get_params_invariance,
-    check_set_params,
-    check_do_not_raise_errors_in_init_or_set_params,
-    check_estimator_tags_renamed,
-    check_valid_tag_types,
-    check_mixin_order,
-], ids=lambda check: check.__name__)
+@pytest.mark.parametrize(
+    "check",
+    [
+        check_estimator_cloneable,
+        check_estimator_repr,
+        check_no_attributes_set_in_init,
+        check_parameters_default_constructible,
+        check_get_params_invariance,
+        check_set_params,
+        check_do_not_raise_errors_in_init_or_set_params,
+        check_estimator_tags_renamed,
+        check_valid_tag_types,
+        check_mixin_order,
+    ],
+    ids=lambda check: check.__name__,
+)
 def test_data_independent_checks(check):
     check("RecordPairClassifier", RecordPairClassifier())
 
@@ -147,10 +159,18 @@ def test_tags_are_honest():
 
     # string=True and allow_nan=True hold in practice: text with missing values
     # (NaN, None, empty string) fits and predicts finite probabilities.
-    left = pd.DataFrame({"name": ["anna smith", "john doe", np.nan, "émile"] * 5,
-                         "city": ["berlin", None, "paris", ""] * 5})
-    right = pd.DataFrame({"name": ["ana smith", "jane roe", "x", np.nan] * 5,
-                          "city": ["berlin", "rome", None, "lyon"] * 5})
+    left = pd.DataFrame(
+        {
+            "name": ["anna smith", "john doe", np.nan, "émile"] * 5,
+            "city": ["berlin", None, "paris", ""] * 5,
+        }
+    )
+    right = pd.DataFrame(
+        {
+            "name": ["ana smith", "jane roe", "x", np.nan] * 5,
+            "city": ["berlin", "rome", None, "lyon"] * 5,
+        }
+    )
     clf = RecordPairClassifier(**_TINY, random_state=0)
     proba = clf.fit(left, right, [1, 0, 0, 1] * 5).predict_proba(left, right)
     assert proba.shape == (20, 2)

@@ -21,8 +21,11 @@ from .matcher.test_saved_model_compatibility import DATA
 def openmp_threads():
     """The thread count of every OpenMP runtime loaded (torch's and
     scikit-learn's, which runs the gradient boosting)."""
-    return {info["filepath"]: info["num_threads"] for info in threadpool_info()
-            if info["user_api"] == "openmp"}
+    return {
+        info["filepath"]: info["num_threads"]
+        for info in threadpool_info()
+        if info["user_api"] == "openmp"
+    }
 
 
 class RecordThreads(Callback):
@@ -75,12 +78,14 @@ def test_invalid_n_jobs_is_refused_in_predict_and_explain(fitted, people):
 
 
 @pytest.mark.parametrize("n_jobs, expected", [(None, 1), (1, 1), (3, 3)])
-def test_n_jobs_limits_the_boosting(people, boosting_threads, caller_threads, n_jobs,
-                                    expected):
+def test_n_jobs_limits_the_boosting(
+    people, boosting_threads, caller_threads, n_jobs, expected
+):
     left, right, y = people
     before = openmp_threads()
-    RecordPairClassifier(**TINY, max_epochs=1, random_state=0,
-                         n_jobs=n_jobs).fit(left, right, y)
+    RecordPairClassifier(**TINY, max_epochs=1, random_state=0, n_jobs=n_jobs).fit(
+        left, right, y
+    )
     # The 5 out-of-fold fits and the final one, every OpenMP runtime limited.
     assert boosting_threads == [{expected}] * 6
     assert openmp_threads() == before
@@ -98,7 +103,8 @@ def test_minus_one_means_all_cores(people, boosting_threads):
 
     left, right, y = people
     RecordPairClassifier(**TINY, max_epochs=1, random_state=0, n_jobs=-1).fit(
-        left, right, y)
+        left, right, y
+    )
     assert boosting_threads[0] == {cpu_count()}
 
 
@@ -118,32 +124,43 @@ def test_similarity_features_run_on_n_jobs_threads(people, monkeypatch, caller_t
     assert workers and set(workers) == {2}
 
 
-@pytest.mark.parametrize("batch_size, n_jobs, expected", [
-    (16, 4, 1),                          # small batches: one thread
-    (2 * PAIRS_PER_THREAD, 4, 2),        # a thread per PAIRS_PER_THREAD pairs
-    (2 * PAIRS_PER_THREAD, 1, 1),        # never more than n_jobs
-    (2 * PAIRS_PER_THREAD, None, 1),
-])
-def test_network_trains_on_the_threads_its_batches_use(people, caller_threads,
-                                                       batch_size, n_jobs, expected):
+@pytest.mark.parametrize(
+    "batch_size, n_jobs, expected",
+    [
+        (16, 4, 1),  # small batches: one thread
+        (2 * PAIRS_PER_THREAD, 4, 2),  # a thread per PAIRS_PER_THREAD pairs
+        (2 * PAIRS_PER_THREAD, 1, 1),  # never more than n_jobs
+        (2 * PAIRS_PER_THREAD, None, 1),
+    ],
+)
+def test_network_trains_on_the_threads_its_batches_use(
+    people, caller_threads, batch_size, n_jobs, expected
+):
     left, right, y = people
     seen = []
-    RecordPairClassifier(**{**TINY, "batch_size": batch_size}, max_epochs=1,
-                         random_state=0, n_jobs=n_jobs,
-                         callbacks=[RecordThreads(seen)]).fit(left, right, y)
+    RecordPairClassifier(
+        **{**TINY, "batch_size": batch_size},
+        max_epochs=1,
+        random_state=0,
+        n_jobs=n_jobs,
+        callbacks=[RecordThreads(seen)],
+    ).fit(left, right, y)
     assert seen and set(seen) == {expected}
     assert torch.get_num_threads() == caller_threads
 
 
-@pytest.mark.parametrize("n_pairs, expected", [(5, 1), (3 * PAIRS_PER_THREAD, 3),
-                                               (120, 4)])
-def test_network_predicts_on_the_threads_its_batches_use(fitted, people, caller_threads,
-                                                         n_pairs, expected):
+@pytest.mark.parametrize(
+    "n_pairs, expected", [(5, 1), (3 * PAIRS_PER_THREAD, 3), (120, 4)]
+)
+def test_network_predicts_on_the_threads_its_batches_use(
+    fitted, people, caller_threads, n_pairs, expected
+):
     left, right, _ = people
     clf = copy.copy(fitted).set_params(n_jobs=4)
     seen = []
     hook = clf.net_.module_.register_forward_pre_hook(
-        lambda module, inputs: seen.append(torch.get_num_threads()))
+        lambda module, inputs: seen.append(torch.get_num_threads())
+    )
     try:
         clf.predict_proba(left[:n_pairs], right[:n_pairs])
     finally:
@@ -168,8 +185,12 @@ def test_torch_threads_are_restored_after_each_call(people, caller_threads):
 
 def test_predictions_do_not_depend_on_n_jobs(people):
     left, right, y = people
-    proba = [RecordPairClassifier(**TINY, max_epochs=3, random_state=0, n_jobs=n_jobs)
-             .fit(left, right, y).predict_proba(left, right) for n_jobs in (1, 2)]
+    proba = [
+        RecordPairClassifier(**TINY, max_epochs=3, random_state=0, n_jobs=n_jobs)
+        .fit(left, right, y)
+        .predict_proba(left, right)
+        for n_jobs in (1, 2)
+    ]
     assert_allclose(proba[0], proba[1], atol=1e-6)
 
 

@@ -12,8 +12,9 @@ y = y[:600]
 
 # Small, fast networks for the example; every hyperparameter can be searched.
 small = RecordPairClassifier(max_epochs=2, field_hidden_size=32, random_state=0)
-search = GridSearchCV(small, {"lr": [1e-3, 3e-3]}, scoring="f1", cv=2,
-                      error_score="raise")
+search = GridSearchCV(
+    small, {"lr": [1e-3, 3e-3]}, scoring="f1", cv=2, error_score="raise"
+)
 search.fit(X, y)
 print("best parameters:", search.best_params_, f"F1: {search.best_score_:.3f}")
 

@@ -12,8 +12,9 @@ from .labels_file import LABEL_COLUMNS, short
 __all__ = ["read_annotation_file", "write_annotation_file"]
 
 
-def write_annotation_file(path, pairs, left, right=None, *, labels=None,
-                          left_name=None, right_name=None):
+def write_annotation_file(
+    path, pairs, left, right=None, *, labels=None, left_name=None, right_name=None
+):
     """Write pairs to label in recordlinkage's annotation file format.
 
     The file is what :func:`recordlinkage.write_annotation_file` writes (a
@@ -55,15 +56,17 @@ def write_annotation_file(path, pairs, left, right=None, *, labels=None,
     import recordlinkage
 
     # Unnamed levels: recordlinkage reads each pair's ids as pair[0], pair[1].
-    index = pd.MultiIndex.from_arrays([pairs["left_id"].to_numpy(),
-                                       pairs["right_id"].to_numpy()])
-    recordlinkage.write_annotation_file(path, index, left, right, left_name,
-                                        right_name)
+    index = pd.MultiIndex.from_arrays(
+        [pairs["left_id"].to_numpy(), pairs["right_id"].to_numpy()]
+    )
+    recordlinkage.write_annotation_file(path, index, left, right, left_name, right_name)
     if labels is not None:
         labels = pd.array(labels, dtype="Int64")
         if len(labels) != len(pairs):
-            raise ValueError(f"labels must have one entry per pair; got {len(labels)} "
-                             f"labels for {len(pairs)} pairs.")
+            raise ValueError(
+                f"labels must have one entry per pair; got {len(labels)} "
+                f"labels for {len(pairs)} pairs."
+            )
         with open(path) as f:
             content = json.load(f)
         for item, label in zip(content["pairs"], labels):
@@ -127,41 +130,54 @@ def read_annotation_file(path):
     try:
         content = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as error:
-        raise ValueError(f"The annotation file {name} must be UTF-8 text; byte "
-                         f"{error.start} is {data[error.start:error.start + 1]!r}."
-                         ) from None
+        raise ValueError(
+            f"The annotation file {name} must be UTF-8 text; byte "
+            f"{error.start} is {data[error.start : error.start + 1]!r}."
+        ) from None
     except json.JSONDecodeError as error:
         raise ValueError(f"The annotation file {name} is not JSON: {error}.") from None
     except RecursionError:
-        raise ValueError(f"The annotation file {name} is nested too deeply to be an "
-                         "annotation file.") from None
+        raise ValueError(
+            f"The annotation file {name} is nested too deeply to be an annotation file."
+        ) from None
     if not isinstance(content, dict):
-        raise ValueError(f"The annotation file {name} must hold a JSON object with "
-                         f"'version' and 'pairs'; it holds a {type(content).__name__}.")
+        raise ValueError(
+            f"The annotation file {name} must hold a JSON object with "
+            f"'version' and 'pairs'; it holds a {type(content).__name__}."
+        )
     version = content.get("version")
     if type(version) is not int or version != _ANNOTATION_VERSION:
-        raise ValueError(f"The annotation file {name} is of version "
-                         f"{short(version)}; this reader knows version "
-                         f"{_ANNOTATION_VERSION} (recordlinkage's) only.")
+        raise ValueError(
+            f"The annotation file {name} is of version "
+            f"{short(version)}; this reader knows version "
+            f"{_ANNOTATION_VERSION} (recordlinkage's) only."
+        )
     pairs = content.get("pairs", _MISSING)
     if pairs is None:  # recordlinkage writes no pairs as null
         pairs = []
     if not isinstance(pairs, list):
-        raise ValueError(f"The annotation file {name} must hold a list 'pairs'; "
-                         f"got {'none' if pairs is _MISSING else short(pairs)}.")
+        raise ValueError(
+            f"The annotation file {name} must hold a list 'pairs'; "
+            f"got {'none' if pairs is _MISSING else short(pairs)}."
+        )
     rows = []
     for i, item in enumerate(pairs):
         ids = [_key(item, ("identifiers", side, "record"), name, i) for side in "ab"]
         for side, value in zip("ab", ids):
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-                raise ValueError(f"Pair {i} of the annotation file {name}: its "
-                                 f"identifiers.{side}.record must be a text or a "
-                                 f"number; got {short(value)}.")
+                raise ValueError(
+                    f"Pair {i} of the annotation file {name}: its "
+                    f"identifiers.{side}.record must be a text or a "
+                    f"number; got {short(value)}."
+                )
         label = item.get("label")
-        if label is not None and (not isinstance(label, (int, float))
-                                  or label not in (0, 1)):
-            raise ValueError(f"The labels in {name} must be 0 or 1 (or null); pair {i} "
-                             f"holds {short(label)}.")
+        if label is not None and (
+            not isinstance(label, (int, float)) or label not in (0, 1)
+        ):
+            raise ValueError(
+                f"The labels in {name} must be 0 or 1 (or null); pair {i} "
+                f"holds {short(label)}."
+            )
         rows.append((*ids, None if label is None else int(label)))
     frame = pd.DataFrame(rows, columns=LABEL_COLUMNS, dtype=object)
     frame["label"] = pd.array(frame["label"].tolist(), dtype="Int64")
@@ -178,9 +194,11 @@ def _key(item, keys, name, i):
     value = item
     for depth, key in enumerate(keys):
         if not isinstance(value, dict) or key not in value:
-            where = ".".join(keys[:depth + 1])
-            raise ValueError(f"Pair {i} of the annotation file {name} lacks {where} "
-                             f"(each pair needs {'.'.join(keys[:1])}.a.record and "
-                             f"{'.'.join(keys[:1])}.b.record).")
+            where = ".".join(keys[: depth + 1])
+            raise ValueError(
+                f"Pair {i} of the annotation file {name} lacks {where} "
+                f"(each pair needs {'.'.join(keys[:1])}.a.record and "
+                f"{'.'.join(keys[:1])}.b.record)."
+            )
         value = value[key]
     return value

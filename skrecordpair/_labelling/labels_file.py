@@ -29,9 +29,19 @@ LABEL_COLUMNS = ["left_id", "right_id", "label"]
 # How a label is written in the labels file, and the spellings read back.
 _WRITTEN = {1: "1", 0: "0", None: "unsure"}
 # No empty spelling: an empty label is what a line cut short leaves.
-_READ = {"1": 1, "0": 0, "unsure": None, "?": None,
-         "match": 1, "non-match": 0, "nonmatch": 0, "true": 1, "false": 0,
-         "yes": 1, "no": 0}
+_READ = {
+    "1": 1,
+    "0": 0,
+    "unsure": None,
+    "?": None,
+    "match": 1,
+    "non-match": 0,
+    "nonmatch": 0,
+    "true": 1,
+    "false": 0,
+    "yes": 1,
+    "no": 0,
+}
 _HEADER = ",".join(LABEL_COLUMNS).encode() + b"\r\n"
 # Markers of an undo line that names no label, and of a label not understood.
 _ANY, _BAD = object(), object()
@@ -84,16 +94,21 @@ def read_labels(path):
     log = read_log(path)
     alive = replay(list(zip(log.left_ids, log.right_ids)), log.labels, log.undos)
     label = pd.array([log.labels[i] for i in alive], dtype="Int64")
-    return pd.DataFrame({"left_id": pd.Series([log.left_ids[i] for i in alive],
-                                              dtype=object),
-                         "right_id": pd.Series([log.right_ids[i] for i in alive],
-                                               dtype=object),
-                         "label": label})
+    return pd.DataFrame(
+        {
+            "left_id": pd.Series([log.left_ids[i] for i in alive], dtype=object),
+            "right_id": pd.Series([log.right_ids[i] for i in alive], dtype=object),
+            "label": label,
+        }
+    )
 
 
-LabelLog = namedtuple("LabelLog", ["header", "lines", "left_ids", "right_ids",
-                                   "labels", "undos"])
-LabelLog.__doc__ = """The lines of a labels file, in file order (see :func:`read_log`)."""
+LabelLog = namedtuple(
+    "LabelLog", ["header", "lines", "left_ids", "right_ids", "labels", "undos"]
+)
+LabelLog.__doc__ = (
+    """The lines of a labels file, in file order (see :func:`read_log`)."""
+)
 
 
 def read_or_create(path):
@@ -122,8 +137,9 @@ def append_labels(path, events, undo=False):
     """Append `events`, ``((left_id, right_id), label)`` tuples with label 1,
     0 or None (unsure), to the labels file `path` in one write: as label
     lines, or as the undo lines that take them back when `undo`."""
-    rows = [[a, b, ("undo " if undo else "") + _WRITTEN[label]]
-            for (a, b), label in events]
+    rows = [
+        [a, b, ("undo " if undo else "") + _WRITTEN[label]] for (a, b), label in events
+    ]
     append_lines(path, rows)
 
 
@@ -133,23 +149,28 @@ def short(value, limit=60):
     text = repr(value)
     if len(text) <= limit:
         return text
-    return f"{text[:limit - 20]}... ({len(str(value))} characters)"
+    return f"{text[: limit - 20]}... ({len(str(value))} characters)"
 
 
 # The labels file is opened without blocking (a FIFO at its path would
 # otherwise block open() until a writer or reader appears) and in binary
 # mode (no newline translation on Windows).
 _OPEN_FLAGS = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def check_regular(path, mode):
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-        raise ValueError(f"The labels file {str(path)!r} must be a regular file; "
-                         f"it is {kind}.")
+        raise ValueError(
+            f"The labels file {str(path)!r} must be a regular file; it is {kind}."
+        )
 
 
 def _open_labels(path, flags):
@@ -228,7 +249,7 @@ def append_lines(path, rows):
                 if os.read(fd, 1) != b"\n":
                     data = b"\n" + data
             while data:
-                data = data[os.write(fd, data):]
+                data = data[os.write(fd, data) :]
             os.fsync(fd)
     finally:
         os.close(fd)
@@ -271,8 +292,9 @@ def _read_text(path):
         line = data.count(b"\n", 0, error.start) + 1
         raise ValueError(
             f"The labels file {str(path)!r} must be UTF-8 text; line {line} holds "
-            f"the byte {data[error.start:error.start + 1]!r}, which is not. Save it "
-            "as UTF-8.") from None
+            f"the byte {data[error.start : error.start + 1]!r}, which is not. Save it "
+            "as UTF-8."
+        ) from None
 
 
 def read_log(path):
@@ -293,8 +315,10 @@ def read_log(path):
         try:
             row = next(reader, None)
         except csv.Error as error:  # a field over csv's limit (128 KiB)
-            raise ValueError(f"Line {start} of the labels file {str(path)!r} cannot "
-                             f"be read: {error}; ids are shorter.") from None
+            raise ValueError(
+                f"Line {start} of the labels file {str(path)!r} cannot "
+                f"be read: {error}; ids are shorter."
+            ) from None
         if row is None:
             break
         line, start = start, reader.line_num + 1
@@ -307,23 +331,26 @@ def read_log(path):
                 raise ValueError(
                     f"The labels file {str(path)!r} must have the columns "
                     f"{LABEL_COLUMNS}; it lacks {missing} (its columns are "
-                    f"{short(header, 200)}).")
+                    f"{short(header, 200)})."
+                )
             columns = [header.index(c) for c in LABEL_COLUMNS]
             continue
         if len(row) > len(header):
             raise ValueError(
                 f"Line {line} of the labels file {str(path)!r} has {len(row)} fields; "
-                f"its header has {len(header)}: {short(row, 200)}.")
+                f"its header has {len(header)}: {short(row, 200)}."
+            )
         if len(row) <= max(columns):
             raise ValueError(
                 f"Line {line} of the labels file {str(path)!r} is cut short: it has "
                 f"{len(row)} field(s), {short(row, 200)}, and lacks "
-                f"{[LABEL_COLUMNS[i] for i, c in enumerate(columns) if c >= len(row)]}.")
+                f"{[LABEL_COLUMNS[i] for i, c in enumerate(columns) if c >= len(row)]}."
+            )
         left_id, right_id, text = (row[c] for c in columns)
         text = text.strip().lower()
         undo = text.startswith("undo")
         if undo:
-            rest = text[len("undo"):].strip()
+            rest = text[len("undo") :].strip()
             label = _ANY if not rest else _READ.get(rest, _BAD)
         else:
             label = _READ.get(text, _BAD)
@@ -339,7 +366,8 @@ def read_log(path):
             f"The labels in {str(path)!r} must be 1, 0 or unsure (or undo, on an "
             "undo line); an empty label, as a line cut short leaves, is refused "
             f"(write unsure for an unsure pair). Line(s) {[line for line, _ in bad[:5]]}"
-            f" hold [{', '.join(short(text) for _, text in bad[:5])}].")
+            f" hold [{', '.join(short(text) for _, text in bad[:5])}]."
+        )
     return LabelLog(header, lines, left_ids, right_ids, labels, undos)
 
 

@@ -186,10 +186,22 @@ class ActiveLearner(BaseEstimator):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, blocker=None, estimator=None, *, proposer=None, features=None,
-                 labels=None, batch_size=10, pool_factor=5, explore=0.0,
-                 pseudo_labels=3000, pseudo_confidence=0.9, random_state=None,
-                 verbose=0):
+    def __init__(
+        self,
+        blocker=None,
+        estimator=None,
+        *,
+        proposer=None,
+        features=None,
+        labels=None,
+        batch_size=10,
+        pool_factor=5,
+        explore=0.0,
+        pseudo_labels=3000,
+        pseudo_confidence=0.9,
+        random_state=None,
+        verbose=0,
+    ):
         self.blocker = blocker
         self.estimator = estimator
         self.proposer = proposer
@@ -242,18 +254,24 @@ class ActiveLearner(BaseEstimator):
         self.dedupe_ = right is None
         self.left_, self.right_ = left, (left if right is None else right)
         self._left_ids = _ids_by_text(self.left_.index, "left")
-        self._right_ids = (self._left_ids if self.dedupe_
-                           else _ids_by_text(self.right_.index, "right"))
+        self._right_ids = (
+            self._left_ids if self.dedupe_ else _ids_by_text(self.right_.index, "right")
+        )
         blocker = NearestNeighborBlocker() if self.blocker is None else self.blocker
         progress = Progress(self.verbose, type(self).__name__)
-        with progress.step(f"Blocking: {count(len(left))} records" + (
-                "" if right is None else f" against {count(len(right))}")):
+        with progress.step(
+            f"Blocking: {count(len(left))} records"
+            + ("" if right is None else f" against {count(len(right))}")
+        ):
             blocker = pass_verbose(clone(blocker), self.verbose).fit(self.right_)
-            candidates = (blocker.candidates() if self.dedupe_
-                          else blocker.candidates(left))
+            candidates = (
+                blocker.candidates() if self.dedupe_ else blocker.candidates(left)
+            )
         if len(candidates) == 0:
-            raise ValueError("The blocker proposed no candidate pair: there is nothing "
-                             "to label. Check its fields, or raise its k.")
+            raise ValueError(
+                "The blocker proposed no candidate pair: there is nothing "
+                "to label. Check its fields, or raise its k."
+            )
         if exclude is not None:
             candidates = _without(candidates, exclude, either_order=self.dedupe_)
         self._random = check_random_state(self.random_state)
@@ -264,10 +282,13 @@ class ActiveLearner(BaseEstimator):
         features = SimilarityFeatures() if self.features is None else self.features
         with progress.step(f"Similarity features of {count(len(X))} candidate pairs"):
             self.features_transformer_ = clone(features).fit(X)
-            self.features_ = np.asarray(self.features_transformer_.transform(X),
-                                        dtype=np.float64)
-        self._row = {pair: i for i, pair in enumerate(
-            zip(candidates["left_id"], candidates["right_id"]))}
+            self.features_ = np.asarray(
+                self.features_transformer_.transform(X), dtype=np.float64
+            )
+        self._row = {
+            pair: i
+            for i, pair in enumerate(zip(candidates["left_id"], candidates["right_id"]))
+        }
         # The labels in the order given, those taken back left out: a log of
         # (pair, label); the last label of a pair counts, and undo() pops the
         # last one, bringing an earlier label of its pair back.
@@ -291,8 +312,10 @@ class ActiveLearner(BaseEstimator):
             return
         # Undo lines are matched to their labels by pair, as the learner
         # names it: a deduplication pair in either order, ids by their text.
-        pairs = [self._pair(a, b, f"{str(path)!r}, line {line}")
-                 for line, a, b in zip(log.lines, log.left_ids, log.right_ids)]
+        pairs = [
+            self._pair(a, b, f"{str(path)!r}, line {line}")
+            for line, a, b in zip(log.lines, log.left_ids, log.right_ids)
+        ]
         for i in replay(pairs, log.labels, log.undos):
             self._set(pairs[i], log.labels[i])
 
@@ -351,8 +374,10 @@ class ActiveLearner(BaseEstimator):
             ) from None
         if self.dedupe_:
             if a == b:
-                raise ValueError(f"{where}: the pair ({short(left_id)}, "
-                                 f"{short(right_id)}) pairs a record with itself.")
+                raise ValueError(
+                    f"{where}: the pair ({short(left_id)}, "
+                    f"{short(right_id)}) pairs a record with itself."
+                )
             index = self.left_.index
             if index.get_loc(a) > index.get_loc(b):
                 a, b = b, a
@@ -373,10 +398,12 @@ class ActiveLearner(BaseEstimator):
     def _checked(self, left_id, right_id, label, where):
         """The pair as the learner stores it and the label as an int (None
         for unsure), or a ValueError."""
-        if label is not None and not (isinstance(label, (numbers.Integral, np.bool_))
-                                      and int(label) in (0, 1)):
-            raise ValueError(f"{where}: label must be 1, 0 or None (unsure); got "
-                             f"{short(label)}.")
+        if label is not None and not (
+            isinstance(label, (numbers.Integral, np.bool_)) and int(label) in (0, 1)
+        ):
+            raise ValueError(
+                f"{where}: label must be 1, 0 or None (unsure); got {short(label)}."
+            )
         label = None if label is None else int(label)
         return self._pair(left_id, right_id, where), label
 
@@ -439,16 +466,24 @@ class ActiveLearner(BaseEstimator):
         """
         self._check_fitted()
         if not isinstance(labels, pd.DataFrame):
-            raise TypeError("teach_many() needs a DataFrame with the columns "
-                            f"{LABEL_COLUMNS}; got {type(labels).__name__}.")
+            raise TypeError(
+                "teach_many() needs a DataFrame with the columns "
+                f"{LABEL_COLUMNS}; got {type(labels).__name__}."
+            )
         missing = [c for c in LABEL_COLUMNS if c not in labels]
         if missing:
-            raise ValueError(f"teach_many() needs the columns {LABEL_COLUMNS}; the "
-                             f"labels lack {missing}.")
-        events = [self._checked(left_id, right_id, _many_label(label),
-                                f"teach_many(), row {i}")
-                  for i, (left_id, right_id, label) in enumerate(
-                      labels[LABEL_COLUMNS].itertuples(index=False))]
+            raise ValueError(
+                f"teach_many() needs the columns {LABEL_COLUMNS}; the "
+                f"labels lack {missing}."
+            )
+        events = [
+            self._checked(
+                left_id, right_id, _many_label(label), f"teach_many(), row {i}"
+            )
+            for i, (left_id, right_id, label) in enumerate(
+                labels[LABEL_COLUMNS].itertuples(index=False)
+            )
+        ]
         self._write(events, undo=False)  # one write: all of them or none
         for pair, label in events:
             self._set(pair, label)
@@ -533,8 +568,9 @@ class ActiveLearner(BaseEstimator):
         chosen = open_rows[order[first]]
         if len(chosen) < n:  # empty bins: fill up at random
             rest = np.setdiff1d(open_rows, chosen)
-            chosen = np.r_[chosen, self._random.choice(rest, n - len(chosen),
-                                                       replace=False)]
+            chosen = np.r_[
+                chosen, self._random.choice(rest, n - len(chosen), replace=False)
+            ]
         return chosen
 
     def _unlabelled(self):
@@ -552,14 +588,16 @@ class ActiveLearner(BaseEstimator):
         explored = np.array([], dtype=np.int64)
         if n_explore:
             matches = open_rows[proba > 0.5]
-            explored = self._random.choice(matches, min(n_explore, len(matches)),
-                                           replace=False)
+            explored = self._random.choice(
+                matches, min(n_explore, len(matches)), replace=False
+            )
         n_rest = n - len(explored)
         keep = ~np.isin(open_rows, explored)
         open_rows, proba = open_rows[keep], proba[keep]
         # Ties (a small proposer gives many equal probabilities) broken at random.
         uncertainty = -np.abs(proba - 0.5) + 1e-9 * self._random.random_sample(
-            len(proba))
+            len(proba)
+        )
         pool_size = min(len(open_rows), self.pool_factor * n_rest)
         pool = np.argpartition(-uncertainty, pool_size - 1)[:pool_size]
         if pool_size <= n_rest:
@@ -575,14 +613,17 @@ class ActiveLearner(BaseEstimator):
         with warnings.catch_warnings():
             # Fewer distinct points than clusters: handled below.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clusters = KMeans(n_clusters=n_rest, n_init=1, random_state=self._random.randint(
-                2**31 - 1)).fit_predict(X)
+            clusters = KMeans(
+                n_clusters=n_rest,
+                n_init=1,
+                random_state=self._random.randint(2**31 - 1),
+            ).fit_predict(X)
         order = np.lexsort((-uncertainty[pool], clusters))
         first = np.r_[True, clusters[order][1:] != clusters[order][:-1]]
         chosen = pool[order[first]]
         if len(chosen) < n_rest:  # fewer distinct clusters than asked
             rest = pool[~np.isin(pool, chosen)]
-            rest = rest[np.argsort(-uncertainty[rest])][:n_rest - len(chosen)]
+            rest = rest[np.argsort(-uncertainty[rest])][: n_rest - len(chosen)]
             chosen = np.r_[chosen, rest]
         return np.r_[explored, open_rows[chosen]]
 
@@ -611,10 +652,15 @@ class ActiveLearner(BaseEstimator):
             left = self.left_.index.get_indexer([p[0] for p in missing])
             right = self.right_.index.get_indexer([p[1] for p in missing])
             X = self.features_transformer_.transform(
-                pairs_at(self.left_, left, self.right_, right))
+                pairs_at(self.left_, left, self.right_, right)
+            )
             self._extra.update(zip(missing, np.asarray(X, dtype=np.float64)))
-        X = np.array([self.features_[self._row[p]] if p in self._row else self._extra[p]
-                      for p in pairs]).reshape(len(pairs), self.features_.shape[1])
+        X = np.array(
+            [
+                self.features_[self._row[p]] if p in self._row else self._extra[p]
+                for p in pairs
+            ]
+        ).reshape(len(pairs), self.features_.shape[1])
         return X, y, pairs
 
     def _fit_proposer(self):
@@ -623,12 +669,16 @@ class ActiveLearner(BaseEstimator):
             self.proposer_ = None
             self.candidates_["probability"] = np.nan
             return
-        proposer = (HistGradientBoostingClassifier(min_samples_leaf=5)
-                    if self.proposer is None else self.proposer)
+        proposer = (
+            HistGradientBoostingClassifier(min_samples_leaf=5)
+            if self.proposer is None
+            else self.proposer
+        )
         self.proposer_ = _drop_empty_columns(clone(proposer), X).fit(X, y)
         column = list(self.proposer_.classes_).index(1)
-        self.candidates_["probability"] = self.proposer_.predict_proba(
-            self.features_)[:, column]
+        self.candidates_["probability"] = self.proposer_.predict_proba(self.features_)[
+            :, column
+        ]
 
     def report(self):
         """How many labels there are, and the estimated precision and recall.
@@ -655,11 +705,17 @@ class ActiveLearner(BaseEstimator):
         self._check_fitted()
         labels = list(self._labels.values())
         n_matches, n_non = labels.count(1), labels.count(0)
-        report = {"n_labels": n_matches + n_non, "n_matches": n_matches,
-                  "n_non_matches": n_non, "n_unsure": labels.count(None),
-                  "n_candidates": len(self.candidates_), "predicted_matches": 0,
-                  "estimated_precision": np.nan, "estimated_recall": np.nan,
-                  "estimated_f1": np.nan}
+        report = {
+            "n_labels": n_matches + n_non,
+            "n_matches": n_matches,
+            "n_non_matches": n_non,
+            "n_unsure": labels.count(None),
+            "n_candidates": len(self.candidates_),
+            "predicted_matches": 0,
+            "estimated_precision": np.nan,
+            "estimated_recall": np.nan,
+            "estimated_f1": np.nan,
+        }
         if self.proposer_ is None:
             return report
         p = self.candidates_["probability"].to_numpy().copy()
@@ -669,11 +725,17 @@ class ActiveLearner(BaseEstimator):
         predicted = p > 0.5
         precision = float(p[predicted].mean()) if predicted.any() else np.nan
         recall = float(p[predicted].sum() / p.sum()) if p.sum() > 0 else np.nan
-        f1 = (2 * precision * recall / (precision + recall)
-              if precision + recall > 0 else np.nan)
-        report.update(predicted_matches=int(predicted.sum()),
-                      estimated_precision=precision, estimated_recall=recall,
-                      estimated_f1=f1)
+        f1 = (
+            2 * precision * recall / (precision + recall)
+            if precision + recall > 0
+            else np.nan
+        )
+        report.update(
+            predicted_matches=int(predicted.sum()),
+            estimated_precision=precision,
+            estimated_recall=recall,
+            estimated_f1=f1,
+        )
         return report
 
     def training_pairs(self):
@@ -689,8 +751,9 @@ class ActiveLearner(BaseEstimator):
         pairs = [p for p in self._ordered_pairs() if self._labels[p] is not None]
         left = self.left_.index.get_indexer([p[0] for p in pairs])
         right = self.right_.index.get_indexer([p[1] for p in pairs])
-        X = pairs_at(self.left_, left.astype(np.int64), self.right_,
-                   right.astype(np.int64))
+        X = pairs_at(
+            self.left_, left.astype(np.int64), self.right_, right.astype(np.int64)
+        )
         y = np.array([self._labels[p] for p in pairs], dtype=np.int64)
         return X, y
 
@@ -720,12 +783,15 @@ class ActiveLearner(BaseEstimator):
             rows = np.array([], dtype=np.int64)
         else:
             confidence = self.pseudo_confidence
-            rows = np.flatnonzero(self._unlabelled()
-                                  & ((p >= confidence) | (p <= 1 - confidence)))
+            rows = np.flatnonzero(
+                self._unlabelled() & ((p >= confidence) | (p <= 1 - confidence))
+            )
             if len(rows) > self.pseudo_labels:
                 random = check_random_state(self.random_state)
                 rows = np.sort(random.choice(rows, self.pseudo_labels, replace=False))
-        X = pairs_at(self.left_, self._left_pos[rows], self.right_, self._right_pos[rows])
+        X = pairs_at(
+            self.left_, self._left_pos[rows], self.right_, self._right_pos[rows]
+        )
         return X, (p[rows] > 0.5).astype(np.int64)
 
     def fit_estimator(self, **fit_params):
@@ -754,7 +820,8 @@ class ActiveLearner(BaseEstimator):
             raise ValueError(
                 "fit_estimator() needs at least one match and one non-match among "
                 f"the labels; got {int((y == 1).sum())} match(es) and "
-                f"{int((y == 0).sum())} non-match(es).")
+                f"{int((y == 0).sum())} non-match(es)."
+            )
         X_sure, y_sure = self.pseudo_labelled_pairs()
         X, y = pd.concat([X, X_sure]), np.r_[y, y_sure]
         if self.estimator is None:
@@ -766,8 +833,9 @@ class ActiveLearner(BaseEstimator):
         estimator = pass_verbose(clone(estimator), self.verbose)
         progress = Progress(self.verbose, type(self).__name__)
         with progress.step(
-                f"Fitting {type(estimator).__name__} on {count(len(y) - len(y_sure))} "
-                f"labelled and {count(len(y_sure))} pseudo-labelled pairs"):
+            f"Fitting {type(estimator).__name__} on {count(len(y) - len(y_sure))} "
+            f"labelled and {count(len(y_sure))} pseudo-labelled pairs"
+        ):
             self.estimator_ = estimator.fit(X, y, **fit_params)
         return self.estimator_
 
@@ -780,7 +848,8 @@ class ActiveLearner(BaseEstimator):
     def _check_fitted(self):
         if not hasattr(self, "candidates_"):
             raise AttributeError(
-                "This ActiveLearner is not fitted yet: call fit(left, right) first.")
+                "This ActiveLearner is not fitted yet: call fit(left, right) first."
+            )
 
 
 def _is_band(band):
@@ -792,8 +861,15 @@ def _is_band(band):
     return 0 <= low <= high <= 1
 
 
-@checked({"band": [Condition(_is_band, "a pair (low, high) of numbers with "
-                                       "0 <= low <= high <= 1")]})
+@checked(
+    {
+        "band": [
+            Condition(
+                _is_band, "a pair (low, high) of numbers with 0 <= low <= high <= 1"
+            )
+        ]
+    }
+)
 def uncertain_pairs(pairs, band=(0.2, 0.8)):
     """The pairs whose match probability lies in `band`: the ones to review.
 
@@ -824,13 +900,17 @@ def uncertain_pairs(pairs, band=(0.2, 0.8)):
     0        2         8         0.45
     1        3         9         0.70
     """
-    require_columns(pairs, ("left_id", "right_id", "probability"),
-                    "The pairs passed to uncertain_pairs()")
+    require_columns(
+        pairs,
+        ("left_id", "right_id", "probability"),
+        "The pairs passed to uncertain_pairs()",
+    )
     low, high = (float(b) for b in band)
     p = pairs["probability"].to_numpy(dtype=float)
     inside = pairs[(p >= low) & (p <= high)]
-    order = np.argsort(np.abs(inside["probability"].to_numpy(dtype=float) - 0.5),
-                       kind="stable")
+    order = np.argsort(
+        np.abs(inside["probability"].to_numpy(dtype=float) - 0.5), kind="stable"
+    )
     return inside.iloc[order].reset_index(drop=True)
 
 
@@ -846,7 +926,8 @@ def _ids_by_text(index, side):
                 f"as text, since the labels file stores them as text; "
                 f"{short(ids[text])} and {short(record_id)} both read "
                 f"{short(text)}. Give the table ids of one type (e.g. "
-                "table.index.astype(str), if the texts are then distinct).")
+                "table.index.astype(str), if the texts are then distinct)."
+            )
         ids[text] = record_id
     return ids
 
@@ -875,12 +956,16 @@ def _without(candidates, exclude, either_order=False):
     of the two ids when `either_order`: deduplication's pairs are unordered)."""
     missing = [c for c in ("left_id", "right_id") if c not in exclude]
     if missing:
-        raise ValueError(f"exclude must be a DataFrame with left_id and right_id "
-                         f"columns; it lacks {missing}.")
-    drop = pd.MultiIndex.from_arrays([exclude["left_id"].astype(str),
-                                      exclude["right_id"].astype(str)])
-    pairs = pd.MultiIndex.from_arrays([candidates["left_id"].astype(str),
-                                       candidates["right_id"].astype(str)])
+        raise ValueError(
+            f"exclude must be a DataFrame with left_id and right_id "
+            f"columns; it lacks {missing}."
+        )
+    drop = pd.MultiIndex.from_arrays(
+        [exclude["left_id"].astype(str), exclude["right_id"].astype(str)]
+    )
+    pairs = pd.MultiIndex.from_arrays(
+        [candidates["left_id"].astype(str), candidates["right_id"].astype(str)]
+    )
     dropped = pairs.isin(drop)
     if either_order:
         dropped |= pairs.swaplevel().isin(drop)

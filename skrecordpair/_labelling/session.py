@@ -104,12 +104,16 @@ class LabellingSession:
 
 
 def _report_line(report):
-    line = (f"{report['n_labels']} labels ({report['n_matches']} matches, "
-            f"{report['n_non_matches']} non-matches, {report['n_unsure']} unsure)")
+    line = (
+        f"{report['n_labels']} labels ({report['n_matches']} matches, "
+        f"{report['n_non_matches']} non-matches, {report['n_unsure']} unsure)"
+    )
     if not np.isnan(report["estimated_precision"]):
-        line += (f"; {report['predicted_matches']} predicted matches, estimated "
-                 f"precision {report['estimated_precision']:.2f}, recall "
-                 f"{report['estimated_recall']:.2f}")
+        line += (
+            f"; {report['predicted_matches']} predicted matches, estimated "
+            f"precision {report['estimated_precision']:.2f}, recall "
+            f"{report['estimated_recall']:.2f}"
+        )
     return line
 
 
@@ -141,16 +145,20 @@ class PairQueue:
             return
         missing = [c for c in ("left_id", "right_id") if c not in pairs]
         if missing:
-            raise ValueError("pairs must be a DataFrame with left_id and right_id "
-                             f"columns; it lacks {missing}.")
-        probability = (pairs["probability"] if "probability" in pairs
-                       else [None] * len(pairs))
+            raise ValueError(
+                "pairs must be a DataFrame with left_id and right_id "
+                f"columns; it lacks {missing}."
+            )
+        probability = (
+            pairs["probability"] if "probability" in pairs else [None] * len(pairs)
+        )
         # Each pair as the learner stores it (ids as the tables spell them,
         # in table order when deduplicating), so that a pair listed twice,
         # or in both orders when deduplicating, is asked once.
         self.pairs, bad = [], []
-        for left_id, right_id, p in zip(pairs["left_id"], pairs["right_id"],
-                                        probability):
+        for left_id, right_id, p in zip(
+            pairs["left_id"], pairs["right_id"], probability
+        ):
             try:
                 pair = learner.pair(left_id, right_id)
             except ValueError:
@@ -165,7 +173,8 @@ class PairQueue:
                 f"{len(bad)} of the {len(pairs)} pairs to review name a record id that "
                 f"the tables do not hold, or pair a record with itself: {shown}"
                 f"{', ...' if len(bad) > 3 else ''}. Are they pairs of these tables, "
-                "with the same id column?")
+                "with the same id column?"
+            )
 
     def next_batch(self):
         """The next ``(left_id, right_id)`` pairs, at most the learner's
@@ -238,11 +247,15 @@ class PairView:
 
     def __init__(self, left, right):
         fields = list(dict.fromkeys([*left.index, *right.index]))
-        values = [as_text(pd.Series([record.get(f) for f in fields], dtype=object))
-                  for record in (left, right)]
+        values = [
+            as_text(pd.Series([record.get(f) for f in fields], dtype=object))
+            for record in (left, right)
+        ]
         self.left_id, self.right_id = shown(str(left.name)), shown(str(right.name))
-        self.rows = [(shown(str(field)), shown(a or ""), shown(b or ""), _same(a, b))
-                     for field, a, b in zip(fields, *values)]
+        self.rows = [
+            (shown(str(field)), shown(a or ""), shown(b or ""), _same(a, b))
+            for field, a, b in zip(fields, *values)
+        ]
 
 
 def _same(a, b):
@@ -269,8 +282,9 @@ def visible(text):
     written as a Python-style escape (``\\x1b``, ``\\u202e``, ``\\U000e0001``)."""
     if text.isprintable():  # the usual case, fast: none of those characters
         return text
-    return "".join(_escape(c) if unicodedata.category(c) in _INVISIBLE else c
-                   for c in text)
+    return "".join(
+        _escape(c) if unicodedata.category(c) in _INVISIBLE else c for c in text
+    )
 
 
 def _escape(char):

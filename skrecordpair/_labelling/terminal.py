@@ -69,21 +69,32 @@ def format_pair(left, right, *, color=False, width=36, columns=None):
         width = max(4, (columns - 1 - name_width - 6) // 2)
     if stacked:
         width = max(4, columns - 5)
-        lines = [f"  {_cut('left ' + view.left_id, width + 2)}",
-                 f"  {_cut('right ' + view.right_id, width + 2)}"]
+        lines = [
+            f"  {_cut('left ' + view.left_id, width + 2)}",
+            f"  {_cut('right ' + view.right_id, width + 2)}",
+        ]
     else:
-        lines = [f"  {'':<{name_width}}  {_pad(_cut('left ' + view.left_id, width), width)}"
-                 f"  {_cut('right ' + view.right_id, width)}"]
+        lines = [
+            f"  {'':<{name_width}}  {_pad(_cut('left ' + view.left_id, width), width)}"
+            f"  {_cut('right ' + view.right_id, width)}"
+        ]
     for name, a, b, same in view.rows:
         mark = " " if same else "*"
         shown = [_cut(v, width) for v in (a, b)]
         if stacked:
-            rows = [f"{mark} {_cut(name, width + 2)}", f"  < {shown[0]}", f"  > {shown[1]}"]
+            rows = [
+                f"{mark} {_cut(name, width + 2)}",
+                f"  < {shown[0]}",
+                f"  > {shown[1]}",
+            ]
         else:
-            rows = [f"{mark} {_pad(_cut(name, name_width), name_width)}  "
-                    f"{_pad(shown[0], width)}  {shown[1]}"]
-        lines.extend(row if same or not color else _HIGHLIGHT + row + _RESET
-                     for row in rows)
+            rows = [
+                f"{mark} {_pad(_cut(name, name_width), name_width)}  "
+                f"{_pad(shown[0], width)}  {shown[1]}"
+            ]
+        lines.extend(
+            row if same or not color else _HIGHLIGHT + row + _RESET for row in rows
+        )
     return "\n".join(lines)
 
 
@@ -179,15 +190,27 @@ def _read_tty_key(fd):
         if not byte:
             break
         sequence += byte
-        if len(sequence) > 1 and sequence[:1] in (b"[", b"O") and sequence[-1] in _CSI_END:
+        if (
+            len(sequence) > 1
+            and sequence[:1] in (b"[", b"O")
+            and sequence[-1] in _CSI_END
+        ):
             break  # the final byte of a CSI or SS3 sequence
         if len(sequence) == 1 and sequence not in (b"[", b"O"):
             break  # Alt and a key
     return key + sequence.decode("utf-8", errors="replace")
 
 
-def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None,
-                  color=False, columns=None):
+def label_session(
+    learner,
+    *,
+    pairs=None,
+    max_labels=None,
+    read=None,
+    write=None,
+    color=False,
+    columns=None,
+):
     """Label pairs in the terminal: the records side by side, one key per pair.
 
     Each round shows the learner's proposed batch (or the next pairs of
@@ -269,19 +292,29 @@ def label_session(learner, *, pairs=None, max_labels=None, read=None, write=None
             pair = session.current
             n = learner.report()["n_labels"]
             p = session.probability(pair)
-            write(f"\n--- pair {n + 1} ({len(session.given)} in this session"
-                  f"{'' if p is None else f'; p={p:.2f}'}) ---")
-            write(format_pair(learner.record(pair[0], "left"),
-                              learner.record(pair[1], "right"), color=color,
-                              columns=columns))
+            write(
+                f"\n--- pair {n + 1} ({len(session.given)} in this session"
+                f"{'' if p is None else f'; p={p:.2f}'}) ---"
+            )
+            write(
+                format_pair(
+                    learner.record(pair[0], "left"),
+                    learner.record(pair[1], "right"),
+                    color=color,
+                    columns=columns,
+                )
+            )
             key = read(prompt)
             if key in _QUIT:
                 quit_ = True
                 break
             if key in _UNDO:
                 undone = session.undo()
-                write("Nothing to take back." if undone is None
-                      else f"Took back the label of {pair_text(undone)}.")
+                write(
+                    "Nothing to take back."
+                    if undone is None
+                    else f"Took back the label of {pair_text(undone)}."
+                )
                 continue
             if key not in _KEYS:
                 write(HELP if prompt.startswith(HELP) else SHORT_HELP)

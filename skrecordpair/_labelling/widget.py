@@ -77,30 +77,46 @@ class LabelWidget:
         except ImportError:  # pragma: no cover - depends on the environment
             raise ImportError(
                 "LabelWidget needs ipywidgets: pip install 'skrecordpair[widgets]' "
-                "(or pip install ipywidgets).") from None
+                "(or pip install ipywidgets)."
+            ) from None
         self.learner = learner
         self._session = LabellingSession(learner, pairs)
         if target is None:
             target = 300 if pairs is None else learner.report()["n_labels"] + len(pairs)
 
         self.record_view = w.HTML()
-        self.match_button = w.Button(description="Match", button_style="success",
-                                     tooltip="The two records are the same entity")
-        self.non_match_button = w.Button(description="Non-match", button_style="danger",
-                                         tooltip="The two records are different entities")
-        self.unsure_button = w.Button(description="Unsure",
-                                      tooltip="Skip: not asked again, not trained on")
-        self.undo_button = w.Button(description="Undo", icon="undo",
-                                    tooltip="Take the last label back")
+        self.match_button = w.Button(
+            description="Match",
+            button_style="success",
+            tooltip="The two records are the same entity",
+        )
+        self.non_match_button = w.Button(
+            description="Non-match",
+            button_style="danger",
+            tooltip="The two records are different entities",
+        )
+        self.unsure_button = w.Button(
+            description="Unsure", tooltip="Skip: not asked again, not trained on"
+        )
+        self.undo_button = w.Button(
+            description="Undo", icon="undo", tooltip="Take the last label back"
+        )
         self.match_button.on_click(lambda _: self._label(1))
         self.non_match_button.on_click(lambda _: self._label(0))
         self.unsure_button.on_click(lambda _: self._label(None))
         self.undo_button.on_click(lambda _: self._undo())
-        self.progress = w.IntProgress(min=0, max=max(int(target), 1),
-                                      description="labels")
+        self.progress = w.IntProgress(
+            min=0, max=max(int(target), 1), description="labels"
+        )
         self.status = w.HTML()
-        buttons = w.HBox([self.match_button, self.non_match_button,
-                          self.unsure_button, self.undo_button])
+        buttons = w.HBox(
+            [
+                self.match_button,
+                self.non_match_button,
+                self.unsure_button,
+                self.undo_button,
+            ]
+        )
         self.widget = w.VBox([self.record_view, buttons, self.progress, self.status])
         self._update_status(self._session.report_line())
         self._next()
@@ -148,8 +164,10 @@ class LabelWidget:
             self._update_status("Nothing to take back.")
             return
         self._next()
-        self._update_status(f"Took back the label of {html.escape(pair_text(undone))}. "
-                            + self._session.report_line())
+        self._update_status(
+            f"Took back the label of {html.escape(pair_text(undone))}. "
+            + self._session.report_line()
+        )
 
     def _update_status(self, text):
         report = self.learner.report()
@@ -186,6 +204,8 @@ def pair_html(left, right):
         style = "" if same else ' style="background-color:#fff3b0"'
         cells = "".join(f"<td>{html.escape(v)}</td>" for v in (a, b))
         rows.append(f"<tr{style}><th>{html.escape(field)}</th>{cells}</tr>")
-    head = (f"<tr><th></th><th>left {html.escape(view.left_id)}</th>"
-            f"<th>right {html.escape(view.right_id)}</th></tr>")
+    head = (
+        f"<tr><th></th><th>left {html.escape(view.left_id)}</th>"
+        f"<th>right {html.escape(view.right_id)}</th></tr>"
+    )
     return f"<table>{head}{''.join(rows)}</table>"

@@ -26,7 +26,9 @@ class PairDataset(Dataset):
     def __init__(self, encoded, y=None):
         self.encoded = encoded
         n = len(encoded)
-        self.y = np.zeros(n, dtype=np.int64) if y is None else np.asarray(y, dtype=np.int64)
+        self.y = (
+            np.zeros(n, dtype=np.int64) if y is None else np.asarray(y, dtype=np.int64)
+        )
         if len(self.y) != n:
             raise ValueError(f"Got {n} pairs but {len(self.y)} labels.")
 
@@ -82,10 +84,11 @@ def collate_pairs(batch):
     chars = chars[:, : int((chars != 0).any(axis=0).nonzero()[0].max(initial=0)) + 1]
     X = {
         "left": torch.from_numpy(local[: left.size].reshape(left.shape)),
-        "right": torch.from_numpy(local[left.size:].reshape(right.shape)),
+        "right": torch.from_numpy(local[left.size :].reshape(right.shape)),
         "token_words": torch.from_numpy(enc.token_words[padded].reshape(n_rows, -1)),
         "token_chars": torch.from_numpy(
-            np.ascontiguousarray(chars).reshape(n_rows, -1, chars.shape[1])),
+            np.ascontiguousarray(chars).reshape(n_rows, -1, chars.shape[1])
+        ),
     }
     for name in ("similarity", "prior"):
         values = getattr(enc, name)
@@ -93,5 +96,7 @@ def collate_pairs(batch):
             X[name] = torch.from_numpy(values[index])
     if enc.value_vectors is not None:
         X["left_pretrained"] = subword_batch(enc.value_vectors, enc.left_values[index])
-        X["right_pretrained"] = subword_batch(enc.value_vectors, enc.right_values[index])
+        X["right_pretrained"] = subword_batch(
+            enc.value_vectors, enc.right_values[index]
+        )
     return X, torch.from_numpy(dataset.y[index])

@@ -81,7 +81,8 @@ def check_pos_label(classes, pos_label, decision_threshold):
     # is the most probable class. Any other threshold is on the match's
     # probability, so it must be known.
     if pos_label is not None or not (
-            isinstance(decision_threshold, str) or decision_threshold == 0.5):
+        isinstance(decision_threshold, str) or decision_threshold == 0.5
+    ):
         positive_index(classes, pos_label, f"decision_threshold={decision_threshold!r}")
 
 
@@ -132,7 +133,9 @@ def loaded_pos_label(classes, pos_label, decision_threshold, threshold):
         f"applies to the probability of classes_[1]; it is loaded with "
         f"pos_label={pos_label!r}, which link() and deduplicate() take as "
         "the match. Set pos_label=... and refit if that is not the match.",
-        UserWarning, stacklevel=5)
+        UserWarning,
+        stacklevel=5,
+    )
     return pos_label, threshold
 
 

@@ -52,7 +52,6 @@ from .training import (
 __all__ = ["CHUNK_SIZE", "RecordPairClassifier", "best_f1_threshold", "positive_index"]
 
 
-
 class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     """Classify pairs of records with a BiMPM record-pair network.
 
@@ -331,34 +330,69 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
 
     # Each hyperparameter's allowed values, declared once, next to the code that
     # uses it: ``_validate_params`` checks them in ``fit`` and ``load``.
-    _parameter_constraints: ClassVar[dict] = {**PairFeaturizer._parameter_constraints,
-                              **NETWORK_CONSTRAINTS, **TRAINING_CONSTRAINTS}
+    _parameter_constraints: ClassVar[dict] = {
+        **PairFeaturizer._parameter_constraints,
+        **NETWORK_CONSTRAINTS,
+        **TRAINING_CONSTRAINTS,
+    }
 
     _doc_link_module = "skrecordpair"
-    _doc_link_template = (
-        "https://skrecordpair.readthedocs.io/en/latest/api.html#{estimator_module}.{estimator_name}"
-    )
+    _doc_link_template = "https://skrecordpair.readthedocs.io/en/latest/api.html#{estimator_module}.{estimator_name}"
 
     def __init__(
-        self, fields=None, *, left_prefix="left_", right_prefix="right_",
+        self,
+        fields=None,
+        *,
+        left_prefix="left_",
+        right_prefix="right_",
         # featurisation
-        min_frequency=2, max_vocabulary=50000, max_tokens_per_field=64,
-        max_chars_per_token=20, prepend_field_names=False,
+        min_frequency=2,
+        max_vocabulary=50000,
+        max_tokens_per_field=64,
+        max_chars_per_token=20,
+        prepend_field_names=False,
         # network
-        word_dim=64, char_dim=32, char_encoder="cnn", char_hidden_size=32,
-        token_match_features=True, field_encoder="gru", field_hidden_size=64,
-        field_bidirectional=False, record_encoder="gru", record_hidden_size=32,
-        num_perspectives=10, forward_matching=("maxpool", "attentive", "max_attentive"),
-        backward_matching=MATCHING_STRATEGIES, matching_variant="paper",
-        share_matching_weights=True, aggregator="gru", aggregator_hidden_size=32,
-        aggregator_bidirectional=True, hidden_layer_sizes=(32,),
-        similarity_features=True, similarity_prior=True, text_encoder=None,
-        text_encoder_options=None, dropout=0.1,
+        word_dim=64,
+        char_dim=32,
+        char_encoder="cnn",
+        char_hidden_size=32,
+        token_match_features=True,
+        field_encoder="gru",
+        field_hidden_size=64,
+        field_bidirectional=False,
+        record_encoder="gru",
+        record_hidden_size=32,
+        num_perspectives=10,
+        forward_matching=("maxpool", "attentive", "max_attentive"),
+        backward_matching=MATCHING_STRATEGIES,
+        matching_variant="paper",
+        share_matching_weights=True,
+        aggregator="gru",
+        aggregator_hidden_size=32,
+        aggregator_bidirectional=True,
+        hidden_layer_sizes=(32,),
+        similarity_features=True,
+        similarity_prior=True,
+        text_encoder=None,
+        text_encoder_options=None,
+        dropout=0.1,
         # training
-        max_epochs=20, batch_size=64, lr=1e-3, optimizer="adam", early_stopping=True,
-        validation_fraction=0.1, n_iter_no_change=3, decision_threshold="auto",
-        pos_label=None, class_weight=None, random_state=None, device="cpu", verbose=0,
-        warm_start=False, callbacks=None, n_jobs=None,
+        max_epochs=20,
+        batch_size=64,
+        lr=1e-3,
+        optimizer="adam",
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=3,
+        decision_threshold="auto",
+        pos_label=None,
+        class_weight=None,
+        random_state=None,
+        device="cpu",
+        verbose=0,
+        warm_start=False,
+        callbacks=None,
+        n_jobs=None,
     ):
         self.fields = fields
         self.left_prefix = left_prefix
@@ -445,14 +479,19 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         self : RecordPairClassifier
             The fitted estimator.
         """
-        X, y = resolve_pair_args("fit", (X, y, *args), self.left_prefix,
-                                 self.right_prefix, with_y=True)
+        X, y = resolve_pair_args(
+            "fit", (X, y, *args), self.left_prefix, self.right_prefix, with_y=True
+        )
         self._validate_params()
         continuing = self.warm_start and hasattr(self, "net_")
         X = self._validate_pairs(X, reset=not continuing)
         self.classes_, y_encoded = encode_labels(
-            X, y, self.classes_ if continuing else None, self.pos_label,
-            self.decision_threshold)
+            X,
+            y,
+            self.classes_ if continuing else None,
+            self.pos_label,
+            self.decision_threshold,
+        )
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         progress = Progress(self.verbose, type(self).__name__)
         if continuing:
@@ -461,27 +500,54 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             with progress.step(f"Featurising {count(len(X))} training pairs"):
                 encoded = self.featurizer_.transform(X)
         else:
-            self.featurizer_ = PairFeaturizer(**{
-                name: getattr(self, name) for name in PairFeaturizer.parameter_names()})
+            self.featurizer_ = PairFeaturizer(
+                **{
+                    name: getattr(self, name)
+                    for name in PairFeaturizer.parameter_names()
+                }
+            )
             encoded = self.featurizer_.fit(X, y_encoded, seed=seed, progress=progress)
             self._warn_id_fields(X, y_encoded)
         progress.say(f"Training the network on {count(len(X))} pairs.")
-        valid = None if validation_data is None else self._validation_dataset(validation_data)
+        valid = (
+            None
+            if validation_data is None
+            else self._validation_dataset(validation_data)
+        )
         if self.early_stopping and valid is None:
-            check_validation_split(self.validation_fraction, len(y_encoded),
-                                   len(self.classes_))
+            check_validation_split(
+                self.validation_fraction, len(y_encoded), len(self.classes_)
+            )
         params = self.get_params(deep=False)
         settings = TrainingSettings.from_params(params)
-        net = self.net_ if continuing else build_net(
-            {name: params[name] for name in NETWORK_PARAMS}, self._network_sizes(),
-            settings, class_weights(self.class_weight, self.classes_, y_encoded), seed,
-            valid)
-        positive = (match_index(self.classes_, self.pos_label)
-                    if len(self.classes_) == 2 else None)
+        net = (
+            self.net_
+            if continuing
+            else build_net(
+                {name: params[name] for name in NETWORK_PARAMS},
+                self._network_sizes(),
+                settings,
+                class_weights(self.class_weight, self.classes_, y_encoded),
+                seed,
+                valid,
+            )
+        )
+        positive = (
+            match_index(self.classes_, self.pos_label)
+            if len(self.classes_) == 2
+            else None
+        )
         self.net_, threshold = train(
-            net, PairDataset(encoded, y_encoded), y_encoded, seed, settings, valid=valid,
-            continuing=continuing, decision_threshold=self.decision_threshold,
-            positive=positive)
+            net,
+            PairDataset(encoded, y_encoded),
+            y_encoded,
+            seed,
+            settings,
+            valid=valid,
+            continuing=continuing,
+            decision_threshold=self.decision_threshold,
+            positive=positive,
+        )
         if threshold is None:
             # Without a known match class there is no threshold; a refit must
             # not keep one from an earlier fit.
@@ -495,7 +561,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         # threshold_ rather than just that it is missing.
         if name == "threshold_":
             check_threshold_known(vars(self).get("classes_"), self.pos_label)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise AttributeError(
+            f"{type(self).__name__!r} object has no attribute {name!r}"
+        )
 
     def _validate_params(self):
         """Check the hyperparameters against ``_parameter_constraints``."""
@@ -516,16 +584,24 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
 
     def _validation_dataset(self, validation_data):
         """``fit``'s `validation_data` as a dataset of encoded pairs."""
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        if not isinstance(validation_data, (tuple, list)) or len(
+            validation_data
+        ) not in (2, 3):
             raise TypeError(
                 "validation_data must be a tuple (X_valid, y_valid) or (X_valid_left, "
                 f"X_valid_right, y_valid); got {type(validation_data).__name__}."
             )
-        X, y = resolve_pair_args("fit", tuple(validation_data), self.left_prefix,
-                                 self.right_prefix, with_y=True)
+        X, y = resolve_pair_args(
+            "fit",
+            tuple(validation_data),
+            self.left_prefix,
+            self.right_prefix,
+            with_y=True,
+        )
         X = self._validate_pairs(X, reset=False)
-        return PairDataset(self.featurizer_.transform(X),
-                           encode_validation_labels(X, y, self.classes_))
+        return PairDataset(
+            self.featurizer_.transform(X), encode_validation_labels(X, y, self.classes_)
+        )
 
     def _network_sizes(self):
         """The network's sizes that the data set (``NETWORK_DATA_SIZES``)."""
@@ -536,8 +612,11 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         values that differ in nearly all the matching pairs (an attribute
         such as a social security number agrees in most of them, and
         pseudo-labels or typos make it differ in some)."""
-        positive = (match_index(self.classes_, self.pos_label)
-                    if len(self.classes_) == 2 else None)
+        positive = (
+            match_index(self.classes_, self.pos_label)
+            if len(self.classes_) == 2
+            else None
+        )
         matches = y_encoded == positive
         if positive is None or not matches.any():
             return
@@ -548,10 +627,16 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             right = as_text(X[field.right].to_numpy()[matches])
             agree = np.mean([a is not None and a == b for a, b in zip(left, right)])
             if agree < 0.1:
-                warnings.warn(id_column_message(
-                    field.name, type(self).__name__,
-                    f"named like an id, and its two values differ in "
-                    f"{1 - agree:.0%} of the matching pairs"), UserWarning, stacklevel=3)
+                warnings.warn(
+                    id_column_message(
+                        field.name,
+                        type(self).__name__,
+                        f"named like an id, and its two values differ in "
+                        f"{1 - agree:.0%} of the matching pairs",
+                    ),
+                    UserWarning,
+                    stacklevel=3,
+                )
 
     def _check_fitted_columns(self, columns):  # also used by skrecordpair.dask
         self.featurizer_.check_columns(columns)
@@ -581,8 +666,13 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             Columns in the order of ``classes_``; each row sums to 1.
         """
         check_is_fitted(self)
-        X, _ = resolve_pair_args("predict_proba", (X, X_right), self.left_prefix,
-                                 self.right_prefix, with_y=False)
+        X, _ = resolve_pair_args(
+            "predict_proba",
+            (X, X_right),
+            self.left_prefix,
+            self.right_prefix,
+            with_y=False,
+        )
         X = self._validate_pairs(X, reset=False)
         if len(X) == 0:
             return np.empty((0, len(self.classes_)))
@@ -592,7 +682,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         out = []
         with progress.bar(len(X), "Featurising and scoring pairs") as bar:
             for chunk in chunks(X):
-                out.append(predict_encoded(self.net_, self.featurizer_.transform(chunk)))
+                out.append(
+                    predict_encoded(self.net_, self.featurizer_.transform(chunk))
+                )
                 bar.update(len(chunk))
         return np.concatenate(out)
 
@@ -614,8 +706,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             otherwise the most probable class.
         """
         proba = self.predict_proba(X, X_right)
-        return predicted_labels(self.classes_, proba, vars(self).get("threshold_"),
-                                self.pos_label)
+        return predicted_labels(
+            self.classes_, proba, vars(self).get("threshold_"), self.pos_label
+        )
 
     @on_cpu_threads
     def explain(self, X, X_right=None, *, target=None, n_steps=50, normalize=True):
@@ -713,10 +806,13 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         3  right  city      berlin
         """
         check_is_fitted(self)
-        X, _ = resolve_pair_args("explain", (X, X_right), self.left_prefix,
-                                 self.right_prefix, with_y=False)
+        X, _ = resolve_pair_args(
+            "explain", (X, X_right), self.left_prefix, self.right_prefix, with_y=False
+        )
         X = self._validate_pairs(X, reset=False)
-        return explain_pairs(self, X, target=target, n_steps=n_steps, normalize=normalize)
+        return explain_pairs(
+            self, X, target=target, n_steps=n_steps, normalize=normalize
+        )
 
     def save(self, path):
         """Write the fitted model to a directory of plain data (no pickle).
@@ -739,8 +835,12 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         self : RecordPairClassifier
         """
         check_is_fitted(self)
-        save_files(path, **saved_state(self.get_params(deep=False), vars(self),
-                                        self.featurizer_, self.net_))
+        save_files(
+            path,
+            **saved_state(
+                self.get_params(deep=False), vars(self), self.featurizer_, self.net_
+            ),
+        )
         return self
 
     @classmethod
@@ -775,11 +875,14 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             The fitted model, predicting exactly as the saved one did.
         """
         if device is not None:
-            validate_params({"device": cls._parameter_constraints["device"]},
-                            {"device": device})
-        return load_files(path, partial(rebuild, cls, device=device,
-                                        text_encoder=text_encoder),
-                          max_weights_bytes=max_weights_bytes)
+            validate_params(
+                {"device": cls._parameter_constraints["device"]}, {"device": device}
+            )
+        return load_files(
+            path,
+            partial(rebuild, cls, device=device, text_encoder=text_encoder),
+            max_weights_bytes=max_weights_bytes,
+        )
 
     def score(self, X, y=None, *args, sample_weight=None):
         """Accuracy of the predictions.
@@ -806,6 +909,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         float
             Accuracy, as for any scikit-learn classifier.
         """
-        X, y = resolve_pair_args("score", (X, y, *args), self.left_prefix,
-                                 self.right_prefix, with_y=True)
+        X, y = resolve_pair_args(
+            "score", (X, y, *args), self.left_prefix, self.right_prefix, with_y=True
+        )
         return accuracy_score(y, self.predict(X), sample_weight=sample_weight)

@@ -63,7 +63,9 @@ from .featurizer import as_network_input, chunks
 REFERENCES = ("missing", "shuffled")
 
 
-def explain_pairs(clf, X, *, target=None, n_steps=50, normalize=True, reference="missing"):
+def explain_pairs(
+    clf, X, *, target=None, n_steps=50, normalize=True, reference="missing"
+):
     """Per-field attributions of a fitted classifier's predictions on `X`.
 
     See :meth:`RecordPairClassifier.explain <skrecordpair.RecordPairClassifier.explain>`,
@@ -108,7 +110,9 @@ def explain_pairs(clf, X, *, target=None, n_steps=50, normalize=True, reference=
     if not isinstance(n_steps, numbers.Integral) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer; got {n_steps!r}.")
     if reference not in REFERENCES:
-        raise ValueError(f"reference must be one of {list(REFERENCES)}; got {reference!r}.")
+        raise ValueError(
+            f"reference must be one of {list(REFERENCES)}; got {reference!r}."
+        )
     targets = _target_indices(target, len(X), clf.classes_)
     match = _match_class(clf.classes_, clf.pos_label)
     net = clf.net_
@@ -124,15 +128,21 @@ def explain_pairs(clf, X, *, target=None, n_steps=50, normalize=True, reference=
     for chunk in chunks(X):
         inputs = featurizer.explanation_inputs(chunk)
         texts.append(inputs.texts)
-        references = (None if match is None else
-                      _reference_inputs(featurizer, inputs.texts, clf.fields_, reference))
+        references = (
+            None
+            if match is None
+            else _reference_inputs(featurizer, inputs.texts, clf.fields_, reference)
+        )
         offset = start
         for batch, _ in net.get_iterator(PairDataset(inputs.encoded), training=False):
             batch = to_tensor(batch, device)
             rows = np.arange(start - offset, start - offset + len(batch["left"]))
             stop = start + len(rows)
-            batch_target = (None if targets is None else
-                            torch.as_tensor(targets[start:stop], device=device))
+            batch_target = (
+                None
+                if targets is None
+                else torch.as_tensor(targets[start:stop], device=device)
+            )
             options = {}
             duplicates = None
             if featurizer.plan_ is not None:
@@ -140,30 +150,51 @@ def explain_pairs(clf, X, *, target=None, n_steps=50, normalize=True, reference=
             if featurizer.n_network_features:
                 options = dict(
                     similarity_baselines=tuple(
-                        to_tensor(as_network_input(b), device) for b in duplicates),
-                    similarity_fields=torch.as_tensor(fields_of_features, device=device))
+                        to_tensor(as_network_input(b), device) for b in duplicates
+                    ),
+                    similarity_fields=torch.as_tensor(
+                        fields_of_features, device=device
+                    ),
+                )
             if references is not None:
                 n_chunk = len(chunk)
-                options["reference"] = to_tensor(collate_pairs(
-                    [(references.dataset, i) for i in
-                     np.concatenate([rows, n_chunk + rows])])[0], device)
-            result = {k: v.cpu() for k, v in integrated_gradients(
-                module, batch, batch_target, n_steps=n_steps, match=match,
-                **options).items()}
+                options["reference"] = to_tensor(
+                    collate_pairs(
+                        [
+                            (references.dataset, i)
+                            for i in np.concatenate([rows, n_chunk + rows])
+                        ]
+                    )[0],
+                    device,
+                )
+            result = {
+                k: v.cpu()
+                for k, v in integrated_gradients(
+                    module, batch, batch_target, n_steps=n_steps, match=match, **options
+                ).items()
+            }
             if featurizer.prior_ is not None:
                 prior_baselines = duplicates
                 if references is not None:
                     is_match = result["reference"].numpy()[:, None]
                     prior_baselines = [
                         np.where(is_match, reference[rows], duplicate)
-                        for reference, duplicate in zip(references.similarity, duplicates)]
-                _add_prior_attributions(result, featurizer.prior_log_proba,
-                                        inputs.similarity[rows], prior_baselines,
-                                        fields_of_features)
+                        for reference, duplicate in zip(
+                            references.similarity, duplicates
+                        )
+                    ]
+                _add_prior_attributions(
+                    result,
+                    featurizer.prior_log_proba,
+                    inputs.similarity[rows],
+                    prior_baselines,
+                    fields_of_features,
+                )
             results.append(result)
             start = stop
-    return _explanation_frame(X, results, texts, clf.fields_, clf.classes_, match,
-                              normalize)
+    return _explanation_frame(
+        X, results, texts, clf.fields_, clf.classes_, match, normalize
+    )
 
 
 def _match_class(classes, pos_label):
@@ -179,7 +210,9 @@ def _match_class(classes, pos_label):
             "match: evidence_for_match is NaN and every pair is explained against a "
             "perfect duplicate. Pass pos_label=<the match label> to "
             "RecordPairClassifier (and refit), or use the labels 0/1, -1/1 or False/True.",
-            UserWarning, stacklevel=4)
+            UserWarning,
+            stacklevel=4,
+        )
     return index
 
 
@@ -197,6 +230,7 @@ def _reference_inputs(featurizer, texts, fields, reference):
     """The encoded reference pairs of the pairs whose texts are `texts`."""
     n = texts.n_pairs
     if reference == "missing":
+
         def replaced(column):
             return np.full(n, None, dtype=object)
     else:
@@ -208,17 +242,22 @@ def _reference_inputs(featurizer, texts, fields, reference):
 
         def replaced(column):
             return texts[column][source]
+
     stacked = {}
     for field in fields:
         stacked[field.left] = np.concatenate([replaced(field.left), texts[field.left]])
-        stacked[field.right] = np.concatenate([texts[field.right], replaced(field.right)])
+        stacked[field.right] = np.concatenate(
+            [texts[field.right], replaced(field.right)]
+        )
     stacked = PairTexts(stacked, 2 * n)
     similarity = None
     if featurizer.plan_ is not None:
         similarity = featurizer._similarities(stacked)
     encoded = featurizer._encode(stacked, similarity)
-    return _References(PairDataset(encoded),
-                       None if similarity is None else tuple(np.split(similarity, 2)))
+    return _References(
+        PairDataset(encoded),
+        None if similarity is None else tuple(np.split(similarity, 2)),
+    )
 
 
 def _add_prior_attributions(result, log_proba, similarity, baselines, feature_fields):
@@ -227,9 +266,13 @@ def _add_prior_attributions(result, log_proba, similarity, baselines, feature_fi
     # trees' parallel regions), and a pair's values do not depend on the
     # other rows.
     weights = result["weights"].numpy()
-    values = prior_shapley(log_proba, np.concatenate([similarity, similarity]),
-                           np.concatenate(baselines), feature_fields,
-                           weights=np.concatenate([weights, weights]))
+    values = prior_shapley(
+        log_proba,
+        np.concatenate([similarity, similarity]),
+        np.concatenate(baselines),
+        feature_fields,
+        weights=np.concatenate([weights, weights]),
+    )
     for side, side_values in zip(("left", "right"), values.chunk(2)):
         result[side] = result[side] + side_values.to(result[side].dtype)
 
@@ -238,8 +281,11 @@ def _target_indices(target, n_pairs, classes):
     """The class index of `target` for each of `n_pairs` pairs; None for None."""
     if target is None:
         return None
-    labels = (np.full(n_pairs, target, dtype=object) if np.ndim(target) == 0
-              else column_or_1d(np.asarray(target, dtype=object)))
+    labels = (
+        np.full(n_pairs, target, dtype=object)
+        if np.ndim(target) == 0
+        else column_or_1d(np.asarray(target, dtype=object))
+    )
     if len(labels) != n_pairs:
         raise ValueError(
             f"target must be one label or one label per pair; got {len(labels)} "
@@ -257,10 +303,21 @@ def _target_indices(target, n_pairs, classes):
 
 
 # The columns of explain's frame (besides those of the index levels).
-_EXPLANATION_COLUMNS = ("pair", "side", "field", "text", "attribution",
-                        "raw_attribution", "target", "prediction", "probability",
-                        "convergence_delta", "evidence_for_match", "baseline",
-                        "baseline_log_odds")
+_EXPLANATION_COLUMNS = (
+    "pair",
+    "side",
+    "field",
+    "text",
+    "attribution",
+    "raw_attribution",
+    "target",
+    "prediction",
+    "probability",
+    "convergence_delta",
+    "evidence_for_match",
+    "baseline",
+    "baseline_log_odds",
+)
 
 
 def _explanation_frame(X, results, texts, fields, classes, match, normalize):
@@ -282,8 +339,9 @@ def _explanation_frame(X, results, texts, fields, classes, match, normalize):
             return np.empty(0, dtype=object)
         return np.concatenate([t[column] for t in texts])
 
-    raw = torch.stack([cat("left", n_fields), cat("right", n_fields)],
-                      dim=1)  # (n, 2, F)
+    raw = torch.stack(
+        [cat("left", n_fields), cat("right", n_fields)], dim=1
+    )  # (n, 2, F)
     delta = torch.stack([cat("left_delta"), cat("right_delta")], dim=1)
     logits = cat("logits", len(classes))
     probability = torch.softmax(logits, dim=-1).numpy()
@@ -303,13 +361,18 @@ def _explanation_frame(X, results, texts, fields, classes, match, normalize):
         sign = torch.where(target == match, 1.0, -1.0).double()
         evidence = raw * sign[:, None, None]
         baseline_log_odds = baseline_value * sign[:, None]
-        baseline = np.where(cat("reference", dtype=torch.bool).numpy(),
-                            "reference", "duplicate").astype(object)
-    text = np.stack([
-        np.stack([column_text(f.column(side)) for f in fields], axis=1)
-        if n_fields else np.empty((n_pairs, 0), dtype=object)
-        for side in ("left", "right")
-    ], axis=1)  # (n, 2, F)
+        baseline = np.where(
+            cat("reference", dtype=torch.bool).numpy(), "reference", "duplicate"
+        ).astype(object)
+    text = np.stack(
+        [
+            np.stack([column_text(f.column(side)) for f in fields], axis=1)
+            if n_fields
+            else np.empty((n_pairs, 0), dtype=object)
+            for side in ("left", "right")
+        ],
+        axis=1,
+    )  # (n, 2, F)
     repeat = 2 * n_fields
     # The pair's index label; with a MultiIndex (e.g. the (left_id,
     # right_id) of the pairs that link scores) also one column per level,
@@ -317,29 +380,34 @@ def _explanation_frame(X, results, texts, fields, classes, match, normalize):
     ids = {"pair": np.repeat(X.index.to_numpy(), repeat)}
     if isinstance(X.index, pd.MultiIndex):
         for i, name in enumerate(X.index.names):
-            if not isinstance(name, str) or name in _EXPLANATION_COLUMNS or (
-                    name in ids or list(X.index.names).count(name) > 1):
+            if (
+                not isinstance(name, str)
+                or name in _EXPLANATION_COLUMNS
+                or (name in ids or list(X.index.names).count(name) > 1)
+            ):
                 name = f"pair_level_{i}"
             ids[name] = np.repeat(X.index.get_level_values(i).to_numpy(), repeat)
 
     def per_side(values):  # (n, 2) -> one value per row
         return np.repeat(values, n_fields, axis=1).reshape(-1)
 
-    return pd.DataFrame({
-        **ids,
-        "side": np.tile(np.repeat(["left", "right"], n_fields), n_pairs),
-        "field": np.tile([f.name for f in fields], 2 * n_pairs),
-        "text": text.reshape(-1),
-        "attribution": attribution.numpy().reshape(-1),
-        "raw_attribution": raw.numpy().reshape(-1),
-        "target": np.repeat(classes[target.numpy()], repeat),
-        "prediction": np.repeat(classes[predicted], repeat),
-        "probability": np.repeat(probability.max(1), repeat),
-        "convergence_delta": per_side(delta.numpy()),
-        "evidence_for_match": evidence.numpy().reshape(-1),
-        "baseline": np.repeat(baseline, repeat),
-        "baseline_log_odds": per_side(baseline_log_odds.numpy()),
-    })
+    return pd.DataFrame(
+        {
+            **ids,
+            "side": np.tile(np.repeat(["left", "right"], n_fields), n_pairs),
+            "field": np.tile([f.name for f in fields], 2 * n_pairs),
+            "text": text.reshape(-1),
+            "attribution": attribution.numpy().reshape(-1),
+            "raw_attribution": raw.numpy().reshape(-1),
+            "target": np.repeat(classes[target.numpy()], repeat),
+            "prediction": np.repeat(classes[predicted], repeat),
+            "probability": np.repeat(probability.max(1), repeat),
+            "convergence_delta": per_side(delta.numpy()),
+            "evidence_for_match": evidence.numpy().reshape(-1),
+            "baseline": np.repeat(baseline, repeat),
+            "baseline_log_odds": per_side(baseline_log_odds.numpy()),
+        }
+    )
 
 
 # Integrated gradients move one record at a time; the other one is constant along
@@ -350,13 +418,16 @@ def _forward(module, moving, with_similarity):
     """The explained value of each pair (its logits weighted by `weights`) as
     a function of the `moving` side's field encodings ("left" or "right"), and
     of the similarity features when the head reads them."""
+
     def forward(fe, *args):
         similarity, (other, mask1, mask2, prior, weights) = (
-            (args[0], args[1:]) if with_similarity else (None, args))
+            (args[0], args[1:]) if with_similarity else (None, args)
+        )
         moved = module.encode_record(fe, mask1 if moving == "left" else mask2)
         r1, r2 = (moved, other) if moving == "left" else (other, moved)
         logits = module.match_records(r1, mask1, r2, mask2, similarity, prior)
         return (logits * weights).sum(1)
+
     return forward
 
 
@@ -377,13 +448,23 @@ def _integrated_gradients(forward):
     ig.gradient_func = _gradients
     return ig
 
+
 # Rows (pairs x steps) per forward pass: large enough for efficient matrix
 # products, small enough for the activations to stay in cache.
 INTERNAL_BATCH_SIZE = 1600
 
 
-def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines=None,
-                         similarity_fields=None, match=None, reference=None):
+def integrated_gradients(
+    module,
+    batch,
+    target,
+    *,
+    n_steps,
+    similarity_baselines=None,
+    similarity_fields=None,
+    match=None,
+    reference=None,
+):
     """Field attributions of one collated batch, for both sides.
 
     Parameters
@@ -424,13 +505,21 @@ def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines
     """
     # cuDNN's RNN backward refuses eval mode; turning it off (rather than calling
     # .train(), which would switch dropout on) keeps the attributions deterministic.
-    cudnn_off = (torch.backends.cudnn.flags(enabled=False)
-                 if batch["left"].is_cuda else contextlib.nullcontext())
+    cudnn_off = (
+        torch.backends.cudnn.flags(enabled=False)
+        if batch["left"].is_cuda
+        else contextlib.nullcontext()
+    )
     with cudnn_off, _frozen(module):
         with torch.no_grad():
             fe1, mask1, fe2, mask2 = module.encode_fields(
-                batch["left"], batch["right"], batch["token_words"], batch["token_chars"],
-                batch.get("left_pretrained"), batch.get("right_pretrained"))
+                batch["left"],
+                batch["right"],
+                batch["token_words"],
+                batch["token_chars"],
+                batch.get("left_pretrained"),
+                batch.get("right_pretrained"),
+            )
             r1, r2 = module.encode_record(fe1, mask1), module.encode_record(fe2, mask2)
             prior, similarity = batch.get("prior"), batch.get("similarity")
             logits = module.match_records(r1, mask1, r2, mask2, similarity, prior)
@@ -439,27 +528,44 @@ def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines
             weights = _explained_weights(target, logits.shape[-1])
             # Each side's baseline: the other record (a perfect duplicate) ...
             base_fe = {"left": fe2, "right": fe1}
-            base_sim = ({"left": similarity_baselines[0], "right": similarity_baselines[1]}
-                        if similarity is not None else None)
-            from_reference = torch.zeros(len(target), dtype=torch.bool, device=fe1.device)
+            base_sim = (
+                {"left": similarity_baselines[0], "right": similarity_baselines[1]}
+                if similarity is not None
+                else None
+            )
+            from_reference = torch.zeros(
+                len(target), dtype=torch.bool, device=fe1.device
+            )
             if reference is not None:
                 # ... or, for a predicted match, the non-matching reference.
                 from_reference = logits.argmax(-1) == match
                 n = len(target)
                 ref1, _, ref2, _ = module.encode_fields(
-                    reference["left"], reference["right"], reference["token_words"],
-                    reference["token_chars"], reference.get("left_pretrained"),
-                    reference.get("right_pretrained"))
+                    reference["left"],
+                    reference["right"],
+                    reference["token_words"],
+                    reference["token_chars"],
+                    reference.get("left_pretrained"),
+                    reference.get("right_pretrained"),
+                )
                 pick = from_reference[:, None, None]
-                base_fe = {"left": torch.where(pick, ref1[:n], fe2),
-                           "right": torch.where(pick, ref2[n:], fe1)}
+                base_fe = {
+                    "left": torch.where(pick, ref1[:n], fe2),
+                    "right": torch.where(pick, ref2[n:], fe1),
+                }
                 if base_sim is not None:
                     ref_sim = reference["similarity"]
-                    base_sim = {"left": torch.where(pick[:, 0], ref_sim[:n], base_sim["left"]),
-                                "right": torch.where(pick[:, 0], ref_sim[n:],
-                                                     base_sim["right"])}
-        options = dict(n_steps=n_steps, return_convergence_delta=True,
-                       internal_batch_size=INTERNAL_BATCH_SIZE)
+                    base_sim = {
+                        "left": torch.where(pick[:, 0], ref_sim[:n], base_sim["left"]),
+                        "right": torch.where(
+                            pick[:, 0], ref_sim[n:], base_sim["right"]
+                        ),
+                    }
+        options = dict(
+            n_steps=n_steps,
+            return_convergence_delta=True,
+            internal_batch_size=INTERNAL_BATCH_SIZE,
+        )
         with_similarity = similarity is not None
         extra = (similarity,) if with_similarity else ()
 
@@ -468,13 +574,18 @@ def integrated_gradients(module, batch, target, *, n_steps, similarity_baselines
             # the other record stays.
             own, other_record = (fe1, r2) if moving == "left" else (fe2, r1)
             base = (base_sim[moving],) if with_similarity else ()
-            return _integrated_gradients(_forward(module, moving, with_similarity)).attribute(
-                (own, *extra), baselines=(base_fe[moving], *base),
+            return _integrated_gradients(
+                _forward(module, moving, with_similarity)
+            ).attribute(
+                (own, *extra),
+                baselines=(base_fe[moving], *base),
                 additional_forward_args=(other_record, mask1, mask2, prior, weights),
-                **options)
+                **options,
+            )
 
         (left, left_delta), (right, right_delta) = _each_side(
-            partial(attribute, "left"), partial(attribute, "right"), fe1.device)
+            partial(attribute, "left"), partial(attribute, "right"), fe1.device
+        )
     (left, *left_sim), (right, *right_sim) = left, right
     left, right = left.sum(-1), right.sum(-1)
     if with_similarity:
@@ -554,8 +665,9 @@ def _frozen(module):
 def l2_normalize(attributions):
     """Divide each row by its L2 norm; rows of zeros stay zeros (identical records)."""
     norm = attributions.norm(dim=-1, keepdim=True)
-    return torch.where(norm > 0, attributions / norm.clamp(min=1e-30),
-                       torch.zeros_like(attributions))
+    return torch.where(
+        norm > 0, attributions / norm.clamp(min=1e-30), torch.zeros_like(attributions)
+    )
 
 
 # Fields up to which the prior's Shapley values are exact: every coalition of
@@ -570,8 +682,9 @@ _COALITION_ROWS = 65536
 _NAN = -1.0
 
 
-def prior_shapley(log_proba, similarity, baseline, fields, target=None, *, weights=None,
-                  seed=0):
+def prior_shapley(
+    log_proba, similarity, baseline, fields, target=None, *, weights=None, seed=0
+):
     """Field attributions of the prior model's log-probability of `target`.
 
     Shapley values of the fields (each field's similarity features form one
@@ -606,7 +719,8 @@ def prior_shapley(log_proba, similarity, baseline, fields, target=None, *, weigh
     weights = np.asarray(weights, dtype=np.float64)
     if n_fields <= EXACT_SHAPLEY_FIELDS:
         return torch.from_numpy(
-            _exact_shapley(log_proba, similarity, baseline, fields, weights))
+            _exact_shapley(log_proba, similarity, baseline, fields, weights)
+        )
 
     def forward(x):
         x = x.detach().cpu().numpy().copy()
@@ -623,11 +737,14 @@ def prior_shapley(log_proba, similarity, baseline, fields, target=None, *, weigh
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             class_values = ShapleyValueSampling(forward).attribute(
-                as_input(similarity), baselines=as_input(baseline),
-                target=int(c), n_samples=PRIOR_SAMPLES,
+                as_input(similarity),
+                baselines=as_input(baseline),
+                target=int(c),
+                n_samples=PRIOR_SAMPLES,
                 feature_mask=torch.as_tensor(fields).reshape(1, -1),
-                perturbations_per_eval=n_fields)
-        values = values + class_values * torch.from_numpy(weights[:, c:c + 1])
+                perturbations_per_eval=n_fields,
+            )
+        values = values + class_values * torch.from_numpy(weights[:, c : c + 1])
     # Every feature of a field carries the field's whole value.
     return values[:, np.unique(fields, return_index=True)[1]]
 
@@ -636,7 +753,7 @@ def _exact_shapley(log_proba, similarity, baseline, fields, weights):
     """Exact Shapley values from the 2 ** n_fields coalitions of fields."""
     n_pairs, n_features = similarity.shape
     n_fields = int(fields.max()) + 1
-    n_coalitions = 2 ** n_fields
+    n_coalitions = 2**n_fields
     members = (np.arange(n_coalitions)[:, None] >> np.arange(n_fields)) & 1  # (C, F)
     switched = members[:, fields].astype(bool)  # (C, S): features taken from the pair
     value = np.empty((n_pairs, n_coalitions))
@@ -644,12 +761,20 @@ def _exact_shapley(log_proba, similarity, baseline, fields, weights):
     for start in range(0, n_pairs, block):
         rows = slice(start, start + block)
         mixed = np.where(switched, similarity[rows, None, :], baseline[rows, None, :])
-        out = log_proba(mixed.reshape(-1, n_features)).reshape(len(mixed), n_coalitions, -1)
+        out = log_proba(mixed.reshape(-1, n_features)).reshape(
+            len(mixed), n_coalitions, -1
+        )
         value[rows] = (out * weights[rows, None, :]).sum(-1)
     size = members.sum(1)
     # Weight of a coalition without field i: |S|! (F - |S| - 1)! / F!
-    weight = np.array([factorial(k) * factorial(n_fields - k - 1) / factorial(n_fields)
-                       if k < n_fields else 0.0 for k in range(n_fields + 1)])[size]
+    weight = np.array(
+        [
+            factorial(k) * factorial(n_fields - k - 1) / factorial(n_fields)
+            if k < n_fields
+            else 0.0
+            for k in range(n_fields + 1)
+        ]
+    )[size]
     shapley = np.empty((n_pairs, n_fields))
     for i in range(n_fields):
         without = np.flatnonzero(members[:, i] == 0)

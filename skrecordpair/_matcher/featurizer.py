@@ -44,7 +44,8 @@ from .tokens import PairEncoder, Vocabulary
 TEXT_ENCODER_OPTIONS_NOT_OFFERED = ("storage_dtype", "cache")
 # The settings of the text encoder that ``text_encoder_options`` may hold.
 TEXT_ENCODER_OPTIONS = tuple(
-    name for name, parameter in inspect.signature(FrozenTextEncoder).parameters.items()
+    name
+    for name, parameter in inspect.signature(FrozenTextEncoder).parameters.items()
     if parameter.kind is parameter.KEYWORD_ONLY
     and name not in TEXT_ENCODER_OPTIONS_NOT_OFFERED
 )
@@ -59,7 +60,7 @@ def chunks(X):
     """Consecutive row blocks of `X` of at most ``CHUNK_SIZE`` pairs, so that
     memory stays flat on large inputs."""
     for start in range(0, len(X), CHUNK_SIZE):
-        yield X.iloc[start:start + CHUNK_SIZE]
+        yield X.iloc[start : start + CHUNK_SIZE]
 
 
 class ExplanationInputs(NamedTuple):
@@ -119,11 +120,22 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
         "text_encoder_options": [dict, None],
     }
 
-    def __init__(self, *, fields=None, left_prefix="left_", right_prefix="right_",
-                 min_frequency=2, max_vocabulary=50000, max_tokens_per_field=64,
-                 max_chars_per_token=20, prepend_field_names=False,
-                 similarity_features=True, similarity_prior=True, text_encoder=None,
-                 text_encoder_options=None):
+    def __init__(
+        self,
+        *,
+        fields=None,
+        left_prefix="left_",
+        right_prefix="right_",
+        min_frequency=2,
+        max_vocabulary=50000,
+        max_tokens_per_field=64,
+        max_chars_per_token=20,
+        prepend_field_names=False,
+        similarity_features=True,
+        similarity_prior=True,
+        text_encoder=None,
+        text_encoder_options=None,
+    ):
         self.fields = fields
         self.left_prefix = left_prefix
         self.right_prefix = right_prefix
@@ -166,19 +178,29 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
             prior misses on new pairs, not on the pairs it was fitted on.
         """
         progress = Progress(0, "") if progress is None else progress
-        self.fields_ = resolve_fields(X.columns, self.fields, self.left_prefix,
-                                      self.right_prefix)
+        self.fields_ = resolve_fields(
+            X.columns, self.fields, self.left_prefix, self.right_prefix
+        )
         self.text_encoder_ = self._build_text_encoder()
         n = count(len(X))
         with progress.step(f"Vocabularies of {n} pairs ({len(self.fields_)} fields)"):
             texts = self._texts(X)
             self.encoder_ = PairEncoder(
-                self.fields_, max_tokens_per_field=self.max_tokens_per_field,
+                self.fields_,
+                max_tokens_per_field=self.max_tokens_per_field,
                 max_chars_per_token=self.max_chars_per_token,
                 prepend_field_names=self.prepend_field_names,
-            ).fit(texts, min_frequency=self.min_frequency,
-                  max_vocabulary=self.max_vocabulary)
-        self.numeric_fields_, self.plan_, self.tfidf_, self.prior_ = [], None, None, None
+            ).fit(
+                texts,
+                min_frequency=self.min_frequency,
+                max_vocabulary=self.max_vocabulary,
+            )
+        self.numeric_fields_, self.plan_, self.tfidf_, self.prior_ = (
+            [],
+            None,
+            None,
+            None,
+        )
         similarity = prior = None
         if self.similarity_features or self.similarity_prior:
             with progress.step(f"Similarity features of {n} pairs"):
@@ -187,8 +209,10 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
                 self.tfidf_ = fit_tfidf(texts, self.plan_)
                 similarity = self._similarities(texts)
             if self.similarity_prior:
-                with progress.step("Similarity prior (gradient boosting, out-of-fold "
-                                   "predictions of the training pairs)"):
+                with progress.step(
+                    "Similarity prior (gradient boosting, out-of-fold "
+                    "predictions of the training pairs)"
+                ):
                     self.prior_, prior = fit_prior(similarity, y, seed)
         with progress.step(f"Encoding {n} pairs for the network"):
             return self._encode(texts, similarity, prior)
@@ -214,11 +238,14 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
             for field in self.fields_:
                 for column in field.columns:
                     stacked[column] = np.concatenate(
-                        [texts[column], texts[field.right], texts[field.left]])
+                        [texts[column], texts[field.right], texts[field.left]]
+                    )
             similarity, *baselines = np.split(
-                self._similarities(PairTexts(stacked, 3 * texts.n_pairs)), 3)
-        return ExplanationInputs(self._encode(texts, similarity), similarity,
-                                 baselines, texts)
+                self._similarities(PairTexts(stacked, 3 * texts.n_pairs)), 3
+            )
+        return ExplanationInputs(
+            self._encode(texts, similarity), similarity, baselines, texts
+        )
 
     def _build_text_encoder(self):
         """The frozen encoder of `text_encoder` (None without one); checks that
@@ -228,13 +255,16 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
         options = dict(self.text_encoder_options or {})
         unknown = sorted(set(options) - set(TEXT_ENCODER_OPTIONS))
         if unknown:
-            raise ValueError(f"text_encoder_options has unknown option(s) {unknown}; "
-                             f"the options are {list(TEXT_ENCODER_OPTIONS)}.")
+            raise ValueError(
+                f"text_encoder_options has unknown option(s) {unknown}; "
+                f"the options are {list(TEXT_ENCODER_OPTIONS)}."
+            )
         one_sided = [field.name for field in self.fields_ if not field.two_sided]
         if one_sided:
             raise ValueError(
                 f"text_encoder compares each field's two values, but the field(s) "
-                f"{one_sided} have one side only; pass fields= with two-sided fields.")
+                f"{one_sided} have one side only; pass fields= with two-sided fields."
+            )
         return FrozenTextEncoder(os.fspath(self.text_encoder), **options)
 
     def _subwords(self, texts):
@@ -246,8 +276,13 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
         per_field = []
         for f, field in enumerate(self.fields_):
             vectors = self.text_encoder_.encode(
-                np.concatenate([texts[field.left], texts[field.right]]), field=field.name)
-            left[:, f], right[:, f] = vectors.index[:n].numpy(), vectors.index[n:].numpy()
+                np.concatenate([texts[field.left], texts[field.right]]),
+                field=field.name,
+            )
+            left[:, f], right[:, f] = (
+                vectors.index[:n].numpy(),
+                vectors.index[n:].numpy(),
+            )
             per_field.append(vectors)
         return left, right, per_field
 
@@ -260,8 +295,9 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
         The string comparisons run on torch's threads: they come before the
         network, never beside it, so they use the cores the network would.
         """
-        return pair_similarities(texts, self.plan_, self.tfidf_,
-                                 workers=torch.get_num_threads())
+        return pair_similarities(
+            texts, self.plan_, self.tfidf_, workers=torch.get_num_threads()
+        )
 
     def _encode(self, texts, similarity=None, prior=None):
         """The network's inputs: token ids; and, as the network reads them, the
@@ -270,7 +306,8 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
         encoded = self.encoder_.transform(texts)
         if self.text_encoder_ is not None:
             encoded.left_values, encoded.right_values, encoded.value_vectors = (
-                self._subwords(texts))
+                self._subwords(texts)
+            )
         if self.plan_ is None:
             return encoded
         if similarity is None:
@@ -290,10 +327,12 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
         similarity features ``tfidf``, and with a text encoder
         ``text_encoder``, its identity (``FrozenTextEncoder.identity``).
         """
-        state = {"fields": [list(field) for field in self.fields_],
-                 "encoder": self.encoder_.to_state(),
-                 "vocabulary": self.vocabulary_.to_state(),
-                 "numeric_fields": list(self.numeric_fields_)}
+        state = {
+            "fields": [list(field) for field in self.fields_],
+            "encoder": self.encoder_.to_state(),
+            "vocabulary": self.vocabulary_.to_state(),
+            "numeric_fields": list(self.numeric_fields_),
+        }
         if self.tfidf_ is not None:
             state["tfidf"] = tfidf_state(self.tfidf_)
         if self.text_encoder_ is not None:
@@ -301,8 +340,9 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
         return state
 
     @classmethod
-    def from_state(cls, params, state, *, prior, n_network_features, n_classes,
-                   where="model.json"):
+    def from_state(
+        cls, params, state, *, prior, n_network_features, n_classes, where="model.json"
+    ):
         """The featurizer saved by :meth:`to_state`; ValueError if malformed.
 
         Parameters
@@ -321,15 +361,25 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
         where : str, default="model.json"
             Where the state was read, for the error messages.
         """
-        expect_keys(state, ("fields", "encoder", "vocabulary", "numeric_fields"),
-                    f"{where} 'featurizer'", optional=("tfidf", "text_encoder"))
+        expect_keys(
+            state,
+            ("fields", "encoder", "vocabulary", "numeric_fields"),
+            f"{where} 'featurizer'",
+            optional=("tfidf", "text_encoder"),
+        )
         # The settings as fitted (the parameters may have changed since).
-        featurizer = cls(**{**params, "similarity_features": bool(n_network_features),
-                            "similarity_prior": prior is not None})
+        featurizer = cls(
+            **{
+                **params,
+                "similarity_features": bool(n_network_features),
+                "similarity_prior": prior is not None,
+            }
+        )
         featurizer.fields_ = _fields(state["fields"])
         vocabulary = Vocabulary.from_state(state["vocabulary"], f"{where} 'vocabulary'")
         featurizer.encoder_ = PairEncoder.from_state(
-            featurizer.fields_, state["encoder"], vocabulary, f"{where} 'encoder'")
+            featurizer.fields_, state["encoder"], vocabulary, f"{where} 'encoder'"
+        )
         numeric = state["numeric_fields"]
         if not (isinstance(numeric, list) and all(isinstance(n, str) for n in numeric)):
             raise invalid("the attribute numeric_fields_ must be a list of field names")
@@ -338,19 +388,26 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
         if n_network_features or prior is not None:
             featurizer.plan_ = field_plan(featurizer.fields_, numeric)
             featurizer.tfidf_ = _tfidf(state.get("tfidf"), featurizer.plan_, where)
-        featurizer.text_encoder_ = _text_encoder(featurizer, state.get("text_encoder"),
-                                                 where)
+        featurizer.text_encoder_ = _text_encoder(
+            featurizer, state.get("text_encoder"), where
+        )
         n_similarity = 0 if featurizer.plan_ is None else n_features(featurizer.plan_)
         if n_network_features and n_network_features != n_similarity:
             raise invalid(
                 f"the network's n_similarity_features={short(n_network_features)} does "
-                f"not match the {n_similarity} similarity features of the saved fields")
+                f"not match the {n_similarity} similarity features of the saved fields"
+            )
         if prior is not None:
-            if not (getattr(prior, "n_features_in_", None) == n_similarity
-                    and np.array_equal(getattr(prior, "classes_", None),
-                                       np.arange(n_classes))):
-                raise invalid(f"prior.skops is not a similarity prior for {n_similarity} "
-                              f"features and {n_classes} classes")
+            if not (
+                getattr(prior, "n_features_in_", None) == n_similarity
+                and np.array_equal(
+                    getattr(prior, "classes_", None), np.arange(n_classes)
+                )
+            ):
+                raise invalid(
+                    f"prior.skops is not a similarity prior for {n_similarity} "
+                    f"features and {n_classes} classes"
+                )
             featurizer.prior_ = prior
         return featurizer
 
@@ -358,8 +415,11 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
 
     def check_columns(self, columns):
         """Raise unless `columns` hold the columns of every field."""
-        require_columns(columns, [c for f in self.fields_ for c in f.columns],
-                        "X (the pair frame of the fields the model was fitted on)")
+        require_columns(
+            columns,
+            [c for f in self.fields_ for c in f.columns],
+            "X (the pair frame of the fields the model was fitted on)",
+        )
 
     @property
     def vocabulary_(self):
@@ -381,9 +441,12 @@ similarity_features, similarity_prior, text_encoder, text_encoder_options
         ``n_words``, ``n_chars``, ``n_similarity_features`` and
         ``pretrained_dim`` (``RecordPairNetwork``'s arguments)."""
         vocabulary = self.vocabulary_
-        return {"n_words": len(vocabulary.words), "n_chars": len(vocabulary.chars),
-                "n_similarity_features": self.n_network_features,
-                "pretrained_dim": self.pretrained_dim}
+        return {
+            "n_words": len(vocabulary.words),
+            "n_chars": len(vocabulary.chars),
+            "n_similarity_features": self.n_network_features,
+            "pretrained_dim": self.pretrained_dim,
+        }
 
     @property
     def feature_fields(self):
@@ -463,9 +526,13 @@ def _fields(saved):
         raise invalid("fields must be a non-empty list")
     fields = []
     for field in saved:
-        if not (isinstance(field, list) and len(field) == 3 and isinstance(field[0], str)
-                and all(c is None or isinstance(c, str) for c in field[1:])
-                and field[1:] != [None, None]):
+        if not (
+            isinstance(field, list)
+            and len(field) == 3
+            and isinstance(field[0], str)
+            and all(c is None or isinstance(c, str) for c in field[1:])
+            and field[1:] != [None, None]
+        ):
             raise invalid(f"invalid field {short(field)}")
         fields.append(Field(*field))
     return fields
@@ -476,12 +543,16 @@ def _text_encoder(featurizer, identity, where):
     model was trained with; None without one."""
     if featurizer.text_encoder is None:
         if identity is not None:
-            raise invalid(f"{where} describes a text encoder but the parameter "
-                          "text_encoder is None")
+            raise invalid(
+                f"{where} describes a text encoder but the parameter "
+                "text_encoder is None"
+            )
         return None
     if not isinstance(identity, dict):
-        raise invalid(f"{where} lacks the identity of the text encoder "
-                      f"{short(featurizer.text_encoder)}")
+        raise invalid(
+            f"{where} lacks the identity of the text encoder "
+            f"{short(featurizer.text_encoder)}"
+        )
     encoder = featurizer._build_text_encoder()
     encoder.check_identity(identity)
     return encoder
@@ -491,8 +562,9 @@ def _tfidf(state, plan, where):
     """The similarity features' TF-IDF weights, for exactly the two-sided fields."""
     expected = sorted(field.name for field in plan if field.two_sided)
     if not isinstance(state, dict) or sorted(state) != expected:
-        raise invalid(f"{where} 'tfidf' must hold the TF-IDF weights of the fields "
-                       f"{expected}")
+        raise invalid(
+            f"{where} 'tfidf' must hold the TF-IDF weights of the fields {expected}"
+        )
     try:
         return tfidf_from_state(state)
     except (ValueError, TypeError, KeyError) as exc:

@@ -61,17 +61,25 @@ def net_state(net):
     if isinstance(generator, torch.Generator):
         tensors["generator.state"] = generator.get_state()
     optimizer = _optimizer_state(net, tensors)
-    network = {k[len("module__"):]: v for k, v in net.get_params().items()
-               if k.startswith("module__")}
-    state = {"arguments": {k: encode_value(v, f"module__{k}") for k, v in network.items()},
-             "shared_weights": shared, "optimizer": optimizer}
+    network = {
+        k[len("module__") :]: v
+        for k, v in net.get_params().items()
+        if k.startswith("module__")
+    }
+    state = {
+        "arguments": {k: encode_value(v, f"module__{k}") for k, v in network.items()},
+        "shared_weights": shared,
+        "optimizer": optimizer,
+    }
     return state, tensors, _history(net)
 
 
 def read_net_state(saved):
     """The state that :func:`net_state` saved (``model.json``'s ``network``),
     with its constructor arguments decoded (:func:`network_arguments`)."""
-    expect_keys(saved, ("arguments", "shared_weights", "optimizer"), f"{MODEL} 'network'")
+    expect_keys(
+        saved, ("arguments", "shared_weights", "optimizer"), f"{MODEL} 'network'"
+    )
     return {**saved, "arguments": network_arguments(saved["arguments"])}
 
 
@@ -116,8 +124,9 @@ def load_net(state, read_weights, history, *, network_params, sizes, settings, s
     tensors = _read_tensors(read_weights, blueprint, state["shared_weights"])
     module_state = _module_state(tensors, state["shared_weights"])
     class_weight = _class_weight(tensors.pop("criterion.weight", None), n_classes)
-    optimizer_state = _saved_optimizer_state(state["optimizer"], tensors,
-                                             list(blueprint.parameters()))
+    optimizer_state = _saved_optimizer_state(
+        state["optimizer"], tensors, list(blueprint.parameters())
+    )
     generator_state = tensors.pop("generator.state", None)
     if tensors:
         raise invalid(f"{WEIGHTS} holds unknown tensors {sorted(tensors)[:5]}")
@@ -127,7 +136,9 @@ def load_net(state, read_weights, history, *, network_params, sizes, settings, s
     try:
         net.initialize()
     except Exception as exc:  # whatever the constructor raises on bad arguments
-        raise invalid(f"cannot build the network from the saved arguments: {exc}") from None
+        raise invalid(
+            f"cannot build the network from the saved arguments: {exc}"
+        ) from None
     net.module_.load_state_dict(module_state)
     _load_optimizer(net, optimizer_state)
     if not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
@@ -147,8 +158,10 @@ def _check_sizes(arguments, sizes):
         expected["pretrained_dim"] = sizes["pretrained_dim"]
     for key, size in expected.items():
         if arguments.get(key) != size:
-            raise invalid(f"the network's {key}={short(arguments.get(key))} does not match "
-                          f"the saved vocabularies and classes ({size})")
+            raise invalid(
+                f"the network's {key}={short(arguments.get(key))} does not match "
+                f"the saved vocabularies and classes ({size})"
+            )
 
 
 def _dedup_shared(state):
@@ -160,8 +173,13 @@ def _dedup_shared(state):
     """
     seen, out, shared = {}, {}, {}
     for key, tensor in state.items():
-        ident = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(),
-                 tuple(tensor.shape), tuple(tensor.stride()), tensor.dtype)
+        ident = (
+            tensor.untyped_storage().data_ptr(),
+            tensor.storage_offset(),
+            tuple(tensor.shape),
+            tuple(tensor.stride()),
+            tensor.dtype,
+        )
         if tensor.numel() and ident in seen:
             shared[key] = seen[ident]
             continue
@@ -184,14 +202,20 @@ def _optimizer_state(net, tensors):
             for key, value in entry.items():
                 if isinstance(value, torch.Tensor):
                     tensors[f"optimizer.{index}.{key}"] = value.detach()
-                    scalars[str(index)][key] = {"__tensor__": f"optimizer.{index}.{key}"}
+                    scalars[str(index)][key] = {
+                        "__tensor__": f"optimizer.{index}.{key}"
+                    }
                 else:
-                    scalars[str(index)][key] = encode_value(value, f"optimizer state {key}")
+                    scalars[str(index)][key] = encode_value(
+                        value, f"optimizer state {key}"
+                    )
     except Unsupported as exc:
         warnings.warn(
             f"The optimizer state is not saved ({exc}); training with warm_start "
             "after loading restarts the optimizer's running averages.",
-            UserWarning, stacklevel=5)
+            UserWarning,
+            stacklevel=5,
+        )
         for key in [k for k in tensors if k.startswith("optimizer.")]:
             del tensors[key]
         return None
@@ -202,17 +226,21 @@ def _history(net):
     history = list(getattr(net, "history_", None) or [])
 
     def scalar(value):
-        if isinstance(value, np.generic) or (isinstance(value, torch.Tensor)
-                                             and value.numel() == 1):
+        if isinstance(value, np.generic) or (
+            isinstance(value, torch.Tensor) and value.numel() == 1
+        ):
             return value.item()
         raise TypeError(type(value).__name__)
 
     try:
         return json.loads(json.dumps(history, default=scalar))
     except (TypeError, ValueError):
-        warnings.warn("The training history holds values that are not plain data "
-                      "(written by a callback?); it is not saved.", UserWarning,
-                      stacklevel=5)
+        warnings.warn(
+            "The training history holds values that are not plain data "
+            "(written by a callback?); it is not saved.",
+            UserWarning,
+            stacklevel=5,
+        )
         return []
 
 
@@ -232,7 +260,9 @@ def _blueprint(network):
         with torch.device("meta"):
             return RecordPairNetwork(**network)
     except Exception as exc:  # whatever the constructor raises on bad arguments
-        raise invalid(f"cannot build the network from the saved arguments: {exc}") from None
+        raise invalid(
+            f"cannot build the network from the saved arguments: {exc}"
+        ) from None
 
 
 def _read_tensors(read_weights, blueprint, shared):
@@ -243,25 +273,33 @@ def _read_tensors(read_weights, blueprint, shared):
 
 
 def _check_shared(shared):
-    if not (isinstance(shared, dict)
-            and all(isinstance(k, str) and isinstance(v, str) for k, v in shared.items())):
+    if not (
+        isinstance(shared, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in shared.items())
+    ):
         raise invalid("shared_weights must map names to names")
 
 
 def _check_module_header(header, blueprint, shared):
     """The module's tensors in the header have exactly the network's names and shapes."""
     _check_shared(shared)
-    saved = {k[len("module."):]: v for k, v in header.items() if k.startswith("module.")}
+    saved = {
+        k[len("module.") :]: v for k, v in header.items() if k.startswith("module.")
+    }
     for alias, canonical in shared.items():
         if alias in saved or canonical not in saved:
-            raise invalid(f"the shared weight {alias!r} -> {canonical!r} is inconsistent")
+            raise invalid(
+                f"the shared weight {alias!r} -> {canonical!r} is inconsistent"
+            )
         saved[alias] = saved[canonical]
     expected = blueprint.state_dict()
     missing = sorted(set(expected) - set(saved))
     unknown = sorted(set(saved) - set(expected))
     if missing or unknown:
-        raise invalid(f"the weights do not fit the network: missing {missing[:5]}, "
-                       f"unexpected {unknown[:5]}")
+        raise invalid(
+            f"the weights do not fit the network: missing {missing[:5]}, "
+            f"unexpected {unknown[:5]}"
+        )
     for key, target in expected.items():  # in the network's order: inputs first
         entry = saved[key]
         shape = tuple(entry["shape"])
@@ -275,8 +313,11 @@ def _check_module_header(header, blueprint, shared):
 
 def _module_state(tensors, shared):
     """The network's state dict (shared weights restored), taken out of `tensors`."""
-    state = {k[len("module."):]: tensors.pop(k) for k in list(tensors)
-             if k.startswith("module.")}
+    state = {
+        k[len("module.") :]: tensors.pop(k)
+        for k in list(tensors)
+        if k.startswith("module.")
+    }
     for key, tensor in state.items():
         check_finite(f"module.{key}", tensor)
     for alias, canonical in shared.items():
@@ -308,8 +349,9 @@ def _restore_generator(net, state):
 
 def _saved_optimizer_state(saved, tensors, params):
     """The optimizer's state dict, each tensor checked against its parameter."""
-    optimizer_tensors = {k: tensors.pop(k) for k in list(tensors)
-                         if k.startswith("optimizer.")}
+    optimizer_tensors = {
+        k: tensors.pop(k) for k in list(tensors) if k.startswith("optimizer.")
+    }
     if saved is None:
         if optimizer_tensors:
             raise invalid("optimizer tensors without an optimizer state")
@@ -352,4 +394,6 @@ def _load_optimizer(net, state):
     try:
         net.optimizer_.load_state_dict(state)
     except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
-        raise invalid(f"the optimizer state does not fit the optimizer: {exc}") from None
+        raise invalid(
+            f"the optimizer state does not fit the optimizer: {exc}"
+        ) from None

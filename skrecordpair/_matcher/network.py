@@ -47,8 +47,10 @@ def _pooled_both_ways(x, mask):
     # the maximum (integrated gradients run it at every step).
     filled = x.masked_fill(~mask, torch.finfo(x.dtype).min)
     kept = x * mask
-    return ([filled.max(2).values, kept.sum(2) / mask.sum(2).clamp(min=1)],
-            [filled.max(1).values, kept.sum(1) / mask.sum(1).clamp(min=1)])
+    return (
+        [filled.max(2).values, kept.sum(2) / mask.sum(2).clamp(min=1)],
+        [filled.max(1).values, kept.sum(1) / mask.sum(1).clamp(min=1)],
+    )
 
 
 def unique_rows(x):
@@ -87,25 +89,29 @@ class SequenceEncoder(nn.Module):
     CNN's max-pool ignores padded positions. Empty sequences give zero vectors.
     """
 
-    def __init__(self, kind, input_size, hidden_size, *, bidirectional=False,
-                 kernel_size=3):
+    def __init__(
+        self, kind, input_size, hidden_size, *, bidirectional=False, kernel_size=3
+    ):
         super().__init__()
         self.kind = kind
         if kind == "cnn":
             # "same" padding: every output position sees only real neighbours or
             # zeros, exactly as if the batch had no extra padding.
-            self.conv = nn.Conv1d(input_size, hidden_size, kernel_size,
-                                  padding=kernel_size // 2)
+            self.conv = nn.Conv1d(
+                input_size, hidden_size, kernel_size, padding=kernel_size // 2
+            )
             self.output_size = hidden_size
         else:
-            self.rnn = _RNNS[kind](input_size, hidden_size, batch_first=True,
-                                   bidirectional=bidirectional)
+            self.rnn = _RNNS[kind](
+                input_size, hidden_size, batch_first=True, bidirectional=bidirectional
+            )
             self.output_size = hidden_size * (2 if bidirectional else 1)
 
     def _pack(self, x, mask):
         lengths = mask.sum(-1)
-        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
-                                      enforce_sorted=False)
+        packed = pack_padded_sequence(
+            x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
+        )
         return packed, lengths
 
     def forward(self, x, mask, embed=None):
@@ -131,11 +137,17 @@ class SequenceEncoder(nn.Module):
                 return self._cnn_over_table(x, mask, table)
             if embed is not None:
                 x = embed(x)
-            x = x * mask[..., None]  # padded steps must look like the conv's zero padding
+            x = (
+                x * mask[..., None]
+            )  # padded steps must look like the conv's zero padding
             h = self.conv(x.transpose(1, 2)).transpose(1, 2)[:, : x.shape[1]]
             return self._pool(h, mask)
-        if (table is not None and self.kind == "gru" and self.rnn.num_layers == 1
-                and not torch.is_grad_enabled()):
+        if (
+            table is not None
+            and self.kind == "gru"
+            and self.rnn.num_layers == 1
+            and not torch.is_grad_enabled()
+        ):
             return self._gru_over_table(x, mask, table)
         if bool(mask.all()):
             # No padding (always so over the fields of a record): the unpacked RNN
@@ -145,13 +157,20 @@ class SequenceEncoder(nn.Module):
         else:
             packed, lengths = self._pack(x, mask)
             if embed is not None:
-                packed = PackedSequence(embed(packed.data), packed.batch_sizes,
-                                        packed.sorted_indices, packed.unsorted_indices)
+                packed = PackedSequence(
+                    embed(packed.data),
+                    packed.batch_sizes,
+                    packed.sorted_indices,
+                    packed.unsorted_indices,
+                )
             _, state = self.rnn(packed)
         if isinstance(state, tuple):  # LSTM: (h, c)
             state = state[0]
-        out = (torch.cat([state[-2], state[-1]], dim=-1) if self.rnn.bidirectional
-               else state[-1])
+        out = (
+            torch.cat([state[-2], state[-1]], dim=-1)
+            if self.rnn.bidirectional
+            else state[-1]
+        )
         return out if lengths is None else out * (lengths > 0)[:, None]
 
     def _gru_over_table(self, ids, mask, table):
@@ -169,29 +188,41 @@ class SequenceEncoder(nn.Module):
         h_size = self.rnn.hidden_size
         states = []
         for suffix in ("", "_reverse")[: 1 + self.rnn.bidirectional]:
-            w_ih, w_hh, b_ih, b_hh = (getattr(self.rnn, f"{name}_l0{suffix}") for name in
-                                      ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            w_ih, w_hh, b_ih, b_hh = (
+                getattr(self.rnn, f"{name}_l0{suffix}")
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            )
             # Both biases add to the reset and update gates; the new gate's hidden
             # bias sits inside r * (W_hn h + b_hn). The new gate's terms are
             # doubled: tanh(x) = 2 sigmoid(2x) - 1, and torch's sigmoid is several
             # times faster than its tanh on a CPU.
-            inputs = F.linear(table, w_ih, b_ih + F.pad(b_hh[: 2 * h_size], (0, h_size)))
-            inputs[:, 2 * h_size:] *= 2
-            w_rz, w_n, b_n = (w_hh[: 2 * h_size].t(), 2 * w_hh[2 * h_size:].t(),
-                              2 * b_hh[2 * h_size:])
+            inputs = F.linear(
+                table, w_ih, b_ih + F.pad(b_hh[: 2 * h_size], (0, h_size))
+            )
+            inputs[:, 2 * h_size :] *= 2
+            w_rz, w_n, b_n = (
+                w_hh[: 2 * h_size].t(),
+                2 * w_hh[2 * h_size :].t(),
+                2 * b_hh[2 * h_size :],
+            )
             h = table.new_zeros(ids.shape[1], h_size)
             # Backwards, a sequence starts at its last step with a zero state, as
             # it does packed.
             order_of_steps = range(len(running))
-            for t in (reversed(order_of_steps) if suffix else order_of_steps):
+            for t in reversed(order_of_steps) if suffix else order_of_steps:
                 n_running = running[t]
                 if n_running == 0:
                     continue
                 gates = F.embedding(ids[t, :n_running], inputs)
                 h_t = h[:n_running]
                 rz = torch.sigmoid(torch.addmm(gates[:, : 2 * h_size], h_t, w_rz))
-                new = torch.sigmoid(torch.addcmul(gates[:, 2 * h_size:], rz[:, :h_size],
-                                                  torch.addmm(b_n, h_t, w_n)))
+                new = torch.sigmoid(
+                    torch.addcmul(
+                        gates[:, 2 * h_size :],
+                        rz[:, :h_size],
+                        torch.addmm(b_n, h_t, w_n),
+                    )
+                )
                 new = new.mul_(2).sub_(1)
                 h[:n_running] = torch.lerp(new, h_t, rz[:, h_size:])
             states.append(h)
@@ -203,7 +234,9 @@ class SequenceEncoder(nn.Module):
     @staticmethod
     def _pool(h, mask):
         """The CNN's output: max over the valid steps of relu(h); 0 for empty rows."""
-        return masked_max(torch.relu(h), mask[..., None], dim=1) * mask.any(-1, keepdim=True)
+        return masked_max(torch.relu(h), mask[..., None], dim=1) * mask.any(
+            -1, keepdim=True
+        )
 
     def _cnn_over_table(self, ids, mask, table):
         """The CNN's vectors of the sequences ``table[ids]``, never embedded.
@@ -216,18 +249,20 @@ class SequenceEncoder(nn.Module):
         and small blocks stay in cache.
         """
         k = self.conv.kernel_size[0]
-        taps = torch.einsum("ve,hek->kvh", F.pad(table[1:], (0, 0, 1, 0)), self.conv.weight)
+        taps = torch.einsum(
+            "ve,hek->kvh", F.pad(table[1:], (0, 0, 1, 0)), self.conv.weight
+        )
         steps = torch.arange(1, mask.shape[1] + 1, device=mask.device)
         extent, order = (mask * steps).amax(-1).sort()
         blocks = [table.new_zeros(0, self.output_size)]
         for start in range(0, len(ids), _CNN_BLOCK_ROWS):
-            rows = order[start: start + _CNN_BLOCK_ROWS]
-            n_steps = max(int(extent[start: start + _CNN_BLOCK_ROWS][-1]), 1)
+            rows = order[start : start + _CNN_BLOCK_ROWS]
+            n_steps = max(int(extent[start : start + _CNN_BLOCK_ROWS][-1]), 1)
             block_mask = mask[rows, :n_steps]
             padded = F.pad(ids[rows, :n_steps] * block_mask, (k // 2, k // 2))
             h = self.conv.bias
             for j in range(k):
-                h = h + F.embedding(padded[:, j: j + n_steps], taps[j])
+                h = h + F.embedding(padded[:, j : j + n_steps], taps[j])
             blocks.append(self._pool(h, block_mask))
         blocks = torch.cat(blocks)
         out = torch.empty_like(blocks)
@@ -268,8 +303,9 @@ def multi_perspective_cosine(v1, targets, weights):
     v2 = torch.stack([t.expand_as(v1) for t in targets]).reshape(s, b * n, d)
     v1 = v1.reshape(1, b * n, d)
     norms1 = (v1[0] * v1[0]) @ w2.transpose(0, 1).reshape(d, -1)  # (B L, S (1 + l))
-    cosines = _cosine((v1 * v2) @ w2, norms1.reshape(b * n, s, -1).transpose(0, 1),
-                      (v2 * v2) @ w2)
+    cosines = _cosine(
+        (v1 * v2) @ w2, norms1.reshape(b * n, s, -1).transpose(0, 1), (v2 * v2) @ w2
+    )
     return cosines.transpose(0, 1).reshape(b, n, s, -1)
 
 
@@ -321,8 +357,16 @@ class BiMpmMatching(nn.Module):
         and element-wise max (continuous in the inputs).
     """
 
-    def __init__(self, hidden_dim, num_perspectives, *, is_forward, strategies,
-                 share_weights_between_directions=True, variant="paper"):
+    def __init__(
+        self,
+        hidden_dim,
+        num_perspectives,
+        *,
+        is_forward,
+        strategies,
+        share_weights_between_directions=True,
+        variant="paper",
+    ):
         super().__init__()
         self.hidden_dim = hidden_dim
         self.num_perspectives = num_perspectives
@@ -338,18 +382,27 @@ class BiMpmMatching(nn.Module):
             if share_weights_between_directions:
                 reversed_weight = weight
             else:
-                reversed_weight = nn.Parameter(torch.empty(num_perspectives, hidden_dim))
+                reversed_weight = nn.Parameter(
+                    torch.empty(num_perspectives, hidden_dim)
+                )
                 nn.init.kaiming_normal_(reversed_weight)
             setattr(self, f"{strategy}_match_weights_reversed", reversed_weight)
 
     @property
     def output_size(self):
         p = self.num_perspectives
-        sizes = {"full": p + 1, "maxpool": 2 * p, "attentive": p + 1, "max_attentive": p + 1}
+        sizes = {
+            "full": p + 1,
+            "maxpool": 2 * p,
+            "attentive": p + 1,
+            "max_attentive": p + 1,
+        }
         return 2 + sum(sizes[s] for s in self.strategies)
 
     def _weights(self, strategy, reverse):
-        return getattr(self, f"{strategy}_match_weights" + ("_reversed" if reverse else ""))
+        return getattr(
+            self, f"{strategy}_match_weights" + ("_reversed" if reverse else "")
+        )
 
     def forward(self, c1, mask1, c2, mask2):
         """Match ``c1`` (B, L1, d) and ``c2`` (B, L2, d) under their boolean masks.
@@ -366,20 +419,29 @@ class BiMpmMatching(nn.Module):
         # record are computed together.
         vector = [s for s in self.strategies if s != "maxpool"]
         if vector:
-            targets1, targets2 = zip(*(
-                self._targets(s, cosine, pair_mask, c1, mask1, c2, mask2) for s in vector))
+            targets1, targets2 = zip(
+                *(
+                    self._targets(s, cosine, pair_mask, c1, mask1, c2, mask2)
+                    for s in vector
+                )
+            )
             cosines1 = multi_perspective_cosine(
-                c1, targets1, [self._weights(s, False) for s in vector])
+                c1, targets1, [self._weights(s, False) for s in vector]
+            )
             cosines2 = multi_perspective_cosine(
-                c2, targets2, [self._weights(s, True) for s in vector])
+                c2, targets2, [self._weights(s, True) for s in vector]
+            )
             # unbind's backward stacks the gradients in one operation, where
             # indexing each strategy would add a zero-padded copy per strategy.
             per_strategy1, per_strategy2 = cosines1.unbind(2), cosines2.unbind(2)
         for strategy in self.strategies:
             if strategy == "maxpool":
                 pooled1, pooled2 = _pooled_both_ways(
-                    pairwise_multi_perspective_cosine(c1, c2, self.maxpool_match_weights),
-                    pair_mask[..., None])
+                    pairwise_multi_perspective_cosine(
+                        c1, c2, self.maxpool_match_weights
+                    ),
+                    pair_mask[..., None],
+                )
                 out1 += pooled1
                 out2 += pooled2
             else:
@@ -406,11 +468,15 @@ class BiMpmMatching(nn.Module):
         sum2 = alpha @ c2  # (B, L1, d): each step of 1 attends over 2
         sum1 = alpha.transpose(1, 2) @ c1  # (B, L2, d)
         if self.variant == "allennlp":
-            return (_masked_softmax(sum2, pair_mask.any(2, keepdim=True)),
-                    _masked_softmax(sum1, pair_mask.any(1)[..., None]))
+            return (
+                _masked_softmax(sum2, pair_mask.any(2, keepdim=True)),
+                _masked_softmax(sum1, pair_mask.any(1)[..., None]),
+            )
         # Cosines can be negative: a sign-preserving clamp keeps the mean finite.
-        return (sum2 / _signed_clamp(alpha.sum(2, keepdim=True)),
-                sum1 / _signed_clamp(alpha.sum(1)[..., None]))
+        return (
+            sum2 / _signed_clamp(alpha.sum(2, keepdim=True)),
+            sum1 / _signed_clamp(alpha.sum(1)[..., None]),
+        )
 
     def _max_attentive(self, cosine, pair_mask, c1, c2):
         if self.variant == "allennlp":
@@ -422,8 +488,10 @@ class BiMpmMatching(nn.Module):
         best2 = scores.argmax(2)  # (B, L1): for a fully masked row, step 0 (zeros)
         best1 = scores.argmax(1)  # (B, L2)
         d = c1.shape[-1]
-        return (c2.gather(1, best2[..., None].expand(-1, -1, d)),
-                c1.gather(1, best1[..., None].expand(-1, -1, d)))
+        return (
+            c2.gather(1, best2[..., None].expand(-1, -1, d)),
+            c1.gather(1, best1[..., None].expand(-1, -1, d)),
+        )
 
 
 def _occurs_in(ids, other):
@@ -518,16 +586,36 @@ class RecordPairNetwork(nn.Module):
         Size of a projected subword vector.
     """
 
-    def __init__(self, n_words, n_chars, n_classes, *, word_dim=64, char_dim=32,
-                 char_encoder="cnn", char_hidden_size=32, token_match_features=True,
-                 field_encoder="gru", field_hidden_size=64, field_bidirectional=False,
-                 record_encoder="gru", record_hidden_size=32, num_perspectives=10,
-                 forward_matching=("maxpool", "attentive", "max_attentive"),
-                 backward_matching=MATCHING_STRATEGIES, matching_variant="paper",
-                 share_matching_weights=True, aggregator="gru",
-                 aggregator_hidden_size=32, aggregator_bidirectional=True,
-                 hidden_layer_sizes=(32,), dropout=0.1, n_similarity_features=0,
-                 pretrained_dim=0, pretrained_hidden_size=64):
+    def __init__(
+        self,
+        n_words,
+        n_chars,
+        n_classes,
+        *,
+        word_dim=64,
+        char_dim=32,
+        char_encoder="cnn",
+        char_hidden_size=32,
+        token_match_features=True,
+        field_encoder="gru",
+        field_hidden_size=64,
+        field_bidirectional=False,
+        record_encoder="gru",
+        record_hidden_size=32,
+        num_perspectives=10,
+        forward_matching=("maxpool", "attentive", "max_attentive"),
+        backward_matching=MATCHING_STRATEGIES,
+        matching_variant="paper",
+        share_matching_weights=True,
+        aggregator="gru",
+        aggregator_hidden_size=32,
+        aggregator_bidirectional=True,
+        hidden_layer_sizes=(32,),
+        dropout=0.1,
+        n_similarity_features=0,
+        pretrained_dim=0,
+        pretrained_hidden_size=64,
+    ):
         super().__init__()
         token_size = 0
         self.word_embedding = None
@@ -537,30 +625,41 @@ class RecordPairNetwork(nn.Module):
         self.char_embedding = self.char_encoder = None
         if char_encoder is not None:
             self.char_embedding = nn.Embedding(n_chars, char_dim, padding_idx=0)
-            self.char_encoder = SequenceEncoder(char_encoder, char_dim, char_hidden_size,
-                                                bidirectional=True)
+            self.char_encoder = SequenceEncoder(
+                char_encoder, char_dim, char_hidden_size, bidirectional=True
+            )
             token_size += self.char_encoder.output_size
         if token_size == 0:
             raise ValueError("The network needs word embeddings or a char encoder.")
         self.token_match_features = token_match_features
         token_size += 2 if token_match_features else 0
-        self.field_encoder = SequenceEncoder(field_encoder, token_size, field_hidden_size,
-                                             bidirectional=field_bidirectional)
+        self.field_encoder = SequenceEncoder(
+            field_encoder,
+            token_size,
+            field_hidden_size,
+            bidirectional=field_bidirectional,
+        )
         field_size = self.field_encoder.output_size
         self.pretrained_dim = pretrained_dim
         self.pretrained_projection = self.token_matcher = None
         if pretrained_dim:
-            self.pretrained_projection = nn.Linear(pretrained_dim, pretrained_hidden_size)
+            self.pretrained_projection = nn.Linear(
+                pretrained_dim, pretrained_hidden_size
+            )
             # maxpool would build (B F, T1, T2, hidden) tensors: the attentive
             # strategies compare each subword with one vector of the other value.
             self.token_matcher = BiMpmMatching(
-                pretrained_hidden_size, num_perspectives, is_forward=True,
+                pretrained_hidden_size,
+                num_perspectives,
+                is_forward=True,
                 strategies=("attentive", "max_attentive"),
                 share_weights_between_directions=share_matching_weights,
-                variant=matching_variant)
+                variant=matching_variant,
+            )
             field_size += pretrained_hidden_size + 2 * self.token_matcher.output_size
-        self.record_encoder = SequenceEncoder(record_encoder, field_size,
-                                              record_hidden_size, bidirectional=True)
+        self.record_encoder = SequenceEncoder(
+            record_encoder, field_size, record_hidden_size, bidirectional=True
+        )
         record_size = self.record_encoder.output_size
         self.split_directions = bool(backward_matching)
         matcher_dim = record_size // 2 if self.split_directions else record_size
@@ -568,22 +667,35 @@ class RecordPairNetwork(nn.Module):
         self.matcher_forward = self.matcher_backward = None
         if forward_matching:
             self.matcher_forward = BiMpmMatching(
-                matcher_dim, num_perspectives, is_forward=True, strategies=forward_matching,
+                matcher_dim,
+                num_perspectives,
+                is_forward=True,
+                strategies=forward_matching,
                 share_weights_between_directions=share_matching_weights,
-                variant=matching_variant)
+                variant=matching_variant,
+            )
             matching_size += self.matcher_forward.output_size
         if backward_matching:
             self.matcher_backward = BiMpmMatching(
-                matcher_dim, num_perspectives, is_forward=False,
+                matcher_dim,
+                num_perspectives,
+                is_forward=False,
                 strategies=backward_matching,
                 share_weights_between_directions=share_matching_weights,
-                variant=matching_variant)
+                variant=matching_variant,
+            )
             matching_size += self.matcher_backward.output_size
         if matching_size == 0:
-            raise ValueError("At least one of forward_matching and backward_matching "
-                             "must list a strategy.")
-        self.aggregator = SequenceEncoder(aggregator, matching_size, aggregator_hidden_size,
-                                          bidirectional=aggregator_bidirectional)
+            raise ValueError(
+                "At least one of forward_matching and backward_matching "
+                "must list a strategy."
+            )
+        self.aggregator = SequenceEncoder(
+            aggregator,
+            matching_size,
+            aggregator_hidden_size,
+            bidirectional=aggregator_bidirectional,
+        )
         self.n_similarity_features = n_similarity_features
         layers = []
         size = 2 * self.aggregator.output_size + n_similarity_features
@@ -607,8 +719,9 @@ class RecordPairNetwork(nn.Module):
         if self.word_embedding is not None:
             parts.append(self.word_embedding(token_words))
         if self.char_encoder is not None:
-            parts.append(self.char_encoder(token_chars, token_chars != 0,
-                                           self.char_embedding))
+            parts.append(
+                self.char_encoder(token_chars, token_chars != 0, self.char_embedding)
+            )
         return torch.cat(parts, dim=-1)
 
     def _match_flags(self, left, right):
@@ -628,8 +741,15 @@ class RecordPairNetwork(nn.Module):
             out.append(torch.stack([anywhere, in_field], -1))
         return tuple(out)
 
-    def encode_fields(self, left, right, token_words, token_chars,
-                      left_pretrained=None, right_pretrained=None):
+    def encode_fields(
+        self,
+        left,
+        right,
+        token_words,
+        token_chars,
+        left_pretrained=None,
+        right_pretrained=None,
+    ):
         """Field encodings and field masks of both records.
 
         Returns ``(fe1, mask1, fe2, mask2)`` with ``fe`` (B, F, Hf) and ``mask``
@@ -645,8 +765,9 @@ class RecordPairNetwork(nn.Module):
         if self.token_match_features:
             for key, flag in zip(keys, self._match_flags(left, right)):
                 key += flag[..., 0] * 2 + flag[..., 1]
-        keys = torch.cat([F.pad(key, (0, max(t1, t2) - key.shape[-1])).flatten(0, 1)
-                          for key in keys])
+        keys = torch.cat(
+            [F.pad(key, (0, max(t1, t2) - key.shape[-1])).flatten(0, 1) for key in keys]
+        )
         inverse = None
         if not self.training:
             # A record meets several candidates, and brands or categories recur:
@@ -670,9 +791,14 @@ class RecordPairNetwork(nn.Module):
         if inverse is not None:
             encoded = encoded[inverse]
         encoded = self.dropout(encoded)
-        fe1, fe2 = encoded[: b * f1].reshape(b, f1, -1), encoded[b * f1:].reshape(b, f2, -1)
+        fe1, fe2 = (
+            encoded[: b * f1].reshape(b, f1, -1),
+            encoded[b * f1 :].reshape(b, f2, -1),
+        )
         if self.pretrained_projection is not None:
-            fe1, fe2 = self._with_pretrained(fe1, left_pretrained, fe2, right_pretrained)
+            fe1, fe2 = self._with_pretrained(
+                fe1, left_pretrained, fe2, right_pretrained
+            )
         return fe1, (left != 0).any(-1), fe2, (right != 0).any(-1)
 
     def _with_pretrained(self, fe1, vectors1, fe2, vectors2):
@@ -685,25 +811,36 @@ class RecordPairNetwork(nn.Module):
         """
         (b, f1, _), f2 = fe1.shape, fe2.shape[1]
         for side, vectors, f in (("left", vectors1, f1), ("right", vectors2, f2)):
-            if (vectors is None or vectors.dim() != 4 or tuple(vectors.shape[:2]) != (b, f)
-                    or vectors.shape[-1] != self.pretrained_dim):
+            if (
+                vectors is None
+                or vectors.dim() != 4
+                or tuple(vectors.shape[:2]) != (b, f)
+                or vectors.shape[-1] != self.pretrained_dim
+            ):
                 got = None if vectors is None else tuple(vectors.shape)
                 raise ValueError(
                     f"The network expects {side}_pretrained of shape ({b}, {f}, tokens, "
                     f"{self.pretrained_dim}) (pairs, fields, subwords, pretrained_dim); "
-                    f"got {got}.")
+                    f"got {got}."
+                )
         if f1 != f2:
-            raise ValueError("Pre-trained subword vectors need aligned records (as many "
-                             f"fields on both sides); got {f1} and {f2} fields.")
+            raise ValueError(
+                "Pre-trained subword vectors need aligned records (as many "
+                f"fields on both sides); got {f1} and {f2} fields."
+            )
         masks = [(v != 0).any(-1).flatten(0, 1) for v in (vectors1, vectors2)]
         # One projection over both sides' subwords (B F, T, hidden).
         t1 = vectors1.shape[2]
         width = max(t1, vectors2.shape[2])
-        both = torch.cat([F.pad(v, (0, 0, 0, width - v.shape[2])).flatten(0, 1)
-                          for v in (vectors1, vectors2)]).to(fe1.dtype)
+        both = torch.cat(
+            [
+                F.pad(v, (0, 0, 0, width - v.shape[2])).flatten(0, 1)
+                for v in (vectors1, vectors2)
+            ]
+        ).to(fe1.dtype)
         projected = self.dropout(torch.tanh(self.pretrained_projection(both)))
         p1, p2 = projected.chunk(2)
-        p1, p2 = p1[:, :t1], p2[:, :vectors2.shape[2]]
+        p1, p2 = p1[:, :t1], p2[:, : vectors2.shape[2]]
         m1, m2 = self.token_matcher(p1, masks[0], p2, masks[1])
         # With one value missing, the matching vectors hold the dtype's minimum
         # (a max over nothing): they say nothing, as for two missing values.
@@ -714,9 +851,14 @@ class RecordPairNetwork(nn.Module):
             weights = mask[..., None].to(p.dtype)
             count = weights.sum(1).clamp(min=1)
             present = mask.any(-1, keepdim=True)
-            pooled = torch.cat([(p * weights).sum(1) / count,
-                                masked_max(m, mask[..., None], 1) * present,
-                                (m * weights).sum(1) / count], dim=-1)
+            pooled = torch.cat(
+                [
+                    (p * weights).sum(1) / count,
+                    masked_max(m, mask[..., None], 1) * present,
+                    (m * weights).sum(1) / count,
+                ],
+                dim=-1,
+            )
             out.append(torch.cat([fe, pooled.reshape(b, fe.shape[1], -1)], dim=-1))
         return tuple(out)
 
@@ -738,8 +880,10 @@ class RecordPairNetwork(nn.Module):
         """
         if self.split_directions:
             half = r1.shape[-1] // 2
-            directions = [(self.matcher_forward, r1[..., :half], r2[..., :half]),
-                          (self.matcher_backward, r1[..., half:], r2[..., half:])]
+            directions = [
+                (self.matcher_forward, r1[..., :half], r2[..., :half]),
+                (self.matcher_backward, r1[..., half:], r2[..., half:]),
+            ]
         else:
             directions = [(self.matcher_forward, r1, r2)]
         m1, m2 = [], []
@@ -748,14 +892,17 @@ class RecordPairNetwork(nn.Module):
                 x1, x2 = matcher(a, mask1, b, mask2)
                 m1.append(x1)
                 m2.append(x2)
-        agg1, agg2 = _each_record(self._aggregate, torch.cat(m1, -1), mask1,
-                                  torch.cat(m2, -1), mask2)
+        agg1, agg2 = _each_record(
+            self._aggregate, torch.cat(m1, -1), mask1, torch.cat(m2, -1), mask2
+        )
         features = [agg1, agg2]
         if self.n_similarity_features:
             if similarity is None or similarity.shape[-1] != self.n_similarity_features:
                 got = None if similarity is None else tuple(similarity.shape)
-                raise ValueError(f"The network expects {self.n_similarity_features} "
-                                 f"similarity features per pair; got {got}.")
+                raise ValueError(
+                    f"The network expects {self.n_similarity_features} "
+                    f"similarity features per pair; got {got}."
+                )
             features.append(similarity)
         hidden = self.classifier_feedforward(torch.cat(features, dim=-1))
         logits = self.output_layer(hidden)
@@ -765,16 +912,29 @@ class RecordPairNetwork(nn.Module):
         """Pool a record's matching vectors (B, F, D) into one vector per record."""
         return self.dropout(self.aggregator(self.dropout(m), mask))
 
-    def forward(self, left, right, token_words, token_chars, similarity=None, prior=None,
-                left_pretrained=None, right_pretrained=None):
+    def forward(
+        self,
+        left,
+        right,
+        token_words,
+        token_chars,
+        similarity=None,
+        prior=None,
+        left_pretrained=None,
+        right_pretrained=None,
+    ):
         """Logits (B, n_classes) of a collated batch (see ``collate_pairs``).
 
         ``left_pretrained`` and ``right_pretrained`` (B, F, T, pretrained_dim)
         are read only with ``pretrained_dim``.
         """
-        return self.match(*self.encode_fields(left, right, token_words, token_chars,
-                                              left_pretrained, right_pretrained),
-                          similarity, prior)
+        return self.match(
+            *self.encode_fields(
+                left, right, token_words, token_chars, left_pretrained, right_pretrained
+            ),
+            similarity,
+            prior,
+        )
 
 
 _INIT_RULES = [

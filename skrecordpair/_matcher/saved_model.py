@@ -46,8 +46,9 @@ from .training import NETWORK_PARAMS, TrainingSettings
 # The estimator's own fitted attributes that have entries of their own (or are
 # components); any other public fitted attribute (e.g. ``threshold_``) is
 # saved generically among ``attributes`` if it is plain data.
-_REBUILT = frozenset({"classes_", "n_features_in_", "feature_names_in_", "featurizer_",
-                      "net_"})
+_REBUILT = frozenset(
+    {"classes_", "n_features_in_", "feature_names_in_", "featurizer_", "net_"}
+)
 _ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*_")
 
 
@@ -78,9 +79,18 @@ def saved_state(params, attributes, featurizer, net):
         "feature_names_in": None if names is None else [str(n) for n in names],
         "attributes": _extra_attributes(attributes),
     }
-    model = {"estimator": estimator, "featurizer": featurizer.to_state(), "network": network}
-    return {"config": {"params": _encode_params(params)}, "model": model,
-            "tensors": tensors, "history": history, "prior": featurizer.prior_}
+    model = {
+        "estimator": estimator,
+        "featurizer": featurizer.to_state(),
+        "network": network,
+    }
+    return {
+        "config": {"params": _encode_params(params)},
+        "model": model,
+        "tensors": tensors,
+        "history": history,
+        "prior": featurizer.prior_,
+    }
 
 
 def _encode_params(params):
@@ -91,13 +101,18 @@ def _encode_params(params):
                 "The callbacks are not saved (they are arbitrary Python objects); "
                 "the loaded model has callbacks=None. Set them again with "
                 "set_params(callbacks=...) before continuing training, or save the "
-                "model with pickle/joblib.", UserWarning, stacklevel=4)
+                "model with pickle/joblib.",
+                UserWarning,
+                stacklevel=4,
+            )
             value = None
         elif name == "random_state" and isinstance(value, np.random.RandomState):
             warnings.warn(
                 "random_state is a RandomState instance, which is not saved; the "
                 "loaded model has random_state=None (it only affects training).",
-                UserWarning, stacklevel=4)
+                UserWarning,
+                stacklevel=4,
+            )
             value = None
         try:
             out[name] = encode_value(value, name)
@@ -119,16 +134,27 @@ def _extra_attributes(attributes):
         try:
             out[name] = encode_value(value, name)
         except Unsupported as exc:
-            raise ValueError(f"Cannot save the model as plain data: the fitted "
-                             f"attribute {exc}.") from None
+            raise ValueError(
+                f"Cannot save the model as plain data: the fitted attribute {exc}."
+            ) from None
     return out
 
 
 # ------------------------------------------------------------------ loading
 
 
-def rebuild(cls, config, model, history, read_weights, prior, *, format_version,
-            device=None, text_encoder=None):
+def rebuild(
+    cls,
+    config,
+    model,
+    history,
+    read_weights,
+    prior,
+    *,
+    format_version,
+    device=None,
+    text_encoder=None,
+):
     """The classifier of class `cls` from its parsed files (see ``load_files``)."""
     if format_version == 1:
         model = _upgrade_format_1(model)
@@ -139,18 +165,27 @@ def rebuild(cls, config, model, history, read_weights, prior, *, format_version,
     network = read_net_state(model["network"])
     # An encoder that only the file names is read from local files only: a
     # crafted file must not make load download anything.
-    with (contextlib.nullcontext() if text_encoder is not None
-          else encoders_from_local_files()):
+    with (
+        contextlib.nullcontext()
+        if text_encoder is not None
+        else encoders_from_local_files()
+    ):
         featurizer = PairFeaturizer.from_state(
             {name: getattr(clf, name) for name in PairFeaturizer.parameter_names()},
-            model["featurizer"], prior=prior,
+            model["featurizer"],
+            prior=prior,
             n_network_features=network["arguments"].get("n_similarity_features", 0),
-            n_classes=len(fitted["classes_"]), where=MODEL)
+            n_classes=len(fitted["classes_"]),
+            where=MODEL,
+        )
     _check_feature_names(fitted.get("feature_names_in_"), featurizer)
     try:
         pos_label, threshold = loaded_pos_label(
-            fitted["classes_"], clf.pos_label, clf.decision_threshold,
-            fitted.pop("threshold_", None))
+            fitted["classes_"],
+            clf.pos_label,
+            clf.decision_threshold,
+            fitted.pop("threshold_", None),
+        )
     except ValueError as exc:
         raise invalid(str(exc).rstrip(".")) from None
     # The estimator's fitted attributes, then its trained net.
@@ -162,11 +197,14 @@ def rebuild(cls, config, model, history, read_weights, prior, *, format_version,
     clf.featurizer_ = featurizer
     params = clf.get_params(deep=False)
     clf.net_ = load_net(
-        network, read_weights, history,
+        network,
+        read_weights,
+        history,
         network_params={name: params[name] for name in NETWORK_PARAMS},
         sizes={**featurizer.network_sizes(), "n_classes": len(clf.classes_)},
         settings=TrainingSettings.from_params(params),
-        seed=check_random_state(clf.random_state).randint(np.iinfo(np.int32).max))
+        seed=check_random_state(clf.random_state).randint(np.iinfo(np.int32).max),
+    )
     return clf
 
 
@@ -179,24 +217,46 @@ def _upgrade_format_1(model):
     the estimator's entries, and the featurizer's numeric fields among the
     estimator's ``attributes`` (as ``numeric_fields_``).
     """
-    expect_keys(model, ("classes", "fields", "n_features_in", "feature_names_in",
-                        "encoder", "vocabulary", "network", "shared_weights",
-                        "optimizer", "attributes"), MODEL,
-                optional=("tfidf", "text_encoder"))
+    expect_keys(
+        model,
+        (
+            "classes",
+            "fields",
+            "n_features_in",
+            "feature_names_in",
+            "encoder",
+            "vocabulary",
+            "network",
+            "shared_weights",
+            "optimizer",
+            "attributes",
+        ),
+        MODEL,
+        optional=("tfidf", "text_encoder"),
+    )
     attributes = model["attributes"]
     if not isinstance(attributes, dict):
         raise invalid(f"{MODEL} 'attributes' must be a JSON object")
     attributes = dict(attributes)
-    featurizer = {key: model[key] for key in ("fields", "encoder", "vocabulary", "tfidf",
-                                              "text_encoder") if key in model}
+    featurizer = {
+        key: model[key]
+        for key in ("fields", "encoder", "vocabulary", "tfidf", "text_encoder")
+        if key in model
+    }
     featurizer["numeric_fields"] = attributes.pop("numeric_fields_", None)
     return {
-        "estimator": {"classes": model["classes"], "n_features_in": model["n_features_in"],
-                      "feature_names_in": model["feature_names_in"],
-                      "attributes": attributes},
+        "estimator": {
+            "classes": model["classes"],
+            "n_features_in": model["n_features_in"],
+            "feature_names_in": model["feature_names_in"],
+            "attributes": attributes,
+        },
         "featurizer": featurizer,
-        "network": {"arguments": model["network"], "shared_weights": model["shared_weights"],
-                    "optimizer": model["optimizer"]},
+        "network": {
+            "arguments": model["network"],
+            "shared_weights": model["shared_weights"],
+            "optimizer": model["optimizer"],
+        },
     }
 
 
@@ -216,7 +276,10 @@ def _estimator_from(cls, config, text_encoder):
             f"{cls.__name__} does not have; load it with the skrecordpair version "
             "that saved it."
         )
-    params = {name: decode_value(value, f"parameter {name!r}") for name, value in saved.items()}
+    params = {
+        name: decode_value(value, f"parameter {name!r}")
+        for name, value in saved.items()
+    }
     if text_encoder is not None:
         params["text_encoder"] = text_encoder
     clf = cls(**params)
@@ -236,8 +299,12 @@ def _loaded_device(saved, device):
     if device is not None:
         return device
     if str(saved).startswith("cuda") and not torch.cuda.is_available():
-        warnings.warn(f"The model was saved with device={saved!r}, but CUDA is not "
-                      "available; it is loaded on the CPU.", UserWarning, stacklevel=5)
+        warnings.warn(
+            f"The model was saved with device={saved!r}, but CUDA is not "
+            "available; it is loaded on the CPU.",
+            UserWarning,
+            stacklevel=5,
+        )
         return "cpu"
     return saved
 
@@ -245,27 +312,43 @@ def _loaded_device(saved, device):
 def _fitted_attributes_from(cls, saved):
     """The estimator's own fitted attributes, by name, from ``model.json``'s
     ``estimator`` entry."""
-    expect_keys(saved, ("classes", "n_features_in", "feature_names_in", "attributes"),
-                f"{MODEL} 'estimator'")
+    expect_keys(
+        saved,
+        ("classes", "n_features_in", "feature_names_in", "attributes"),
+        f"{MODEL} 'estimator'",
+    )
     fitted = {"classes_": decode_classes(saved["classes"])}
     n_features = saved["n_features_in"]
-    if not isinstance(n_features, int) or isinstance(n_features, bool) or n_features < 1:
-        raise invalid(f"n_features_in must be a positive integer, got {short(n_features)}")
+    if (
+        not isinstance(n_features, int)
+        or isinstance(n_features, bool)
+        or n_features < 1
+    ):
+        raise invalid(
+            f"n_features_in must be a positive integer, got {short(n_features)}"
+        )
     fitted["n_features_in_"] = n_features
     names = saved["feature_names_in"]
     if names is not None:
-        if not (isinstance(names, list) and len(names) == n_features
-                and all(isinstance(n, str) for n in names)):
+        if not (
+            isinstance(names, list)
+            and len(names) == n_features
+            and all(isinstance(n, str) for n in names)
+        ):
             raise invalid("feature_names_in must be n_features_in strings")
         fitted["feature_names_in_"] = np.array(names, dtype=object)
     attributes = saved["attributes"]
     if not isinstance(attributes, dict):
         raise invalid(f"{MODEL} 'attributes' must be a JSON object")
     for name, value in attributes.items():
-        if (name in _REBUILT or not _ATTRIBUTE_NAME.fullmatch(name)
-                or hasattr(cls, name)):
-            raise invalid(f"{MODEL} 'attributes' names an invalid attribute "
-                          f"{short(name)}")
+        if (
+            name in _REBUILT
+            or not _ATTRIBUTE_NAME.fullmatch(name)
+            or hasattr(cls, name)
+        ):
+            raise invalid(
+                f"{MODEL} 'attributes' names an invalid attribute {short(name)}"
+            )
         fitted[name] = decode_value(value, f"attribute {name!r}")
     return fitted
 
@@ -276,5 +359,6 @@ def _check_feature_names(names, featurizer):
         return
     absent = [c for f in featurizer.fields_ for c in f.columns if c not in set(names)]
     if absent:
-        raise invalid(f"the fields use columns {absent} that are not among the "
-                      "feature names")
+        raise invalid(
+            f"the fields use columns {absent} that are not among the feature names"
+        )

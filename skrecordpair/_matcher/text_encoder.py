@@ -34,14 +34,23 @@ POOLINGS = ("mean", "cls")
 
 # True while a saved model is loaded without the caller naming its encoder:
 # the encoder that the file names is then read from local files only.
-_FROM_SAVED_NAME = contextvars.ContextVar("skrecordpair_encoder_from_saved_name",
-                                          default=False)
+_FROM_SAVED_NAME = contextvars.ContextVar(
+    "skrecordpair_encoder_from_saved_name", default=False
+)
 # Keys of a tokenizer's serialisation that change with its use, not its identity.
 _TOKENIZER_VOLATILE = ("truncation", "padding", "version")
 # Tokenizer settings hashed for tokenizers without a serialisation (slow ones).
-_TOKENIZER_SETTINGS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars",
-                       "do_basic_tokenize", "never_split", "add_prefix_space",
-                       "lowercase", "trim_offsets", "clean_up_tokenization_spaces")
+_TOKENIZER_SETTINGS = (
+    "do_lower_case",
+    "strip_accents",
+    "tokenize_chinese_chars",
+    "do_basic_tokenize",
+    "never_split",
+    "add_prefix_space",
+    "lowercase",
+    "trim_offsets",
+    "clean_up_tokenization_spaces",
+)
 
 
 @contextlib.contextmanager
@@ -87,8 +96,9 @@ class _VectorCache:
         self.bytes = 0
 
     def add(self, encoded, max_bytes):
-        size = sum(tokens.numel() * tokens.element_size() for tokens, _ in
-                   encoded.values())
+        size = sum(
+            tokens.numel() * tokens.element_size() for tokens, _ in encoded.values()
+        )
         if self.bytes + size > max_bytes:
             self.clear()
         self.vectors.update(encoded)
@@ -140,8 +150,11 @@ class ValueVectors:
         and (R, T) bool, T the longest of the rows (at most `max_tokens`,
         keeping each value's first subwords).
         """
-        rows = (torch.arange(len(self.offsets) - 1) if rows is None
-                else torch.as_tensor(rows, dtype=torch.long))
+        rows = (
+            torch.arange(len(self.offsets) - 1)
+            if rows is None
+            else torch.as_tensor(rows, dtype=torch.long)
+        )
         # A row of -1 (a missing value) has no subwords.
         present = rows >= 0
         bounds = torch.cat([self.offsets, self.offsets[-1:]])  # row -1 -> empty
@@ -221,29 +234,57 @@ class FrozenTextEncoder:
     # The allowed values of the parameters (scikit-learn's declarations).
     _parameter_constraints: ClassVar[dict] = {
         "model": [str, os.PathLike],
-        "template": [Condition(lambda v: isinstance(v, str) and "{value}" in v,
-                               "a str containing '{value}'")],
+        "template": [
+            Condition(
+                lambda v: isinstance(v, str) and "{value}" in v,
+                "a str containing '{value}'",
+            )
+        ],
         "layer": [Interval(numbers.Integral, None, None, closed="neither")],
         "pooling": [StrOptions(set(POOLINGS))],
         # A text needs room for its special tokens and one subword.
         "max_length": [Interval(numbers.Integral, 3, None, closed="left")],
         "max_batch_tokens": [Interval(numbers.Integral, 3, None, closed="left")],
-        "storage_dtype": [Condition(
-            lambda v: isinstance(v, torch.dtype) and v.is_floating_point,
-            "a floating torch dtype")],
+        "storage_dtype": [
+            Condition(
+                lambda v: isinstance(v, torch.dtype) and v.is_floating_point,
+                "a floating torch dtype",
+            )
+        ],
         "device": [TorchDevice()],
         "cache": ["boolean"],
         "max_cache_bytes": [Interval(numbers.Integral, 0, None, closed="left")],
     }
 
-    def __init__(self, model, *, template="{value}", layer=-1, pooling="mean",
-                 max_length=64, max_batch_tokens=8192, storage_dtype=torch.float16,
-                 device="cpu", cache=True, max_cache_bytes=2**30):
-        validate_params(self._parameter_constraints, {
-            "model": model, "template": template, "layer": layer, "pooling": pooling,
-            "max_length": max_length, "max_batch_tokens": max_batch_tokens,
-            "storage_dtype": storage_dtype, "device": device, "cache": cache,
-            "max_cache_bytes": max_cache_bytes})
+    def __init__(
+        self,
+        model,
+        *,
+        template="{value}",
+        layer=-1,
+        pooling="mean",
+        max_length=64,
+        max_batch_tokens=8192,
+        storage_dtype=torch.float16,
+        device="cpu",
+        cache=True,
+        max_cache_bytes=2**30,
+    ):
+        validate_params(
+            self._parameter_constraints,
+            {
+                "model": model,
+                "template": template,
+                "layer": layer,
+                "pooling": pooling,
+                "max_length": max_length,
+                "max_batch_tokens": max_batch_tokens,
+                "storage_dtype": storage_dtype,
+                "device": device,
+                "cache": cache,
+                "max_cache_bytes": max_cache_bytes,
+            },
+        )
         self.model = model
         self.template = template
         self.layer = layer
@@ -277,7 +318,8 @@ class FrozenTextEncoder:
                 raise ValueError(
                     f"Cannot put the text encoder {display_name(self.model)} on device "
                     f"{self.device!r}: {_first_line(exc)}. Set text_encoder_options="
-                    "{'device': ...} to an available device (e.g. 'cpu').") from exc
+                    "{'device': ...} to an available device (e.g. 'cpu')."
+                ) from exc
             self._tokenizer, self._model = tokenizer, model
         return self._tokenizer, self._model
 
@@ -310,23 +352,34 @@ class FrozenTextEncoder:
             # trust_remote_code=False refuses a repository's own code without
             # asking (None would prompt on a terminal).
             return getattr(transformers, kind).from_pretrained(
-                self.model, trust_remote_code=False, local_files_only=local)
+                self.model, trust_remote_code=False, local_files_only=local
+            )
         except ImportError:
             raise
-        except Exception as exc:  # OSError, ValueError, ...: whatever transformers raises
+        except (
+            Exception
+        ) as exc:  # OSError, ValueError, ...: whatever transformers raises
             name = display_name(self.model)
             if local:
-                hint = ("The saved model names this encoder, which is read from local "
-                        "files only (a directory, or the Hugging Face cache). Name the "
-                        "encoder it was trained with: RecordPairClassifier.load(path, "
-                        "text_encoder=<hub name or directory>); naming a hub name there "
-                        "allows downloading it.")
+                hint = (
+                    "The saved model names this encoder, which is read from local "
+                    "files only (a directory, or the Hugging Face cache). Name the "
+                    "encoder it was trained with: RecordPairClassifier.load(path, "
+                    "text_encoder=<hub name or directory>); naming a hub name there "
+                    "allows downloading it."
+                )
             else:
-                hint = ("Pass as text_encoder a Hugging Face hub name or a local "
-                        "directory holding the model and its tokenizer.")
-            message = (f"Cannot load the text encoder {name}: "
-                       f"{_first_line(exc, hide=os.fspath(self.model))}. {hint}")
-            raise (OSError if isinstance(exc, OSError) else ValueError)(message) from exc
+                hint = (
+                    "Pass as text_encoder a Hugging Face hub name or a local "
+                    "directory holding the model and its tokenizer."
+                )
+            message = (
+                f"Cannot load the text encoder {name}: "
+                f"{_first_line(exc, hide=os.fspath(self.model))}. {hint}"
+            )
+            raise (OSError if isinstance(exc, OSError) else ValueError)(
+                message
+            ) from exc
         finally:
             if bars:
                 logging.enable_progress_bar()
@@ -337,7 +390,8 @@ class FrozenTextEncoder:
             raise ValueError(
                 f"max_length={self.max_length} is more than the {positions} positions of "
                 f"the text encoder {display_name(self.model)}; set text_encoder_options="
-                f"{{'max_length': ...}} to at most {positions}.")
+                f"{{'max_length': ...}} to at most {positions}."
+            )
 
     @property
     def dim(self):
@@ -346,8 +400,14 @@ class FrozenTextEncoder:
 
     @property
     def _cache(self):
-        key = (str(self.model), self.template, self.layer, self.pooling,
-               self.max_length, str(self.storage_dtype))
+        key = (
+            str(self.model),
+            self.template,
+            self.layer,
+            self.pooling,
+            self.max_length,
+            str(self.storage_dtype),
+        )
         return _CACHES.setdefault(key, _VectorCache())
 
     def clear_cache(self):
@@ -367,9 +427,11 @@ class FrozenTextEncoder:
         ``layer``, ``max_length``).
         """
         tokenizer, model = self._load()
-        return {**self._config_identity(model.config),
-                "tokenizer_sha256": _tokenizer_sha256(tokenizer),
-                "weights_sha256": _weights_sha256(model)}
+        return {
+            **self._config_identity(model.config),
+            "tokenizer_sha256": _tokenizer_sha256(tokenizer),
+            "weights_sha256": _weights_sha256(model),
+        }
 
     def _config_identity(self, config):
         """The identity's entries that the configuration alone gives."""
@@ -383,11 +445,15 @@ class FrozenTextEncoder:
         config_text = json.dumps(config, sort_keys=True, default=str)
         text = os.fspath(self.model)
         local = os.path.isabs(text) or os.path.isdir(text)
-        return {"model": os.path.basename(os.path.normpath(text)) if local else text,
-                "revision": revision,
-                "config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
-                "dim": int(dim), "template": self.template,
-                "layer": int(self.layer), "max_length": int(self.max_length)}
+        return {
+            "model": os.path.basename(os.path.normpath(text)) if local else text,
+            "revision": revision,
+            "config_sha256": hashlib.sha256(config_text.encode()).hexdigest(),
+            "dim": int(dim),
+            "template": self.template,
+            "layer": int(self.layer),
+            "max_length": int(self.max_length),
+        }
 
     def check_identity(self, saved):
         """Raise a ValueError unless this is the encoder that `saved` identifies.
@@ -398,21 +464,31 @@ class FrozenTextEncoder:
         refused before its weights are read. Keys that `saved` lacks (a
         model saved before ``tokenizer_sha256`` existed) are not compared.
         """
+
         def compare(found):
-            differ = sorted(key for key in found
-                            if key != "model" and key in saved
-                            and saved[key] != found[key])
+            differ = sorted(
+                key
+                for key in found
+                if key != "model" and key in saved and saved[key] != found[key]
+            )
             if differ:
-                details = "; ".join(f"{key}: saved {_short(saved.get(key))}, found "
-                                    f"{_short(found.get(key))}" for key in differ)
+                details = "; ".join(
+                    f"{key}: saved {_short(saved.get(key))}, found "
+                    f"{_short(found.get(key))}"
+                    for key in differ
+                )
                 trained = saved.get("model")
-                trained = (display_name(trained) if isinstance(trained, str)
-                           else _short(trained))
+                trained = (
+                    display_name(trained)
+                    if isinstance(trained, str)
+                    else _short(trained)
+                )
                 raise ValueError(
                     f"The model was trained with the text encoder "
                     f"{trained}, but {display_name(self.model)} is a "
                     f"different encoder ({details}). Point text_encoder to the encoder "
-                    "it was trained with (load(..., text_encoder=...) if it moved).")
+                    "it was trained with (load(..., text_encoder=...) if it moved)."
+                )
 
         compare(self._config_identity(self._load_config()))
         compare({"tokenizer_sha256": _tokenizer_sha256(self._load_tokenizer())})
@@ -441,8 +517,11 @@ class FrozenTextEncoder:
         # None, or NaN (the only value unequal to itself).
         missing = np.equal(values, None) | (values != values)
         present = values[~missing].astype(str)
-        distinct, inverse = (np.unique(present, return_inverse=True) if len(present)
-                             else (present, np.zeros(0, dtype=np.int64)))
+        distinct, inverse = (
+            np.unique(present, return_inverse=True)
+            if len(present)
+            else (present, np.zeros(0, dtype=np.int64))
+        )
         # The template is applied once per distinct value: distinct values
         # give distinct texts, as the template holds the value.
         distinct = [self.text(value, field) for value in distinct]
@@ -459,20 +538,28 @@ class FrozenTextEncoder:
         lengths = torch.tensor([len(tokens) for tokens, _ in found], dtype=torch.long)
         return ValueVectors(
             index=torch.from_numpy(index),
-            pooled=(torch.stack([pooled for _, pooled in found]) if found
-                    else torch.zeros(0, dim)),
-            tokens=(torch.cat([tokens for tokens, _ in found]) if found
-                    else torch.zeros(0, dim, dtype=self.storage_dtype)),
+            pooled=(
+                torch.stack([pooled for _, pooled in found])
+                if found
+                else torch.zeros(0, dim)
+            ),
+            tokens=(
+                torch.cat([tokens for tokens, _ in found])
+                if found
+                else torch.zeros(0, dim, dtype=self.storage_dtype)
+            ),
             offsets=torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)]),
-            texts=distinct)
+            texts=distinct,
+        )
 
     def _encode_texts(self, texts):
         """``(subword vectors, pooled vector)`` of each text, in order."""
         if not texts:
             return []
         tokenizer, model = self._load()
-        ids = tokenizer(texts, truncation=True, max_length=self.max_length,
-                        add_special_tokens=True)["input_ids"]
+        ids = tokenizer(
+            texts, truncation=True, max_length=self.max_length, add_special_tokens=True
+        )["input_ids"]
         lengths = np.array([len(i) for i in ids])
         order = np.argsort(lengths, kind="stable")
         special = torch.tensor(sorted(set(tokenizer.all_special_ids)))
@@ -482,12 +569,16 @@ class FrozenTextEncoder:
             while start < len(order):
                 # Shortest first: each batch is as wide as its last (longest) text.
                 stop = start + 1
-                while (stop < len(order)
-                       and (stop + 1 - start) * lengths[order[stop]] <= self.max_batch_tokens):
+                while (
+                    stop < len(order)
+                    and (stop + 1 - start) * lengths[order[stop]]
+                    <= self.max_batch_tokens
+                ):
                     stop += 1
                 rows = order[start:stop]
-                batch = tokenizer.pad({"input_ids": [ids[i] for i in rows]},
-                                      return_tensors="pt")
+                batch = tokenizer.pad(
+                    {"input_ids": [ids[i] for i in rows]}, return_tensors="pt"
+                )
                 batch = {k: v.to(self.device) for k, v in batch.items()}
                 hidden = self._hidden(model, batch)
                 mask = batch["attention_mask"].bool()
@@ -499,7 +590,10 @@ class FrozenTextEncoder:
                 kept = mask & ~torch.isin(batch["input_ids"], special.to(self.device))
                 pooled = pooled.float().cpu()
                 for j, i in enumerate(rows):
-                    out[i] = (hidden[j][kept[j]].to("cpu", self.storage_dtype), pooled[j])
+                    out[i] = (
+                        hidden[j][kept[j]].to("cpu", self.storage_dtype),
+                        pooled[j],
+                    )
                 start = stop
         self.n_encoded_ += len(texts)
         return out
@@ -519,8 +613,9 @@ def _weights_sha256(model):
     for name, tensor in sorted(model.state_dict().items()):
         tensor = tensor.detach().to("cpu").contiguous()
         weights.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        weights.update(tensor.view(torch.uint8).numpy().tobytes()
-                       if tensor.numel() else b"")
+        weights.update(
+            tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b""
+        )
     return weights.hexdigest()
 
 
@@ -536,9 +631,12 @@ def _tokenizer_sha256(tokenizer):
         for key in _TOKENIZER_VOLATILE:
             state.pop(key, None)
     else:
-        state = {"vocab": sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1]),
-                 "settings": {key: tokenizer.init_kwargs.get(key)
-                              for key in _TOKENIZER_SETTINGS}}
+        state = {
+            "vocab": sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1]),
+            "settings": {
+                key: tokenizer.init_kwargs.get(key) for key in _TOKENIZER_SETTINGS
+            },
+        }
     state["special_tokens"] = sorted(tokenizer.all_special_tokens)
     text = json.dumps(state, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -563,8 +661,11 @@ def cosine_similarities(left, right):
     row is all zeros (a missing value)."""
     dots = (left * right).sum(-1)
     norms = left.norm(dim=-1) * right.norm(dim=-1)
-    return torch.where(norms > 0, dots / norms.clamp(min=1e-12),
-                       torch.tensor(math.nan, dtype=dots.dtype))
+    return torch.where(
+        norms > 0,
+        dots / norms.clamp(min=1e-12),
+        torch.tensor(math.nan, dtype=dots.dtype),
+    )
 
 
 def subword_batch(per_field, rows):
@@ -585,5 +686,7 @@ def subword_batch(per_field, rows):
     rows = torch.as_tensor(rows, dtype=torch.long)
     padded = [vectors.padded(rows[:, f])[0] for f, vectors in enumerate(per_field)]
     width = max((p.shape[1] for p in padded), default=0)
-    return torch.stack([torch.nn.functional.pad(p, (0, 0, 0, width - p.shape[1]))
-                        for p in padded], dim=1)
+    return torch.stack(
+        [torch.nn.functional.pad(p, (0, 0, 0, width - p.shape[1])) for p in padded],
+        dim=1,
+    )

@@ -76,7 +76,8 @@ class Vocabulary:
     def build(cls, token_counts: Counter, *, min_frequency: int, max_vocabulary):
         """Keep the words seen at least `min_frequency` times, most frequent first."""
         kept = [
-            (w, c) for w, c in token_counts.items()
+            (w, c)
+            for w, c in token_counts.items()
             if c >= min_frequency and w not in RESERVED_WORDS
         ]
         # Sort by count, then alphabetically, so the vocabulary never depends on the
@@ -93,8 +94,10 @@ class Vocabulary:
 
     def to_state(self):
         """The vocabularies as plain data: each one's tokens in id order."""
-        return {"words": _ordered(self.words, "word"),
-                "chars": _ordered(self.chars, "character")}
+        return {
+            "words": _ordered(self.words, "word"),
+            "chars": _ordered(self.chars, "character"),
+        }
 
     @classmethod
     def from_state(cls, state, where="'vocabulary'"):
@@ -102,8 +105,10 @@ class Vocabulary:
         expect_keys(state, ("words", "chars"), where)
         words = _token_list(state["words"], "words", RESERVED_WORDS)
         chars = _token_list(state["chars"], "chars", (PAD, UNK))
-        return cls(words={w: i for i, w in enumerate(words)},
-                   chars={c: i for i, c in enumerate(chars)})
+        return cls(
+            words={w: i for i, w in enumerate(words)},
+            chars={c: i for i, c in enumerate(chars)},
+        )
 
 
 @dataclass
@@ -162,12 +167,16 @@ class EncodedPairs:
         otherwise change in the last bits when the rows are shuffled.
         """
         n = len(self)
-        rows = np.ascontiguousarray(np.concatenate(
-            [self.left.reshape(n, -1), self.right.reshape(n, -1)], axis=1))
+        rows = np.ascontiguousarray(
+            np.concatenate(
+                [self.left.reshape(n, -1), self.right.reshape(n, -1)], axis=1
+            )
+        )
         content = rows.view(np.dtype((np.void, rows.itemsize * rows.shape[1]))).ravel()
         by_content = np.argsort(content, kind="stable")
-        longest = np.maximum((self.left != 0).sum(-1).max(-1),
-                             (self.right != 0).sum(-1).max(-1))
+        longest = np.maximum(
+            (self.left != 0).sum(-1).max(-1), (self.right != 0).sum(-1).max(-1)
+        )
         return by_content[np.argsort(longest[by_content], kind="stable")]
 
     def distinct_by_length(self):
@@ -190,16 +199,32 @@ class EncodedPairs:
             Each pair's position in `rows`.
         """
         n = len(self)
-        parts = [a for a in (self.left, self.right, self.similarity, self.prior,
-                             self.left_values, self.right_values) if a is not None]
+        parts = [
+            a
+            for a in (
+                self.left,
+                self.right,
+                self.similarity,
+                self.prior,
+                self.left_values,
+                self.right_values,
+            )
+            if a is not None
+        ]
         # The bytes of every input of a pair: equal bytes, equal input.
         content = np.concatenate(
-            [np.ascontiguousarray(a).reshape(n, -1).view(np.uint8) for a in parts], axis=1)
-        content = np.ascontiguousarray(content).view(
-            np.dtype((np.void, content.shape[1]))).ravel()
+            [np.ascontiguousarray(a).reshape(n, -1).view(np.uint8) for a in parts],
+            axis=1,
+        )
+        content = (
+            np.ascontiguousarray(content)
+            .view(np.dtype((np.void, content.shape[1])))
+            .ravel()
+        )
         _, first, inverse = np.unique(content, return_index=True, return_inverse=True)
-        longest = np.maximum((self.left != 0).sum(-1).max(-1),
-                             (self.right != 0).sum(-1).max(-1))
+        longest = np.maximum(
+            (self.left != 0).sum(-1).max(-1), (self.right != 0).sum(-1).max(-1)
+        )
         order = np.argsort(longest[first], kind="stable")
         position = np.empty(len(order), dtype=np.int64)
         position[order] = np.arange(len(order))
@@ -207,17 +232,20 @@ class EncodedPairs:
 
     def take(self, index):
         """The pairs at `index`, sharing this batch's token table."""
-        return EncodedPairs(left=self.left[index], right=self.right[index],
-                            token_words=self.token_words,
-                            token_chars=self.token_chars, tokens=self.tokens,
-                            similarity=None if self.similarity is None
-                            else self.similarity[index],
-                            prior=None if self.prior is None else self.prior[index],
-                            left_values=None if self.left_values is None
-                            else self.left_values[index],
-                            right_values=None if self.right_values is None
-                            else self.right_values[index],
-                            value_vectors=self.value_vectors)
+        return EncodedPairs(
+            left=self.left[index],
+            right=self.right[index],
+            token_words=self.token_words,
+            token_chars=self.token_chars,
+            tokens=self.tokens,
+            similarity=None if self.similarity is None else self.similarity[index],
+            prior=None if self.prior is None else self.prior[index],
+            left_values=None if self.left_values is None else self.left_values[index],
+            right_values=None
+            if self.right_values is None
+            else self.right_values[index],
+            value_vectors=self.value_vectors,
+        )
 
 
 class PairEncoder:
@@ -235,8 +263,9 @@ class PairEncoder:
         Put the tokens of the field name before each field's value tokens.
     """
 
-    def __init__(self, fields, *, max_tokens_per_field, max_chars_per_token,
-                 prepend_field_names):
+    def __init__(
+        self, fields, *, max_tokens_per_field, max_chars_per_token, prepend_field_names
+    ):
         self.fields = fields
         self.max_tokens_per_field = max_tokens_per_field
         self.max_chars_per_token = max_chars_per_token
@@ -245,18 +274,25 @@ class PairEncoder:
 
     def to_state(self):
         """The encoder's settings as plain data (the vocabulary is saved apart)."""
-        return {"max_tokens_per_field": int(self.max_tokens_per_field),
-                "max_chars_per_token": int(self.max_chars_per_token),
-                "prepend_field_names": bool(self.prepend_field_names)}
+        return {
+            "max_tokens_per_field": int(self.max_tokens_per_field),
+            "max_chars_per_token": int(self.max_chars_per_token),
+            "prepend_field_names": bool(self.prepend_field_names),
+        }
 
     @classmethod
     def from_state(cls, fields, state, vocabulary, where="'encoder'"):
         """The encoder of `fields` saved by :meth:`to_state`, with `vocabulary`."""
-        expect_keys(state, ("max_tokens_per_field", "max_chars_per_token",
-                            "prepend_field_names"), where)
+        expect_keys(
+            state,
+            ("max_tokens_per_field", "max_chars_per_token", "prepend_field_names"),
+            where,
+        )
         for key in ("max_tokens_per_field", "max_chars_per_token"):
             value = state[key]
-            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            if not (
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1
+            ):
                 raise invalid(f"encoder {key} must be a positive integer")
         if not isinstance(state["prepend_field_names"], bool):
             raise invalid("encoder prepend_field_names must be a boolean")
@@ -268,12 +304,15 @@ class PairEncoder:
         return [c for f in self.fields for c in f.columns]
 
     def _side_columns(self, side):
-        return [(f.name, f.column(side)) for f in self.fields
-                if f.column(side) is not None]
+        return [
+            (f.name, f.column(side)) for f in self.fields if f.column(side) is not None
+        ]
 
     def _field_tokens(self, name, values):
         """Tokens of each distinct value of one column, plus the row -> value codes."""
-        codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+        codes, uniques = pd.factorize(
+            pd.Series(values, dtype=object), use_na_sentinel=True
+        )
         prefix = tokenize(name) if self.prepend_field_names else []
         budget = max(1, self.max_tokens_per_field - len(prefix))
         token_lists = [prefix + (tokenize(u)[:budget] or [MISSING]) for u in uniques]
@@ -304,17 +343,22 @@ class PairEncoder:
         """Encode a pair frame (or its :class:`~skrecordpair._pairs.PairTexts`)
         whose fields were validated by the caller."""
         texts = pair_texts(X, self._columns())
-        columns = [(side, *self._field_tokens(name, texts[column]))
-                   for side in ("left", "right")
-                   for name, column in self._side_columns(side)]
-        lists = [token_list for _, _, token_lists in columns for token_list in token_lists]
+        columns = [
+            (side, *self._field_tokens(name, texts[column]))
+            for side in ("left", "right")
+            for name, column in self._side_columns(side)
+        ]
+        lists = [
+            token_list for _, _, token_lists in columns for token_list in token_lists
+        ]
         lengths = np.fromiter(map(len, lists), np.int64, len(lists))
         # Number the tokens in sorted order (0 is padding): the ids, and with them
         # the order in which the network meets distinct tokens and fields, then
         # depend on which pairs are encoded, not on their order.
         ids, tokens = pd.factorize(
             np.fromiter(chain.from_iterable(lists), dtype=object, count=lengths.sum()),
-            sort=True)
+            sort=True,
+        )
         tokens = np.concatenate([[PAD], np.asarray(tokens, dtype=object)])
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         sides = {"left": [], "right": []}
@@ -323,8 +367,11 @@ class PairEncoder:
             stop = start + len(token_lists)
             # One row per distinct value (the last for missing values), 0-padded.
             sizes = lengths[start:stop]
-            table = padded((ids[offsets[start]:offsets[stop]] + 1).astype(np.int32),
-                           sizes, sizes.max())
+            table = padded(
+                (ids[offsets[start] : offsets[stop]] + 1).astype(np.int32),
+                sizes,
+                sizes.max(),
+            )
             sides[side].append(table[codes])  # code -1 picks the missing row
             start = stop
         for side, per_field in sides.items():
@@ -340,8 +387,11 @@ class PairEncoder:
         token_chars = _char_ids(tokens, width, self.vocabulary.chars)
         token_chars[PAD_ID] = PAD_ID
         return EncodedPairs(
-            left=sides["left"], right=sides["right"], token_words=token_words,
-            token_chars=token_chars, tokens=tokens,
+            left=sides["left"],
+            right=sides["right"],
+            token_words=token_words,
+            token_chars=token_chars,
+            tokens=tokens,
         )
 
 

@@ -35,20 +35,32 @@ from .network import MATCHING_STRATEGIES, RecordPairNetwork
 # The network's arguments that the training data determine; the network's other
 # keyword-only arguments are hyperparameters of the estimator, of the same name
 # and default (tested), forwarded to RecordPairNetwork as module__<name>.
-NETWORK_DATA_SIZES = ("n_words", "n_chars", "n_classes", "n_similarity_features",
-                      "pretrained_dim")
+NETWORK_DATA_SIZES = (
+    "n_words",
+    "n_chars",
+    "n_classes",
+    "n_similarity_features",
+    "pretrained_dim",
+)
 # Kept at the network's default in every network the estimator builds.
 NETWORK_OPTIONS_NOT_OFFERED = ("pretrained_hidden_size",)
 NETWORK_PARAMS = tuple(
-    name for name, parameter in inspect.signature(RecordPairNetwork).parameters.items()
+    name
+    for name, parameter in inspect.signature(RecordPairNetwork).parameters.items()
     if parameter.kind is parameter.KEYWORD_ONLY
     and name not in NETWORK_DATA_SIZES + NETWORK_OPTIONS_NOT_OFFERED
 )
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+}
 
 _ENCODERS = StrOptions({"cnn", "gru", "lstm"})
-_STRATEGIES = SequenceOf([StrOptions(set(MATCHING_STRATEGIES))],
-                         f"the strategies {list(MATCHING_STRATEGIES)}")
+_STRATEGIES = SequenceOf(
+    [StrOptions(set(MATCHING_STRATEGIES))],
+    f"the strategies {list(MATCHING_STRATEGIES)}",
+)
 # The allowed values of the network's hyperparameters (see NETWORK_PARAMS).
 NETWORK_CONSTRAINTS = {
     "word_dim": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -86,8 +98,10 @@ TRAINING_CONSTRAINTS = {
     "early_stopping": ["boolean"],
     "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
     "n_iter_no_change": [POSITIVE],
-    "decision_threshold": [Interval(numbers.Real, 0, 1, closed="neither"),
-                           StrOptions({"auto"})],
+    "decision_threshold": [
+        Interval(numbers.Real, 0, 1, closed="neither"),
+        StrOptions({"auto"}),
+    ],
     "pos_label": "no_validation",  # checked against the classes in fit
     "class_weight": [StrOptions({"balanced"}), dict, None],
     "random_state": ["random_state"],
@@ -149,11 +163,21 @@ def build_net(network_params, sizes, settings, class_weights, seed, valid=None):
     callbacks = list(settings.callbacks or [])
     train_split = False
     if settings.early_stopping:
-        train_split = (ValidSplit(settings.validation_fraction, stratified=True,
-                                  random_state=seed)
-                       if valid is None else predefined_split(valid))
-        callbacks.append(("early_stopping", EarlyStopping(
-            monitor="valid_loss", patience=settings.n_iter_no_change, load_best=True)))
+        train_split = (
+            ValidSplit(settings.validation_fraction, stratified=True, random_state=seed)
+            if valid is None
+            else predefined_split(valid)
+        )
+        callbacks.append(
+            (
+                "early_stopping",
+                EarlyStopping(
+                    monitor="valid_loss",
+                    patience=settings.n_iter_no_change,
+                    load_best=True,
+                ),
+            )
+        )
     if settings.verbose:
         callbacks.append(("progress_bar", ProgressBar()))
     # Last, so that it scores with the weights EarlyStopping restored.
@@ -181,8 +205,18 @@ def build_net(network_params, sizes, settings, class_weights, seed, valid=None):
     )
 
 
-def train(net, dataset, y_encoded, seed, settings, *, valid=None, continuing=False,
-          decision_threshold="auto", positive=None):
+def train(
+    net,
+    dataset,
+    y_encoded,
+    seed,
+    settings,
+    *,
+    valid=None,
+    continuing=False,
+    decision_threshold="auto",
+    positive=None,
+):
     """Train the skorch `net` on the encoded pairs `dataset`, or continue
     training it (``warm_start``), and choose its decision threshold.
 
@@ -227,7 +261,10 @@ def train(net, dataset, y_encoded, seed, settings, *, valid=None, continuing=Fal
     # Seed a private RNG stream so that fitting never disturbs the caller's
     # (scoring the validation pairs for the threshold draws from it too: each
     # DataLoader iteration takes a seed).
-    with torch.random.fork_rng(devices=[]), torch_threads(batch_threads(settings.batch_size)):
+    with (
+        torch.random.fork_rng(devices=[]),
+        torch_threads(batch_threads(settings.batch_size)),
+    ):
         torch.manual_seed(seed)
         if continuing:
             continue_training(net, settings, dataset, y_encoded, valid)
@@ -285,8 +322,9 @@ class ThresholdOnValid(Callback):
         # The pairs are not kept with the trained net.
         self.valid = self.dataset_valid_ = None
         if self.positive is not None:
-            self.threshold_ = choose_threshold(net, self.decision_threshold,
-                                               self.positive, valid)
+            self.threshold_ = choose_threshold(
+                net, self.decision_threshold, self.positive, valid
+            )
 
 
 def class_weights(class_weight, classes, y_encoded):
@@ -302,10 +340,13 @@ def class_weights(class_weight, classes, y_encoded):
                 f"class_weight names labels {sorted(unknown, key=str)} that are "
                 f"not in y; the classes are {list(classes)}."
             )
-        class_weight = {i: class_weight.get(label, 1.0)
-                        for i, label in enumerate(classes.tolist())}
+        class_weight = {
+            i: class_weight.get(label, 1.0) for i, label in enumerate(classes.tolist())
+        }
     return torch.as_tensor(
-        compute_class_weight(class_weight, classes=np.arange(len(classes)), y=y_encoded),
+        compute_class_weight(
+            class_weight, classes=np.arange(len(classes)), y=y_encoded
+        ),
         dtype=torch.float32,
     )
 
@@ -364,8 +405,9 @@ def predict_encoded(net, encoded):
     # Older pickled nets may predate the prediction batch size.
     batch = min(len(rows), getattr(net, "iterator_valid__batch_size", net.batch_size))
     with torch_threads(batch_threads(batch)):
-        proba = np.asarray(net.predict_proba(PairDataset(encoded.take(rows))),
-                           dtype=np.float64)
+        proba = np.asarray(
+            net.predict_proba(PairDataset(encoded.take(rows))), dtype=np.float64
+        )
     return proba[where]
 
 

@@ -16,6 +16,13 @@ explanation of the same pairs by the loaded reference model with that code is
 in ``reference_model_v1_explanation_v2.npz``, written by::
 
     python tests/data/make_reference_model.py --explanation-only
+
+Format version 2 (each component's state nested in ``model.json``) is frozen
+the same way, as ``reference_model_v2.zip`` with its probabilities and
+explanation in ``reference_model_v2_outputs.npz`` (written at the commit that
+introduced it)::
+
+    python tests/data/make_reference_model.py --format-2
 """
 
 import sys
@@ -50,13 +57,37 @@ def explanation_v2():
     explanation = clf.explain(left[:6], right[:6], n_steps=8)
     np.savez(
         HERE / "reference_model_v1_explanation_v2.npz",
-        **{column: explanation[column].to_numpy() for column in (
-            "raw_attribution", "attribution", "evidence_for_match", "baseline_log_odds")},
+        **{
+            column: explanation[column].to_numpy()
+            for column in (
+                "raw_attribution",
+                "attribution",
+                "evidence_for_match",
+                "baseline_log_odds",
+            )
+        },
+    )
+
+
+def format_2():
+    left, right, y = make_people_pairs(80, seed=3)
+    clf = RecordPairClassifier(max_epochs=4, random_state=0, **TINY).fit(left, right, y)
+    clf.save(HERE / "reference_model_v2.zip")
+    explanation = clf.explain(left[:6], right[:6], n_steps=8)
+    np.savez(
+        HERE / "reference_model_v2_outputs.npz",
+        proba=clf.predict_proba(left, right),
+        **{
+            column: explanation[column].to_numpy()
+            for column in ("raw_attribution", "attribution", "evidence_for_match")
+        },
     )
 
 
 if __name__ == "__main__":
-    if "--explanation-only" in sys.argv:
+    if "--format-2" in sys.argv:
+        format_2()
+    elif "--explanation-only" in sys.argv:
         explanation_v2()
     else:
         main()

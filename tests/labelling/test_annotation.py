@@ -29,10 +29,21 @@ _learner = partial(make_learner, k=4, batch_size=5)
 
 
 def _cli(tmp_path, *args):
-    return [sys.executable, "-m", "skrecordpair", "label",
-            str(tmp_path / "left.csv"), str(tmp_path / "right.csv"),
-            "--labels", str(tmp_path / "labels.csv"), "--k", "4", "--batch-size", "5",
-            *args]
+    return [
+        sys.executable,
+        "-m",
+        "skrecordpair",
+        "label",
+        str(tmp_path / "left.csv"),
+        str(tmp_path / "right.csv"),
+        "--labels",
+        str(tmp_path / "labels.csv"),
+        "--k",
+        "4",
+        "--batch-size",
+        "5",
+        *args,
+    ]
 
 
 def _write_tables(tables, tmp_path):
@@ -47,15 +58,18 @@ def test_annotation_file_round_trip(tables, tmp_path):
     pairs = learner.propose(6)
     labels = [1, 0, None, 1, 0, None]
     path = tmp_path / "annotation.json"
-    write_annotation_file(path, pairs, left, right, labels=labels,
-                          left_name="people", right_name="copies")
+    write_annotation_file(
+        path, pairs, left, right, labels=labels, left_name="people", right_name="copies"
+    )
     # recordlinkage reads it: the links and distinct pairs are ours.
     result = rl_read(path)
     assert list(result.links) == [tuple(pairs.iloc[i, :2]) for i in (0, 3)]
     assert list(result.distinct) == [tuple(pairs.iloc[i, :2]) for i in (1, 4)]
     back = read_annotation_file(path)
-    assert back[["left_id", "right_id"]].values.tolist() == \
-        pairs[["left_id", "right_id"]].values.tolist()
+    assert (
+        back[["left_id", "right_id"]].values.tolist()
+        == pairs[["left_id", "right_id"]].values.tolist()
+    )
     assert back["label"].tolist() == [1, 0, pd.NA, 1, 0, pd.NA]
     learner.teach_many(back.dropna())
     assert learner.report()["n_labels"] == 4
@@ -67,26 +81,45 @@ def test_the_label_command_exports_and_imports_annotations(tables, tmp_path):
     _write_tables(tables, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     path = tmp_path / "annotation.json"
-    done = subprocess.run(_cli(tmp_path, "--export-annotations", str(path)),
-                          capture_output=True, env=env, cwd=tmp_path, timeout=120)
+    done = subprocess.run(
+        _cli(tmp_path, "--export-annotations", str(path)),
+        capture_output=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr.decode()
     back = read_annotation_file(path)
     assert len(back) == 5 and back["label"].isna().all()
     back["label"] = [int(p in tables[2]) for p in zip(back.left_id, back.right_id)]
     write_annotation_file(path, back, tables[0], tables[1], labels=back["label"])
-    done = subprocess.run(_cli(tmp_path, "--import-annotations", str(path),
-                               "--max-labels", "0"),
-                          capture_output=True, env=env, cwd=tmp_path, timeout=120)
+    done = subprocess.run(
+        _cli(tmp_path, "--import-annotations", str(path), "--max-labels", "0"),
+        capture_output=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr.decode()
     labels = read_labels(tmp_path / "labels.csv")
     assert labels["label"].tolist() == back["label"].tolist()
 
 
 def _annotation(tmp_path, pairs, **extra):
-    content = {"version": 1, "pairs": [
-        {"identifiers": {"a": {"dataset": None, "record": a},
-                         "b": {"dataset": None, "record": b}},
-         "fields": [], "label": label} for a, b, label in pairs]}
+    content = {
+        "version": 1,
+        "pairs": [
+            {
+                "identifiers": {
+                    "a": {"dataset": None, "record": a},
+                    "b": {"dataset": None, "record": b},
+                },
+                "fields": [],
+                "label": label,
+            }
+            for a, b, label in pairs
+        ],
+    }
     content.update(extra)
     path = tmp_path / "annotation.json"
     path.write_text(json.dumps(content))
@@ -97,8 +130,9 @@ def _annotation(tmp_path, pairs, **extra):
 def test_an_annotation_import_with_an_unknown_id_writes_nothing(tables, tmp_path):
     labels = tmp_path / "labels.csv"
     learner = _learner(tables, labels=labels)
-    path = _annotation(tmp_path, [("l0", "r0", 1), ("l1", "r1", 0),
-                                  ("l2", "nobody", 1)])
+    path = _annotation(
+        tmp_path, [("l0", "r0", 1), ("l1", "r1", 0), ("l2", "nobody", 1)]
+    )
     with pytest.raises(ValueError, match=r"row 2: the pair \('l2', 'nobody'\)"):
         learner.teach_many(read_annotation_file(path).dropna())
     assert len(learner.labels_) == 0
@@ -106,9 +140,13 @@ def test_an_annotation_import_with_an_unknown_id_writes_nothing(tables, tmp_path
     # The command refuses it the same way, before the session starts.
     _write_tables(tables, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(_cli(tmp_path, "--import-annotations", str(path),
-                               "--max-labels", "0"),
-                          capture_output=True, env=env, cwd=tmp_path, timeout=120)
+    done = subprocess.run(
+        _cli(tmp_path, "--import-annotations", str(path), "--max-labels", "0"),
+        capture_output=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert done.returncode != 0 and b"nobody" in done.stderr
     assert labels.read_text() == "left_id,right_id,label\n"
 
@@ -117,20 +155,39 @@ def test_a_bad_annotation_file_gets_a_clear_error(tmp_path):
     path = tmp_path / "annotation.json"
     good = {"identifiers": {"a": {"record": "l1"}, "b": {"record": "r1"}}, "label": 1}
     cases = [
-        ({"version": 1, "pairs": [good, {"identifiers": {"a": {"record": "l2"}}}]},
-         r"Pair 1 of the annotation file .* lacks identifiers.b "),
-        ({"version": 1, "pairs": [{"identifiers": {"a": {}, "b": {"record": 2}}}]},
-         r"Pair 0 .* lacks identifiers.a.record"),
-        ({"version": 99, "pairs": [good]}, r"is of version 99; this reader knows "
-                                           r"version 1"),
+        (
+            {"version": 1, "pairs": [good, {"identifiers": {"a": {"record": "l2"}}}]},
+            r"Pair 1 of the annotation file .* lacks identifiers.b ",
+        ),
+        (
+            {"version": 1, "pairs": [{"identifiers": {"a": {}, "b": {"record": 2}}}]},
+            r"Pair 0 .* lacks identifiers.a.record",
+        ),
+        (
+            {"version": 99, "pairs": [good]},
+            r"is of version 99; this reader knows "
+            r"version 1",
+        ),
         ({"pairs": [good]}, r"is of version None"),
         ({"version": 1}, r"must hold a list 'pairs'; got none"),
         ([good], r"must hold a JSON object .* holds a list"),
-        ({"version": 1, "pairs": [{**good, "label": 2}]}, r"must be 0 or 1 .* pair 0 "
-                                                          r"holds 2"),
-        ({"version": 1, "pairs": [{**good, "identifiers": {
-            "a": {"record": ["l1"]}, "b": {"record": "r1"}}}]},
-         r"identifiers.a.record must be a text or a number; got \['l1'\]"),
+        (
+            {"version": 1, "pairs": [{**good, "label": 2}]},
+            r"must be 0 or 1 .* pair 0 "
+            r"holds 2",
+        ),
+        (
+            {
+                "version": 1,
+                "pairs": [
+                    {
+                        **good,
+                        "identifiers": {"a": {"record": ["l1"]}, "b": {"record": "r1"}},
+                    }
+                ],
+            },
+            r"identifiers.a.record must be a text or a number; got \['l1'\]",
+        ),
     ]
     for content, message in cases:
         path.write_text(json.dumps(content))

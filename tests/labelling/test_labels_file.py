@@ -25,7 +25,8 @@ _learner = partial(make_learner, k=4, batch_size=10)
 
 
 def test_labels_are_on_disk_after_each_teach_and_a_new_learner_resumes(
-        tables, tmp_path):
+    tables, tmp_path
+):
     path = tmp_path / "labels.csv"
     truth = tables[2]
     learner = _learner(tables, labels=path)
@@ -39,15 +40,15 @@ def test_labels_are_on_disk_after_each_teach_and_a_new_learner_resumes(
     pd.testing.assert_frame_equal(resumed.labels_, learner.labels_)
     new = resumed.propose()
     assert not set(zip(new.left_id, new.right_id)) & set(
-        zip(batch.left_id, batch.right_id))
+        zip(batch.left_id, batch.right_id)
+    )
 
 
 def test_a_hand_edited_file_counts_its_last_line_and_unsure(tables, tmp_path):
     truth = tables[2]
     a, b = sorted(truth)[0]
     path = tmp_path / "labels.csv"
-    path.write_text(f"left_id,right_id,label\n{a},{b},0\n{a},{b},match\n"
-                    f"l1,r1,unsure\n")
+    path.write_text(f"left_id,right_id,label\n{a},{b},0\n{a},{b},match\nl1,r1,unsure\n")
     learner = _learner(tables, labels=path)
     labels = learner.labels_.set_index(["left_id", "right_id"])["label"]
     assert labels[(a, b)] == 1
@@ -58,11 +59,14 @@ def test_a_hand_edited_file_counts_its_last_line_and_unsure(tables, tmp_path):
     assert X.index.names == ["left_id", "right_id"]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("left_id,right_id,label\nl0,r0,maybe\n", "must be 1, 0 or unsure"),
-    ("left_id,right,label\nl0,r0,1\n", "lacks \\['right_id'\\]"),
-    ("left_id,right_id,label\nnobody,r0,1\n", "names a record id"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("left_id,right_id,label\nl0,r0,maybe\n", "must be 1, 0 or unsure"),
+        ("left_id,right,label\nl0,r0,1\n", "lacks \\['right_id'\\]"),
+        ("left_id,right_id,label\nnobody,r0,1\n", "names a record id"),
+    ],
+)
 def test_a_bad_labels_file_is_refused(tables, tmp_path, content, message):
     path = tmp_path / "labels.csv"
     path.write_text(content)
@@ -81,7 +85,12 @@ def test_undo_takes_the_last_label_back_from_the_file(tables, tmp_path):
     assert learner.undo() is None
     # Nothing is cut: the file is a log, and undo lines take the labels back.
     assert path.read_text().splitlines() == [
-        "left_id,right_id,label", "l0,r0,1", "l1,r1,0", "l1,r1,undo 0", "l0,r0,undo 1"]
+        "left_id,right_id,label",
+        "l0,r0,1",
+        "l1,r1,0",
+        "l1,r1,undo 0",
+        "l0,r0,undo 1",
+    ]
     assert len(read_labels(path)) == 0
     assert len(_learner(tables, labels=path).labels_) == 0
 
@@ -100,10 +109,13 @@ def test_undo_brings_back_the_label_a_correction_replaced(tables, tmp_path):
     assert _learner(tables, labels=path).labels_.values.tolist() == [["l0", "r0", 1]]
 
 
-@pytest.mark.parametrize("content", [
-    "left_id,right_id,label",  # a header saved without its final newline
-    "left_id,right_id,label\r\nl3,r3,1",  # a label line without it
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "left_id,right_id,label",  # a header saved without its final newline
+        "left_id,right_id,label\r\nl3,r3,1",  # a label line without it
+    ],
+)
 def test_an_append_starts_on_a_line_of_its_own(tables, tmp_path, content):
     path = tmp_path / "labels.csv"
     path.write_bytes(content.encode())
@@ -111,7 +123,10 @@ def test_an_append_starts_on_a_line_of_its_own(tables, tmp_path, content):
     _learner(tables, labels=path).teach("l5", "r9", 0).teach("l6", "r6", None)
     resumed = _learner(tables, labels=path).labels_
     assert resumed.astype(object).values.tolist() == [
-        *before, ["l5", "r9", 0], ["l6", "r6", pd.NA]]
+        *before,
+        ["l5", "r9", 0],
+        ["l6", "r6", pd.NA],
+    ]
 
 
 def test_an_append_follows_the_column_order_of_a_hand_made_header(tables, tmp_path):
@@ -162,11 +177,18 @@ def test_two_learners_writing_into_one_file_lose_nothing(tables, tmp_path):
     a.teach("l1", "r1", 1)  # a labels b's pair; b then takes its own label back
     b.undo()  # b's l0-r0 = 0
     b.undo()  # b's l1-r1 = 0: a's label of that pair stays
-    assert a.labels_.values.tolist() == [["l2", "r2", 1], ["l4", "r4", 0],
-                                         ["l1", "r1", 1]]
+    assert a.labels_.values.tolist() == [
+        ["l2", "r2", 1],
+        ["l4", "r4", 0],
+        ["l1", "r1", 1],
+    ]
     assert b.labels_.values.tolist() == []
     resumed = _learner(tables, labels=path).labels_
-    assert resumed.values.tolist() == [["l2", "r2", 1], ["l4", "r4", 0], ["l1", "r1", 1]]
+    assert resumed.values.tolist() == [
+        ["l2", "r2", 1],
+        ["l4", "r4", 0],
+        ["l1", "r1", 1],
+    ]
 
 
 def test_two_learners_in_threads_lose_nothing(tables, tmp_path):
@@ -182,8 +204,10 @@ def test_two_learners_in_threads_lose_nothing(tables, tmp_path):
             if i % 3 == 2:
                 learner.undo()
 
-    threads = [threading.Thread(target=work, args=(learner, side))
-               for side, learner in enumerate(learners)]
+    threads = [
+        threading.Thread(target=work, args=(learner, side))
+        for side, learner in enumerate(learners)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -192,14 +216,18 @@ def test_two_learners_in_threads_lose_nothing(tables, tmp_path):
     resumed = _learner(tables, labels=path).labels_
     key = ["left_id", "right_id"]
     assert len(expected) == 160
-    pd.testing.assert_frame_equal(resumed.sort_values(key).reset_index(drop=True),
-                                  expected.sort_values(key).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        resumed.sort_values(key).reset_index(drop=True),
+        expected.sort_values(key).reset_index(drop=True),
+    )
 
 
 def test_hand_written_undo_lines_are_replayed(tables, tmp_path):
     path = tmp_path / "labels.csv"
-    path.write_text("left_id,right_id,label\nl0,r0,1\nl1,r1,0\nl0,r0,0\n"
-                    "l0,r0,UNDO\nl1,r1,undo 1\nl2,r2,undo\n")
+    path.write_text(
+        "left_id,right_id,label\nl0,r0,1\nl1,r1,0\nl0,r0,0\n"
+        "l0,r0,UNDO\nl1,r1,undo 1\nl2,r2,undo\n"
+    )
     # A plain undo takes back the pair's latest label; "undo 1" finds no 1 for
     # l1-r1 and an undo of an unlabelled pair does nothing.
     expected = [["l0", "r0", 1], ["l1", "r1", 0]]
@@ -214,8 +242,10 @@ def test_undo_lines_match_a_deduplication_pair_in_either_order(tables, tmp_path)
     assert not learner.is_labelled("l2", "l5")
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo") or not hasattr(signal, "alarm"),
-                    reason="FIFOs and alarms are POSIX only")
+@pytest.mark.skipif(
+    not hasattr(os, "mkfifo") or not hasattr(signal, "alarm"),
+    reason="FIFOs and alarms are POSIX only",
+)
 def test_a_fifo_at_the_labels_path_is_refused_not_waited_on(tables, tmp_path):
     path = tmp_path / "labels.csv"
     os.mkfifo(path)
@@ -248,19 +278,26 @@ def test_a_directory_or_device_at_the_labels_path_is_refused(tables, tmp_path):
 def test_a_labels_file_that_is_not_utf8_is_refused_naming_it(tables, tmp_path):
     path = tmp_path / "labels.csv"
     path.write_bytes(b"left_id,right_id,label\nl0,r0,1\nl1,r\xc41,0\n")
-    with pytest.raises(ValueError, match=r"labels.csv' must be UTF-8 text; line 3 "
-                                         r"holds the byte b'\\xc4'"):
+    with pytest.raises(
+        ValueError,
+        match=r"labels.csv' must be UTF-8 text; line 3 "
+        r"holds the byte b'\\xc4'",
+    ):
         _learner(tables, labels=path)
 
 
-@pytest.mark.parametrize("line, message", [
-    ("l0,r58,", r"an empty label.*Line\(s\) \[3\] hold \[''\]"),
-    ("l0,r58", r"Line 3 .* is cut short.*lacks \['label'\]"),
-    ("l0,r5,1,extra", r"Line 3 .* has 4 fields; its header has 3"),
-    ("l0,r5,undo maybe", r"Line\(s\) \[3\] hold \['undo maybe'\]"),
-])
-def test_a_line_cut_short_or_too_long_is_refused_naming_it(tables, tmp_path, line,
-                                                           message):
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("l0,r58,", r"an empty label.*Line\(s\) \[3\] hold \[''\]"),
+        ("l0,r58", r"Line 3 .* is cut short.*lacks \['label'\]"),
+        ("l0,r5,1,extra", r"Line 3 .* has 4 fields; its header has 3"),
+        ("l0,r5,undo maybe", r"Line\(s\) \[3\] hold \['undo maybe'\]"),
+    ],
+)
+def test_a_line_cut_short_or_too_long_is_refused_naming_it(
+    tables, tmp_path, line, message
+):
     path = tmp_path / "labels.csv"
     path.write_text(f"left_id,right_id,label\nl1,r1,1\n{line}\n")
     with pytest.raises(ValueError, match=message):
@@ -289,7 +326,8 @@ def test_a_huge_id_is_shortened_in_the_error(tables, tmp_path):
 
 
 def test_a_labels_file_deleted_during_a_session_is_recreated_with_its_header(
-        tables, tmp_path):
+    tables, tmp_path
+):
     path = tmp_path / "labels.csv"
     learner = _learner(tables, labels=path)
     learner.teach("l0", "r0", 1)

@@ -78,7 +78,8 @@ def test_uncertain_batches_are_diverse_and_uncertain(tables):
     batch = learner.propose()
     p = learner.candidates_["probability"].to_numpy()
     labelled = learner.candidates_.set_index(["left_id", "right_id"]).index.isin(
-        list(zip(learner.labels_.left_id, learner.labels_.right_id)))
+        list(zip(learner.labels_.left_id, learner.labels_.right_id))
+    )
     # Drawn from the most uncertain pool: at least as uncertain as the median.
     median = np.median(np.abs(p[~labelled] - 0.5))
     assert (np.abs(batch["probability"] - 0.5) <= median).all()
@@ -88,10 +89,13 @@ def test_uncertain_batches_are_diverse_and_uncertain(tables):
 @pytest.mark.parametrize("index", [[1, "1", 2], [True, "True", 2]])
 def test_ids_that_are_one_text_are_refused(index):
     left = pd.DataFrame({"name": ["anna smith", "john doe", "jim beam"]}, index=index)
-    right = pd.DataFrame({"name": ["ana smith", "jon doe", "jim bean"]},
-                         index=["r1", "r2", "r3"])
-    with pytest.raises(ValueError, match="ids of the left table must be distinct "
-                                         "as text.*both read '(1|True)'"):
+    right = pd.DataFrame(
+        {"name": ["ana smith", "jon doe", "jim bean"]}, index=["r1", "r2", "r3"]
+    )
+    with pytest.raises(
+        ValueError,
+        match="ids of the left table must be distinct as text.*both read '(1|True)'",
+    ):
         ActiveLearner(NearestNeighborBlocker(k=2)).fit(left, right)
     with pytest.raises(ValueError, match="ids of the right table"):
         ActiveLearner(NearestNeighborBlocker(k=2)).fit(right, left)
@@ -102,20 +106,37 @@ def test_ids_that_are_one_text_are_refused(index):
 def test_teach_many_checks_every_row_before_writing_any(tables, tmp_path):
     path = tmp_path / "labels.csv"
     learner = _learner(tables, labels=path)
-    for bad in ({"left_id": ["l0", "l1", "nobody"], "right_id": ["r0", "r1", "r2"],
-                 "label": [1, 0, 1]},
-                {"left_id": ["l0", "l1", "l2"], "right_id": ["r0", "r1", "r2"],
-                 "label": [1, 0, 2]}):
+    for bad in (
+        {
+            "left_id": ["l0", "l1", "nobody"],
+            "right_id": ["r0", "r1", "r2"],
+            "label": [1, 0, 1],
+        },
+        {
+            "left_id": ["l0", "l1", "l2"],
+            "right_id": ["r0", "r1", "r2"],
+            "label": [1, 0, 2],
+        },
+    ):
         with pytest.raises(ValueError, match="teach_many\\(\\), row 2"):
             learner.teach_many(pd.DataFrame(bad))
         assert len(learner.labels_) == 0
         assert path.read_text() == "left_id,right_id,label\n"
     # A float column (labels with NaN in them) is fine: 1.0/0.0, NaN unsure.
-    learner.teach_many(pd.DataFrame({"left_id": ["l0", "l1", "l2"],
-                                     "right_id": ["r0", "r1", "r2"],
-                                     "label": [1.0, np.nan, 0.0]}))
+    learner.teach_many(
+        pd.DataFrame(
+            {
+                "left_id": ["l0", "l1", "l2"],
+                "right_id": ["r0", "r1", "r2"],
+                "label": [1.0, np.nan, 0.0],
+            }
+        )
+    )
     assert read_labels(path).astype(object).values.tolist() == [
-        ["l0", "r0", 1], ["l1", "r1", pd.NA], ["l2", "r2", 0]]
+        ["l0", "r0", 1],
+        ["l1", "r1", pd.NA],
+        ["l2", "r2", 0],
+    ]
 
 
 def test_teach_refuses_bad_labels(tables):
@@ -129,8 +150,12 @@ def test_teach_refuses_bad_labels(tables):
 def test_pairs_outside_the_candidates_are_trained_on(tables):
     learner = _learner(tables)
     c = learner.candidates_
-    outside = next((f"l{i}", f"r{j}") for i in range(80) for j in range(100)
-                   if not ((c.left_id == f"l{i}") & (c.right_id == f"r{j}")).any())
+    outside = next(
+        (f"l{i}", f"r{j}")
+        for i in range(80)
+        for j in range(100)
+        if not ((c.left_id == f"l{i}") & (c.right_id == f"r{j}")).any()
+    )
     learner.teach(*outside, 0).teach(*sorted(tables[2])[0], 1)
     learner.refit()
     X, y = learner.training_pairs()
@@ -141,8 +166,9 @@ def test_exclude_holds_pairs_out(tables):
     left, right, _ = tables
     full = ActiveLearner(NearestNeighborBlocker(k=4)).fit(left, right)
     held_out = full.candidates_.iloc[::2]
-    learner = ActiveLearner(NearestNeighborBlocker(k=4)).fit(left, right,
-                                                             exclude=held_out)
+    learner = ActiveLearner(NearestNeighborBlocker(k=4)).fit(
+        left, right, exclude=held_out
+    )
     assert len(learner.candidates_) == len(full.candidates_) - len(held_out)
     kept = set(zip(learner.candidates_.left_id, learner.candidates_.right_id))
     assert not kept & set(zip(held_out.left_id, held_out.right_id))
@@ -181,8 +207,9 @@ def test_pair_and_is_labelled_name_pairs_as_the_learner_stores_them(tables):
 
 def test_fit_estimator_fits_the_final_model_on_the_labels(tables):
     truth = tables[2]
-    model = make_pipeline(SimilarityFeatures(),
-                          HistGradientBoostingClassifier(min_samples_leaf=2))
+    model = make_pipeline(
+        SimilarityFeatures(), HistGradientBoostingClassifier(min_samples_leaf=2)
+    )
     learner = _learner(tables, estimator=model)
     with pytest.raises(ValueError, match="at least one match and one non-match"):
         learner.fit_estimator()
@@ -229,7 +256,9 @@ def test_pseudo_labelled_pairs_are_sure_unlabelled_candidates(tables, tmp_path):
     assert path.read_text() == written
     # Mostly right: the proposer is sure of them for a reason.
     truth = tables[2]
-    assert np.mean([int(pair in truth) == label for pair, label in zip(X.index, y)]) > 0.9
+    assert (
+        np.mean([int(pair in truth) == label for pair, label in zip(X.index, y)]) > 0.9
+    )
 
 
 def test_fit_estimator_trains_on_the_labels_and_the_pseudo_labels(tables):
@@ -250,12 +279,18 @@ def test_explore_draws_predicted_matches(tables):
     assert len(batch) == 10 and (batch["probability"] > 0.5).all()
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"batch_size": 0}, "batch_size must be a positive integer"),
-    ({"explore": 1.5}, "explore must be a number in"),
-    ({"pseudo_labels": -1}, "pseudo_labels must be a non-negative integer"),
-    ({"pseudo_confidence": 0.5}, r"pseudo_confidence must be a number in \(0.5, 1\]"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"explore": 1.5}, "explore must be a number in"),
+        ({"pseudo_labels": -1}, "pseudo_labels must be a non-negative integer"),
+        (
+            {"pseudo_confidence": 0.5},
+            r"pseudo_confidence must be a number in \(0.5, 1\]",
+        ),
+    ],
+)
 def test_bad_parameters_are_refused(tables, params, message):
     with pytest.raises(ValueError, match=message):
         ActiveLearner(**params).fit(tables[0], tables[1])
@@ -267,12 +302,20 @@ def test_unfitted_learner_says_so():
 
 
 def test_uncertain_pairs_keeps_the_band_most_uncertain_first():
-    pairs = pd.DataFrame({"left_id": [1, 2, 3, 4], "right_id": [5, 6, 7, 8],
-                          "probability": [0.1, 0.75, 0.52, 0.3]})
+    pairs = pd.DataFrame(
+        {
+            "left_id": [1, 2, 3, 4],
+            "right_id": [5, 6, 7, 8],
+            "probability": [0.1, 0.75, 0.52, 0.3],
+        }
+    )
     assert uncertain_pairs(pairs).left_id.tolist() == [3, 4, 2]
     assert uncertain_pairs(pairs, band=(0.0, 0.2)).left_id.tolist() == [1]
-    with pytest.raises(ValueError, match=r"band must be a pair \(low, high\) of numbers "
-                                         r"with 0 <= low <= high <= 1; got \(0.8, 0.2\)\."):
+    with pytest.raises(
+        ValueError,
+        match=r"band must be a pair \(low, high\) of numbers "
+        r"with 0 <= low <= high <= 1; got \(0.8, 0.2\)\.",
+    ):
         uncertain_pairs(pairs, band=(0.8, 0.2))
     with pytest.raises(ValueError, match="lacks \\['probability'\\]"):
         uncertain_pairs(pairs.drop(columns="probability"))
@@ -281,8 +324,9 @@ def test_uncertain_pairs_keeps_the_band_most_uncertain_first():
 def test_pseudo_labels_when_deduplicating_leave_out_the_labelled_pairs(tables):
     left, right, truth = tables
     people = pd.concat([left, right])  # one table: its duplicates are the true links
-    learner = ActiveLearner(NearestNeighborBlocker(k=4), batch_size=10, random_state=0,
-                            pseudo_labels=40).fit(people)
+    learner = ActiveLearner(
+        NearestNeighborBlocker(k=4), batch_size=10, random_state=0, pseudo_labels=40
+    ).fit(people)
     for _ in range(3):
         for a, b in zip(*(learner.propose()[c] for c in ("left_id", "right_id"))):
             # The learner stores a pair in table order, either side may come first.
@@ -290,10 +334,13 @@ def test_pseudo_labels_when_deduplicating_leave_out_the_labelled_pairs(tables):
         learner.refit()
     X, y = learner.pseudo_labelled_pairs()
     assert len(X) == 40
-    labelled = {frozenset(p) for p in zip(learner.labels_.left_id,
-                                         learner.labels_.right_id)}
+    labelled = {
+        frozenset(p) for p in zip(learner.labels_.left_id, learner.labels_.right_id)
+    }
     assert not labelled & {frozenset(p) for p in X.index}  # in either order
     assert all(a != b for a, b in X.index)
-    right_answers = [int((a, b) in truth or (b, a) in truth) == label
-                     for (a, b), label in zip(X.index, y)]
+    right_answers = [
+        int((a, b) in truth or (b, a) in truth) == label
+        for (a, b), label in zip(X.index, y)
+    ]
     assert np.mean(right_answers) > 0.9

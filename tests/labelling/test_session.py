@@ -80,26 +80,32 @@ def test_a_review_session_gives_the_listed_pairs_and_their_probability(tables):
 
 # ------------------------------------------------------------- the pair view
 def test_the_pair_view_lists_every_field_and_marks_the_differences():
-    left = pd.Series({"name": " Anna Smith ", "city": "Berlin", "born": None},
-                     name="l1")
-    right = pd.Series({"name": "anna smith", "city": "Paris", "zip": 10115},
-                      name=7)
+    left = pd.Series(
+        {"name": " Anna Smith ", "city": "Berlin", "born": None}, name="l1"
+    )
+    right = pd.Series({"name": "anna smith", "city": "Paris", "zip": 10115}, name=7)
     view = PairView(left, right)
     assert (view.left_id, view.right_id) == ("l1", "7")
-    assert view.rows == [("name", "Anna Smith", "anna smith", True),
-                         ("city", "Berlin", "Paris", False),
-                         ("born", "", "", True),
-                         ("zip", "", "10115", False)]
+    assert view.rows == [
+        ("name", "Anna Smith", "anna smith", True),
+        ("city", "Berlin", "Paris", False),
+        ("born", "", "", True),
+        ("zip", "", "10115", False),
+    ]
 
 
 def test_the_pair_view_escapes_what_could_act_on_a_screen():
-    left = pd.Series({"na\x1bme": "john\u200bsmith", "note": "\u202ecba"}, name="a\x9b1")
+    left = pd.Series(
+        {"na\x1bme": "john\u200bsmith", "note": "\u202ecba"}, name="a\x9b1"
+    )
     right = pd.Series({"na\x1bme": "johnsmith", "note": "\u202ecba"}, name="b\nc")
     view = PairView(left, right)
     assert (view.left_id, view.right_id) == ("a\\x9b1", "b c")
     # The mark is computed on the values, not on what is shown of them.
-    assert view.rows == [("na\\x1bme", "john\\u200bsmith", "johnsmith", False),
-                         ("note", "\\u202ecba", "\\u202ecba", True)]
+    assert view.rows == [
+        ("na\\x1bme", "john\\u200bsmith", "johnsmith", False),
+        ("note", "\\u202ecba", "\\u202ecba", True),
+    ]
 
 
 # ------------------------------------------------- the pairs to review (N17)
@@ -108,11 +114,13 @@ def test_review_when_deduplicating_asks_a_pair_once_in_either_order(tables):
     from skrecordpair._labelling.session import PairQueue
 
     table = tables[0]
-    learner = ActiveLearner(NearestNeighborBlocker(k=3), batch_size=50,
-                            random_state=0).fit(table)
+    learner = ActiveLearner(
+        NearestNeighborBlocker(k=3), batch_size=50, random_state=0
+    ).fit(table)
     c = learner.candidates_.iloc[:4]
-    pairs = pd.DataFrame({"left_id": [*c.left_id, *c.right_id],
-                          "right_id": [*c.right_id, *c.left_id]})
+    pairs = pd.DataFrame(
+        {"left_id": [*c.left_id, *c.right_id], "right_id": [*c.right_id, *c.left_id]}
+    )
     queue = PairQueue(learner, pairs)
     assert queue.next_batch() == list(zip(c.left_id, c.right_id))
     assert queue.next_batch() == []
@@ -122,7 +130,9 @@ def test_review_refuses_unknown_ids_before_showing_a_pair(tables):
     from skrecordpair._labelling.session import PairQueue
 
     learner = _learner(tables)
-    pairs = pd.DataFrame({"left_id": ["l1", "zz9", "l2"], "right_id": ["r1", "r2", "q7"]})
+    pairs = pd.DataFrame(
+        {"left_id": ["l1", "zz9", "l2"], "right_id": ["r1", "r2", "q7"]}
+    )
     with pytest.raises(ValueError, match=r"2 of the 3 pairs .*\(zz9, r2\), \(l2, q7\)"):
         PairQueue(learner, pairs)
     out = []

@@ -51,12 +51,15 @@ class Labeller:
 
 def test_format_pair_marks_the_fields_that_differ():
     left = pd.Series({"name": "Anna Smith", "city": "Berlin", "born": None}, name="l1")
-    right = pd.Series({"name": "anna smith", "city": "Paris", "born": "1980"},
-                      name="r9")
+    right = pd.Series(
+        {"name": "anna smith", "city": "Paris", "born": "1980"}, name="r9"
+    )
     lines = format_pair(left, right).splitlines()
     assert "left l1" in lines[0] and "right r9" in lines[0]
     assert lines[1].startswith("  name")  # equal but for case
-    assert lines[2].startswith("* city") and "Berlin" in lines[2] and "Paris" in lines[2]
+    assert (
+        lines[2].startswith("* city") and "Berlin" in lines[2] and "Paris" in lines[2]
+    )
     assert lines[3].startswith("* born")
     assert "\033[" in format_pair(left, right, color=True)
 
@@ -66,8 +69,7 @@ def test_a_scripted_session_of_20_pairs(tables, tmp_path):
     learner = _learner(tables, labels=path)
     labeller = Labeller(tables[2])
     start = time.perf_counter()
-    n = label_session(learner, max_labels=20, read=labeller.read,
-                      write=labeller.write)
+    n = label_session(learner, max_labels=20, read=labeller.read, write=labeller.write)
     seconds = time.perf_counter() - start
     assert n == 20
     labels = read_labels(path)
@@ -98,8 +100,10 @@ def test_review_labels_the_given_pairs_and_they_are_trained_on(tables, tmp_path)
     c = learner.candidates_
     pairs = c.iloc[[3, 1, 7]][["left_id", "right_id"]].assign(probability=0.5)
     labeller = Labeller(tables[2])
-    assert label_session(learner, pairs=pairs, read=labeller.read,
-                         write=labeller.write) == 3
+    assert (
+        label_session(learner, pairs=pairs, read=labeller.read, write=labeller.write)
+        == 3
+    )
     assert labeller.shown == list(zip(pairs.left_id, pairs.right_id))
     X, _ = learner.training_pairs()
     assert list(X.index) == labeller.shown
@@ -107,10 +111,21 @@ def test_review_labels_the_given_pairs_and_they_are_trained_on(tables, tmp_path)
 
 
 def _cli(tmp_path, *args):
-    return [sys.executable, "-m", "skrecordpair", "label",
-            str(tmp_path / "left.csv"), str(tmp_path / "right.csv"),
-            "--labels", str(tmp_path / "labels.csv"), "--k", "4", "--batch-size", "5",
-            *args]
+    return [
+        sys.executable,
+        "-m",
+        "skrecordpair",
+        "label",
+        str(tmp_path / "left.csv"),
+        str(tmp_path / "right.csv"),
+        "--labels",
+        str(tmp_path / "labels.csv"),
+        "--k",
+        "4",
+        "--batch-size",
+        "5",
+        *args,
+    ]
 
 
 def _write_tables(tables, tmp_path):
@@ -124,20 +139,32 @@ def test_a_killed_session_resumes_from_its_file(tables, tmp_path):
     _write_tables(tables, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     labels = tmp_path / "labels.csv"
-    process = subprocess.Popen(_cli(tmp_path), stdin=subprocess.PIPE,
-                               stdout=subprocess.DEVNULL, env=env, cwd=tmp_path)
+    process = subprocess.Popen(
+        _cli(tmp_path),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=env,
+        cwd=tmp_path,
+    )
     process.stdin.write(b"n\n" * 7)
     process.stdin.flush()  # stdin left open: the session waits for more keys
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (
-            labels.exists() and len(labels.read_text().splitlines()) == 8):
+        labels.exists() and len(labels.read_text().splitlines()) == 8
+    ):
         time.sleep(0.2)
     process.kill()
     process.wait()
     first = read_labels(labels)
     assert len(first) == 7
-    done = subprocess.run(_cli(tmp_path, "--max-labels", "3"), input=b"m\n" * 3,
-                          capture_output=True, env=env, cwd=tmp_path, timeout=120)
+    done = subprocess.run(
+        _cli(tmp_path, "--max-labels", "3"),
+        input=b"m\n" * 3,
+        capture_output=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr.decode()
     final = read_labels(labels)
     assert len(final) == 10
@@ -151,14 +178,24 @@ _ATTACK = "evil corp\x1b[1G \x1b[47Gjohn smith\x1b[K"  # redraws its row as "joh
 
 def test_format_pair_shows_control_characters_as_escapes():
     left = pd.Series({"name": "john smith", "city": "berlin", "note": "abc"}, name="a1")
-    right = pd.Series({"name": _ATTACK, "city": "berlin\x1b]0;PWNED\x07",
-                       "note": "\u202ecba", "na\x1bme": "x"}, name="b\x9b1")
+    right = pd.Series(
+        {
+            "name": _ATTACK,
+            "city": "berlin\x1b]0;PWNED\x07",
+            "note": "\u202ecba",
+            "na\x1bme": "x",
+        },
+        name="b\x9b1",
+    )
     for columns in (None, 30, 100):
         text = format_pair(left, right, columns=columns)
         # Nothing reaches the terminal that it would act on: no C0/C1 control
         # but the line breaks, no bidi override.
-        assert not [c for c in text if (ord(c) < 32 and c != "\n")
-                    or 0x7f <= ord(c) < 0xa0 or c == "\u202e"]
+        assert not [
+            c
+            for c in text
+            if (ord(c) < 32 and c != "\n") or 0x7F <= ord(c) < 0xA0 or c == "\u202e"
+        ]
         assert "\\x1b" in text and "\\u202e" in text and "\\x9b" in text
     lines = format_pair(left, right, width=60).splitlines()
     assert lines[1].startswith("* name") and "evil corp\\x1b[1G" in lines[1]
@@ -199,12 +236,18 @@ def _display_width(text):
 
 
 def test_wide_characters_keep_the_columns_aligned():
-    left = pd.Series({"name": "東京 太郎", "city": "😀 smile", "zip": "10115"}, name="l1")
-    right = pd.Series({"name": "tokyo taro", "city": "smile", "zip": "10115"}, name="r1")
+    left = pd.Series(
+        {"name": "東京 太郎", "city": "😀 smile", "zip": "10115"}, name="l1"
+    )
+    right = pd.Series(
+        {"name": "tokyo taro", "city": "smile", "zip": "10115"}, name="r1"
+    )
     lines = format_pair(left, right, width=12).splitlines()
     # The right value starts at the same display column on every line.
-    starts = {_display_width(line[:line.rindex(value)])
-              for line, value in zip(lines, ["right r1", "tokyo taro", "smile", "10115"])}
+    starts = {
+        _display_width(line[: line.rindex(value)])
+        for line, value in zip(lines, ["right r1", "tokyo taro", "smile", "10115"])
+    }
     assert len(starts) == 1
     # Cutting counts display columns too: 8 CJK characters fill 16 columns.
     cut = format_pair(pd.Series({"f": "東" * 20}), pd.Series({"f": "x"}), width=9)
@@ -213,10 +256,12 @@ def test_wide_characters_keep_the_columns_aligned():
 
 @pytest.mark.parametrize("columns", [20, 40, 60, 100, 200])
 def test_the_pair_fits_the_terminal(columns):
-    left = pd.Series({"a_rather_long_field_name": "x" * 300, "city": "東京" * 50},
-                     name="l1")
-    right = pd.Series({"a_rather_long_field_name": "y" * 300, "city": "berlin"},
-                      name="r1")
+    left = pd.Series(
+        {"a_rather_long_field_name": "x" * 300, "city": "東京" * 50}, name="l1"
+    )
+    right = pd.Series(
+        {"a_rather_long_field_name": "y" * 300, "city": "berlin"}, name="r1"
+    )
     lines = format_pair(left, right, columns=columns).splitlines()
     assert max(_display_width(line) for line in lines) < columns
     if columns >= 100:  # a wide terminal shows more than the old 36 characters
@@ -239,8 +284,9 @@ def test_read_key_takes_an_escape_sequence_as_one_key(monkeypatch, capsys):
     # read_key enters cbreak mode with TCSAFLUSH, which drops the keys typed
     # before the pair was shown; here the keys are all typed first.
     setcbreak = tty.setcbreak
-    monkeypatch.setattr(tty, "setcbreak",
-                        lambda fd, when=None: setcbreak(fd, termios.TCSANOW))
+    monkeypatch.setattr(
+        tty, "setcbreak", lambda fd, when=None: setcbreak(fd, termios.TCSANOW)
+    )
 
     def timeout(*args):
         raise TimeoutError("read_key waited for a key that was sent")
@@ -278,9 +324,9 @@ def test_review_asks_a_pair_listed_twice_once(tables, tmp_path):
     c = learner.candidates_.iloc[[3, 1, 7]][["left_id", "right_id"]]
     pairs = pd.concat([c, c.iloc[::-1]], ignore_index=True).assign(probability=0.5)
     labeller = Labeller(tables[2])
-    assert label_session(learner, pairs=pairs, read=labeller.read,
-                         write=labeller.write) == 3
+    assert (
+        label_session(learner, pairs=pairs, read=labeller.read, write=labeller.write)
+        == 3
+    )
     assert labeller.shown == list(zip(c.left_id, c.right_id))
     assert any("p=0.50" in t for t in labeller.out)  # the probability is shown
-
-

@@ -11,7 +11,9 @@ from skrecordpair._labelling.widget import pair_html
 
 from ..conftest import make_learner, make_tables
 
-pytest.importorskip("ipywidgets", reason="the widget needs the optional extra 'widgets'")
+pytest.importorskip(
+    "ipywidgets", reason="the widget needs the optional extra 'widgets'"
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,8 @@ def test_clicks_label_the_shown_pairs_and_refit_between_batches(tables, tmp_path
     # Within a batch: no refit yet; the file already holds every label.
     assert learner.history_ == []
     assert list(zip(read_labels(path).left_id, read_labels(path).right_id)) == [
-        tuple(map(str, p)) for p in shown]
+        tuple(map(str, p)) for p in shown
+    ]
     shown.append(_click_truth(widget, tables[2]))
     assert len(learner.history_) == 1  # the batch of 4 is done: one refit
     assert widget.progress.value == 4 and widget.progress.max == 12

@@ -12,10 +12,12 @@ def _dataset():
     left = pd.DataFrame({"name": ["a b c", "d", "a"], "city": ["x", None, "y z"]})
     right = pd.DataFrame({"name": ["a", "e f g h i", "b"], "city": ["x", "x", "x"]})
     X = pair_frame(left, right)
-    enc = PairEncoder(resolve_fields(X.columns, None, "left_", "right_"),
-                      max_tokens_per_field=10, max_chars_per_token=10,
-                      prepend_field_names=False).fit(X, min_frequency=1,
-                                                     max_vocabulary=None)
+    enc = PairEncoder(
+        resolve_fields(X.columns, None, "left_", "right_"),
+        max_tokens_per_field=10,
+        max_chars_per_token=10,
+        prepend_field_names=False,
+    ).fit(X, min_frequency=1, max_vocabulary=None)
     return PairDataset(enc.transform(X), np.array([1, 0, 1]))
 
 

@@ -18,8 +18,10 @@ from skrecordpair._matcher.classifier import best_f1_threshold
 from ..conftest import TINY, make_people_pairs, make_tables
 
 # The error of anything that needs to know which of "match" / "non-match" is the match.
-NEEDS_POS_LABEL = (r"needs to know which class is the match; the classes are "
-                   r"\['match', 'non-match'\]\. Pass pos_label=")
+NEEDS_POS_LABEL = (
+    r"needs to know which class is the match; the classes are "
+    r"\['match', 'non-match'\]\. Pass pos_label="
+)
 
 
 def tiny(**kwargs):
@@ -43,8 +45,9 @@ def test_string_labels_fit_and_predict_without_pos_label(words):
     clf = tiny().fit(left, right, labels)
     proba = clf.predict_proba(left, right)
     # Without a threshold to apply, predict is the most probable class.
-    np.testing.assert_array_equal(clf.predict(left, right),
-                                  clf.classes_[proba.argmax(1)])
+    np.testing.assert_array_equal(
+        clf.predict(left, right), clf.classes_[proba.argmax(1)]
+    )
     assert clf.score(left, right, labels) > 0.5
     # Which of the two is the match is unknown, so there is no threshold_.
     with pytest.raises(ValueError, match=NEEDS_POS_LABEL):
@@ -63,13 +66,16 @@ def test_a_threshold_without_pos_label_is_refused(words):
 
 
 @pytest.mark.parametrize("threshold", ["auto", 0.5])
-def test_auto_or_half_without_pos_label_predict_the_most_probable_class(words, threshold):
+def test_auto_or_half_without_pos_label_predict_the_most_probable_class(
+    words, threshold
+):
     # "auto" (the default) has no match class to choose a threshold for.
     left, right, labels = words
     clf = tiny(decision_threshold=threshold).fit(left, right, labels)
     assert not hasattr(clf, "threshold_")
     np.testing.assert_array_equal(
-        clf.predict(left, right), clf.classes_[clf.predict_proba(left, right).argmax(1)])
+        clf.predict(left, right), clf.classes_[clf.predict_proba(left, right).argmax(1)]
+    )
 
 
 def test_pos_label_is_the_class_the_threshold_applies_to(words):
@@ -87,33 +93,45 @@ def test_auto_threshold_maximises_f1_of_pos_label(words):
     X = pair_frame(left, right)
     valid = (X.iloc[:40], labels[:40])
     clf = tiny(pos_label="match", decision_threshold="auto").fit(
-        X.iloc[40:], labels[40:], validation_data=valid)
+        X.iloc[40:], labels[40:], validation_data=valid
+    )
     scores = clf.predict_proba(valid[0])[:, 0]
     assert clf.threshold_ == pytest.approx(
-        best_f1_threshold((valid[1] == "match").astype(int), scores))
+        best_f1_threshold((valid[1] == "match").astype(int), scores)
+    )
     np.testing.assert_array_equal(
-        clf.predict(X), np.where(clf.predict_proba(X)[:, 0] > clf.threshold_,
-                                 "match", "non-match"))
+        clf.predict(X),
+        np.where(clf.predict_proba(X)[:, 0] > clf.threshold_, "match", "non-match"),
+    )
 
 
-@pytest.mark.parametrize("classes, positive", [
-    (np.array([0, 1]), 1), (np.array([-1, 1]), 1), (np.array([False, True]), True),
-    (np.array([0.0, 1.0]), 1.0),
-])
+@pytest.mark.parametrize(
+    "classes, positive",
+    [
+        (np.array([0, 1]), 1),
+        (np.array([-1, 1]), 1),
+        (np.array([False, True]), True),
+        (np.array([0.0, 1.0]), 1.0),
+    ],
+)
 def test_pos_label_is_inferred_only_when_unambiguous(classes, positive):
     left, right, y = make_people_pairs(60, seed=1)
     labels = classes[y]
     clf = tiny(max_epochs=1, decision_threshold=0.6).fit(left, right, labels)
     column = int(np.flatnonzero(clf.classes_ == positive)[0])
     proba = clf.predict_proba(left, right)[:, column]
-    np.testing.assert_array_equal(clf.predict(left, right),
-                                  np.where(proba > 0.6, positive, classes[1 - column]))
+    np.testing.assert_array_equal(
+        clf.predict(left, right), np.where(proba > 0.6, positive, classes[1 - column])
+    )
 
 
 def test_invalid_pos_label(words, people):
     left, right, labels = words
-    with pytest.raises(ValueError, match=r"pos_label='yes' is not one of the classes "
-                                         r"\['match', 'non-match'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"pos_label='yes' is not one of the classes "
+        r"\['match', 'non-match'\]",
+    ):
         tiny(pos_label="yes").fit(left, right, labels)
     _, _, y = people
     with pytest.raises(ValueError, match="pos_label=2 is not one of the classes"):
@@ -150,9 +168,11 @@ def _save_as_before_pos_label(clf, path, threshold=None):
     clf.save(path)
     _edit_saved(path, "config.json", lambda config: config["params"].pop("pos_label"))
     if threshold is not None:
-        _edit_saved(path, "model.json",
-                    lambda model: model["estimator"]["attributes"].update(
-                        threshold_=threshold))
+        _edit_saved(
+            path,
+            "model.json",
+            lambda model: model["estimator"]["attributes"].update(threshold_=threshold),
+        )
 
 
 def test_a_model_saved_without_pos_label_still_loads(people, words, tmp_path):
@@ -182,8 +202,11 @@ def test_a_model_saved_without_pos_label_still_loads(people, words, tmp_path):
 def test_a_saved_pos_label_that_is_no_class_is_refused(words, tmp_path):
     left, right, labels = words
     tiny(pos_label="match").fit(left, right, labels).save(tmp_path / "m")
-    _edit_saved(tmp_path / "m", "config.json",
-                lambda config: config["params"].update(pos_label="yes"))
+    _edit_saved(
+        tmp_path / "m",
+        "config.json",
+        lambda config: config["params"].update(pos_label="yes"),
+    )
     with pytest.raises(ValueError, match="pos_label='yes' is not one of the classes"):
         RecordPairClassifier.load(tmp_path / "m")
 
@@ -226,14 +249,21 @@ class FixedProbability(ClassifierMixin, BaseEstimator):
         return np.tile([0.9, 0.1], (len(X), 1))
 
 
-@pytest.mark.parametrize("classes, pos_label, probability", [
-    ((0, 1), None, 0.1), ((-1, 1), None, 0.1), ((False, True), None, 0.1),
-    (("match", "non-match"), "match", 0.9), (("a", "b"), "b", 0.1),
-    ((1, 2), 1, 0.9),
-])
+@pytest.mark.parametrize(
+    "classes, pos_label, probability",
+    [
+        ((0, 1), None, 0.1),
+        ((-1, 1), None, 0.1),
+        ((False, True), None, 0.1),
+        (("match", "non-match"), "match", 0.9),
+        (("a", "b"), "b", 0.1),
+        ((1, 2), 1, 0.9),
+    ],
+)
 @pytest.mark.parametrize("pipeline", [False, True])
-def test_link_takes_the_column_of_the_match_class(classes, pos_label, probability,
-                                                   pipeline):
+def test_link_takes_the_column_of_the_match_class(
+    classes, pos_label, probability, pipeline
+):
     clf = FixedProbability(classes, pos_label)
     if pipeline:
         clf = make_pipeline(FunctionTransformer(), clf)
@@ -243,15 +273,19 @@ def test_link_takes_the_column_of_the_match_class(classes, pos_label, probabilit
     assert (matches["probability"] == probability).all()
     # threshold=None: the classifier's decision, match probability above 0.5.
     assert len(link(left, right, NearestNeighborBlocker(k=2), clf)) == (
-        20 if probability > 0.5 else 0)
+        20 if probability > 0.5 else 0
+    )
 
 
 @pytest.mark.parametrize("classes", [(1, 2), ("match", "non-match"), (0.0, 0.5)])
 def test_link_without_a_known_match_class_says_so(classes):
     left, right, _ = make_tables(n=10, n_extra=0, seed=1)
     clf = make_pipeline(FunctionTransformer(), FixedProbability(classes)).fit(None)
-    with pytest.raises(ValueError, match=r"link\(\) needs to know which class is the "
-                                         r"match.*Pass pos_label="):
+    with pytest.raises(
+        ValueError,
+        match=r"link\(\) needs to know which class is the "
+        r"match.*Pass pos_label=",
+    ):
         link(left, right, NearestNeighborBlocker(k=2), clf)
     clf[-1].set_params(pos_label="yes")
     with pytest.raises(ValueError, match="pos_label='yes' is not one of the classes"):
@@ -264,22 +298,28 @@ def test_link_uses_pos_label_and_the_classifiers_threshold(table_pairs):
     left, right, _ = make_tables(seed=11)
     blocker = NearestNeighborBlocker(k=3)
     everything = link(left, right, blocker, clf, threshold=0)
-    candidates = pair_frame(left.loc[everything.left_id], right.loc[everything.right_id])
+    candidates = pair_frame(
+        left.loc[everything.left_id], right.loc[everything.right_id]
+    )
     # The probability is that of "match", the first class.
-    np.testing.assert_allclose(everything["probability"],
-                               clf.predict_proba(candidates)[:, 0])
+    np.testing.assert_allclose(
+        everything["probability"], clf.predict_proba(candidates)[:, 0]
+    )
     # threshold=None: the pairs that predict calls a match.
     matches = link(left, right, blocker, clf)
     predicted = clf.predict(candidates) == "match"
     assert 0 < predicted.sum() < len(predicted)
     found = set(zip(matches.left_id, matches.right_id))
-    assert found == set(zip(everything.left_id[predicted], everything.right_id[predicted]))
+    assert found == set(
+        zip(everything.left_id[predicted], everything.right_id[predicted])
+    )
     _, pairs = deduplicate(right, blocker, clf, return_pairs=True)
     dedup_all = deduplicate(right, blocker, clf, threshold=0, return_pairs=True)[1]
     X_dedup = pair_frame(right.loc[dedup_all.left_id], right.loc[dedup_all.right_id])
     kept = clf.predict(X_dedup) == "match"
     assert set(zip(pairs.left_id, pairs.right_id)) == set(
-        zip(dedup_all.left_id[kept], dedup_all.right_id[kept]))
+        zip(dedup_all.left_id[kept], dedup_all.right_id[kept])
+    )
 
 
 def test_link_default_threshold_is_the_classifiers(table_pairs):
@@ -289,7 +329,9 @@ def test_link_default_threshold_is_the_classifiers(table_pairs):
     left, right, _ = make_tables(seed=11)
     blocker = NearestNeighborBlocker(k=3)
     everything = link(left, right, blocker, clf, threshold=0)
-    candidates = pair_frame(left.loc[everything.left_id], right.loc[everything.right_id])
+    candidates = pair_frame(
+        left.loc[everything.left_id], right.loc[everything.right_id]
+    )
     # A threshold_ that splits the candidates elsewhere than 0.5 does (as
     # decision_threshold="auto" may choose; the trained model is too confident
     # for a fixed one to matter).
@@ -298,7 +340,8 @@ def test_link_default_threshold_is_the_classifiers(table_pairs):
     predicted = clf.predict(candidates) == 1
     default = link(left, right, blocker, clf)
     assert set(zip(default.left_id, default.right_id)) == set(
-        zip(everything.left_id[predicted], everything.right_id[predicted]))
+        zip(everything.left_id[predicted], everything.right_id[predicted])
+    )
     half = link(left, right, blocker, clf, threshold=0.5)
     assert len(half) < len(default)  # an explicit threshold wins
     _, pairs = deduplicate(right, blocker, clf, return_pairs=True)
@@ -306,7 +349,8 @@ def test_link_default_threshold_is_the_classifiers(table_pairs):
     X_dedup = pair_frame(right.loc[dedup_all.left_id], right.loc[dedup_all.right_id])
     kept = clf.predict(X_dedup) == 1
     assert set(zip(pairs.left_id, pairs.right_id)) == set(
-        zip(dedup_all.left_id[kept], dedup_all.right_id[kept]))
+        zip(dedup_all.left_id[kept], dedup_all.right_id[kept])
+    )
 
 
 # ------------------------------------------------------------- X, y pairing
@@ -321,7 +365,9 @@ def test_y_with_the_same_labels_in_another_order_is_refused(people):
     left, right, y = people
     X = pair_frame(left, right)
     y_shuffled = _shuffled_series(y, X.index)
-    with pytest.raises(ValueError, match=r"same labels.*other order.*y\.loc\[X\.index\]"):
+    with pytest.raises(
+        ValueError, match=r"same labels.*other order.*y\.loc\[X\.index\]"
+    ):
         tiny().fit(X, y_shuffled)
     with pytest.raises(ValueError, match=r"same labels.*other order"):
         tiny().fit(left, right, y_shuffled)
@@ -345,10 +391,14 @@ def test_left_and_right_with_the_same_labels_in_another_order_are_refused(people
     ids = np.array([f"e{i}" for i in range(len(y))])
     order = np.random.default_rng(0).permutation(len(y))
     left_ids, right_ids = left.set_axis(ids), right.set_axis(ids[order])
-    with pytest.raises(ValueError, match=r"X_left and X_right.*same labels.*other order"):
+    with pytest.raises(
+        ValueError, match=r"X_left and X_right.*same labels.*other order"
+    ):
         tiny().fit(left_ids, right_ids, y)
     fitted = tiny(max_epochs=1).fit(left, right, y)
-    with pytest.raises(ValueError, match=r"X_left and X_right.*same labels.*other order"):
+    with pytest.raises(
+        ValueError, match=r"X_left and X_right.*same labels.*other order"
+    ):
         fitted.predict_proba(left_ids, right_ids)
     # Records repeated across pairs (record ids) are paired by position.
     repeated = np.repeat(ids[: len(y) // 2], 2)
@@ -366,12 +416,18 @@ def test_indexes_sharing_nearly_all_labels_in_another_order_warn(people):
     near[0] = "stranger"
     X = pair_frame(left, right).set_axis(ids)
     fitted = tiny(max_epochs=1).fit(left, right, y)
-    with pytest.warns(UserWarning, match=rf"y is a Series whose index shares {n - 1} of "
-                                         rf"its {n} labels with the index of X, some at "
-                                         r"other positions.*paired by position"):
+    with pytest.warns(
+        UserWarning,
+        match=rf"y is a Series whose index shares {n - 1} of "
+        rf"its {n} labels with the index of X, some at "
+        r"other positions.*paired by position",
+    ):
         fitted.score(X, pd.Series(y, index=near))
-    with pytest.warns(UserWarning, match=rf"X_left and X_right share {n - 1} of their "
-                                         rf"{n} labels"):
+    with pytest.warns(
+        UserWarning,
+        match=rf"X_left and X_right share {n - 1} of their "
+        rf"{n} labels",
+    ):
         fitted.predict_proba(left.set_axis(ids), right.set_axis(near))
     # Positions that already agree with the labels, labels mostly not shared,
     # repeated labels (the record ids of candidate pairs) or a plain array y:

@@ -71,8 +71,10 @@ def test_fields_select_and_rename(people):
     right = right.rename(columns={"name": "full_name"})
     X = pair_frame(left, right)
     clf = tiny(fields=[("name", "full_name"), "city"]).fit(X, y)
-    assert clf.fields_ == [("name|full_name", "left_name", "right_full_name"),
-                           ("city", "left_city", "right_city")]
+    assert clf.fields_ == [
+        ("name|full_name", "left_name", "right_full_name"),
+        ("city", "left_city", "right_city"),
+    ]
     assert clf.predict_proba(X).shape == (len(y), 2)
 
 
@@ -109,27 +111,45 @@ def test_row_order_does_not_matter(fitted, people):
     np.testing.assert_array_equal(shuffled, fitted.predict_proba(left, right)[order])
 
 
-PROBE_TINY = dict(word_dim=4, char_dim=4, char_hidden_size=4, field_hidden_size=4,
-                  record_hidden_size=2, num_perspectives=1, aggregator_hidden_size=2,
-                  hidden_layer_sizes=(4,), similarity_features=False,
-                  similarity_prior=False)
+PROBE_TINY = dict(
+    word_dim=4,
+    char_dim=4,
+    char_hidden_size=4,
+    field_hidden_size=4,
+    record_hidden_size=2,
+    num_perspectives=1,
+    aggregator_hidden_size=2,
+    hidden_layer_sizes=(4,),
+    similarity_features=False,
+    similarity_prior=False,
+)
 
 
-@pytest.mark.parametrize("copies, options", [(50, PROBE_TINY), (250, {})],
-                         ids=["probe-tiny", "default"])
+@pytest.mark.parametrize(
+    "copies, options", [(50, PROBE_TINY), (250, {})], ids=["probe-tiny", "default"]
+)
 def test_row_order_does_not_matter_with_copies_of_pairs(copies, options):
     # Copies of a pair sat at different places in their batch, where the
     # network may round differently: they got probabilities that differed in
     # the last bits, and shuffling moved them (by 6e-8 and 7e-14 in these two
     # cases, found by a probe; which cases show it depends on the sizes).
-    left = pd.DataFrame({"name": ["anna smith", "john doe", "carl marx", "dora day"],
-                         "city": ["berlin", "paris", "rome", "oslo"]})
-    right = pd.DataFrame({"name": ["ana smith", "jane roe", "karl marx", "nora bay"],
-                          "city": ["berlin", "rome", "rome", "lima"]})
+    left = pd.DataFrame(
+        {
+            "name": ["anna smith", "john doe", "carl marx", "dora day"],
+            "city": ["berlin", "paris", "rome", "oslo"],
+        }
+    )
+    right = pd.DataFrame(
+        {
+            "name": ["ana smith", "jane roe", "karl marx", "nora bay"],
+            "city": ["berlin", "rome", "rome", "lima"],
+        }
+    )
     pair = np.tile(np.arange(4), copies)
     left, right, y = left.iloc[pair], right.iloc[pair], np.array([1, 0, 1, 0])[pair]
-    clf = RecordPairClassifier(max_epochs=1, early_stopping=False, random_state=0,
-                               **options).fit(left, right, y)
+    clf = RecordPairClassifier(
+        max_epochs=1, early_stopping=False, random_state=0, **options
+    ).fit(left, right, y)
     proba = clf.predict_proba(left, right)
     # Identical pairs, identical probabilities.
     for k in range(4):
@@ -168,17 +188,26 @@ def test_pickle_round_trip_gives_identical_predictions(fitted, people, dump, tmp
     else:
         joblib.dump(fitted, tmp_path / "model.joblib")
         restored = joblib.load(tmp_path / "model.joblib")
-    np.testing.assert_array_equal(restored.predict_proba(left, right),
-                                  fitted.predict_proba(left, right))
+    np.testing.assert_array_equal(
+        restored.predict_proba(left, right), fitted.predict_proba(left, right)
+    )
 
 
 def test_unseen_words_unicode_numbers_and_missing_values_at_predict(fitted):
-    left = pd.DataFrame({"name": ["Ωmega 🚀 ｆｕｌｌ", "", None, "x" * 10_000],
-                         "city": [np.nan, "   ", "東京", "zürich"],
-                         "year": [1999.0, np.nan, 3, True]})
-    right = pd.DataFrame({"name": ["omega", "a\u200bb", "\x00ctrl", "y"],
-                          "city": ["paris", None, "東京", "zurich"],
-                          "year": ["1999", 2000, None, 0]})
+    left = pd.DataFrame(
+        {
+            "name": ["Ωmega 🚀 ｆｕｌｌ", "", None, "x" * 10_000],
+            "city": [np.nan, "   ", "東京", "zürich"],
+            "year": [1999.0, np.nan, 3, True],
+        }
+    )
+    right = pd.DataFrame(
+        {
+            "name": ["omega", "a\u200bb", "\x00ctrl", "y"],
+            "city": ["paris", None, "東京", "zurich"],
+            "year": ["1999", 2000, None, 0],
+        }
+    )
     proba = fitted.predict_proba(left, right)
     assert proba.shape == (4, 2) and np.isfinite(proba).all()
     np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
@@ -214,9 +243,13 @@ def test_errors_say_what_was_expected_and_received(fitted, people):
         tiny().fit(pd.DataFrame({"a": ["x", "y"], "b": ["x", "y"]}), [0, 1])
     with pytest.raises(ValueError, match="120 left rows and 119 right rows"):
         tiny().fit(left, right.iloc[:-1], y)
-    with pytest.raises(ValueError, match="inconsistent numbers of samples: \\[120, 119\\]"):
+    with pytest.raises(
+        ValueError, match="inconsistent numbers of samples: \\[120, 119\\]"
+    ):
         tiny().fit(X, y[:-1])
-    with pytest.raises(ValueError, match="at least two classes in y; got only 1 class: \\[1\\]"):
+    with pytest.raises(
+        ValueError, match="at least two classes in y; got only 1 class: \\[1\\]"
+    ):
         tiny().fit(X, np.ones(len(y), dtype=int))
     with pytest.raises(TypeError, match="received a DataFrame as y"):
         tiny().fit(left, right)
@@ -238,7 +271,9 @@ def test_errors_say_what_was_expected_and_received(fitted, people):
         tiny(char_encoder="transformer").fit(X, y)
     with pytest.raises(ValueError, match="fewer than one per class"):
         tiny().fit(X.iloc[:6], y[:6])
-    with pytest.raises(ValueError, match="max_epochs must be a positive integer; got 0"):
+    with pytest.raises(
+        ValueError, match="max_epochs must be a positive integer; got 0"
+    ):
         tiny(max_epochs=0).fit(X, y)
     # Both were accepted, then failed deep inside training with unrelated errors.
     with pytest.raises(ValueError, match="batch_size must be a positive integer up to"):
@@ -269,7 +304,9 @@ def test_class_weight_reaches_the_loss(people):
 
 def test_early_stopping_restores_the_best_epoch(people):
     left, right, y = people
-    clf = tiny(max_epochs=6, n_iter_no_change=1, early_stopping=True).fit(left, right, y)
+    clf = tiny(max_epochs=6, n_iter_no_change=1, early_stopping=True).fit(
+        left, right, y
+    )
     history = clf.net_.history_
     assert "valid_loss" in history[-1]
     # The validation split is 10 % of the pairs.
@@ -345,8 +382,14 @@ def test_clone_and_params():
 def test_grid_search(people, n_jobs):
     left, right, y = people
     X = pair_frame(left, right)
-    search = GridSearchCV(tiny(), {"field_hidden_size": [4, 8], "lr": [1e-2]}, cv=2,
-                          scoring="f1", error_score="raise", n_jobs=n_jobs)
+    search = GridSearchCV(
+        tiny(),
+        {"field_hidden_size": [4, 8], "lr": [1e-2]},
+        cv=2,
+        scoring="f1",
+        error_score="raise",
+        n_jobs=n_jobs,
+    )
     search.fit(X, y)
     assert len(search.cv_results_["params"]) == 2
     assert search.best_estimator_.predict(X).shape == (len(y),)
@@ -354,8 +397,9 @@ def test_grid_search(people, n_jobs):
 
 def test_cross_val_score(people):
     left, right, y = people
-    scores = cross_val_score(tiny(), pair_frame(left, right), y, cv=2,
-                             error_score="raise")
+    scores = cross_val_score(
+        tiny(), pair_frame(left, right), y, cv=2, error_score="raise"
+    )
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
 
 
@@ -376,7 +420,8 @@ def test_tuned_threshold(people):
 
     left, right, y = people
     tuned = TunedThresholdClassifierCV(tiny(), scoring="f1", cv=2).fit(
-        pair_frame(left, right), y)
+        pair_frame(left, right), y
+    )
     assert 0 <= tuned.best_threshold_ <= 1
 
 
@@ -430,7 +475,9 @@ def test_auto_threshold_is_chosen_on_validation_data_and_used_by_predict(people)
     left, right, y = people
     X = pair_frame(left, right)
     valid = (X.iloc[:40], y[:40])
-    clf = tiny(decision_threshold="auto").fit(X.iloc[40:], y[40:], validation_data=valid)
+    clf = tiny(decision_threshold="auto").fit(
+        X.iloc[40:], y[40:], validation_data=valid
+    )
     from skrecordpair._matcher.classifier import best_f1_threshold
 
     scores = clf.predict_proba(valid[0])[:, 1]
@@ -458,7 +505,8 @@ def test_default_threshold_is_chosen_on_the_internal_split(people):
     assert clf.threshold_ == pytest.approx(best_f1_threshold(y[held_out], scores))
     assert clf.threshold_ != 0.5
     np.testing.assert_array_equal(
-        clf.predict(X), (clf.predict_proba(X)[:, 1] > clf.threshold_).astype(int))
+        clf.predict(X), (clf.predict_proba(X)[:, 1] > clf.threshold_).astype(int)
+    )
 
 
 def test_default_threshold_without_early_stopping(people):
@@ -471,8 +519,9 @@ def test_default_threshold_without_early_stopping(people):
     assert clf.threshold_ == 0.5
     # validation_data, if given, still chooses it (and stops nothing).
     valid = (X.iloc[:40], y[:40])
-    clf = tiny(early_stopping=False, max_epochs=1).fit(X.iloc[40:], y[40:],
-                                                      validation_data=valid)
+    clf = tiny(early_stopping=False, max_epochs=1).fit(
+        X.iloc[40:], y[40:], validation_data=valid
+    )
     assert not clf.net_.train_split
     scores = clf.predict_proba(valid[0])[:, 1]
     assert clf.threshold_ == pytest.approx(best_f1_threshold(valid[1], scores))
@@ -481,8 +530,12 @@ def test_default_threshold_without_early_stopping(people):
 
 def test_validation_data_replaces_the_internal_split(people):
     left, right, y = people
-    clf = tiny(max_epochs=1).fit(left.iloc[40:], right.iloc[40:], y[40:],
-                                 validation_data=(left.iloc[:40], right.iloc[:40], y[:40]))
+    clf = tiny(max_epochs=1).fit(
+        left.iloc[40:],
+        right.iloc[40:],
+        y[40:],
+        validation_data=(left.iloc[:40], right.iloc[:40], y[:40]),
+    )
     assert sum(clf.net_.history_[-1, "batches", :, "valid_batch_size"]) == 40
     with pytest.raises(ValueError, match="validation_data holds labels \\[7\\]"):
         tiny().fit(left, right, y, validation_data=(left, right, np.full(len(y), 7)))
@@ -503,14 +556,18 @@ def test_prior_is_added_to_the_network_logits(fitted, people):
     left, right, _ = people
     X = pair_frame(left, right)
     assert isinstance(fitted.prior_, HistGradientBoostingClassifier)
-    similarity = pair_similarities(X, fitted.featurizer_.plan_, fitted.featurizer_.tfidf_)
+    similarity = pair_similarities(
+        X, fitted.featurizer_.plan_, fitted.featurizer_.tfidf_
+    )
     assert np.isnan(similarity).any()  # missing cities: the prior reads NaN as is
     prior = fitted.prior_.predict_proba(similarity)
     dataset = PairDataset(fitted.featurizer_.encoder_.transform(X))
     batch, _ = collate_pairs([dataset[i] for i in range(len(X))])
     module = fitted.net_.module_.eval()
     with torch.no_grad():
-        logits = module(**batch, similarity=torch.from_numpy(as_network_input(similarity)))
+        logits = module(
+            **batch, similarity=torch.from_numpy(as_network_input(similarity))
+        )
     expected = torch.softmax(logits.double() + torch.log(torch.from_numpy(prior)), -1)
     np.testing.assert_allclose(fitted.predict_proba(X), expected.numpy(), atol=1e-5)
 
@@ -530,12 +587,18 @@ def test_prior_is_trained_on_out_of_fold_predictions():
     assert out_of_fold.mean() < 0.55
 
 
-@pytest.mark.parametrize("features, prior", [(True, False), (False, True), (False, False)])
+@pytest.mark.parametrize(
+    "features, prior", [(True, False), (False, True), (False, False)]
+)
 def test_similarity_switches(people, features, prior):
     left, right, y = people
-    clf = RecordPairClassifier(**TINY, max_epochs=1, random_state=0,
-                               similarity_features=features,
-                               similarity_prior=prior).fit(left, right, y)
+    clf = RecordPairClassifier(
+        **TINY,
+        max_epochs=1,
+        random_state=0,
+        similarity_features=features,
+        similarity_prior=prior,
+    ).fit(left, right, y)
     assert (clf.prior_ is not None) == prior
     assert (clf.net_.module_.n_similarity_features > 0) == features
     assert clf.numeric_fields_ == (["year"] if features or prior else [])

@@ -16,14 +16,17 @@ from skrecordpair._matcher import text_encoder as _pretrained
 from ..conftest import TINY, make_people_pairs, save_tiny_bert
 
 transformers = pytest.importorskip(
-    "transformers", reason="the text encoder needs the optional extra 'transformers'")
+    "transformers", reason="the text encoder needs the optional extra 'transformers'"
+)
 
 
 def _save_tiny_bert(path, seed):
     # Letters and digits, alone and as continuations: every ASCII word has
     # subwords, so the vectors differ from value to value.
     pieces = list(string.ascii_lowercase + string.digits)
-    return save_tiny_bert(path, pieces + ["##" + p for p in pieces], layers=1, seed=seed)
+    return save_tiny_bert(
+        path, pieces + ["##" + p for p in pieces], layers=1, seed=seed
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +44,10 @@ def _fresh_caches():
 @pytest.fixture(scope="module")
 def encoded_clf(tiny_bert):
 
-
     left, right, y = make_people_pairs(120, seed=0)
-    clf = RecordPairClassifier(**TINY, text_encoder=tiny_bert, max_epochs=3,
-                               random_state=0)
+    clf = RecordPairClassifier(
+        **TINY, text_encoder=tiny_bert, max_epochs=3, random_state=0
+    )
     return clf.fit(left, right, y), (left, right, y)
 
 
@@ -80,20 +83,24 @@ def test_the_subword_vectors_change_the_predictions(encoded_clf):
 
 def test_each_distinct_value_is_encoded_once_per_process(tiny_bert):
 
-
     left, right, y = make_people_pairs(60, seed=1)
-    clf = RecordPairClassifier(**TINY, text_encoder=tiny_bert, max_epochs=1,
-                               random_state=0).fit(left, right, y)
+    clf = RecordPairClassifier(
+        **TINY, text_encoder=tiny_bert, max_epochs=1, random_state=0
+    ).fit(left, right, y)
     encoder = clf.featurizer_.text_encoder_
-    distinct = sum(len(set(left[c].dropna().astype(str)) | set(right[c].dropna().astype(str)))
-                   for c in left.columns)
+    distinct = sum(
+        len(set(left[c].dropna().astype(str)) | set(right[c].dropna().astype(str)))
+        for c in left.columns
+    )
     assert encoder.n_encoded_ == distinct
     # A clone (as in a grid search) reuses the cache: nothing new to encode.
     again = clone(clf).fit(left, right, y)
     assert again.featurizer_.text_encoder_.n_encoded_ == 0
 
 
-def test_load_refuses_a_different_encoder_and_follows_a_moved_one(encoded_clf, tmp_path):
+def test_load_refuses_a_different_encoder_and_follows_a_moved_one(
+    encoded_clf, tmp_path
+):
     clf, (left, right, _) = encoded_clf
     clf.save(tmp_path / "model")
     other = _save_tiny_bert(tmp_path / "other_bert", seed=1)
@@ -103,8 +110,9 @@ def test_load_refuses_a_different_encoder_and_follows_a_moved_one(encoded_clf, t
     moved = shutil.copytree(clf.text_encoder, tmp_path / "moved_bert")
     loaded = RecordPairClassifier.load(tmp_path / "model", text_encoder=moved)
     assert loaded.text_encoder == moved
-    np.testing.assert_array_equal(loaded.predict_proba(left, right),
-                                  clf.predict_proba(left, right))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(left, right), clf.predict_proba(left, right)
+    )
 
 
 def test_explain_attributes_per_field_with_an_encoder(encoded_clf):
@@ -123,11 +131,16 @@ def test_explain_attributes_per_field_with_an_encoder(encoded_clf):
     assert (per_side["convergence_delta"].first().abs() < 0.1 * total).all()
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"text_encoder_options": {"pooling": "mean", "colour": 1}},
-     r"unknown option\(s\) \['colour'\]"),
-    ({"fields": [("name", "name"), ("city", None)]}, r"have one side only"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (
+            {"text_encoder_options": {"pooling": "mean", "colour": 1}},
+            r"unknown option\(s\) \['colour'\]",
+        ),
+        ({"fields": [("name", "name"), ("city", None)]}, r"have one side only"),
+    ],
+)
 def test_bad_encoder_settings_say_what_is_wrong(tiny_bert, people, params, message):
     left, right, y = people
     clf = RecordPairClassifier(**TINY, text_encoder=tiny_bert, max_epochs=1, **params)
@@ -136,13 +149,15 @@ def test_bad_encoder_settings_say_what_is_wrong(tiny_bert, people, params, messa
 
 
 def test_without_transformers_asking_for_an_encoder_says_what_to_install(
-        people, monkeypatch):
+    people, monkeypatch
+):
     monkeypatch.setitem(sys.modules, "transformers", None)
     left, right, y = people
     # Without an encoder nothing needs transformers.
     RecordPairClassifier(**TINY, max_epochs=1).fit(left, right, y)
-    clf = RecordPairClassifier(**TINY, text_encoder="sentence-transformers/all-MiniLM-L6-v2",
-                               max_epochs=1)
+    clf = RecordPairClassifier(
+        **TINY, text_encoder="sentence-transformers/all-MiniLM-L6-v2", max_epochs=1
+    )
     with pytest.raises(ImportError, match=r"pip install skrecordpair\[transformers\]"):
         clf.fit(left, right, y)
 
@@ -161,12 +176,17 @@ def _resign(path, name, edit):
     raw = json.dumps(data).encode()
     (path / name).write_bytes(raw)
     manifest = json.loads((path / "manifest.json").read_text())
-    manifest["files"][name] = {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    manifest["files"][name] = {
+        "bytes": len(raw),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+    }
     (path / "manifest.json").write_text(json.dumps(manifest))
 
 
 def _name_encoder(path, encoder):
-    _resign(path, "config.json", lambda c: c["params"].update(text_encoder=str(encoder)))
+    _resign(
+        path, "config.json", lambda c: c["params"].update(text_encoder=str(encoder))
+    )
 
 
 @pytest.fixture
@@ -192,8 +212,9 @@ def spy(monkeypatch):
     return calls
 
 
-def test_a_hub_name_read_from_a_saved_model_is_never_fetched(saved_model, monkeypatch,
-                                                             spy):
+def test_a_hub_name_read_from_a_saved_model_is_never_fetched(
+    saved_model, monkeypatch, spy
+):
     import socket
 
     # N3: a crafted config named a hub repository, and load asked the hub for it.
@@ -211,23 +232,32 @@ def test_a_hub_name_read_from_a_saved_model_is_never_fetched(saved_model, monkey
         RecordPairClassifier.load(saved_model)
     assert "'attacker/evil-encoder'" in str(info.value)
     assert connections == []
-    assert spy and all(kwargs.get("local_files_only") is True
-                       and kwargs.get("trust_remote_code") is False for _, kwargs in spy)
+    assert spy and all(
+        kwargs.get("local_files_only") is True
+        and kwargs.get("trust_remote_code") is False
+        for _, kwargs in spy
+    )
 
 
 def test_naming_the_encoder_at_load_allows_the_hub_and_never_remote_code(
-        encoded_clf, saved_model, spy):
+    encoded_clf, saved_model, spy
+):
     clf, (left, right, _) = encoded_clf
     loaded = RecordPairClassifier.load(saved_model, text_encoder=clf.text_encoder)
     assert {kind for kind, _ in spy} == {"AutoConfig", "AutoTokenizer", "AutoModel"}
-    assert all(kwargs.get("local_files_only") is False
-               and kwargs.get("trust_remote_code") is False for _, kwargs in spy)
-    np.testing.assert_array_equal(loaded.predict_proba(left, right),
-                                  clf.predict_proba(left, right))
+    assert all(
+        kwargs.get("local_files_only") is False
+        and kwargs.get("trust_remote_code") is False
+        for _, kwargs in spy
+    )
+    np.testing.assert_array_equal(
+        loaded.predict_proba(left, right), clf.predict_proba(left, right)
+    )
 
 
 def test_an_encoder_with_custom_code_is_refused_without_running_it(
-        saved_model, tmp_path, monkeypatch):
+    saved_model, tmp_path, monkeypatch
+):
     # N3: with "y" on stdin, transformers' "run the custom code? [y/N]" prompt
     # ran the directory's Python code inside load.
     evil = tmp_path / "evil_encoder"
@@ -235,18 +265,23 @@ def test_an_encoder_with_custom_code_is_refused_without_running_it(
     marker = tmp_path / "code_ran"
     (evil / "config.json").write_text(
         '{"model_type": "evil-bert", "auto_map": {"AutoConfig": "evil.EvilConfig", '
-        '"AutoModel": "evil.EvilModel", "AutoTokenizer": ["evil.EvilTokenizer", null]}}')
+        '"AutoModel": "evil.EvilModel", "AutoTokenizer": ["evil.EvilTokenizer", null]}}'
+    )
     (evil / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
     monkeypatch.setattr("builtins.input", lambda *args: "y")
     _name_encoder(saved_model, evil)
-    with pytest.raises(ValueError, match=r"Cannot load the text encoder .*'evil_encoder'"):
+    with pytest.raises(
+        ValueError, match=r"Cannot load the text encoder .*'evil_encoder'"
+    ):
         RecordPairClassifier.load(saved_model)
     with pytest.raises(ValueError, match=r"Cannot load the text encoder"):
         RecordPairClassifier.load(saved_model, text_encoder=evil)
     assert not marker.exists()
 
 
-def test_a_different_encoder_is_refused_before_its_weights_load(saved_model, tmp_path, spy):
+def test_a_different_encoder_is_refused_before_its_weights_load(
+    saved_model, tmp_path, spy
+):
     # N3: a crafted config named another local encoder, which was loaded whole
     # before the identity refused it.
     other = save_tiny_bert(tmp_path / "two_layers", list("abc"), layers=2)
@@ -272,8 +307,11 @@ def _swap_letters(name, text):
         lines[i], lines[j] = lines[j], lines[i]
         return "\n".join(lines)
     if name == "tokenizer.json":
-        return (text.replace('"a": ', '"@tmp": ').replace('"b": ', '"a": ')
-                .replace('"@tmp": ', '"b": '))
+        return (
+            text.replace('"a": ', '"@tmp": ')
+            .replace('"b": ', '"a": ')
+            .replace('"@tmp": ', '"b": ')
+        )
     return text
 
 
@@ -286,29 +324,38 @@ def _flip_lowercase(name, text):
 
 
 @pytest.mark.parametrize("edit", [_swap_letters, _flip_lowercase])
-def test_an_encoder_with_another_tokenizer_is_refused(encoded_clf, saved_model, tmp_path,
-                                                      edit):
+def test_an_encoder_with_another_tokenizer_is_refused(
+    encoded_clf, saved_model, tmp_path, edit
+):
     # N10: the identity ignored the tokenizer; the predictions moved silently.
     clf, _ = encoded_clf
     changed = _copy_with_tokenizer_edit(Path(clf.text_encoder), tmp_path / "tok", edit)
-    with pytest.raises(ValueError, match=r"different encoder \(tokenizer_sha256: saved"):
+    with pytest.raises(
+        ValueError, match=r"different encoder \(tokenizer_sha256: saved"
+    ):
         RecordPairClassifier.load(saved_model, text_encoder=changed)
 
 
 def test_a_model_saved_before_the_tokenizer_hash_still_loads(encoded_clf, saved_model):
     clf, (left, right, _) = encoded_clf
-    _resign(saved_model, "model.json",
-            lambda m: m["featurizer"]["text_encoder"].pop("tokenizer_sha256"))
+    _resign(
+        saved_model,
+        "model.json",
+        lambda m: m["featurizer"]["text_encoder"].pop("tokenizer_sha256"),
+    )
     loaded = RecordPairClassifier.load(saved_model)
-    np.testing.assert_array_equal(loaded.predict_proba(left, right),
-                                  clf.predict_proba(left, right))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(left, right), clf.predict_proba(left, right)
+    )
 
 
 def test_a_moved_encoder_names_the_parameter_not_the_old_path(encoded_clf, tmp_path):
     # N12: "OSError: Repo id must be in the form ... '<old absolute path>'".
     clf, (left, right, y) = encoded_clf
     place = Path(shutil.copytree(clf.text_encoder, tmp_path / "gone_bert"))
-    model = clone(clf).set_params(text_encoder=str(place), max_epochs=1).fit(left, right, y)
+    model = (
+        clone(clf).set_params(text_encoder=str(place), max_epochs=1).fit(left, right, y)
+    )
     model.save(tmp_path / "model")
     saved = (tmp_path / "model" / "model.json").read_text()
     assert str(tmp_path) not in saved  # the identity names the directory only
@@ -318,31 +365,54 @@ def test_a_moved_encoder_names_the_parameter_not_the_old_path(encoded_clf, tmp_p
     assert "'gone_bert'" in str(info.value) and str(tmp_path) not in str(info.value)
 
 
-def test_max_length_beyond_the_encoders_positions_is_a_clear_error(tiny_bert, people,
-                                                                   saved_model):
+def test_max_length_beyond_the_encoders_positions_is_a_clear_error(
+    tiny_bert, people, saved_model
+):
     # N12: a RuntimeError about expanded tensor sizes at predict.
     left, right, y = people
-    clf = RecordPairClassifier(**TINY, text_encoder=tiny_bert, max_epochs=1,
-                               text_encoder_options={"max_length": 500})
-    with pytest.raises(ValueError, match=r"max_length=500 is more than the 64 positions"):
+    clf = RecordPairClassifier(
+        **TINY,
+        text_encoder=tiny_bert,
+        max_epochs=1,
+        text_encoder_options={"max_length": 500},
+    )
+    with pytest.raises(
+        ValueError, match=r"max_length=500 is more than the 64 positions"
+    ):
         clf.fit(left, right, y)
 
     def both(edit):
         _resign(saved_model, "config.json", edit)
 
-    both(lambda c: c["params"].update(text_encoder_options={
-        "__dict__": [["max_length", 502]]}))
-    _resign(saved_model, "model.json",
-            lambda m: m["featurizer"]["text_encoder"].update(max_length=502))
-    with pytest.raises(ValueError, match=r"max_length=502 is more than the 64 positions"):
+    both(
+        lambda c: c["params"].update(
+            text_encoder_options={"__dict__": [["max_length", 502]]}
+        )
+    )
+    _resign(
+        saved_model,
+        "model.json",
+        lambda m: m["featurizer"]["text_encoder"].update(max_length=502),
+    )
+    with pytest.raises(
+        ValueError, match=r"max_length=502 is more than the 64 positions"
+    ):
         RecordPairClassifier.load(saved_model)
 
 
 @pytest.mark.skipif(torch.cuda.device_count() > 3, reason="cuda:3 exists here")
 def test_an_unavailable_encoder_device_is_a_clear_error(saved_model):
     # N12: "AssertionError: Torch not compiled with CUDA enabled".
-    _resign(saved_model, "config.json", lambda c: c["params"].update(
-        text_encoder_options={"__dict__": [["device", "cuda:3"]]}))
-    with pytest.raises(ValueError, match=r"Cannot put the text encoder .* on device "
-                                         r"'cuda:3'.*text_encoder_options"):
+    _resign(
+        saved_model,
+        "config.json",
+        lambda c: c["params"].update(
+            text_encoder_options={"__dict__": [["device", "cuda:3"]]}
+        ),
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"Cannot put the text encoder .* on device "
+        r"'cuda:3'.*text_encoder_options",
+    ):
         RecordPairClassifier.load(saved_model)

@@ -17,8 +17,9 @@ from skrecordpair._matcher.network import (
 
 
 def test_matcher_output_sizes_follow_biome_configuration():
-    forward = BiMpmMatching(64, 10, is_forward=True,
-                            strategies=("maxpool", "attentive", "max_attentive"))
+    forward = BiMpmMatching(
+        64, 10, is_forward=True, strategies=("maxpool", "attentive", "max_attentive")
+    )
     backward = BiMpmMatching(64, 10, is_forward=False, strategies=MATCHING_STRATEGIES)
     assert forward.output_size == 44 and backward.output_size == 55
     c1, c2 = torch.randn(3, 4, 64), torch.randn(3, 6, 64)
@@ -31,8 +32,13 @@ def test_weights_shared_between_directions_unless_asked():
     shared = BiMpmMatching(8, 3, is_forward=True, strategies=MATCHING_STRATEGIES)
     assert shared.attentive_match_weights is shared.attentive_match_weights_reversed
     assert not hasattr(shared, "maxpool_match_weights_reversed")
-    own = BiMpmMatching(8, 3, is_forward=True, strategies=MATCHING_STRATEGIES,
-                        share_weights_between_directions=False)
+    own = BiMpmMatching(
+        8,
+        3,
+        is_forward=True,
+        strategies=MATCHING_STRATEGIES,
+        share_weights_between_directions=False,
+    )
     assert own.full_match_weights is not own.full_match_weights_reversed
     assert len(list(own.parameters())) == 7 and len(list(shared.parameters())) == 4
 
@@ -44,15 +50,22 @@ def test_cosine_primitives_match_the_definition():
     assert cosines.shape == (2, 5, 2, 4)
     for s, (target, weights) in enumerate([(v2, w), (last, w_last)]):
         target = target.expand_as(v1)
-        assert torch.allclose(cosines[:, :, s, 0], F.cosine_similarity(v1, target, dim=-1),
-                              atol=1e-6)
-        expected = torch.stack([F.cosine_similarity(v1 * weights[k], target * weights[k],
-                                                    dim=-1) for k in range(3)], dim=-1)
+        assert torch.allclose(
+            cosines[:, :, s, 0], F.cosine_similarity(v1, target, dim=-1), atol=1e-6
+        )
+        expected = torch.stack(
+            [
+                F.cosine_similarity(v1 * weights[k], target * weights[k], dim=-1)
+                for k in range(3)
+            ],
+            dim=-1,
+        )
         assert torch.allclose(cosines[:, :, s, 1:], expected, atol=1e-6)
     v3 = torch.randn(2, 4, 6)
     pairwise = pairwise_multi_perspective_cosine(v1, v3, w)
-    expected = F.cosine_similarity((v1[:, :, None, None] * w), (v3[:, None, :, None] * w),
-                                   dim=-1)
+    expected = F.cosine_similarity(
+        (v1[:, :, None, None] * w), (v3[:, None, :, None] * w), dim=-1
+    )
     assert pairwise.shape == (2, 5, 4, 3)
     assert torch.allclose(pairwise, expected, atol=1e-6)
 
@@ -130,7 +143,9 @@ def test_cnn_over_a_table_in_blocks_is_the_cnn_of_the_vectors(monkeypatch):
     whole = enc(F.embedding(ids, F.pad(table[1:], (0, 0, 1, 0))), mask)
     assert torch.allclose(blocked, whole, atol=1e-6)
     assert blocked[lengths == 0].abs().sum() == 0
-    grads = [torch.autograd.grad(out.square().sum(), table)[0] for out in (blocked, whole)]
+    grads = [
+        torch.autograd.grad(out.square().sum(), table)[0] for out in (blocked, whole)
+    ]
     assert torch.allclose(*grads, atol=1e-5)
     assert len(enc(ids[:0], mask[:0], table)) == 0
 
@@ -140,7 +155,9 @@ def test_cnn_over_an_embedding_gets_the_gradients_of_embedding_first(kernel_size
     torch.manual_seed(0)
     enc = SequenceEncoder("cnn", 5, 7, kernel_size=kernel_size)
     embedding = nn.Embedding(10, 5, padding_idx=0)
-    ids = torch.tensor([[3, 1, 4, 0, 0], [5, 9, 2, 6, 8], [0, 0, 0, 0, 0], [7, 0, 0, 0, 0]])
+    ids = torch.tensor(
+        [[3, 1, 4, 0, 0], [5, 9, 2, 6, 8], [0, 0, 0, 0, 0], [7, 0, 0, 0, 0]]
+    )
     mask = ids != 0
     grads = []
     for embed in (embedding, None):
@@ -148,8 +165,13 @@ def test_cnn_over_an_embedding_gets_the_gradients_of_embedding_first(kernel_size
         embedding.zero_grad()
         out = enc(ids, mask, embed) if embed is not None else enc(embedding(ids), mask)
         (out * torch.arange(7.0)).sum().backward()
-        grads.append([out.detach(), embedding.weight.grad.clone(),
-                      *(p.grad.clone() for p in enc.parameters())])
+        grads.append(
+            [
+                out.detach(),
+                embedding.weight.grad.clone(),
+                *(p.grad.clone() for p in enc.parameters()),
+            ]
+        )
     for a, b in zip(*grads):
         assert torch.allclose(a, b, atol=1e-5)
 
@@ -165,9 +187,16 @@ def test_unique_rows_are_torch_unique_rows():
 
 
 def _network(**kwargs):
-    params = dict(word_dim=6, char_dim=4, char_hidden_size=5, field_hidden_size=6,
-                  record_hidden_size=4, num_perspectives=3, aggregator_hidden_size=4,
-                  hidden_layer_sizes=(5,))
+    params = dict(
+        word_dim=6,
+        char_dim=4,
+        char_hidden_size=5,
+        field_hidden_size=6,
+        record_hidden_size=4,
+        num_perspectives=3,
+        aggregator_hidden_size=4,
+        hidden_layer_sizes=(5,),
+    )
     params.update(kwargs)
     torch.manual_seed(0)
     return RecordPairNetwork(30, 12, 2, **params).eval()
@@ -190,12 +219,18 @@ def _pad(batch):
     return padded
 
 
-@pytest.mark.parametrize("params", [
-    {}, {"matching_variant": "allennlp"}, {"field_encoder": "cnn", "char_encoder": "gru"},
-    {"record_encoder": "lstm", "aggregator": "lstm", "field_encoder": "lstm"},
-    {"backward_matching": (), "forward_matching": MATCHING_STRATEGIES},
-    {"token_match_features": False, "char_encoder": None},
-], ids=["default", "allennlp", "cnn-field", "lstm", "forward-only", "words-only"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"matching_variant": "allennlp"},
+        {"field_encoder": "cnn", "char_encoder": "gru"},
+        {"record_encoder": "lstm", "aggregator": "lstm", "field_encoder": "lstm"},
+        {"backward_matching": (), "forward_matching": MATCHING_STRATEGIES},
+        {"token_match_features": False, "char_encoder": None},
+    ],
+    ids=["default", "allennlp", "cnn-field", "lstm", "forward-only", "words-only"],
+)
 def test_padding_never_changes_the_logits(params):
     net = _network(**params)
     batch = _batch()
@@ -207,7 +242,8 @@ def test_padding_never_changes_the_logits(params):
 
 @pytest.mark.parametrize("token_match_features", [True, False])
 def test_inference_encodes_each_distinct_field_once_with_the_same_result(
-        token_match_features):
+    token_match_features,
+):
     # Eval mode encodes each distinct (field, match flags) row once; with
     # dropout off, training mode encodes every row: both must agree.
     net = _network(dropout=0.0, token_match_features=token_match_features)
@@ -215,8 +251,9 @@ def test_inference_encodes_each_distinct_field_once_with_the_same_result(
     # Three pairs: the first twice, the third shares the left record but its
     # right record holds token 2, which changes the left field's match flags.
     batch["left"] = batch["left"].repeat(3, 1, 1)
-    batch["right"] = torch.cat([batch["right"], batch["right"],
-                                torch.tensor([[[2, 0, 0], [6, 0, 0]]])])
+    batch["right"] = torch.cat(
+        [batch["right"], batch["right"], torch.tensor([[[2, 0, 0], [6, 0, 0]]])]
+    )
     batch["token_words"] = batch["token_words"].repeat(3, 1)[:, :3]
     batch["token_chars"] = batch["token_chars"].repeat(3, 1, 1)[:, :3]
     with torch.no_grad():
@@ -235,8 +272,10 @@ def test_both_records_in_one_call_equal_one_call_each(right_fields):
     # run once over both records; the logits must not change.
     net = _network(dropout=0.0)
     gen = torch.Generator().manual_seed(0)
-    fe1, fe2 = torch.randn(4, 2, 6, generator=gen), torch.randn(4, right_fields, 6,
-                                                                 generator=gen)
+    fe1, fe2 = (
+        torch.randn(4, 2, 6, generator=gen),
+        torch.randn(4, right_fields, 6, generator=gen),
+    )
     mask1 = torch.ones(4, 2, dtype=torch.bool)
     mask2 = torch.ones(4, right_fields, dtype=torch.bool)
     mask2[0, 1:] = False
@@ -245,14 +284,18 @@ def test_both_records_in_one_call_equal_one_call_each(right_fields):
         r1, r2 = net.encode_record(fe1, mask1), net.encode_record(fe2, mask2)
         m1, m2 = [], []
         d = r1.shape[-1] // 2  # forward and backward directions, matched apart
-        for matcher, half in ((net.matcher_forward, slice(None, d)),
-                              (net.matcher_backward, slice(d, None))):
+        for matcher, half in (
+            (net.matcher_forward, slice(None, d)),
+            (net.matcher_backward, slice(d, None)),
+        ):
             x1, x2 = matcher(r1[..., half], mask1, r2[..., half], mask2)
             m1.append(x1)
             m2.append(x2)
         agg1 = net.aggregator(torch.cat(m1, -1), mask1)
         agg2 = net.aggregator(torch.cat(m2, -1), mask2)
-        separate = net.output_layer(net.classifier_feedforward(torch.cat([agg1, agg2], -1)))
+        separate = net.output_layer(
+            net.classifier_feedforward(torch.cat([agg1, agg2], -1))
+        )
     assert torch.allclose(merged, separate, atol=1e-6)
 
 
@@ -290,8 +333,11 @@ def test_token_match_flags_match_a_brute_force_reference(right_fields):
         for b, f, t in np.ndindex(*ids.shape):
             token = int(ids[b, f, t])
             anywhere = token != 0 and token in other[b].flatten().tolist()
-            in_field = (token != 0 and left.shape[1] == right.shape[1]
-                        and token in other[b, f].tolist())
+            in_field = (
+                token != 0
+                and left.shape[1] == right.shape[1]
+                and token in other[b, f].tolist()
+            )
             assert flags[b, f, t].tolist() == [anywhere, in_field]
 
 

@@ -15,8 +15,10 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 @pytest.fixture(scope="module")
 def reference():
-    return (RecordPairClassifier.load(DATA / "reference_model_v1.zip"),
-            np.load(DATA / "reference_model_v1_outputs.npz"))
+    return (
+        RecordPairClassifier.load(DATA / "reference_model_v1.zip"),
+        np.load(DATA / "reference_model_v1_outputs.npz"),
+    )
 
 
 def test_reference_model_gives_the_saved_probabilities(reference):
@@ -24,6 +26,17 @@ def test_reference_model_gives_the_saved_probabilities(reference):
     left, right, _ = make_people_pairs(80, seed=3)
     # Identical up to float32 rounding in another batch arrangement.
     assert_allclose(clf.predict_proba(left, right), expected["proba"], atol=1e-6)
+
+
+def test_format_2_reference_model_gives_the_saved_outputs():
+    # Frozen when format 2 came in: later formats must keep loading it.
+    clf = RecordPairClassifier.load(DATA / "reference_model_v2.zip")
+    expected = np.load(DATA / "reference_model_v2_outputs.npz")
+    left, right, _ = make_people_pairs(80, seed=3)
+    assert_allclose(clf.predict_proba(left, right), expected["proba"], atol=1e-6)
+    explanation = clf.explain(left[:6], right[:6], n_steps=8)
+    for column in ("raw_attribution", "attribution", "evidence_for_match"):
+        assert_allclose(explanation[column], expected[column], atol=1e-5)
 
 
 def test_reference_model_gives_the_saved_attributions(reference):

@@ -11,10 +11,28 @@ from skrecordpair._matcher.text_encoder import FrozenTextEncoder, cosine_similar
 from ..conftest import save_tiny_bert
 
 transformers = pytest.importorskip(
-    "transformers", reason="the text encoder needs the optional extra 'transformers'")
+    "transformers", reason="the text encoder needs the optional extra 'transformers'"
+)
 
-WORDS = ["apple", "ipod", "nano", "8", "gb", "sony", "tv", "black", "col", "val", "title",
-         "##s", "##x", "price", "1", "2", "."]
+WORDS = [
+    "apple",
+    "ipod",
+    "nano",
+    "8",
+    "gb",
+    "sony",
+    "tv",
+    "black",
+    "col",
+    "val",
+    "title",
+    "##s",
+    "##x",
+    "price",
+    "1",
+    "2",
+    ".",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +48,9 @@ def test_each_distinct_value_is_encoded_once(tiny_model):
     encoder = FrozenTextEncoder(tiny_model, storage_dtype=torch.float32)
     calls = []
     encode_texts = encoder._encode_texts
-    encoder._encode_texts = lambda texts: calls.append(list(texts)) or encode_texts(texts)
+    encoder._encode_texts = lambda texts: (
+        calls.append(list(texts)) or encode_texts(texts)
+    )
     values = ["apple ipod", None, "sony tv", "apple ipod", float("nan"), "sony tv"]
     vectors = encoder.encode(values)
     assert sorted(calls[0]) == ["apple ipod", "sony tv"]
@@ -46,12 +66,19 @@ def test_each_distinct_value_is_encoded_once(tiny_model):
 
 
 def test_batches_and_one_at_a_time_give_the_same_vectors(tiny_model):
-    values = ["apple ipod nano 8 gb black", "tv", "sony", "sony tv black . 1 2",
-              "ipods", "title"]
+    values = [
+        "apple ipod nano 8 gb black",
+        "tv",
+        "sony",
+        "sony tv black . 1 2",
+        "ipods",
+        "title",
+    ]
     batched = FrozenTextEncoder(tiny_model, storage_dtype=torch.float32).encode(values)
     # A bound of 8 subwords per batch forces several batches of different widths.
-    single = FrozenTextEncoder(tiny_model, storage_dtype=torch.float32,
-                               max_batch_tokens=8, cache=False)
+    single = FrozenTextEncoder(
+        tiny_model, storage_dtype=torch.float32, max_batch_tokens=8, cache=False
+    )
     for i, value in enumerate(values):
         alone = single.encode([value])
         row = int(batched.index[i])
@@ -71,7 +98,9 @@ def test_padded_vectors_and_truncation(tiny_model):
     assert not padded[1, 1:].any()
     _, mask = vectors.padded(max_tokens=2)
     assert mask.sum(1).tolist() == [2, 1]
-    truncated = FrozenTextEncoder(tiny_model, max_length=4).encode(["apple ipod nano 8 gb"])
+    truncated = FrozenTextEncoder(tiny_model, max_length=4).encode(
+        ["apple ipod nano 8 gb"]
+    )
     assert len(truncated.tokens) == 2  # 4 subwords, two of them [CLS] and [SEP]
 
 
@@ -81,8 +110,10 @@ def test_template_layer_and_pooling_change_the_vectors(tiny_model):
     tagged = ditto.encode(["ipod"], field="title")
     assert tagged.texts == ["COL title VAL ipod"] and len(tagged.tokens) == 4
     assert not torch.allclose(plain.pooled, tagged.pooled)
-    for other in (FrozenTextEncoder(tiny_model, layer=1),
-                  FrozenTextEncoder(tiny_model, pooling="cls")):
+    for other in (
+        FrozenTextEncoder(tiny_model, layer=1),
+        FrozenTextEncoder(tiny_model, pooling="cls"),
+    ):
         assert not torch.allclose(plain.pooled, other.encode(["ipod"]).pooled)
 
 
@@ -93,18 +124,29 @@ def test_missing_transformers_says_what_to_install(monkeypatch):
         encoder.encode(["a value"])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"pooling": "max"}, r"pooling must be one of \['cls', 'mean'\]; got 'max'\."),
-    ({"max_length": 2}, "max_length must be an integer >= 3; got 2."),
-    ({"max_batch_tokens": 2.5}, "max_batch_tokens must be an integer >= 3; got 2.5."),
-    ({"template": "{field}"},
-     r"template must be a str containing '\{value\}'; got '\{field\}'\."),
-    ({"layer": "last"}, "layer must be an integer; got 'last'."),
-    ({"storage_dtype": torch.int8}, "storage_dtype must be a floating torch dtype"),
-    ({"device": "meta"}, "device must be a torch device"),
-    ({"cache": "yes"}, "cache must be a bool; got 'yes'."),
-    ({"max_cache_bytes": -1}, "max_cache_bytes must be a non-negative integer; got -1."),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"pooling": "max"}, r"pooling must be one of \['cls', 'mean'\]; got 'max'\."),
+        ({"max_length": 2}, "max_length must be an integer >= 3; got 2."),
+        (
+            {"max_batch_tokens": 2.5},
+            "max_batch_tokens must be an integer >= 3; got 2.5.",
+        ),
+        (
+            {"template": "{field}"},
+            r"template must be a str containing '\{value\}'; got '\{field\}'\.",
+        ),
+        ({"layer": "last"}, "layer must be an integer; got 'last'."),
+        ({"storage_dtype": torch.int8}, "storage_dtype must be a floating torch dtype"),
+        ({"device": "meta"}, "device must be a torch device"),
+        ({"cache": "yes"}, "cache must be a bool; got 'yes'."),
+        (
+            {"max_cache_bytes": -1},
+            "max_cache_bytes must be a non-negative integer; got -1.",
+        ),
+    ],
+)
 def test_bad_parameters_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FrozenTextEncoder("any-model", **kwargs)
@@ -119,10 +161,20 @@ def test_cosine_similarities_are_nan_for_missing_values():
 
 def _network(**kwargs):
     torch.manual_seed(0)
-    return RecordPairNetwork(30, 12, 2, word_dim=6, char_dim=4, char_hidden_size=5,
-                             field_hidden_size=6, record_hidden_size=4,
-                             num_perspectives=3, aggregator_hidden_size=4,
-                             hidden_layer_sizes=(5,), **kwargs)
+    return RecordPairNetwork(
+        30,
+        12,
+        2,
+        word_dim=6,
+        char_dim=4,
+        char_hidden_size=5,
+        field_hidden_size=6,
+        record_hidden_size=4,
+        num_perspectives=3,
+        aggregator_hidden_size=4,
+        hidden_layer_sizes=(5,),
+        **kwargs,
+    )
 
 
 def _batch(n=3):
@@ -133,9 +185,14 @@ def _batch(n=3):
     # table) sees the same tokens as in the batch (the rows flattened).
     words = torch.randint(1, 30, (1, 7), generator=gen).repeat(n, 1)
     chars = torch.randint(1, 12, (1, 7, 4), generator=gen).repeat(n, 1, 1)
-    return {"left": left, "right": right, "token_words": words, "token_chars": chars,
-            "left_pretrained": _subwords(n, 4, gen),
-            "right_pretrained": _subwords(n, 5, gen)}
+    return {
+        "left": left,
+        "right": right,
+        "token_words": words,
+        "token_chars": chars,
+        "left_pretrained": _subwords(n, 4, gen),
+        "right_pretrained": _subwords(n, 5, gen),
+    }
 
 
 def _subwords(n, width, gen):
@@ -151,7 +208,8 @@ def test_network_without_pretrained_vectors_is_unchanged():
     # The option off adds no parameter, so the same seed gives the same weights.
     default, off = _network(), _network(pretrained_dim=0, pretrained_hidden_size=7)
     assert [n for n, _ in default.named_parameters()] == [
-        n for n, _ in off.named_parameters()]
+        n for n, _ in off.named_parameters()
+    ]
     for a, b in zip(default.parameters(), off.parameters()):
         assert torch.equal(a, b)
     batch = {k: v for k, v in _batch().items() if "pretrained" not in k}
@@ -163,8 +221,10 @@ def test_network_reads_pretrained_vectors():
     net = _network(pretrained_dim=16, pretrained_hidden_size=5).train()
     batch = _batch()
     net(**batch).sum().backward()
-    for weight in (net.pretrained_projection.weight,
-                   net.token_matcher.attentive_match_weights):
+    for weight in (
+        net.pretrained_projection.weight,
+        net.token_matcher.attentive_match_weights,
+    ):
         assert weight.grad is not None and torch.isfinite(weight.grad).all()
         assert weight.grad.abs().sum() > 0
     net.eval()
@@ -174,8 +234,12 @@ def test_network_reads_pretrained_vectors():
         changed = dict(batch, left_pretrained=batch["left_pretrained"] * 2)
         assert not torch.allclose(torch.softmax(net(**changed), -1), together)
         # Padding is padding: wider zero padding changes nothing.
-        wider = dict(batch, right_pretrained=torch.nn.functional.pad(
-            batch["right_pretrained"], (0, 0, 0, 3)))
+        wider = dict(
+            batch,
+            right_pretrained=torch.nn.functional.pad(
+                batch["right_pretrained"], (0, 0, 0, 3)
+            ),
+        )
         assert torch.allclose(torch.softmax(net(**wider), -1), together, atol=1e-6)
         fe1, _, fe2, _ = net.encode_fields(**batch)
     assert torch.allclose(alone, together[1:2], atol=1e-6)
@@ -189,7 +253,9 @@ def test_network_says_which_pretrained_vectors_it_needs():
     net = _network(pretrained_dim=16).eval()
     batch = _batch()
     del batch["right_pretrained"]
-    with pytest.raises(ValueError, match=r"right_pretrained of shape \(3, 2, tokens, 16\)"):
+    with pytest.raises(
+        ValueError, match=r"right_pretrained of shape \(3, 2, tokens, 16\)"
+    ):
         net(**batch)
     batch["right_pretrained"] = torch.zeros(3, 2, 4, 8)
     with pytest.raises(ValueError, match=r"got \(3, 2, 4, 8\)"):
@@ -197,5 +263,7 @@ def test_network_says_which_pretrained_vectors_it_needs():
 
 
 def test_pooled_values_are_float32_numpy_ready(tiny_model):
-    vectors = FrozenTextEncoder(tiny_model).encode(np.array(["tv", "sony"], dtype=object))
+    vectors = FrozenTextEncoder(tiny_model).encode(
+        np.array(["tv", "sony"], dtype=object)
+    )
     assert vectors.pooled.dtype == torch.float32
