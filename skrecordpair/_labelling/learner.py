@@ -470,12 +470,7 @@ class ActiveLearner(BaseEstimator):
                 "teach_many() needs a DataFrame with the columns "
                 f"{LABEL_COLUMNS}; got {type(labels).__name__}."
             )
-        missing = [c for c in LABEL_COLUMNS if c not in labels]
-        if missing:
-            raise ValueError(
-                f"teach_many() needs the columns {LABEL_COLUMNS}; the "
-                f"labels lack {missing}."
-            )
+        require_columns(labels, LABEL_COLUMNS, "The labels passed to teach_many()")
         events = [
             self._checked(
                 left_id, right_id, _many_label(label), f"teach_many(), row {i}"
@@ -954,12 +949,7 @@ def _drop_empty_columns(classifier, X):
 def _without(candidates, exclude, either_order=False):
     """The candidates that are not among the pairs `exclude` (in either order
     of the two ids when `either_order`: deduplication's pairs are unordered)."""
-    missing = [c for c in ("left_id", "right_id") if c not in exclude]
-    if missing:
-        raise ValueError(
-            f"exclude must be a DataFrame with left_id and right_id "
-            f"columns; it lacks {missing}."
-        )
+    require_columns(exclude, ["left_id", "right_id"], "exclude")
     drop = pd.MultiIndex.from_arrays(
         [exclude["left_id"].astype(str), exclude["right_id"].astype(str)]
     )

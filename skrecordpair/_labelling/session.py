@@ -10,7 +10,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from .._pairs import as_text
+from .._pairs import as_text, require_columns
 
 
 class LabellingSession:
@@ -143,12 +143,7 @@ class PairQueue:
         self._probability = {}
         if pairs is None:
             return
-        missing = [c for c in ("left_id", "right_id") if c not in pairs]
-        if missing:
-            raise ValueError(
-                "pairs must be a DataFrame with left_id and right_id "
-                f"columns; it lacks {missing}."
-            )
+        require_columns(pairs, ["left_id", "right_id"], "The pairs to review")
         probability = (
             pairs["probability"] if "probability" in pairs else [None] * len(pairs)
         )

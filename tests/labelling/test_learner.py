@@ -344,3 +344,18 @@ def test_pseudo_labels_when_deduplicating_leave_out_the_labelled_pairs(tables):
         for (a, b), label in zip(X.index, y)
     ]
     assert np.mean(right_answers) > 0.9
+
+
+def test_teach_many_and_exclude_name_the_missing_columns(tables):
+    learner = _learner(tables)
+    with pytest.raises(
+        ValueError,
+        match=r"The labels passed to teach_many\(\) must have the columns "
+        r"\['left_id', 'right_id', 'label'\]; it lacks \['label'\]",
+    ):
+        learner.teach_many(pd.DataFrame({"left_id": ["l0"], "right_id": ["r0"]}))
+    assert learner.labels_.empty
+    from skrecordpair._labelling.learner import _without
+
+    with pytest.raises(ValueError, match=r"exclude must have the columns .*lacks"):
+        _without(learner.candidates_, pd.DataFrame({"left_id": ["l0"]}))

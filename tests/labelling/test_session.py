@@ -139,3 +139,15 @@ def test_review_refuses_unknown_ids_before_showing_a_pair(tables):
     with pytest.raises(ValueError, match="2 of the 3 pairs"):
         label_session(learner, pairs=pairs, read=lambda prompt: "m", write=out.append)
     assert out == []
+
+
+def test_review_pairs_without_an_id_column_get_the_one_column_message(tables):
+    from skrecordpair._labelling.session import PairQueue
+
+    learner = _learner(tables)
+    with pytest.raises(
+        ValueError,
+        match=r"The pairs to review must have the columns \['left_id', 'right_id'\]; "
+        r"it lacks \['right_id'\]",
+    ):
+        PairQueue(learner, pd.DataFrame({"left_id": ["l1"], "probability": [0.5]}))
