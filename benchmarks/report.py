@@ -42,6 +42,7 @@ OTHERS = {
     "active_learning": "Active learning: labels against F1",
     "threshold_sources": "Where the decision threshold comes from",
     "busy_cpu": "Training on a shared CPU: one thread against all cores",
+    "same_results": "A refactor's check: the same fits as an earlier commit",
 }
 
 # Scripts whose runs each cover some of the data sets or configurations: their
@@ -918,6 +919,44 @@ def busy_cpu(record):
     )
 
 
+def same_results(record):
+    settings = record["settings"]
+    epochs = settings.get("max_epochs") or "the default"
+    lines = [
+        (
+            f"Each checkout (`{settings['ref']}` and this one) fits "
+            f"`RecordPairClassifier(random_state=0)` ({epochs} max_epochs) on `train` "
+            "with `validation_data=valid` in a fresh process, scores `test`, explains "
+            f"its first {settings['explain_pairs']} pairs and saves the model; this "
+            f"checkout then loads `{settings['ref']}`'s model. Largest absolute "
+            "differences; zeros mean the same behaviour."
+        ),
+        "",
+    ]
+    rows = [
+        [
+            name,
+            f"{r['test_pairs']:,}",
+            f"{r['proba']:.2g}",
+            f"{r['threshold']:.2g}",
+            f"{r['attributions']:.2g}",
+            f"{r['loaded_ref_model_proba']:.2g}",
+        ]
+        for name, r in record["results"].items()
+    ]
+    return lines + table(
+        [
+            "dataset",
+            "test pairs",
+            "probabilities",
+            "threshold",
+            "attributions",
+            f"{settings['ref']}'s model loaded here",
+        ],
+        rows,
+    )
+
+
 RENDER = {
     "scoring_memory": scoring_memory,
     "inference_speed": inference_speed,
@@ -930,6 +969,7 @@ RENDER = {
     "active_learning": active_learning,
     "threshold_sources": threshold_sources,
     "busy_cpu": busy_cpu,
+    "same_results": same_results,
 }
 
 
