@@ -878,11 +878,17 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             validate_params(
                 {"device": cls._parameter_constraints["device"]}, {"device": device}
             )
-        return load_files(
+        loaded = load_files(
             path,
             partial(rebuild, cls, device=device, text_encoder=text_encoder),
             max_weights_bytes=max_weights_bytes,
         )
+        clf = cls(**loaded.params)
+        for name, value in loaded.fitted.items():  # classes_, threshold_, ...
+            setattr(clf, name, value)
+        clf.featurizer_ = loaded.featurizer
+        clf.net_ = loaded.net
+        return clf
 
     def score(self, X, y=None, *args, sample_weight=None):
         """Accuracy of the predictions.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import re
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ from .._persistence import (
     invalid,
     short,
 )
+from .._validation import validate_params
 from .classes import loaded_pos_label
 from .featurizer import PairFeaturizer
 from .net_state import load_net, net_state, read_net_state
@@ -143,6 +145,17 @@ def _extra_attributes(attributes):
 # ------------------------------------------------------------------ loading
 
 
+class LoadedModel(NamedTuple):
+    """What a saved model holds, read and checked: the estimator's
+    hyperparameters, its own fitted attributes, the fitted featurizer and the
+    trained net. :meth:`RecordPairClassifier.load` assigns them."""
+
+    params: dict
+    fitted: dict
+    featurizer: PairFeaturizer
+    net: object
+
+
 def rebuild(
     cls,
     config,
@@ -155,12 +168,13 @@ def rebuild(
     device=None,
     text_encoder=None,
 ):
-    """The classifier of class `cls` from its parsed files (see ``load_files``)."""
+    """The parts of a classifier of class `cls` from its parsed files (see
+    ``load_files``), as a :class:`LoadedModel`."""
     if format_version == 1:
         model = _upgrade_format_1(model)
     expect_keys(model, ("estimator", "featurizer", "network"), MODEL)
-    clf = _estimator_from(cls, config, text_encoder)
-    clf.device = _loaded_device(clf.device, device)
+    params = _params_from(cls, config, text_encoder)
+    params["device"] = _loaded_device(params["device"], device)
     fitted = _fitted_attributes_from(cls, model["estimator"])
     network = read_net_state(model["network"])
     # An encoder that only the file names is read from local files only: a
@@ -171,7 +185,7 @@ def rebuild(
         else encoders_from_local_files()
     ):
         featurizer = PairFeaturizer.from_state(
-            {name: getattr(clf, name) for name in PairFeaturizer.parameter_names()},
+            {name: params[name] for name in PairFeaturizer.parameter_names()},
             model["featurizer"],
             prior=prior,
             n_network_features=network["arguments"].get("n_similarity_features", 0),
@@ -180,32 +194,26 @@ def rebuild(
         )
     _check_feature_names(fitted.get("feature_names_in_"), featurizer)
     try:
-        pos_label, threshold = loaded_pos_label(
+        params["pos_label"], threshold = loaded_pos_label(
             fitted["classes_"],
-            clf.pos_label,
-            clf.decision_threshold,
+            params["pos_label"],
+            params["decision_threshold"],
             fitted.pop("threshold_", None),
         )
     except ValueError as exc:
         raise invalid(str(exc).rstrip(".")) from None
-    # The estimator's fitted attributes, then its trained net.
-    clf.pos_label = pos_label
-    for name, value in fitted.items():
-        setattr(clf, name, value)
     if threshold is not None:
-        clf.threshold_ = threshold
-    clf.featurizer_ = featurizer
-    params = clf.get_params(deep=False)
-    clf.net_ = load_net(
+        fitted["threshold_"] = threshold
+    net = load_net(
         network,
         read_weights,
         history,
         network_params={name: params[name] for name in NETWORK_PARAMS},
-        sizes={**featurizer.network_sizes(), "n_classes": len(clf.classes_)},
+        sizes={**featurizer.network_sizes(), "n_classes": len(fitted["classes_"])},
         settings=TrainingSettings.from_params(params),
-        seed=check_random_state(clf.random_state).randint(np.iinfo(np.int32).max),
+        seed=check_random_state(params["random_state"]).randint(np.iinfo(np.int32).max),
     )
-    return clf
+    return LoadedModel(params, fitted, featurizer, net)
 
 
 def _upgrade_format_1(model):
@@ -260,16 +268,16 @@ def _upgrade_format_1(model):
     }
 
 
-def _estimator_from(cls, config, text_encoder):
-    """A new, unfitted estimator of class `cls` with the hyperparameters saved
-    in ``config.json`` (`text_encoder`, if given, replacing the saved one),
-    checked."""
+def _params_from(cls, config, text_encoder):
+    """Every hyperparameter of an estimator of class `cls`: those saved in
+    ``config.json`` (`text_encoder`, if given, replacing the saved one) and the
+    defaults of those saved before they existed, checked."""
     expect_keys(config, ("params",), CONFIG)
     saved = config["params"]
     if not isinstance(saved, dict):
         raise invalid(f"{CONFIG} 'params' must be a JSON object")
-    known = cls().get_params(deep=False)
-    unknown = sorted(set(saved) - set(known))
+    defaults = cls().get_params(deep=False)
+    unknown = sorted(set(saved) - set(defaults))
     if unknown:
         raise ValueError(
             f"The saved model sets the parameter(s) {unknown}, which this version of "
@@ -277,20 +285,22 @@ def _estimator_from(cls, config, text_encoder):
             "that saved it."
         )
     params = {
-        name: decode_value(value, f"parameter {name!r}")
-        for name, value in saved.items()
+        **defaults,
+        **{
+            name: decode_value(value, f"parameter {name!r}")
+            for name, value in saved.items()
+        },
     }
     if text_encoder is not None:
         params["text_encoder"] = text_encoder
-    clf = cls(**params)
     try:
-        clf._validate_params()
+        validate_params(cls._parameter_constraints, params)
     except (ValueError, TypeError) as exc:
         raise invalid(f"a saved parameter is invalid: {exc}") from None
     for name in ("left_prefix", "right_prefix"):
-        if not isinstance(getattr(clf, name), str):
+        if not isinstance(params[name], str):
             raise invalid(f"{name} must be a string")
-    return clf
+    return params
 
 
 def _loaded_device(saved, device):
