@@ -4,7 +4,6 @@ back checked, imported and exported by the ``label`` command."""
 import json
 import os
 import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from recordlinkage.annotation import read_annotation_file as rl_read
 from skrecordpair import read_annotation_file, read_labels, write_annotation_file
 
 from ..conftest import make_learner, make_tables
+from .conftest import label_command, write_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,30 +26,6 @@ def tables():
 
 
 _learner = partial(make_learner, k=4, batch_size=5)
-
-
-def _cli(tmp_path, *args):
-    return [
-        sys.executable,
-        "-m",
-        "skrecordpair",
-        "label",
-        str(tmp_path / "left.csv"),
-        str(tmp_path / "right.csv"),
-        "--labels",
-        str(tmp_path / "labels.csv"),
-        "--k",
-        "4",
-        "--batch-size",
-        "5",
-        *args,
-    ]
-
-
-def _write_tables(tables, tmp_path):
-    left, right, _ = tables
-    left.rename_axis("id").to_csv(tmp_path / "left.csv")
-    right.rename_axis("id").to_csv(tmp_path / "right.csv")
 
 
 def test_annotation_file_round_trip(tables, tmp_path):
@@ -78,11 +54,11 @@ def test_annotation_file_round_trip(tables, tmp_path):
 
 @pytest.mark.slow
 def test_the_label_command_exports_and_imports_annotations(tables, tmp_path):
-    _write_tables(tables, tmp_path)
+    write_tables(tables, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     path = tmp_path / "annotation.json"
     done = subprocess.run(
-        _cli(tmp_path, "--export-annotations", str(path)),
+        label_command(tmp_path, "--export-annotations", str(path)),
         capture_output=True,
         env=env,
         cwd=tmp_path,
@@ -94,7 +70,7 @@ def test_the_label_command_exports_and_imports_annotations(tables, tmp_path):
     back["label"] = [int(p in tables[2]) for p in zip(back.left_id, back.right_id)]
     write_annotation_file(path, back, tables[0], tables[1], labels=back["label"])
     done = subprocess.run(
-        _cli(tmp_path, "--import-annotations", str(path), "--max-labels", "0"),
+        label_command(tmp_path, "--import-annotations", str(path), "--max-labels", "0"),
         capture_output=True,
         env=env,
         cwd=tmp_path,
@@ -138,10 +114,10 @@ def test_an_annotation_import_with_an_unknown_id_writes_nothing(tables, tmp_path
     assert len(learner.labels_) == 0
     assert labels.read_text() == "left_id,right_id,label\n"
     # The command refuses it the same way, before the session starts.
-    _write_tables(tables, tmp_path)
+    write_tables(tables, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
-        _cli(tmp_path, "--import-annotations", str(path), "--max-labels", "0"),
+        label_command(tmp_path, "--import-annotations", str(path), "--max-labels", "0"),
         capture_output=True,
         env=env,
         cwd=tmp_path,

@@ -16,6 +16,7 @@ from skrecordpair.__main__ import main
 from skrecordpair._labelling import terminal as _review
 
 from ..conftest import make_tables
+from .conftest import write_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,9 +30,7 @@ def tables():
 @pytest.fixture
 def files(tables, tmp_path):
     """The two tables as CSV files with an ``id`` column."""
-    left, right, _ = tables
-    left.rename_axis("id").to_csv(tmp_path / "left.csv")
-    right.rename_axis("id").to_csv(tmp_path / "right.csv")
+    write_tables(tables, tmp_path)
     return tmp_path
 
 

@@ -16,6 +16,7 @@ from skrecordpair import label_session, read_labels
 from skrecordpair._labelling.terminal import format_pair
 
 from ..conftest import make_learner, make_tables
+from .conftest import label_command, write_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -110,37 +111,13 @@ def test_review_labels_the_given_pairs_and_they_are_trained_on(tables, tmp_path)
     assert "Nothing left to label." in labeller.out
 
 
-def _cli(tmp_path, *args):
-    return [
-        sys.executable,
-        "-m",
-        "skrecordpair",
-        "label",
-        str(tmp_path / "left.csv"),
-        str(tmp_path / "right.csv"),
-        "--labels",
-        str(tmp_path / "labels.csv"),
-        "--k",
-        "4",
-        "--batch-size",
-        "5",
-        *args,
-    ]
-
-
-def _write_tables(tables, tmp_path):
-    left, right, _ = tables
-    left.rename_axis("id").to_csv(tmp_path / "left.csv")
-    right.rename_axis("id").to_csv(tmp_path / "right.csv")
-
-
 @pytest.mark.slow
 def test_a_killed_session_resumes_from_its_file(tables, tmp_path):
-    _write_tables(tables, tmp_path)
+    write_tables(tables, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     labels = tmp_path / "labels.csv"
     process = subprocess.Popen(
-        _cli(tmp_path),
+        label_command(tmp_path),
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         env=env,
@@ -158,7 +135,7 @@ def test_a_killed_session_resumes_from_its_file(tables, tmp_path):
     first = read_labels(labels)
     assert len(first) == 7
     done = subprocess.run(
-        _cli(tmp_path, "--max-labels", "3"),
+        label_command(tmp_path, "--max-labels", "3"),
         input=b"m\n" * 3,
         capture_output=True,
         env=env,
