@@ -18,8 +18,10 @@ import platform
 import shlex
 import subprocess
 import sys
+import tarfile
 import time
 from datetime import datetime, timezone
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -198,6 +200,39 @@ def magellan_folder(data, name):
 
 
 # ----------------------------------------------------------------- environment
+
+
+def checkout(ref, into):
+    """The package of commit `ref`, unpacked under `into`."""
+    archive = subprocess.run(
+        ["git", "archive", ref, "skrecordpair"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def run_in_checkout(root, script, *args):
+    """Run ``script --worker *args`` in a fresh process that imports the
+    skrecordpair under `root` (a checkout from :func:`checkout`, or
+    ``ROOT``), and return the JSON object its last output line holds; that
+    object names the ``package`` it imported, which is checked."""
+    env = dict(os.environ, PYTHONPATH=str(root))
+    result = subprocess.run(
+        [sys.executable, str(script), "--worker", *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode:
+        raise RuntimeError(f"the worker in {root} failed:\n{result.stderr}")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    if not report["package"].startswith(str(root)):
+        raise RuntimeError(f"the worker imported {report['package']}, not {root}")
+    return report
 
 
 def _git(*args):

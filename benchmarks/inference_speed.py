@@ -13,7 +13,9 @@ largest: max-pooling and max-attentive matching are not smooth, so a rounding
 difference can move the point where the integrand jumps).
 
 Reports the median over `--rounds` processes of each process's median time,
-pairs/s and the ratio now / ref: below 1 is faster. The figures go to a JSON
+pairs/s and the ratio now / ref: below 1 is faster. The model is saved by this checkout, so
+`--ref` must read its format (saved-model format 2: commits since the
+format-2 change). The figures go to a JSON
 file (``benchmarks/results/`` unless `--out`).
 
 Usage::
@@ -25,13 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import tarfile
 import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -40,22 +37,11 @@ from _bench import (
     RESULTS,
     ROOT,
     Run,
+    checkout,
     magellan_candidates,
     magellan_folder,
+    run_in_checkout,
 )
-
-
-def checkout(ref, into):
-    """The package of commit `ref`, unpacked under `into`."""
-    archive = subprocess.run(
-        ["git", "archive", ref, "skrecordpair"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    ).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into
 
 
 def worker(model, data, candidates, repeats, explain_pairs, out):
@@ -86,32 +72,6 @@ def worker(model, data, candidates, repeats, explain_pairs, out):
         out, proba=proba, candidate_proba=candidate_proba, attributions=attributions
     )
     print(json.dumps({"seconds": seconds, "package": skrecordpair.__file__}))
-
-
-def run_worker(root, model, data, candidates, repeats, explain_pairs, out):
-    env = dict(os.environ, PYTHONPATH=str(root))
-    result = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--worker",
-            str(model),
-            str(data),
-            str(candidates),
-            str(repeats),
-            str(explain_pairs),
-            str(out),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode:
-        raise RuntimeError(f"the worker in {root} failed:\n{result.stderr}")
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    if not report["package"].startswith(str(root)):
-        raise RuntimeError(f"the worker imported {report['package']}, not {root}")
-    return report
 
 
 def main(argv=None):
@@ -174,8 +134,9 @@ def main(argv=None):
         for _ in range(args.rounds):
             for label, root in roots.items():
                 reports[label].append(
-                    run_worker(
+                    run_in_checkout(
                         root,
+                        __file__,
                         model,
                         folder,
                         args.candidates,

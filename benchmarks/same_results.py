@@ -21,15 +21,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from _bench import MAGELLAN_DATASETS, RESULTS, ROOT, Run, magellan_folder
-from inference_speed import checkout
+from _bench import (
+    MAGELLAN_DATASETS,
+    RESULTS,
+    ROOT,
+    Run,
+    checkout,
+    magellan_folder,
+    run_in_checkout,
+)
 
 
 def fit_worker(data, max_epochs, explain_pairs, out):
@@ -68,21 +72,6 @@ def load_worker(data, model, out):
     X = load_magellan(data, split="test", as_frame=True)[0]
     np.savez(out, proba=RecordPairClassifier.load(model).predict_proba(X))
     print(json.dumps({"package": skrecordpair.__file__}))
-
-
-def run_worker(root, *args):
-    env = dict(os.environ, PYTHONPATH=str(root))
-    result = subprocess.run(
-        [sys.executable, __file__, "--worker", *map(str, args)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode:
-        raise RuntimeError(f"the worker in {root} failed:\n{result.stderr}")
-    package = json.loads(result.stdout.strip().splitlines()[-1])["package"]
-    if not package.startswith(str(root)):
-        raise RuntimeError(f"the worker imported {package}, not {root}")
 
 
 def main(argv=None):
@@ -130,8 +119,9 @@ def main(argv=None):
         folder = magellan_folder(args.data, name)
         out = {}
         for label, root in roots.items():
-            run_worker(
+            run_in_checkout(
                 root,
+                __file__,
                 "fit",
                 folder,
                 args.max_epochs,
@@ -139,8 +129,9 @@ def main(argv=None):
                 work / f"{name}-{label}.npz",
             )
             out[label] = np.load(work / f"{name}-{label}.npz")
-        run_worker(
+        run_in_checkout(
             ROOT,
+            __file__,
             "load",
             folder,
             work / f"{name}-ref.npz.model",
