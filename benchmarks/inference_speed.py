@@ -13,10 +13,10 @@ largest: max-pooling and max-attentive matching are not smooth, so a rounding
 difference can move the point where the integrand jumps).
 
 Reports the median over `--rounds` processes of each process's median time,
-pairs/s and the ratio now / ref: below 1 is faster. The model is saved by this checkout, so
-`--ref` must read its format (saved-model format 2: commits since the
-format-2 change). The figures go to a JSON
-file (``benchmarks/results/`` unless `--out`).
+pairs/s and the ratio now / ref: below 1 is faster. The model is saved by
+this checkout, so `--ref` must read its saved-model format (format 2: a
+commit since that format came in). The figures go to a JSON file
+(``benchmarks/results/`` unless `--out`).
 
 Usage::
 
