@@ -58,24 +58,24 @@ def _run(*argv):
     return cli.main([str(a) for a in argv])
 
 
+def _link(files, *extra, quiet=True):
+    """The link command over the fixture's files, matches to matches.csv."""
+    return _run(
+        "link",
+        files / "left.csv",
+        files / "right.csv",
+        "--labels",
+        files / "labels.csv",
+        "--out",
+        files / "matches.csv",
+        *(["--quiet"] if quiet else []),
+        *extra,
+    )
+
+
 def test_link_end_to_end(files, tiny, capsys):
     out = files / "matches.csv"
-    assert (
-        _run(
-            "link",
-            files / "left.csv",
-            files / "right.csv",
-            "--labels",
-            files / "labels.csv",
-            "--out",
-            out,
-            "--k",
-            3,
-            "--max-epochs",
-            2,
-        )
-        == 0
-    )
+    assert _link(files, "--k", 3, "--max-epochs", 2, quiet=False) == 0
     matches = pd.read_csv(out)
     assert list(matches.columns) == ["left_id", "right_id", "similarity", "probability"]
     assert len(matches) > 0
@@ -99,23 +99,7 @@ def test_link_end_to_end(files, tiny, capsys):
 
 def test_link_one_to_one_and_threshold_quietly(files, tiny, capsys):
     out = files / "matches.csv"
-    _run(
-        "link",
-        files / "left.csv",
-        files / "right.csv",
-        "--labels",
-        files / "labels.csv",
-        "--out",
-        out,
-        "--k",
-        3,
-        "--max-epochs",
-        1,
-        "--one-to-one",
-        "--threshold",
-        0,
-        "--quiet",
-    )
+    _link(files, "--k", 3, "--max-epochs", 1, "--one-to-one", "--threshold", 0)
     matches = pd.read_csv(out)
     # Threshold 0 keeps every candidate; one to one, each record at most once.
     assert 0 < len(matches) <= N
@@ -169,20 +153,6 @@ def test_deduplicate_end_to_end(febrl, tiny, tmp_path, capsys):
 
 
 # ----------------------------------------------------------------- bad input
-def _link(files, *extra):
-    return _run(
-        "link",
-        files / "left.csv",
-        files / "right.csv",
-        "--labels",
-        files / "labels.csv",
-        "--out",
-        files / "matches.csv",
-        "--quiet",
-        *extra,
-    )
-
-
 def _fails(files, match, *extra):
     """The command stops with an error matching `match` (a SystemExit message,
     or the one-line ``error:`` that main prints for a ValueError) and writes
