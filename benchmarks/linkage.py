@@ -25,7 +25,12 @@ Rows, same seeds, same run (each with and without ``one_to_one``):
     ``SimilarityFeatures() + HistGradientBoostingClassifier()``, threshold 0.5,
     on the ``train`` pairs.
 ``default``
-    ``RecordPairClassifier()`` on the ``train`` pairs, nothing else.
+    ``RecordPairClassifier()`` on the ``train`` pairs, nothing else (it adds
+    the blocker's near misses among the records of those pairs itself:
+    ``candidate_nonmatches="auto"``).
+``default without near misses``
+    ``RecordPairClassifier(candidate_nonmatches=False)``: the default before
+    ``candidate_nonmatches``, trained on exactly the ``train`` pairs.
 ``... + candidates``
     The same, fitted on the ``train`` pairs plus
     ``add_candidate_nonmatches(tableA, tableB, train, NearestNeighborBlocker())``:
@@ -91,7 +96,7 @@ DATASETS = [*MAGELLAN_DATASETS, "febrl4", "people"]
 AUGMENTATIONS = {"": None, " + candidates": False, " + candidates, one-to-one": True}
 ROWS = [
     f"{model}{suffix}"
-    for model in ("similarity model", "default")
+    for model in ("similarity model", "default", "default without near misses")
     for suffix in AUGMENTATIONS
 ] + ["active learning"]
 
@@ -105,6 +110,9 @@ def similarity_model(seed):
 MODELS = {
     "similarity model": similarity_model,
     "default": lambda seed: RecordPairClassifier(random_state=seed),
+    "default without near misses": lambda seed: RecordPairClassifier(
+        candidate_nonmatches=False, random_state=seed
+    ),
 }
 
 

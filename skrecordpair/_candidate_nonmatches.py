@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from ._blocking import check_record_table
+from ._blocking import NearestNeighborBlocker, check_record_table
 from ._pairs import require_columns
 from ._validation import checked
 
-__all__ = ["add_candidate_nonmatches"]
+__all__ = ["add_candidate_nonmatches", "near_miss_pairs"]
 
 LABEL_COLUMNS = ["left_id", "right_id", "label"]
 
@@ -192,3 +192,86 @@ def _match_labels(y, pos_label, neg_label):
                 "neg_label."
             )
     return pos_label, neg_label
+
+
+def near_miss_pairs(X, is_match, fields):
+    """The blocker's near misses among the records of the training pairs `X`.
+
+    What :class:`~skrecordpair.RecordPairClassifier` adds to its training
+    pairs with ``candidate_nonmatches``: :func:`add_candidate_nonmatches`
+    with the default :class:`~skrecordpair.NearestNeighborBlocker`, where the
+    two tables are the distinct left and right records of `X` (a record is
+    its values: pair frames carry no record ids).
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        The training pair frame.
+    is_match : numpy.ndarray of bool, shape (n_pairs,)
+        Whether each pair of `X` is labelled a match.
+    fields : list of Field
+        The resolved fields; those with a column on both sides are compared.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The pairs to add as non-matches, with `X`'s columns (no pair of
+        identical records, none already in `X`), possibly empty.
+    """
+    paired = [f for f in fields if f.left is not None and f.right is not None]
+    if not paired or not is_match.any():
+        return X.iloc[:0]
+    names = [f.name for f in paired]
+    left_columns = [c for c in X.columns if c not in {f.right for f in fields}]
+    right_columns = [f.right for f in fields if f.right is not None]
+    left_rows, left = _distinct(X, [f.left for f in paired], names, left_columns)
+    right_rows, right = _distinct(X, [f.right for f in paired], names, right_columns)
+    labels = pd.DataFrame(
+        {
+            "left_id": left_rows.codes,
+            "right_id": right_rows.codes,
+            "label": is_match.astype(int),
+        }
+    )
+    added = add_candidate_nonmatches(
+        left, right, labels, NearestNeighborBlocker(), pos_label=1, neg_label=0
+    ).iloc[len(labels) :]
+    # A pair of two identical records is never a non-match, whatever the
+    # labels say about the records' other candidates.
+    same = (
+        left.loc[added.left_id].to_numpy(dtype=object)
+        == right.loc[added.right_id].to_numpy(dtype=object)
+    ) | (
+        left.loc[added.left_id].isna().to_numpy()
+        & right.loc[added.right_id].isna().to_numpy()
+    )
+    added = added[~same.all(axis=1)]
+    sides = [
+        X[columns].iloc[rows.first[ids.to_numpy()]].reset_index(drop=True)
+        for columns, rows, ids in (
+            (left_columns, left_rows, added.left_id),
+            (right_columns, right_rows, added.right_id),
+        )
+    ]
+    return pd.concat(sides, axis=1)[list(X.columns)]
+
+
+class _Rows:
+    """Each pair's record number (`codes`) and each record's first pair (`first`)."""
+
+    def __init__(self, codes):
+        self.codes = codes
+        _, self.first = np.unique(codes, return_index=True)
+
+
+def _distinct(X, compared, names, identity):
+    """The distinct records of one side of `X`: a record is the values of its
+    `identity` columns; the returned table holds its `compared` columns under
+    the field `names`, indexed by record number."""
+    hashes = pd.util.hash_pandas_object(X[identity], index=False).to_numpy()
+    codes = pd.factorize(hashes)[0]
+    rows = _Rows(codes)
+    table = X[compared].iloc[rows.first]
+    table.columns = names
+    table.index = pd.Index(np.arange(len(table)))
+    return rows, table

@@ -18,11 +18,12 @@ from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._pairs import as_text, resolve_pair_args
+from .._candidate_nonmatches import near_miss_pairs
+from .._pairs import as_text, resolve_fields, resolve_pair_args
 from .._persistence import load_files, save_files
 from .._progress import Progress, count, id_column_message, looks_like_id
 from .._threads import on_cpu_threads
-from .._validation import validate_params
+from .._validation import StrOptions, validate_params
 from .batches import PairDataset
 from .classes import (
     check_threshold_known,
@@ -173,6 +174,26 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         ``{"template": "COL {field} VAL {value}"}`` for Ditto's serialisation.
     dropout : float, default=0.1
         Dropout probability, applied after each stage.
+    candidate_nonmatches : "auto" or bool, default="auto"
+        Also train on the near misses that :func:`~skrecordpair.link` will
+        score: among the distinct records of the training pairs, each left
+        record with exactly one labelled match gets the other candidates of
+        a default :class:`~skrecordpair.NearestNeighborBlocker` as
+        non-matches (none already labelled, none of two identical records;
+        see :func:`~skrecordpair.add_candidate_nonmatches`). Labelled pairs
+        usually come from another candidate generator than the blocker, and
+        without its near misses a model calls many of them matches.
+
+        This **assumes a left record matches at most one right record** (the
+        right side holds no duplicates), as in most linkage of two
+        deduplicated sources; records with several labelled matches are left
+        out. Pass False where that is false, e.g. when the right table has
+        duplicates, or when the training pairs must be exactly the labelled
+        ones (comparisons with published pair-level results). ``"auto"``
+        adds them in binary tasks whose match class is known (see
+        `pos_label`) and does nothing otherwise; True raises an error in
+        other tasks. ``n_candidate_nonmatches_`` says how many were added.
+        A continued fit (`warm_start`) adds none.
     max_epochs : int, default=20
         Maximum number of passes over the training data.
     batch_size : int, default=64
@@ -273,6 +294,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         `decision_threshold`, or the one ``"auto"`` chose (binary tasks whose
         match class is known: given as `pos_label` or inferred from the
         labels).
+    n_candidate_nonmatches_ : int
+        Number of near misses that `candidate_nonmatches` added to the
+        training pairs as non-matches (0 when none).
     n_features_in_ : int
         Number of columns seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -334,6 +358,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         **PairFeaturizer._parameter_constraints,
         **NETWORK_CONSTRAINTS,
         **TRAINING_CONSTRAINTS,
+        "candidate_nonmatches": [StrOptions({"auto"}), "boolean"],
     }
 
     _doc_link_module = "skrecordpair"
@@ -377,6 +402,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         text_encoder_options=None,
         dropout=0.1,
         # training
+        candidate_nonmatches="auto",
         max_epochs=20,
         batch_size=64,
         lr=1e-3,
@@ -426,6 +452,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         self.text_encoder = text_encoder
         self.text_encoder_options = text_encoder_options
         self.dropout = dropout
+        self.candidate_nonmatches = candidate_nonmatches
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -494,6 +521,16 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         )
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         progress = Progress(self.verbose, type(self).__name__)
+        positive = (
+            match_index(self.classes_, self.pos_label)
+            if len(self.classes_) == 2
+            else None
+        )
+        labelled = X, y_encoded
+        if not continuing:
+            X, y_encoded = self._add_candidate_nonmatches(
+                X, y_encoded, positive, progress
+            )
         if continuing:
             # The features stay as fitted; the prior's predictions on the
             # pairs it was fitted on are then in-sample.
@@ -507,7 +544,7 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
                 }
             )
             encoded = self.featurizer_.fit(X, y_encoded, seed=seed, progress=progress)
-            self._warn_id_fields(X, y_encoded)
+            self._warn_id_fields(*labelled, positive)
         progress.say(f"Training the network on {count(len(X))} pairs.")
         valid = (
             None
@@ -531,11 +568,6 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
                 seed,
                 valid,
             )
-        )
-        positive = (
-            match_index(self.classes_, self.pos_label)
-            if len(self.classes_) == 2
-            else None
         )
         self.net_, threshold = train(
             net,
@@ -582,6 +614,41 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             self._check_fitted_columns(X.columns)
         return X
 
+    def _add_candidate_nonmatches(self, X, y_encoded, positive, progress):
+        """The training pairs and labels with ``candidate_nonmatches``'s
+        near misses appended; sets ``n_candidate_nonmatches_``."""
+        if positive is None:
+            if self.candidate_nonmatches is True:
+                raise ValueError(
+                    "candidate_nonmatches=True adds non-matches, so it needs a "
+                    "binary task whose match class is known; got the classes "
+                    f"{self.classes_.tolist()} with pos_label={self.pos_label!r}. "
+                    "Pass pos_label, or candidate_nonmatches='auto' or False."
+                )
+            self.n_candidate_nonmatches_ = 0
+            return X, y_encoded
+        if self.candidate_nonmatches is False:
+            self.n_candidate_nonmatches_ = 0
+            return X, y_encoded
+        with progress.step(
+            f"Finding the blocker's near misses among the records of "
+            f"{count(len(X))} training pairs"
+        ):
+            fields = resolve_fields(
+                X.columns, self.fields, self.left_prefix, self.right_prefix
+            )
+            added = near_miss_pairs(X, y_encoded == positive, fields)
+        self.n_candidate_nonmatches_ = len(added)
+        if added.empty:
+            return X, y_encoded
+        progress.say(f"Added {count(len(added))} near misses as non-matches.")
+        return (
+            pd.concat([X, added], ignore_index=True),
+            np.concatenate(
+                [y_encoded, np.full(len(added), 1 - positive, dtype=y_encoded.dtype)]
+            ),
+        )
+
     def _validation_dataset(self, validation_data):
         """``fit``'s `validation_data` as a dataset of encoded pairs."""
         if not isinstance(validation_data, (tuple, list)) or len(
@@ -607,16 +674,11 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         """The network's sizes that the data set (``NETWORK_DATA_SIZES``)."""
         return {**self.featurizer_.network_sizes(), "n_classes": len(self.classes_)}
 
-    def _warn_id_fields(self, X, y_encoded):
+    def _warn_id_fields(self, X, y_encoded, positive):
         """Warn about a field that holds record ids: named like an id, with
         values that differ in nearly all the matching pairs (an attribute
         such as a social security number agrees in most of them, and
         pseudo-labels or typos make it differ in some)."""
-        positive = (
-            match_index(self.classes_, self.pos_label)
-            if len(self.classes_) == 2
-            else None
-        )
         matches = y_encoded == positive
         if positive is None or not matches.any():
             return
