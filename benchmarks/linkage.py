@@ -9,8 +9,9 @@ Protocol (Magellan data sets, ``--data``)
     matches them against the *whole* right table (tableB) with the default
     ``NearestNeighborBlocker()``. The truth is every known match of those
     records: the positives of ``train``, ``valid`` and ``test``. No pair a
-    model was trained on is credited: the ``train`` pairs, and the pairs that
-    ``add_candidate_nonmatches`` adds to them, are left out of both the
+    model was trained on is credited: the ``train`` pairs, the pairs that
+    ``add_candidate_nonmatches`` adds to them and the near misses that the
+    default classifier adds in ``fit``, are left out of both the
     returned pairs and the truth for every row (the same set, so the rows
     compare); an active-learning row also leaves out the pairs it labelled.
     Precision is over the returned pairs, so a same-entity pair that the
@@ -329,11 +330,25 @@ def run_dataset(task, args):
         )
         for suffix, one_to_one in AUGMENTATIONS.items()
     }
+    # The near misses that the default adds in fit: the same function on the
+    # records of the training pairs (fit tells records apart by their values).
+    near_misses = (
+        task.train
+        if task.one_table
+        else add_candidate_nonmatches(
+            left.loc[task.train.left_id.unique()],
+            right.loc[task.train.right_id.unique()],
+            task.train,
+            NearestNeighborBlocker(),
+        )
+    )
     # The same pairs are left out of every row: all those any row trained on.
     left_out = (
         set()
         if hasattr(task, "train_tables")
-        else set().union(*(task.pairs(t) for t in training.values()))
+        else set().union(
+            task.pairs(near_misses), *(task.pairs(t) for t in training.values())
+        )
     )
     entry = {
         "blocking": blocking(task, left_out),
