@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from ._blocking import NearestNeighborBlocker, check_record_table
-from ._pairs import require_columns
+from ._pairs import as_text, require_columns
 from ._validation import checked
 
 __all__ = ["add_candidate_nonmatches", "near_miss_pairs"]
@@ -238,12 +238,12 @@ def near_miss_pairs(X, is_match, fields):
     ).iloc[len(labels) :]
     # A pair of two identical records is never a non-match, whatever the
     # labels say about the records' other candidates.
-    same = (
-        left.loc[added.left_id].to_numpy(dtype=object)
-        == right.loc[added.right_id].to_numpy(dtype=object)
-    ) | (
-        left.loc[added.left_id].isna().to_numpy()
-        & right.loc[added.right_id].isna().to_numpy()
+    same = np.column_stack(
+        [
+            as_text(left[name].to_numpy()[added.left_id.to_numpy()])
+            == as_text(right[name].to_numpy()[added.right_id.to_numpy()])
+            for name in names
+        ]
     )
     added = added[~same.all(axis=1)]
     sides = [

@@ -165,3 +165,124 @@ def test_one_to_one_also_adds_the_other_left_records_of_matched_right_records():
     assert set(plain.left_id) == {"l1"}
     with pytest.raises(TypeError, match="one_to_one must be a bool"):
         add_candidate_nonmatches(LEFT, RIGHT, given, blocker, one_to_one="yes")
+
+
+# ---------------------------------------- RecordPairClassifier(candidate_nonmatches)
+def _training_pairs():
+    """Labelled pairs as a benchmark gives them: each left record with its
+    match and one random non-match, none of the blocker's near misses."""
+    given = labels([("l1", "r1", 1), ("l1", "r5", 0), ("l2", "r3", 1), ("l2", "r6", 0)])
+    return pair_frame(LEFT.loc[given.left_id], RIGHT.loc[given.right_id]), given
+
+
+def test_near_miss_pairs_are_add_candidate_nonmatches_on_the_records_of_the_pairs():
+    from skrecordpair._candidate_nonmatches import near_miss_pairs
+    from skrecordpair._pairs import resolve_fields
+
+    X, given = _training_pairs()
+    added = near_miss_pairs(
+        X,
+        (given.label == 1).to_numpy(),
+        resolve_fields(X.columns, None, "left_", "right_"),
+    )
+    # The tables are the distinct records of the pairs: l1, l2 and r1, r3, r5, r6.
+    expected = add_candidate_nonmatches(
+        LEFT.loc[["l1", "l2"]],
+        RIGHT.loc[["r1", "r3", "r5", "r6"]],
+        given,
+        NearestNeighborBlocker(),
+    ).iloc[len(given) :]
+    assert list(added.columns) == list(X.columns)
+    got = set(zip(added.left_name, added.right_name))
+    assert got == set(zip(LEFT.name[expected.left_id], RIGHT.name[expected.right_id]))
+    assert len(got) == len(added) > 0
+
+
+def test_near_misses_skip_identical_records_and_records_matched_twice():
+    from skrecordpair._candidate_nonmatches import near_miss_pairs
+    from skrecordpair._pairs import resolve_fields
+
+    left = pd.DataFrame(
+        {"name": ["anna smith", "anna smith", "john smith", "ann smith"]}
+    )
+    right = pd.DataFrame(
+        {"name": ["anna smith", "ana smith", "jon smith", "john smith"]}
+    )
+    # anna smith has two labelled matches: none of her candidates is added.
+    # john smith has one: his other candidates are, but not the right record
+    # "john smith", identical to him. ann smith has no match: nothing.
+    X = pair_frame(left, right)
+    is_match = np.array([True, True, True, False])
+    added = near_miss_pairs(
+        X, is_match, resolve_fields(X.columns, None, "left_", "right_")
+    )
+    assert set(zip(added.left_name, added.right_name)) == {
+        ("john smith", "anna smith"),
+        ("john smith", "ana smith"),
+    }
+    assert not (added.left_name == added.right_name).any()
+
+
+def test_classifier_adds_near_misses_by_default(people):
+    from skrecordpair import RecordPairClassifier
+
+    from .conftest import TINY
+
+    left, right, y = people
+    params = {**TINY, "max_epochs": 1, "random_state": 0}
+    params.pop("candidate_nonmatches")
+    default = RecordPairClassifier(**params).fit(left, right, y)
+    assert RecordPairClassifier().candidate_nonmatches == "auto"
+    assert default.n_candidate_nonmatches_ > 0
+    # They are non-matches in training: the network saw more pairs.
+    trained = sum(default.net_.history_[-1, "batches", :, "train_batch_size"])
+    valid = sum(default.net_.history_[-1, "batches", :, "valid_batch_size"])
+    assert trained + valid == len(y) + default.n_candidate_nonmatches_
+    off = RecordPairClassifier(**params, candidate_nonmatches=False).fit(left, right, y)
+    assert off.n_candidate_nonmatches_ == 0
+    assert sum(off.net_.history_[-1, "batches", :, "train_batch_size"]) < trained
+    # A continued fit keeps its pairs as given.
+    default.set_params(warm_start=True).fit(left, right, y)
+    assert default.n_candidate_nonmatches_ == 0
+
+
+def test_classifier_near_misses_with_string_labels_and_missing_values(people):
+    from skrecordpair import RecordPairClassifier
+
+    from .conftest import TINY
+
+    left, right, y = people
+    left = left.copy()
+    left.iloc[::7, 0] = np.nan
+    labelled = np.where(y == 1, "match", "different")
+    params = {**TINY, "max_epochs": 1, "random_state": 0, "candidate_nonmatches": True}
+    with pytest.raises(ValueError, match="binary task whose match class is known"):
+        RecordPairClassifier(**params).fit(left, right, labelled)
+    clf = RecordPairClassifier(**params, pos_label="match").fit(left, right, labelled)
+    assert clf.n_candidate_nonmatches_ > 0
+    # "auto" without a known match class adds nothing, and says so.
+    params["candidate_nonmatches"] = "auto"
+    clf = RecordPairClassifier(**params).fit(left, right, labelled)
+    assert clf.n_candidate_nonmatches_ == 0
+
+
+def test_classifier_near_misses_in_multiclass_tasks(people):
+    from skrecordpair import RecordPairClassifier
+
+    from .conftest import TINY
+
+    left, right, y = people
+    relation = np.array(["same", "other", "related"])[np.arange(len(y)) % 3]
+    params = {**TINY, "max_epochs": 1, "random_state": 0}
+    params["candidate_nonmatches"] = "auto"
+    assert (
+        RecordPairClassifier(**params)
+        .fit(left, right, relation)
+        .n_candidate_nonmatches_
+        == 0
+    )
+    params["candidate_nonmatches"] = True
+    with pytest.raises(
+        ValueError, match=r"got the classes \['other', 'related', 'same'\]"
+    ):
+        RecordPairClassifier(**params).fit(left, right, relation)

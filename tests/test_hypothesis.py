@@ -176,6 +176,10 @@ def odd_training_frame():
     return X, y
 
 
+# The near misses' search meets the generated values too.
+AUTO_NEAR_MISSES = {**TINY, "candidate_nonmatches": "auto"}
+
+
 @pytest.fixture(scope="module")
 def model():
     X, y = odd_training_frame()
@@ -252,7 +256,7 @@ def test_fit_on_generated_frames(data):
     X = data.draw(pair_frames(fields=fields, min_rows=4, max_rows=12), label="X")
     y = np.arange(len(X)) % 2  # both classes, whatever the frame
     clf = RecordPairClassifier(
-        **TINY, max_epochs=1, early_stopping=False, random_state=0
+        **AUTO_NEAR_MISSES, max_epochs=1, early_stopping=False, random_state=0
     ).fit(X, y)
     check_distribution(clf.predict_proba(X), len(X))
     out = clf.explain(X.iloc[:3], n_steps=2)
@@ -293,7 +297,7 @@ def test_fit_on_categorical_and_nullable_dtypes():
     X["left_flag"] = pd.array([True, False, None] * 20, dtype="boolean")
     X["right_flag"] = pd.array([True, None, False] * 20, dtype="boolean")
     clf = RecordPairClassifier(
-        **TINY, max_epochs=1, early_stopping=False, random_state=0
+        **AUTO_NEAR_MISSES, max_epochs=1, early_stopping=False, random_state=0
     ).fit(X, y)
     assert [f[0] for f in clf.fields_] == ["name", "city", "year", "flag"]
     proba = clf.predict_proba(X)

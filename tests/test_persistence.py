@@ -110,7 +110,10 @@ def test_model_json_holds_each_components_state_under_its_own_key(fitted, saved)
         "feature_names_in",
         "n_features_in",
     ]
-    assert model["estimator"]["attributes"] == {"threshold_": fitted.threshold_}
+    assert model["estimator"]["attributes"] == {
+        "threshold_": fitted.threshold_,
+        "n_candidate_nonmatches_": fitted.n_candidate_nonmatches_,
+    }
 
 
 def _as_format_1(path):

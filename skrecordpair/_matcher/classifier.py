@@ -527,7 +527,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
             else None
         )
         labelled = X, y_encoded
-        if not continuing:
+        if continuing:
+            self.n_candidate_nonmatches_ = 0
+        else:
             X, y_encoded = self._add_candidate_nonmatches(
                 X, y_encoded, positive, progress
             )
