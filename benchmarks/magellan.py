@@ -13,7 +13,11 @@ where the configuration uses it), in the same run and on the same seeds:
     fitted as ``default``.
 ``default``
     ``RecordPairClassifier()`` with ``validation_data=valid`` and
-    ``decision_threshold="auto"``; ``explain`` is timed on this one.
+    ``decision_threshold="auto"``; ``explain`` is timed on this one. Like
+    every ``RecordPairClassifier`` row but the next, it adds the blocker's near
+    misses among the records of ``train`` (``candidate_nonmatches="auto"``).
+``default without near misses``
+    The same with ``candidate_nonmatches=False``: trained on exactly ``train``.
 ``pretrained``
     ``RecordPairClassifier(text_encoder=...)`` fitted as ``default``, with the
     encoder of `--text-encoder` (a hub name or a local directory; only run
@@ -151,6 +155,20 @@ CONFIGURATIONS = {
         description="RecordPairClassifier(decision_threshold='auto'), "
         "validation_data=valid",
         explain=True,
+    ),
+    "default without near misses": Configuration(
+        make=lambda seed, params, args: RecordPairClassifier(
+            **{
+                **params,
+                "candidate_nonmatches": False,
+                "decision_threshold": "auto",
+                "random_state": seed,
+            }
+        ),
+        fit_args=_with_validation,
+        description="RecordPairClassifier(candidate_nonmatches=False, "
+        "decision_threshold='auto'), validation_data=valid: trained on exactly "
+        "the train pairs",
     ),
     "pretrained": Configuration(
         make=lambda seed, params, args: RecordPairClassifier(
