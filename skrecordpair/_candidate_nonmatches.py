@@ -136,8 +136,10 @@ def add_candidate_nonmatches(
 
 
 def _matched_once(matches, side):
-    """The ids of `side` with exactly one labelled match."""
-    per_record = matches.groupby(side, sort=False).size()
+    """The ids of `side` with exactly one labelled match (a pair labelled
+    twice is one match)."""
+    distinct = matches.drop_duplicates(["left_id", "right_id"])
+    per_record = distinct.groupby(side, sort=False).size()
     return per_record.index[per_record.to_numpy() == 1]
 
 
