@@ -165,37 +165,53 @@ def link(
             )
         else:  # a blocker cannot be fitted on no records, and there is no pair
             candidates = _no_candidates(left.index, right.index)
-    left_pos = id_positions(left, candidates["left_id"], "left")
-    right_pos = id_positions(right, candidates["right_id"], "right")
-    proba = _score(
+    matches, left_pos, right_pos = match_candidates(
+        candidates,
         left[fitted["left"]],
-        left_pos,
         right[fitted["right"]],
-        right_pos,
         classifier,
         positive,
+        (threshold, strict),
         batch_size,
         progress,
     )
-    matches = candidates.assign(probability=proba)
-    keep = proba > threshold if strict else proba >= threshold
-    progress.say(
-        f"{count(keep.sum())} of {count(len(keep))} candidate pairs are "
-        f"matches (probability {'>' if strict else '>='} {threshold:g})."
-    )
-    matches, left_pos = matches[keep], left_pos[keep]
     if not one_to_one and threshold > 0:  # threshold 0 asks for every candidate
         _warn_many_matches(matches, len(left), len(right))
     if one_to_one:
         chosen = _greedy_one_to_one(
             left_pos,
-            right_pos[keep],
+            right_pos,
             matches["probability"].to_numpy(),
             matches["similarity"].to_numpy(),
         )
         matches, left_pos = matches.iloc[chosen], left_pos[chosen]
     order = np.lexsort((-matches["probability"].to_numpy(), left_pos))
     return matches.iloc[order].reset_index(drop=True)
+
+
+def match_candidates(
+    candidates, left, right, classifier, positive, decision, batch_size, progress
+):
+    """Score the blocker's `candidates` of `left` in `right` and keep the matches.
+
+    `decision` is ``(threshold, strict)`` from ``_decision``; the tables hold
+    the columns the classifier reads. Returns the matched rows of
+    `candidates` with their ``probability``, and the positions of their left
+    and right records.
+    """
+    threshold, strict = decision
+    left_pos = id_positions(left, candidates["left_id"], "left")
+    right_pos = id_positions(right, candidates["right_id"], "right")
+    proba = _score(
+        left, left_pos, right, right_pos, classifier, positive, batch_size, progress
+    )
+    keep = proba > threshold if strict else proba >= threshold
+    progress.say(
+        f"{count(keep.sum())} of {count(len(keep))} candidate pairs are "
+        f"matches (probability {'>' if strict else '>='} {threshold:g})."
+    )
+    matches = candidates.assign(probability=proba)[keep]
+    return matches, left_pos[keep], right_pos[keep]
 
 
 @checked(

@@ -22,9 +22,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["predict", "predict_proba", "scatter_model"]
+from ._blocking import check_record_table
+from ._linking import (
+    MATCH_COLUMNS,
+    _decision,
+    _fitted_columns,
+    _positive_column,
+    match_candidates,
+)
+from ._progress import Progress
+
+__all__ = ["link", "predict", "predict_proba", "scatter_model"]
 
 
 def _require_dask():
@@ -241,3 +252,161 @@ def predict(clf, X, *, client=None, model=None, name="prediction"):
     return X.map_partitions(
         _predict_partition, node, name, meta=meta, align_dataframes=False
     )
+
+
+def link(
+    left, right, blocker, classifier, threshold=None, *, batch_size=20_000, client=None
+):
+    """Match the records of a dask DataFrame against a table, partition by partition.
+
+    :func:`skrecordpair.link` for a left table too large for one process:
+    a clone of `blocker` is fitted on `right` once, here, and travels with
+    `right` and the classifier to each worker once (or, with `client`, is
+    broadcast to every worker); each partition of `left` then gets its
+    candidates, its pair frames and their scores in its own task, and keeps
+    its matches. No step gathers the left records or the candidate pairs in
+    one process. A record's candidates and a pair's probability do not
+    depend on the other records, so the matches equal those of
+    :func:`skrecordpair.link` on the whole table, in the same order
+    (``link(left.compute(), right, ...)``; one-to-one matching needs all the
+    pairs at once: apply it to the computed result).
+
+    Parameters
+    ----------
+    left : dask.dataframe.DataFrame
+        The records to look up, indexed by unique record ids, in any number
+        of partitions; each partition's ids are checked for duplicates when
+        it is computed, and with known divisions (a sorted index, e.g.
+        ``set_index("id")``) ids cannot repeat across partitions either.
+    right : pandas.DataFrame
+        The table to search, indexed by unique record ids. Its index (the
+        fitted blocker) and its records go to every worker, so it must fit
+        in one worker's memory.
+    blocker : estimator
+        The candidate generator, as for :func:`skrecordpair.link`; it is
+        cloned and fitted on `right`.
+    classifier : fitted classifier
+        A fitted binary classifier of pair frames, as for
+        :func:`skrecordpair.link`: a
+        :class:`~skrecordpair.RecordPairClassifier`, or a ``Pipeline`` of
+        :class:`~skrecordpair.SimilarityFeatures` and a gradient boosting
+        classifier.
+    threshold : float or None, default=None
+        As for :func:`skrecordpair.link`.
+    batch_size : int, default=20_000
+        Candidate pairs scored per ``predict_proba`` call within a partition.
+    client : distributed.Client, default=None
+        If given, the fitted blocker, `right` and the classifier are first
+        broadcast to all its workers.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        The matched pairs, columns ``left_id``, ``right_id``, ``similarity``
+        and ``probability``, one partition per partition of `left`, each
+        sorted as :func:`skrecordpair.link` sorts (a fresh ``RangeIndex``
+        per partition). Nothing runs until you call ``.compute()``,
+        ``.to_parquet(...)``, etc.
+
+    Raises
+    ------
+    TypeError
+        If `left` is not a dask DataFrame or `right` not a pandas DataFrame.
+    ValueError
+        As :func:`skrecordpair.link`; also if `left` has unknown divisions
+        (its ids could repeat across partitions unseen: ``set_index`` on the
+        id column sorts them and makes the divisions known) or `right` is
+        empty. A partition whose ids repeat raises when it is computed.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> import pandas as pd
+    >>> from sklearn.dummy import DummyClassifier
+    >>> import skrecordpair.dask
+    >>> from skrecordpair import NearestNeighborBlocker, pair_frame
+    >>> left = pd.DataFrame({"name": ["anna smith", "john doe"]}, index=["l1", "l2"])
+    >>> right = pd.DataFrame({"name": ["ana smith", "jon doe", "jane roe"]},
+    ...                      index=["r1", "r2", "r3"])
+    >>> clf = DummyClassifier(strategy="prior").fit(
+    ...     pair_frame(left.iloc[[0, 0, 0, 1]], right.iloc[[0, 1, 2, 1]]), [1, 1, 1, 0])
+    >>> matches = skrecordpair.dask.link(
+    ...     dd.from_pandas(left, npartitions=2), right, NearestNeighborBlocker(k=1), clf)
+    >>> matches.compute().reset_index(drop=True)
+      left_id right_id  similarity  probability
+    0      l1       r1    0.939...         0.75
+    1      l2       r2    0.775...         0.75
+    """
+    _, dd = _require_dask()
+    if not isinstance(left, dd.DataFrame):
+        raise TypeError(
+            "skrecordpair.dask.link() expects left as a dask.dataframe.DataFrame of "
+            f"records; got {type(left).__name__}. Match pandas tables with "
+            "skrecordpair.link()."
+        )
+    if not left.known_divisions:
+        raise ValueError(
+            "skrecordpair.dask.link() needs left with known divisions, so that a "
+            "record id cannot appear in two partitions; got a dask DataFrame whose "
+            "divisions are unknown. Index it by its ids with "
+            "left.set_index('id') (or dd.from_pandas(table, sort=True))."
+        )
+    check_record_table(right, "skrecordpair.dask.link()", "right")
+    positive = _positive_column(classifier, "skrecordpair.dask.link()")
+    decision = _decision(classifier, threshold)
+    fitted = _fitted_columns(
+        classifier, "skrecordpair.dask.link()", left=left._meta, right=right
+    )
+    if len(right) == 0:
+        raise ValueError(
+            "skrecordpair.dask.link() got an empty right table: there is nothing to "
+            "match; skrecordpair.link() returns no pairs for it."
+        )
+    index = clone(blocker).fit(right)
+    shared = (index, right[fitted["right"]], classifier)
+    if client is not None:
+        shared = tuple(client.scatter(x, broadcast=True, hash=False) for x in shared)
+    else:
+        import dask
+
+        shared = tuple(dask.delayed(x, pure=False, traverse=False) for x in shared)
+    meta = _link_partition(
+        left._meta,
+        index,
+        right[fitted["right"]],
+        classifier,
+        fitted["left"],
+        positive,
+        decision,
+        batch_size,
+    )
+    return left.map_partitions(
+        _link_partition,
+        *shared,
+        fitted["left"],
+        positive,
+        decision,
+        batch_size,
+        meta=meta,
+        align_dataframes=False,
+    )
+
+
+def _link_partition(
+    part, index, right, classifier, columns, positive, decision, batch_size
+):
+    """The matches of one partition of the left table (see :func:`link`)."""
+    check_record_table(part, "skrecordpair.dask.link()", "a partition of left")
+    candidates = index.candidates(part)
+    matches, left_pos, _ = match_candidates(
+        candidates,
+        part[columns],
+        right,
+        classifier,
+        positive,
+        decision,
+        batch_size,
+        Progress(0, "link"),
+    )
+    order = np.lexsort((-matches["probability"].to_numpy(), left_pos))
+    return matches.iloc[order].reset_index(drop=True)[MATCH_COLUMNS]

@@ -178,3 +178,102 @@ def test_scoring_candidate_ids_keeps_the_ids(fitted):
     labels = skd.predict(fitted, pairs[list(fitted.feature_names_in_)])
     both = pairs[["left_id", "right_id"]].assign(label=labels).compute(scheduler="sync")
     assert both["left_id"].notna().all() and len(both) == len(cands)
+
+
+# ------------------------------------------------------------------------ link
+@pytest.fixture(scope="module")
+def tables():
+    from .conftest import make_tables
+
+    left, right, truth = make_tables(n=80, n_extra=30, seed=4)
+    left.iloc[::9, 2] = np.nan  # missing cities
+    return left, right, truth
+
+
+@pytest.fixture(scope="module")
+def similarity_model(tables):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from skrecordpair import NearestNeighborBlocker, SimilarityFeatures
+
+    left, right, truth = tables
+    c = NearestNeighborBlocker(k=5).fit(right).candidates(left)
+    y = [p in truth for p in zip(c.left_id, c.right_id)]
+    X = pair_frame(left.loc[c.left_id], right.loc[c.right_id])
+    model = make_pipeline(
+        SimilarityFeatures(), HistGradientBoostingClassifier(random_state=0)
+    )
+    return model.fit(X, y), X, y
+
+
+@pytest.mark.slow
+def test_link_on_a_local_cluster_equals_link_in_memory(
+    tables, similarity_model, client
+):
+    from skrecordpair import NearestNeighborBlocker, link
+
+    left, right, _ = tables
+    model = similarity_model[0]
+    expected = link(left, right, NearestNeighborBlocker(k=5), model)
+    assert len(expected) > 40  # matches to compare, with string ids
+    ddf = dd.from_pandas(left, npartitions=3, sort=True)
+    got = skd.link(ddf, right, NearestNeighborBlocker(k=5), model, client=client)
+    assert list(got.columns) == ["left_id", "right_id", "similarity", "probability"]
+    # One partition of matches per partition of records, and no gathering:
+    # each partition's task needs only its own records.
+    assert got.npartitions == 3
+    # dask holds strings as pyarrow strings: the same ids, another dtype.
+    in_order = got.compute().astype({"left_id": object, "right_id": object})
+    # dd.from_pandas(sort=True) sorts the ids: the same matches, ordered by id.
+    expected = expected.set_index("left_id").loc[sorted(set(expected.left_id))]
+    pd.testing.assert_frame_equal(
+        in_order.set_index("left_id"), expected, check_exact=True
+    )
+    # With a threshold, and without a client (local scheduler).
+    low = skd.link(ddf, right, NearestNeighborBlocker(k=5), model, threshold=0.0)
+    assert len(low.compute()) == len(
+        NearestNeighborBlocker(k=5).fit(right).candidates(left)
+    )
+
+
+def test_link_with_a_record_pair_classifier_equals_link_in_memory(
+    tables, similarity_model
+):
+    from skrecordpair import NearestNeighborBlocker, link
+
+    left, right, _ = tables
+    _, X, y = similarity_model
+    clf = RecordPairClassifier(**TINY, max_epochs=2, random_state=0).fit(X, y)
+    ddf = dd.from_pandas(left, npartitions=2, sort=True)
+    got = skd.link(ddf, right, NearestNeighborBlocker(k=5), clf, threshold=0.2)
+    expected = link(left, right, NearestNeighborBlocker(k=5), clf, threshold=0.2)
+    got = got.compute().astype({"left_id": object, "right_id": object})
+    got = got.sort_values(["left_id", "right_id"]).reset_index(drop=True)
+    expected = expected.sort_values(["left_id", "right_id"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        got[["left_id", "right_id"]], expected[["left_id", "right_id"]]
+    )
+    # The network batches pairs differently per partition: float32 rounding.
+    np.testing.assert_allclose(got.probability, expected.probability, atol=1e-5)
+
+
+def test_link_errors_say_what_was_expected(tables, similarity_model):
+    from skrecordpair import NearestNeighborBlocker
+
+    left, right, _ = tables
+    model = similarity_model[0]
+    blocker = NearestNeighborBlocker(k=5)
+    with pytest.raises(TypeError, match="expects left as a dask.dataframe.DataFrame"):
+        skd.link(left, right, blocker, model)
+    unknown = dd.from_pandas(left, npartitions=2, sort=False)
+    with pytest.raises(ValueError, match="known divisions"):
+        skd.link(unknown, right, blocker, model)
+    repeated = pd.concat([left.iloc[:5], left.iloc[:5]]).sort_index()
+    ddf = dd.from_pandas(repeated, npartitions=1, sort=True)
+    with pytest.raises(ValueError, match="must be unique; it repeats"):
+        skd.link(ddf, right, blocker, model).compute()
+    with pytest.raises(ValueError, match="lacks|columns"):
+        skd.link(dd.from_pandas(left[["first"]], npartitions=1), right, blocker, model)
+    with pytest.raises(ValueError, match="empty right table"):
+        skd.link(dd.from_pandas(left, npartitions=1), right.iloc[:0], blocker, model)
