@@ -365,7 +365,7 @@ class NearestNeighborBlocker(BaseEstimator):
             codes = np.zeros(len(X), dtype=np.int64)
         with self._bar(len(X)) as bar:
             q, u, sim = self._search(
-                query, codes, self.k, exclude_self=False, progress=bar
+                query, codes, self.k, exclude_self=None, progress=bar
             )
         left, right, sim = _expand(
             q,
@@ -376,6 +376,43 @@ class NearestNeighborBlocker(BaseEstimator):
             np.full(len(X), self.k, dtype=np.int64),
         )
         return _frame(X.index, left, self.index_, right, sim)
+
+    def candidates_within(self, ids):
+        """The deduplication candidates found from some of the fitted records.
+
+        ``candidates()`` split by record, for deduplicating a table piece by
+        piece (:func:`skrecordpair.dask.deduplicate` calls it per
+        partition): the pairs that the records `ids` (and their identical
+        copies) propose among the whole fitted table. Over pieces that
+        together hold every record, the union of the pairs, each kept once
+        with its largest similarity, is ``candidates()``; a pair proposed
+        from two pieces appears in both.
+
+        Parameters
+        ----------
+        ids : array-like
+            Index labels of the fitted table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            As ``candidates()``: ``left_id``, ``right_id`` (the record that
+            comes first in the fitted table on the left) and ``similarity``.
+
+        Raises
+        ------
+        ValueError
+            If an id is not an index label of the fitted table.
+        """
+        check_is_fitted(self, "vectorizers_")
+        positions = self.index_.get_indexer(pd.Index(ids))
+        if (positions < 0).any():
+            unknown = pd.Index(ids)[positions < 0][:5].tolist()
+            raise ValueError(
+                "NearestNeighborBlocker.candidates_within() takes index labels of "
+                f"the fitted table; these are not: {unknown}."
+            )
+        return self._duplicates(np.unique(self._record_group[positions]))
 
     def transform(self, X):
         """Return the unit-length TF-IDF record vectors of `X`.
@@ -404,7 +441,10 @@ class NearestNeighborBlocker(BaseEstimator):
         ]
         return _combine(blocks, self.weights_)
 
-    def _duplicates(self):
+    def _duplicates(self, groups=None):
+        """The deduplication pairs found from the distinct records `groups`
+        (all when None): over any cover of the groups, the union of the
+        pairs, each kept once with its largest similarity, is that of all."""
         k, ptr, members = self.k, self._group_ptr, self._group_members
         sizes = np.diff(ptr)
         norms = np.asarray(self._matrix.multiply(self._matrix).sum(axis=1)).ravel()
@@ -413,12 +453,22 @@ class NearestNeighborBlocker(BaseEstimator):
         # from the nearest other groups.
         searchable = (norms > 0) & (self._block >= 0)
         copies = np.where(searchable, np.minimum(sizes - 1, k), 0)
-        with self._bar(self._matrix.shape[0]) as bar:
+        if groups is None:
+            groups = np.arange(self.n_unique_)
+        with self._bar(len(groups)) as bar:
             q, u, sim = self._search(
-                self._matrix, self._block, k, exclude_self=True, progress=bar
+                self._matrix[groups],
+                self._block[groups],
+                k,
+                exclude_self=groups,
+                progress=bar,
             )
-        a, b, s = _expand(q, u, sim, ptr, members, k - copies, left_members=True)
-        c, d, t = _copies(ptr, members, copies, norms)
+        a, b, s = _expand(
+            groups[q], u, sim, ptr, members, k - copies, left_members=True
+        )
+        only = np.zeros_like(copies)
+        only[groups] = copies[groups]
+        c, d, t = _copies(ptr, members, only, norms)
         a, b, s = np.concatenate([a, c]), np.concatenate([b, d]), np.concatenate([s, t])
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         # Each unordered pair once, with its largest similarity (the two
@@ -435,7 +485,11 @@ class NearestNeighborBlocker(BaseEstimator):
         )
 
     def _search(self, query, query_block, k, *, exclude_self, progress):
-        """Top-k fitted unique rows per query row, within equal blocks."""
+        """Top-k fitted unique rows per query row, within equal blocks.
+
+        `exclude_self` is None, or each query row's own fitted unique row,
+        which is then not its neighbour.
+        """
         fitted, fitted_block = self._matrix, self._block
         out_q, out_u, out_s = [], [], []
         if self._keys:
@@ -465,7 +519,7 @@ class NearestNeighborBlocker(BaseEstimator):
                 sub_fitted,
                 k,
                 self._chunk_rows(sub_fitted.shape[0]),
-                exclude_self=exclude_self,
+                exclude_self=_local_rows(exclude_self, q_rows, u_rows),
                 progress=progress,
             )
             if q_rows is not None:
@@ -630,14 +684,29 @@ def _members(group, n_groups):
     return ptr, members
 
 
+def _local_rows(self_rows, q_rows, u_rows):
+    """The query rows' own fitted rows (`self_rows`, global) within a block
+    whose query rows are `q_rows` and fitted rows `u_rows` (None: all);
+    -1 where the own row is not in the block."""
+    if self_rows is None or u_rows is None:
+        return self_rows
+    own = self_rows[q_rows]
+    local = np.searchsorted(u_rows, own)  # u_rows ascends within a block
+    local = np.minimum(local, len(u_rows) - 1)
+    return np.where(u_rows[local] == own, local, -1)
+
+
 def _top_k(query, fitted, k, chunk_rows, *, exclude_self, progress):
     """The `k` largest non-zero similarities of each query row.
 
-    Returns ``(query_rows, fitted_rows, similarities)``. With `exclude_self`,
-    `query` is `fitted` and row ``i`` is not its own neighbour. `progress`
-    is told the query rows done, block by block.
+    Returns ``(query_rows, fitted_rows, similarities)``. `exclude_self` is
+    None, or each query row's own row in `fitted` (-1 for none), which is
+    then not its neighbour. `progress` is told the query rows done, block by
+    block.
     """
     n_query, n_fitted = query.shape[0], fitted.shape[0]
+    self_rows = exclude_self
+    exclude_self = self_rows is not None
     want = k + 1 if exclude_self else k
     fitted_t = fitted.T.tocsr()
     out_q, out_u, out_s = [], [], []
@@ -647,7 +716,7 @@ def _top_k(query, fitted, k, chunk_rows, *, exclude_self, progress):
         q += start
         progress.update(min(chunk_rows, n_query - start))
         if exclude_self:
-            keep = q != u
+            keep = self_rows[q] != u
             q, u, s = q[keep], u[keep], s[keep]
         out_q.append(q)
         out_u.append(u)

@@ -33,9 +33,16 @@ from ._linking import (
     _positive_column,
     match_candidates,
 )
+from ._pairs import PAIR_INDEX_NAMES
 from ._progress import Progress
 
-__all__ = ["link", "predict", "predict_proba", "scatter_model"]
+# Shuffles (group-bys and joins of partitioned frames) through the task
+# graph: with dask's default on a cluster, peer-to-peer, deduplicate stalled
+# in 2 of 3 runs on the test suite's LocalCluster (dask 2026.8); with tasks,
+# in none of 6.
+SHUFFLE = "tasks"
+
+__all__ = ["deduplicate", "link", "predict", "predict_proba", "scatter_model"]
 
 
 def _require_dask():
@@ -410,3 +417,281 @@ def _link_partition(
     )
     order = np.lexsort((-matches["probability"].to_numpy(), left_pos))
     return matches.iloc[order].reset_index(drop=True)[MATCH_COLUMNS]
+
+
+def deduplicate(
+    table,
+    blocker,
+    classifier,
+    threshold=None,
+    *,
+    batch_size=20_000,
+    client=None,
+    return_pairs=False,
+):
+    """Cluster the records of a dask DataFrame into entities, partition by partition.
+
+    :func:`skrecordpair.deduplicate` for a table in partitions:
+
+    1. a clone of `blocker` (a :class:`~skrecordpair.NearestNeighborBlocker`)
+       is fitted on the table, in this process, and travels to each worker
+       once; each partition proposes its records' candidates
+       (:meth:`~skrecordpair.NearestNeighborBlocker.candidates_within`), and
+       a pair proposed from two partitions is kept once (a shuffle);
+    2. the pairs are joined to their two records on the workers and scored
+       with ``classifier.predict_proba``, partition by partition;
+    3. the matched pairs are the edges of a graph whose connected components
+       are the entities, found by label propagation (each record takes the
+       smallest id among its neighbours' labels, then its label's label, until
+       no label changes), each round a join and a group-by on the workers.
+
+    Only the blocker's fit sees every record: its index (the TF-IDF vectors
+    of the records' text) must fit in one process, as :func:`link`'s right
+    table must. The candidate pairs, the pair frames, the scores and the
+    edges are never gathered. The entities are those of
+    :func:`skrecordpair.deduplicate` on the whole table (and so are the
+    matched pairs, to float32 rounding of a network's probabilities).
+
+    Parameters
+    ----------
+    table : dask.dataframe.DataFrame
+        The records, indexed by unique record ids with known divisions (a
+        sorted index: ``set_index("id")``).
+    blocker : NearestNeighborBlocker
+        The candidate generator; it is cloned and fitted on `table`.
+    classifier : fitted classifier
+        A fitted binary classifier of pair frames, as for
+        :func:`skrecordpair.deduplicate`.
+    threshold : float or None, default=None
+        As for :func:`skrecordpair.deduplicate`.
+    batch_size : int, default=20_000
+        Candidate pairs scored per ``predict_proba`` call within a partition.
+    client : distributed.Client, default=None
+        If given, the fitted blocker and the classifier are first broadcast to
+        all its workers.
+    return_pairs : bool, default=False
+        Also return the matched pairs.
+
+    Returns
+    -------
+    clusters : dask.dataframe.Series
+        For every record (indexed by its id), its entity: the smallest record
+        id of the entity, so two records share a value exactly when
+        :func:`skrecordpair.deduplicate` puts them in one cluster (which
+        numbers the entities 0, 1, ... instead). Computed once the
+        propagation has converged; its partitions need not be the table's.
+    pairs : dask.dataframe.DataFrame
+        Only with `return_pairs`: the matched pairs, columns ``left_id``,
+        ``right_id``, ``similarity`` and ``probability``.
+
+    Raises
+    ------
+    TypeError
+        If `table` is not a dask DataFrame, or `blocker` has no
+        ``candidates_within``.
+    ValueError
+        As :func:`skrecordpair.deduplicate`, and if `table` has unknown
+        divisions or repeats an id.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> import pandas as pd
+    >>> from sklearn.dummy import DummyClassifier
+    >>> import skrecordpair.dask
+    >>> from skrecordpair import NearestNeighborBlocker, pair_frame
+    >>> table = pd.DataFrame({"name": ["anna smith", "john doe", "ana smith"]},
+    ...                      index=["a", "b", "c"])
+    >>> clf = DummyClassifier(strategy="prior").fit(
+    ...     pair_frame(table.iloc[[0, 0, 0, 1]], table.iloc[[1, 2, 1, 2]]),
+    ...     [1, 1, 1, 0])
+    >>> clusters = skrecordpair.dask.deduplicate(
+    ...     dd.from_pandas(table, npartitions=2), NearestNeighborBlocker(k=1), clf)
+    >>> clusters.compute().sort_index().tolist()
+    ['a', 'b', 'a']
+    """
+    _, dd = _require_dask()
+    caller = "skrecordpair.dask.deduplicate()"
+    if not isinstance(table, dd.DataFrame):
+        raise TypeError(
+            f"{caller} expects table as a dask.dataframe.DataFrame of records; got "
+            f"{type(table).__name__}. Deduplicate a pandas table with "
+            "skrecordpair.deduplicate()."
+        )
+    _require_known_divisions(table, caller, "table")
+    if not hasattr(blocker, "candidates_within"):
+        raise TypeError(
+            f"{caller} needs a blocker that proposes candidates piece by piece "
+            "(candidates_within), such as NearestNeighborBlocker; got "
+            f"{type(blocker).__name__}."
+        )
+    positive = _positive_column(classifier, caller)
+    decision = _decision(classifier, threshold)
+    fitted = _fitted_columns(classifier, caller, table=table._meta)
+    records = table.compute()
+    check_record_table(records, caller, "table")
+    ids = table.index.to_series().rename("label")
+    if len(records) == 0:
+        return (ids, _no_pairs_frame(table)) if return_pairs else ids.rename("cluster")
+    index = clone(blocker).fit(records)
+    del records
+    index_node, model_node = _shipped((index, classifier), client)
+    candidates = table.map_partitions(
+        _candidates_partition,
+        index_node,
+        meta=_no_pairs_frame(table)[["left_id", "right_id", "similarity"]],
+        align_dataframes=False,
+    )
+    # A pair proposed from two partitions once, with its largest similarity.
+    candidates = (
+        candidates.groupby(["left_id", "right_id"], sort=False)["similarity"]
+        .max(split_out=max(table.npartitions, 1), shuffle_method=SHUFFLE)
+        .reset_index()
+    )
+    sides = (
+        table[fitted["left"]].add_prefix("left_"),
+        table[fitted["right"]].add_prefix("right_"),
+    )
+    pairs = candidates.merge(
+        sides[0], left_on="left_id", right_index=True, shuffle_method=SHUFFLE
+    ).merge(sides[1], left_on="right_id", right_index=True, shuffle_method=SHUFFLE)
+    columns = [*sides[0].columns, *sides[1].columns]
+    matches = pairs.map_partitions(
+        _score_partition,
+        model_node,
+        columns,
+        positive,
+        decision,
+        batch_size,
+        meta=_no_pairs_frame(table),
+        align_dataframes=False,
+    )
+    matches = client.persist(matches) if client is not None else matches.persist()
+    clusters = _connected_components(ids, matches[["left_id", "right_id"]], client)
+    return (clusters, matches) if return_pairs else clusters
+
+
+def _require_known_divisions(frame, caller, name):
+    if not frame.known_divisions:
+        raise ValueError(
+            f"{caller} needs {name} with known divisions, so that a record id cannot "
+            "appear in two partitions; got a dask DataFrame whose divisions are "
+            f"unknown. Index it by its ids with {name}.set_index('id') (or "
+            "dd.from_pandas(table, sort=True))."
+        )
+
+
+def _shipped(objects, client):
+    """`objects` as graph nodes: broadcast to every worker with `client`, or
+    each one task that the partitions' tasks depend on."""
+    if client is not None:
+        return tuple(client.scatter(x, broadcast=True, hash=False) for x in objects)
+    import dask
+
+    return tuple(dask.delayed(x, pure=False, traverse=False) for x in objects)
+
+
+def _no_pairs_frame(table):
+    ids = table._meta.index
+    return pd.DataFrame(
+        {
+            "left_id": pd.Series(ids[:0], dtype=ids.dtype),
+            "right_id": pd.Series(ids[:0], dtype=ids.dtype),
+            "similarity": pd.Series(dtype=np.float64),
+            "probability": pd.Series(dtype=np.float64),
+        }
+    )
+
+
+def _candidates_partition(part, index):
+    check_record_table(part, "skrecordpair.dask.deduplicate()", "a partition of table")
+    return index.candidates_within(part.index)
+
+
+def _score_partition(part, classifier, columns, positive, decision, batch_size):
+    """The matched pairs among the scored pairs of one partition."""
+    threshold, strict = decision
+    X = part[columns]
+    X.index = pd.MultiIndex.from_arrays(
+        [part["left_id"], part["right_id"]], names=PAIR_INDEX_NAMES
+    )
+    proba = np.empty(len(X), dtype=np.float64)
+    for start in range(0, len(X), batch_size):
+        batch = X.iloc[start : start + batch_size]
+        proba[start : start + batch_size] = np.asarray(classifier.predict_proba(batch))[
+            :, positive
+        ]
+    keep = proba > threshold if strict else proba >= threshold
+    out = part[["left_id", "right_id", "similarity"]].assign(probability=proba)[keep]
+    return out.reset_index(drop=True)
+
+
+def _connected_components(ids, edges, client):
+    """The smallest id of each record's connected component, by label
+    propagation over `edges` (``left_id``, ``right_id``) on the workers."""
+    _, dd = _require_dask()
+
+    def persisted(frame):
+        return client.persist(frame) if client is not None else frame.persist()
+
+    labels = persisted(ids.to_frame("label").assign(node=ids)[["node", "label"]])
+    labels = labels.reset_index(drop=True)
+    while True:
+        ends = edges.merge(
+            labels.rename(columns={"node": "left_id", "label": "a"}), on="left_id"
+        ).merge(
+            labels.rename(columns={"node": "right_id", "label": "b"}), on="right_id"
+        )
+        ends = ends.map_partitions(
+            _smaller_end,
+            meta=ends._meta[["left_id", "right_id"]].assign(offer=ends._meta["a"]),
+        )
+        offers = dd.concat(
+            [
+                ends[["left_id", "offer"]].rename(columns={"left_id": "node"}),
+                ends[["right_id", "offer"]].rename(columns={"right_id": "node"}),
+            ]
+        )
+        best = (
+            offers.groupby("node")["offer"]
+            .min(split_out=labels.npartitions, shuffle_method=SHUFFLE)
+            .reset_index()
+        )
+        new = labels.merge(
+            best, on="node", how="left", shuffle_method=SHUFFLE
+        ).map_partitions(_take_offer, meta=labels._meta)
+        # Pointer jumping: a record takes its label's label (shortens chains).
+        new = new.merge(
+            new.rename(columns={"node": "label", "label": "jump"}),
+            on="label",
+            shuffle_method=SHUFFLE,
+        )[["node", "jump"]].rename(columns={"jump": "label"})
+        new = persisted(new)
+        compared = new.merge(
+            labels.rename(columns={"label": "old"}), on="node", shuffle_method=SHUFFLE
+        )
+        changed = int((compared["label"] != compared["old"]).sum().compute())
+        labels = new
+        if changed == 0:
+            return labels.set_index("node", shuffle_method=SHUFFLE)["label"].rename(
+                "cluster"
+            )
+
+
+def _smaller_end(f):
+    a, b = f["a"].to_numpy(), f["b"].to_numpy()
+    return f[["left_id", "right_id"]].assign(offer=np.where(b < a, b, a))
+
+
+def _take_offer(f):
+    label = f["label"].to_numpy(copy=True)
+    offer = f["offer"].to_numpy()
+    has = ~pd.isna(offer)
+    mine, theirs = label[has], offer[has]
+    label[has] = np.where(theirs < mine, theirs, mine)
+    return pd.DataFrame(
+        {
+            "node": f["node"],
+            "label": pd.Series(label, index=f.index).astype(f["label"].dtype),
+        }
+    )

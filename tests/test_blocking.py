@@ -554,3 +554,27 @@ def test_metrics_on_blocker_output():
     pc = pair_completeness(cands, true)
     hits = sum(p in set(zip(cands.left_id, cands.right_id)) for p in true)
     assert pc == hits / len(true)
+
+
+@pytest.mark.parametrize(
+    "params", [{"k": 5}, {"k": 3, "blocking_keys": ["born"]}, {"k": 12}]
+)
+def test_candidates_within_pieces_add_up_to_candidates(params):
+    from .conftest import make_tables
+
+    left, right, _ = make_tables(n=200, n_extra=60, seed=1)
+    # Exact copies too: identical records are one indexed row.
+    table = pd.concat([left, right, left.iloc[:15].rename(lambda i: f"{i}-copy")])
+    blocker = NearestNeighborBlocker(**params).fit(table)
+    whole = blocker.candidates()
+    pieces = np.array_split(np.random.default_rng(0).permutation(table.index), 4)
+    parts = pd.concat([blocker.candidates_within(ids) for ids in pieces])
+    assert len(parts) > len(whole)  # pairs proposed from two pieces
+    union = parts.groupby(["left_id", "right_id"], as_index=False)["similarity"].max()
+    key = ["left_id", "right_id"]
+    pd.testing.assert_frame_equal(
+        union.sort_values(key).reset_index(drop=True),
+        whole.sort_values(key).reset_index(drop=True),
+    )
+    with pytest.raises(ValueError, match=r"not: \['nobody'\]"):
+        blocker.candidates_within(["l1", "nobody"])

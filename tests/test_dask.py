@@ -277,3 +277,101 @@ def test_link_errors_say_what_was_expected(tables, similarity_model):
         skd.link(dd.from_pandas(left[["first"]], npartitions=1), right, blocker, model)
     with pytest.raises(ValueError, match="empty right table"):
         skd.link(dd.from_pandas(left, npartitions=1), right.iloc[:0], blocker, model)
+
+
+# ----------------------------------------------------------------- deduplicate
+def _same_entities(a, b):
+    """Whether the cluster labels `a` and `b` (Series by record id) group the
+    records alike."""
+    both = pd.DataFrame({"a": a, "b": b.reindex(a.index)})
+    assert both.notna().all().all()
+    return (both.groupby("a")["b"].nunique() == 1).all() and (
+        both.groupby("b")["a"].nunique() == 1
+    ).all()
+
+
+@pytest.fixture(scope="module")
+def people_table(tables):
+    left, right, _ = tables
+    table = pd.concat([left, right])
+    table = pd.concat([table, table.iloc[:7].rename(lambda i: f"{i}-copy")])
+    return table.sort_index()
+
+
+@pytest.mark.slow
+def test_deduplicate_on_a_local_cluster_equals_deduplicate_in_memory(
+    people_table, similarity_model, client
+):
+    from skrecordpair import NearestNeighborBlocker, deduplicate
+
+    model = similarity_model[0]
+    blocker = NearestNeighborBlocker(k=5)
+    expected, expected_pairs = deduplicate(
+        people_table, blocker, model, return_pairs=True
+    )
+    assert expected.nunique() < len(people_table) - 50  # entities to find
+    ddf = dd.from_pandas(people_table, npartitions=4, sort=True)
+    clusters, pairs = skd.deduplicate(
+        ddf, blocker, model, client=client, return_pairs=True
+    )
+    got = clusters.compute()
+    got.index = got.index.astype(object)
+    assert sorted(got.index) == sorted(people_table.index)
+    assert _same_entities(expected, got)
+    # Each entity is named by its smallest record id.
+    smallest = pd.Series(got.index, index=got.index).groupby(got).min()
+    assert (smallest.index == smallest.to_numpy()).all()
+    pairs = pairs.compute().astype({"left_id": object, "right_id": object})
+    key = ["left_id", "right_id"]
+    pd.testing.assert_frame_equal(
+        pairs.sort_values(key).reset_index(drop=True),
+        expected_pairs.sort_values(key).reset_index(drop=True),
+    )
+
+
+def test_deduplicate_follows_long_chains_of_matches():
+    from sklearn.dummy import DummyClassifier
+
+    from skrecordpair import NearestNeighborBlocker, deduplicate
+
+    # A chain: each name differs from the next by one letter, so k=1 links
+    # neighbours only; every pair is a match for the stand-in classifier.
+    names = ["aaaaaaaaaaaa"]
+    for i in range(1, 12):
+        names.append(names[-1][:i] + "b" + names[-1][i + 1 :])
+    table = pd.DataFrame({"name": names + ["zzzz qqqq", "zzzz qqqx"]})
+    table.index = [f"r{i:02d}" for i in range(len(table))]
+    clf = DummyClassifier(strategy="constant", constant=1).fit(
+        pair_frame(table.iloc[[0, 1]], table.iloc[[1, 0]]), [1, 0]
+    )
+    expected = deduplicate(table, NearestNeighborBlocker(k=1), clf)
+    got = skd.deduplicate(
+        dd.from_pandas(table, npartitions=3, sort=True),
+        NearestNeighborBlocker(k=1),
+        clf,
+    ).compute()
+    assert expected.value_counts().max() >= 8  # a long chain
+    assert _same_entities(expected, got)
+
+
+def test_deduplicate_errors_say_what_was_expected(people_table, similarity_model):
+    from skrecordpair import NearestNeighborBlocker
+
+    model = similarity_model[0]
+    with pytest.raises(TypeError, match="expects table as a dask.dataframe.DataFrame"):
+        skd.deduplicate(people_table, NearestNeighborBlocker(), model)
+    with pytest.raises(ValueError, match="known divisions"):
+        skd.deduplicate(
+            dd.from_pandas(
+                people_table.sample(frac=1, random_state=0), npartitions=2, sort=False
+            ),
+            NearestNeighborBlocker(),
+            model,
+        )
+    with pytest.raises(TypeError, match="candidates_within"):
+        skd.deduplicate(dd.from_pandas(people_table, npartitions=2), object(), model)
+    repeated = pd.concat([people_table.iloc[:5], people_table.iloc[:5]]).sort_index()
+    with pytest.raises(ValueError, match="must be unique; it repeats"):
+        skd.deduplicate(
+            dd.from_pandas(repeated, npartitions=1), NearestNeighborBlocker(), model
+        )
