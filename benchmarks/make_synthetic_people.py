@@ -202,6 +202,50 @@ def make_people(n: int = 200_000, *, overlap: float = 0.5, seed: int = 0):
     return left, right, links
 
 
+def make_people_table(
+    n: int = 100_000, *, duplicated: float = 0.3, max_copies: int = 3, seed: int = 0
+):
+    """Return ``(table, entity)``: about `n` records of people, some repeated.
+
+    A share `duplicated` of the people get 1 to `max_copies` corrupted copies
+    (uniformly), so that the table holds about `n` records in all; the rows
+    are shuffled.
+
+    Parameters
+    ----------
+    n : int, default=100_000
+        Approximate number of records.
+    duplicated : float, default=0.3
+        Share of the people with copies.
+    max_copies : int, default=3
+        Largest number of copies of a person.
+    seed : int, default=0
+        Seed of the random generator.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The records, indexed by ids ``p00000000``, ``p00000001``, ... (zero
+        padded, so they sort as the rows do).
+    entity : pandas.Series
+        The person of every record (same index), an integer.
+    """
+    rng = np.random.default_rng(seed)
+    source = _febrl_originals()
+    mean_copies = duplicated * (1 + max_copies) / 2
+    people = _people(rng, source, round(n / (1 + mean_copies)))
+    copied = np.flatnonzero(rng.random(len(people)) < duplicated)
+    counts = rng.integers(1, max_copies + 1, len(copied))
+    rows = np.repeat(copied, counts)
+    copies = _corrupt(rng, people.iloc[rows].reset_index(drop=True), people)
+    table = pd.concat([people, copies], ignore_index=True)
+    entity = np.concatenate([np.arange(len(people)), rows])
+    order = rng.permutation(len(table))
+    table = table.iloc[order].reset_index(drop=True)
+    table.index = pd.Index([f"p{i:08d}" for i in range(len(table))], name="id")
+    return table, pd.Series(entity[order], index=table.index, name="entity")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200_000)

@@ -38,8 +38,7 @@ from ._progress import Progress
 
 # Shuffles (group-bys and joins of partitioned frames) through the task
 # graph: with dask's default on a cluster, peer-to-peer, deduplicate stalled
-# in 2 of 3 runs on the test suite's LocalCluster (dask 2026.8); with tasks,
-# in none of 6.
+# in 2 of 3 runs on the test suite's LocalCluster (dask 2026.8).
 SHUFFLE = "tasks"
 
 __all__ = ["deduplicate", "link", "predict", "predict_proba", "scatter_model"]
@@ -510,7 +509,7 @@ def deduplicate(
     >>> clusters.compute().sort_index().tolist()
     ['a', 'b', 'a']
     """
-    _, dd = _require_dask()
+    dask, dd = _require_dask()
     caller = "skrecordpair.dask.deduplicate()"
     if not isinstance(table, dd.DataFrame):
         raise TypeError(
@@ -566,8 +565,11 @@ def deduplicate(
         meta=_no_pairs_frame(table),
         align_dataframes=False,
     )
-    matches = client.persist(matches) if client is not None else matches.persist()
-    clusters = _connected_components(ids, matches[["left_id", "right_id"]], client)
+    # Joins choose their shuffle from the configuration when the graph is
+    # lowered (here, at persist and compute), whatever shuffle_method says.
+    with dask.config.set({"dataframe.shuffle.method": SHUFFLE}):
+        matches = client.persist(matches) if client is not None else matches.persist()
+        clusters = _connected_components(ids, matches[["left_id", "right_id"]], client)
     return (clusters, matches) if return_pairs else clusters
 
 
