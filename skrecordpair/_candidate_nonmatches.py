@@ -218,7 +218,10 @@ def near_miss_pairs(X, is_match, fields):
     -------
     pandas.DataFrame
         The pairs to add as non-matches, with `X`'s columns (no pair of
-        identical records, none already in `X`), possibly empty.
+        identical records, none already in `X`), possibly empty. When there
+        are more than the pairs of `X`, each left record keeps its nearest
+        ones only, as many for every record, so that they number at most
+        ``len(X)`` (at least one per record).
     """
     paired = [f for f in fields if f.left is not None and f.right is not None]
     if not paired or not is_match.any():
@@ -247,7 +250,7 @@ def near_miss_pairs(X, is_match, fields):
             for name in names
         ]
     )
-    added = added[~same.all(axis=1)]
+    added = _nearest(added[~same.all(axis=1)], len(X))
     sides = [
         X[columns].iloc[rows.first[ids.to_numpy()]].reset_index(drop=True)
         for columns, rows, ids in (
@@ -256,6 +259,18 @@ def near_miss_pairs(X, is_match, fields):
         )
     ]
     return pd.concat(sides, axis=1)[list(X.columns)]
+
+
+def _nearest(added, limit):
+    """At most `limit` of the `added` pairs: each left record's nearest
+    candidates first (the blocker lists them by decreasing similarity), the
+    same number for every record, so that training grows at most twofold."""
+    if len(added) <= limit:
+        return added
+    rank = added.groupby("left_id", sort=False).cumcount().to_numpy()
+    per_rank = np.bincount(rank)
+    keep_ranks = int(np.searchsorted(np.cumsum(per_rank), limit, side="right"))
+    return added[rank < max(keep_ranks, 1)]
 
 
 class _Rows:
