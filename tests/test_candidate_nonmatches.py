@@ -286,3 +286,29 @@ def test_classifier_near_misses_in_multiclass_tasks(people):
         ValueError, match=r"got the classes \['other', 'related', 'same'\]"
     ):
         RecordPairClassifier(**params).fit(left, right, relation)
+
+
+def test_near_misses_are_at_most_the_labelled_pairs_nearest_first():
+    from skrecordpair._candidate_nonmatches import near_miss_pairs
+    from skrecordpair._pairs import resolve_fields
+
+    from .conftest import make_tables
+
+    left, right, truth = make_tables(n=60, n_extra=20, seed=2)
+    pairs = sorted(truth)  # only matches: each has up to 9 other candidates
+    X = pair_frame(left.loc[[a for a, _ in pairs]], right.loc[[b for _, b in pairs]])
+    fields = resolve_fields(X.columns, None, "left_", "right_")
+    added = near_miss_pairs(X, np.ones(len(X), dtype=bool), fields)
+    assert 0 < len(added) <= len(X)
+    # The same number per record: each record's nearest, none dropped unevenly.
+    per_record = added.groupby(list(added.columns[: len(fields)]), sort=False).size()
+    assert per_record.nunique() == 1
+    # Each record keeps its first ones, in the blocker's order (decreasing
+    # similarity).
+    from skrecordpair._candidate_nonmatches import _nearest
+
+    ranked = pd.DataFrame({"left_id": list("aaabbc"), "right_id": [1, 2, 3, 4, 5, 6]})
+    assert _nearest(ranked, 4).right_id.tolist() == [1, 4, 6]
+    assert _nearest(ranked, 5).right_id.tolist() == [1, 2, 4, 5, 6]
+    assert _nearest(ranked, 1).right_id.tolist() == [1, 4, 6]  # one per record
+    assert _nearest(ranked, 6).equals(ranked)

@@ -180,7 +180,9 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
         record with exactly one labelled match gets the other candidates of
         a default :class:`~skrecordpair.NearestNeighborBlocker` as
         non-matches (none already labelled, none of two identical records;
-        see :func:`~skrecordpair.add_candidate_nonmatches`). Labelled pairs
+        see :func:`~skrecordpair.add_candidate_nonmatches`), at most as many
+        as the labelled pairs (each record's nearest first), so that
+        training takes at most about twice as long. Labelled pairs
         usually come from another candidate generator than the blocker, and
         without its near misses a model calls many of them matches.
 
