@@ -50,7 +50,7 @@ OTHERS = {
 MERGED = {"explain_faithfulness"}
 # Scripts whose runs cover some data sets each (``--datasets``): every data set
 # is taken from the latest run that holds it.
-BY_DATASET = {"active_learning", "magellan-pretrained", "linkage"}
+BY_DATASET = {"active_learning", "magellan", "magellan-pretrained", "linkage"}
 # Settings that a run must have to be shown in full (runs of other settings,
 # experiments, are only listed): the defaults of the script.
 SHOWN_SETTINGS = {
