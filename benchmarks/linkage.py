@@ -11,7 +11,8 @@ Protocol (Magellan data sets, ``--data``)
     records: the positives of ``train``, ``valid`` and ``test``. No pair a
     model was trained on is credited: the ``train`` pairs, the pairs that
     ``add_candidate_nonmatches`` adds to them and the near misses that the
-    default classifier adds in ``fit``, are left out of both the
+    default classifier may add in ``fit`` (all of them, unbounded), are left
+    out of both the
     returned pairs and the truth for every row (the same set, so the rows
     compare); an active-learning row also leaves out the pairs it labelled.
     Precision is over the returned pairs, so a same-entity pair that the
@@ -330,8 +331,9 @@ def run_dataset(task, args):
         )
         for suffix, one_to_one in AUGMENTATIONS.items()
     }
-    # The near misses that the default adds in fit: the same function on the
-    # records of the training pairs (fit tells records apart by their values).
+    # The near misses that the default adds in fit, or more: the same function
+    # on the records of the training pairs, without fit's bound (fit tells
+    # records apart by their values and keeps at most len(train) of them).
     near_misses = (
         task.train
         if task.one_table

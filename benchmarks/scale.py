@@ -21,7 +21,8 @@ deduplicated, in the same run, by
     table on a ``distributed.LocalCluster`` of W single-threaded worker
     processes (at `--dask-size` records only).
 
-Each engine runs in a fresh process (so the peak memory, VmHWM, is its own),
+Each engine runs in a fresh process (so the peak memory, VmHWM, is its own;
+for dask, that of the client process only, not of its workers),
 timed from the table in memory to the clusters in memory. Accuracy is
 pairwise: the pairs of records put in one cluster against the pairs of
 records of one person (precision, recall, F1); pair completeness is the

@@ -199,17 +199,12 @@ def match_candidates(
     `candidates` with their ``probability``, and the positions of their left
     and right records.
     """
-    threshold, strict = decision
     left_pos = id_positions(left, candidates["left_id"], "left")
     right_pos = id_positions(right, candidates["right_id"], "right")
     proba = _score(
         left, left_pos, right, right_pos, classifier, positive, batch_size, progress
     )
-    keep = proba > threshold if strict else proba >= threshold
-    progress.say(
-        f"{count(keep.sum())} of {count(len(keep))} candidate pairs are "
-        f"matches (probability {'>' if strict else '>='} {threshold:g})."
-    )
+    keep = kept(proba, decision, progress)
     matches = candidates.assign(probability=proba)[keep]
     return matches, left_pos[keep], right_pos[keep]
 
@@ -346,11 +341,7 @@ def deduplicate(
         batch_size,
         progress,
     )
-    keep = proba > threshold if strict else proba >= threshold
-    progress.say(
-        f"{count(keep.sum())} of {count(len(keep))} candidate pairs are "
-        f"matches (probability {'>' if strict else '>='} {threshold:g})."
-    )
+    keep = kept(proba, (threshold, strict), progress)
     n = len(table)
     graph = sp.coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
@@ -451,6 +442,19 @@ def _positive_column(classifier, method):
     return positive_index(
         classes, getattr(_final_step(classifier), "pos_label", None), method
     )
+
+
+def kept(proba, decision, progress):
+    """Which match probabilities pass `decision`, ``(threshold, strict)`` from
+    ``_decision``: above the classifier's own threshold, or at least the
+    caller's; `progress` says how many."""
+    threshold, strict = decision
+    keep = proba > threshold if strict else proba >= threshold
+    progress.say(
+        f"{count(keep.sum())} of {count(len(keep))} candidate pairs are "
+        f"matches (probability {'>' if strict else '>='} {threshold:g})."
+    )
+    return keep
 
 
 def _score(left, left_pos, right, right_pos, classifier, column, batch_size, progress):

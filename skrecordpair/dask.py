@@ -31,6 +31,7 @@ from ._linking import (
     _decision,
     _fitted_columns,
     _positive_column,
+    kept,
     match_candidates,
 )
 from ._pairs import PAIR_INDEX_NAMES
@@ -106,13 +107,7 @@ def scatter_model(clf, client=None):
 
 
 def _model_node(clf, model, client):
-    dask, _ = _require_dask()
-    if model is not None:
-        return model
-    if client is not None:
-        return scatter_model(clf, client)
-    # One task holds the model; the partitions' tasks depend on its key.
-    return dask.delayed(clf, pure=False, traverse=False)
+    return model if model is not None else _shipped((clf,), client)[0]
 
 
 def _check_input(clf, X):
@@ -350,13 +345,7 @@ def link(
             f"records; got {type(left).__name__}. Match pandas tables with "
             "skrecordpair.link()."
         )
-    if not left.known_divisions:
-        raise ValueError(
-            "skrecordpair.dask.link() needs left with known divisions, so that a "
-            "record id cannot appear in two partitions; got a dask DataFrame whose "
-            "divisions are unknown. Index it by its ids with "
-            "left.set_index('id') (or dd.from_pandas(table, sort=True))."
-        )
+    _require_known_divisions(left, "skrecordpair.dask.link()", "left")
     check_record_table(right, "skrecordpair.dask.link()", "right")
     positive = _positive_column(classifier, "skrecordpair.dask.link()")
     decision = _decision(classifier, threshold)
@@ -369,13 +358,7 @@ def link(
             "match; skrecordpair.link() returns no pairs for it."
         )
     index = clone(blocker).fit(right)
-    shared = (index, right[fitted["right"]], classifier)
-    if client is not None:
-        shared = tuple(client.scatter(x, broadcast=True, hash=False) for x in shared)
-    else:
-        import dask
-
-        shared = tuple(dask.delayed(x, pure=False, traverse=False) for x in shared)
+    shared = _shipped((index, right[fitted["right"]], classifier), client)
     meta = _link_partition(
         left._meta,
         index,
@@ -529,13 +512,15 @@ def deduplicate(
     fitted = _fitted_columns(classifier, caller, table=table._meta)
     records = table.compute()
     check_record_table(records, caller, "table")
-    ids = table.index.to_series().rename("label")
+    ids = table.index.to_series()
     if len(records) == 0:
-        return (ids, _no_pairs_frame(table)) if return_pairs else ids.rename("cluster")
+        clusters = ids.rename("cluster")
+        return (clusters, _no_pairs_frame(table)) if return_pairs else clusters
     index = clone(blocker).fit(records)
     del records
     index_node, model_node = _shipped((index, classifier), client)
-    candidates = table.map_partitions(
+    # The ids were checked on the whole table above.
+    candidates = ids.map_partitions(
         _candidates_partition,
         index_node,
         meta=_no_pairs_frame(table)[["left_id", "right_id", "similarity"]],
@@ -544,16 +529,16 @@ def deduplicate(
     # A pair proposed from two partitions once, with its largest similarity.
     candidates = (
         candidates.groupby(["left_id", "right_id"], sort=False)["similarity"]
-        .max(split_out=max(table.npartitions, 1), shuffle_method=SHUFFLE)
+        .max(split_out=max(table.npartitions, 1))
         .reset_index()
     )
     sides = (
         table[fitted["left"]].add_prefix("left_"),
         table[fitted["right"]].add_prefix("right_"),
     )
-    pairs = candidates.merge(
-        sides[0], left_on="left_id", right_index=True, shuffle_method=SHUFFLE
-    ).merge(sides[1], left_on="right_id", right_index=True, shuffle_method=SHUFFLE)
+    pairs = candidates.merge(sides[0], left_on="left_id", right_index=True).merge(
+        sides[1], left_on="right_id", right_index=True
+    )
     columns = [*sides[0].columns, *sides[1].columns]
     matches = pairs.map_partitions(
         _score_partition,
@@ -565,8 +550,9 @@ def deduplicate(
         meta=_no_pairs_frame(table),
         align_dataframes=False,
     )
-    # Joins choose their shuffle from the configuration when the graph is
-    # lowered (here, at persist and compute), whatever shuffle_method says.
+    # Shuffles take their method from the configuration when the graph is
+    # lowered, here at persist and compute (joins ignore shuffle_method); the
+    # clusters' final set_index, computed by the caller, names it.
     with dask.config.set({"dataframe.shuffle.method": SHUFFLE}):
         matches = client.persist(matches) if client is not None else matches.persist()
         clusters = _connected_components(ids, matches[["left_id", "right_id"]], client)
@@ -585,11 +571,11 @@ def _require_known_divisions(frame, caller, name):
 
 def _shipped(objects, client):
     """`objects` as graph nodes: broadcast to every worker with `client`, or
-    each one task that the partitions' tasks depend on."""
+    each one task that the partitions' tasks depend on (so each travels to a
+    worker once, not once per partition)."""
     if client is not None:
         return tuple(client.scatter(x, broadcast=True, hash=False) for x in objects)
-    import dask
-
+    dask, _ = _require_dask()
     return tuple(dask.delayed(x, pure=False, traverse=False) for x in objects)
 
 
@@ -605,14 +591,12 @@ def _no_pairs_frame(table):
     )
 
 
-def _candidates_partition(part, index):
-    check_record_table(part, "skrecordpair.dask.deduplicate()", "a partition of table")
-    return index.candidates_within(part.index)
+def _candidates_partition(ids, index):
+    return index.candidates_within(ids.index)
 
 
 def _score_partition(part, classifier, columns, positive, decision, batch_size):
     """The matched pairs among the scored pairs of one partition."""
-    threshold, strict = decision
     X = part[columns]
     X.index = pd.MultiIndex.from_arrays(
         [part["left_id"], part["right_id"]], names=PAIR_INDEX_NAMES
@@ -623,7 +607,7 @@ def _score_partition(part, classifier, columns, positive, decision, batch_size):
         proba[start : start + batch_size] = np.asarray(classifier.predict_proba(batch))[
             :, positive
         ]
-    keep = proba > threshold if strict else proba >= threshold
+    keep = kept(proba, decision, Progress(0, "deduplicate"))
     out = part[["left_id", "right_id", "similarity"]].assign(probability=proba)[keep]
     return out.reset_index(drop=True)
 
@@ -656,22 +640,18 @@ def _connected_components(ids, edges, client):
         )
         best = (
             offers.groupby("node")["offer"]
-            .min(split_out=labels.npartitions, shuffle_method=SHUFFLE)
+            .min(split_out=labels.npartitions)
             .reset_index()
         )
-        new = labels.merge(
-            best, on="node", how="left", shuffle_method=SHUFFLE
-        ).map_partitions(_take_offer, meta=labels._meta)
+        new = labels.merge(best, on="node", how="left").map_partitions(
+            _take_offer, meta=labels._meta
+        )
         # Pointer jumping: a record takes its label's label (shortens chains).
         new = new.merge(
-            new.rename(columns={"node": "label", "label": "jump"}),
-            on="label",
-            shuffle_method=SHUFFLE,
+            new.rename(columns={"node": "label", "label": "jump"}), on="label"
         )[["node", "jump"]].rename(columns={"jump": "label"})
         new = persisted(new)
-        compared = new.merge(
-            labels.rename(columns={"label": "old"}), on="node", shuffle_method=SHUFFLE
-        )
+        compared = new.merge(labels.rename(columns={"label": "old"}), on="node")
         changed = int((compared["label"] != compared["old"]).sum().compute())
         labels = new
         if changed == 0:

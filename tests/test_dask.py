@@ -354,6 +354,19 @@ def test_deduplicate_follows_long_chains_of_matches():
     assert _same_entities(expected, got)
 
 
+def test_deduplicate_of_no_records_returns_no_clusters(people_table, similarity_model):
+    from skrecordpair import NearestNeighborBlocker
+
+    ddf = dd.from_pandas(people_table, npartitions=2)
+    empty = ddf[ddf["first"] == "nobody has this name"]  # divisions stay known
+    clusters, pairs = skd.deduplicate(
+        empty, NearestNeighborBlocker(), similarity_model[0], return_pairs=True
+    )
+    assert clusters.name == "cluster"
+    assert len(clusters.compute()) == 0
+    assert list(pairs.columns) == ["left_id", "right_id", "similarity", "probability"]
+
+
 def test_deduplicate_errors_say_what_was_expected(people_table, similarity_model):
     from skrecordpair import NearestNeighborBlocker
 

@@ -621,17 +621,14 @@ class RecordPairClassifier(ClassifierMixin, BaseEstimator):
     def _add_candidate_nonmatches(self, X, y_encoded, positive, progress):
         """The training pairs and labels with ``candidate_nonmatches``'s
         near misses appended; sets ``n_candidate_nonmatches_``."""
-        if positive is None:
-            if self.candidate_nonmatches is True:
-                raise ValueError(
-                    "candidate_nonmatches=True adds non-matches, so it needs a "
-                    "binary task whose match class is known; got the classes "
-                    f"{self.classes_.tolist()} with pos_label={self.pos_label!r}. "
-                    "Pass pos_label, or candidate_nonmatches='auto' or False."
-                )
-            self.n_candidate_nonmatches_ = 0
-            return X, y_encoded
-        if self.candidate_nonmatches is False:
+        if positive is None and self.candidate_nonmatches is True:
+            raise ValueError(
+                "candidate_nonmatches=True adds non-matches, so it needs a "
+                "binary task whose match class is known; got the classes "
+                f"{self.classes_.tolist()} with pos_label={self.pos_label!r}. "
+                "Pass pos_label, or candidate_nonmatches='auto' or False."
+            )
+        if positive is None or self.candidate_nonmatches is False:
             self.n_candidate_nonmatches_ = 0
             return X, y_encoded
         with progress.step(
